@@ -1,0 +1,60 @@
+# PartyQuiz entry points. The README names `make demo` and `make test`; the rest are for
+# contributors. Every target installs what it needs through hack/bootstrap.sh, so a fresh
+# machine needs nothing but this checkout.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export PARTYQUIZ_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/partyquiz
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV ?= uv
+RUN := $(UV) run --frozen --all-extras
+PYTEST := $(RUN) pytest
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Install uv and the Python dependencies (locked)
+	@hack/bootstrap.sh python
+
+.PHONY: test-deps
+test-deps: ## Install everything the whole suite needs (Debian packages, control-plane binaries)
+	@hack/bootstrap.sh test
+
+.PHONY: demo
+demo: deps ## Run the platform locally on embedded defaults (SQLite, in-process game state)
+	@$(RUN) python -m partyquiz_web.demo
+
+.PHONY: lint
+lint: deps ## ruff, mypy --strict, import-linter
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+.PHONY: fmt
+fmt: deps ## Format and auto-fix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: test
+test: test-deps lint ## Install what the suite needs and run all of it, e2e included
+	$(PYTEST) tests
+
+.PHONY: test-unit
+test-unit: deps ## Pure unit tests only
+	$(PYTEST) tests/unit
+
+.PHONY: test-integration
+test-integration: test-deps ## Tests against real PostgreSQL and Redis
+	$(PYTEST) tests/integration
+
+.PHONY: test-e2e
+test-e2e: test-deps ## Tests against the local Kubernetes control plane
+	$(PYTEST) tests/e2e
+
+-include hack/cluster/cluster.mk
+-include hack/images/images.mk
+-include bench/bench.mk

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what a PartyQuiz target needs on a fresh Debian machine, and nothing twice.
+#   hack/bootstrap.sh python   uv + the locked Python dependencies
+#   hack/bootstrap.sh test     the above + Debian's postgresql, redis-server, chromium, podman
+#                              and the local control-plane binaries (built into a cache)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-python}
+export PATH="$HOME/.local/bin:$PATH"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+ensure_uv() {
+    command -v uv >/dev/null 2>&1 && return
+    log "installing uv from PyPI"
+    python3 -m pip install --quiet --user uv 2>/dev/null \
+        || python3 -m pip install --quiet --user --break-system-packages uv
+}
+
+ensure_python_deps() {
+    uv sync --frozen --all-extras --quiet
+}
+
+apt_updated=0
+ensure_debs() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ $apt_updated -eq 0 ]; then
+        log "apt-get update"
+        $sudo apt-get update -qq
+        apt_updated=1
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+
+ensure_uv
+ensure_python_deps
+case "$what" in
+    python) ;;
+    test)
+        ensure_debs postgresql redis-server chromium fonts-dejavu-core
+        if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh; fi
+        if [ -x hack/images/bootstrap.sh ]; then hack/images/bootstrap.sh; fi
+        ;;
+    *) echo "usage: $0 python|test" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""PartyQuiz Kubernetes operator: turns a ``PartyQuiz`` manifest into a running stack."""

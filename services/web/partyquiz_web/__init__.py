@@ -1,0 +1,1 @@
+"""PartyQuiz web service: host accounts, quizzes, games and history over HTTP (FastAPI)."""
