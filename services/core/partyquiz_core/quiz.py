@@ -1,0 +1,99 @@
+"""Quizzes and questions: the content a host authors and a game plays.
+
+Owns the shape and the authoring rules of a quiz (question kinds, choices, which choices are
+correct, time limits, point modes). It is also the documented JSON import/export format.
+It knows nothing about games in progress or scoring.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MIN_TIME_LIMIT_SECONDS = 5
+MAX_TIME_LIMIT_SECONDS = 240
+MIN_CHOICES = 2
+MAX_CHOICES = 6
+MAX_QUESTIONS = 100
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class QuestionKind(StrEnum):
+    SINGLE = "single"  # exactly one correct choice
+    MULTIPLE = "multiple"  # one or more correct choices; partial credit
+    TRUE_FALSE = "true_false"  # choices are exactly "True" and "False"
+    POLL = "poll"  # opinion: no correct choice, scores nothing
+
+
+class PointsMode(StrEnum):
+    STANDARD = "standard"
+    DOUBLE = "double"
+    NONE = "none"
+
+
+POINTS_BY_MODE: dict[PointsMode, int] = {
+    PointsMode.STANDARD: 1000,
+    PointsMode.DOUBLE: 2000,
+    PointsMode.NONE: 0,
+}
+
+
+class Choice(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: Annotated[Text, StringConstraints(max_length=120)]
+
+
+class Question(BaseModel):
+    """One question; ``correct`` holds indices into ``choices``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: QuestionKind = QuestionKind.SINGLE
+    text: Annotated[Text, StringConstraints(max_length=300)]
+    choices: tuple[Choice, ...] = Field(min_length=MIN_CHOICES, max_length=MAX_CHOICES)
+    correct: tuple[int, ...] = ()
+    time_limit_seconds: int = Field(
+        default=20, ge=MIN_TIME_LIMIT_SECONDS, le=MAX_TIME_LIMIT_SECONDS
+    )
+    points: PointsMode = PointsMode.STANDARD
+
+    @model_validator(mode="after")
+    def _check_correct_choices(self) -> Self:
+        n = len(self.choices)
+        if any(i < 0 or i >= n for i in self.correct):
+            raise ValueError(f"correct choice indices must be between 0 and {n - 1}")
+        if len(set(self.correct)) != len(self.correct):
+            raise ValueError("correct choice indices must not repeat")
+        if self.kind is QuestionKind.POLL:
+            if self.correct:
+                raise ValueError("a poll question has no correct choice")
+        elif self.kind is QuestionKind.MULTIPLE:
+            if not self.correct:
+                raise ValueError("a multiple-choice question needs at least one correct choice")
+        elif len(self.correct) != 1:
+            raise ValueError(f"a {self.kind.value} question needs exactly one correct choice")
+        if self.kind is QuestionKind.TRUE_FALSE and n != 2:
+            raise ValueError("a true/false question has exactly two choices")
+        return self
+
+    @property
+    def base_points(self) -> int:
+        """Points a correct answer earns before the time factor; polls always earn 0."""
+        if self.kind is QuestionKind.POLL:
+            return 0
+        return POINTS_BY_MODE[self.points]
+
+
+class Quiz(BaseModel):
+    """A quiz as authored, imported and exported (format version 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format_version: int = Field(default=1, ge=1, le=1)
+    title: Annotated[Text, StringConstraints(max_length=120)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    questions: tuple[Question, ...] = Field(min_length=1, max_length=MAX_QUESTIONS)
