@@ -7,10 +7,35 @@ database and ``fresh_redis_url`` an emptied Redis, so no test sees another's dat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.servers import Postgres, Redis, flush_redis, run_postgres, run_redis
+
+
+# A shared 2-core machine makes wall-clock deadlines per example meaningless; the
+# properties themselves are what the tests assert.
+settings.register_profile(
+    "partyquiz", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("partyquiz")
+
+_TIER_MARKERS = {"integration": "integration", "e2e": "e2e", "images": "images", "browser": "browser"}
+_TESTS_ROOT = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by the tier folder it lives in, so `-m` selects whole tiers."""
+    for item in items:
+        try:
+            tier = item.path.relative_to(_TESTS_ROOT).parts[0]
+        except ValueError:
+            continue
+        marker = _TIER_MARKERS.get(tier)
+        if marker:
+            item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
