@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Builds the pinned binaries of the local Kubernetes control plane into a cache outside the
+# repository and does nothing when they are already there.
+#
+#   hack/cluster/build.sh            build whatever is missing, print what and how long
+#   hack/cluster/build.sh --print-bin-dir   print the directory holding the current binaries
+#
+# Layout: $PARTYQUIZ_CACHE/cluster/<component>-<version>/<binaries> plus a `.built` stamp, and
+# $PARTYQUIZ_CACHE/cluster/bin/ with links to the pinned versions. Go's module and build caches
+# stay where Go puts them (GOMODCACHE/GOCACHE), never in the checkout.
+#
+# Versions are pinned below; each can be overridden from the environment (for the documented
+# fallbacks: PARTYQUIZ_K8S_VERSION=v1.35.4, then v1.34.4).
+set -euo pipefail
+
+K8S_VERSION=${PARTYQUIZ_K8S_VERSION:-v1.36.3}
+ETCD_VERSION=${PARTYQUIZ_ETCD_VERSION:-v3.5.35}
+KWOK_VERSION=${PARTYQUIZ_KWOK_VERSION:-v0.8.0}
+HELM_VERSION=${PARTYQUIZ_HELM_VERSION:-v3.22.0}
+
+CACHE_ROOT=${PARTYQUIZ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/partyquiz}
+CLUSTER_CACHE="$CACHE_ROOT/cluster"
+BIN_DIR="$CLUSTER_CACHE/bin"
+SRC_DIR="$CLUSTER_CACHE/src"
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=mod
+GO_PARALLEL=${PARTYQUIZ_GO_PARALLEL:-2}
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+if [ "${1:-}" = "--print-bin-dir" ]; then
+    echo "$BIN_DIR"
+    exit 0
+fi
+[ $# -eq 0 ] || die "usage: $0 [--print-bin-dir]"
+
+command -v go >/dev/null 2>&1 || die "Go is required (Debian: apt-get install golang-go, or Go >= 1.26 on PATH)"
+GO_VERSION=$(go env GOVERSION)
+
+# The stamp records what went into a build; a different Go or version means a rebuild.
+stamp_text() { printf '%s\n' "component=$1" "version=$2" "go=$GO_VERSION" "goos=$(go env GOOS)/$(go env GOARCH)"; }
+
+is_built() { # component version binaries...
+    local dir="$CLUSTER_CACHE/$1-$2" bin
+    [ -f "$dir/.built" ] && [ "$(cat "$dir/.built")" = "$(stamp_text "$1" "$2")" ] || return 1
+    shift 2
+    for bin in "$@"; do [ -x "$dir/$bin" ] || return 1; done
+}
+
+# Build into a scratch directory and move it into place only when complete, so an interrupted
+# build never leaves a half-populated version directory behind.
+finish() { # component version scratch
+    local dir="$CLUSTER_CACHE/$1-$2"
+    stamp_text "$1" "$2" >"$3/.built"
+    rm -rf "$dir"
+    mv "$3" "$dir"
+}
+
+wrapper_module() { # dir module-name
+    rm -rf "$1"
+    mkdir -p "$1"
+    printf 'module %s\n\ngo 1.26.0\n' "$2" >"$1/go.mod"
+}
+
+build_kubernetes() {
+    local v=$K8S_VERSION minor major out src gomod
+    major=${v#v}; major=${major%%.*}
+    minor=${v#v"$major".}; minor=${minor%%.*}
+    src="$SRC_DIR/kubernetes-$v"
+    out="$CLUSTER_CACHE/.kubernetes-$v.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    wrapper_module "$src" partyquiz.local/cluster-build/kubernetes
+
+    # k8s.io/kubernetes maps its staging modules with relative replaces, which only work inside
+    # its own tree; map each one to its published v0.<minor>.<patch> tag instead. The list of
+    # staging modules changes between releases, so it is read from the tagged go.mod.
+    gomod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/^\s*"GoMod": "\(.*\)",\?$/\1/p')
+    [ -f "$gomod" ] || die "could not fetch k8s.io/kubernetes@$v go.mod"
+    local staging_version="v0.${v#v"$major".}"
+    local replaces
+    replaces=$(sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/k8s\.io/[a-z0-9-]*\s*$#\1#p' "$gomod")
+    [ -n "$replaces" ] || die "no staging replaces found in $gomod"
+    {
+        printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$v"
+        for m in $replaces; do printf '\t%s => %s %s\n' "$m" "$m" "$staging_version"; done
+        printf ')\n'
+    } >>"$src/go.mod"
+
+    local pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    (cd "$src" && go get "${pkgs[@]/%/@$v}" >/dev/null 2>&1) || (cd "$src" && go get "${pkgs[@]/%/@$v}")
+
+    # Without these the server reports v0.0.0 and kubectl warns about version skew.
+    local ld="-s -w" p
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ld+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+        ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+    done
+    (cd "$src" && go build -p "$GO_PARALLEL" -trimpath -ldflags "$ld" -o "$out/" "${pkgs[@]}")
+    finish kubernetes "$v" "$out"
+}
+
+build_etcd() {
+    local v=$ETCD_VERSION src out
+    src="$SRC_DIR/etcd-$v"
+    out="$CLUSTER_CACHE/.etcd-$v.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    wrapper_module "$src" partyquiz.local/cluster-build/etcd
+    (cd "$src" && go get "go.etcd.io/etcd/server/v3@$v" "go.etcd.io/etcd/etcdctl/v3@$v" >/dev/null)
+    (cd "$src" && go build -p "$GO_PARALLEL" -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3 \
+        && go build -p "$GO_PARALLEL" -trimpath -ldflags "-s -w" -o "$out/etcdctl" go.etcd.io/etcd/etcdctl/v3)
+    finish etcd "$v" "$out"
+}
+
+build_kwok() {
+    local v=$KWOK_VERSION out="$CLUSTER_CACHE/.kwok-$KWOK_VERSION.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    GOBIN="$out" go install -p "$GO_PARALLEL" -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$v"
+    finish kwok "$v" "$out"
+}
+
+build_helm() {
+    local v=$HELM_VERSION out="$CLUSTER_CACHE/.helm-$HELM_VERSION.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    GOBIN="$out" go install -p "$GO_PARALLEL" -trimpath \
+        -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+        "helm.sh/helm/v3/cmd/helm@$v"
+    finish helm "$v" "$out"
+}
+
+# component version builder binaries...
+COMPONENTS=(
+    "kubernetes $K8S_VERSION build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl"
+    "etcd $ETCD_VERSION build_etcd etcd etcdctl"
+    "kwok $KWOK_VERSION build_kwok kwok"
+    "helm $HELM_VERSION build_helm helm"
+)
+
+link_bins() {
+    mkdir -p "$BIN_DIR"
+    local line name version builder bins b
+    for line in "${COMPONENTS[@]}"; do
+        read -r name version builder bins <<<"$line"
+        for b in $bins; do ln -sfn "../$name-$version/$b" "$BIN_DIR/$b"; done
+    done
+}
+
+all_built() {
+    local line name version builder bins
+    for line in "${COMPONENTS[@]}"; do
+        read -r name version builder bins <<<"$line"
+        # shellcheck disable=SC2086
+        is_built "$name" "$version" $bins || return 1
+    done
+}
+
+start=$SECONDS
+if all_built; then
+    link_bins
+    log "control-plane binaries up to date in $BIN_DIR (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, helm $HELM_VERSION); nothing to build"
+    exit 0
+fi
+
+mkdir -p "$CLUSTER_CACHE"
+# One build at a time per cache: a second caller waits, then finds everything built.
+exec 9>"$CLUSTER_CACHE/.build.lock"
+if ! flock -n 9; then
+    log "another build is running on $CLUSTER_CACHE; waiting for it"
+    flock 9
+fi
+
+for line in "${COMPONENTS[@]}"; do
+    read -r name version builder bins <<<"$line"
+    # shellcheck disable=SC2086
+    if is_built "$name" "$version" $bins; then
+        log "$name $version: cached"
+        continue
+    fi
+    log "$name $version: building ($bins) with $GO_VERSION"
+    t0=$SECONDS
+    "$builder"
+    log "$name $version: built in $((SECONDS - t0))s"
+done
+link_bins
+log "control-plane binaries ready in $BIN_DIR after $((SECONDS - start))s"

@@ -1,0 +1,184 @@
+"""Test-side handle on the local Kubernetes control plane and explicit waits.
+
+Owns the `Cluster` object the e2e fixtures hand out, the `Tool` wrapper that runs kubectl/helm
+against its kubeconfig, and `wait_for` polling. Starts and stops nothing itself: the plane's
+lifecycle lives in hack/cluster/*.sh, driven by the fixtures in conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PosixPath
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Label read by the kwok stages in hack/cluster/kwok-stages.yaml; set it on a pod (or a pod
+#: template) to choose what the fake node makes of the pod.
+BEHAVIOUR_LABEL = "kwok.partyquiz.dev/behaviour"
+#: Pod phase ends Failed, exit code 1 (a Job retries, then fails with BackoffLimitExceeded).
+BEHAVIOUR_FAIL = "fail"
+#: Pod runs but never turns Ready (drives a rollout into ProgressDeadlineExceeded).
+BEHAVIOUR_NEVER_READY = "never-ready"
+#: Pod runs, containers wait in CrashLoopBackOff and restartCount keeps growing.
+BEHAVIOUR_CRASH_LOOP = "crash-loop"
+
+
+class WaitTimeout(AssertionError):
+    """A condition did not hold within its deadline."""
+
+
+class CommandFailed(AssertionError):
+    """kubectl or helm exited non-zero; carries its output so the test report shows why."""
+
+    def __init__(self, args: Sequence[str], result: subprocess.CompletedProcess[str]) -> None:
+        self.result = result
+        super().__init__(
+            f"{' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 0.25,
+    message: str | Callable[[], str] = "condition",
+) -> T:
+    """Poll `predicate` until it returns something truthy and return that value.
+
+    Raises `WaitTimeout` naming `message` (a string, or a callable evaluated at timeout so it can
+    describe the last observed state) when `timeout` seconds pass first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {text}")
+        time.sleep(interval)
+
+
+class Tool(PosixPath):
+    """Path of kubectl or helm that can also be called to run it against the cluster.
+
+    `cluster.kubectl` is a `Path` (pass it to subprocess yourself, check `.exists()`), and
+    `cluster.kubectl("get", "pods", "-n", ns)` runs it with KUBECONFIG set and returns the
+    `CompletedProcess` (text mode). With `check=True` (default) a non-zero exit raises
+    `CommandFailed` carrying stdout/stderr. Paths derived from it (`.parent`, `/`) are plain
+    paths and cannot be called.
+    """
+
+    _env: Mapping[str, str] | None = None
+
+    @classmethod
+    def bound(cls, path: Path, env: Mapping[str, str]) -> Tool:
+        tool = cls(path)
+        tool._env = dict(env)
+        return tool
+
+    def __call__(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        if self._env is None:
+            raise TypeError(f"{self} is not bound to a cluster")
+        argv = [str(self), *args]
+        result = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self._env},
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise CommandFailed(argv, result)
+        return result
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running local control plane (kube-apiserver, controller-manager, scheduler, etcd, kwok).
+
+    Attributes:
+        kubeconfig: admin kubeconfig (client cert in group system:masters).
+        bin_dir: directory holding kube-apiserver, kubectl, helm, etcd, kwok ... of pinned versions.
+        state_dir: certs, etcd data, logs/<component>.log, PID files.
+        kubectl: `Tool` - a Path, and callable: `cluster.kubectl("get", "nodes")`.
+        helm: `Tool` - a Path, and callable: `cluster.helm("install", ...)`.
+        server: apiserver URL (https://127.0.0.1:<port>).
+        version: pinned Kubernetes version, e.g. "v1.36.3".
+        node_name: the kwok fake node every pod is scheduled onto.
+    """
+
+    kubeconfig: Path
+    bin_dir: Path
+    state_dir: Path
+    kubectl: Tool
+    helm: Tool
+    server: str
+    version: str
+    node_name: str
+
+    @classmethod
+    def from_env_lines(cls, text: str) -> Cluster:
+        """Build from the KEY=VALUE lines printed by `hack/cluster/status.sh --env`."""
+        env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        kubeconfig = Path(env["KUBECONFIG"])
+        bin_dir = Path(env["BIN_DIR"])
+        tool_env = {"KUBECONFIG": str(kubeconfig)}
+        return cls(
+            kubeconfig=kubeconfig,
+            bin_dir=bin_dir,
+            state_dir=Path(env["STATE_DIR"]),
+            kubectl=Tool.bound(bin_dir / "kubectl", tool_env),
+            helm=Tool.bound(bin_dir / "helm", tool_env),
+            server=env["APISERVER_URL"],
+            version=env["K8S_VERSION"],
+            node_name=env["NODE_NAME"],
+        )
+
+    def get_json(self, *args: str) -> Any:
+        """Run `kubectl get <args> -o json` and return the parsed document."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def apply(
+        self, manifest: Mapping[str, Any] | Sequence[Mapping[str, Any]], namespace: str
+    ) -> None:
+        """`kubectl apply` one object or a list of objects (dicts) into `namespace`."""
+        items = [manifest] if isinstance(manifest, Mapping) else list(manifest)
+        document = {"apiVersion": "v1", "kind": "List", "items": items}
+        self.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(document))
+
+    def wait(
+        self, resource: str, condition: str, namespace: str | None, timeout: float = 60
+    ) -> None:
+        """`kubectl wait --for=<condition> <resource>`, e.g. ("job/x", "condition=Complete")."""
+        ns = ["-n", namespace] if namespace else []
+        self.kubectl(
+            "wait",
+            *ns,
+            f"--for={condition}",
+            resource,
+            f"--timeout={timeout:.0f}s",
+            timeout=timeout + 30,
+        )
+
+    def api_client(self) -> Any:
+        """A `kubernetes.client.ApiClient` for this cluster's admin kubeconfig."""
+        from kubernetes import config  # imported here: only tests that want it pay for it
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
