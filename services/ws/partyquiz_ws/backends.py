@@ -1,0 +1,147 @@
+"""The small storage interfaces the game runner is written against, once.
+
+Owns the Protocols for the durable command inbox, the snapshot store, the owner lease, the
+publish bus and the results outbox, plus the records they exchange. Two implementations exist:
+``memory_backend`` (embedded, one replica) and ``redis_backend`` (any number of replicas).
+Nothing here knows game rules or WebSockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from partyquiz_core.ids import GameId, JoinCode
+
+START_ID = "0-0"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A game state as saved by its owner; ``last_id`` is the last inbox entry it includes."""
+
+    state: bytes
+    last_id: str = START_ID
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One message for one pub/sub channel."""
+
+    channel: str
+    payload: bytes
+
+
+def game_channel(game_id: GameId) -> str:
+    return f"pq:g:{game_id}"
+
+
+def replica_channel(replica_id: str) -> str:
+    return f"pq:r:{replica_id}"
+
+
+def id_after(a: str, b: str) -> bool:
+    """Whether stream id ``a`` comes strictly after ``b`` (``<ms>-<seq>`` ids)."""
+    a_ms, _, a_seq = a.partition("-")
+    b_ms, _, b_seq = b.partition("-")
+    return (int(a_ms), int(a_seq or 0)) > (int(b_ms), int(b_seq or 0))
+
+
+class Inbox(Protocol):
+    """Per-game durable command log; any replica appends, only the owner reads."""
+
+    async def append(self, game_id: GameId, entry: bytes) -> str:
+        """Append one command envelope; return its id once it is durable."""
+        ...
+
+    async def read(
+        self, game_id: GameId, after: str, count: int, wait: float
+    ) -> list[tuple[str, bytes]]:
+        """Return up to ``count`` entries after ``after``, waiting ``wait`` s for one."""
+        ...
+
+
+class Lease(Protocol):
+    """Renewable per-game ownership: at most one replica applies commands at a time."""
+
+    async def acquire(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        """Take the lease if it is free (or already ours, renewing it); return whether held."""
+        ...
+
+    async def renew(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        """Extend our lease; False when another holder has it (we lost the game)."""
+        ...
+
+    async def release(self, game_id: GameId, holder: str) -> None:
+        """Give the lease up if we hold it, so another replica can take over at once."""
+        ...
+
+
+class SnapshotStore(Protocol):
+    """Game snapshots and the join-code directory."""
+
+    async def load(self, game_id: GameId) -> Snapshot | None: ...
+
+    async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
+        """Store the first snapshot of a game unless one exists; return whether created."""
+        ...
+
+    async def find_game(self, join_code: JoinCode) -> GameId | None: ...
+
+    async def commit(
+        self,
+        game_id: GameId,
+        holder: str,
+        ttl: float,
+        snapshot: Snapshot,
+        publications: list[Publication],
+        results: bytes | None = None,
+    ) -> bool:
+        """Atomically, only while ``holder`` owns the lease: renew it, save the snapshot, trim
+        the inbox up to ``snapshot.last_id``, queue ``results`` in the outbox and publish.
+
+        Return False (and change nothing) when the lease is no longer ours.
+        """
+        ...
+
+
+class Bus(Protocol):
+    """Publish/subscribe between replicas; messages of subscribed channels come out of
+    ``messages()`` in publication order."""
+
+    async def publish(self, publication: Publication) -> None: ...
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    def messages(self) -> AsyncIterator[tuple[str, bytes]]: ...
+
+
+class ResultsOutbox(Protocol):
+    """Final results waiting for the web service to acknowledge them."""
+
+    async def pending(self) -> list[GameId]: ...
+
+    async def get(self, game_id: GameId) -> bytes | None: ...
+
+    async def claim(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        """Take the right to deliver one game's results for ``ttl`` seconds."""
+        ...
+
+    async def remove(self, game_id: GameId) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """The set of interfaces one process runs on, with its health check and shutdown."""
+
+    inbox: Inbox
+    lease: Lease
+    snapshots: SnapshotStore
+    bus: Bus
+    outbox: ResultsOutbox
+    replicated: bool
+    ping: Callable[[], Awaitable[bool]]
+    close: Callable[[], Awaitable[None]]

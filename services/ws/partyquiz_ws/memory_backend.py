@@ -1,0 +1,188 @@
+"""Embedded backend: the storage interfaces in this process, for a single replica.
+
+Owns in-memory inbox, lease, snapshots, bus and results outbox with the same semantics as the
+Redis backend (ids, fencing, trimming), so the game runner cannot tell them apart. State is lost
+when the process exits; that is the documented trade-off of the embedded mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+from partyquiz_core.ids import GameId, JoinCode
+from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot, id_after
+
+
+class MemoryInbox:
+    def __init__(self) -> None:
+        self._entries: dict[GameId, list[tuple[str, bytes]]] = defaultdict(list)
+        self._seq = 0
+        self._changed: dict[GameId, asyncio.Event] = defaultdict(asyncio.Event)
+
+    async def append(self, game_id: GameId, entry: bytes) -> str:
+        self._seq += 1
+        entry_id = f"{self._seq}-0"
+        self._entries[game_id].append((entry_id, entry))
+        self._changed[game_id].set()
+        return entry_id
+
+    def _after(self, game_id: GameId, after: str, count: int) -> list[tuple[str, bytes]]:
+        out = [e for e in self._entries.get(game_id, ()) if id_after(e[0], after)]
+        return out[:count]
+
+    async def read(
+        self, game_id: GameId, after: str, count: int, wait: float
+    ) -> list[tuple[str, bytes]]:
+        found = self._after(game_id, after, count)
+        if found or wait <= 0:
+            return found
+        event = self._changed[game_id]
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), wait)
+        except TimeoutError:
+            return []
+        return self._after(game_id, after, count)
+
+    def trim(self, game_id: GameId, upto: str) -> None:
+        entries = self._entries.get(game_id)
+        if entries:
+            self._entries[game_id] = [e for e in entries if id_after(e[0], upto)]
+
+
+class MemoryLease:
+    def __init__(self) -> None:
+        self._held: dict[GameId, tuple[str, float]] = {}
+
+    def holder(self, game_id: GameId) -> str | None:
+        held = self._held.get(game_id)
+        if held is None or held[1] <= time.monotonic():
+            return None
+        return held[0]
+
+    async def acquire(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        current = self.holder(game_id)
+        if current not in (None, holder):
+            return False
+        self._held[game_id] = (holder, time.monotonic() + ttl)
+        return True
+
+    async def renew(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        if self.holder(game_id) != holder:
+            return False
+        self._held[game_id] = (holder, time.monotonic() + ttl)
+        return True
+
+    async def release(self, game_id: GameId, holder: str) -> None:
+        if self.holder(game_id) == holder:
+            del self._held[game_id]
+
+
+class MemoryBus:
+    def __init__(self) -> None:
+        self._channels: set[str] = set()
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+
+    async def publish(self, publication: Publication) -> None:
+        if publication.channel in self._channels:
+            self._queue.put_nowait((publication.channel, publication.payload))
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        while True:
+            yield await self._queue.get()
+
+
+class MemoryOutbox:
+    def __init__(self) -> None:
+        self.results: dict[GameId, bytes] = {}
+        self._claims: dict[GameId, float] = {}
+
+    async def pending(self) -> list[GameId]:
+        return list(self.results)
+
+    async def get(self, game_id: GameId) -> bytes | None:
+        return self.results.get(game_id)
+
+    async def claim(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        now = time.monotonic()
+        if self._claims.get(game_id, 0.0) > now:
+            return False
+        self._claims[game_id] = now + ttl
+        return True
+
+    async def remove(self, game_id: GameId) -> None:
+        self.results.pop(game_id, None)
+        self._claims.pop(game_id, None)
+
+
+class MemorySnapshots:
+    def __init__(
+        self, inbox: MemoryInbox, lease: MemoryLease, bus: MemoryBus, outbox: MemoryOutbox
+    ) -> None:
+        self._inbox, self._lease, self._bus, self._outbox = inbox, lease, bus, outbox
+        self._snapshots: dict[GameId, Snapshot] = {}
+        self._codes: dict[JoinCode, GameId] = {}
+
+    async def load(self, game_id: GameId) -> Snapshot | None:
+        return self._snapshots.get(game_id)
+
+    async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
+        if game_id in self._snapshots:
+            return False
+        self._snapshots[game_id] = snapshot
+        self._codes[join_code] = game_id
+        return True
+
+    async def find_game(self, join_code: JoinCode) -> GameId | None:
+        return self._codes.get(join_code)
+
+    async def commit(
+        self,
+        game_id: GameId,
+        holder: str,
+        ttl: float,
+        snapshot: Snapshot,
+        publications: list[Publication],
+        results: bytes | None = None,
+    ) -> bool:
+        if not await self._lease.renew(game_id, holder, ttl):
+            return False
+        self._snapshots[game_id] = snapshot
+        if snapshot.last_id != START_ID:
+            self._inbox.trim(game_id, snapshot.last_id)
+        if results is not None:
+            self._outbox.results[game_id] = results
+        for publication in publications:
+            await self._bus.publish(publication)
+        return True
+
+
+def memory_backend() -> Backend:
+    """Build the embedded backend (one replica, state in this process)."""
+    inbox, lease, bus, outbox = MemoryInbox(), MemoryLease(), MemoryBus(), MemoryOutbox()
+
+    async def ping() -> bool:
+        return True
+
+    async def close() -> None:
+        return None
+
+    return Backend(
+        inbox=inbox,
+        lease=lease,
+        snapshots=MemorySnapshots(inbox, lease, bus, outbox),
+        bus=bus,
+        outbox=outbox,
+        replicated=False,
+        ping=ping,
+        close=close,
+    )

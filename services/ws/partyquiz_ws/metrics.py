@@ -1,0 +1,97 @@
+"""Every Prometheus metric of the game service, in one registry per process.
+
+Owns metric names, help texts and label sets. Labels carry only bounded values (message type,
+result, reason, close code); never a game id, join code or player id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class WsMetrics:
+    """The metrics of one game-service process; pass it to whoever records."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.connections = Gauge(
+            "partyquiz_ws_connections", "Open WebSocket connections.", registry=r
+        )
+        self.connections_opened = Counter(
+            "partyquiz_ws_connections_opened_total",
+            "WebSocket handshakes by result (accepted, rejected_origin, draining, ...).",
+            ["result"],
+            registry=r,
+        )
+        self.connections_closed = Counter(
+            "partyquiz_ws_connections_closed_total",
+            "Closed WebSocket connections by close code.",
+            ["code"],
+            registry=r,
+        )
+        self.messages_received = Counter(
+            "partyquiz_ws_messages_received_total",
+            "Client messages received by type (unknown for unparseable frames).",
+            ["type"],
+            registry=r,
+        )
+        self.messages_sent = Counter(
+            "partyquiz_ws_messages_sent_total",
+            "Server messages sent by type (a broadcast counts once per recipient).",
+            ["type"],
+            registry=r,
+        )
+        self.messages_rejected = Counter(
+            "partyquiz_ws_messages_rejected_total",
+            "Client messages answered with an error frame, by error code.",
+            ["reason"],
+            registry=r,
+        )
+        self.broadcast_duration = Histogram(
+            "partyquiz_ws_broadcast_duration_seconds",
+            "Time to fan one published batch out to the local connections of a game.",
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+        self.answers = Counter(
+            "partyquiz_ws_answers_total",
+            "Answers by result: accepted, late, duplicate, invalid.",
+            ["result"],
+            registry=r,
+        )
+        self.active_games = Gauge(
+            "partyquiz_ws_active_games", "Games with connections on this replica.", registry=r
+        )
+        self.owned_games = Gauge(
+            "partyquiz_ws_owned_games", "Games whose owner lease this replica holds.", registry=r
+        )
+        self.active_players = Gauge(
+            "partyquiz_ws_active_players", "Players connected to this replica.", registry=r
+        )
+        self.pubsub_lag = Histogram(
+            "partyquiz_ws_pubsub_lag_seconds",
+            "Delay between the owner publishing a batch and this replica receiving it.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+            registry=r,
+        )
+        self.lease_takeovers = Counter(
+            "partyquiz_ws_lease_takeovers_total",
+            "Games this replica started owning after another owner (or none) held them.",
+            registry=r,
+        )
+        self.commands_applied = Counter(
+            "partyquiz_ws_commands_applied_total",
+            "Inbox commands applied by the owner, by result (ok, rejected).",
+            ["result"],
+            registry=r,
+        )
+        self.results_deliveries = Counter(
+            "partyquiz_ws_results_deliveries_total",
+            "Attempts to deliver final results to the web service, by result.",
+            ["result"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

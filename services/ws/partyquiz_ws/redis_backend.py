@@ -1,0 +1,279 @@
+"""Redis backend: the storage interfaces on Redis, so any number of replicas share games.
+
+Owns key names and the Lua scripts that make ownership safe: the lease is ``SET NX PX``;
+a commit (renew lease, save snapshot, trim the inbox stream, queue results, publish) runs as one
+script that first checks the lease, so a replica that lost a game can never overwrite it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from partyquiz_core.ids import GameId, JoinCode
+from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot
+
+KEY_TTL_SECONDS = 24 * 3600
+PENDING_RESULTS = "pq:results:pending"
+
+
+def _inbox_key(game_id: str) -> str:
+    return f"pq:{{{game_id}}}:inbox"
+
+
+def _snapshot_key(game_id: str) -> str:
+    return f"pq:{{{game_id}}}:snap"
+
+
+def _lease_key(game_id: str) -> str:
+    return f"pq:{{{game_id}}}:lease"
+
+
+def _results_key(game_id: str) -> str:
+    return f"pq:results:{game_id}"
+
+
+def _code_key(join_code: str) -> str:
+    return f"pq:code:{join_code}"
+
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'last_id', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+
+# KEYS: lease, snapshot, inbox, results, pending-results set
+# ARGV: holder, ttl_ms, state, last_id, has_results, results, game_id, key_ttl, then
+#       channel/payload pairs to publish
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'state', ARGV[3], 'last_id', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+if ARGV[4] ~= '0-0' then
+  redis.call('XTRIM', KEYS[3], 'MINID', ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+end
+if ARGV[5] == '1' then
+  redis.call('SET', KEYS[4], ARGV[6])
+  redis.call('SADD', KEYS[5], ARGV[7])
+end
+local i = 9
+while i < #ARGV do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return 1
+"""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+class RedisInbox:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def append(self, game_id: GameId, entry: bytes) -> str:
+        entry_id = await self._client.xadd(_inbox_key(game_id), {b"c": entry})
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def read(
+        self, game_id: GameId, after: str, count: int, wait: float
+    ) -> list[tuple[str, bytes]]:
+        block = _ms(wait) if wait > 0 else None
+        reply = await self._client.xread({_inbox_key(game_id): after}, count=count, block=block)
+        out: list[tuple[str, bytes]] = []
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                key = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                out.append((key, fields[b"c"]))
+        return out
+
+
+class RedisLease:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    async def acquire(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        if await self._client.set(_lease_key(game_id), holder, nx=True, px=_ms(ttl)):
+            return True
+        return await self.renew(game_id, holder, ttl)
+
+    async def renew(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        return bool(await self._renew(keys=[_lease_key(game_id)], args=[holder, _ms(ttl)]))
+
+    async def release(self, game_id: GameId, holder: str) -> None:
+        await self._release(keys=[_lease_key(game_id)], args=[holder])
+
+
+class RedisSnapshots:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._create = client.register_script(_CREATE)
+        self._commit = client.register_script(_COMMIT)
+
+    async def ping(self) -> bool:
+        return bool(await self._client.ping())
+
+    async def load(self, game_id: GameId) -> Snapshot | None:
+        state, last_id = await self._client.hmget(_snapshot_key(game_id), ["state", "last_id"])
+        if state is None:
+            return None
+        return Snapshot(state=bytes(state), last_id=(last_id or b"0-0").decode())
+
+    async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
+        created = await self._create(
+            keys=[_snapshot_key(game_id), _code_key(join_code)],
+            args=[snapshot.state, snapshot.last_id, game_id, KEY_TTL_SECONDS],
+        )
+        return bool(created)
+
+    async def find_game(self, join_code: JoinCode) -> GameId | None:
+        value = await self._client.get(_code_key(join_code))
+        return None if value is None else GameId(value.decode())
+
+    async def commit(
+        self,
+        game_id: GameId,
+        holder: str,
+        ttl: float,
+        snapshot: Snapshot,
+        publications: list[Publication],
+        results: bytes | None = None,
+    ) -> bool:
+        args: list[Any] = [
+            holder,
+            _ms(ttl),
+            snapshot.state,
+            snapshot.last_id or START_ID,
+            "1" if results is not None else "0",
+            results or b"",
+            game_id,
+            KEY_TTL_SECONDS,
+        ]
+        for publication in publications:
+            args.append(publication.channel)
+            args.append(publication.payload)
+        keys = [
+            _lease_key(game_id),
+            _snapshot_key(game_id),
+            _inbox_key(game_id),
+            _results_key(game_id),
+            PENDING_RESULTS,
+        ]
+        return bool(await self._commit(keys=keys, args=args))
+
+
+class RedisBus:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+
+    async def publish(self, publication: Publication) -> None:
+        await self._client.publish(publication.channel, publication.payload)
+
+    async def subscribe(self, channel: str) -> None:
+        await self._pubsub.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._pubsub.unsubscribe(channel)
+
+    async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        while True:
+            if not self._pubsub.subscribed:
+                # get_message returns at once while nothing is subscribed yet.
+                message = None
+                await asyncio.sleep(0.05)
+            else:
+                message = await self._pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=1.0
+                )
+            if message is None or message.get("type") != "message":
+                continue
+            channel = message["channel"]
+            yield (
+                channel.decode() if isinstance(channel, bytes) else str(channel),
+                cast(bytes, message["data"]),
+            )
+
+    async def close(self) -> None:
+        with contextlib.suppress(RedisError, RuntimeError):
+            await self._pubsub.aclose()
+
+
+class RedisOutbox:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def pending(self) -> list[GameId]:
+        members = await self._client.smembers(PENDING_RESULTS)
+        return [GameId(m.decode()) for m in members]
+
+    async def get(self, game_id: GameId) -> bytes | None:
+        value = await self._client.get(_results_key(game_id))
+        return None if value is None else bytes(value)
+
+    async def claim(self, game_id: GameId, holder: str, ttl: float) -> bool:
+        key = _results_key(game_id) + ":claim"
+        return bool(await self._client.set(key, holder, nx=True, px=_ms(ttl)))
+
+    async def remove(self, game_id: GameId) -> None:
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.srem(PENDING_RESULTS, game_id)
+            pipe.delete(_results_key(game_id), _results_key(game_id) + ":claim")
+            await pipe.execute()
+
+
+def redis_backend(url: str) -> Backend:
+    """Build the Redis backend; connections open lazily on first use."""
+    client = aioredis.Redis.from_url(url, health_check_interval=10, socket_keepalive=True)
+    snapshots = RedisSnapshots(client)
+    bus = RedisBus(client)
+
+    async def ping() -> bool:
+        try:
+            return await snapshots.ping()
+        except (RedisError, OSError):
+            return False
+
+    async def close() -> None:
+        await bus.close()
+        with contextlib.suppress(RedisError, RuntimeError):
+            await client.aclose()
+
+    return Backend(
+        inbox=RedisInbox(client),
+        lease=RedisLease(client),
+        snapshots=snapshots,
+        bus=bus,
+        outbox=RedisOutbox(client),
+        replicated=True,
+        ping=ping,
+        close=close,
+    )

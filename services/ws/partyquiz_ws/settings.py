@@ -1,0 +1,133 @@
+"""Configuration of one game-service process (env prefix ``PARTYQUIZ_WS_``).
+
+Owns every tunable of the game service and the rules that refuse unsafe values at start-up.
+Built once in the entry point and passed down; nothing here reads the environment at import.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PARTYQUIZ_WS_"
+MIN_SECRET_BYTES = 32
+# Values people paste from examples; refused outside development even when long enough.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "partyquiz",
+        "development",
+        "insecure",
+        "please-change-me-please-change-me",
+        "changeme-changeme-changeme-changeme",
+        "0" * 32,
+        "x" * 32,
+    }
+)
+
+
+def _default_replica_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+
+
+class WsSettings(BaseSettings):
+    """Settings of the game service; every field maps to ``PARTYQUIZ_WS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "production"
+    """``development`` relaxes the secret rules and allows any Origin by default."""
+    jwt_secret: SecretStr = Field(default=SecretStr(""))
+    """Shared HS256 secret with the web service; at least 32 bytes, never a known default."""
+    redis_url: str | None = None
+    """Redis URL; unset runs the embedded single-replica mode (state in this process only)."""
+    web_internal_url: str = "http://127.0.0.1:8000"
+    """Base URL of the web service's internal API (quiz lookup, started, results)."""
+    host: str = "0.0.0.0"  # noqa: S104 - a container must listen on all interfaces
+    port: int = Field(default=8001, ge=1, le=65535)
+    drain_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """Grace period after SIGTERM before the process exits even with clients left."""
+    allowed_origins: str = ""
+    """Comma list of allowed Origins; empty = same host only (production), any (development)."""
+    replica_id: str = Field(default_factory=_default_replica_id, min_length=1, max_length=100)
+    """Name of this replica in leases and reply channels; unique per process."""
+    lease_ttl_seconds: float = Field(default=3.0, gt=0.2, le=60)
+    """Owner lease lifetime; a dead owner's games move to another replica after at most this."""
+    message_rate_per_second: float = Field(default=10.0, gt=0)
+    """Sustained client messages per second per connection before ``rate_limited`` errors."""
+    message_burst: int = Field(default=30, ge=1)
+    """Messages a connection may send at once before the rate limit applies."""
+    wrong_code_limit: int = Field(default=20, ge=1)
+    """Wrong join codes one IP may try per ``wrong_code_window_seconds``."""
+    wrong_code_window_seconds: float = Field(default=60.0, gt=0)
+    hello_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a new connection may take to send its first (credentials) message."""
+    tick_grace_seconds: float = Field(default=0.25, ge=0, le=5)
+    """Wait after a deadline before closing the question, for answers still in flight."""
+    results_retry_max_seconds: float = Field(default=30.0, gt=0)
+    """Upper bound of the back-off between attempts to deliver results to the web service."""
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_redis_url_means_embedded(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("web_internal_url")
+    @classmethod
+    def _web_url_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _secret_is_strong(self) -> WsSettings:
+        secret = self.jwt_secret.get_secret_value()
+        if not secret:
+            raise ValueError("jwt_secret: must be set (the same value as PARTYQUIZ_WEB_JWT_SECRET)")
+        if self.environment == "development":
+            return self
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"jwt_secret: must be at least {MIN_SECRET_BYTES} bytes")
+        if secret.lower() in KNOWN_DEFAULT_SECRETS or len(set(secret)) < 4:
+            raise ValueError("jwt_secret: must not be a known default or trivial value")
+        return self
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """Turn a settings validation failure into one line naming the variable and the rule."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    first = errors()[0]
+    loc = [str(part) for part in first.get("loc", ()) if part]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc and ":" in message:
+        field, _, message = message.partition(":")
+        loc = [field.strip()]
+        message = message.strip()
+    name = ENV_PREFIX + (loc[0].upper() if loc else "?")
+    return f"{name}: {message}"

@@ -1,0 +1,112 @@
+"""Signed tokens the game service checks and issues (JWT HS256, issuer ``partyquiz``).
+
+Owns the claims of the host token (issued by web), the player resume token (issued and verified
+here) and the short-lived service token for the web service's internal API. It does no I/O;
+callers pass ``now`` (epoch seconds) where a token is issued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jwt
+
+from partyquiz_core.errors import ForbiddenError
+from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
+
+ISSUER = "partyquiz"
+HOST_AUDIENCE = "partyquiz-ws:host"
+PLAYER_AUDIENCE = "partyquiz-ws:player"
+SERVICE_AUDIENCE = "partyquiz-web:internal"
+SERVICE_SUBJECT = "partyquiz-ws"
+SERVICE_TOKEN_SECONDS = 60
+RESUME_TOKEN_SECONDS = 24 * 3600
+ALGORITHM = "HS256"
+LEEWAY_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class HostClaims:
+    host_id: str
+    game_id: GameId
+    join_code: JoinCode
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerClaims:
+    player_id: PlayerId
+    game_id: GameId
+    device_id: DeviceId
+
+
+def _decode(secret: str, token: str, audience: str) -> dict[str, object]:
+    try:
+        claims: dict[str, object] = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=ISSUER,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise ForbiddenError("token expired", code="token_expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise ForbiddenError("token invalid", code="token_invalid") from exc
+    return claims
+
+
+def _claim(claims: dict[str, object], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise ForbiddenError(f"token lacks {name}", code="token_invalid")
+    return value
+
+
+def verify_host_token(secret: str, token: str) -> HostClaims:
+    """Check a host token issued by web; raise ForbiddenError when it is not valid."""
+    claims = _decode(secret, token, HOST_AUDIENCE)
+    return HostClaims(
+        host_id=_claim(claims, "sub"),
+        game_id=GameId(_claim(claims, "game_id")),
+        join_code=JoinCode(_claim(claims, "join_code")),
+    )
+
+
+def issue_resume_token(
+    secret: str, player_id: PlayerId, game_id: GameId, device_id: DeviceId, now: float
+) -> str:
+    """Sign the token a player presents to resume its identity in this game."""
+    payload = {
+        "iss": ISSUER,
+        "aud": PLAYER_AUDIENCE,
+        "sub": player_id,
+        "game_id": game_id,
+        "device_id": device_id,
+        "iat": int(now),
+        "exp": int(now) + RESUME_TOKEN_SECONDS,
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def verify_resume_token(secret: str, token: str) -> PlayerClaims:
+    """Check a resume token; raise ForbiddenError when it is not valid."""
+    claims = _decode(secret, token, PLAYER_AUDIENCE)
+    return PlayerClaims(
+        player_id=PlayerId(_claim(claims, "sub")),
+        game_id=GameId(_claim(claims, "game_id")),
+        device_id=DeviceId(_claim(claims, "device_id")),
+    )
+
+
+def issue_service_token(secret: str, now: float) -> str:
+    """Sign a 60-second token for the web service's internal API."""
+    payload = {
+        "iss": ISSUER,
+        "aud": SERVICE_AUDIENCE,
+        "sub": SERVICE_SUBJECT,
+        "iat": int(now),
+        "exp": int(now) + SERVICE_TOKEN_SECONDS,
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
