@@ -1,0 +1,113 @@
+"""Scoring: how many points one answer earns and what it does to the player's streak.
+
+Owns the Kahoot-compatible formula, partial credit and the streak bonus. It decides nothing
+about phases, deadlines or duplicates (``partyquiz_core.game`` does) and reads no clock.
+
+The rules, all of them:
+
+* A fully correct answer earns ``round(P * (1 - (t / T) / 2))`` where ``P`` is the question's
+  base points (1000 standard, 2000 double, 0 none), ``t`` the seconds it took (clamped to
+  ``0..T``) and ``T`` the time limit. Answers faster than 0.5 s earn full ``P``. ``round`` rounds
+  halves up (``750.5 -> 751``), as players expect, not to even.
+* Multiple choice gives partial credit: ``fraction = max(0, right picks - wrong picks) / number
+  of correct choices``, and earns ``round(P * fraction * time factor)``. Only an answer with every
+  correct choice and no wrong one is *correct* (and keeps a streak going).
+* Single choice and true/false: the one correct choice or nothing.
+* Poll questions score nothing, and neither break nor extend a streak, answered or not.
+* Streak: a correct answer adds one, anything else (wrong, partial, no answer) resets it to 0.
+  With ``ScoringRules.streak_bonus`` a correct answer that makes a streak of ``n >= 2`` earns
+  ``min(streak_step * (n - 1), streak_cap)`` extra, only on questions that award points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from partyquiz_core.quiz import Question, QuestionKind
+
+FULL_POINTS_SECONDS = 0.5
+
+
+class ScoringRules(BaseModel):
+    """Per-game scoring options; the defaults match Kahoot's classic scoring (no streak bonus)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    streak_bonus: bool = False
+    """Award ``streak_step`` extra points per consecutive correct answer beyond the first."""
+    streak_step: int = Field(default=100, ge=0, le=10_000)
+    """Bonus points per streak step (points)."""
+    streak_cap: int = Field(default=500, ge=0, le=100_000)
+    """Largest bonus a single answer can earn from its streak (points)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredAnswer:
+    """What an answer is worth: ``points`` includes any streak bonus; ``streak`` is the new one."""
+
+    correct: bool
+    fraction: float
+    points: int
+    streak: int
+
+
+def round_half_up(value: float) -> int:
+    """Round to the nearest integer, halves away from zero (for the non-negative points here)."""
+    return math.floor(value + 0.5)
+
+
+def time_factor(elapsed: float, time_limit: float) -> float:
+    """Return the share of points a correct answer keeps after ``elapsed`` seconds."""
+    t = min(max(elapsed, 0.0), time_limit)
+    if t < FULL_POINTS_SECONDS:
+        return 1.0
+    return 1.0 - (t / time_limit) / 2.0
+
+
+def credit(question: Question, chosen: frozenset[int]) -> float:
+    """Return the fraction of the question's points the chosen choices deserve (0..1)."""
+    if question.kind is QuestionKind.POLL:
+        return 0.0
+    correct = frozenset(question.correct)
+    if question.kind is QuestionKind.MULTIPLE:
+        right = len(chosen & correct)
+        wrong = len(chosen - correct)
+        return max(0, right - wrong) / len(correct)
+    return 1.0 if chosen == correct else 0.0
+
+
+def streak_bonus(streak: int, rules: ScoringRules) -> int:
+    """Return the bonus a correct answer that makes a streak of ``streak`` earns."""
+    if not rules.streak_bonus or streak < 2:
+        return 0
+    return min(rules.streak_step * (streak - 1), rules.streak_cap)
+
+
+def score_answer(
+    question: Question,
+    chosen: frozenset[int],
+    elapsed: float,
+    streak: int,
+    rules: ScoringRules,
+) -> ScoredAnswer:
+    """Score ``chosen`` given after ``elapsed`` seconds by a player on a ``streak``."""
+    if question.kind is QuestionKind.POLL:
+        return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
+    fraction = credit(question, chosen)
+    correct = fraction == 1.0
+    new_streak = streak + 1 if correct else 0
+    base = question.base_points
+    points = round_half_up(base * fraction * time_factor(elapsed, question.time_limit_seconds))
+    if correct and base > 0:
+        points += streak_bonus(new_streak, rules)
+    return ScoredAnswer(correct=correct, fraction=fraction, points=points, streak=new_streak)
+
+
+def score_missed(question: Question, streak: int) -> ScoredAnswer:
+    """Score a player who did not answer: nothing, and the streak ends (except on polls)."""
+    if question.kind is QuestionKind.POLL:
+        return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
+    return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=0)
