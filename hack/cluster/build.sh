@@ -9,25 +9,16 @@
 # $PARTYQUIZ_CACHE/cluster/bin/ with links to the pinned versions. Go's module and build caches
 # stay where Go puts them (GOMODCACHE/GOCACHE), never in the checkout.
 #
-# Versions are pinned below; each can be overridden from the environment (for the documented
+# Versions are pinned in lib.sh; each can be overridden from the environment (for the documented
 # fallbacks: PARTYQUIZ_K8S_VERSION=v1.35.4, then v1.34.4).
 set -euo pipefail
-
-K8S_VERSION=${PARTYQUIZ_K8S_VERSION:-v1.36.3}
-ETCD_VERSION=${PARTYQUIZ_ETCD_VERSION:-v3.5.35}
-KWOK_VERSION=${PARTYQUIZ_KWOK_VERSION:-v0.8.0}
-HELM_VERSION=${PARTYQUIZ_HELM_VERSION:-v3.22.0}
-
-CACHE_ROOT=${PARTYQUIZ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/partyquiz}
-CLUSTER_CACHE="$CACHE_ROOT/cluster"
-BIN_DIR="$CLUSTER_CACHE/bin"
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 SRC_DIR="$CLUSTER_CACHE/src"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=mod
 GO_PARALLEL=${PARTYQUIZ_GO_PARALLEL:-2}
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 
 if [ "${1:-}" = "--print-bin-dir" ]; then
     echo "$BIN_DIR"
@@ -130,7 +121,7 @@ build_helm() {
 }
 
 # component version builder binaries...
-COMPONENTS=(
+BUILDS=(
     "kubernetes $K8S_VERSION build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl"
     "etcd $ETCD_VERSION build_etcd etcd etcdctl"
     "kwok $KWOK_VERSION build_kwok kwok"
@@ -140,7 +131,7 @@ COMPONENTS=(
 link_bins() {
     mkdir -p "$BIN_DIR"
     local line name version builder bins b
-    for line in "${COMPONENTS[@]}"; do
+    for line in "${BUILDS[@]}"; do
         read -r name version builder bins <<<"$line"
         for b in $bins; do ln -sfn "../$name-$version/$b" "$BIN_DIR/$b"; done
     done
@@ -148,7 +139,7 @@ link_bins() {
 
 all_built() {
     local line name version builder bins
-    for line in "${COMPONENTS[@]}"; do
+    for line in "${BUILDS[@]}"; do
         read -r name version builder bins <<<"$line"
         # shellcheck disable=SC2086
         is_built "$name" "$version" $bins || return 1
@@ -170,7 +161,7 @@ if ! flock -n 9; then
     flock 9
 fi
 
-for line in "${COMPONENTS[@]}"; do
+for line in "${BUILDS[@]}"; do
     read -r name version builder bins <<<"$line"
     # shellcheck disable=SC2086
     if is_built "$name" "$version" $bins; then

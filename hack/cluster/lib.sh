@@ -76,3 +76,17 @@ print_env() {
         "HELM_VERSION=$HELM_VERSION" "BIN_DIR=$BIN_DIR" "STATE_DIR=$STATE_DIR" \
         "KUBECONFIG=$KUBECONFIG_FILE" "APISERVER_URL=$APISERVER_URL" "NODE_NAME=$NODE_NAME"
 }
+
+# Reports every component whose PID file names a process that is gone, with its log's tail,
+# and forgets the stale PID file.
+report_crashed() {
+    local c
+    for c in "${COMPONENTS[@]}"; do
+        [ -f "$(pid_file "$c")" ] || continue
+        component_pid "$c" >/dev/null && continue
+        printf '%s (pid %s) is not running; last lines of %s:\n' \
+            "$c" "$(cat "$(pid_file "$c")")" "$(log_file "$c")" >&2
+        tail -n 25 "$(log_file "$c")" 2>/dev/null | sed 's/^/    /' >&2
+        rm -f "$(pid_file "$c")"
+    done
+}

@@ -45,7 +45,7 @@ RESTRICTED = "restricted"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if E2E_DIR in item.path.resolve().parents:
+        if E2E_DIR in item.path.resolve().parents and not item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.e2e)
 
 

@@ -151,6 +151,44 @@ class Cluster:
             node_name=env["NODE_NAME"],
         )
 
+    @property
+    def ca_cert(self) -> Path:
+        """The cluster CA (PEM) that signed the apiserver's serving certificate."""
+        return self.state_dir / "pki" / "ca.crt"
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """Write to `path` a kubeconfig that acts as ServiceAccount `namespace/name`.
+
+        The token comes from the TokenRequest API (valid one hour), so RBAC applies exactly as
+        it would to a pod running under that account.
+        """
+        token = self.kubectl("create", "token", name, "-n", namespace, "--duration=1h").stdout
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_cert)},
+                }
+            ],
+            "users": [{"name": f"{namespace}-{name}", "user": {"token": token.strip()}}],
+            "contexts": [
+                {
+                    "name": "sa",
+                    "context": {
+                        "cluster": "local",
+                        "user": f"{namespace}-{name}",
+                        "namespace": namespace,
+                    },
+                }
+            ],
+            "current-context": "sa",
+        }
+        path.write_text(json.dumps(config))
+        path.chmod(0o600)
+        return path
+
     def get_json(self, *args: str) -> Any:
         """Run `kubectl get <args> -o json` and return the parsed document."""
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)

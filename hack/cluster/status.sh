@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Reports on the local control plane; exit 0 when it is healthy (every component alive, apiserver
+# ready, fake node Ready), 1 otherwise. A crashed component is shown with the tail of its log.
+#   hack/cluster/status.sh          human-readable status
+#   hack/cluster/status.sh --env    KEY=VALUE lines (versions, paths, URL) for tools and tests
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+case "${1:-}" in
+    --env) print_env; exit 0 ;;
+    "") ;;
+    *) die "usage: $0 [--env]" ;;
+esac
+
+for c in "${COMPONENTS[@]}"; do
+    if pid=$(component_pid "$c"); then
+        printf '  %-24s running (pid %s)\n' "$c" "$pid"
+    elif [ -f "$(pid_file "$c")" ]; then
+        printf '  %-24s CRASHED\n' "$c"
+    else
+        printf '  %-24s stopped\n' "$c"
+    fi
+done
+report_crashed
+if plane_healthy; then
+    printf 'healthy: %s (Kubernetes %s), KUBECONFIG=%s\n' "$APISERVER_URL" "$K8S_VERSION" "$KUBECONFIG_FILE"
+    exit 0
+fi
+printf 'not healthy (state in %s)\n' "$STATE_DIR"
+exit 1

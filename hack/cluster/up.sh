@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Starts the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kwok with one fake node) on loopback and waits until the node is Ready and the `default`
+# ServiceAccount exists. Safe to run twice: a healthy plane is left alone, a crashed component is
+# reported with the tail of its log and started again. Binaries come from hack/cluster/build.sh;
+# state (certs, etcd data, logs, PID files, kubeconfig) lives in $PARTYQUIZ_CLUSTER_DIR.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+START_TIMEOUT=${PARTYQUIZ_CLUSTER_START_TIMEOUT:-120}
+
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl; do
+    [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing; build the binaries first: make cluster-build"
+done
+command -v openssl >/dev/null 2>&1 || die "openssl is required (apt-get install openssl)"
+
+start=$SECONDS
+if plane_healthy; then
+    log "control plane already running: $APISERVER_URL (kubeconfig $KUBECONFIG_FILE)"
+    exit 0
+fi
+report_crashed
+
+mkdir -p "$STATE_DIR"/{pki,pids,logs,etcd}
+chmod 700 "$STATE_DIR" "$STATE_DIR/pki"
+PKI="$STATE_DIR/pki"
+
+# --- certificates: one CA, the apiserver's serving cert, an admin client cert, SA keys ---------
+issue_cert() { # name subject extensions
+    openssl genrsa -out "$PKI/$1.key" 2048 2>/dev/null
+    openssl req -new -key "$PKI/$1.key" -subj "$2" -out "$PKI/$1.csr" 2>/dev/null
+    printf '%s\n' "$3" >"$PKI/$1.ext"
+    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+        -days 3650 -sha256 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
+    rm -f "$PKI/$1.csr" "$PKI/$1.ext"
+}
+
+if [ ! -f "$PKI/admin.crt" ]; then
+    log "creating certificates in $PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 3650 \
+        -subj "/CN=partyquiz-local-ca" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+    issue_cert apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+    # Written last: its presence means the whole set exists.
+    issue_cert admin "/O=system:masters/CN=partyquiz-admin" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+fi
+
+b64() { base64 -w0 <"$1"; }
+cat >"$KUBECONFIG_FILE.tmp" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: partyquiz-local
+  cluster:
+    server: $APISERVER_URL
+    certificate-authority-data: $(b64 "$PKI/ca.crt")
+users:
+- name: partyquiz-admin
+  user:
+    client-certificate-data: $(b64 "$PKI/admin.crt")
+    client-key-data: $(b64 "$PKI/admin.key")
+contexts:
+- name: partyquiz-local
+  context:
+    cluster: partyquiz-local
+    user: partyquiz-admin
+current-context: partyquiz-local
+KUBECONFIG
+chmod 600 "$KUBECONFIG_FILE.tmp"
+mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
+cp "$HERE/kwok.yaml" "$STATE_DIR/kwok.yaml"
+
+# --- processes --------------------------------------------------------------------------------
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_component() { # name port args...
+    local name=$1 port=$2 bin pid
+    shift 2
+    if pid=$(component_pid "$name"); then
+        log "$name already running (pid $pid)"
+        return
+    fi
+    port_busy "$port" && die "port 127.0.0.1:$port for $name is taken by another process; \
+pick other ports with PARTYQUIZ_CLUSTER_PORT_BASE (now $PORT_BASE)"
+    bin=$(readlink -f "$BIN_DIR/$name")
+    printf '\n=== %s starting %s\n' "$(date -u +%FT%TZ)" "$bin" >>"$(log_file "$name")"
+    # setsid: the plane outlives the shell, make or pytest that started it.
+    setsid "$bin" "$@" </dev/null >>"$(log_file "$name")" 2>&1 &
+    echo $! >"$(pid_file "$name")"
+    log "$name started (pid $!, log $(log_file "$name"))"
+}
+
+# Polls `check` until it succeeds, failing early with the log tail if a component dies.
+await() { # description timeout check...
+    local what=$1 timeout=$2 deadline c
+    shift 2
+    deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        for c in "${COMPONENTS[@]}"; do
+            if [ -f "$(pid_file "$c")" ] && ! component_pid "$c" >/dev/null; then
+                report_crashed
+                die "$c exited while waiting for $what"
+            fi
+        done
+        [ $SECONDS -lt $deadline ] || { report_crashed; die "timed out after ${timeout}s waiting for $what; logs in $STATE_DIR/logs"; }
+        sleep 0.3
+    done
+}
+
+etcd_healthy() { "$BIN_DIR/etcdctl" --endpoints="http://127.0.0.1:$ETCD_CLIENT_PORT" --command-timeout=2s endpoint health; }
+
+# etcd serves plain HTTP, bound to loopback only; --unsafe-no-fsync because this data is disposable
+# and fsync latency on a shared disk slows every API write.
+start_component etcd "$ETCD_CLIENT_PORT" \
+    --name=partyquiz --data-dir="$STATE_DIR/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --advertise-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="partyquiz=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --log-level=warn
+await etcd 30 etcd_healthy
+
+start_component kube-apiserver "$APISERVER_PORT" \
+    --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --authorization-mode=Node,RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI/sa.pub" \
+    --service-account-signing-key-file="$PKI/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --allow-privileged=true \
+    --endpoint-reconciler-type=none \
+    --profiling=false
+await "kube-apiserver /readyz" 60 kubectl_admin get --raw /readyz
+
+start_component kube-controller-manager "$CONTROLLER_MANAGER_PORT" \
+    --kubeconfig="$KUBECONFIG_FILE" \
+    --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+    --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$CONTROLLER_MANAGER_PORT" \
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --use-service-account-credentials=true \
+    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --cluster-name=partyquiz-local \
+    --profiling=false
+
+start_component kube-scheduler "$SCHEDULER_PORT" \
+    --kubeconfig="$KUBECONFIG_FILE" \
+    --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+    --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" \
+    --profiling=false
+
+# The fake node: kwok manages nodes carrying this annotation.
+kubectl_admin apply -f - >/dev/null <<NODE
+apiVersion: v1
+kind: Node
+metadata:
+  name: $NODE_NAME
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: $NODE_NAME
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+spec:
+  podCIDR: $POD_CIDR
+NODE
+
+start_component kwok "$KWOK_PORT" \
+    --kubeconfig="$KUBECONFIG_FILE" --config="$STATE_DIR/kwok.yaml" \
+    --server-address="127.0.0.1:$KWOK_PORT"
+
+node_ready() {
+    [ "$(kubectl_admin get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+await "node $NODE_NAME Ready" "$START_TIMEOUT" node_ready
+await "ServiceAccount default/default" "$START_TIMEOUT" kubectl_admin get serviceaccount default -n default
+
+log "control plane up in $((SECONDS - start))s: $APISERVER_URL, Kubernetes $K8S_VERSION"
+log "use it with: export KUBECONFIG=$KUBECONFIG_FILE   (kubectl: $BIN_DIR/kubectl)"
