@@ -6,31 +6,88 @@ written anywhere. It does not authenticate anyone (the game service checks host 
 
 ``apply(state, command, now)`` returns a ``Transition`` with a NEW state and its events and
 never mutates its input. States are frozen and copy-on-write: untouched parts (the quiz, the
-player map's other buckets) are shared, so an answer among 10 000 players costs microseconds.
-An illegal command raises a ``PartyQuizError`` and, being validated before anything is built,
-leaves nothing behind. Commands that change nothing (a ``Tick`` before the deadline, a presence
-change that is already so) return the same state and no events; every other one bumps
-``version`` by exactly one.
+player map's other buckets) are shared, so an answer among 10 000 players costs microseconds;
+only closing a question touches every player. An illegal command raises a ``PartyQuizError``
+and, being validated before anything is built, leaves nothing behind. Commands that change
+nothing (a ``Tick`` before the deadline, a presence change that is already so) return the same
+state and no events; every other one bumps ``version`` by exactly one.
+
+Phases: lobby -Start-> question -(Skip | Tick at deadline | everyone answered)-> reveal -Next
+(or Tick after ``reveal_seconds``)-> leaderboard -Next-> question ... -Next after the last->
+podium -Next-> ended. End from anywhere -> ended (an open question is closed and scored
+first, without a reveal, because answers that got a receipt count). Pause/Resume only while a
+question is open; Lock/Unlock and Kick in any phase but ended; Join until the podium.
+
+Rules worth knowing: an answer is late when ``now > deadline`` (Tick closes at ``now >=
+deadline``); the recorded elapsed time excludes pauses; kicking removes the player and their
+open answer and bans their device for this game. Error codes: ``illegal_transition``,
+``no_players``, ``game_over``, ``unknown_player``, ``player_exists``, ``banned``,
+``joining_locked``, ``game_full``, ``invalid_nickname``, ``nickname_taken``, and for answers
+``closed``, ``wrong_question``, ``paused``, ``late``, ``duplicate``, ``invalid_choice``.
+
+Deviation from the agreed outline: players do not carry their answers; the open question's
+answers are in ``GameState.answers`` and closed ones in the append-only ``GameState.log``
+(``[choices, elapsed, points]`` per player), which ``partyquiz_core.results`` turns into final
+results. ``lobby`` and ``answer_count`` go to the host only; presence changes emit nothing.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal, NamedTuple, TypeAlias
+from typing import Annotated, Any, Literal, NamedTuple, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 from partyquiz_core.cowmap import CowMap
+from partyquiz_core.errors import (
+    AnswerRejectedError,
+    ConflictError,
+    ForbiddenError,
+    GameStateError,
+    IllegalTransitionError,
+    NotFoundError,
+    ValidationError,
+)
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.protocol import (
+    AnswerCountMsg,
+    AnswerMsg,
+    AnswerReceiptMsg,
     ClientMessage,
+    EndedMsg,
+    EndMsg,
     EndReason,
+    JoinMsg,
+    KickedMsg,
+    KickMsg,
+    LeaderboardEntry,
+    LeaderboardMsg,
+    LobbyMsg,
+    LockMsg,
+    NextMsg,
+    PausedMsg,
+    PauseMsg,
+    PersonalResult,
     Phase,
+    PlayerSummary,
+    PodiumMsg,
+    QuestionMsg,
+    QuestionView,
+    ResumedMsg,
+    ResumeGameMsg,
+    RevealMsg,
+    RevealView,
     ServerMessage,
+    SkipMsg,
     Snapshot,
+    Standing,
+    StartMsg,
+    UnlockMsg,
 )
-from partyquiz_core.quiz import Quiz
-from partyquiz_core.scoring import ScoringRules
+from partyquiz_core.quiz import Question, QuestionKind, Quiz
+from partyquiz_core.scoring import ScoringRules, credit, score_answer, score_missed
 
 __all__ = [
     "Answer",
@@ -67,6 +124,7 @@ __all__ = [
     "new_game",
     "next_deadline",
     "player_snapshot",
+    "ranked_players",
     "validate_nickname",
 ]
 
@@ -119,6 +177,16 @@ class QuestionLog(BaseModel):
     index: int
     closed_at: float
     answers: CowMap[PlayerId, AnswerRecord]
+    distribution: tuple[int, ...]
+    """How many answers picked each choice."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Standings:
+    """Players in leaderboard order and their competition ranks ("1, 1, 3")."""
+
+    order: tuple[PlayerId, ...]
+    ranks: dict[PlayerId, int]
 
 
 class GameState(BaseModel):
@@ -154,7 +222,7 @@ class GameState(BaseModel):
 
     # Derived indexes, rebuilt on demand and never serialised.
     _nicknames: CowMap[str, PlayerId] | None = PrivateAttr(default=None)
-    _standings: object | None = PrivateAttr(default=None)
+    _standings: _Standings | None = PrivateAttr(default=None)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GameState):
@@ -300,6 +368,11 @@ class Transition:
 # --------------------------------------------------------------------------------------------
 # Public functions
 
+PODIUM_SIZE = 3
+_EVERYONE = Everyone()
+_HOST = Host()
+_NO_ANSWERS: CowMap[PlayerId, AnswerRecord] = CowMap()
+
 
 def new_game(game_id: GameId, quiz: Quiz, settings: GameSettings | None = None) -> GameState:
     """Return a game in the lobby for ``quiz``."""
@@ -308,29 +381,656 @@ def new_game(game_id: GameId, quiz: Quiz, settings: GameSettings | None = None) 
 
 def validate_nickname(raw: str) -> str:
     """Return the trimmed nickname or raise ``ValidationError`` (``invalid_nickname``)."""
-    raise NotImplementedError
+    nickname = raw.strip()
+    if not 1 <= len(nickname) <= NICKNAME_MAX_LENGTH:
+        raise ValidationError(
+            f"a nickname is 1 to {NICKNAME_MAX_LENGTH} characters", code="invalid_nickname"
+        )
+    # Control, format (zero-width, bidi overrides), private-use and unassigned characters.
+    if any(unicodedata.category(c).startswith("C") for c in nickname):
+        raise ValidationError(
+            "a nickname cannot contain control or invisible characters", code="invalid_nickname"
+        )
+    return nickname
 
 
 def apply(state: GameState, command: Command, now: float) -> Transition:
     """Apply one command at server time ``now``; raise a ``PartyQuizError`` if it is illegal."""
-    raise NotImplementedError
+    handler = _HANDLERS[type(command)]
+    return handler(state, command, now)
 
 
 def next_deadline(state: GameState) -> float | None:
     """Return when the owner must apply a ``Tick``, or None when no timer runs."""
-    raise NotImplementedError
+    if state.phase is Phase.QUESTION and not state.paused:
+        return state.deadline
+    if state.phase is Phase.REVEAL and state.settings.reveal_seconds is not None:
+        assert state.revealed_at is not None
+        return state.revealed_at + state.settings.reveal_seconds
+    return None
 
 
 def player_snapshot(state: GameState, player_id: PlayerId, now: float) -> Snapshot:
     """Return what ``player_id`` needs to draw the current phase."""
-    raise NotImplementedError
+    player = _player(state, player_id)
+    fields = _common_snapshot(state, now)
+    rank = _rank(state, player_id)
+    fields["me"] = Standing(
+        player_id=player.id,
+        nickname=player.nickname,
+        score=player.score,
+        rank=rank,
+        streak=player.streak,
+    )
+    record: AnswerRecord | None = None
+    if state.phase is Phase.QUESTION:
+        record = state.answers.get(player_id)
+    elif state.phase is Phase.REVEAL and state.log:
+        record = state.log[-1].answers.get(player_id)
+        fields["my_result"] = _personal_result(
+            state.quiz.questions[state.question_index], record, player, rank
+        )
+    if record is not None:
+        fields["my_answer"] = list(record.choices)
+    return Snapshot(**fields)
 
 
 def host_snapshot(state: GameState, now: float) -> Snapshot:
     """Return what the host's big screen needs to draw the current phase."""
-    raise NotImplementedError
+    fields = _common_snapshot(state, now)
+    players = sorted(state.players.values(), key=lambda p: p.seq)
+    fields["players"] = [PlayerSummary(player_id=p.id, nickname=p.nickname) for p in players]
+    return Snapshot(**fields)
+
+
+def ranked_players(state: GameState) -> list[tuple[PlayerState, int]]:
+    """Return every player with their rank, best first (score desc, then earliest join)."""
+    standings = _standings(state)
+    return [(state.players[pid], standings.ranks[pid]) for pid in standings.order]
 
 
 def command_from_message(message: ClientMessage, player_id: PlayerId | None) -> Command:
-    """Translate a client message into a command for the connection's player (or the host)."""
-    raise NotImplementedError
+    """Translate a client message into a command for the connection's player (or the host).
+
+    ``player_id`` is the connection's player, or the new player's id for ``join``. Raises
+    ``ValidationError`` (``not_a_command``) for connection-level messages (host, resume, ping).
+    """
+    if isinstance(message, JoinMsg | AnswerMsg):
+        if player_id is None:
+            raise ForbiddenError("only players join and answer", code="not_a_player")
+        if isinstance(message, JoinMsg):
+            return Join(
+                player_id=player_id,
+                device_id=DeviceId(message.device_id),
+                nickname=message.nickname,
+            )
+        return Answer(
+            player_id=player_id,
+            question_index=message.question_index,
+            choices=list(message.choices),
+        )
+    if isinstance(message, KickMsg):
+        return Kick(player_id=PlayerId(message.player_id))
+    simple = _SIMPLE_COMMANDS.get(type(message))
+    if simple is None:
+        raise ValidationError(f"'{message.type}' is not a game command", code="not_a_command")
+    return simple
+
+
+_SIMPLE_COMMANDS: dict[type[BaseModel], Command] = {
+    StartMsg: Start(),
+    NextMsg: Next(),
+    SkipMsg: Skip(),
+    PauseMsg: Pause(),
+    ResumeGameMsg: Resume(),
+    LockMsg: LockJoining(),
+    UnlockMsg: UnlockJoining(),
+    EndMsg: End(),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Command handlers: each validates everything first, then builds the new state.
+
+
+def _join(state: GameState, cmd: Join, now: float) -> Transition:
+    if state.phase in (Phase.PODIUM, Phase.ENDED):
+        raise GameStateError("the game is over", code="game_over")
+    if cmd.player_id in state.players:
+        raise ConflictError("this player id is already in the game", code="player_exists")
+    if cmd.device_id in state.banned_devices:
+        raise ForbiddenError("this device was removed from the game", code="banned")
+    if state.joining_locked:
+        raise ForbiddenError("the host has locked joining", code="joining_locked")
+    if len(state.players) >= state.settings.max_players:
+        raise ConflictError("the game is full", code="game_full")
+    nickname = validate_nickname(cmd.nickname)
+    key = nickname.casefold()
+    nicknames = _nicknames(state)
+    if key in nicknames:
+        raise ConflictError("this nickname is taken", code="nickname_taken")
+
+    player = PlayerState(
+        id=cmd.player_id, nickname=nickname, device_id=cmd.device_id, seq=state.next_seq
+    )
+    new = _evolve(
+        state,
+        players=state.players.set(player.id, player),
+        next_seq=state.next_seq + 1,
+        nicknames=nicknames.set(key, player.id),
+    )
+    events = [
+        _to(
+            _HOST,
+            LobbyMsg(
+                version=new.version,
+                joined=[PlayerSummary(player_id=player.id, nickname=nickname)],
+                player_count=len(new.players),
+                joining_locked=new.joining_locked,
+            ),
+        )
+    ]
+    if new.phase is Phase.QUESTION:
+        events.append(_answer_count(new))
+    return Transition(new, events)
+
+
+def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
+    player = _player(state, cmd.player_id)
+    if state.phase is not Phase.QUESTION:
+        raise AnswerRejectedError("no question is open", code="closed")
+    if cmd.question_index != state.question_index:
+        raise AnswerRejectedError(
+            f"question {cmd.question_index} is not the open one", code="wrong_question"
+        )
+    if state.paused:
+        raise AnswerRejectedError("the game is paused", code="paused")
+    assert state.deadline is not None
+    if now > state.deadline:
+        raise AnswerRejectedError("time is up", code="late")
+    if cmd.player_id in state.answers:
+        raise AnswerRejectedError("you already answered this question", code="duplicate")
+    question = state.quiz.questions[state.question_index]
+    chosen = _valid_choices(question, cmd.choices)
+
+    limit = question.time_limit_seconds
+    elapsed = round(min(max(limit - (state.deadline - now), 0.0), float(limit)), 3)
+    scored = score_answer(question, chosen, elapsed, player.streak, state.settings.scoring)
+    record = AnswerRecord(tuple(sorted(chosen)), elapsed, scored.points)
+    new = _evolve(state, keep_standings=True, answers=state.answers.set(player.id, record))
+    events = [
+        _to(
+            Player(player_id=player.id),
+            AnswerReceiptMsg(
+                version=new.version,
+                question_index=new.question_index,
+                choices=list(record.choices),
+                elapsed=elapsed,
+            ),
+        ),
+        _answer_count(new),
+    ]
+    if new.settings.close_when_all_answered and len(new.answers) >= len(new.players):
+        closed, reveal = _close_question(new, now)
+        return Transition(closed, [*events, reveal])
+    return Transition(new, events)
+
+
+def _start(state: GameState, cmd: Start, now: float) -> Transition:
+    if state.phase is not Phase.LOBBY:
+        raise IllegalTransitionError("the game has already started")
+    if not state.players:
+        raise IllegalTransitionError("nobody has joined yet", code="no_players")
+    return _open_question(state, 0, now)
+
+
+def _next(state: GameState, cmd: Next, now: float) -> Transition:
+    if state.phase is Phase.REVEAL:
+        return _show_leaderboard(state)
+    if state.phase is Phase.LEADERBOARD:
+        if state.question_index + 1 < len(state.quiz.questions):
+            return _open_question(state, state.question_index + 1, now)
+        new = _evolve(state, keep_standings=True, phase=Phase.PODIUM)
+        message = PodiumMsg(
+            version=new.version,
+            entries=_leaderboard(new, PODIUM_SIZE),
+            player_count=len(new.players),
+        )
+        return Transition(new, [_to(_EVERYONE, message)])
+    if state.phase is Phase.PODIUM:
+        return _finish(state, EndReason.FINISHED)
+    hint = {
+        Phase.LOBBY: "start the game first",
+        Phase.QUESTION: "skip closes the open question",
+        Phase.ENDED: "the game has ended",
+    }[state.phase]
+    raise IllegalTransitionError(f"next is not possible now: {hint}")
+
+
+def _skip(state: GameState, cmd: Skip, now: float) -> Transition:
+    if state.phase is not Phase.QUESTION:
+        raise IllegalTransitionError("skip closes an open question; none is open")
+    new, reveal = _close_question(state, now)
+    return Transition(new, [reveal])
+
+
+def _pause(state: GameState, cmd: Pause, now: float) -> Transition:
+    if state.phase is not Phase.QUESTION:
+        raise IllegalTransitionError("only an open question can be paused")
+    if state.paused:
+        raise IllegalTransitionError("the game is already paused")
+    assert state.deadline is not None
+    if now >= state.deadline:
+        raise IllegalTransitionError("the question's time is already up")
+    remaining = state.deadline - now
+    new = _evolve(state, keep_standings=True, paused=True, deadline=None, remaining=remaining)
+    message = PausedMsg(version=new.version, question_index=new.question_index, remaining=remaining)
+    return Transition(new, [_to(_EVERYONE, message)])
+
+
+def _resume(state: GameState, cmd: Resume, now: float) -> Transition:
+    if state.phase is not Phase.QUESTION or not state.paused:
+        raise IllegalTransitionError("the game is not paused")
+    assert state.remaining is not None
+    deadline = now + state.remaining
+    new = _evolve(state, keep_standings=True, paused=False, deadline=deadline, remaining=None)
+    message = ResumedMsg(
+        version=new.version,
+        question_index=new.question_index,
+        deadline=deadline,
+        remaining=state.remaining,
+        server_now=now,
+    )
+    return Transition(new, [_to(_EVERYONE, message)])
+
+
+def _lock(state: GameState, cmd: LockJoining, now: float) -> Transition:
+    return _set_joining_locked(state, locked=True)
+
+
+def _unlock(state: GameState, cmd: UnlockJoining, now: float) -> Transition:
+    return _set_joining_locked(state, locked=False)
+
+
+def _kick(state: GameState, cmd: Kick, now: float) -> Transition:
+    if state.phase is Phase.ENDED:
+        raise IllegalTransitionError("the game has ended")
+    player = _player(state, cmd.player_id)
+    answers = state.answers.remove(player.id) if player.id in state.answers else state.answers
+    new = _evolve(
+        state,
+        players=state.players.remove(player.id),
+        banned_devices=state.banned_devices | {player.device_id},
+        answers=answers,
+        nicknames=_nicknames(state).remove(player.nickname.casefold()),
+    )
+    events = [
+        _to(Player(player_id=player.id), KickedMsg(version=new.version)),
+        _to(
+            _HOST,
+            LobbyMsg(
+                version=new.version,
+                left=[player.id],
+                player_count=len(new.players),
+                joining_locked=new.joining_locked,
+            ),
+        ),
+    ]
+    if new.phase is Phase.QUESTION:
+        events.append(_answer_count(new))
+        everyone_answered = new.players and len(new.answers) >= len(new.players)
+        if new.settings.close_when_all_answered and everyone_answered:
+            closed, reveal = _close_question(new, now)
+            return Transition(closed, [*events, reveal])
+    return Transition(new, events)
+
+
+def _end(state: GameState, cmd: End, now: float) -> Transition:
+    if state.phase is Phase.ENDED:
+        raise IllegalTransitionError("the game has already ended")
+    if state.phase is Phase.QUESTION:
+        # Answers that got a receipt still count: close (scoring them) before ending.
+        closed, _ = _close_question(state, now)
+        return _finish(closed, EndReason.ENDED_BY_HOST, bump=False)
+    reason = EndReason.FINISHED if state.phase is Phase.PODIUM else EndReason.ENDED_BY_HOST
+    return _finish(state, reason)
+
+
+def _tick(state: GameState, cmd: Tick, now: float) -> Transition:
+    due = next_deadline(state)
+    if due is None or now < due:
+        return Transition(state, [])
+    if state.phase is Phase.QUESTION:
+        new, reveal = _close_question(state, now)
+        return Transition(new, [reveal])
+    return _show_leaderboard(state)
+
+
+def _disconnect(state: GameState, cmd: Disconnect, now: float) -> Transition:
+    return _set_connected(state, cmd.player_id, connected=False)
+
+
+def _reconnect(state: GameState, cmd: Reconnect, now: float) -> Transition:
+    return _set_connected(state, cmd.player_id, connected=True)
+
+
+_HANDLERS: dict[type[BaseModel], Callable[[GameState, Any, float], Transition]] = {
+    Join: _join,
+    Answer: _answer,
+    Start: _start,
+    Next: _next,
+    Skip: _skip,
+    Pause: _pause,
+    Resume: _resume,
+    LockJoining: _lock,
+    UnlockJoining: _unlock,
+    Kick: _kick,
+    End: _end,
+    Tick: _tick,
+    Disconnect: _disconnect,
+    Reconnect: _reconnect,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Shared steps
+
+
+_CARRY: Any = object()
+
+
+def _evolve(
+    state: GameState,
+    *,
+    keep_standings: bool = False,
+    nicknames: CowMap[str, PlayerId] | None = _CARRY,
+    bump: bool = True,
+    **changes: Any,
+) -> GameState:
+    """Return a copy of ``state`` with ``changes`` and the next version; shares the rest."""
+    if bump:
+        changes["version"] = state.version + 1
+    new = state.model_copy(update=changes)
+    new.__pydantic_private__ = {
+        "_nicknames": state._nicknames if nicknames is _CARRY else nicknames,
+        "_standings": state._standings if keep_standings else None,
+    }
+    return new
+
+
+def _to(audience: Everyone | Host | Player, message: ServerMessage) -> Event:
+    return Event.model_construct(audience=audience, message=message)
+
+
+def _player(state: GameState, player_id: PlayerId) -> PlayerState:
+    player = state.players.get(player_id)
+    if player is None:
+        raise NotFoundError("no such player in this game", code="unknown_player")
+    assert isinstance(player, PlayerState)
+    return player
+
+
+def _nicknames(state: GameState) -> CowMap[str, PlayerId]:
+    if state._nicknames is None:
+        state._nicknames = CowMap((p.nickname.casefold(), p.id) for p in state.players.values())
+    return state._nicknames
+
+
+def _standings(state: GameState) -> _Standings:
+    if state._standings is None:
+        order = sorted(state.players.values(), key=lambda p: (-p.score, p.seq))
+        ranks: dict[PlayerId, int] = {}
+        previous_score: int | None = None
+        rank = 0
+        for position, player in enumerate(order, start=1):
+            if player.score != previous_score:
+                rank, previous_score = position, player.score
+            ranks[player.id] = rank
+        state._standings = _Standings(tuple(p.id for p in order), ranks)
+    return state._standings
+
+
+def _rank(state: GameState, player_id: PlayerId) -> int:
+    if state.phase is Phase.LOBBY:
+        return 1  # nobody has scored yet; skip sorting 10 000 players on every join
+    return _standings(state).ranks[player_id]
+
+
+def _leaderboard(state: GameState, size: int) -> list[LeaderboardEntry]:
+    standings = _standings(state)
+    entries = []
+    for player_id in standings.order[:size]:
+        player = state.players[player_id]
+        entries.append(
+            LeaderboardEntry(
+                rank=standings.ranks[player_id],
+                player_id=player_id,
+                nickname=player.nickname,
+                score=player.score,
+                streak=player.streak,
+            )
+        )
+    return entries
+
+
+def _valid_choices(question: Question, choices: list[int]) -> frozenset[int]:
+    chosen = frozenset(choices)
+    if not choices:
+        raise AnswerRejectedError("pick at least one choice", code="invalid_choice")
+    if len(chosen) != len(choices):
+        raise AnswerRejectedError("a choice is picked twice", code="invalid_choice")
+    if any(c < 0 or c >= len(question.choices) for c in chosen):
+        raise AnswerRejectedError("no such choice", code="invalid_choice")
+    if question.kind is not QuestionKind.MULTIPLE and len(chosen) != 1:
+        raise AnswerRejectedError("pick exactly one choice", code="invalid_choice")
+    return chosen
+
+
+def _answer_count(state: GameState) -> Event:
+    return _to(
+        _HOST,
+        AnswerCountMsg(
+            version=state.version,
+            question_index=state.question_index,
+            answered=len(state.answers),
+            total=len(state.players),
+        ),
+    )
+
+
+def _open_question(state: GameState, index: int, now: float) -> Transition:
+    question = state.quiz.questions[index]
+    deadline = now + question.time_limit_seconds
+    new = _evolve(
+        state,
+        keep_standings=True,
+        phase=Phase.QUESTION,
+        question_index=index,
+        opened_at=now,
+        deadline=deadline,
+        paused=False,
+        remaining=None,
+        revealed_at=None,
+        answers=_NO_ANSWERS,
+    )
+    message = QuestionMsg(
+        version=new.version,
+        index=index,
+        total=len(state.quiz.questions),
+        text=question.text,
+        kind=question.kind,
+        choices=[c.text for c in question.choices],
+        time_limit=question.time_limit_seconds,
+        points=question.points,
+        deadline=deadline,
+        server_now=now,
+    )
+    return Transition(new, [_to(_EVERYONE, message)])
+
+
+def _close_question(state: GameState, now: float) -> tuple[GameState, Event]:
+    """Score the open question for every player and move to the reveal (the O(players) step)."""
+    question = state.quiz.questions[state.question_index]
+    rules = state.settings.scoring
+    answers = state.answers
+    distribution = [0] * len(question.choices)
+    players: dict[PlayerId, PlayerState] = {}
+    for player in state.players.values():
+        record = answers.get(player.id)
+        if record is None:
+            scored = score_missed(question, player.streak)
+        else:
+            for choice in record.choices:
+                distribution[choice] += 1
+            scored = score_answer(
+                question, frozenset(record.choices), record.elapsed, player.streak, rules
+            )
+        if scored.points or scored.streak != player.streak:
+            player = player.model_copy(
+                update={"score": player.score + scored.points, "streak": scored.streak}
+            )
+        players[player.id] = player
+    entry = QuestionLog(
+        index=state.question_index,
+        closed_at=now,
+        answers=answers,
+        distribution=tuple(distribution),
+    )
+    new = _evolve(
+        state,
+        phase=Phase.REVEAL,
+        deadline=None,
+        paused=False,
+        remaining=None,
+        revealed_at=now,
+        players=CowMap(players),
+        answers=_NO_ANSWERS,
+        log=(*state.log, entry),
+    )
+    ranks = _standings(new).ranks
+    results = {
+        player.id: _personal_result(question, answers.get(player.id), player, ranks[player.id])
+        for player in players.values()
+    }
+    reveal = RevealMsg(
+        version=new.version,
+        question_index=new.question_index,
+        correct=list(question.correct),
+        distribution=distribution,
+        answered=len(answers),
+        total=len(players),
+        results=results,
+    )
+    return new, _to(_EVERYONE, reveal)
+
+
+def _personal_result(
+    question: Question, record: AnswerRecord | None, player: PlayerState, rank: int
+) -> PersonalResult:
+    correct: bool | None
+    if question.kind is QuestionKind.POLL:
+        correct = None
+    elif record is None:
+        correct = False
+    else:
+        correct = credit(question, frozenset(record.choices)) == 1.0
+    return PersonalResult.model_construct(
+        answered=record is not None,
+        correct=correct,
+        points=record.points if record is not None else 0,
+        score=player.score,
+        rank=rank,
+        streak=player.streak,
+    )
+
+
+def _show_leaderboard(state: GameState) -> Transition:
+    new = _evolve(state, keep_standings=True, phase=Phase.LEADERBOARD)
+    message = LeaderboardMsg(
+        version=new.version,
+        question_index=new.question_index,
+        entries=_leaderboard(new, new.settings.leaderboard_size),
+        player_count=len(new.players),
+    )
+    return Transition(new, [_to(_EVERYONE, message)])
+
+
+def _finish(state: GameState, reason: EndReason, *, bump: bool = True) -> Transition:
+    # ``bump=False`` when ``state`` is already a fresh, bumped copy from this same command.
+    new = _evolve(
+        state,
+        keep_standings=True,
+        bump=bump,
+        phase=Phase.ENDED,
+        deadline=None,
+        paused=False,
+        remaining=None,
+        ended_reason=reason,
+    )
+    return Transition(new, [_to(_EVERYONE, EndedMsg(version=new.version, reason=reason))])
+
+
+def _set_joining_locked(state: GameState, *, locked: bool) -> Transition:
+    if state.phase is Phase.ENDED:
+        raise IllegalTransitionError("the game has ended")
+    if state.joining_locked == locked:
+        raise IllegalTransitionError(
+            "joining is already locked" if locked else "joining is already open"
+        )
+    new = _evolve(state, keep_standings=True, joining_locked=locked)
+    message = LobbyMsg(version=new.version, player_count=len(new.players), joining_locked=locked)
+    return Transition(new, [_to(_EVERYONE, message)])
+
+
+def _set_connected(state: GameState, player_id: PlayerId, *, connected: bool) -> Transition:
+    player = _player(state, player_id)
+    if player.connected == connected or state.phase is Phase.ENDED:
+        return Transition(state, [])
+    updated = player.model_copy(update={"connected": connected})
+    new = _evolve(state, keep_standings=True, players=state.players.set(player_id, updated))
+    return Transition(new, [])
+
+
+def _common_snapshot(state: GameState, now: float) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "game_id": state.game_id,
+        "phase": state.phase,
+        "server_now": now,
+        "joining_locked": state.joining_locked,
+        "player_count": len(state.players),
+        "question_count": len(state.quiz.questions),
+        "paused": state.paused,
+        "ended_reason": state.ended_reason,
+    }
+    phase = state.phase
+    if phase in (Phase.QUESTION, Phase.REVEAL, Phase.LEADERBOARD):
+        index = state.question_index
+        question = state.quiz.questions[index]
+        fields["question"] = QuestionView(
+            index=index,
+            total=len(state.quiz.questions),
+            text=question.text,
+            kind=question.kind,
+            choices=[c.text for c in question.choices],
+            time_limit=question.time_limit_seconds,
+            points=question.points,
+        )
+        if phase is Phase.QUESTION:
+            fields["answered"] = len(state.answers)
+            if state.paused:
+                fields["remaining"] = state.remaining
+            else:
+                assert state.deadline is not None
+                fields["deadline"] = state.deadline
+                fields["remaining"] = max(state.deadline - now, 0.0)
+        elif phase is Phase.REVEAL:
+            entry = state.log[-1]
+            fields["reveal"] = RevealView(
+                correct=list(question.correct),
+                distribution=list(entry.distribution),
+                answered=len(entry.answers),
+                total=len(state.players),
+            )
+    if phase is Phase.LEADERBOARD or (phase in (Phase.PODIUM, Phase.ENDED) and state.log):
+        fields["leaderboard"] = _leaderboard(state, state.settings.leaderboard_size)
+    return fields
