@@ -8,10 +8,11 @@ other module reads the environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PARTYQUIZ_WEB_"
@@ -112,7 +113,7 @@ class WebSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
-    def _check_secret_and_defaults(self) -> Self:
+    def _check_secret_and_defaults(self, info: ValidationInfo) -> Self:
         if not self.database_url:
             object.__setattr__(self, "database_url", default_database_url())
         if not self.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
@@ -125,11 +126,13 @@ class WebSettings(BaseSettings):
             raise ValueError("REDIS_URL: must start with redis://, rediss:// or unix://")
         if self.public_ws_url and not self.public_ws_url.startswith(("ws://", "wss://")):
             raise ValueError("PUBLIC_WS_URL: must start with ws:// or wss://")
-        if self.jwt_secret is None:
+        if self.jwt_secret is None and not (info.context or {}).get("secret_optional"):
             raise ValueError(
                 f"JWT_SECRET: is required (at least {MIN_SECRET_BYTES} bytes, the same value as "
                 "PARTYQUIZ_WS_JWT_SECRET)"
             )
+        if self.jwt_secret is None:
+            return self
         secret = self.jwt_secret.get_secret_value()
         if self.environment != "development":
             if len(secret.encode()) < MIN_SECRET_BYTES:
@@ -147,8 +150,9 @@ class WebSettings(BaseSettings):
 
     @property
     def secret(self) -> str:
-        """The JWT key; validation guarantees it is set."""
-        assert self.jwt_secret is not None
+        """The JWT key; only settings loaded with ``secret_optional`` may lack it."""
+        if self.jwt_secret is None:
+            raise SettingsError(f"{ENV_PREFIX}JWT_SECRET: is required")
         return self.jwt_secret.get_secret_value()
 
     @property
@@ -169,10 +173,13 @@ def _one_line(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> WebSettings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, secret_optional: bool = False, **overrides: object
+) -> WebSettings:
     """Build the settings from ``environ`` (default: the process environment) and overrides.
 
-    Raises ``SettingsError`` with one line naming the variable and the rule.
+    ``secret_optional`` is for commands that sign nothing (``migrate``). Raises
+    ``SettingsError`` with one line naming the variable and the rule.
     """
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
@@ -183,6 +190,6 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     values.update(overrides)
     try:
         # Values are passed explicitly so the result depends only on ``environ``.
-        return WebSettings.model_validate(values, context=None)
+        return WebSettings.model_validate(values, context={"secret_optional": secret_optional})
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None

@@ -1,0 +1,121 @@
+"""Turn a finished game's stored rows into per-player and per-question results and CSV.
+
+Pure: works on the quiz snapshot and plain rows handed in, never touches the database.
+CSV cells that a spreadsheet would run as a formula are neutralised (nicknames come from
+players, so they are untrusted).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from partyquiz_core.quiz import Quiz
+from partyquiz_web.schemas import PlayerAnswer, PlayerResult, QuestionResult
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class PlayerRow:
+    player_id: str
+    nickname: str
+    score: int
+    rank: int
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    player_id: str
+    question_index: int
+    choices: Sequence[int]
+    elapsed: float
+    correct: bool
+    points: int
+
+
+def player_results(
+    players: Sequence[PlayerRow], answers: Sequence[AnswerRow]
+) -> list[PlayerResult]:
+    """Each player's standing with their answers, best rank first."""
+    by_player: dict[str, list[AnswerRow]] = defaultdict(list)
+    for answer in answers:
+        by_player[answer.player_id].append(answer)
+    results = []
+    for p in sorted(players, key=lambda p: (p.rank, p.nickname.lower(), p.player_id)):
+        mine = sorted(by_player.get(p.player_id, []), key=lambda a: a.question_index)
+        results.append(
+            PlayerResult(
+                player_id=p.player_id,
+                nickname=p.nickname,
+                score=p.score,
+                rank=p.rank,
+                correct_answers=sum(1 for a in mine if a.correct),
+                answers=[
+                    PlayerAnswer(
+                        question_index=a.question_index,
+                        choices=list(a.choices),
+                        correct=a.correct,
+                        points=a.points,
+                        elapsed=a.elapsed,
+                    )
+                    for a in mine
+                ],
+            )
+        )
+    return results
+
+
+def question_results(quiz: Quiz, answers: Sequence[AnswerRow]) -> list[QuestionResult]:
+    """Per question: how many answered, how many correctly, how fast, which choices."""
+    results = []
+    for index, question in enumerate(quiz.questions):
+        mine = [a for a in answers if a.question_index == index]
+        counts = [0] * len(question.choices)
+        for answer in mine:
+            for choice in set(answer.choices):
+                if 0 <= choice < len(counts):
+                    counts[choice] += 1
+        results.append(
+            QuestionResult(
+                index=index,
+                text=question.text,
+                kind=question.kind,
+                correct=list(question.correct),
+                answered=len(mine),
+                answered_correctly=sum(1 for a in mine if a.correct),
+                average_elapsed=(
+                    round(sum(a.elapsed for a in mine) / len(mine), 3) if mine else None
+                ),
+                choice_counts=counts,
+            )
+        )
+    return results
+
+
+def safe_cell(value: str) -> str:
+    """Prefix text a spreadsheet would evaluate as a formula with a quote."""
+    return f"'{value}" if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def render_csv(quiz: Quiz, players: Sequence[PlayerResult]) -> str:
+    """One row per player: rank, nickname, score, correct answers, then points per question."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    question_columns = [f"q{i + 1}_points" for i in range(len(quiz.questions))]
+    writer.writerow(["rank", "nickname", "score", "correct_answers", *question_columns])
+    for player in players:
+        points = {a.question_index: a.points for a in player.answers}
+        writer.writerow(
+            [
+                player.rank,
+                safe_cell(player.nickname),
+                player.score,
+                player.correct_answers,
+                *(points.get(i, "") for i in range(len(quiz.questions))),
+            ]
+        )
+    return out.getvalue()

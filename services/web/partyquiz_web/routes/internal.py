@@ -1,0 +1,101 @@
+"""The internal API the game service calls (service token required; not in the public schema).
+
+Implements the web ⇄ game-service contract: look a game up by join code, mark it started,
+store its final results once (idempotent).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from partyquiz_core.codes import normalize_join_code
+from partyquiz_core.errors import NotFoundError, ValidationError
+from partyquiz_core.quiz import Quiz
+from partyquiz_web.dependencies import RuntimeDep, SessionDep, require_service_token
+from partyquiz_web.http_errors import FieldErrorsError
+from partyquiz_web.repositories import GameRepository
+from partyquiz_web.schemas import GameResults, InternalGame
+
+router = APIRouter(
+    prefix="/internal/games",
+    include_in_schema=False,
+    dependencies=[Depends(require_service_token)],
+)
+
+
+@router.get("/{join_code}")
+async def get_game_by_code(join_code: str, session: SessionDep) -> InternalGame:
+    try:
+        code = normalize_join_code(join_code)
+    except ValidationError:
+        raise NotFoundError(f"no game with code {join_code!r}") from None
+    game = await GameRepository(session).by_code(code)
+    return InternalGame(
+        game_id=game.id,
+        join_code=game.join_code,
+        status=game.status,
+        quiz=Quiz.model_validate(game.quiz_snapshot),
+        host_id=game.host_id,
+    )
+
+
+@router.post("/{game_id}/started", status_code=status.HTTP_204_NO_CONTENT)
+async def mark_started(game_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
+    game = await GameRepository(session).by_id_for_update(game_id)
+    if game.status == "created":
+        game.status = "running"
+        game.started_at = runtime.now()
+        await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _check_results(results: GameResults, question_count: int) -> None:
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i, player in enumerate(results.players):
+        if player.player_id in seen:
+            errors.append((f"players.{i}.player_id", "repeats an earlier player"))
+        seen.add(player.player_id)
+    answered: set[tuple[str, int]] = set()
+    for i, answer in enumerate(results.answers):
+        if answer.question_index >= question_count:
+            errors.append(
+                (f"answers.{i}.question_index", f"the quiz has {question_count} questions")
+            )
+        key = (answer.player_id, answer.question_index)
+        if key in answered:
+            errors.append((f"answers.{i}", "a second answer of one player to one question"))
+        answered.add(key)
+    if errors:
+        raise FieldErrorsError(f"{errors[0][0]}: {errors[0][1]}", errors)
+
+
+@router.post("/{game_id}/results", status_code=status.HTTP_204_NO_CONTENT)
+async def store_results(
+    game_id: str, results: GameResults, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    games = GameRepository(session)
+    # Locks the game row on PostgreSQL, so two concurrent posts store the results once.
+    game = await games.by_id_for_update(game_id)
+    if game.status == "ended":
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    _check_results(results, len(Quiz.model_validate(game.quiz_snapshot).questions))
+    try:
+        ended_at = datetime.fromtimestamp(results.ended_at, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise FieldErrorsError(
+            "ended_at: not a valid time", [("ended_at", "not a valid epoch time")]
+        ) from None
+    await games.store_results(game, results, ended_at)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        # A concurrent post on SQLite (no row locks) got there first; the game has its results.
+        game = await GameRepository(session).by_id(game_id)
+        if game.status != "ended":
+            raise
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,164 @@
+"""A host's quizzes: CRUD, duplicate, JSON import and export. Others' quizzes are 404."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response, status
+from pydantic import ValidationError as PydanticValidationError
+
+from partyquiz_core.quiz import Quiz
+from partyquiz_web.dependencies import CurrentHost, RuntimeDep, SessionDep
+from partyquiz_web.http_errors import FieldErrorsError, from_pydantic
+from partyquiz_web.models import QuizRecord
+from partyquiz_web.repositories import QuizRepository
+from partyquiz_web.responses import OrjsonResponse
+from partyquiz_web.schemas import QuizPublic, QuizSummary
+
+router = APIRouter(prefix="/api/quizzes", tags=["quizzes"])
+
+_TITLE_MAX = 120
+
+
+def _summary(record: QuizRecord) -> QuizSummary:
+    return QuizSummary(
+        id=record.id,
+        title=record.title,
+        question_count=record.question_count,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _public(record: QuizRecord) -> QuizPublic:
+    return QuizPublic(**_summary(record).model_dump(), quiz=Quiz.model_validate(record.content))
+
+
+def _new_record(quiz: Quiz, owner_id: str, runtime: RuntimeDep) -> QuizRecord:
+    now = runtime.now()
+    return QuizRecord(
+        id=uuid.uuid4().hex,
+        owner_id=owner_id,
+        title=quiz.title,
+        question_count=len(quiz.questions),
+        content=quiz.model_dump(mode="json"),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def parse_quiz_document(raw: bytes) -> Quiz:
+    """Parse an uploaded quiz file; errors carry field paths (``questions.2.correct``)."""
+    try:
+        document: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FieldErrorsError(
+            f"the file is not valid JSON: {exc}", [("(root)", f"not valid JSON: {exc}")]
+        ) from None
+    if not isinstance(document, dict):
+        raise FieldErrorsError(
+            "a quiz file is a JSON object", [("(root)", "must be a JSON object")]
+        )
+    try:
+        return Quiz.model_validate(document)
+    except PydanticValidationError as exc:
+        raise from_pydantic(exc) from None
+
+
+@router.get("")
+async def list_quizzes(host: CurrentHost, session: SessionDep) -> list[QuizSummary]:
+    """The host's quizzes, most recently changed first."""
+    return [_summary(q) for q in await QuizRepository(session).list_for(host.id)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_quiz(
+    quiz: Quiz, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
+) -> QuizPublic:
+    """Create a quiz from the quiz format (see docs/quiz-format.md)."""
+    record = _new_record(quiz, host.id, runtime)
+    QuizRepository(session).add(record)
+    await session.commit()
+    return _public(record)
+
+
+@router.post(
+    "/import",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Quiz"}}},
+        }
+    },
+)
+async def import_quiz(
+    request: Request, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
+) -> QuizPublic:
+    """Import an exported quiz file (JSON); every problem is listed with its field path."""
+    quiz = parse_quiz_document(await request.body())
+    record = _new_record(quiz, host.id, runtime)
+    QuizRepository(session).add(record)
+    await session.commit()
+    return _public(record)
+
+
+@router.get("/{quiz_id}")
+async def get_quiz(quiz_id: str, host: CurrentHost, session: SessionDep) -> QuizPublic:
+    return _public(await QuizRepository(session).get_owned(quiz_id, host.id))
+
+
+@router.put("/{quiz_id}")
+async def replace_quiz(
+    quiz_id: str, quiz: Quiz, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
+) -> QuizPublic:
+    """Replace a quiz's content; games already created keep the version they started with."""
+    record = await QuizRepository(session).get_owned(quiz_id, host.id)
+    record.title = quiz.title
+    record.question_count = len(quiz.questions)
+    record.content = quiz.model_dump(mode="json")
+    record.updated_at = runtime.now()
+    await session.commit()
+    return _public(record)
+
+
+@router.delete("/{quiz_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_quiz(quiz_id: str, host: CurrentHost, session: SessionDep) -> Response:
+    """Delete a quiz; the history of games played with it is kept."""
+    quizzes = QuizRepository(session)
+    await quizzes.delete(await quizzes.get_owned(quiz_id, host.id))
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{quiz_id}/duplicate", status_code=status.HTTP_201_CREATED)
+async def duplicate_quiz(
+    quiz_id: str, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
+) -> QuizPublic:
+    """Copy a quiz under the title "Copy of …"."""
+    quizzes = QuizRepository(session)
+    original = Quiz.model_validate((await quizzes.get_owned(quiz_id, host.id)).content)
+    title = f"Copy of {original.title}"[:_TITLE_MAX].rstrip()
+    record = _new_record(original.model_copy(update={"title": title}), host.id, runtime)
+    quizzes.add(record)
+    await session.commit()
+    return _public(record)
+
+
+@router.get(
+    "/{quiz_id}/export",
+    response_model=Quiz,
+    responses={200: {"description": "The quiz file, as a download."}},
+)
+async def export_quiz(quiz_id: str, host: CurrentHost, session: SessionDep) -> OrjsonResponse:
+    """Download the quiz in the import format."""
+    record = await QuizRepository(session).get_owned(quiz_id, host.id)
+    quiz = Quiz.model_validate(record.content)
+    slug = re.sub(r"[^a-z0-9]+", "-", quiz.title.lower()).strip("-")[:60] or "quiz"
+    return OrjsonResponse(
+        quiz.model_dump(mode="json"),
+        headers={"Content-Disposition": f'attachment; filename="{slug}.quiz.json"'},
+    )
