@@ -104,7 +104,7 @@ class MemoryBus:
 class MemoryOutbox:
     def __init__(self) -> None:
         self.results: dict[GameId, bytes] = {}
-        self._claims: dict[GameId, float] = {}
+        self._claims: dict[GameId, tuple[str, float]] = {}
 
     async def pending(self) -> list[GameId]:
         return list(self.results)
@@ -114,9 +114,10 @@ class MemoryOutbox:
 
     async def claim(self, game_id: GameId, holder: str, ttl: float) -> bool:
         now = time.monotonic()
-        if self._claims.get(game_id, 0.0) > now:
+        current, until = self._claims.get(game_id, (holder, 0.0))
+        if current != holder and until > now:
             return False
-        self._claims[game_id] = now + ttl
+        self._claims[game_id] = (holder, now + ttl)
         return True
 
     async def remove(self, game_id: GameId) -> None:
@@ -134,6 +135,9 @@ class MemorySnapshots:
 
     async def load(self, game_id: GameId) -> Snapshot | None:
         return self._snapshots.get(game_id)
+
+    async def exists(self, game_id: GameId) -> bool:
+        return game_id in self._snapshots
 
     async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
         if game_id in self._snapshots:

@@ -89,6 +89,18 @@ return 1
 """
 
 
+def _bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+def _str(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -98,19 +110,19 @@ class RedisInbox:
         self._client = client
 
     async def append(self, game_id: GameId, entry: bytes) -> str:
-        entry_id = await self._client.xadd(_inbox_key(game_id), {b"c": entry})
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return _str(await self._client.xadd(_inbox_key(game_id), {b"c": entry}))
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
     ) -> list[tuple[str, bytes]]:
         block = _ms(wait) if wait > 0 else None
-        reply = await self._client.xread({_inbox_key(game_id): after}, count=count, block=block)
+        reply: Any = await self._client.xread(
+            {_inbox_key(game_id): after}, count=count, block=block
+        )
         out: list[tuple[str, bytes]] = []
         for _stream, entries in reply or ():
             for entry_id, fields in entries:
-                key = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-                out.append((key, fields[b"c"]))
+                out.append((_str(entry_id), _bytes(fields[b"c"])))
         return out
 
 
@@ -145,7 +157,10 @@ class RedisSnapshots:
         state, last_id = await self._client.hmget(_snapshot_key(game_id), ["state", "last_id"])
         if state is None:
             return None
-        return Snapshot(state=bytes(state), last_id=(last_id or b"0-0").decode())
+        return Snapshot(state=_bytes(state), last_id=_str(last_id or b"0-0"))
+
+    async def exists(self, game_id: GameId) -> bool:
+        return bool(await self._client.exists(_snapshot_key(game_id)))
 
     async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
         created = await self._create(
@@ -156,7 +171,7 @@ class RedisSnapshots:
 
     async def find_game(self, join_code: JoinCode) -> GameId | None:
         value = await self._client.get(_code_key(join_code))
-        return None if value is None else GameId(value.decode())
+        return None if value is None else GameId(_str(value))
 
     async def commit(
         self,
@@ -224,7 +239,7 @@ class RedisBus:
 
     async def close(self) -> None:
         with contextlib.suppress(RedisError, RuntimeError):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 class RedisOutbox:
@@ -233,15 +248,18 @@ class RedisOutbox:
 
     async def pending(self) -> list[GameId]:
         members = await self._client.smembers(PENDING_RESULTS)
-        return [GameId(m.decode()) for m in members]
+        return [GameId(_str(m)) for m in members]
 
     async def get(self, game_id: GameId) -> bytes | None:
         value = await self._client.get(_results_key(game_id))
-        return None if value is None else bytes(value)
+        return None if value is None else _bytes(value)
 
     async def claim(self, game_id: GameId, holder: str, ttl: float) -> bool:
         key = _results_key(game_id) + ":claim"
-        return bool(await self._client.set(key, holder, nx=True, px=_ms(ttl)))
+        if await self._client.set(key, holder, nx=True, px=_ms(ttl)):
+            return True
+        current = await self._client.get(key)
+        return current is not None and _str(current) == holder
 
     async def remove(self, game_id: GameId) -> None:
         async with self._client.pipeline(transaction=True) as pipe:

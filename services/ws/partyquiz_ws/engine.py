@@ -1,0 +1,283 @@
+"""The owner's side of a batch: inbox envelopes in, new state and routed frames out.
+
+Owns the envelope format of the inbox, how core events become pre-encoded frames addressed
+to the game channel or to the replica a command came from, and the per-player reveal rows.
+Game rules stay in ``partyquiz_core.game``; this module only calls ``apply`` and encodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from partyquiz_core import game
+from partyquiz_core.errors import AnswerRejectedError, NotFoundError, PartyQuizError
+from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_core.protocol import (
+    ErrorMsg,
+    HostWelcomeMsg,
+    KickedMsg,
+    Phase,
+    RevealMsg,
+    WelcomeMsg,
+)
+from partyquiz_ws.backends import game_channel, replica_channel
+
+SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
+
+# Envelope kinds: a plain command, a join, a resume (reconnect + welcome), a host hello.
+KIND_COMMAND, KIND_JOIN, KIND_RESUME, KIND_HOST = "cmd", "join", "resume", "host"
+
+
+def encode_envelope(
+    kind: str,
+    command: dict[str, Any] | None,
+    at: float,
+    replica: str,
+    conn_id: int,
+    **extra: Any,
+) -> bytes:
+    """Encode one inbox entry; ``at`` is the receiving replica's clock when the frame arrived."""
+    return orjson.dumps(
+        {"k": kind, "c": command, "at": at, "src": replica, "conn": conn_id, **extra}
+    )
+
+
+def error_frame(exc: PartyQuizError, version: int = 0) -> str:
+    return ErrorMsg(version=version, code=exc.code, message=exc.message).model_dump_json()
+
+
+def personal_frame(version: int, question_index: Any, row: list[Any]) -> bytes:
+    """Encode one player's ``personal_result`` from its compact reveal row."""
+    answered, correct, points, score, rank, streak = row
+    return orjson.dumps(
+        {
+            "type": "personal_result",
+            "version": version,
+            "question_index": question_index,
+            "result": {
+                "answered": answered,
+                "correct": correct,
+                "points": points,
+                "score": score,
+                "rank": rank,
+                "streak": streak,
+            },
+        }
+    )
+
+
+def answer_result(exc: PartyQuizError | None) -> str:
+    """Classify an answer's outcome for metrics: accepted, late, duplicate or invalid."""
+    if exc is None:
+        return "accepted"
+    if isinstance(exc, AnswerRejectedError) and exc.code in ("late", "duplicate"):
+        return exc.code
+    return "invalid"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one batch produced: frames per channel and answer results for metrics."""
+
+    items: dict[str, list[list[Any]]] = field(default_factory=dict)
+    answers: list[str] = field(default_factory=list)
+    applied: int = 0
+    rejected: int = 0
+
+    def add(self, channel: str, item: list[Any]) -> None:
+        self.items.setdefault(channel, []).append(item)
+
+
+class Engine:
+    """Applies inbox envelopes to a game state for the owner of that game."""
+
+    def __init__(self, sign_resume: SignResume) -> None:
+        self._sign_resume = sign_resume
+
+    def apply_entry(
+        self, state: game.GameState, raw: bytes, now: float, out: Outcome
+    ) -> game.GameState:
+        """Apply one inbox entry; errors become an error frame for the sender, never raise."""
+        try:
+            env = orjson.loads(raw)
+            kind, src, conn = env["k"], str(env["src"]), int(env["conn"])
+            at = min(float(env["at"]), now)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            out.rejected += 1  # a malformed entry can only come from a bug; skip it
+            return state
+        reply = replica_channel(src)
+        command: game.Command | None = None
+        try:
+            if kind == KIND_HOST:
+                self._host_hello(state, now, reply, conn, out)
+                return state
+            command = game.CommandAdapter.validate_python(env["c"])
+            if kind == KIND_RESUME:
+                return self._resume(state, command, env, now, reply, conn, out)
+            transition = game.apply(state, command, at)
+        except PartyQuizError as exc:
+            out.rejected += 1
+            out.add(reply, ["conn", "error", conn, error_frame(exc, state.version)])
+            if isinstance(command, game.Answer):
+                out.answers.append(answer_result(exc))
+            return state
+        except Exception as exc:  # pydantic errors of a bad envelope: refuse, keep the game
+            out.rejected += 1
+            refused = PartyQuizError(f"command refused: {type(exc).__name__}", code="bad_command")
+            out.add(reply, ["conn", "error", conn, error_frame(refused, state.version)])
+            return state
+        out.applied += 1
+        if isinstance(command, game.Answer):
+            out.answers.append("accepted")
+        joiner = command.player_id if isinstance(command, game.Join) else None
+        self._route(transition, command, reply, conn, joiner, env, at, out)
+        return transition.state
+
+    def tick(self, state: game.GameState, now: float, out: Outcome) -> game.GameState:
+        """Apply the owner's timer; the state machine decides whether anything closes."""
+        try:
+            transition = game.apply(state, game.Tick(), now)
+        except PartyQuizError:
+            return state
+        self._route(transition, None, "", 0, None, {}, now, out)
+        return transition.state
+
+    def _host_hello(
+        self, state: game.GameState, now: float, reply: str, conn: int, out: Outcome
+    ) -> None:
+        msg = HostWelcomeMsg(
+            version=state.version,
+            join_code=None,
+            state=game.host_snapshot(state, now),
+        )
+        out.add(reply, ["conn", msg.type, conn, msg.model_dump_json()])
+
+    def _resume(
+        self,
+        state: game.GameState,
+        command: game.Command,
+        env: dict[str, Any],
+        now: float,
+        reply: str,
+        conn: int,
+        out: Outcome,
+    ) -> game.GameState:
+        assert isinstance(command, game.Reconnect)
+        player = state.players.get(command.player_id)
+        if player is None:
+            if env.get("device") in state.banned_devices:
+                raise PartyQuizError("this device was removed from the game", code="banned")
+            raise NotFoundError("no such player in this game", code="unknown_player")
+        transition = game.apply(state, command, now)
+        out.applied += 1
+        self._route(transition, command, reply, conn, command.player_id, env, now, out)
+        return transition.state
+
+    def _route(
+        self,
+        transition: game.Transition,
+        command: game.Command | None,
+        reply: str,
+        conn: int,
+        joiner: PlayerId | None,
+        env: dict[str, Any],
+        now: float,
+        out: Outcome,
+    ) -> None:
+        state = transition.state
+        channel = game_channel(state.game_id)
+        welcomed = False
+        for event in transition.events:
+            msg = event.message
+            audience = event.audience
+            if isinstance(msg, RevealMsg):
+                out.add(channel, ["all", msg.type, msg.public().model_dump_json()])
+                rows = {
+                    pid: [r.answered, r.correct, r.points, r.score, r.rank, r.streak]
+                    for pid, r in msg.results.items()
+                }
+                out.add(
+                    channel, ["results", "personal_result", msg.version, msg.question_index, rows]
+                )
+                continue
+            if isinstance(audience, game.Everyone):
+                out.add(channel, ["all", msg.type, msg.model_dump_json()])
+            elif isinstance(audience, game.Host):
+                out.add(channel, ["host", msg.type, msg.model_dump_json()])
+            elif joiner is not None and audience.player_id == joiner:
+                if isinstance(msg, WelcomeMsg):
+                    msg = self._with_token(msg, state, joiner, now)
+                    out.add(reply, ["joined", msg.type, conn, joiner, msg.model_dump_json()])
+                    welcomed = True
+                else:
+                    out.add(reply, ["conn", msg.type, conn, msg.model_dump_json()])
+            elif command is not None and getattr(command, "player_id", None) == audience.player_id:
+                # A reply to the player's own command (receipt): straight to its replica.
+                out.add(reply, ["conn", msg.type, conn, msg.model_dump_json()])
+            else:
+                out.add(channel, ["player", msg.type, audience.player_id, msg.model_dump_json()])
+                if isinstance(msg, KickedMsg):
+                    out.add(channel, ["kicked", audience.player_id])
+        if joiner is not None and not welcomed and joiner in state.players:
+            player = state.players[joiner]
+            welcome = WelcomeMsg(
+                version=state.version,
+                player_id=joiner,
+                nickname=player.nickname,
+                resume_token="",
+                state=game.player_snapshot(state, joiner, now),
+            )
+            welcome = self._with_token(welcome, state, joiner, now)
+            out.add(reply, ["joined", welcome.type, conn, joiner, welcome.model_dump_json()])
+
+    def _with_token(
+        self, msg: WelcomeMsg, state: game.GameState, player_id: PlayerId, now: float
+    ) -> WelcomeMsg:
+        player = state.players[player_id]
+        token = self._sign_resume(player_id, state.game_id, player.device_id, now)
+        return msg.model_copy(update={"resume_token": token})
+
+
+def is_ended(state: game.GameState) -> bool:
+    return state.phase is Phase.ENDED
+
+
+def results_payload(state: game.GameState, ended_at: float) -> dict[str, Any]:
+    """Build the body of ``POST /internal/games/{id}/results`` from a finished game."""
+    players = sorted(state.players.values(), key=lambda p: (-p.score, p.seq))
+    ranked: list[dict[str, Any]] = []
+    rank = 0
+    previous: int | None = None
+    for position, player in enumerate(players, start=1):
+        if player.score != previous:
+            rank, previous = position, player.score
+        ranked.append(
+            {
+                "player_id": player.id,
+                "nickname": player.nickname,
+                "score": player.score,
+                "rank": rank,
+            }
+        )
+    answers: list[dict[str, Any]] = []
+    closed = [(log.index, log.answers) for log in state.log]
+    if state.answers and state.question_index not in {index for index, _ in closed}:
+        closed.append((state.question_index, state.answers))  # ended while a question was open
+    for index, records in closed:
+        correct = set(state.quiz.questions[index].correct)
+        for player_id, record in records.items():
+            answers.append(
+                {
+                    "player_id": player_id,
+                    "question_index": index,
+                    "choices": list(record.choices),
+                    "elapsed": record.elapsed,
+                    "correct": bool(correct) and set(record.choices) == correct,
+                    "points": record.points,
+                }
+            )
+    return {"ended_at": ended_at, "players": ranked, "answers": answers}

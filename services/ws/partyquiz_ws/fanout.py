@@ -1,0 +1,181 @@
+"""Local fan-out: which connections of this replica belong to which game, and delivery.
+
+Owns the per-game rooms of this replica and turns one published batch (see ``routing``) into
+``websockets.broadcast()`` calls on pre-encoded frames, splitting the reveal's per-player
+results for local players only. It never applies game rules and never awaits a single client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from websockets.asyncio.server import ServerConnection, broadcast
+
+from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_ws.metrics import WsMetrics
+
+# Close code sent to a kicked player's connections (application range 4000-4999).
+CLOSE_KICKED = 4003
+
+
+@dataclass(eq=False, slots=True)
+class Client:
+    """One WebSocket connection and what it has proven about itself."""
+
+    conn: ServerConnection
+    conn_id: int
+    ip: str
+    role: str | None = None  # None until join/resume/host succeeded: "player" | "host"
+    game_id: GameId | None = None
+    player_id: PlayerId | None = None
+    device_id: DeviceId | None = None
+    pending: bool = False  # a join/resume is in flight
+    tokens: float = 0.0
+    refilled: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False, slots=True)
+class Room:
+    game_id: GameId
+    everyone: set[ServerConnection] = field(default_factory=set)
+    hosts: set[ServerConnection] = field(default_factory=set)
+    players: dict[PlayerId, Client] = field(default_factory=dict)
+    clients: set[Client] = field(default_factory=set)
+
+
+PersonalFrame = Callable[[int, Any, list[Any]], bytes]
+
+
+class Hub:
+    """Rooms of this replica; ``deliver`` is the only place frames leave for many clients."""
+
+    def __init__(self, metrics: WsMetrics, personal_frame: PersonalFrame) -> None:
+        self.rooms: dict[GameId, Room] = {}
+        self.clients: dict[int, Client] = {}
+        self._metrics = metrics
+        self._personal_frame = personal_frame
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def room(self, game_id: GameId) -> Room:
+        room = self.rooms.get(game_id)
+        if room is None:
+            room = self.rooms[game_id] = Room(game_id)
+            self._metrics.active_games.set(len(self.rooms))
+        return room
+
+    def enter(self, client: Client, game_id: GameId) -> Room:
+        """Put a connection in a game's room (it receives the game's broadcasts)."""
+        room = self.room(game_id)
+        client.game_id = game_id
+        room.clients.add(client)
+        if client.role == "host":
+            room.hosts.add(client.conn)
+            room.everyone.add(client.conn)
+        elif client.role == "player" and client.player_id is not None:
+            self.bind_player(room, client, client.player_id)
+        return room
+
+    def bind_player(self, room: Room, client: Client, player_id: PlayerId) -> None:
+        previous = room.players.get(player_id)
+        if previous is not None and previous is not client:
+            # The same player on a newer connection (reload): the old one stops receiving.
+            room.everyone.discard(previous.conn)
+        client.role = "player"
+        client.player_id = player_id
+        client.pending = False
+        room.players[player_id] = client
+        room.everyone.add(client.conn)
+        room.clients.add(client)
+        self._metrics.active_players.set(self.player_count())
+
+    def leave(self, client: Client) -> Room | None:
+        """Take a connection out of its room; return the room when it is now empty."""
+        self.clients.pop(client.conn_id, None)
+        if client.game_id is None:
+            return None
+        room = self.rooms.get(client.game_id)
+        if room is None:
+            return None
+        room.clients.discard(client)
+        room.everyone.discard(client.conn)
+        room.hosts.discard(client.conn)
+        if client.player_id is not None and room.players.get(client.player_id) is client:
+            del room.players[client.player_id]
+        self._metrics.active_players.set(self.player_count())
+        if room.clients:
+            return None
+        del self.rooms[client.game_id]
+        self._metrics.active_games.set(len(self.rooms))
+        return room
+
+    def player_count(self) -> int:
+        return sum(len(r.players) for r in self.rooms.values())
+
+    def deliver(self, payload: bytes) -> None:
+        """Fan one published batch out to the local connections it concerns."""
+        started = time.perf_counter()
+        batch = orjson.loads(payload)
+        self._metrics.pubsub_lag.observe(max(0.0, time.time() - batch["ts"]))
+        room = self.rooms.get(batch["g"])
+        for item in batch["items"]:
+            self._deliver_item(room, item)
+        self._metrics.broadcast_duration.observe(time.perf_counter() - started)
+
+    def _send(self, conns: Any, msg_type: str, frame: str) -> None:
+        conns = list(conns) if not isinstance(conns, list) else conns
+        if not conns:
+            return
+        broadcast(conns, frame)
+        self._metrics.messages_sent.labels(msg_type).inc(len(conns))
+
+    def _deliver_item(self, room: Room | None, item: list[Any]) -> None:
+        kind = item[0]
+        if kind == "conn":  # [conn, type, conn_id, frame]
+            client = self.clients.get(item[2])
+            if client is not None:
+                self._send([client.conn], item[1], item[3])
+            return
+        if kind == "joined":  # [joined, type, conn_id, player_id, frame]
+            client = self.clients.get(item[2])
+            if client is None or client.game_id is None:
+                return
+            self.bind_player(self.room(client.game_id), client, PlayerId(item[3]))
+            self._send([client.conn], item[1], item[4])
+            return
+        if room is None:
+            return
+        if kind == "all":  # [all, type, frame]
+            self._send(room.everyone, item[1], item[2])
+        elif kind == "host":  # [host, type, frame]
+            self._send(room.hosts, item[1], item[2])
+        elif kind == "player":  # [player, type, player_id, frame]
+            client = room.players.get(item[2])
+            if client is not None:
+                self._send([client.conn], item[1], item[3])
+        elif kind == "results":  # [results, type, version, question_index, {pid: row}]
+            self._split_results(room, item)
+        elif kind == "kicked":  # [kicked, player_id]
+            client = room.players.get(item[1])
+            if client is not None:
+                task = asyncio.get_running_loop().create_task(
+                    client.conn.close(CLOSE_KICKED, "kicked by the host")
+                )
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    def _split_results(self, room: Room, item: list[Any]) -> None:
+        # The one place with per-player work on fan-out: each local player gets its own row.
+        msg_type, version, question_index, rows = item[1], item[2], item[3], item[4]
+        sent = 0
+        for player_id, client in room.players.items():
+            row = rows.get(player_id)
+            if row is not None:
+                broadcast([client.conn], self._personal_frame(version, question_index, row))
+                sent += 1
+        if sent:
+            self._metrics.messages_sent.labels(msg_type).inc(sent)

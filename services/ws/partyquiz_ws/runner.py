@@ -1,0 +1,160 @@
+"""The owner loop of one game: hold the lease, apply inbox batches, commit, fire timers.
+
+Owns the exactly-once cycle: read a batch after the snapshot's last id, apply it to the pure
+state machine, then ONE fenced commit (snapshot + trim + publications + results) per batch.
+Timers come from ``next_deadline`` of the state, so a replica taking over keeps them. It never
+touches WebSockets; frames reach clients through the bus and ``fanout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from partyquiz_core import game
+from partyquiz_core.ids import GameId
+from partyquiz_core.protocol import Phase
+from partyquiz_ws.backends import Backend, Publication, Snapshot
+from partyquiz_ws.engine import Engine, Outcome, is_ended, results_payload
+from partyquiz_ws.metrics import WsMetrics
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 512
+Clock = Callable[[], float]
+
+
+class LeaseLostError(Exception):
+    """Another replica owns the game now; stop applying."""
+
+
+class GameRunner:
+    """Tries to own one game for as long as this replica has clients in it."""
+
+    def __init__(
+        self,
+        game_id: GameId,
+        backend: Backend,
+        engine: Engine,
+        replica_id: str,
+        lease_ttl: float,
+        tick_grace: float,
+        metrics: WsMetrics,
+        on_started: Callable[[GameId], Awaitable[None]],
+        on_results: Callable[[], None],
+        clock: Clock = time.time,
+    ) -> None:
+        self.game_id = game_id
+        self._backend = backend
+        self._engine = engine
+        self._replica = replica_id
+        self._ttl = lease_ttl
+        self._grace = tick_grace
+        self._metrics = metrics
+        self._on_started = on_started
+        self._on_results = on_results
+        self._clock = clock
+        self.owning = False
+
+    async def run(self) -> None:
+        """Loop until cancelled: acquire the lease when free, then own the game."""
+        retry = self._ttl / 3
+        try:
+            while True:
+                if await self._backend.lease.acquire(self.game_id, self._replica, self._ttl):
+                    try:
+                        await self._own()
+                    except LeaseLostError:
+                        log.warning("lost the lease of a game to another replica")
+                    finally:
+                        self._set_owning(False)
+                await asyncio.sleep(retry)
+        finally:
+            if self.owning:
+                self._set_owning(False)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._backend.lease.release(self.game_id, self._replica))
+
+    def _set_owning(self, owning: bool) -> None:
+        if owning != self.owning:
+            self.owning = owning
+            self._metrics.owned_games.inc() if owning else self._metrics.owned_games.dec()
+
+    async def _own(self) -> None:
+        snapshot = await self._backend.snapshots.load(self.game_id)
+        if snapshot is None:
+            await self._backend.lease.release(self.game_id, self._replica)
+            raise LeaseLostError("no snapshot")
+        state = game.GameState.model_validate_json(snapshot.state)
+        last_id = snapshot.last_id
+        if state.version > 0 or last_id != "0-0":
+            self._metrics.lease_takeovers.inc()
+        self._set_owning(True)
+        renew_every = self._ttl / 3
+        renewed = time.monotonic()
+        while True:
+            deadline = game.next_deadline(state)
+            now = self._clock()
+            wait = renewed + renew_every - time.monotonic()
+            if deadline is not None:
+                wait = min(wait, deadline + self._grace - now)
+            entries = await self._backend.inbox.read(
+                self.game_id, last_id, BATCH_SIZE, max(0.0, wait)
+            )
+            out = Outcome()
+            before = state
+            now = self._clock()
+            for entry_id, raw in entries:
+                state = self._engine.apply_entry(state, raw, now, out)
+                last_id = entry_id
+            deadline = game.next_deadline(state)
+            if deadline is not None and now >= deadline + self._grace:
+                state = self._engine.tick(state, now, out)
+            if entries or state is not before:
+                await self._commit(before, state, last_id, out, now)
+                renewed = time.monotonic()
+            elif time.monotonic() - renewed >= renew_every:
+                if not await self._backend.lease.renew(self.game_id, self._replica, self._ttl):
+                    raise LeaseLostError("renew refused")
+                renewed = time.monotonic()
+
+    async def _commit(
+        self, before: game.GameState, state: game.GameState, last_id: str, out: Outcome, now: float
+    ) -> None:
+        publications: list[Publication] = []
+        # Replies first: a joiner's welcome must precede the broadcasts that follow it.
+        game_channel_items = None
+        for channel, items in out.items.items():
+            payload = orjson.dumps({"g": self.game_id, "ts": self._clock(), "items": items})
+            if channel.startswith("pq:g:"):
+                game_channel_items = Publication(channel, payload)
+            else:
+                publications.append(Publication(channel, payload))
+        if game_channel_items is not None:
+            publications.append(game_channel_items)
+        results = None
+        if is_ended(state) and not is_ended(before):
+            results = orjson.dumps(results_payload(state, now))
+        ok = await self._backend.snapshots.commit(
+            self.game_id,
+            self._replica,
+            self._ttl,
+            Snapshot(state=state.model_dump_json().encode(), last_id=last_id),
+            publications,
+            results,
+        )
+        if not ok:
+            raise LeaseLostError("commit refused")
+        self._metrics.commands_applied.labels("ok").inc(out.applied)
+        self._metrics.commands_applied.labels("rejected").inc(out.rejected)
+        for result in out.answers:
+            self._metrics.answers.labels(result).inc()
+        if before.phase is Phase.LOBBY and state.phase is not Phase.LOBBY:
+            await self._on_started(self.game_id)
+        if results is not None:
+            self._on_results()

@@ -1,0 +1,520 @@
+"""The game service process: WebSocket handler, HTTP probes, runners and drain.
+
+Owns connection life (credentials in the first frame, rate limits, error frames), which games
+this replica tries to own, the bus listener feeding ``fanout``, and the SIGTERM drain. Game
+rules live in ``partyquiz_core.game`` (applied by ``runner``); storage in ``backends``.
+Every bad frame becomes an ``error`` frame; nothing a client sends can end the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from partyquiz_core import game
+from partyquiz_core.codes import normalize_join_code
+from partyquiz_core.errors import (
+    ConflictError,
+    ForbiddenError,
+    GameStateError,
+    NotFoundError,
+    PartyQuizError,
+    ValidationError,
+)
+from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_core.protocol import (
+    HOST_MESSAGE_TYPES,
+    ClientMessage,
+    ErrorMsg,
+    HostMsg,
+    JoinMsg,
+    PongMsg,
+    ResumeMsg,
+    parse_client_message,
+)
+from partyquiz_ws.backends import Backend, Snapshot, game_channel, replica_channel
+from partyquiz_ws.engine import (
+    KIND_COMMAND,
+    KIND_HOST,
+    KIND_JOIN,
+    KIND_RESUME,
+    Engine,
+    encode_envelope,
+    personal_frame,
+)
+from partyquiz_ws.fanout import Client, Hub
+from partyquiz_ws.metrics import WsMetrics
+from partyquiz_ws.results import ResultsCourier
+from partyquiz_ws.runner import GameRunner
+from partyquiz_ws.settings import WsSettings
+from partyquiz_ws.tokens import issue_resume_token, verify_host_token, verify_resume_token
+from partyquiz_ws.webclient import WebClient
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/ws"
+MAX_FRAME_BYTES = 4096
+CLOSE_NO_CREDENTIALS = 4001
+MAX_TRACKED_IPS = 100_000
+
+
+def _text_response(status: HTTPStatus, text: str, content_type: str) -> Response:
+    headers = Headers([("Content-Type", content_type), ("Cache-Control", "no-store")])
+    return Response(status.value, status.phrase, headers, text.encode())
+
+
+class GameService:
+    """Everything one replica runs; build it, then ``serve()``."""
+
+    def __init__(
+        self,
+        settings: WsSettings,
+        backend: Backend,
+        metrics: WsMetrics,
+        web: WebClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.metrics = metrics
+        self.web = web
+        self.clock = clock
+        self.hub = Hub(metrics, personal_frame)
+        self.secret = settings.jwt_secret.get_secret_value()
+        self.engine = Engine(self._sign_resume)
+        self.courier = ResultsCourier(
+            backend.outbox, web, metrics, settings.replica_id, settings.results_retry_max_seconds
+        )
+        self.runners: dict[GameId, asyncio.Task[None]] = {}
+        self._stopping_runners: dict[GameId, asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._wrong_codes: dict[str, deque[float]] = {}
+        self._next_conn = 0
+        self.draining = False
+        self._gone = asyncio.Event()  # set whenever a connection ends
+
+    # ---------------------------------------------------------------------- life cycle
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def start(self) -> None:
+        """Subscribe to this replica's reply channel and start the background loops."""
+        await self.backend.bus.subscribe(replica_channel(self.settings.replica_id))
+        self._spawn(self._listen(), "bus-listener")
+        self._spawn(self.courier.run(), "results-courier")
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for _channel, payload in self.backend.bus.messages():
+                    try:
+                        self.hub.deliver(payload)
+                    except Exception:
+                        log.exception("could not deliver a published batch")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("bus listener failed; reconnecting")
+                await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        for task in list(self.runners.values()):
+            task.cancel()
+        await asyncio.gather(*self.runners.values(), return_exceptions=True)
+        self.runners.clear()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # ---------------------------------------------------------------------- runners
+
+    def _ensure_runner(self, game_id: GameId) -> None:
+        pending_stop = self._stopping_runners.pop(game_id, None)
+        if pending_stop is not None:
+            pending_stop.cancel()
+        if game_id in self.runners or self.draining:
+            return
+        runner = GameRunner(
+            game_id,
+            self.backend,
+            self.engine,
+            self.settings.replica_id,
+            self.settings.lease_ttl_seconds,
+            self.settings.tick_grace_seconds,
+            self.metrics,
+            on_started=self._game_started,
+            on_results=self.courier.wake,
+            clock=self.clock,
+        )
+        task = asyncio.get_running_loop().create_task(runner.run(), name=f"runner-{game_id}")
+        self.runners[game_id] = task
+
+    def _room_empty(self, game_id: GameId) -> None:
+        # Keep owning for a lease period: a reloading page comes back within it.
+        loop = asyncio.get_running_loop()
+        self._stopping_runners[game_id] = loop.call_later(
+            self.settings.lease_ttl_seconds, self._stop_runner, game_id
+        )
+
+    def _stop_runner(self, game_id: GameId) -> None:
+        self._stopping_runners.pop(game_id, None)
+        if game_id in self.hub.rooms:
+            return
+        task = self.runners.pop(game_id, None)
+        if task is not None:
+            task.cancel()
+        self._spawn(self.backend.bus.unsubscribe(game_channel(game_id)), "unsubscribe")
+
+    async def _game_started(self, game_id: GameId) -> None:
+        self._spawn(self._tell_web_started(game_id), "started")
+
+    async def _tell_web_started(self, game_id: GameId) -> None:
+        delay = 0.5
+        for _attempt in range(8):
+            try:
+                await self.web.mark_started(game_id)
+                return
+            except PartyQuizError as exc:
+                log.warning("could not mark a game started in web (%s)", exc.code)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _sign_resume(
+        self, player_id: PlayerId, game_id: GameId, device_id: DeviceId, now: float
+    ) -> str:
+        return issue_resume_token(self.secret, player_id, game_id, device_id, now)
+
+    # ---------------------------------------------------------------------- HTTP
+
+    def _origin_allowed(self, request: Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser (bots, native apps); credentials still required
+        allowed = self.settings.origins
+        if allowed:
+            return origin.rstrip("/") in allowed or "*" in allowed
+        if self.settings.environment == "development":
+            return True
+        host = request.headers.get("Host", "")
+        return urlsplit(origin).netloc.lower() == host.lower()
+
+    async def process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            return _text_response(HTTPStatus.OK, "ok\n", "text/plain")
+        if path == "/readyz":
+            if self.draining:
+                return _text_response(HTTPStatus.SERVICE_UNAVAILABLE, "draining\n", "text/plain")
+            try:
+                ok = await asyncio.wait_for(self.backend.ping(), 2.0)
+            except (TimeoutError, OSError):
+                ok = False
+            if not ok:
+                return _text_response(
+                    HTTPStatus.SERVICE_UNAVAILABLE, "redis unreachable\n", "text/plain"
+                )
+            return _text_response(HTTPStatus.OK, "ready\n", "text/plain")
+        if path == "/metrics":
+            return _text_response(
+                HTTPStatus.OK, self.metrics.render().decode(), CONTENT_TYPE_LATEST
+            )
+        if path != WS_PATH:
+            return _text_response(HTTPStatus.NOT_FOUND, "not found\n", "text/plain")
+        if self.draining:
+            self.metrics.connections_opened.labels("draining").inc()
+            return _text_response(HTTPStatus.SERVICE_UNAVAILABLE, "draining\n", "text/plain")
+        if not self._origin_allowed(request):
+            self.metrics.connections_opened.labels("rejected_origin").inc()
+            return _text_response(HTTPStatus.FORBIDDEN, "origin not allowed\n", "text/plain")
+        self.metrics.connections_opened.labels("accepted").inc()
+        return None
+
+    # ---------------------------------------------------------------------- connections
+
+    async def handler(self, conn: ServerConnection) -> None:
+        self._next_conn += 1
+        remote = conn.remote_address
+        ip = str(remote[0]) if isinstance(remote, tuple) and remote else "unknown"
+        client = Client(conn=conn, conn_id=self._next_conn, ip=ip)
+        client.tokens = float(self.settings.message_burst)
+        self.hub.clients[client.conn_id] = client
+        self.metrics.connections.inc()
+        try:
+            try:
+                first = await asyncio.wait_for(conn.recv(), self.settings.hello_timeout_seconds)
+            except TimeoutError:
+                await conn.close(CLOSE_NO_CREDENTIALS, "send join, resume or host first")
+                return
+            await self._on_frame(client, first)
+            async for frame in conn:
+                await self._on_frame(client, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.metrics.connections.dec()
+            self.metrics.connections_closed.labels(str(conn.close_code or 1006)).inc()
+            await self._forget(client)
+            self._gone.set()
+
+    async def _forget(self, client: Client) -> None:
+        game_id = client.game_id
+        room = self.hub.rooms.get(game_id) if game_id is not None else None
+        was_current = (
+            room is not None
+            and client.player_id is not None
+            and room.players.get(client.player_id) is client
+        )
+        emptied = self.hub.leave(client)
+        if game_id is None:
+            return
+        if was_current and not self.draining and client.player_id is not None:
+            with contextlib.suppress(Exception):
+                await self._append(
+                    client, KIND_COMMAND, game.Disconnect(player_id=client.player_id)
+                )
+        if emptied is not None:
+            self._room_empty(game_id)
+
+    def _allow(self, client: Client) -> bool:
+        now = time.monotonic()
+        rate, burst = self.settings.message_rate_per_second, self.settings.message_burst
+        client.tokens = min(float(burst), client.tokens + (now - client.refilled) * rate)
+        client.refilled = now
+        if client.tokens < 1.0:
+            return False
+        client.tokens -= 1.0
+        return True
+
+    def _reply(self, client: Client, msg_type: str, frame: str) -> None:
+        # Frames to one client are queued without awaiting; a slow client cannot block us.
+        broadcast([client.conn], frame)
+        self.metrics.messages_sent.labels(msg_type).inc()
+
+    def _error(self, client: Client, exc: PartyQuizError) -> None:
+        self.metrics.messages_rejected.labels(exc.code).inc()
+        self._reply(client, "error", ErrorMsg(code=exc.code, message=exc.message).model_dump_json())
+
+    async def _on_frame(self, client: Client, frame: str | bytes) -> None:
+        if not self._allow(client):
+            self.metrics.messages_received.labels("rate_limited").inc()
+            self._error(client, ForbiddenError("slow down", code="rate_limited"))
+            return
+        try:
+            message = parse_client_message(frame)
+        except ValidationError as exc:
+            self.metrics.messages_received.labels("invalid").inc()
+            self._error(client, exc)
+            return
+        self.metrics.messages_received.labels(message.type).inc()
+        try:
+            await self._dispatch(client, message)
+        except PartyQuizError as exc:
+            self._error(client, exc)
+        except Exception:
+            log.exception("a client message could not be handled")
+            self._error(client, PartyQuizError("the server could not handle this", code="internal"))
+
+    async def _append(self, client: Client, kind: str, command: game.Command | None) -> None:
+        assert client.game_id is not None
+        entry = encode_envelope(
+            kind,
+            None if command is None else command.model_dump(mode="json"),
+            self.clock(),
+            self.settings.replica_id,
+            client.conn_id,
+            device=client.device_id,
+        )
+        try:
+            await self.backend.inbox.append(client.game_id, entry)
+        except Exception as exc:
+            log.warning("inbox append failed: %s", type(exc).__name__)
+            raise PartyQuizError(
+                "the game is unavailable right now; try again", code="unavailable"
+            ) from exc
+
+    async def _dispatch(self, client: Client, message: ClientMessage) -> None:
+        if message.type == "ping":
+            pong = PongMsg(version=0, t=message.t, server_now=self.clock())
+            self._reply(client, pong.type, pong.model_dump_json())
+            return
+        if isinstance(message, JoinMsg | ResumeMsg | HostMsg):
+            if client.role is not None or client.pending:
+                raise ConflictError("this connection already joined", code="already_joined")
+            if isinstance(message, JoinMsg):
+                await self._join(client, message)
+            elif isinstance(message, ResumeMsg):
+                await self._resume(client, message)
+            else:
+                await self._host(client, message)
+            return
+        if client.role is None:
+            if client.pending:
+                raise GameStateError("wait for welcome first", code="not_joined")
+            raise ForbiddenError("send join, resume or host first", code="not_joined")
+        if message.type in HOST_MESSAGE_TYPES:
+            if client.role != "host":
+                raise ForbiddenError("only the host can do this", code="host_only")
+            command = game.command_from_message(message, None)
+        elif message.type == "answer":
+            if client.role != "player":
+                raise ForbiddenError("only players answer", code="players_only")
+            command = game.command_from_message(message, client.player_id)
+        else:  # pragma: no cover - every client message type is handled above
+            raise ValidationError("unexpected message", code="bad_frame")
+        await self._append(client, KIND_COMMAND, command)
+
+    async def _enter(self, client: Client, game_id: GameId) -> None:
+        new_room = game_id not in self.hub.rooms
+        self.hub.enter(client, game_id)
+        if new_room:
+            await self.backend.bus.subscribe(game_channel(game_id))
+        self._ensure_runner(game_id)
+
+    def _check_wrong_codes(self, ip: str) -> None:
+        window = self._wrong_codes.get(ip)
+        if window is None:
+            return
+        cutoff = time.monotonic() - self.settings.wrong_code_window_seconds
+        while window and window[0] < cutoff:
+            window.popleft()
+        if len(window) >= self.settings.wrong_code_limit:
+            raise ForbiddenError(
+                "too many wrong join codes; wait a minute", code="too_many_attempts"
+            )
+
+    def _count_wrong_code(self, ip: str) -> None:
+        if len(self._wrong_codes) >= MAX_TRACKED_IPS:
+            self._wrong_codes.clear()
+        self._wrong_codes.setdefault(ip, deque()).append(time.monotonic())
+
+    async def _join(self, client: Client, message: JoinMsg) -> None:
+        self._check_wrong_codes(client.ip)
+        try:
+            code = normalize_join_code(message.code)
+            game_id = await self.backend.snapshots.find_game(code)
+        except ValidationError:
+            self._count_wrong_code(client.ip)
+            raise
+        if game_id is None:
+            self._count_wrong_code(client.ip)
+            raise NotFoundError(
+                "no open game with this code (is the host screen open?)", code="unknown_code"
+            )
+        player_id = PlayerId(uuid.uuid4().hex)
+        client.device_id = DeviceId(message.device_id)
+        client.player_id = player_id
+        client.pending = True
+        await self._enter(client, game_id)
+        join = game.Join(player_id=player_id, device_id=client.device_id, nickname=message.nickname)
+        try:
+            await self._append(client, KIND_JOIN, join)
+        except PartyQuizError:
+            client.pending = False
+            raise
+
+    async def _resume(self, client: Client, message: ResumeMsg) -> None:
+        claims = verify_resume_token(self.secret, message.resume_token)
+        if not await self.backend.snapshots.exists(claims.game_id):
+            raise NotFoundError("this game is over or unknown", code="unknown_game")
+        client.device_id = claims.device_id
+        client.player_id = claims.player_id
+        client.pending = True
+        await self._enter(client, claims.game_id)
+        await self._append(client, KIND_RESUME, game.Reconnect(player_id=claims.player_id))
+
+    async def _host(self, client: Client, message: HostMsg) -> None:
+        claims = verify_host_token(self.secret, message.host_token)
+        if not await self.backend.snapshots.exists(claims.game_id):
+            found = await self.web.get_game(claims.join_code)
+            if found.game_id != claims.game_id or found.host_id != claims.host_id:
+                raise ForbiddenError("the host token does not match the game", code="forbidden")
+            if found.status == "ended":
+                raise GameStateError("this game has ended", code="game_ended")
+            state = game.new_game(found.game_id, found.quiz)
+            await self.backend.snapshots.create(
+                found.game_id, found.join_code, Snapshot(state=state.model_dump_json().encode())
+            )
+        client.role = "host"
+        await self._enter(client, claims.game_id)
+        await self._append(client, KIND_HOST, None)
+
+    # ---------------------------------------------------------------------- drain
+
+    async def drain(self) -> None:
+        """Stop owning games, refuse new connections and send clients elsewhere (1012)."""
+        if self.draining:
+            return
+        self.draining = True
+        log.info("draining: %d connections", len(self.hub.clients))
+        for handle in self._stopping_runners.values():
+            handle.cancel()
+        self._stopping_runners.clear()
+        runners = list(self.runners.values())
+        self.runners.clear()
+        for task in runners:
+            task.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+        for client in list(self.hub.clients.values()):
+            self._spawn(
+                client.conn.close(CloseCode.SERVICE_RESTART, "server restarting; reconnect"),
+                "close",
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_gone(), self.settings.drain_seconds)
+        log.info("drained; %d connections left", len(self.hub.clients))
+
+    async def _all_gone(self) -> None:
+        while self.hub.clients:
+            self._gone.clear()
+            await self._gone.wait()
+
+
+async def run_service(service: GameService, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set, then drain and shut down."""
+    settings = service.settings
+    await service.start()
+    server: Server
+    async with serve(
+        service.handler,
+        settings.host,
+        settings.port,
+        process_request=service.process_request,
+        max_size=MAX_FRAME_BYTES,
+        compression=None,
+        max_queue=32,
+        ping_interval=20,
+        ping_timeout=20,
+        server_header="partyquiz-ws",
+    ) as server:
+        log.info(
+            "partyquiz-ws listening on %s:%d (%s)",
+            settings.host,
+            settings.port,
+            "redis, multi-replica"
+            if service.backend.replicated
+            else "embedded mode: single replica, state in this process only",
+        )
+        await stop.wait()
+        await service.drain()
+        server.close(close_connections=True, code=CloseCode.SERVICE_RESTART)
+    await service.stop()

@@ -1,0 +1,85 @@
+"""Client of the web service's internal API (quiz lookup, game started, final results).
+
+Owns the HTTP calls and the mapping of their failures onto the domain error tree: 404 becomes
+NotFoundError, anything transient (connection refused, 5xx, timeouts) WebUnavailableError so the
+caller can retry. It keeps no state beyond its HTTP connection pool.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from partyquiz_core.errors import ForbiddenError, NotFoundError, PartyQuizError
+from partyquiz_core.ids import GameId, JoinCode
+from partyquiz_core.quiz import Quiz
+from partyquiz_ws.tokens import issue_service_token
+
+TIMEOUT_SECONDS = 10.0
+
+
+class WebUnavailableError(PartyQuizError):
+    """The web service did not answer usefully; try again later."""
+
+    code = "web_unavailable"
+
+
+class InternalGame:
+    """A game as the web service describes it to the game service."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.game_id = GameId(str(data["game_id"]))
+        self.join_code = JoinCode(str(data["join_code"]))
+        self.status = str(data["status"])
+        self.host_id = str(data["host_id"])
+        self.quiz = Quiz.model_validate(data["quiz"])
+
+
+class WebClient:
+    def __init__(self, base_url: str, secret: str) -> None:
+        self._secret = secret
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT_SECONDS)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_service_token(self._secret, time.time())}"}
+
+    async def _request(self, method: str, path: str, body: bytes | None = None) -> httpx.Response:
+        headers = self._headers()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._http.request(method, path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise WebUnavailableError(f"web service unreachable: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            raise NotFoundError("the web service does not know this game", code="unknown_game")
+        if response.status_code in (401, 403):
+            raise ForbiddenError(
+                "the web service refused the service token (JWT secrets differ?)",
+                code="service_unauthorized",
+            )
+        if response.status_code >= 500 or response.status_code == 429:
+            raise WebUnavailableError(f"web service answered {response.status_code}")
+        if response.status_code >= 400:
+            raise PartyQuizError(
+                f"web service refused the request: {response.status_code}", code="web_refused"
+            )
+        return response
+
+    async def get_game(self, join_code: JoinCode) -> InternalGame:
+        response = await self._request("GET", f"/internal/games/{join_code}")
+        try:
+            return InternalGame(response.json())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WebUnavailableError("web service sent an unreadable game") from exc
+
+    async def mark_started(self, game_id: GameId) -> None:
+        await self._request("POST", f"/internal/games/{game_id}/started")
+
+    async def post_results(self, game_id: GameId, body: bytes) -> None:
+        await self._request("POST", f"/internal/games/{game_id}/results", body)
