@@ -1,0 +1,71 @@
+"""Rendering of benchmark results: Markdown tables and the sections of docs/benchmarks.md.
+
+Pure string functions, unit-tested in tests/unit/bench. ``replace_section`` rewrites only the
+named ``## `` section and keeps every other section (the "Images" section belongs to the image
+build) byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Cell = str | float | int | None
+
+
+def format_cell(value: Cell, digits: int = 1) -> str:
+    """Format one table cell: None as an em dash, floats with ``digits`` decimals."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return value
+
+
+def format_ratio(value: float | None) -> str:
+    """Format a PartyQuiz / peer ratio like ``0.84x``."""
+    return "—" if value is None else f"{value:.2f}x"
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    """Render a Markdown table; numbers are right-aligned, text left-aligned."""
+    if any(len(row) != len(headers) for row in rows):
+        raise ValueError("every row needs one cell per header")
+    text = [[format_cell(cell) for cell in row] for row in rows]
+    numeric = [
+        bool(rows) and all(isinstance(row[i], int | float) or row[i] is None for row in rows)
+        for i in range(len(headers))
+    ]
+    widths = [max([len(headers[i])] + [len(row[i]) for row in text]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * (w - 1) + ":" if numeric[i] else "-" * w for i, w in enumerate(widths)]
+    return "\n".join([line(headers), line(rule), *(line(row) for row in text)]) + "\n"
+
+
+def replace_section(document: str, title: str, body: str) -> str:
+    """Return ``document`` with the ``## title`` section's content replaced by ``body``.
+
+    A section runs from its heading to the next level-2 heading. A missing section is
+    appended; an empty document gets a title first. Other sections are left untouched.
+    """
+    heading = f"## {title}"
+    section = f"{heading}\n\n{body.strip()}\n"
+    if not document.strip():
+        return f"# PartyQuiz benchmarks\n\n{section}"
+    lines = document.splitlines(keepends=True)
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == heading), None)
+    if start is None:
+        return document.rstrip("\n") + "\n\n" + section
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
