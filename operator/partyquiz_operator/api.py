@@ -1,0 +1,655 @@
+"""The ``PartyQuiz`` API (``partyquiz.dev/v1alpha1``): spec and status as pydantic models.
+
+This module is the single source of truth for the CRD: ``crdgen`` turns these models, their
+field descriptions and the CEL rules attached here into the CRD YAML and the reference docs.
+It holds no logic beyond parsing and must not import kopf or the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "partyquiz.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "PartyQuiz"
+PLURAL = "partyquizzes"
+SINGULAR = "partyquiz"
+SHORT_NAMES = ("pq",)
+CATEGORIES = ("partyquiz",)
+
+DEFAULT_WEB_IMAGE_REPOSITORY = "ghcr.io/partyquiz/partyquiz-web"
+DEFAULT_WS_IMAGE_REPOSITORY = "ghcr.io/partyquiz/partyquiz-ws"
+DEFAULT_POSTGRES_IMAGE = "docker.io/library/postgres:16.4"
+DEFAULT_REDIS_IMAGE = "docker.io/library/redis:7.4"
+
+# Children are named "<instance>-<suffix>"; the longest suffix is "-postgres-headless" and Service
+# names are DNS-1035 labels of at most 63 characters, with room left for StatefulSet pod names.
+MAX_NAME_LENGTH = 40
+
+SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a regex, not a secret
+IMAGE_PATTERN = r"^[^\s]+$"
+LABEL_KEY_CEL = (
+    "self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))"
+)
+
+
+def _rules(*rules: dict[str, str]) -> dict[str, Any]:
+    """Attach CEL validation rules (``x-kubernetes-validations``) to a schema."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+class _Model(BaseModel):
+    """Base for API types: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class SecretKeyRef(_Model):
+    """A key in a Secret in the PartyQuiz's namespace."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Name of the Secret, in the same namespace as the PartyQuiz.",
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="Key inside the Secret whose value is used.",
+    )
+
+
+QUANTITY_RULE = {
+    "rule": "isQuantity(self)",
+    "message": "must be a Kubernetes quantity such as 250m, 1, 256Mi or 10Gi",
+}
+
+
+class ResourceList(_Model):
+    """Amounts of CPU and memory."""
+
+    cpu: str | None = Field(
+        default=None,
+        max_length=32,
+        description="CPU as a Kubernetes quantity, for example 250m or 2.",
+        json_schema_extra=_rules(QUANTITY_RULE),
+    )
+    memory: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Memory as a Kubernetes quantity, for example 256Mi or 1Gi.",
+        json_schema_extra=_rules(QUANTITY_RULE),
+    )
+
+
+class Resources(_Model):
+    """Compute resources of a container; requests are what scheduling reserves."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "!has(self.requests) || !has(self.limits) || "
+                "!has(self.requests.memory) || !has(self.limits.memory) || "
+                "quantity(self.requests.memory).compareTo(quantity(self.limits.memory)) <= 0",
+                "message": "resources.requests.memory must not exceed resources.limits.memory",
+            },
+            {
+                "rule": "!has(self.requests) || !has(self.limits) || "
+                "!has(self.requests.cpu) || !has(self.limits.cpu) || "
+                "quantity(self.requests.cpu).compareTo(quantity(self.limits.cpu)) <= 0",
+                "message": "resources.requests.cpu must not exceed resources.limits.cpu",
+            },
+        )
+    )
+
+    requests: ResourceList | None = Field(
+        default=None, description="Minimum resources reserved for the container."
+    )
+    limits: ResourceList | None = Field(
+        default=None, description="Maximum resources the container may use."
+    )
+
+
+def _resources(cpu: str, memory: str, memory_limit: str) -> Resources:
+    return Resources(
+        requests=ResourceList(cpu=cpu, memory=memory),
+        limits=ResourceList(memory=memory_limit),
+    )
+
+
+class Images(_Model):
+    """Container images; each defaults to the official image tagged with ``spec.version``."""
+
+    web: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=IMAGE_PATTERN,
+        description="Web image reference (tag or digest). "
+        "Default: ghcr.io/partyquiz/partyquiz-web:<spec.version>.",
+    )
+    ws: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=IMAGE_PATTERN,
+        description="Game (ws) image reference (tag or digest). "
+        "Default: ghcr.io/partyquiz/partyquiz-ws:<spec.version>.",
+    )
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent",
+        description="Image pull policy for the web, ws and migration containers.",
+    )
+
+
+class Autoscaling(_Model):
+    """Horizontal autoscaling of the web Deployment on CPU utilisation."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "self.minReplicas <= self.maxReplicas",
+                "message": "web.autoscaling.minReplicas must not exceed maxReplicas",
+            }
+        )
+    )
+
+    min_replicas: int = Field(default=2, ge=1, le=100, description="Lower bound of replicas.")
+    max_replicas: int = Field(default=10, ge=1, le=100, description="Upper bound of replicas.")
+    target_cpu_utilization_percentage: int = Field(
+        default=75,
+        ge=10,
+        le=100,
+        alias="targetCPUUtilizationPercentage",
+        description="Average CPU utilisation (percent of requests) the autoscaler aims for.",
+    )
+
+
+class Web(_Model):
+    """The web service (HTTP API and pages)."""
+
+    replicas: int = Field(
+        default=2,
+        ge=0,
+        le=50,
+        description="Number of web pods. Ignored while autoscaling is set.",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: _resources("100m", "256Mi", "512Mi"),
+        description="Resources of the web container.",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Enables a HorizontalPodAutoscaler for the web Deployment when set.",
+    )
+
+
+class Ws(_Model):
+    """The real-time game service (websockets)."""
+
+    replicas: int = Field(default=2, ge=0, le=50, description="Number of game pods.")
+    resources: Resources = Field(
+        default_factory=lambda: _resources("100m", "128Mi", "256Mi"),
+        description="Resources of the game container.",
+    )
+    drain_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Seconds a terminating game pod keeps serving running games before it "
+        "closes connections; the pod's grace period is this plus 10 seconds.",
+    )
+
+
+STORAGE_RULES = (
+    QUANTITY_RULE,
+    {
+        "rule": "quantity(self).compareTo(quantity('1Mi')) >= 0",
+        "message": "storage must be at least 1Mi",
+    },
+)
+
+
+class ManagedDatabase(_Model):
+    """A PostgreSQL StatefulSet run by the operator, with its data on a PersistentVolumeClaim."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "quantity(self.storage).compareTo(quantity(oldSelf.storage)) >= 0",
+                "message": "database.managed.storage cannot shrink: a smaller volume would lose "
+                "data; keep the old size or grow it",
+            },
+            {
+                "rule": "has(self.storageClassName) == has(oldSelf.storageClassName) && "
+                "(!has(self.storageClassName) || "
+                "self.storageClassName == oldSelf.storageClassName)",
+                "message": "database.managed.storageClassName is immutable: changing it would "
+                "start on an empty volume",
+            },
+        )
+    )
+
+    storage: str = Field(
+        default="10Gi",
+        max_length=32,
+        description="Size of the data volume. May grow, never shrink.",
+        json_schema_extra=_rules(*STORAGE_RULES),
+    )
+    storage_class_name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="StorageClass of the data volume; the cluster default when unset. Immutable.",
+    )
+    image: str = Field(
+        default=DEFAULT_POSTGRES_IMAGE,
+        max_length=512,
+        pattern=IMAGE_PATTERN,
+        description="PostgreSQL image (official image layout, PostgreSQL 15 or newer).",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: _resources("250m", "256Mi", "1Gi"),
+        description="Resources of the PostgreSQL container.",
+    )
+
+
+class ExternalDatabase(_Model):
+    """A PostgreSQL database run elsewhere, reached through a URL kept in a Secret."""
+
+    secret_ref: SecretKeyRef = Field(
+        description="Secret key holding the SQLAlchemy URL, "
+        "for example postgresql+asyncpg://user:password@host:5432/partyquiz.",
+    )
+
+
+class Database(_Model):
+    """Where the relational data lives: exactly one of managed or external."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "has(self.managed) != has(self.external)",
+                "message": "set exactly one of database.managed or database.external",
+            },
+            {
+                "rule": "has(self.managed) == has(oldSelf.managed)",
+                "message": "database cannot switch between managed and external; "
+                "move the data first, then create a new PartyQuiz",
+            },
+        )
+    )
+
+    managed: ManagedDatabase | None = Field(
+        default=None, description="Run PostgreSQL as part of this PartyQuiz."
+    )
+    external: ExternalDatabase | None = Field(
+        default=None, description="Use an existing PostgreSQL database."
+    )
+
+
+class ManagedRedis(_Model):
+    """A Redis StatefulSet run by the operator, with an append-only file on a volume."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "quantity(self.storage).compareTo(quantity(oldSelf.storage)) >= 0",
+                "message": "redis.managed.storage cannot shrink: a smaller volume would lose "
+                "data; keep the old size or grow it",
+            },
+            {
+                "rule": "has(self.storageClassName) == has(oldSelf.storageClassName) && "
+                "(!has(self.storageClassName) || "
+                "self.storageClassName == oldSelf.storageClassName)",
+                "message": "redis.managed.storageClassName is immutable: changing it would "
+                "start on an empty volume",
+            },
+        )
+    )
+
+    storage: str = Field(
+        default="1Gi",
+        max_length=32,
+        description="Size of the append-only-file volume. May grow, never shrink.",
+        json_schema_extra=_rules(*STORAGE_RULES),
+    )
+    storage_class_name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="StorageClass of the volume; the cluster default when unset. Immutable.",
+    )
+    image: str = Field(
+        default=DEFAULT_REDIS_IMAGE,
+        max_length=512,
+        pattern=IMAGE_PATTERN,
+        description="Redis image (official image layout, Redis 7 or newer).",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: _resources("100m", "128Mi", "512Mi"),
+        description="Resources of the Redis container.",
+    )
+
+
+class ExternalRedis(_Model):
+    """A Redis run elsewhere, reached through a URL kept in a Secret."""
+
+    secret_ref: SecretKeyRef = Field(
+        description="Secret key holding the Redis URL, for example redis://:password@host:6379/0.",
+    )
+
+
+class Redis(_Model):
+    """Where live game state and fan-out live: exactly one of managed or external."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "has(self.managed) != has(self.external)",
+                "message": "set exactly one of redis.managed or redis.external",
+            },
+            {
+                "rule": "has(self.managed) == has(oldSelf.managed)",
+                "message": "redis cannot switch between managed and external; "
+                "create a new PartyQuiz instead",
+            },
+        )
+    )
+
+    managed: ManagedRedis | None = Field(
+        default=None, description="Run Redis as part of this PartyQuiz."
+    )
+    external: ExternalRedis | None = Field(default=None, description="Use an existing Redis.")
+
+
+class Ingress(_Model):
+    """Public HTTP(S) entry: the web service at ``/`` and the game service at ``/ws``."""
+
+    host: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Public host name, for example quiz.example.com.",
+    )
+    class_name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="IngressClass to use; the cluster default when unset.",
+    )
+    tls_secret_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Secret with the TLS certificate for the host; plain HTTP when unset.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Extra annotations on the Ingress (for example for the ingress controller).",
+    )
+
+
+class Rollout(_Model):
+    """How new revisions of web and ws are rolled out."""
+
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=3600,
+        description="Seconds a Deployment may go without progress before the rollout is "
+        "considered failed.",
+    )
+
+
+class Migrations(_Model):
+    """The schema migration Job that runs before a new revision is rolled out."""
+
+    backoff_limit: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed migration pod."
+    )
+    active_deadline_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=86400,
+        description="Wall-clock limit of the migration Job in seconds.",
+    )
+
+
+POD_LABEL_RULES = _rules(
+    {
+        "rule": LABEL_KEY_CEL,
+        "message": "podLabels keys must be valid label keys ([prefix/]name)",
+    },
+    {
+        "rule": "self.all(k, !k.startsWith('app.kubernetes.io/'))",
+        "message": "podLabels must not set app.kubernetes.io/ labels; the operator owns them",
+    },
+    {
+        "rule": "self.all(k, size(self[k]) <= 63 && self[k].matches("
+        "'^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$'))",
+        "message": "podLabels values must be valid label values (at most 63 characters)",
+    },
+)
+
+
+class PartyQuizSpec(_Model):
+    """Desired state of a PartyQuiz installation."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "self.version.matches('" + SEMVER_PATTERN.replace("\\", "\\\\") + "')",
+                "message": "version must be a semantic version such as 1.4.0 "
+                "(no leading v, no 'latest')",
+            }
+        )
+    )
+
+    version: str = Field(
+        max_length=64,
+        description="PartyQuiz version to run, for example 1.4.0. Image tags default to it.",
+    )
+    images: Images = Field(default_factory=Images, description="Image overrides.")
+    web: Web = Field(default_factory=Web, description="The web service.")
+    ws: Ws = Field(default_factory=Ws, description="The real-time game service.")
+    database: Database = Field(
+        description="PostgreSQL: managed by the operator or external (exactly one)."
+    )
+    redis: Redis = Field(description="Redis: managed by the operator or external (exactly one).")
+    jwt_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the JWT signing secret (at least 32 bytes). "
+        "Generated once and kept in <name>-credentials when unset.",
+    )
+    ingress: Ingress | None = Field(default=None, description="Public Ingress; none when unset.")
+    rollout: Rollout = Field(default_factory=Rollout, description="Rollout settings.")
+    migrations: Migrations = Field(default_factory=Migrations, description="Migration Job.")
+    pod_labels: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Extra labels on the web and ws pods (not on selectors).",
+        json_schema_extra=POD_LABEL_RULES,
+    )
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Extra annotations on the web and ws pods.",
+    )
+    suspend: bool = Field(
+        default=False,
+        description="Stop reconciling: children are left exactly as they are until unset.",
+    )
+    retain_data_on_delete: bool = Field(
+        default=True,
+        description="Keep the database and Redis PersistentVolumeClaims when the PartyQuiz "
+        "is deleted.",
+    )
+
+
+Phase = Literal[
+    "Pending",
+    "Provisioning",
+    "Migrating",
+    "RollingOut",
+    "Ready",
+    "Degraded",
+    "RollingBack",
+    "Suspended",
+]
+PHASES: tuple[Phase, ...] = (
+    "Pending",
+    "Provisioning",
+    "Migrating",
+    "RollingOut",
+    "Ready",
+    "Degraded",
+    "RollingBack",
+    "Suspended",
+)
+ConditionType = Literal[
+    "Ready", "Progressing", "Degraded", "DatabaseReady", "CacheReady", "MigrationComplete"
+]
+CONDITION_TYPES: tuple[ConditionType, ...] = (
+    "Ready",
+    "Progressing",
+    "Degraded",
+    "DatabaseReady",
+    "CacheReady",
+    "MigrationComplete",
+)
+
+
+class Condition(_Model):
+    """One aspect of the instance's state, in the Kubernetes condition convention."""
+
+    type: ConditionType = Field(description="Aspect this condition describes.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        max_length=1024, description="CamelCase machine-readable reason for the status."
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: str = Field(
+        json_schema_extra={"format": "date-time"},
+        description="When the status last changed (RFC 3339).",
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the condition was computed for."
+    )
+
+
+class ComponentStatus(_Model):
+    """Pod counts of one component."""
+
+    desired: int = Field(default=0, ge=0, description="Pods asked for.")
+    ready: int = Field(default=0, ge=0, description="Pods ready.")
+    updated: int = Field(default=0, ge=0, description="Pods running the target revision.")
+    summary: str = Field(default="0/0", max_length=32, description="ready/desired, for display.")
+
+
+class Components(_Model):
+    """Pod counts per component."""
+
+    web: ComponentStatus = Field(default_factory=ComponentStatus, description="Web pods.")
+    ws: ComponentStatus = Field(default_factory=ComponentStatus, description="Game pods.")
+    database: ComponentStatus | None = Field(
+        default=None, description="Managed PostgreSQL pods; absent when external."
+    )
+    redis: ComponentStatus | None = Field(
+        default=None, description="Managed Redis pods; absent when external."
+    )
+
+
+class Endpoints(_Model):
+    """Where the services can be reached."""
+
+    web: str | None = Field(default=None, description="In-cluster URL of the web service.")
+    ws: str | None = Field(default=None, description="In-cluster URL of the game service.")
+    public: str | None = Field(default=None, description="Public URL when an Ingress is set.")
+    public_ws: str | None = Field(
+        default=None, description="Websocket URL that browsers are told to use."
+    )
+
+
+class Revisions(_Model):
+    """Revisions: short hashes of everything that changes the web and ws pods."""
+
+    current: str | None = Field(default=None, description="Revision the pods run now.")
+    target: str | None = Field(default=None, description="Revision the spec asks for.")
+    migrated: str | None = Field(
+        default=None, description="Latest revision whose migration completed."
+    )
+    failed: str | None = Field(
+        default=None, description="Latest revision that failed; not retried automatically."
+    )
+
+
+class PartyQuizStatus(_Model):
+    """Observed state, written by the operator only."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation this status was computed for."
+    )
+    phase: Phase = Field(default="Pending", description="One-word summary of the lifecycle.")
+    version: str | None = Field(
+        default=None, max_length=64, description="Version the running pods were rendered for."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready, Progressing, Degraded, DatabaseReady, CacheReady, MigrationComplete.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    components: Components = Field(
+        default_factory=Components, description="Pod counts per component."
+    )
+    endpoints: Endpoints = Field(default_factory=Endpoints, description="Service URLs.")
+    revisions: Revisions = Field(default_factory=Revisions, description="Pod template revisions.")
+
+
+class PartyQuiz(_Model):
+    """A PartyQuiz installation: web, game service, PostgreSQL and Redis."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": f"size(self.metadata.name) <= {MAX_NAME_LENGTH}",
+                "message": f"metadata.name must be at most {MAX_NAME_LENGTH} characters "
+                "(children append suffixes such as -postgres-headless)",
+            },
+            {
+                "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                "message": "metadata.name must start with a letter and contain only lowercase "
+                "letters, digits and '-' (it names Services)",
+            },
+        )
+    )
+
+    spec: PartyQuizSpec = Field(description="Desired state.")
+    status: PartyQuizStatus | None = Field(
+        default=None, description="Observed state, written by the operator."
+    )
+
+
+def parse_spec(spec: Any) -> PartyQuizSpec:
+    """Parse a spec mapping from the API server (camelCase) into the typed model."""
+    return PartyQuizSpec.model_validate(dict(spec))
+
+
+def parse_status(status: Any) -> PartyQuizStatus:
+    """Parse a status mapping; unknown or foreign keys (e.g. kopf's) are ignored."""
+    known = {k: v for k, v in dict(status or {}).items() if k in _STATUS_ALIASES}
+    return PartyQuizStatus.model_validate(known)
+
+
+_STATUS_ALIASES = frozenset((f.alias or name) for name, f in PartyQuizStatus.model_fields.items())

@@ -1,0 +1,460 @@
+"""One level-based reconcile pass of a PartyQuiz: read the cluster, decide, apply, report.
+
+Owns the order of work (credentials, data stores, migration, workloads, status) and the
+clean-up on deletion. Talks to the cluster only through ``k8s.Cluster`` and builds objects only
+through ``builders``; it is blocking and runs in a worker thread. It must not import kopf.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from partyquiz_operator import api, builders, drift, status
+from partyquiz_operator.errors import KubeApiError, SpecError, TransientError
+from partyquiz_operator.k8s import Cluster
+from partyquiz_operator.metrics import OperatorMetrics
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+TokenFactory = Callable[[int], str]
+
+# Kinds created only for some specs; removed again when the spec stops asking for them.
+_OPTIONAL_KINDS = ("Ingress", "HorizontalPodAutoscaler")
+
+
+def utc_now() -> datetime:
+    """Return the current UTC time (the production clock)."""
+    return datetime.now(UTC)
+
+
+def new_token(entropy_bytes: int) -> str:
+    """Return a URL-safe random token (the production randomness)."""
+    return secrets.token_urlsafe(entropy_bytes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a reconcile pass did."""
+
+    phase: str
+    writes: int
+
+
+def instance_from_body(body: Mapping[str, Any]) -> builders.Instance:
+    """Parse a PartyQuiz body; an unparseable spec is a ``SpecError``."""
+    meta = body["metadata"]
+    try:
+        spec = api.parse_spec(body.get("spec") or {})
+    except ValidationError as exc:
+        raise SpecError(f"invalid spec: {exc}") from exc
+    return builders.Instance(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta["uid"],
+        spec=spec,
+        generation=int(meta.get("generation", 1)),
+    )
+
+
+def _decode(secret: Mapping[str, Any] | None) -> dict[str, str]:
+    if secret is None:
+        return {}
+    return {
+        key: base64.b64decode(value).decode(errors="replace")
+        for key, value in (secret.get("data") or {}).items()
+    }
+
+
+def _claim_storage(live: Mapping[str, Any] | None) -> str | None:
+    if live is None:
+        return None
+    for claim in live.get("spec", {}).get("volumeClaimTemplates", []):
+        if claim.get("metadata", {}).get("name") == builders.DATA_VOLUME:
+            value = claim.get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
+            return str(value) if value is not None else None
+    return None
+
+
+def _workload(live: Mapping[str, Any] | None, *, default_replicas: int = 1) -> status.WorkloadState:
+    if live is None:
+        return status.WorkloadState()
+    spec = live.get("spec", {})
+    st = live.get("status", {}) or {}
+    meta = live.get("metadata", {})
+    conditions = {c.get("type"): c for c in st.get("conditions", []) or []}
+    progressing = conditions.get("Progressing", {})
+    desired = int(spec.get("replicas", default_replicas))
+    return status.WorkloadState(
+        exists=True,
+        desired=desired,
+        ready=int(st.get("readyReplicas", 0) or 0),
+        updated=int(st.get("updatedReplicas", 0) or 0),
+        available=int(st.get("availableReplicas", 0) or 0),
+        generation_observed=int(st.get("observedGeneration", 0) or 0)
+        >= int(meta.get("generation", 0)),
+        revision=(meta.get("annotations") or {}).get(builders.REVISION_ANNOTATION),
+        deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
+        rollout_finished_once=progressing.get("reason") == "NewReplicaSetAvailable",
+    )
+
+
+def _job_state(live: Mapping[str, Any] | None) -> tuple[status.MigrationState, str]:
+    if live is None:
+        return "Running", "migration Job created"
+    for cond in (live.get("status") or {}).get("conditions", []) or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            return "Complete", ""
+        if cond.get("type") in ("Failed", "FailureTarget"):
+            reason = cond.get("reason", "Failed")
+            return "Failed", f"migration Job failed ({reason}): {cond.get('message', '')}".strip()
+    return "Running", ""
+
+
+class Reconciler:
+    """Reconciles PartyQuiz instances; one pass at a time per instance."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        metrics: OperatorMetrics,
+        *,
+        clock: Clock = utc_now,
+        token_factory: TokenFactory = new_token,
+    ) -> None:
+        self._cluster = cluster
+        self._metrics = metrics
+        self._clock = clock
+        self._new_token = token_factory
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._pending: set[tuple[str, str]] = set()
+        self._guard = threading.Lock()
+
+    # --- serialisation -------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self, key: tuple[str, str]) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+    def reconcile_named(self, namespace: str, name: str) -> Outcome | None:
+        """Reconcile the instance by name (after a child changed); coalesces bursts of calls.
+
+        When a pass for the instance is already running, the call only marks it dirty and the
+        running pass goes once more, so a storm of child events costs at most two passes.
+        """
+        key = (namespace, name)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+            if lock.locked():
+                self._pending.add(key)
+                return None
+        outcome = None
+        while True:
+            with lock:
+                with self._guard:
+                    self._pending.discard(key)
+                body = self._cluster.get(api.KIND, namespace, name)
+                if body is None or body["metadata"].get("deletionTimestamp"):
+                    return outcome
+                outcome = self._reconcile_locked(body)
+            with self._guard:
+                if key not in self._pending:
+                    return outcome
+
+    def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        """Run one full pass for ``body`` (a PartyQuiz as kopf delivers it)."""
+        meta = body["metadata"]
+        with self._exclusive((meta["namespace"], meta["name"])):
+            fresh = self._cluster.get(api.KIND, meta["namespace"], meta["name"])
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return Outcome(phase="Deleted", writes=0)
+            return self._reconcile_locked(fresh)
+
+    # --- the pass ------------------------------------------------------------------------
+
+    def _reconcile_locked(self, body: Mapping[str, Any]) -> Outcome:
+        writes_before = self._metrics.write_count()
+        previous = api.parse_status(body.get("status"))
+        try:
+            inst = instance_from_body(body)
+        except SpecError as exc:
+            self._report(body, previous, self._blocked(body, previous, "InvalidSpec", str(exc)))
+            raise
+        now = self._clock()
+        if inst.spec.suspend:
+            new = status.suspended_status(previous, now=now, generation=inst.generation)
+            self._report(body, previous, new)
+            return Outcome(phase=new.phase, writes=int(self._metrics.write_count() - writes_before))
+        try:
+            new = self._converge(inst, previous, now)
+        except TransientError as exc:
+            if isinstance(exc, KubeApiError) and exc.is_permanent:
+                blocked = self._blocked(body, previous, "ApplyRejected", str(exc))
+                self._report(body, previous, blocked)
+                raise SpecError(str(exc)) from exc
+            reason = getattr(exc, "reason", None) or "Waiting"
+            if not isinstance(exc, KubeApiError):
+                self._report(body, previous, self._blocked(body, previous, reason, str(exc)))
+            raise
+        self._report(body, previous, new)
+        return Outcome(phase=new.phase, writes=int(self._metrics.write_count() - writes_before))
+
+    def _blocked(
+        self, body: Mapping[str, Any], previous: api.PartyQuizStatus, reason: str, message: str
+    ) -> api.PartyQuizStatus:
+        generation = int(body["metadata"].get("generation", 1))
+        return status.blocked_status(
+            previous, now=self._clock(), generation=generation, reason=reason, message=message
+        )
+
+    def _ensure(self, inst: builders.Instance, desired: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply ``desired`` unless the live object already matches; return the live object."""
+        meta = desired["metadata"]
+        live = self._cluster.get(desired["kind"], meta["namespace"], meta["name"])
+        if live is not None and not drift.is_owned_by(live, inst.uid):
+            raise _NotOwnedError(desired["kind"], meta["name"])
+        hashed = drift.with_hash(desired)
+        if live is not None and drift.is_up_to_date(live, hashed):
+            return live
+        logger.info("applying %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
+        return self._cluster.apply(hashed)
+
+    def _secret_digests(self, inst: builders.Instance) -> dict[str, str]:
+        digests: dict[str, str] = {}
+        for name, key in builders.referenced_secrets(inst):
+            secret = self._cluster.get("Secret", inst.namespace, name)
+            if secret is None:
+                raise _MissingSecretError(f"Secret {name} (referenced by the spec) does not exist")
+            value = (secret.get("data") or {}).get(key)
+            if value is None:
+                raise _MissingSecretError(f"Secret {name} has no key {key!r}")
+            digests[f"{name}/{key}"] = hashlib.sha256(value.encode()).hexdigest()[:16]
+        if inst.spec.jwt_secret_ref is not None:
+            ref = inst.spec.jwt_secret_ref
+            raw = base64.b64decode(
+                (self._cluster.get("Secret", inst.namespace, ref.name) or {})["data"][ref.key]
+            )
+            if len(raw) < builders.JWT_SECRET_BYTES // 3 * 2:
+                raise SpecError(
+                    f"Secret {ref.name} key {ref.key!r} holds {len(raw)} bytes; "
+                    "the JWT secret needs at least 32"
+                )
+        return digests
+
+    def _grow_volume(self, statefulset: str, inst: builders.Instance, wanted: str) -> None:
+        """Grow the data PVC in place when the spec asks for more than it has."""
+        pvc_name = builders.data_pvc_name(statefulset)
+        pvc = self._cluster.get("PersistentVolumeClaim", inst.namespace, pvc_name)
+        if pvc is None:
+            return
+        have = pvc.get("spec", {}).get("resources", {}).get("requests", {}).get("storage", "0")
+        want_q, have_q = drift.parse_quantity(wanted), drift.parse_quantity(str(have))
+        if want_q is not None and have_q is not None and want_q > have_q:
+            self._cluster.merge_patch(
+                "PersistentVolumeClaim",
+                inst.namespace,
+                pvc_name,
+                {"spec": {"resources": {"requests": {"storage": wanted}}}},
+            )
+
+    def _converge(
+        self, inst: builders.Instance, previous: api.PartyQuizStatus, now: datetime
+    ) -> api.PartyQuizStatus:
+        spec = inst.spec
+        digests = self._secret_digests(inst)
+        existing = _decode(
+            self._cluster.get("Secret", inst.namespace, builders.credentials_secret_name(inst))
+        )
+        credentials = builders.build_credentials_secret(inst, existing, self._new_token)
+
+        pg_claim = redis_claim = None
+        if spec.database.managed is not None:
+            live = self._cluster.get("StatefulSet", inst.namespace, builders.postgres_name(inst))
+            pg_claim = _claim_storage(live)
+            if pg_claim is not None:
+                self._grow_volume(builders.postgres_name(inst), inst, spec.database.managed.storage)
+        if spec.redis.managed is not None:
+            live = self._cluster.get("StatefulSet", inst.namespace, builders.redis_name(inst))
+            redis_claim = _claim_storage(live)
+            if redis_claim is not None:
+                self._grow_volume(builders.redis_name(inst), inst, spec.redis.managed.storage)
+
+        applied: dict[tuple[str, str], dict[str, Any]] = {}
+        for child in builders.build_infrastructure(
+            inst,
+            credentials=credentials,
+            postgres_claim_storage=pg_claim,
+            redis_claim_storage=redis_claim,
+        ):
+            applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child)
+        self._remove_unwanted(inst, applied)
+
+        database = (
+            _workload(applied[("StatefulSet", builders.postgres_name(inst))])
+            if spec.database.managed is not None
+            else None
+        )
+        redis = (
+            _workload(applied[("StatefulSet", builders.redis_name(inst))])
+            if spec.redis.managed is not None
+            else None
+        )
+
+        revision = builders.compute_revision(inst, digests)
+        migration, migration_message = self._migrate(inst, previous, revision, database)
+
+        web_live = ws_live = None
+        if migration == "Complete":
+            web_live = self._ensure(inst, builders.build_web_deployment(inst, revision))
+            ws_live = self._ensure(inst, builders.build_ws_deployment(inst, revision))
+        else:
+            web_live = self._cluster.get("Deployment", inst.namespace, builders.web_name(inst))
+            ws_live = self._cluster.get("Deployment", inst.namespace, builders.ws_name(inst))
+
+        observation = status.Observation(
+            generation=inst.generation,
+            target_revision=revision,
+            version=spec.version,
+            database=database,
+            redis=redis,
+            migration=migration,
+            migration_message=migration_message,
+            web=_workload(web_live),
+            ws=_workload(ws_live),
+            endpoints=api.Endpoints(
+                web=builders.web_internal_url(inst),
+                ws=builders.ws_internal_url(inst),
+                public=builders.public_url(inst),
+                public_ws=builders.public_ws_url(inst),
+            ),
+        )
+        return status.compute_status(
+            observation,
+            previous,
+            now=now,
+            database_name=builders.postgres_name(inst),
+            redis_name=builders.redis_name(inst),
+        )
+
+    def _migrate(
+        self,
+        inst: builders.Instance,
+        previous: api.PartyQuizStatus,
+        revision: str,
+        database: status.WorkloadState | None,
+    ) -> tuple[status.MigrationState, str]:
+        """Run (or observe) the migration Job of ``revision``; never re-run a failed one."""
+        if previous.revisions.migrated == revision:
+            return "Complete", ""
+        job_name = builders.migration_job_name(inst, revision)
+        live = self._cluster.get("Job", inst.namespace, job_name)
+        if live is None:
+            if previous.revisions.failed == revision:
+                return "Failed", f"revision {revision} failed before; change the spec to retry"
+            if database is not None and database.ready < 1:
+                return "Waiting", ""
+            job = builders.build_migration_job(inst, revision)
+            live = self._cluster.apply(drift.with_hash(job))
+        state, message = _job_state(live)
+        if state == "Complete":
+            self._metrics.migrations_total.labels("succeeded").inc()
+        elif state == "Failed" and previous.revisions.failed != revision:
+            self._metrics.migrations_total.labels("failed").inc()
+        return state, message
+
+    def _remove_unwanted(
+        self, inst: builders.Instance, applied: Mapping[tuple[str, str], Any]
+    ) -> None:
+        wanted = {key for key in applied if key[0] in _OPTIONAL_KINDS}
+        candidates = {("Ingress", inst.name), ("HorizontalPodAutoscaler", builders.web_name(inst))}
+        for kind, name in candidates - wanted:
+            live = self._cluster.get(kind, inst.namespace, name)
+            if live is not None and drift.is_owned_by(live, inst.uid):
+                self._cluster.delete(kind, inst.namespace, name)
+
+    # --- reporting -----------------------------------------------------------------------
+
+    def _report(
+        self,
+        body: Mapping[str, Any],
+        previous: api.PartyQuizStatus,
+        new: api.PartyQuizStatus,
+    ) -> None:
+        meta = body["metadata"]
+        self._metrics.record_instance(meta["namespace"], meta["name"], new.phase)
+        if status.status_body(new) == status.status_body(previous):
+            return
+        patch = new.model_dump(by_alias=True, mode="json")
+        self._cluster.patch_status(meta["namespace"], meta["name"], patch)
+        now = self._clock()
+        for index, event in enumerate(status.transitions(previous, new)):
+            suffix = f"{int(now.timestamp() * 1000):x}{index}"
+            self._cluster.create_event(
+                body,
+                type_=event.type,
+                reason=event.reason,
+                message=event.message,
+                now=now,
+                suffix=suffix,
+            )
+        if previous.phase != new.phase and new.phase == "Ready":
+            for component in ("web", "ws"):
+                self._metrics.rollouts_total.labels(component, "succeeded").inc()
+
+    # --- deletion ------------------------------------------------------------------------
+
+    def clean_up(self, body: Mapping[str, Any]) -> list[str]:
+        """Remove workloads and, unless data is retained, the data PVCs; return what went."""
+        meta = body["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        retain = bool((body.get("spec") or {}).get("retainDataOnDelete", True))
+        removed: list[str] = []
+        selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/managed-by=" + (
+            builders.FIELD_MANAGER
+        )
+        for kind in ("Deployment", "Job", "StatefulSet"):
+            for live in self._cluster.list(kind, namespace, selector):
+                if drift.is_owned_by(live, meta["uid"]) and self._cluster.delete(
+                    kind, namespace, live["metadata"]["name"]
+                ):
+                    removed.append(f"{kind}/{live['metadata']['name']}")
+        if not retain:
+            for live in self._cluster.list("PersistentVolumeClaim", namespace, selector):
+                pvc = live["metadata"]["name"]
+                if self._cluster.delete("PersistentVolumeClaim", namespace, pvc):
+                    removed.append(f"PersistentVolumeClaim/{pvc}")
+        self._metrics.forget_instance(namespace, name)
+        return removed
+
+
+class _MissingSecretError(TransientError):
+    reason = "SecretMissing"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, delay=15.0)
+
+
+class _NotOwnedError(TransientError):
+    reason = "NameConflict"
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(
+            f"{kind} {name} already exists and is not owned by this PartyQuiz; rename or delete it",
+            delay=60.0,
+        )

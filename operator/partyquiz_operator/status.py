@@ -1,0 +1,337 @@
+"""Compute a PartyQuiz's status (phase, conditions, counts, revisions) from observed facts.
+
+Owns the lifecycle vocabulary: which phase an observation means, which condition says what,
+and which transitions deserve an Event. Pure: observations and ``now`` come in as arguments;
+it must not read the cluster or the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from partyquiz_operator import api
+
+MigrationState = Literal["Waiting", "Running", "Complete", "Failed"]
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """What a Deployment or StatefulSet reports about its pods."""
+
+    exists: bool = False
+    desired: int = 0
+    ready: int = 0
+    updated: int = 0
+    available: int = 0
+    generation_observed: bool = False
+    revision: str | None = None
+    deadline_exceeded: bool = False
+    rollout_finished_once: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Return whether the workload runs its current template with every pod available."""
+        return (
+            self.exists
+            and self.generation_observed
+            and self.updated >= self.desired
+            and self.available >= self.desired
+            and self.ready >= self.desired
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything one reconcile pass learned about an instance."""
+
+    generation: int
+    target_revision: str
+    version: str
+    database: WorkloadState | None
+    redis: WorkloadState | None
+    migration: MigrationState
+    migration_message: str = ""
+    web: WorkloadState = field(default_factory=WorkloadState)
+    ws: WorkloadState = field(default_factory=WorkloadState)
+    endpoints: api.Endpoints = field(default_factory=api.Endpoints)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change worth a Kubernetes Event."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+def format_time(now: datetime) -> str:
+    """Return ``now`` in the RFC 3339 form Kubernetes uses (seconds, UTC, Z)."""
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: list[api.Condition],
+    type_: api.ConditionType,
+    status: Literal["True", "False", "Unknown"],
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+    generation: int | None,
+) -> list[api.Condition]:
+    """Return ``conditions`` with one condition set; its transition time moves only on change."""
+    previous = next((c for c in conditions if c.type == type_), None)
+    since = (
+        previous.last_transition_time
+        if previous is not None and previous.status == status
+        else format_time(now)
+    )
+    updated = api.Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    rest = [c for c in conditions if c.type != type_]
+    return sorted([*rest, updated], key=lambda c: api.CONDITION_TYPES.index(c.type))
+
+
+def _component(state: WorkloadState) -> api.ComponentStatus:
+    return api.ComponentStatus(
+        desired=state.desired,
+        ready=state.ready,
+        updated=state.updated,
+        summary=f"{state.ready}/{state.desired}",
+    )
+
+
+def _store_ready(state: WorkloadState | None, what: str, name: str) -> tuple[bool, str, str]:
+    if state is None:
+        return True, "External", f"using the external {what}"
+    if state.ready >= 1 and state.exists:
+        return True, "Ready", f"{what} pod {name}-0 is ready"
+    return False, "Starting", f"waiting for {what} pod {name}-0 to become ready"
+
+
+def _workload_problem(label: str, state: WorkloadState) -> tuple[bool, str] | None:
+    """Return (is_failure, message) when a Deployment is not fully rolled out."""
+    if state.complete:
+        return None
+    if state.deadline_exceeded:
+        return True, f"{label} rollout exceeded its progress deadline"
+    if state.rollout_finished_once and state.generation_observed and state.updated >= state.desired:
+        return True, f"{label} has {state.available}/{state.desired} pods available"
+    return False, f"{label}: {state.updated}/{state.desired} updated, {state.ready} ready"
+
+
+def compute_status(
+    obs: Observation,
+    previous: api.PartyQuizStatus,
+    *,
+    now: datetime,
+    database_name: str,
+    redis_name: str,
+) -> api.PartyQuizStatus:
+    """Return the status an observation means, keeping transition times that did not change."""
+    gen = obs.generation
+    conditions = list(previous.conditions)
+    revisions = previous.revisions
+
+    db_ok, db_reason, db_message = _store_ready(obs.database, "PostgreSQL", database_name)
+    cache_ok, cache_reason, cache_message = _store_ready(obs.redis, "Redis", redis_name)
+    conditions = set_condition(
+        conditions,
+        "DatabaseReady",
+        "True" if db_ok else "False",
+        db_reason,
+        db_message,
+        now=now,
+        generation=gen,
+    )
+    conditions = set_condition(
+        conditions,
+        "CacheReady",
+        "True" if cache_ok else "False",
+        cache_reason,
+        cache_message,
+        now=now,
+        generation=gen,
+    )
+
+    target = obs.target_revision
+    migrated = revisions.migrated
+    failed = revisions.failed
+    mig: tuple[Literal["True", "False"], str, str]
+    if obs.migration == "Complete":
+        migrated = target
+        mig = ("True", "Migrated", f"revision {target} migrated")
+    elif obs.migration == "Failed":
+        failed = target
+        mig = ("False", "MigrationFailed", obs.migration_message or f"revision {target} failed")
+    elif obs.migration == "Running":
+        mig = ("False", "Running", f"migrating the database to revision {target}")
+    else:
+        mig = ("False", "WaitingForDatabase", "the migration starts once PostgreSQL is ready")
+    conditions = set_condition(
+        conditions, "MigrationComplete", mig[0], mig[1], mig[2], now=now, generation=gen
+    )
+
+    problems = [
+        p
+        for p in (_workload_problem("web", obs.web), _workload_problem("ws", obs.ws))
+        if p is not None
+    ]
+    current = revisions.current
+    version = previous.version
+    phase: api.Phase
+    if obs.migration == "Failed":
+        phase, reason, message = "Degraded", "MigrationFailed", mig[2]
+    elif not (db_ok and cache_ok):
+        phase = "Provisioning" if current is None else "Degraded"
+        reason = "DependenciesStarting" if current is None else "DependencyUnavailable"
+        message = db_message if not db_ok else cache_message
+    elif obs.migration != "Complete":
+        phase, reason, message = "Migrating", "Migrating", mig[2]
+    elif any(failure for failure, _ in problems):
+        phase, reason = "Degraded", "WorkloadUnavailable"
+        message = "; ".join(text for failure, text in problems if failure)
+    elif problems:
+        phase, reason = "RollingOut", "RollingOut"
+        message = "; ".join(text for _, text in problems)
+    else:
+        phase, reason, message = "Ready", "AllComponentsReady", f"version {obs.version} is ready"
+        current = target
+        version = obs.version
+
+    progressing = phase in ("Provisioning", "Migrating", "RollingOut")
+    conditions = set_condition(
+        conditions,
+        "Ready",
+        "True" if phase == "Ready" else "False",
+        reason,
+        message,
+        now=now,
+        generation=gen,
+    )
+    conditions = set_condition(
+        conditions,
+        "Progressing",
+        "True" if progressing else "False",
+        reason if progressing else "Idle" if phase == "Ready" else reason,
+        message if progressing else "no change in progress" if phase == "Ready" else message,
+        now=now,
+        generation=gen,
+    )
+    conditions = set_condition(
+        conditions,
+        "Degraded",
+        "True" if phase == "Degraded" else "False",
+        reason if phase == "Degraded" else "AsExpected",
+        message if phase == "Degraded" else "",
+        now=now,
+        generation=gen,
+    )
+
+    return api.PartyQuizStatus(
+        observed_generation=gen,
+        phase=phase,
+        version=version,
+        conditions=conditions,
+        components=api.Components(
+            web=_component(obs.web),
+            ws=_component(obs.ws),
+            database=None if obs.database is None else _component(obs.database),
+            redis=None if obs.redis is None else _component(obs.redis),
+        ),
+        endpoints=obs.endpoints,
+        revisions=api.Revisions(current=current, target=target, migrated=migrated, failed=failed),
+    )
+
+
+def suspended_status(
+    previous: api.PartyQuizStatus, *, now: datetime, generation: int
+) -> api.PartyQuizStatus:
+    """Return the status of a suspended instance: counts kept, nothing progressing."""
+    message = "spec.suspend is true: the operator changes nothing until it is unset"
+    conditions = set_condition(
+        list(previous.conditions),
+        "Progressing",
+        "False",
+        "Suspended",
+        message,
+        now=now,
+        generation=generation,
+    )
+    conditions = set_condition(
+        conditions, "Ready", "False", "Suspended", message, now=now, generation=generation
+    )
+    return previous.model_copy(
+        update={"observed_generation": generation, "phase": "Suspended", "conditions": conditions}
+    )
+
+
+def blocked_status(
+    previous: api.PartyQuizStatus,
+    *,
+    now: datetime,
+    generation: int,
+    reason: str,
+    message: str,
+) -> api.PartyQuizStatus:
+    """Return the status of an instance that cannot proceed until the user acts."""
+    phase: api.Phase = "Pending" if previous.revisions.current is None else "Degraded"
+    conditions = list(previous.conditions)
+    for type_, value in (("Ready", "False"), ("Progressing", "False"), ("Degraded", "True")):
+        conditions = set_condition(
+            conditions,
+            type_,  # type: ignore[arg-type]
+            value,  # type: ignore[arg-type]
+            reason,
+            message,
+            now=now,
+            generation=generation,
+        )
+    return previous.model_copy(
+        update={"observed_generation": generation, "phase": phase, "conditions": conditions}
+    )
+
+
+def transitions(before: api.PartyQuizStatus, after: api.PartyQuizStatus) -> list[Transition]:
+    """Return the Events a status change deserves: phase changes and condition flips."""
+    events: list[Transition] = []
+    if before.phase != after.phase:
+        warning = after.phase in ("Degraded", "RollingBack")
+        ready = next((c for c in after.conditions if c.type == "Ready"), None)
+        detail = f": {ready.message}" if ready is not None and ready.message else ""
+        events.append(
+            Transition(
+                "Warning" if warning else "Normal",
+                f"Phase{after.phase}",
+                f"phase {before.phase} -> {after.phase}{detail}",
+            )
+        )
+    old = {c.type: c for c in before.conditions}
+    for cond in after.conditions:
+        prior = old.get(cond.type)
+        if cond.type in ("Ready", "Progressing", "Degraded"):
+            continue
+        if prior is None or prior.status != cond.status:
+            failing = cond.status == "False" and cond.reason.endswith("Failed")
+            events.append(
+                Transition(
+                    "Warning" if failing else "Normal",
+                    f"{cond.type}{cond.status}",
+                    cond.message or cond.reason,
+                )
+            )
+    return events
+
+
+def status_body(status: api.PartyQuizStatus) -> dict[str, object]:
+    """Return the status as the JSON the API server stores (camelCase, no nulls)."""
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json")
