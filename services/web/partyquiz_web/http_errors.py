@@ -109,8 +109,15 @@ def field_path(loc: Iterable[Any]) -> str:
 
 def field_errors(errors: Iterable[Any]) -> list[tuple[str, str]]:
     """Turn pydantic error dicts into (path, message) pairs without echoing the input."""
+    items = list(errors)
+    locs = [tuple(item.get("loc", ())) for item in items]
     pairs = []
-    for item in errors:
+    for item, loc in zip(items, locs, strict=True):
+        if item.get("type") == "too_short" and any(
+            other[: len(loc)] == loc and len(other) > len(loc) for other in locs
+        ):
+            # "at least 1 item, not 0" only because the items below failed: noise.
+            continue
         message = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
         pairs.append((field_path(item.get("loc", ())), message))
     return pairs

@@ -70,7 +70,12 @@ class Tokens:
                 algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=ISSUER,
-                options={"require": ["exp", "iss", "aud", "sub"], "verify_exp": False},
+                options={
+                    "require": ["exp", "iss", "aud", "sub"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.InvalidTokenError as exc:
             raise AuthenticationError(f"invalid token: {exc}") from None

@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PARTYQUIZ_WEB_"
 MIN_SECRET_BYTES = 32
 DEVELOPMENT_WS_URL = "ws://localhost:8001/ws"
+MISSING_SECRET = (
+    f"{ENV_PREFIX}JWT_SECRET: is required (at least {MIN_SECRET_BYTES} bytes, the same value as "
+    "PARTYQUIZ_WS_JWT_SECRET)"
+)
 
 # Values copied from examples and templates; a deployment that keeps one of them is not secret.
 KNOWN_DEFAULT_SECRETS = frozenset(
@@ -113,7 +117,7 @@ class WebSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
-    def _check_secret_and_defaults(self, info: ValidationInfo) -> Self:
+    def _check_secret_and_defaults(self) -> Self:
         if not self.database_url:
             object.__setattr__(self, "database_url", default_database_url())
         if not self.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
@@ -126,11 +130,6 @@ class WebSettings(BaseSettings):
             raise ValueError("REDIS_URL: must start with redis://, rediss:// or unix://")
         if self.public_ws_url and not self.public_ws_url.startswith(("ws://", "wss://")):
             raise ValueError("PUBLIC_WS_URL: must start with ws:// or wss://")
-        if self.jwt_secret is None and not (info.context or {}).get("secret_optional"):
-            raise ValueError(
-                f"JWT_SECRET: is required (at least {MIN_SECRET_BYTES} bytes, the same value as "
-                "PARTYQUIZ_WS_JWT_SECRET)"
-            )
         if self.jwt_secret is None:
             return self
         secret = self.jwt_secret.get_secret_value()
@@ -152,7 +151,7 @@ class WebSettings(BaseSettings):
     def secret(self) -> str:
         """The JWT key; only settings loaded with ``secret_optional`` may lack it."""
         if self.jwt_secret is None:
-            raise SettingsError(f"{ENV_PREFIX}JWT_SECRET: is required")
+            raise SettingsError(MISSING_SECRET)
         return self.jwt_secret.get_secret_value()
 
     @property
@@ -190,6 +189,9 @@ def load_settings(
     values.update(overrides)
     try:
         # Values are passed explicitly so the result depends only on ``environ``.
-        return WebSettings.model_validate(values, context={"secret_optional": secret_optional})
+        settings = WebSettings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
+    if settings.jwt_secret is None and not secret_optional:
+        raise SettingsError(MISSING_SECRET)
+    return settings

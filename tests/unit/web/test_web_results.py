@@ -1,0 +1,83 @@
+"""Results: per-player and per-question summaries and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from partyquiz_core.quiz import Quiz
+from partyquiz_web.results import (
+    AnswerRow,
+    PlayerRow,
+    player_results,
+    question_results,
+    render_csv,
+    safe_cell,
+)
+
+QUIZ = Quiz.model_validate(
+    {
+        "title": "Capitals",
+        "questions": [
+            {"text": "France?", "choices": [{"text": "Paris"}, {"text": "Lyon"}], "correct": [0]},
+            {
+                "kind": "multiple",
+                "text": "Cities on the Rhine?",
+                "choices": [{"text": "Basel"}, {"text": "Cologne"}, {"text": "Vienna"}],
+                "correct": [0, 1],
+            },
+        ],
+    }
+)
+PLAYERS = [PlayerRow("p2", "Bob", 800, 2), PlayerRow("p1", "=cmd()", 1500, 1)]
+ANSWERS = [
+    AnswerRow("p1", 0, [0], 1.5, True, 950),
+    AnswerRow("p2", 0, [1], 2.5, False, 0),
+    AnswerRow("p1", 1, [0, 1], 3.0, True, 550),
+    AnswerRow("p2", 1, [0], 4.0, False, 800),
+]
+
+
+def test_players_are_ordered_by_rank_with_their_answers() -> None:
+    results = player_results(PLAYERS, ANSWERS)
+    assert [p.player_id for p in results] == ["p1", "p2"]
+    assert results[0].correct_answers == 2
+    assert [a.question_index for a in results[0].answers] == [0, 1]
+    assert results[1].correct_answers == 0
+
+
+def test_question_results_count_answers_choices_and_speed() -> None:
+    first, second = question_results(QUIZ, ANSWERS)
+    assert (first.answered, first.answered_correctly, first.choice_counts) == (2, 1, [1, 1])
+    assert first.average_elapsed == 2.0
+    assert second.choice_counts == [2, 1, 0]
+    assert second.correct == [0, 1]
+
+
+def test_question_without_answers_has_no_average() -> None:
+    results = question_results(QUIZ, [])
+    assert [r.average_elapsed for r in results] == [None, None]
+    assert [r.answered for r in results] == [0, 0]
+
+
+def test_csv_has_one_row_per_player_and_points_per_question() -> None:
+    text = render_csv(QUIZ, player_results(PLAYERS, ANSWERS))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["rank", "nickname", "score", "correct_answers", "q1_points", "q2_points"]
+    assert rows[1] == ["1", "'=cmd()", "1500", "2", "950", "550"]
+    assert rows[2] == ["2", "Bob", "800", "0", "0", "800"]
+
+
+def test_csv_leaves_unanswered_questions_empty() -> None:
+    text = render_csv(QUIZ, player_results([PlayerRow("p3", "Cy", 0, 3)], []))
+    assert text.splitlines()[1] == "3,Cy,0,0,,"
+
+
+def test_formula_like_cells_are_neutralised() -> None:
+    assert [safe_cell(v) for v in ["=1+1", "+1", "-1", "@A1", "plain"]] == [
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@A1",
+        "plain",
+    ]
