@@ -6,9 +6,10 @@ about phases, deadlines or duplicates (``partyquiz_core.game`` does) and reads n
 The rules, all of them:
 
 * A fully correct answer earns ``round(P * (1 - (t / T) / 2))`` where ``P`` is the question's
-  base points (1000 standard, 2000 double, 0 none), ``t`` the seconds it took (clamped to
-  ``0..T``) and ``T`` the time limit. Answers faster than 0.5 s earn full ``P``. ``round`` rounds
-  halves up (``750.5 -> 751``), as players expect, not to even.
+  base points (1000 standard, 2000 double, 0 none), ``t`` the seconds it took (to the
+  millisecond, clamped to ``0..T``) and ``T`` the time limit. Answers faster than 0.5 s earn full
+  ``P``. The arithmetic is exact (integers), and ``round`` rounds halves up (``987.5 -> 988``),
+  as players expect, not to even.
 * Multiple choice gives partial credit: ``fraction = max(0, right picks - wrong picks) / number
   of correct choices``, and earns ``round(P * fraction * time factor)``. Only an answer with every
   correct choice and no wrong one is *correct* (and keeps a streak going).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,29 +56,38 @@ class ScoredAnswer:
     streak: int
 
 
-def round_half_up(value: float) -> int:
-    """Round to the nearest integer, halves away from zero (for the non-negative points here)."""
-    return math.floor(value + 0.5)
+def round_half_up(value: float | Fraction) -> int:
+    """Round to the nearest integer, halves up (for the non-negative points here)."""
+    return math.floor(value + Fraction(1, 2))
 
 
-def time_factor(elapsed: float, time_limit: float) -> float:
+def _time_factor(elapsed: float, time_limit: int) -> Fraction:
+    limit_ms = time_limit * 1000
+    t_ms = min(max(round(elapsed * 1000), 0), limit_ms)
+    if t_ms < FULL_POINTS_SECONDS * 1000:
+        return Fraction(1)
+    return Fraction(2 * limit_ms - t_ms, 2 * limit_ms)
+
+
+def time_factor(elapsed: float, time_limit: int) -> float:
     """Return the share of points a correct answer keeps after ``elapsed`` seconds."""
-    t = min(max(elapsed, 0.0), time_limit)
-    if t < FULL_POINTS_SECONDS:
-        return 1.0
-    return 1.0 - (t / time_limit) / 2.0
+    return float(_time_factor(elapsed, time_limit))
 
 
-def credit(question: Question, chosen: frozenset[int]) -> float:
-    """Return the fraction of the question's points the chosen choices deserve (0..1)."""
+def _credit(question: Question, chosen: frozenset[int]) -> Fraction:
     if question.kind is QuestionKind.POLL:
-        return 0.0
+        return Fraction(0)
     correct = frozenset(question.correct)
     if question.kind is QuestionKind.MULTIPLE:
         right = len(chosen & correct)
         wrong = len(chosen - correct)
-        return max(0, right - wrong) / len(correct)
-    return 1.0 if chosen == correct else 0.0
+        return Fraction(max(0, right - wrong), len(correct))
+    return Fraction(1 if chosen == correct else 0)
+
+
+def credit(question: Question, chosen: frozenset[int]) -> float:
+    """Return the fraction of the question's points the chosen choices deserve (0..1)."""
+    return float(_credit(question, chosen))
 
 
 def streak_bonus(streak: int, rules: ScoringRules) -> int:
@@ -96,14 +107,16 @@ def score_answer(
     """Score ``chosen`` given after ``elapsed`` seconds by a player on a ``streak``."""
     if question.kind is QuestionKind.POLL:
         return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
-    fraction = credit(question, chosen)
-    correct = fraction == 1.0
+    fraction = _credit(question, chosen)
+    correct = fraction == 1
     new_streak = streak + 1 if correct else 0
     base = question.base_points
-    points = round_half_up(base * fraction * time_factor(elapsed, question.time_limit_seconds))
-    if correct and base > 0:
-        points += streak_bonus(new_streak, rules)
-    return ScoredAnswer(correct=correct, fraction=fraction, points=points, streak=new_streak)
+    points = 0
+    if fraction and base:
+        points = round_half_up(base * fraction * _time_factor(elapsed, question.time_limit_seconds))
+        if correct:
+            points += streak_bonus(new_streak, rules)
+    return ScoredAnswer(correct=correct, fraction=float(fraction), points=points, streak=new_streak)
 
 
 def score_missed(question: Question, streak: int) -> ScoredAnswer:
