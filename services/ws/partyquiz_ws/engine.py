@@ -24,6 +24,7 @@ from partyquiz_core.protocol import (
     RevealMsg,
     WelcomeMsg,
 )
+from partyquiz_core.results import final_results
 from partyquiz_ws.backends import game_channel, replica_channel
 
 SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
@@ -215,8 +216,8 @@ class Engine:
                     welcomed = True
                 else:
                     out.add(reply, ["conn", msg.type, conn, msg.model_dump_json()])
-            elif command is not None and getattr(command, "player_id", None) == audience.player_id:
-                # A reply to the player's own command (receipt): straight to its replica.
+            elif isinstance(command, game.Answer) and command.player_id == audience.player_id:
+                # The receipt of the player's own answer: straight to the connection it came on.
                 out.add(reply, ["conn", msg.type, conn, msg.model_dump_json()])
             else:
                 out.add(channel, ["player", msg.type, audience.player_id, msg.model_dump_json()])
@@ -248,36 +249,22 @@ def is_ended(state: game.GameState) -> bool:
 
 def results_payload(state: game.GameState, ended_at: float) -> dict[str, Any]:
     """Build the body of ``POST /internal/games/{id}/results`` from a finished game."""
-    players = sorted(state.players.values(), key=lambda p: (-p.score, p.seq))
-    ranked: list[dict[str, Any]] = []
-    rank = 0
-    previous: int | None = None
-    for position, player in enumerate(players, start=1):
-        if player.score != previous:
-            rank, previous = position, player.score
-        ranked.append(
+    results = final_results(state)
+    return {
+        "ended_at": ended_at,
+        "players": [
+            {"player_id": p.player_id, "nickname": p.nickname, "score": p.score, "rank": p.rank}
+            for p in results.players
+        ],
+        "answers": [
             {
-                "player_id": player.id,
-                "nickname": player.nickname,
-                "score": player.score,
-                "rank": rank,
+                "player_id": a.player_id,
+                "question_index": a.question_index,
+                "choices": a.choices,
+                "elapsed": a.elapsed,
+                "correct": bool(a.correct),
+                "points": a.points,
             }
-        )
-    answers: list[dict[str, Any]] = []
-    closed = [(log.index, log.answers) for log in state.log]
-    if state.answers and state.question_index not in {index for index, _ in closed}:
-        closed.append((state.question_index, state.answers))  # ended while a question was open
-    for index, records in closed:
-        correct = set(state.quiz.questions[index].correct)
-        for player_id, record in records.items():
-            answers.append(
-                {
-                    "player_id": player_id,
-                    "question_index": index,
-                    "choices": list(record.choices),
-                    "elapsed": record.elapsed,
-                    "correct": bool(correct) and set(record.choices) == correct,
-                    "points": record.points,
-                }
-            )
-    return {"ended_at": ended_at, "players": ranked, "answers": answers}
+            for a in results.answers
+        ],
+    }

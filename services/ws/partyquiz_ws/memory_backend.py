@@ -42,7 +42,8 @@ class MemoryInbox:
         event = self._changed[game_id]
         event.clear()
         try:
-            await asyncio.wait_for(event.wait(), wait)
+            async with asyncio.timeout(wait):
+                await event.wait()
         except TimeoutError:
             return []
         return self._after(game_id, after, count)

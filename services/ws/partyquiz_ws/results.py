@@ -58,7 +58,8 @@ class ResultsCourier:
                 soonest = min(at for at, _ in self._retry_at.values())
                 wait = max(0.05, min(wait, soonest - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def deliver_due(self) -> int:
         """Try every pending game whose back-off has run out; return how many were delivered."""

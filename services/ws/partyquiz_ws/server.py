@@ -226,7 +226,8 @@ class GameService:
             if self.draining:
                 return _text_response(HTTPStatus.SERVICE_UNAVAILABLE, "draining\n", "text/plain")
             try:
-                ok = await asyncio.wait_for(self.backend.ping(), 2.0)
+                async with asyncio.timeout(2.0):
+                    ok = await self.backend.ping()
             except (TimeoutError, OSError):
                 ok = False
             if not ok:
@@ -261,7 +262,8 @@ class GameService:
         self.metrics.connections.inc()
         try:
             try:
-                first = await asyncio.wait_for(conn.recv(), self.settings.hello_timeout_seconds)
+                async with asyncio.timeout(self.settings.hello_timeout_seconds):
+                    first = await conn.recv()
             except TimeoutError:
                 await conn.close(CLOSE_NO_CREDENTIALS, "send join, resume or host first")
                 return
@@ -480,7 +482,8 @@ class GameService:
                 "close",
             )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._all_gone(), self.settings.drain_seconds)
+            async with asyncio.timeout(self.settings.drain_seconds):
+                await self._all_gone()
         log.info("drained; %d connections left", len(self.hub.clients))
 
     async def _all_gone(self) -> None:
@@ -489,8 +492,10 @@ class GameService:
             await self._gone.wait()
 
 
-async def run_service(service: GameService, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set, then drain and shut down."""
+async def run_service(
+    service: GameService, stop: asyncio.Event, listening: asyncio.Event | None = None
+) -> None:
+    """Serve until ``stop`` is set, then drain and shut down; ``listening`` is set once bound."""
     settings = service.settings
     await service.start()
     server: Server
@@ -514,6 +519,8 @@ async def run_service(service: GameService, stop: asyncio.Event) -> None:
             if service.backend.replicated
             else "embedded mode: single replica, state in this process only",
         )
+        if listening is not None:
+            listening.set()
         await stop.wait()
         await service.drain()
         server.close(close_connections=True, code=CloseCode.SERVICE_RESTART)
