@@ -114,7 +114,7 @@ class Engine:
         command: game.Command | None = None
         try:
             if kind == KIND_HOST:
-                self._host_hello(state, now, reply, conn, out)
+                self._host_hello(state, env.get("code"), now, reply, conn, out)
                 return state
             command = game.CommandAdapter.validate_python(env["c"])
             if kind == KIND_RESUME:
@@ -148,11 +148,17 @@ class Engine:
         return transition.state
 
     def _host_hello(
-        self, state: game.GameState, now: float, reply: str, conn: int, out: Outcome
+        self,
+        state: game.GameState,
+        join_code: str | None,
+        now: float,
+        reply: str,
+        conn: int,
+        out: Outcome,
     ) -> None:
         msg = HostWelcomeMsg(
             version=state.version,
-            join_code=None,
+            join_code=join_code,
             state=game.host_snapshot(state, now),
         )
         out.add(reply, ["conn", msg.type, conn, msg.model_dump_json()])

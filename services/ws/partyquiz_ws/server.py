@@ -336,7 +336,9 @@ class GameService:
             log.exception("a client message could not be handled")
             self._error(client, PartyQuizError("the server could not handle this", code="internal"))
 
-    async def _append(self, client: Client, kind: str, command: game.Command | None) -> None:
+    async def _append(
+        self, client: Client, kind: str, command: game.Command | None, **extra: object
+    ) -> None:
         assert client.game_id is not None
         entry = encode_envelope(
             kind,
@@ -345,6 +347,7 @@ class GameService:
             self.settings.replica_id,
             client.conn_id,
             device=client.device_id,
+            **extra,
         )
         try:
             await self.backend.inbox.append(client.game_id, entry)
@@ -458,7 +461,7 @@ class GameService:
             )
         client.role = "host"
         await self._enter(client, claims.game_id)
-        await self._append(client, KIND_HOST, None)
+        await self._append(client, KIND_HOST, None, code=claims.join_code)
 
     # ---------------------------------------------------------------------- drain
 

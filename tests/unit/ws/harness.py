@@ -152,19 +152,19 @@ class Peer:
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)
 
-    async def next(self, timeout: float = WAIT) -> dict[str, Any]:
-        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+    async def next(self, within: float = WAIT) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), within)
         message: dict[str, Any] = orjson.loads(raw)
         self.received.append(message)
         return message
 
-    async def expect(self, *types: str, timeout: float = WAIT) -> dict[str, Any]:
+    async def expect(self, *types: str, within: float = WAIT) -> dict[str, Any]:
         """Read until a message of one of ``types`` arrives; return it."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise TimeoutError(f"no {types} within {timeout}s; got {self.received[-5:]}")
+                raise TimeoutError(f"no {types} within {within}s; got {self.received[-5:]}")
             message = await self.next(left)
             if message["type"] in types:
                 return message
