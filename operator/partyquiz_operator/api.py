@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "partyquiz.dev"
@@ -298,6 +298,12 @@ class Database(_Model):
         default=None, description="Use an existing PostgreSQL database."
     )
 
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Database:
+        if (self.managed is None) == (self.external is None):
+            raise ValueError("set exactly one of database.managed or database.external")
+        return self
+
 
 class ManagedRedis(_Model):
     """A Redis StatefulSet run by the operator, with an append-only file on a volume."""
@@ -371,6 +377,12 @@ class Redis(_Model):
         default=None, description="Run Redis as part of this PartyQuiz."
     )
     external: ExternalRedis | None = Field(default=None, description="Use an existing Redis.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Redis:
+        if (self.managed is None) == (self.external is None):
+            raise ValueError("set exactly one of redis.managed or redis.external")
+        return self
 
 
 class Ingress(_Model):

@@ -468,17 +468,23 @@ def build_credentials_secret(
     returns a fresh URL-safe random string of ``n`` bytes of entropy.
     """
     data: dict[str, str] = dict(existing)
+
+    def keep_or_new(key: str, entropy: int) -> str:
+        if key not in data:
+            data[key] = new_token(entropy)
+        return data[key]
+
     if inst.spec.jwt_secret_ref is None:
-        data.setdefault(KEY_JWT, new_token(JWT_SECRET_BYTES))
+        keep_or_new(KEY_JWT, JWT_SECRET_BYTES)
     if inst.spec.database.managed is not None:
-        password = data.setdefault(KEY_POSTGRES_PASSWORD, new_token(PASSWORD_BYTES))
+        password = keep_or_new(KEY_POSTGRES_PASSWORD, PASSWORD_BYTES)
         data.setdefault(
             KEY_DATABASE_URL,
             f"postgresql+asyncpg://{DATABASE_USER}:{password}@{postgres_name(inst)}"
             f".{inst.namespace}.svc:{POSTGRES_PORT}/{DATABASE_NAME}",
         )
     if inst.spec.redis.managed is not None:
-        password = data.setdefault(KEY_REDIS_PASSWORD, new_token(PASSWORD_BYTES))
+        password = keep_or_new(KEY_REDIS_PASSWORD, PASSWORD_BYTES)
         data.setdefault(
             KEY_REDIS_URL,
             f"redis://:{password}@{redis_name(inst)}.{inst.namespace}.svc:{REDIS_PORT}/0",
