@@ -17,7 +17,7 @@ import struct
 import sys
 from pathlib import Path
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_REQUEST = 8192
 
 

@@ -27,15 +27,37 @@ function serverCpuNs() {
   }
   return total;
 }
+function serverRssOf(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch { return 0; } // exited
+}
 function serverRssKiB() {
-  let total = 0;
-  for (const pid of cfg.server_pids) {
-    try {
-      const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) total += Number(m[1]);
-    } catch { /* exited */ }
-  }
-  return total;
+  return cfg.server_pids.reduce((sum, pid) => sum + serverRssOf(pid), 0);
+}
+// PUBLISH + SPUBLISH calls so far, from INFO commandstats; null when no Redis is involved.
+function redisPublishCalls() {
+  if (!cfg.redis_port) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const sock = require('net').connect(cfg.redis_port, '127.0.0.1');
+    let buf = '';
+    const done = (v) => { sock.destroy(); resolve(v); };
+    sock.setTimeout(5000, () => done(null));
+    sock.on('error', () => done(null));
+    sock.on('connect', () => sock.write('*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      const m = /^\$(\d+)\r\n/.exec(buf);
+      if (!m || buf.length < m[0].length + Number(m[1])) return;
+      let calls = 0;
+      for (const cmd of ['publish', 'spublish']) {
+        const c = new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(buf);
+        if (c) calls += Number(c[1]);
+      }
+      done(calls);
+    });
+  });
 }
 const selfCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -173,13 +195,18 @@ function onPlayerMessage(p, type, data) {
   }
 }
 
+function playerUrl(i) {
+  const urls = cfg.player_urls || [cfg.url];
+  return urls[i % urls.length];
+}
+
 function connectPlayer(i) {
   return new Promise((resolve) => {
     const p = makePlayer(i);
     players[i] = p;
     let settled = false;
     const done = (ok) => { if (!settled) { settled = true; resolve(ok); } };
-    p.conn = new Conn(cfg.url, () => {
+    p.conn = new Conn(playerUrl(i), () => {
       p.conn.send({ type: 'join', code: cfg.join_code, nickname: `b${i}`, device_id: `bench-${cfg.run_id}-${i}` });
     }, (type, data) => {
       onPlayerMessage(p, type, data);
@@ -230,6 +257,7 @@ async function fanOut(command, type) {
   const cpuA = serverCpuNs();
   const selfA = selfCpuMs();
   const t0 = now();
+  const pubA = await redisPublishCalls();
   fanout = { type, lat, t0 };
   host.send({ type: command });
   const complete = await waitCount(type, liveCount(), waitMs());
@@ -239,13 +267,15 @@ async function fanOut(command, type) {
   fanout = null;
   await sleep(100); // let the server finish trailing work (host frames, metrics) so it is counted
   const cpuC = serverCpuNs();
+  const pubB = pubA === null ? null : await redisPublishCalls();
   const received = Array.from(lat).filter((x) => x >= 0);
   return {
     command, type, complete, received: received.length, wall_ms: t1 - t0,
     server_cpu_ms: (cpuC - cpuA) / 1e6,
     server_util: (cpuB - cpuA) / 1e6 / (t1 - t0),
     loadgen_util: (selfB - selfA) / (t1 - t0),
-    latencies_ms: received.map((x) => Math.round(x * 100) / 100),
+    publish_calls: pubB === null ? null : pubB - pubA,
+    latencies_ms: Array.from(lat, (x) => (x >= 0 ? Math.round(x * 100) / 100 : null)),
   };
 }
 
@@ -296,15 +326,17 @@ async function burst(index, correctChoices) {
   }
   const lb = await fanOut('next', 'leaderboard');
   const resultLat = Array.from(lat).filter((x) => x >= 0);
+  delete lb.latencies_ms;
   return {
     players: live.length, sent, late_sends: lateSends, receipts: receipts.length,
     answer_errors: counts.get('answer_error') || 0,
     receipt_latencies_ms: receipts.map((p) => Math.round(p.receiptMs * 100) / 100),
+    publish_calls: null,
     all_results: gotAll, missing_results: missingResult, lost, double_counted: doubled,
     deadline_to_last_result_ms: resultLat.length ? Math.max(...resultLat) : null,
     result_latencies_ms: resultLat.map((x) => Math.round(x * 100) / 100),
     deadline_to_last_leaderboard_ms: lb.complete ? (tResult - tDeadline) + lb.wall_ms : null,
-    leaderboard: { ...lb, latencies_ms: undefined },
+    leaderboard: lb,
     server_cpu_ms: (cpuB - cpuA) / 1e6,
     loadgen_util: (selfB - selfA) / (tResult - base),
   };
@@ -333,6 +365,7 @@ async function main() {
       wall_ms: rampMs, rss_before_kib: rss0, rss_after_kib: rss1,
       server_cpu_ms: (cpu1 - cpu0) / 1e6, loadgen_util: (self1 - self0) / rampMs,
       connect_latencies_ms: players.filter((p) => p && p.connectMs >= 0).map((p) => Math.round(p.connectMs * 100) / 100),
+      rss_after_kib_per_pid: cfg.server_pids.map((pid) => serverRssOf(pid)),
     },
     fanouts: [],
     round_fanouts: [],

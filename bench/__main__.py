@@ -1,0 +1,192 @@
+"""``python -m bench``: run the benchmark suite and write the "Game service" section.
+
+Owns the command line, the profiles (``quick`` for a smoke run, ``full`` for the published
+figures), where raw results and logs go (a run directory under the cache, outside the repo)
+and the final write of docs/benchmarks.md. It never touches other sections of that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe
+from bench.procs import BenchError, raise_fd_limit
+from bench.quiz import bench_quiz, question_message
+from bench.render import render_game_service
+from bench.report import replace_section
+from bench.suite import Plan, log, run_game_service, run_replicas, self_check
+from bench.summary import Metrics, aggregate, check_targets, split_by_replica, summarize_session
+from bench.targets import REPO_ROOT, Env
+
+PROFILES = {
+    "quick": Plan(
+        sizes=(200,),
+        runs=1,
+        kinds=("partyquiz", "socketio", "ws", "raw"),
+        rounds=2,
+        warmup=1,
+        replica_sizes=(200,),
+    ),
+    "full": Plan(
+        sizes=(1000, 5000, 10000),
+        runs=5,
+        kinds=("partyquiz", "socketio", "ws", "raw"),
+        rounds=5,
+        warmup=1,
+        replica_sizes=(1000,),
+    ),
+}
+KINDS = ("partyquiz", "socketio", "ws", "raw")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    cache = Path(os.environ.get("PARTYQUIZ_CACHE") or Path.home() / ".cache" / "partyquiz")
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    p.add_argument("--sizes", type=_ints, help="players per session, e.g. 1000,5000")
+    p.add_argument("--runs", type=int, help="interleaved runs per size (medians over them)")
+    p.add_argument("--kinds", help=f"comma list of {','.join(KINDS)}")
+    p.add_argument(
+        "--scenarios", default="game,replicas", help="comma list of game (B1-B3), replicas (B4)"
+    )
+    p.add_argument("--node", default=shutil.which("node") or "node")
+    p.add_argument("--node-modules", type=Path, default=cache / "bench" / "node_modules")
+    p.add_argument("--results-dir", type=Path, default=cache / "bench" / "runs")
+    p.add_argument(
+        "--docs",
+        type=Path,
+        default=REPO_ROOT / "docs" / "benchmarks.md",
+        help="file whose 'Game service' section is rewritten",
+    )
+    p.add_argument("--no-docs", action="store_true", help="print the section instead")
+    return p.parse_args(argv)
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    base = PROFILES[args.profile]
+    kinds = tuple(k for k in (args.kinds or ",".join(base.kinds)).split(",") if k)
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise SystemExit(f"unknown kinds: {', '.join(sorted(unknown))}")
+    return Plan(
+        sizes=args.sizes or base.sizes,
+        runs=args.runs or base.runs,
+        kinds=kinds,
+        rounds=base.rounds,
+        warmup=base.warmup,
+        replica_sizes=base.replica_sizes,
+        concurrency=base.concurrency,
+    )
+
+
+def summarize_runs(
+    records: list[dict[str, Any]],
+) -> tuple[dict[int, dict[str, Metrics]], dict[int, Metrics]]:
+    sessions: dict[tuple[int, str], list[Metrics]] = {}
+    replica_sessions: dict[int, list[Metrics]] = {}
+    for rec in records:
+        metrics = summarize_session(rec["raw"])
+        if rec["scenario"] == "replicas":
+            local, remote = split_by_replica(rec["raw"], 2)
+            metrics.update(
+                {
+                    "local_p50_ms": local["p50_ms"],
+                    "remote_p50_ms": remote["p50_ms"],
+                    "local_p99_ms": local["p99_ms"],
+                    "remote_p99_ms": remote["p99_ms"],
+                }
+            )
+            if local["p50_ms"] is not None and remote["p50_ms"] is not None:
+                metrics["added_p50_ms"] = remote["p50_ms"] - local["p50_ms"]
+            replica_sessions.setdefault(rec["size"], []).append(metrics)
+        else:
+            sessions.setdefault((rec["size"], rec["kind"]), []).append(metrics)
+    by_size: dict[int, dict[str, Metrics]] = {}
+    for (size, kind), runs in sessions.items():
+        by_size.setdefault(size, {})[kind] = aggregate(runs)
+    replicas = {size: aggregate(runs) for size, runs in replica_sessions.items()}
+    return by_size, replicas
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = build_plan(args)
+    scenarios = set(args.scenarios.split(","))
+    biggest = max([*plan.sizes, *plan.replica_sizes])
+    limit = raise_fd_limit(2 * biggest + 1024)
+    if limit < biggest + 256:
+        raise SystemExit(f"open-file limit {limit} is too low for {biggest} connections")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    run_dir = args.results_dir / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    quiz = bench_quiz(plan.questions)
+    quiz_path = run_dir / "quiz.json"
+    quiz_path.write_text(json.dumps(quiz))
+    payload_path = run_dir / "question.json"
+    payload_path.write_bytes(question_message(quiz, 0, time.time()))
+    env = Env(
+        log_dir=run_dir,
+        quiz_path=quiz_path,
+        payload_path=payload_path,
+        node=args.node,
+        node_modules=args.node_modules,
+        server_cpu=1,
+        loadgen_cpu=0,
+    )
+    machine = describe(args.node, args.node_modules)
+    records: list[dict[str, Any]] = []
+    results_file = run_dir / "results.jsonl"
+
+    def record(rec: dict[str, Any]) -> None:
+        records.append(rec)
+        with results_file.open("a") as out:
+            out.write(json.dumps(rec) + "\n")
+
+    try:
+        self_check(env)
+        if "game" in scenarios:
+            run_game_service(plan, env, quiz, record)
+        if "replicas" in scenarios and "partyquiz" in plan.kinds:
+            run_replicas(plan, env, quiz, record)
+    except BenchError as exc:
+        log(f"FAILED: {exc}")
+        log(f"logs and partial results: {run_dir}")
+        return 1
+    by_size, replicas = summarize_runs(records)
+    verdicts = check_targets(by_size, replicas)
+    plan_text = (
+        f"{plan.runs} interleaved run{'s' if plan.runs > 1 else ''} per size, "
+        f"{plan.warmup} warm-up + {plan.rounds} measured fan-outs per run"
+    )
+    body = render_game_service(machine, plan_text, by_size, replicas, verdicts, started)
+    (run_dir / "game-service.md").write_text(body)
+    if args.no_docs:
+        print(body)
+    else:
+        doc = args.docs.read_text() if args.docs.exists() else ""
+        fd, tmp = tempfile.mkstemp(dir=args.docs.parent, prefix=".benchmarks.")
+        with os.fdopen(fd, "w") as out:
+            out.write(replace_section(doc, "Game service", body))
+        os.replace(tmp, args.docs)
+        log(f"wrote the 'Game service' section of {args.docs}")
+    log(f"raw results and logs: {run_dir}")
+    for v in verdicts:
+        status = "not measured" if v.met is None else ("met" if v.met else "MISSED")
+        log(f"{status:>12}  {v.target}: {v.measured}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""What the benchmarks ran on: cores, CPU model, memory, load, and the versions compared.
+
+Reads /proc and package metadata once per run; the report prints it above the numbers,
+because figures from a 2-core machine mean little without it. Never changes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _mem_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0.0
+
+
+def _node_version(node: str) -> str:
+    done = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
+
+
+def _npm_version(node_modules: Path, package: str) -> str:
+    try:
+        return str(json.loads((node_modules / package / "package.json").read_text())["version"])
+    except (OSError, KeyError, ValueError):
+        return "not installed"
+
+
+def _py_version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def describe(node: str, node_modules: Path) -> dict[str, str]:
+    """Return the machine and the versions as display strings."""
+    load = os.getloadavg()
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": _cpu_model(),
+        "ram": f"{_mem_gib():.1f} GiB",
+        "kernel": platform.release(),
+        "load": f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
+        "python": platform.python_version(),
+        "websockets": _py_version("websockets"),
+        "orjson": _py_version("orjson"),
+        "node": _node_version(node),
+        "socket.io": _npm_version(node_modules, "socket.io"),
+        "engine.io": _npm_version(node_modules, "engine.io"),
+        "ws": _npm_version(node_modules, "ws"),
+    }

@@ -1,0 +1,266 @@
+"""The "Game service" section of docs/benchmarks.md, from aggregated figures.
+
+Pure: takes the machine description, the plan and the medians and returns Markdown. The
+numbers come only from the run; the prose explains how they were taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bench.report import Cell, format_ratio, render_table
+from bench.stats import ratio
+from bench.summary import Metrics, Verdict
+from bench.targets import KIND_LABELS
+
+PEERS = ("socketio", "ws", "raw")
+COUNTS = frozenset({"connected", "burst_receipts", "lost", "double_counted", "question_bytes"})
+
+
+def _cell(m: Mapping[str, float | None], key: str) -> Cell:
+    value = m.get(key)
+    if value is not None and key in COUNTS:
+        return round(value)
+    return value
+
+
+def _row(kind: str, m: Mapping[str, float | None], keys: Sequence[str]) -> list[Cell]:
+    return [KIND_LABELS.get(kind, kind), *(_cell(m, k) for k in keys)]
+
+
+def _table(
+    by_size: Mapping[int, Mapping[str, Metrics]],
+    kinds: Sequence[str],
+    headers: Sequence[str],
+    keys: Sequence[str],
+    *,
+    only: Sequence[str] | None = None,
+) -> str:
+    rows: list[list[Cell]] = []
+    for size in sorted(by_size):
+        for kind in kinds:
+            if only is not None and kind not in only:
+                continue
+            m = by_size[size].get(kind)
+            if m is not None:
+                rows.append([size, *_row(kind, m, keys)])
+    return render_table(["players", "server", *headers], rows)
+
+
+def _ratios(by_size: Mapping[int, Mapping[str, Metrics]], key: str) -> str:
+    rows: list[list[Cell]] = []
+    for size in sorted(by_size):
+        pq = by_size[size].get("partyquiz", {}).get(key)
+        rows.append(
+            [size, *(format_ratio(ratio(pq, by_size[size].get(p, {}).get(key))) for p in PEERS)]
+        )
+    return render_table(["players", "vs Node Socket.IO", "vs Node ws", "vs raw floor"], rows)
+
+
+def _loadgen_sentence(by_size: Mapping[int, Mapping[str, Metrics]]) -> str:
+    utils = [
+        m["fanout_loadgen_util_max"]
+        for per_kind in by_size.values()
+        for m in per_kind.values()
+        if m.get("fanout_loadgen_util_max") is not None
+    ]
+    floor = [
+        m["fanout_server_util"]
+        for per_kind in by_size.values()
+        for k, m in per_kind.items()
+        if k == "raw" and m.get("fanout_server_util")
+    ]
+    text = "Both as a fraction of one core during the fan-out window. "
+    if not utils:
+        return text + "No fan-out was measured."
+    worst = max(u for u in utils if u is not None)
+    if worst < 0.8:
+        text += (
+            f"The load generator peaked at {worst:.2f} of its core, so it is not what "
+            "limits the servers."
+        )
+    else:
+        text += (
+            f"The load generator peaked at {worst:.2f} of its core: latencies at that "
+            "size may include client-side queueing (CPU per fan-out is the server's own "
+            "CPU time and is not affected)."
+        )
+    if floor:
+        text += (
+            f" The raw floor kept the server core {max(f for f in floor if f):.2f} busy "
+            "during its fan-outs."
+        )
+    return text
+
+
+def render_game_service(
+    machine: Mapping[str, str],
+    plan_text: str,
+    by_size: Mapping[int, Mapping[str, Metrics]],
+    replicas: Mapping[int, Metrics],
+    verdicts: Sequence[Verdict],
+    when: str,
+) -> str:
+    """Return the body of the "Game service" section."""
+    kinds = [
+        k for k in ("partyquiz", "socketio", "ws", "raw") if any(k in v for v in by_size.values())
+    ]
+    parts = [
+        f"Measured {when} by `make bench` ({plan_text}).",
+        "",
+        f"Machine: {machine['cores']} cores, {machine['cpu']}, {machine['ram']} RAM, "
+        f"Linux {machine['kernel']}; load average at the start {machine['load']} (the machine "
+        "is shared, so absolute figures move between runs; the ratios, taken from "
+        "interleaved runs, are what to read).",
+        f"Versions: Python {machine['python']}, websockets {machine['websockets']}, orjson "
+        f"{machine['orjson']}; Node {machine['node']}, socket.io {machine['socket.io']} "
+        f"(engine.io {machine['engine.io']}), ws {machine['ws']}.",
+        "",
+        "How it is measured:",
+        "",
+        "- Server pinned to core 1, the load generator (one Node process playing the host and "
+        "every player) to core 0 (`taskset`). Loopback only; compression off everywhere; "
+        "WebSocket transport only (Socket.IO via Engine.IO v4 framing).",
+        "- Every server plays the same quiz with the same JSON messages (PartyQuiz's "
+        "`question`, `answer_receipt`, `personal_result`, `leaderboard` shapes); the peers keep "
+        "the game and the scoring in memory. PartyQuiz runs `partyquiz-ws` in its embedded mode "
+        "for B1-B3, with the game issued by a real `partyquiz-web`.",
+        "- CPU per fan-out is the server process's CPU time from `/proc/<pid>/task/*/schedstat` "
+        "from the host's command until 100 ms after the last player received the frame (not "
+        "wall time). Latencies are taken on the load generator's monotonic clock.",
+        "- Each session: ramp of idle players (B1), warm-up fan-outs (discarded), measured "
+        "question fan-outs each followed by reveal and leaderboard (B2), then one question "
+        "that every player answers on an open-loop schedule spread over 1 s (B3). Figures are "
+        "medians over interleaved runs (A B C D A B C D ...); correctness counters show the "
+        "worst run.",
+        "",
+        "### Targets",
+        "",
+        render_table(
+            ["target", "measured", "met"],
+            [
+                [
+                    v.target,
+                    v.measured,
+                    "not measured" if v.met is None else ("yes" if v.met else "**no**"),
+                ]
+                for v in verdicts
+            ],
+        ),
+        "### B1 connections (idle players)",
+        "",
+        _table(
+            by_size,
+            kinds,
+            ["connected", "KiB per connection", "connect p50 ms", "connect p99 ms"],
+            ["connected", "kib_per_connection", "connect_p50_ms", "connect_p99_ms"],
+        ),
+        "Memory per connection is the server's RSS after the ramp minus before, divided by "
+        "the connections; connect latency runs from opening the TCP connection to the "
+        "server's `welcome` (the raw floor answers the join with a pre-built frame).",
+        "",
+        "### B2 question fan-out (one game)",
+        "",
+        _table(
+            by_size,
+            kinds,
+            [
+                "CPU ms per fan-out",
+                "frames per CPU-second",
+                "host → player p50 ms",
+                "p99 ms",
+                "last player ms",
+                "question frame bytes",
+            ],
+            [
+                "fanout_cpu_ms",
+                "frames_per_cpu_s",
+                "fanout_p50_ms",
+                "fanout_p99_ms",
+                "fanout_last_ms",
+                "question_bytes",
+            ],
+        ),
+        "PartyQuiz CPU per fan-out relative to each peer (below 1.00x: PartyQuiz uses less):",
+        "",
+        _ratios(by_size, "fanout_cpu_ms"),
+        "### B3 answer burst",
+        "",
+        _table(
+            by_size,
+            kinds,
+            [
+                "answers accepted",
+                "receipt p50 ms",
+                "receipt p99 ms",
+                "lost",
+                "double-counted",
+                "deadline → last result ms",
+                "deadline → leaderboard ms",
+            ],
+            [
+                "burst_receipts",
+                "receipt_p50_ms",
+                "receipt_p99_ms",
+                "lost",
+                "double_counted",
+                "deadline_to_last_result_ms",
+                "deadline_to_leaderboard_ms",
+            ],
+            only=("partyquiz", "socketio", "ws"),
+        ),
+        "Receipt latency runs from each answer's scheduled send time (open loop), so a server "
+        'that falls behind is charged for the queue. "Deadline" is the end of the 1 s answer '
+        "window: the question closes when the last answer arrives; the leaderboard time "
+        "includes the host's `next` round trip. Lost = an accepted answer missing from the "
+        "player's personal result; double-counted = a score that is not the previous score "
+        "plus this question's points.",
+        "",
+    ]
+    if replicas:
+        rows: list[list[Cell]] = [
+            [
+                size,
+                m.get("local_p50_ms"),
+                m.get("remote_p50_ms"),
+                m.get("added_p50_ms"),
+                m.get("local_p99_ms"),
+                m.get("remote_p99_ms"),
+                m.get("publish_per_broadcast"),
+                m.get("publish_per_broadcast_max"),
+            ]
+            for size, m in sorted(replicas.items())
+        ]
+        parts += [
+            "### B4 two replicas sharing one game through Redis",
+            "",
+            render_table(
+                [
+                    "players",
+                    "owner replica p50 ms",
+                    "remote replica p50 ms",
+                    "added p50 ms",
+                    "owner p99 ms",
+                    "remote p99 ms",
+                    "PUBLISH per broadcast (median)",
+                    "PUBLISH per broadcast (max)",
+                ],
+                rows,
+            ),
+            "Players alternate between the two replicas; the host is on the first, which owns "
+            "the game. PUBLISH counts come from Redis `INFO commandstats` (PUBLISH + SPUBLISH "
+            "calls) around each question fan-out.",
+            "",
+        ]
+    parts += [
+        "### Load generator check",
+        "",
+        _table(
+            by_size,
+            kinds,
+            ["load generator CPU, max over fan-outs", "server CPU during fan-out"],
+            ["fanout_loadgen_util_max", "fanout_server_util"],
+        ),
+        _loadgen_sentence(by_size),
+    ]
+    return "\n".join(parts)
