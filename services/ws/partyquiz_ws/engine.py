@@ -122,7 +122,9 @@ class Engine:
             transition = game.apply(state, command, at)
         except PartyQuizError as exc:
             out.rejected += 1
-            out.add(reply, ["conn", "error", conn, error_frame(exc, state.version)])
+            # A refused join/resume frees the connection to try again.
+            target = "refused" if kind in (KIND_JOIN, KIND_RESUME) else "conn"
+            out.add(reply, [target, "error", conn, error_frame(exc, state.version)])
             if isinstance(command, game.Answer):
                 out.answers.append(answer_result(exc))
             return state

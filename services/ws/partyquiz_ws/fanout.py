@@ -70,6 +70,10 @@ class Hub:
 
     def enter(self, client: Client, game_id: GameId) -> Room:
         """Put a connection in a game's room (it receives the game's broadcasts)."""
+        if client.game_id is not None and client.game_id != game_id:
+            previous = self.rooms.get(client.game_id)
+            if previous is not None:
+                previous.clients.discard(client)
         room = self.room(game_id)
         client.game_id = game_id
         room.clients.add(client)
@@ -138,6 +142,14 @@ class Hub:
         if kind == "conn":  # [conn, type, conn_id, frame]
             client = self.clients.get(item[2])
             if client is not None:
+                self._send([client.conn], item[1], item[3])
+            return
+        if kind == "refused":  # [refused, type, conn_id, frame]: a join/resume was refused
+            client = self.clients.get(item[2])
+            if client is not None:
+                if client.role is None:
+                    client.pending = False
+                    client.player_id = None
                 self._send([client.conn], item[1], item[3])
             return
         if kind == "joined":  # [joined, type, conn_id, player_id, frame]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -98,16 +99,29 @@ class Running:
     http: str
 
 
+class Clock:
+    """A server clock the test moves; starts at the real time."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @contextlib.asynccontextmanager
 async def running_service(
-    backend: Backend | None = None, **overrides: Any
+    backend: Backend | None = None, clock: Clock | None = None, **overrides: Any
 ) -> AsyncIterator[Running]:
     """Run a game service until the block ends (drained like on SIGTERM)."""
     port = free_port()
     settings = settings_for(port, **overrides)
     backend = backend or memory_backend()
     web = WebClient(settings.web_internal_url, SECRET)
-    service = GameService(settings, backend, WsMetrics(), web)
+    service = GameService(settings, backend, WsMetrics(), web, clock=clock or time.time)
     stop, listening = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_service(service, stop, listening))
     done, _ = await asyncio.wait(
@@ -177,3 +191,49 @@ class Peer:
             type="join", code=code, nickname=nickname, device_id=device_id or uuid.uuid4().hex
         )
         return await self.expect("welcome", "error")
+
+
+class ServiceThread:
+    """A game service on its own event loop in a thread, for synchronous clients."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self._overrides = overrides
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+        self.running: Running | None = None
+        self.backend = memory_backend()
+        self.failure: BaseException | None = None
+
+    def _main(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with running_service(self.backend, **self._overrides) as running:
+                self.running = running
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:
+            self.failure = exc
+            self._ready.set()
+            raise
+
+    def call(self, coro: Any) -> Any:
+        """Run a coroutine on the service's loop and return its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(WAIT)
+
+    def __enter__(self) -> ServiceThread:
+        self._thread.start()
+        if not self._ready.wait(WAIT) or self.failure is not None:
+            raise RuntimeError(f"game service did not start: {self.failure!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)

@@ -1,0 +1,163 @@
+"""Answers, nicknames, host-only actions, resume and kick over real WebSockets (embedded)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from tests.unit.ws.harness import (
+    Clock,
+    Peer,
+    create_game,
+    host_token,
+    running_service,
+)
+from websockets.exceptions import ConnectionClosed
+
+from partyquiz_ws.memory_backend import memory_backend
+
+
+async def _hosted(url: str, game_id: str, code: str) -> Peer:
+    host = await Peer.open(url)
+    await host.send(type="host", host_token=host_token(game_id, code))
+    await host.expect("host_welcome")
+    return host
+
+
+async def test_late_duplicate_and_invalid_answers_are_refused_with_a_reason() -> None:
+    backend, clock = memory_backend(), Clock()
+    # A long tick grace keeps the question open past its deadline, so "late" is observable.
+    async with running_service(backend, clock=clock, tick_grace_seconds=5.0) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        alice, bob, carol = [await Peer.open(svc.url) for _ in range(3)]
+        for peer, name in ((alice, "Alice"), (bob, "Bob"), (carol, "Carol")):
+            assert (await peer.join(code, name))["type"] == "welcome"
+        await host.send(type="start")
+        await carol.expect("question")
+
+        await alice.send(type="answer", question_index=0, choices=[7])
+        assert (await alice.expect("error"))["code"] == "invalid_choice"
+        await alice.send(type="answer", question_index=3, choices=[0])
+        assert (await alice.expect("error"))["code"] == "wrong_question"
+        await alice.send(type="answer", question_index=0, choices=[0])
+        await alice.expect("answer_receipt")
+        await alice.send(type="answer", question_index=0, choices=[1])
+        assert (await alice.expect("error"))["code"] == "duplicate"
+
+        clock.advance(21)  # past the 20 s deadline, inside the tick grace
+        await bob.send(type="answer", question_index=0, choices=[0])
+        assert (await bob.expect("error"))["code"] == "late"
+        reveal = await carol.expect("reveal")
+        assert reveal["answered"] == 1
+        for peer in (host, alice, bob, carol):
+            await peer.close()
+
+
+async def test_nicknames_are_trimmed_unique_and_free_of_control_characters() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        peers = [await Peer.open(svc.url) for _ in range(5)]
+        first = await peers[0].join(code.lower(), "  Bob  ")
+        assert first["nickname"] == "Bob"
+        assert (await peers[1].join(code, "bob"))["code"] == "nickname_taken"
+        assert (await peers[2].join(code, "Bo\x07b"))["code"] == "invalid_nickname"
+        assert (await peers[3].join(code, "x" * 21))["code"] == "invalid_nickname"
+        assert (await peers[4].join(code, "   "))["code"] == "invalid_nickname"
+        # A refused join leaves the connection usable for another try.
+        assert (await peers[1].join(code, "Bobby"))["type"] == "welcome"
+        for peer in (host, *peers):
+            await peer.close()
+
+
+async def test_only_the_host_controls_the_game_and_only_players_answer() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        player = await Peer.open(svc.url)
+        await player.join(code, "Eve")
+        for command in ("start", "next", "skip", "end", "lock"):
+            await player.send(type=command)
+            assert (await player.expect("error"))["code"] == "host_only"
+        await player.send(type="kick", player_id="x")
+        assert (await player.expect("error"))["code"] == "host_only"
+        await host.send(type="answer", question_index=0, choices=[0])
+        assert (await host.expect("error"))["code"] == "players_only"
+        await host.send(type="next")
+        assert (await host.expect("error"))["code"] == "illegal_transition"
+        stranger = await Peer.open(svc.url)
+        await stranger.send(type="start")
+        assert (await stranger.expect("error"))["code"] == "not_joined"
+        await stranger.send(type="host", host_token=host_token(game_id, code, secret="x" * 40))
+        assert (await stranger.expect("error"))["code"] == "token_invalid"
+        for peer in (host, player, stranger):
+            await peer.close()
+
+
+async def test_resumed_player_keeps_identity_score_and_streak_and_can_still_answer() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        player, other = await Peer.open(svc.url), await Peer.open(svc.url)
+        welcome = await player.join(code, "Ada")
+        await other.join(code, "Bea")
+        await host.send(type="start")
+        await player.expect("question")
+        await player.send(type="answer", question_index=0, choices=[0])
+        await player.expect("answer_receipt")
+        await host.send(type="skip")
+        result = (await player.expect("personal_result"))["result"]
+        assert result["streak"] == 1
+        await host.send(type="next")
+        await host.expect("leaderboard")
+        await host.send(type="next")
+        await host.expect("question")
+        await player.close()  # the phone drops mid-question
+
+        again = await Peer.open(svc.url)
+        await again.send(type="resume", resume_token=welcome["resume_token"])
+        back = await again.expect("welcome")
+        assert back["player_id"] == welcome["player_id"]
+        me = back["state"]["me"]
+        assert (me["score"], me["streak"]) == (result["score"], 1)
+        assert back["state"]["phase"] == "question"
+        assert back["state"]["question"]["index"] == 1
+        assert back["state"]["deadline"] > back["state"]["server_now"]
+        await again.send(type="answer", question_index=1, choices=[1])
+        assert (await again.expect("answer_receipt"))["question_index"] == 1
+        await host.send(type="skip")
+        final = (await again.expect("personal_result"))["result"]
+        assert final["streak"] == 2
+        assert final["score"] > result["score"]
+        for peer in (host, other, again):
+            await peer.close()
+
+
+async def test_kicked_device_is_closed_and_cannot_come_back() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        device = uuid.uuid4().hex
+        victim = await Peer.open(svc.url)
+        welcome = await victim.join(code, "Mallory", device_id=device)
+        await host.expect("lobby")
+        await host.send(type="kick", player_id=welcome["player_id"])
+        assert (await victim.expect("kicked"))["type"] == "kicked"
+        with pytest.raises(ConnectionClosed) as closed:
+            await victim.next()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4003
+
+        retry = await Peer.open(svc.url)
+        assert (await retry.join(code, "Mallory2", device_id=device))["code"] == "banned"
+        await retry.close()
+        resume = await Peer.open(svc.url)
+        await resume.send(type="resume", resume_token=welcome["resume_token"])
+        assert (await resume.expect("error"))["code"] == "banned"
+        for peer in (host, resume):
+            await peer.close()
