@@ -1,0 +1,136 @@
+"""Hostile and unusual clients: bad frames, floods, wrong codes, origins, probes and drain."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from tests.unit.ws.harness import Peer, create_game, host_token, running_service
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from partyquiz_ws.memory_backend import memory_backend
+
+
+async def test_every_malformed_frame_gets_an_error_frame_and_the_connection_stays() -> None:
+    async with running_service() as svc:
+        peer = await Peer.open(svc.url)
+        frames: list[str | bytes] = [
+            "not json",
+            "[]",
+            "{}",
+            '{"type": "nope"}',
+            '{"type": "join"}',
+            '{"type": "answer", "question_index": -1, "choices": []}',
+            '{"type": "ping", "t": "soon"}',
+            b"\xff\xfe binary garbage",
+            '{"type": "join", "code": "ABC", "nickname": "x", "device_id": "d", "extra": 1}',
+            "x" * 4000,
+        ]
+        for frame in frames:
+            await peer.send_raw(frame)
+            error = await peer.expect("error")
+            assert error["code"] == "bad_frame", frame
+            assert error["message"]
+        await peer.send(type="ping", t=1.5)
+        pong = await peer.expect("pong")
+        assert pong["t"] == 1.5
+        await peer.close()
+
+
+async def test_oversized_frame_closes_only_that_connection() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await Peer.open(svc.url)
+        await host.send(type="host", host_token=host_token(game_id, code))
+        await host.expect("host_welcome")
+        attacker = await Peer.open(svc.url)
+        await attacker.send_raw("x" * 5000)
+        with pytest.raises(ConnectionClosed) as closed:
+            await attacker.next()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
+        player = await Peer.open(svc.url)
+        assert (await player.join(code, "Still fine"))["type"] == "welcome"
+        assert (await host.expect("lobby"))["player_count"] == 1
+        await host.close()
+        await player.close()
+
+
+async def test_a_flooding_connection_is_rate_limited() -> None:
+    async with running_service(message_burst=5, message_rate_per_second=1.0) as svc:
+        peer = await Peer.open(svc.url)
+        for _ in range(20):
+            await peer.send(type="ping")
+        replies = [await peer.next() for _ in range(20)]
+        codes = [r.get("code") for r in replies if r["type"] == "error"]
+        assert codes
+        assert set(codes) == {"rate_limited"}
+        assert sum(r["type"] == "pong" for r in replies) >= 5
+        await peer.close()
+
+
+async def test_wrong_join_codes_are_limited_per_address() -> None:
+    backend = memory_backend()
+    async with running_service(backend, wrong_code_limit=3) as svc:
+        _, code = await create_game(backend)
+        peer = await Peer.open(svc.url)
+        for wrong in ("QQQQQQ", "WWWWWW", "!!"):
+            error = await peer.join(wrong, "Guesser")
+            assert error["code"] in ("unknown_code", "invalid_join_code")
+        assert (await peer.join(code, "Guesser"))["code"] == "too_many_attempts"
+        await peer.close()
+
+
+async def test_a_connection_without_credentials_is_closed() -> None:
+    async with running_service(hello_timeout_seconds=0.3) as svc:
+        peer = await Peer.open(svc.url)
+        with pytest.raises(ConnectionClosed) as closed:
+            await peer.next()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4001
+
+
+async def test_foreign_origin_is_refused_in_production() -> None:
+    async with running_service(
+        environment="production",
+        jwt_secret="a-production-grade-secret-of-enough-bytes-0123",
+        allowed_origins="https://quiz.example.org",
+    ) as svc:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(svc.url, origin="https://evil.example.com")  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 403
+        ok = await connect(svc.url, origin="https://quiz.example.org")  # type: ignore[arg-type]
+        await ok.close()
+
+
+async def test_probes_and_metrics_are_served_on_the_same_port() -> None:
+    async with running_service() as svc, httpx.AsyncClient(base_url=svc.http) as http:
+        assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/readyz")).status_code == 200
+        metrics = await http.get("/metrics")
+        assert metrics.status_code == 200
+        assert "partyquiz_ws_connections " in metrics.text
+        assert "partyquiz_ws_broadcast_duration_seconds_bucket" in metrics.text
+        assert (await http.get("/nope")).status_code == 404
+
+
+async def test_drain_turns_readiness_off_and_asks_clients_to_reconnect() -> None:
+    async with running_service(drain_seconds=5.0) as svc:
+        peer = await Peer.open(svc.url)
+        await peer.send(type="ping")
+        await peer.expect("pong")
+        drained = asyncio.create_task(svc.service.drain())
+        with pytest.raises(ConnectionClosed) as closed:
+            await peer.next()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012
+        await asyncio.wait_for(drained, 10)
+        async with httpx.AsyncClient(base_url=svc.http) as http:
+            assert (await http.get("/readyz")).status_code == 503
+            assert (await http.get("/healthz")).status_code == 200
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(svc.url)
+        assert refused.value.response.status_code == 503

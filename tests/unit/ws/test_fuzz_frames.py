@@ -1,0 +1,115 @@
+"""Random and malformed frames at a live game service: each gets one reply, nothing breaks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.unit.ws.harness import WAIT, ServiceThread, create_game, host_token
+from websockets.sync.client import ClientConnection, connect
+
+MESSAGE_TYPES = [
+    "join",
+    "resume",
+    "host",
+    "answer",
+    "start",
+    "next",
+    "skip",
+    "pause",
+    "resume_game",
+    "lock",
+    "unlock",
+    "kick",
+    "end",
+    "ping",
+    "welcome",
+    "error",
+    "",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+typed_objects = st.builds(
+    lambda t, extra: json.dumps({"type": t, **extra}),
+    st.sampled_from(MESSAGE_TYPES),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "code",
+                "nickname",
+                "device_id",
+                "question_index",
+                "choices",
+                "host_token",
+                "resume_token",
+                "player_id",
+                "t",
+                "x",
+            ]
+        ),
+        json_values,
+        max_size=4,
+    ),
+)
+frames = st.one_of(
+    st.text(max_size=300),
+    st.binary(max_size=300),
+    json_values.map(json.dumps),
+    typed_objects,
+)
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[ServiceThread]:
+    with ServiceThread(message_burst=100_000, message_rate_per_second=100_000.0) as svc:
+        yield svc
+
+
+def _open(service: ServiceThread) -> ClientConnection:
+    assert service.running is not None
+    return connect(service.running.url, compression=None)
+
+
+@settings(max_examples=120)
+@given(batch=st.lists(frames, min_size=1, max_size=30))
+def test_every_frame_gets_exactly_one_reply(
+    service: ServiceThread, batch: list[str | bytes]
+) -> None:
+    with _open(service) as ws:
+        for frame in batch:
+            ws.send(frame)
+            reply = orjson.loads(ws.recv(timeout=WAIT))
+            assert reply["type"] in ("error", "pong", "welcome", "host_welcome")
+            if reply["type"] == "error":
+                assert isinstance(reply["code"], str)
+                assert reply["code"]
+
+
+def test_a_game_still_runs_after_the_fuzzing(service: ServiceThread) -> None:
+    game_id, code = service.call(create_game(service.backend, join_code="FZZFZZ"))
+    with _open(service) as host, _open(service) as player:
+        host.send(json.dumps({"type": "host", "host_token": host_token(game_id, code)}))
+        assert orjson.loads(host.recv(timeout=WAIT))["type"] == "host_welcome"
+        player.send(
+            json.dumps(
+                {"type": "join", "code": code, "nickname": "After", "device_id": uuid.uuid4().hex}
+            )
+        )
+        assert orjson.loads(player.recv(timeout=WAIT))["type"] == "welcome"
+        host.send('{"type": "start"}')
+        while orjson.loads(player.recv(timeout=WAIT))["type"] != "question":
+            pass
+        player.send('{"type": "answer", "question_index": 0, "choices": [0]}')
+        seen = [orjson.loads(player.recv(timeout=WAIT))["type"] for _ in range(3)]
+        assert "answer_receipt" in seen
+        assert "personal_result" in seen
