@@ -7,9 +7,9 @@ It holds no logic beyond parsing and must not import kopf or the Kubernetes clie
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "partyquiz.dev"
@@ -438,6 +438,11 @@ class Migrations(_Model):
     )
 
 
+LabelValue = Annotated[
+    str,
+    StringConstraints(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"),
+]
+
 POD_LABEL_RULES = _rules(
     {
         "rule": LABEL_KEY_CEL,
@@ -446,11 +451,6 @@ POD_LABEL_RULES = _rules(
     {
         "rule": "self.all(k, !k.startsWith('app.kubernetes.io/'))",
         "message": "podLabels must not set app.kubernetes.io/ labels; the operator owns them",
-    },
-    {
-        "rule": "self.all(k, size(self[k]) <= 63 && self[k].matches("
-        "'^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$'))",
-        "message": "podLabels values must be valid label values (at most 63 characters)",
     },
 )
 
@@ -487,7 +487,7 @@ class PartyQuizSpec(_Model):
     ingress: Ingress | None = Field(default=None, description="Public Ingress; none when unset.")
     rollout: Rollout = Field(default_factory=Rollout, description="Rollout settings.")
     migrations: Migrations = Field(default_factory=Migrations, description="Migration Job.")
-    pod_labels: dict[str, str] = Field(
+    pod_labels: dict[str, LabelValue] = Field(
         default_factory=dict,
         max_length=32,
         description="Extra labels on the web and ws pods (not on selectors).",

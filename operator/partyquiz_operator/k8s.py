@@ -104,7 +104,8 @@ class Cluster:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        payload = None if body is None else json.dumps(body)
+        # The REST client JSON-encodes bodies itself for JSON content types; others go as text.
+        payload = body if body is None or content_type.endswith("json") else json.dumps(body)
         try:
             response = self._api.call_api(
                 serialized[0],
