@@ -65,7 +65,8 @@ def create_app(
     app.state.runtime = runtime
     http_errors.install(app)
 
-    for router in (auth.router, quizzes.router, games.router, internal.router, health.router):
+    routers = (auth.router, quizzes.router, games.router, internal.router, health.router)
+    for router in routers:
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
@@ -76,7 +77,7 @@ def create_app(
 
     runtime.metrics.initialise_routes(
         (route.path, method, route.status_code or 200)
-        for route in app.routes
+        for route in [*app.routes, *(r for router in routers for r in router.routes)]
         if isinstance(route, APIRoute)
         for method in sorted(route.methods or ())
     )
