@@ -1,0 +1,77 @@
+"""Two game-service replicas sharing one real Redis: any replica serves any player."""
+
+from __future__ import annotations
+
+from partyquiz_ws.bots import BotConfig, run_bots
+from partyquiz_ws.redis_backend import redis_backend
+from tests.unit.ws.harness import QUIZ, Peer, create_game, host_token, running_service
+
+
+async def test_fifty_bots_split_over_two_replicas_finish_with_the_same_standings(
+    fresh_redis_url: str,
+) -> None:
+    first, second = redis_backend(fresh_redis_url), redis_backend(fresh_redis_url)
+    try:
+        async with (
+            running_service(first, replica_id="replica-a", message_burst=1000) as a,
+            running_service(second, replica_id="replica-b", message_burst=1000) as b,
+        ):
+            game_id, code = await create_game(first)
+            report = await run_bots(
+                BotConfig(
+                    ws_urls=[a.url, b.url],
+                    join_code=code,
+                    players=50,
+                    host_token=host_token(game_id, code),
+                    min_delay=0.01,
+                    max_delay=0.3,
+                    seed=3,
+                    game_timeout=180,
+                )
+            )
+            pending = await first.outbox.pending()
+    finally:
+        await first.close()
+        await second.close()
+    assert report.host is not None
+    assert report.host.ended
+    questions = list(range(len(QUIZ.questions)))
+    for player in report.players:
+        assert player.error is None, player
+        assert player.ended
+        assert player.questions == questions
+        assert player.final == report.host.podium
+    assert report.summary()["answers_accepted"] == 50 * len(QUIZ.questions)
+    # Results are queued in Redis until the (absent) web service acknowledges them.
+    assert pending == [game_id]
+
+
+async def test_a_player_on_one_replica_resumes_on_the_other(fresh_redis_url: str) -> None:
+    first, second = redis_backend(fresh_redis_url), redis_backend(fresh_redis_url)
+    try:
+        async with (
+            running_service(first, replica_id="replica-a") as a,
+            running_service(second, replica_id="replica-b") as b,
+        ):
+            game_id, code = await create_game(first)
+            host = await Peer.open(a.url)
+            await host.send(type="host", host_token=host_token(game_id, code))
+            await host.expect("host_welcome")
+            player = await Peer.open(b.url)
+            welcome = await player.join(code, "Roamer")
+            await host.send(type="start")
+            await player.expect("question")
+            await player.close()
+            again = await Peer.open(a.url)
+            await again.send(type="resume", resume_token=welcome["resume_token"])
+            back = await again.expect("welcome")
+            assert back["player_id"] == welcome["player_id"]
+            await again.send(type="answer", question_index=0, choices=[0])
+            await again.expect("answer_receipt")
+            result = await again.expect("personal_result")
+            assert result["result"]["correct"] is True
+            await host.close()
+            await again.close()
+    finally:
+        await first.close()
+        await second.close()
