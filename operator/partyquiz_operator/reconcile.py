@@ -203,6 +203,9 @@ class Reconciler:
             return Outcome(phase=new.phase, writes=int(self._metrics.write_count() - writes_before))
         try:
             new = self._converge(inst, previous, now)
+        except SpecError as exc:
+            self._report(body, previous, self._blocked(body, previous, "InvalidSpec", str(exc)))
+            raise
         except TransientError as exc:
             if isinstance(exc, KubeApiError) and exc.is_permanent:
                 blocked = self._blocked(body, previous, "ApplyRejected", str(exc))

@@ -1,0 +1,75 @@
+"""Fixtures for operator e2e tests: the chart's RBAC installed, the operator run as its account.
+
+Owns the session-wide operator process (its ServiceAccount token, so RBAC is exactly what the
+chart grants) and per-test PersistentVolumes. Admin credentials are used only to install the
+chart's CRD and RBAC and to create volumes (this plane has no provisioner).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.e2e.kube import Cluster
+from tests.e2e.operator.harness import (
+    OPERATOR_NAMESPACE,
+    SERVICE_ACCOUNT,
+    OperatorProcess,
+    provide_volumes,
+    render_chart,
+)
+
+
+@pytest.fixture(scope="session")
+def operator_rbac(cluster: Cluster) -> str:
+    """Install the chart's CRD, ServiceAccount and (cluster-wide) RBAC; return the namespace."""
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
+        OPERATOR_NAMESPACE,
+    )
+    objects = render_chart(cluster, OPERATOR_NAMESPACE, "rbac.clusterWide=true")
+    crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
+    rest = [o for o in objects if o["kind"] not in ("CustomResourceDefinition", "Deployment")]
+    for crd in crds:
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(crd)
+        )
+        cluster.wait(f"crd/{crd['metadata']['name']}", "condition=Established", None, timeout=60)
+    cluster.apply(rest, OPERATOR_NAMESPACE)
+    return OPERATOR_NAMESPACE
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, operator_rbac: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, running cluster-wide with the chart's ServiceAccount token."""
+    workdir = tmp_path_factory.mktemp("operator")
+    kubeconfig = cluster.service_account_kubeconfig(
+        operator_rbac, SERVICE_ACCOUNT, workdir / "kubeconfig"
+    )
+    handle = OperatorProcess(kubeconfig=kubeconfig, log_path=workdir / "operator.log")
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def volumes(cluster: Cluster) -> Iterator[Any]:
+    """A function providing pre-bound PersistentVolumes for a test; removed afterwards."""
+    created: list[str] = []
+
+    def provide(
+        namespace: str, instance: str, stores: tuple[str, ...] = ("postgres", "redis")
+    ) -> None:
+        created.extend(
+            provide_volumes(cluster, namespace, [f"data-{instance}-{s}-0" for s in stores])
+        )
+
+    yield provide
+    if created:
+        cluster.kubectl("delete", "pv", *created, "--wait=false", "--ignore-not-found", check=False)
