@@ -571,7 +571,7 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
         _answer_count(new),
     ]
     if new.settings.close_when_all_answered and len(new.answers) >= len(new.players):
-        closed, reveal = _close_question(new, now)
+        closed, reveal = _close_question(new, now, bump=False)
         return Transition(closed, [*events, reveal])
     return Transition(new, events)
 
@@ -680,7 +680,7 @@ def _kick(state: GameState, cmd: Kick, now: float) -> Transition:
         events.append(_answer_count(new))
         everyone_answered = new.players and len(new.answers) >= len(new.players)
         if new.settings.close_when_all_answered and everyone_answered:
-            closed, reveal = _close_question(new, now)
+            closed, reveal = _close_question(new, now, bump=False)
             return Transition(closed, [*events, reveal])
     return Transition(new, events)
 
@@ -868,8 +868,12 @@ def _open_question(state: GameState, index: int, now: float) -> Transition:
     return Transition(new, [_to(_EVERYONE, message)])
 
 
-def _close_question(state: GameState, now: float) -> tuple[GameState, Event]:
-    """Score the open question for every player and move to the reveal (the O(players) step)."""
+def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple[GameState, Event]:
+    """Score the open question for every player and move to the reveal (the O(players) step).
+
+    ``bump=False`` when ``state`` is already this command's bumped copy (an answer or a kick
+    that leaves everyone answered): one command, one version.
+    """
     question = state.quiz.questions[state.question_index]
     rules = state.settings.scoring
     answers = state.answers
@@ -898,6 +902,7 @@ def _close_question(state: GameState, now: float) -> tuple[GameState, Event]:
     )
     new = _evolve(
         state,
+        bump=bump,
         phase=Phase.REVEAL,
         deadline=None,
         paused=False,

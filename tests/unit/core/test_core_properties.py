@@ -1,0 +1,280 @@
+"""Properties of the state machine over random command sequences (hypothesis).
+
+Each run plays a random mix of host, player and timer commands at a random clock, applies them
+to the pure state machine, and checks what must hold whatever the order: scores never drop,
+nothing counts after a question closes, banned devices stay out, versions only grow, the state
+survives a JSON round trip mid-game, no call ever mutates the state it was given, and no event
+but the reveal carries the correct choices.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.unit.core.core_builders import four_kind_quiz
+
+from partyquiz_core.errors import PartyQuizError
+from partyquiz_core.game import (
+    Answer,
+    Command,
+    Disconnect,
+    End,
+    GameSettings,
+    GameState,
+    Join,
+    Kick,
+    LockJoining,
+    Next,
+    Pause,
+    Phase,
+    Reconnect,
+    Resume,
+    Skip,
+    Start,
+    Tick,
+    UnlockJoining,
+    apply,
+    host_snapshot,
+    new_game,
+    next_deadline,
+    player_snapshot,
+)
+from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_core.quiz import QuestionKind
+from partyquiz_core.results import final_results
+from partyquiz_core.scoring import ScoringRules
+
+PLAYERS = [PlayerId(f"p{i}") for i in range(5)]
+DEVICES = [DeviceId(f"d{i}") for i in range(6)]
+NICKNAMES = ["ann", "Ann", "bob", "cid", "dee", " eve ", ""]
+CURRENT = 99  # an Answer for this index is sent for whatever question is open when it is applied
+
+
+@dataclass(frozen=True)
+class SensibleAnswer:
+    """An answer to whatever question is open, with choices that fit it, resolved when played."""
+
+    who: int
+    picks: tuple[int, ...]
+
+    def resolve(self, state: GameState) -> Answer:
+        present = sorted(state.players.values(), key=lambda p: p.seq)
+        player_id = present[self.who % len(present)].id if present else PLAYERS[0]
+        index = max(state.question_index, 0)
+        question = state.quiz.questions[index]
+        chosen = sorted({p % len(question.choices) for p in self.picks})
+        if question.kind is not QuestionKind.MULTIPLE:
+            chosen = chosen[:1]
+        return Answer(player_id=player_id, question_index=index, choices=chosen)
+
+
+player_ids = st.sampled_from(PLAYERS)
+raw_answers = st.builds(
+    Answer,
+    player_id=player_ids,
+    question_index=st.sampled_from([CURRENT] * 4 + [0, 1, 4]),
+    choices=st.lists(st.integers(-1, 4), max_size=4),
+)
+sensible_answers = st.builds(
+    SensibleAnswer,
+    who=st.integers(0, 4),
+    picks=st.lists(st.integers(0, 5), min_size=1, max_size=3).map(tuple),
+)
+joins = st.builds(
+    Join,
+    player_id=player_ids,
+    device_id=st.sampled_from(DEVICES),
+    nickname=st.sampled_from(NICKNAMES),
+)
+# (weight, strategy): mostly answers and forward moves, so games get through several
+# questions; the game-ending and player-removing commands are rare.
+WEIGHTED: list[tuple[int, st.SearchStrategy[Command | SensibleAnswer]]] = [
+    (30, sensible_answers),
+    (4, raw_answers),
+    (20, st.just(Next())),
+    (6, st.just(Skip())),
+    (10, st.just(Tick())),
+    (4, st.just(Pause())),
+    (5, st.just(Resume())),
+    (2, st.sampled_from([Start(), LockJoining(), UnlockJoining()])),
+    (5, joins),
+    (2, st.builds(Kick, player_id=player_ids)),
+    (3, st.builds(Disconnect, player_id=player_ids)),
+    (3, st.builds(Reconnect, player_id=player_ids)),
+    (1, st.just(End())),
+]
+_TABLE = [strategy for weight, strategy in WEIGHTED for _ in range(weight)]
+commands: st.SearchStrategy[Command | SensibleAnswer] = st.integers(0, len(_TABLE) - 1).flatmap(
+    lambda i: _TABLE[i]
+)
+delays = st.one_of(
+    st.floats(min_value=0, max_value=3, allow_nan=False),
+    st.sampled_from([0.0, 0.4, 0.5, 9.999, 10.0, 20.0, 20.001, 31.0]),
+)
+
+
+@st.composite
+def scripts(draw: st.DrawFn) -> list[tuple[Command | SensibleAnswer, float]]:
+    """A game opening (some players join, usually a start) followed by random commands."""
+    opening: list[tuple[Command | SensibleAnswer, float]] = [
+        (Join(player_id=PLAYERS[i], device_id=DEVICES[i], nickname=f"player{i}"), 0.5)
+        for i in range(draw(st.integers(1, 4)))
+    ]
+    if draw(st.integers(0, 9)):
+        opening.append((Start(), 1.0))
+    return opening + draw(st.lists(st.tuples(commands, delays), min_size=5, max_size=60))
+
+
+Script = list[tuple[Command | SensibleAnswer, float]]
+steps = scripts()
+game_settings = st.builds(
+    GameSettings,
+    scoring=st.builds(ScoringRules, streak_bonus=st.booleans()),
+    close_when_all_answered=st.booleans(),
+    reveal_seconds=st.sampled_from([None, 3.0]),
+    max_players=st.sampled_from([3, 10_000]),
+)
+
+
+@dataclass
+class Played:
+    states: list[GameState]
+    accepted_answers: list[tuple[GameState, Answer, float]]
+
+
+def play(setting: GameSettings, script: Script, swap_at: int | None = None) -> Played:
+    """Play ``script``; at step ``swap_at`` continue from a JSON copy of the state."""
+    state = new_game(GameId("g-prop"), four_kind_quiz(), setting)
+    now = 1_000.0
+    played = Played(states=[state], accepted_answers=[])
+    banned: set[DeviceId] = set()
+    for step, (command, delay) in enumerate(script):
+        if step == swap_at:
+            state = GameState.model_validate_json(state.model_dump_json())
+        now += delay
+        if isinstance(command, SensibleAnswer):
+            command = command.resolve(state)
+        if isinstance(command, Answer) and command.question_index == CURRENT:
+            command = command.model_copy(update={"question_index": state.question_index})
+        before_json = state.model_dump_json()
+        try:
+            transition = apply(state, command, now)
+        except PartyQuizError:
+            # A refused command leaves the state exactly as it was.
+            assert state.model_dump_json() == before_json
+            continue
+        # Never mutates its input, even when it succeeds.
+        assert state.model_dump_json() == before_json
+        new = transition.state
+        if new is state:
+            assert transition.events == []
+        else:
+            assert new.version == state.version + 1
+            assert all(e.message.version == new.version for e in transition.events)
+        for event in transition.events:
+            # Correct choices travel only with the reveal.
+            if event.message.type != "reveal":
+                assert "correct" not in event.message.model_dump()
+        if isinstance(command, Answer):
+            played.accepted_answers.append((state, command, now))
+        if isinstance(command, Kick):
+            banned.add(state.players[command.player_id].device_id)
+        if isinstance(command, Join):
+            assert command.device_id not in banned
+        assert new.banned_devices == banned
+        # Derived views never fail on any reachable state.
+        host_snapshot(new, now)
+        for player_id in new.players:
+            player_snapshot(new, player_id, now)
+        if new is not state:
+            played.states.append(new)
+        state = new
+    return played
+
+
+@settings(max_examples=200)
+@given(game_settings, steps)
+def test_scores_never_decrease(setting: GameSettings, script: Script) -> None:
+    states = play(setting, script).states
+    for before, after in itertools.pairwise(states):
+        for player_id, player in after.players.items():
+            if player_id in before.players:
+                assert player.score >= before.players[player_id].score
+
+
+@settings(max_examples=200)
+@given(game_settings, steps)
+def test_no_answer_counts_after_its_question_closed(setting: GameSettings, script: Script) -> None:
+    played = play(setting, script)
+    for before, command, now in played.accepted_answers:
+        assert before.phase is Phase.QUESTION
+        assert not before.paused
+        assert before.deadline is not None
+        assert now <= before.deadline
+        assert command.question_index == before.question_index
+    final = played.states[-1]
+    for entry in final.log:
+        limit = final.quiz.questions[entry.index].time_limit_seconds
+        assert all(0 <= record.elapsed <= limit for record in entry.answers.values())
+
+
+@settings(max_examples=200)
+@given(game_settings, steps)
+def test_a_players_score_is_the_sum_of_their_logged_points(
+    setting: GameSettings, script: Script
+) -> None:
+    final = play(setting, script).states[-1]
+    for player_id, player in final.players.items():
+        logged = sum(e.answers[player_id].points for e in final.log if player_id in e.answers)
+        assert player.score == logged
+    results = final_results(final)
+    assert {r.player_id for r in results.players} == set(final.players)
+    assert sum(r.points for r in results.answers) == sum(p.score for p in final.players.values())
+
+
+@settings(max_examples=200)
+@given(game_settings, steps)
+def test_a_kicked_players_device_can_never_rejoin(setting: GameSettings, script: Script) -> None:
+    final = play(setting, script).states[-1]
+    for device in final.banned_devices:
+        for player_id in PLAYERS:
+            if player_id in final.players:
+                continue
+            join = Join(player_id=player_id, device_id=device, nickname="newname")
+            with pytest.raises(PartyQuizError) as err:
+                apply(final, join, 10_000)
+            assert err.value.code in {"banned", "game_over"}
+
+
+@settings(max_examples=200)
+@given(game_settings, steps)
+def test_versions_only_grow_and_every_change_bumps_it(
+    setting: GameSettings, script: Script
+) -> None:
+    states = play(setting, script).states
+    for before, after in itertools.pairwise(states):
+        assert after.version == before.version + 1
+        assert after.model_dump_json() != before.model_dump_json()
+
+
+@settings(max_examples=150)
+@given(game_settings, steps, st.integers(0, 65))
+def test_json_round_trip_is_lossless_even_mid_game(
+    setting: GameSettings, script: Script, swap_at: int
+) -> None:
+    straight = play(setting, script).states[-1]
+    copied = GameState.model_validate_json(straight.model_dump_json())
+    assert copied == straight
+    assert (
+        copied.model_dump_json()
+        == GameState.model_validate_json(copied.model_dump_json()).model_dump_json()
+    )
+    # A game continued from a snapshot ends exactly like one that never was snapshotted.
+    resumed = play(setting, script, swap_at=swap_at).states[-1]
+    assert resumed == straight
+    assert final_results(resumed) == final_results(straight)
+    assert next_deadline(resumed) == next_deadline(straight)
