@@ -48,6 +48,15 @@ finish() { # component version scratch
     mv "$3" "$dir"
 }
 
+# Runs a command, showing its output only if it fails (go get lists every module it downloads).
+quiet() {
+    local out
+    if ! out=$("$@" 2>&1); then
+        printf '%s\n' "$out" >&2
+        return 1
+    fi
+}
+
 wrapper_module() { # dir module-name
     rm -rf "$1"
     mkdir -p "$1"
@@ -80,7 +89,7 @@ build_kubernetes() {
 
     local pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
         k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
-    (cd "$src" && go get "${pkgs[@]/%/@$v}" >/dev/null 2>&1) || (cd "$src" && go get "${pkgs[@]/%/@$v}")
+    (cd "$src" && quiet go get "${pkgs[@]/%/@$v}")
 
     # Without these the server reports v0.0.0 and kubectl warns about version skew.
     local ld="-s -w" p
@@ -98,7 +107,7 @@ build_etcd() {
     out="$CLUSTER_CACHE/.etcd-$v.tmp"
     rm -rf "$out"; mkdir -p "$out"
     wrapper_module "$src" partyquiz.local/cluster-build/etcd
-    (cd "$src" && go get "go.etcd.io/etcd/server/v3@$v" "go.etcd.io/etcd/etcdctl/v3@$v" >/dev/null)
+    (cd "$src" && quiet go get "go.etcd.io/etcd/server/v3@$v" "go.etcd.io/etcd/etcdctl/v3@$v")
     (cd "$src" && go build -p "$GO_PARALLEL" -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3 \
         && go build -p "$GO_PARALLEL" -trimpath -ldflags "-s -w" -o "$out/etcdctl" go.etcd.io/etcd/etcdctl/v3)
     finish etcd "$v" "$out"
@@ -107,14 +116,14 @@ build_etcd() {
 build_kwok() {
     local v=$KWOK_VERSION out="$CLUSTER_CACHE/.kwok-$KWOK_VERSION.tmp"
     rm -rf "$out"; mkdir -p "$out"
-    GOBIN="$out" go install -p "$GO_PARALLEL" -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$v"
+    GOBIN="$out" quiet go install -p "$GO_PARALLEL" -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$v"
     finish kwok "$v" "$out"
 }
 
 build_helm() {
     local v=$HELM_VERSION out="$CLUSTER_CACHE/.helm-$HELM_VERSION.tmp"
     rm -rf "$out"; mkdir -p "$out"
-    GOBIN="$out" go install -p "$GO_PARALLEL" -trimpath \
+    GOBIN="$out" quiet go install -p "$GO_PARALLEL" -trimpath \
         -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
         "helm.sh/helm/v3/cmd/helm@$v"
     finish helm "$v" "$out"

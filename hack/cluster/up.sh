@@ -27,31 +27,44 @@ mkdir -p "$STATE_DIR"/{pki,pids,logs,etcd}
 chmod 700 "$STATE_DIR" "$STATE_DIR/pki"
 PKI="$STATE_DIR/pki"
 
-# --- certificates: one CA, the apiserver's serving cert, an admin client cert, SA keys ---------
-issue_cert() { # name subject extensions
+# --- certificates: a cluster CA (apiserver serving cert, admin client cert), a front-proxy CA
+# (request-header authentication, which controller-manager and scheduler look up), SA keys.
+# Each file is made only when missing, so a state dir keeps its identity across restarts.
+issue_cert() { # name ca subject extensions
     openssl genrsa -out "$PKI/$1.key" 2048 2>/dev/null
-    openssl req -new -key "$PKI/$1.key" -subj "$2" -out "$PKI/$1.csr" 2>/dev/null
-    printf '%s\n' "$3" >"$PKI/$1.ext"
-    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    openssl req -new -key "$PKI/$1.key" -subj "$3" -out "$PKI/$1.csr" 2>/dev/null
+    printf '%s\n' "$4" >"$PKI/$1.ext"
+    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.crt" -CAkey "$PKI/$2.key" -CAcreateserial \
         -days 3650 -sha256 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
     rm -f "$PKI/$1.csr" "$PKI/$1.ext"
 }
-
-if [ ! -f "$PKI/admin.crt" ]; then
-    log "creating certificates in $PKI"
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 3650 \
-        -subj "/CN=partyquiz-local-ca" -addext "basicConstraints=critical,CA:TRUE" \
+issue_ca() { # name common-name
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.crt" -days 3650 \
+        -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
         -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
-    issue_cert apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+}
+CLIENT_EXT="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+
+if [ ! -f "$PKI/ca.crt" ]; then
+    log "creating certificates in $PKI"
+    rm -f "$PKI/apiserver.crt" "$PKI/admin.crt"
+    issue_ca ca partyquiz-local-ca
+fi
+[ -f "$PKI/apiserver.crt" ] || issue_cert apiserver ca "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+[ -f "$PKI/admin.crt" ] || issue_cert admin ca "/O=system:masters/CN=partyquiz-admin" "$CLIENT_EXT"
+if [ ! -f "$PKI/front-proxy-ca.crt" ]; then
+    rm -f "$PKI/front-proxy-client.crt"
+    issue_ca front-proxy-ca partyquiz-local-front-proxy-ca
+fi
+[ -f "$PKI/front-proxy-client.crt" ] || issue_cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" "$CLIENT_EXT"
+if [ ! -f "$PKI/sa.pub" ]; then
     openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
     openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
-    # Written last: its presence means the whole set exists.
-    issue_cert admin "/O=system:masters/CN=partyquiz-admin" "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
 fi
 
 b64() { base64 -w0 <"$1"; }
@@ -135,6 +148,12 @@ start_component kube-apiserver "$APISERVER_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI/front-proxy-client.key" \
     --authorization-mode=Node,RBAC \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" \

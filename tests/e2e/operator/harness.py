@@ -43,6 +43,7 @@ def _free_port() -> int:
 def render_chart(cluster: Cluster, namespace: str, *values: str) -> list[dict[str, Any]]:
     """Return the chart's objects rendered by `helm template` (CRDs included)."""
     args = ["template", RELEASE, str(CHART), "-n", namespace, "--include-crds"]
+    args += ["--kube-version", cluster.version]
     for value in values:
         args += ["--set", value]
     rendered = cluster.helm(*args).stdout
