@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="file whose 'Game service' section is rewritten",
     )
     p.add_argument("--no-docs", action="store_true", help="print the section instead")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="nice value for servers and load generator (negative needs root)",
+    )
     return p.parse_args(argv)
 
 
@@ -88,6 +94,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         warmup=base.warmup,
         replica_sizes=base.replica_sizes,
         concurrency=base.concurrency,
+        nice=args.nice,
     )
 
 
@@ -97,6 +104,8 @@ def summarize_runs(
     sessions: dict[tuple[int, str], list[Metrics]] = {}
     replica_sessions: dict[int, list[Metrics]] = {}
     for rec in records:
+        if "error" in rec:
+            continue
         metrics = summarize_session(rec["raw"])
         if rec["scenario"] == "replicas":
             local, remote = split_by_replica(rec["raw"], 2)
@@ -170,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{plan.runs} interleaved run{'s' if plan.runs > 1 else ''} per size, "
         f"{plan.warmup} warm-up + {plan.rounds} measured fan-outs per run"
     )
-    body = render_game_service(machine, plan_text, by_size, replicas, verdicts, started)
+    failures = [
+        f"{r['kind']} {r['size']} players run {r['run'] + 1}: {r['error'].splitlines()[0][:160]}"
+        for r in records
+        if "error" in r
+    ]
+    body = render_game_service(machine, plan_text, by_size, replicas, verdicts, started, failures)
     (run_dir / "game-service.md").write_text(body)
     if args.no_docs:
         print(body)

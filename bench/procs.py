@@ -73,10 +73,13 @@ def start(
     cpu: int | None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    nice: int = 0,
 ) -> Proc:
     """Start ``argv`` (pinned to ``cpu`` with taskset when given); output goes to a log file."""
     log = log_dir / f"{name}.log"
     full = ["taskset", "-c", str(cpu), *argv] if cpu is not None else list(argv)
+    if nice:
+        full = ["nice", "-n", str(nice), *full]
     with log.open("wb") as out:
         popen = subprocess.Popen(
             full,

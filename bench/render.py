@@ -100,6 +100,7 @@ def render_game_service(
     replicas: Mapping[int, Metrics],
     verdicts: Sequence[Verdict],
     when: str,
+    failures: Sequence[str] = (),
 ) -> str:
     """Return the body of the "Game service" section."""
     kinds = [
@@ -134,6 +135,15 @@ def render_game_service(
         "medians over interleaved runs (A B C D A B C D ...); correctness counters show the "
         "worst run.",
         "",
+        *(
+            [
+                f"Sessions that failed and are left out of the medians: {len(failures)} "
+                f"({'; '.join(failures)}).",
+                "",
+            ]
+            if failures
+            else []
+        ),
         "### Targets",
         "",
         render_table(

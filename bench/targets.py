@@ -75,6 +75,11 @@ class Env:
     node_modules: Path
     server_cpu: int
     loadgen_cpu: int
+    nice: int = 0
+
+    @property
+    def nice_prefix(self) -> list[str]:
+        return ["nice", "-n", str(self.nice)] if self.nice else []
 
 
 def start_node_peer(env: Env, kind: str, tag: str) -> Running:
@@ -85,6 +90,7 @@ def start_node_peer(env: Env, kind: str, tag: str) -> Running:
         [env.node, str(script), "--port", str(port), "--quiz", str(env.quiz_path)],
         log_dir=env.log_dir,
         cpu=env.server_cpu,
+        nice=env.nice,
         env={"NODE_PATH": str(env.node_modules), "NODE_ENV": "production"},
     )
     wait_for_line(proc, "ready")
@@ -107,6 +113,7 @@ def start_raw_floor(env: Env, tag: str) -> Running:
         ],
         log_dir=env.log_dir,
         cpu=env.server_cpu,
+        nice=env.nice,
         cwd=REPO_ROOT,
     )
     wait_for_line(proc, "ready")
@@ -193,6 +200,7 @@ class PartyQuizStack:
             [sys.executable, "-m", "partyquiz_ws.cli"],
             log_dir=self.env.log_dir,
             cpu=self.env.server_cpu if cpu is None else cpu,
+            nice=self.env.nice,
             env=env,
             cwd=self.env.log_dir,
         )

@@ -2,8 +2,9 @@
 // harness) that plays the host and N players against one server, speaking that server's
 // protocol: PartyQuiz / Node ws / raw floor (JSON text frames) or Socket.IO (Engine.IO v4 over
 // the WebSocket transport only). It samples the server's CPU (/proc/<pid>/task/*/schedstat, ns)
-// and RSS around each phase and its own CPU, and prints one JSON result line on stdout; the
-// Python harness computes percentiles and medians. Every wait is bounded; it exits by itself.
+// and RSS around each phase and its own CPU, and writes one JSON result; the
+// Python harness computes percentiles and medians. The result is written to cfg.result_path.
+// Every wait is bounded; it exits by itself.
 //   node loadgen.cjs config.json
 'use strict';
 
@@ -400,7 +401,8 @@ function finish(result) {
   result.errors = errors;
   result.error_samples = errorSamples;
   result.host_seen = hostSeen.slice(0, 30);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  // A file, written synchronously: a large write to a pipe can be cut short by exit().
+  fs.writeFileSync(cfg.result_path, `${JSON.stringify(result)}\n`);
   for (const p of players) if (p) p.conn.close();
   if (host) host.close();
   setTimeout(() => process.exit(0), 200).unref();
