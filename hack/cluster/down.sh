@@ -16,18 +16,7 @@ esac
 
 stopped=0
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    c=${COMPONENTS[i]}
-    if pid=$(component_pid "$c"); then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "$c (pid $pid) ignored SIGTERM for 10s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        log "stopped $c (pid $pid)"
-        stopped=$((stopped + 1))
-    fi
-    rm -f "$(pid_file "$c")"
+    if stop_component "${COMPONENTS[i]}"; then stopped=$((stopped + 1)); fi
 done
 [ $stopped -gt 0 ] || log "control plane was not running"
 

@@ -58,6 +58,22 @@ component_pid() {
     echo "$pid"
 }
 
+# Stops one component by the PID in its PID file: SIGTERM, then SIGKILL after 10 s.
+stop_component() {
+    local pid
+    if pid=$(component_pid "$1"); then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$1 (pid $pid) ignored SIGTERM for 10s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        log "stopped $1 (pid $pid)"
+    fi
+    rm -f "$(pid_file "$1")"
+    [ -n "${pid:-}" ]
+}
+
 kubectl_admin() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=10s "$@"; }
 
 # Healthy means: every component alive, apiserver ready, the fake node Ready.

@@ -18,8 +18,12 @@ command -v openssl >/dev/null 2>&1 || die "openssl is required (apt-get install 
 
 start=$SECONDS
 if plane_healthy; then
-    log "control plane already running: $APISERVER_URL (kubeconfig $KUBECONFIG_FILE)"
-    exit 0
+    if cmp -s "$HERE/kwok.yaml" "$STATE_DIR/kwok.yaml"; then
+        log "control plane already running: $APISERVER_URL (kubeconfig $KUBECONFIG_FILE)"
+        exit 0
+    fi
+    log "hack/cluster/kwok.yaml changed since kwok started; restarting kwok"
+    stop_component kwok || true
 fi
 report_crashed
 
@@ -199,6 +203,18 @@ metadata:
 spec:
   podCIDR: $POD_CIDR
 NODE
+
+# Claims of this class are provisioned by kwok (see kwok.yaml); deliberately not the default class.
+kubectl_admin apply -f - >/dev/null <<STORAGECLASS
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+provisioner: kwok.partyquiz.dev/volume
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+allowVolumeExpansion: true
+STORAGECLASS
 
 start_component kwok "$KWOK_PORT" \
     --kubeconfig="$KUBECONFIG_FILE" --config="$STATE_DIR/kwok.yaml" \

@@ -346,3 +346,59 @@ def test_service_account_with_a_narrow_role_is_refused_outside_it(
             assert refused.value.status == 403
     finally:
         api.api_client.close()
+
+
+def test_claims_of_the_standard_storage_class_are_provisioned_and_reclaimed(
+    cluster: Cluster, namespace: str
+) -> None:
+    labels = {"app.kubernetes.io/name": "db"}
+    cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db"},
+            "spec": {
+                "replicas": 1,
+                "serviceName": "db",
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "db",
+                                "image": IMAGE,
+                                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                            }
+                        ]
+                    },
+                },
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {
+                            "storageClassName": "standard",
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}},
+                        },
+                    }
+                ],
+            },
+        },
+        namespace,
+    )
+    cluster.kubectl(
+        "rollout", "status", "statefulset/db", "-n", namespace, "--timeout=60s", timeout=90
+    )
+    claim = cluster.get_json("pvc", "data-db-0", "-n", namespace)
+    assert claim["status"]["phase"] == "Bound"
+    volume = claim["spec"]["volumeName"]
+    assert cluster.get_json("pv", volume)["spec"]["claimRef"]["name"] == "data-db-0"
+
+    cluster.kubectl("delete", "statefulset", "db", "-n", namespace)
+    cluster.kubectl("delete", "pvc", "data-db-0", "-n", namespace, "--wait=false")
+    wait_for(
+        lambda: cluster.kubectl("get", "pv", volume, check=False).returncode != 0,
+        timeout=60,
+        message=f"PersistentVolume {volume} to be reclaimed",
+    )
