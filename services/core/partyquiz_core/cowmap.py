@@ -7,7 +7,7 @@ not all of it. It is JSON-shaped for pydantic (a plain object). Never mutate one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from typing import Any, Generic, TypeVar, get_args
 
 from pydantic import GetCoreSchemaHandler
@@ -59,6 +59,12 @@ class CowMap(Mapping[K, V], Generic[K, V]):
 
     def __len__(self) -> int:
         return self._len
+
+    def values(self) -> ValuesView[V]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[K, V]:
+        return _Items(self)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CowMap):
@@ -121,3 +127,19 @@ class CowMap(Mapping[K, V], Generic[K, V]):
                 return_schema=dict_schema,
             ),
         )
+
+
+class _Values(ValuesView[V]):
+    _mapping: CowMap[Any, V]
+
+    def __iter__(self) -> Iterator[V]:
+        for bucket in self._mapping._buckets:
+            yield from bucket.values()
+
+
+class _Items(ItemsView[K, V]):
+    _mapping: CowMap[K, V]
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        for bucket in self._mapping._buckets:
+            yield from bucket.items()

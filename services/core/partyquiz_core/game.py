@@ -750,16 +750,28 @@ def _evolve(
     """Return a copy of ``state`` with ``changes`` and the next version; shares the rest."""
     if bump:
         changes["version"] = state.version + 1
-    new = state.model_copy(update=changes)
-    new.__pydantic_private__ = {
-        "_nicknames": state._nicknames if nicknames is _CARRY else nicknames,
-        "_standings": state._standings if keep_standings else None,
-    }
+    # What ``model_copy(update=...)`` does, minus its generic overhead: this runs per answer.
+    fields = state.__dict__.copy()
+    fields.update(changes)
+    new = GameState.__new__(GameState)
+    object.__setattr__(new, "__dict__", fields)
+    object.__setattr__(new, "__pydantic_fields_set__", state.__pydantic_fields_set__)
+    object.__setattr__(new, "__pydantic_extra__", None)
+    # Private attributes are read through their dict: pydantic's __getattr__ is slow.
+    old = state.__pydantic_private__ or {}
+    object.__setattr__(
+        new,
+        "__pydantic_private__",
+        {
+            "_nicknames": old.get("_nicknames") if nicknames is _CARRY else nicknames,
+            "_standings": old.get("_standings") if keep_standings else None,
+        },
+    )
     return new
 
 
 def _to(audience: Everyone | Host | Player, message: ServerMessage) -> Event:
-    return Event.model_construct(audience=audience, message=message)
+    return Event(audience=audience, message=message)
 
 
 def _player(state: GameState, player_id: PlayerId) -> PlayerState:
@@ -877,8 +889,10 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     question = state.quiz.questions[state.question_index]
     rules = state.settings.scoring
     answers = state.answers
+    is_poll = question.kind is QuestionKind.POLL
     distribution = [0] * len(question.choices)
     players: dict[PlayerId, PlayerState] = {}
+    outcomes: dict[PlayerId, tuple[bool, bool | None, int]] = {}  # answered, correct, points
     for player in state.players.values():
         record = answers.get(player.id)
         if record is None:
@@ -889,6 +903,11 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
             scored = score_answer(
                 question, frozenset(record.choices), record.elapsed, player.streak, rules
             )
+        outcomes[player.id] = (
+            record is not None,
+            None if is_poll else scored.correct,
+            scored.points,
+        )
         if scored.points or scored.streak != player.streak:
             player = player.model_copy(
                 update={"score": player.score + scored.points, "streak": scored.streak}
@@ -913,10 +932,17 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         log=(*state.log, entry),
     )
     ranks = _standings(new).ranks
-    results = {
-        player.id: _personal_result(question, answers.get(player.id), player, ranks[player.id])
-        for player in players.values()
-    }
+    results = {}
+    for player_id, (answered, correct, points) in outcomes.items():
+        player = players[player_id]
+        results[player_id] = PersonalResult(
+            answered=answered,
+            correct=correct,
+            points=points,
+            score=player.score,
+            rank=ranks[player_id],
+            streak=player.streak,
+        )
     reveal = RevealMsg(
         version=new.version,
         question_index=new.question_index,
@@ -939,7 +965,7 @@ def _personal_result(
         correct = False
     else:
         correct = credit(question, frozenset(record.choices)) == 1.0
-    return PersonalResult.model_construct(
+    return PersonalResult(
         answered=record is not None,
         correct=correct,
         points=record.points if record is not None else 0,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,38 +55,46 @@ class ScoredAnswer:
     streak: int
 
 
-def round_half_up(value: float | Fraction) -> int:
+def round_half_up(value: float) -> int:
     """Round to the nearest integer, halves up (for the non-negative points here)."""
-    return math.floor(value + Fraction(1, 2))
+    return math.floor(value + 0.5)
 
 
-def _time_factor(elapsed: float, time_limit: int) -> Fraction:
+def _elapsed_ms(elapsed: float, time_limit: int) -> int:
+    return min(max(round(elapsed * 1000), 0), time_limit * 1000)
+
+
+def _time_factor(elapsed: float, time_limit: int) -> tuple[int, int]:
+    """Return the time factor as an exact ratio ``(numerator, denominator)``."""
     limit_ms = time_limit * 1000
-    t_ms = min(max(round(elapsed * 1000), 0), limit_ms)
+    t_ms = _elapsed_ms(elapsed, time_limit)
     if t_ms < FULL_POINTS_SECONDS * 1000:
-        return Fraction(1)
-    return Fraction(2 * limit_ms - t_ms, 2 * limit_ms)
+        return 1, 1
+    return 2 * limit_ms - t_ms, 2 * limit_ms
 
 
 def time_factor(elapsed: float, time_limit: int) -> float:
     """Return the share of points a correct answer keeps after ``elapsed`` seconds."""
-    return float(_time_factor(elapsed, time_limit))
+    num, den = _time_factor(elapsed, time_limit)
+    return num / den
 
 
-def _credit(question: Question, chosen: frozenset[int]) -> Fraction:
+def _credit(question: Question, chosen: frozenset[int]) -> tuple[int, int]:
+    """Return the credit as an exact ratio ``(numerator, denominator)``."""
     if question.kind is QuestionKind.POLL:
-        return Fraction(0)
+        return 0, 1
     correct = frozenset(question.correct)
     if question.kind is QuestionKind.MULTIPLE:
         right = len(chosen & correct)
-        wrong = len(chosen - correct)
-        return Fraction(max(0, right - wrong), len(correct))
-    return Fraction(1 if chosen == correct else 0)
+        wrong = len(chosen) - right
+        return max(0, right - wrong), len(correct)
+    return (1 if chosen == correct else 0), 1
 
 
 def credit(question: Question, chosen: frozenset[int]) -> float:
     """Return the fraction of the question's points the chosen choices deserve (0..1)."""
-    return float(_credit(question, chosen))
+    num, den = _credit(question, chosen)
+    return num / den
 
 
 def streak_bonus(streak: int, rules: ScoringRules) -> int:
@@ -107,16 +114,22 @@ def score_answer(
     """Score ``chosen`` given after ``elapsed`` seconds by a player on a ``streak``."""
     if question.kind is QuestionKind.POLL:
         return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
-    fraction = _credit(question, chosen)
-    correct = fraction == 1
+    credit_num, credit_den = _credit(question, chosen)
+    correct = credit_num == credit_den
     new_streak = streak + 1 if correct else 0
     base = question.base_points
     points = 0
-    if fraction and base:
-        points = round_half_up(base * fraction * _time_factor(elapsed, question.time_limit_seconds))
+    if credit_num and base:
+        time_num, time_den = _time_factor(elapsed, question.time_limit_seconds)
+        # round_half_up(base * credit * time) in integers: floor((2a + b) / 2b) for a/b.
+        a = base * credit_num * time_num
+        b = credit_den * time_den
+        points = (2 * a + b) // (2 * b)
         if correct:
             points += streak_bonus(new_streak, rules)
-    return ScoredAnswer(correct=correct, fraction=float(fraction), points=points, streak=new_streak)
+    return ScoredAnswer(
+        correct=correct, fraction=credit_num / credit_den, points=points, streak=new_streak
+    )
 
 
 def score_missed(question: Question, streak: int) -> ScoredAnswer:
