@@ -8,7 +8,9 @@ event loop never blocks. No decisions are made here.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -103,11 +105,35 @@ def register(
     def reconcile_changed(body: kopf.Body, **_: Any) -> None:
         run("changed", lambda: reconciler.reconcile(body))
 
-    @kopf.timer(*pq, registry=registry, interval=operator.resync_seconds, idle=None)
-    def resync(body: kopf.Body, **_: Any) -> None:
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            return
-        run("resync", lambda: reconciler.reconcile(body))
+    stop_resync = threading.Event()
+
+    def resync_forever() -> None:
+        """Reconcile every instance each ``resync_seconds`` (the drift safety net).
+
+        One loop for all instances instead of a kopf timer per object: per-object timers make
+        kopf put a finalizer on every PartyQuiz, and a finalizer is exactly what must not be
+        there when nothing needs cleaning up (see docs/operator.md, "Deletion").
+        """
+        while not stop_resync.wait(operator.resync_seconds):
+            heartbeat[0] = time.monotonic()
+            try:
+                instances = reconciler.list_instances(operator.namespace_list())
+            except TransientError as exc:
+                logger.warning("resync: cannot list PartyQuiz objects: %s", exc)
+                continue
+            for namespace, name in instances:
+                try:
+                    run("resync", functools.partial(reconciler.reconcile_named, namespace, name))
+                except (kopf.PermanentError, kopf.TemporaryError) as exc:
+                    logger.warning("resync of %s/%s: %s", namespace, name, exc)
+
+    @kopf.on.startup(registry=registry)
+    def start_resync(**_: Any) -> None:
+        threading.Thread(target=resync_forever, name="partyquiz-resync", daemon=True).start()
+
+    @kopf.on.cleanup(registry=registry)
+    def stop_resync_loop(**_: Any) -> None:
+        stop_resync.set()
 
     @kopf.on.delete(
         *pq,
@@ -147,14 +173,14 @@ def register(
             labels={"app.kubernetes.io/managed-by": builders.FIELD_MANAGER},
         )(child_changed)
 
-    @kopf.on.probe(registry=registry, id="reconciling")
-    def reconciling(**_: Any) -> float:
-        """Fail liveness when instances exist but no reconcile pass started for too long.
+    @kopf.on.probe(registry=registry, id="resync")
+    def resync_alive(**_: Any) -> float:
+        """Fail liveness when the resync loop (and with it the workers) stalled.
 
-        Passes start at least every ``resync_seconds`` per instance (the timer) and on every
-        watch event; a silence of three intervals means the watch loop or the workers stalled.
+        The loop beats every ``resync_seconds`` even with no instances; a silence of three
+        intervals means it is stuck, typically on a hung API request or a wedged worker pool.
         """
         age = time.monotonic() - heartbeat[0]
-        if metrics.instance_count() > 0 and age > 3 * operator.resync_seconds + 30:
-            raise RuntimeError(f"no reconcile pass for {age:.0f}s")
+        if age > 3 * operator.resync_seconds + 30:
+            raise RuntimeError(f"no resync for {age:.0f}s")
         return round(age, 1)

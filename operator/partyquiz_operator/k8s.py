@@ -146,7 +146,7 @@ class Cluster:
         k = KINDS[kind]
         return self._request("get", "GET", k, self._path(k, namespace, name), allow_missing=True)
 
-    def list(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+    def list_labelled(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         """Return the objects of ``kind`` in ``namespace`` matching ``label_selector``."""
         k = KINDS[kind]
         found = self._request(
@@ -154,8 +154,14 @@ class Cluster:
             "GET",
             k,
             self._path(k, namespace),
-            query={"labelSelector": label_selector},
+            query={"labelSelector": label_selector} if label_selector else None,
         )
+        return list((found or {}).get("items", []))
+
+    def list_all(self, kind: str) -> list[dict[str, Any]]:
+        """Return the objects of ``kind`` in every namespace."""
+        k = KINDS[kind]
+        found = self._request("list", "GET", k, f"{k.prefix}/{k.plural}")
         return list((found or {}).get("items", []))
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:

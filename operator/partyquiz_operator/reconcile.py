@@ -177,6 +177,19 @@ class Reconciler:
                 if key not in self._pending:
                     return outcome
 
+    def list_instances(self, namespaces: list[str]) -> list[tuple[str, str]]:
+        """Return (namespace, name) of every live PartyQuiz in ``namespaces`` (all if empty)."""
+        bodies = (
+            [b for ns in namespaces for b in self._cluster.list_labelled(api.KIND, ns, "")]
+            if namespaces
+            else self._cluster.list_all(api.KIND)
+        )
+        return [
+            (b["metadata"]["namespace"], b["metadata"]["name"])
+            for b in bodies
+            if not b["metadata"].get("deletionTimestamp")
+        ]
+
     def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         """Run one full pass for ``body`` (a PartyQuiz as kopf delivers it)."""
         meta = body["metadata"]
@@ -432,13 +445,13 @@ class Reconciler:
             builders.FIELD_MANAGER
         )
         for kind in ("Deployment", "Job", "StatefulSet"):
-            for live in self._cluster.list(kind, namespace, selector):
+            for live in self._cluster.list_labelled(kind, namespace, selector):
                 if drift.is_owned_by(live, meta["uid"]) and self._cluster.delete(
                     kind, namespace, live["metadata"]["name"]
                 ):
                     removed.append(f"{kind}/{live['metadata']['name']}")
         if not retain:
-            for live in self._cluster.list("PersistentVolumeClaim", namespace, selector):
+            for live in self._cluster.list_labelled("PersistentVolumeClaim", namespace, selector):
                 pvc = live["metadata"]["name"]
                 if self._cluster.delete("PersistentVolumeClaim", namespace, pvc):
                     removed.append(f"PersistentVolumeClaim/{pvc}")

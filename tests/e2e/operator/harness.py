@@ -134,6 +134,11 @@ class OperatorProcess:
             and dict(labels).get("verb") in WRITE_VERBS
         )
 
+    def log_mentions(self, text: str) -> int:
+        """Return how many lines of the operator's log contain ``text``."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return sum(text in line for line in lines)
+
     def passes(self) -> float:
         """Return how many reconcile passes finished so far (any handler, any result)."""
         return sum(
