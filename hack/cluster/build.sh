@@ -26,11 +26,13 @@ if [ "${1:-}" = "--print-bin-dir" ]; then
 fi
 [ $# -eq 0 ] || die "usage: $0 [--print-bin-dir]"
 
-command -v go >/dev/null 2>&1 || die "Go is required (Debian: apt-get install golang-go, or Go >= 1.26 on PATH)"
+command -v go >/dev/null 2>&1 || die "Go >= 1.26 must be on PATH (GOTOOLCHAIN=local: no toolchain is downloaded)"
 GO_VERSION=$(go env GOVERSION)
+PLATFORM="$(go env GOOS)/$(go env GOARCH)"
 
-# The stamp records what went into a build; a different Go or version means a rebuild.
-stamp_text() { printf '%s\n' "component=$1" "version=$2" "go=$GO_VERSION" "goos=$(go env GOOS)/$(go env GOARCH)"; }
+# The stamp names what a directory holds; a new Go alone does not force an 18-minute rebuild
+# (the Go that built it is recorded beside it, in .go-version).
+stamp_text() { printf '%s\n' "component=$1" "version=$2" "platform=$PLATFORM"; }
 
 is_built() { # component version binaries...
     local dir="$CLUSTER_CACHE/$1-$2" bin
@@ -43,6 +45,7 @@ is_built() { # component version binaries...
 # build never leaves a half-populated version directory behind.
 finish() { # component version scratch
     local dir="$CLUSTER_CACHE/$1-$2"
+    echo "$GO_VERSION" >"$3/.go-version"
     stamp_text "$1" "$2" >"$3/.built"
     rm -rf "$dir"
     mv "$3" "$dir"
@@ -161,6 +164,10 @@ if all_built; then
     log "control-plane binaries up to date in $BIN_DIR (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, helm $HELM_VERSION); nothing to build"
     exit 0
 fi
+
+minor=${GO_VERSION#go1.}; minor=${minor%%.*}
+[[ $minor =~ ^[0-9]+$ ]] && [ "$minor" -ge 26 ] \
+    || die "$GO_VERSION is too old: kubernetes $K8S_VERSION, kwok and helm need Go >= 1.26"
 
 mkdir -p "$CLUSTER_CACHE"
 # One build at a time per cache: a second caller waits, then finds everything built.

@@ -45,6 +45,13 @@ die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 pid_file() { echo "$STATE_DIR/pids/$1.pid"; }
 log_file() { echo "$STATE_DIR/logs/$1.log"; }
 
+# A zombie has exited; its parent (init, for these detached processes) just has not reaped it yet.
+alive() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # Prints the PID of a component if its PID file names a live process that is still that component.
 component_pid() {
     local f pid
@@ -52,7 +59,7 @@ component_pid() {
     [ -f "$f" ] || return 1
     pid=$(cat "$f")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
+    alive "$pid" || return 1
     # Guard against PID reuse: the process must run the binary we started.
     [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$1" || return 1
     echo "$pid"
@@ -63,8 +70,8 @@ stop_component() {
     local pid
     if pid=$(component_pid "$1"); then
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
+        for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then
             log "$1 (pid $pid) ignored SIGTERM for 10s; killing it"
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -94,15 +101,15 @@ print_env() {
 }
 
 # Reports every component whose PID file names a process that is gone, with its log's tail,
-# and forgets the stale PID file.
+# and forgets the stale PID file unless called with "keep".
 report_crashed() {
-    local c
+    local c keep=${1:-}
     for c in "${COMPONENTS[@]}"; do
         [ -f "$(pid_file "$c")" ] || continue
         component_pid "$c" >/dev/null && continue
         printf '%s (pid %s) is not running; last lines of %s:\n' \
             "$c" "$(cat "$(pid_file "$c")")" "$(log_file "$c")" >&2
         tail -n 25 "$(log_file "$c")" 2>/dev/null | sed 's/^/    /' >&2
-        rm -f "$(pid_file "$c")"
+        [ "$keep" = keep ] || rm -f "$(pid_file "$c")"
     done
 }

@@ -23,7 +23,7 @@ for c in "${COMPONENTS[@]}"; do
         printf '  %-24s stopped\n' "$c"
     fi
 done
-report_crashed
+report_crashed keep
 if plane_healthy; then
     printf 'healthy: %s (Kubernetes %s), KUBECONFIG=%s\n' "$APISERVER_URL" "$K8S_VERSION" "$KUBECONFIG_FILE"
     exit 0
