@@ -21,7 +21,7 @@ from partyquiz_web import http_errors
 from partyquiz_web.dependencies import Runtime
 from partyquiz_web.http_errors import ErrorBody
 from partyquiz_web.middleware import BodySizeLimitMiddleware, MetricsMiddleware
-from partyquiz_web.routes import auth, games, health, internal, quizzes
+from partyquiz_web.routes import auth, games, health, internal, pages, quizzes
 from partyquiz_web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -65,7 +65,14 @@ def create_app(
     app.state.runtime = runtime
     http_errors.install(app)
 
-    routers = (auth.router, quizzes.router, games.router, internal.router, health.router)
+    routers = (
+        auth.router,
+        quizzes.router,
+        games.router,
+        internal.router,
+        health.router,
+        pages.router,
+    )
     for router in routers:
         app.include_router(router)
 

@@ -1,0 +1,77 @@
+"""The pages people see: the player's phone page, the host's app, and the join QR code.
+
+Owns the URLs of the HTML shells (``/join/{code}``, ``/host/...``) and the QR image of a join
+link. The pages themselves are static files (plain ES modules, no build step); every piece of
+data they show comes from the JSON API and the game service. No business rules here.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Final
+
+import segno
+from fastapi import APIRouter, Request, Response
+from starlette.responses import FileResponse
+
+from partyquiz_core.codes import normalize_join_code
+
+router = APIRouter(include_in_schema=False)
+
+STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
+_PLAYER_PAGE: Final = STATIC_DIR / "play.html"
+_HOST_PAGE: Final = STATIC_DIR / "host.html"
+# Shells change with every release; browsers must revalidate them (assets are cheap to refetch).
+_NO_CACHE: Final = {"Cache-Control": "no-cache"}
+
+
+@router.get("/join")
+async def join_page() -> FileResponse:
+    """The player's page without a code: the code field is empty."""
+    return FileResponse(_PLAYER_PAGE, headers=_NO_CACHE)
+
+
+@router.get("/join/{code}", name="join_with_code")
+async def join_page_with_code(code: str) -> FileResponse:
+    """The player's page with the code prefilled (the link behind the QR code)."""
+    del code  # read by the page from its own URL
+    return FileResponse(_PLAYER_PAGE, headers=_NO_CACHE)
+
+
+@router.get("/host")
+async def host_home() -> FileResponse:
+    """The host's app: login, quizzes, editor, big screen, results (routed in the browser)."""
+    return FileResponse(_HOST_PAGE, headers=_NO_CACHE)
+
+
+@router.get("/host/{rest:path}")
+async def host_page(rest: str) -> FileResponse:
+    """Any deeper host URL serves the same app, so reloads and bookmarks work."""
+    del rest
+    return FileResponse(_HOST_PAGE, headers=_NO_CACHE)
+
+
+@router.get("/qr/{code}.svg")
+async def join_qr_code(code: str, request: Request) -> Response:
+    """An SVG QR code of this server's join link for ``code`` (422 for a malformed code)."""
+    canonical = normalize_join_code(code)
+    url = str(request.url_for("join_with_code", code=canonical))
+    qr = segno.make(url, error="m", micro=False)
+    buffer = io.BytesIO()
+    qr.save(
+        buffer,
+        kind="svg",
+        scale=1,
+        border=4,
+        xmldecl=False,
+        omitsize=True,
+        title=f"QR code: join PartyQuiz game {canonical}",
+        dark="#000000",
+        light="#ffffff",
+    )
+    return Response(
+        buffer.getvalue(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
