@@ -1,0 +1,266 @@
+// The quiz editor: every question kind, answers, correct answers, time limit and points mode.
+// Validation is the API's: a 422 lists field paths (questions.2.correct), and each message is
+// drawn next to its field (or the nearest enclosing one) and linked with aria-describedby.
+
+import { ApiError, download } from "./api.js";
+import { h, replace, announce } from "./dom.js";
+import { tintedShape } from "./shapes.js";
+
+const KINDS = [
+  ["single", "Single choice (one right answer)"],
+  ["multiple", "Multiple choice (several right answers)"],
+  ["true_false", "True or false"],
+  ["poll", "Poll (no right answer, no points)"],
+];
+const POINTS = [["standard", "Standard (up to 1000)"], ["double", "Double (up to 2000)"], ["none", "No points"]];
+const MAX_CHOICES = 6;
+const MIN_CHOICES = 2;
+
+const fieldId = (path) => `f-${path.replace(/\./g, "-")}`;
+
+function copy(value) {
+  return JSON.parse(JSON.stringify(value));
+}
+
+function normaliseKind(q) {
+  if (q.kind === "true_false") {
+    q.choices = [{ text: "True" }, { text: "False" }];
+    q.correct = q.correct.length === 1 && q.correct[0] < 2 ? q.correct : [0];
+  } else if (q.kind === "poll") {
+    q.correct = [];
+  } else if (q.kind === "single") {
+    q.correct = q.correct.length ? [q.correct[0]] : [0];
+  } else if (q.kind === "multiple" && !q.correct.length) {
+    q.correct = [0];
+  }
+}
+
+export async function drawEditor(main, quizId, { call, navigate, template }) {
+  let id = quizId;
+  let quiz;
+  if (id) {
+    const record = await call(`/api/quizzes/${id}`);
+    quiz = copy(record.quiz);
+  } else {
+    quiz = copy(template);
+  }
+  let errors = new Map();
+  let formMessage = "";
+  let statusMessage = "";
+
+  function errorFor(path) {
+    const message = errors.get(path) || "";
+    return h("p", { class: "field-error", id: `${fieldId(path)}-error` }, message);
+  }
+
+  function control(tag, path, attrs, ...children) {
+    const invalid = errors.has(path);
+    const describedBy = [`${fieldId(path)}-error`, attrs["aria-describedby"]].filter(Boolean).join(" ");
+    return h(tag, { ...attrs, id: fieldId(path), dataset: { path }, "aria-invalid": invalid ? "true" : "false", "aria-describedby": describedBy }, ...children);
+  }
+
+  function questionBlock(q, i) {
+    const base = `questions.${i}`;
+    const choiceInputs = q.choices.map((choice, j) => {
+      const path = `${base}.choices.${j}.text`;
+      const correctControl = q.kind === "poll" ? h("span") : h("label", {},
+        h("input", {
+          type: q.kind === "multiple" ? "checkbox" : "radio",
+          name: `correct-${i}`,
+          checked: q.correct.includes(j),
+          "aria-label": `Answer ${j + 1} is correct`,
+          onchange: (event) => {
+            if (q.kind === "multiple") {
+              q.correct = event.target.checked ? [...new Set([...q.correct, j])].sort((a, b) => a - b) : q.correct.filter((c) => c !== j);
+            } else {
+              q.correct = [j];
+            }
+          },
+        }), h("span", { "aria-hidden": "true" }, "Correct"));
+      return h("div", { class: "choice-row" },
+        tintedShape(j),
+        h("div", {},
+          h("label", { for: fieldId(path), class: "visually-hidden" }, `Question ${i + 1}, answer ${j + 1}`),
+          control("input", path, {
+            type: "text", value: choice.text, maxlength: "120", readonly: q.kind === "true_false",
+            placeholder: `Answer ${j + 1}`,
+            oninput: (event) => { choice.text = event.target.value; },
+          }),
+          errorFor(path)),
+        h("div", { class: "actions", style: "margin:0" },
+          correctControl,
+          q.kind === "true_false" ? null : h("button", {
+            type: "button", class: "secondary", disabled: q.choices.length <= MIN_CHOICES,
+            "aria-label": `Remove answer ${j + 1} of question ${i + 1}`,
+            onclick: () => {
+              q.choices.splice(j, 1);
+              q.correct = q.correct.filter((c) => c !== j).map((c) => (c > j ? c - 1 : c));
+              normaliseKind(q);
+              draw(fieldId(`${base}.choices.${Math.max(0, j - 1)}.text`));
+            },
+          }, "Remove")));
+    });
+    const move = (delta) => {
+      const target = i + delta;
+      [quiz.questions[i], quiz.questions[target]] = [quiz.questions[target], quiz.questions[i]];
+      draw(fieldId(`questions.${target}.text`));
+    };
+    return control("fieldset", base, { class: "question" },
+      h("legend", {}, `Question ${i + 1}`),
+      errorFor(base),
+      h("label", { for: fieldId(`${base}.text`) }, "Question text"),
+      control("textarea", `${base}.text`, { maxlength: "300", oninput: (event) => { q.text = event.target.value; } }, q.text),
+      errorFor(`${base}.text`),
+      h("div", { class: "grid-2" },
+        h("div", {},
+          h("label", { for: fieldId(`${base}.kind`) }, "Kind"),
+          control("select", `${base}.kind`, {
+            onchange: (event) => { q.kind = event.target.value; normaliseKind(q); draw(fieldId(`${base}.kind`)); },
+          }, KINDS.map(([value, label]) => h("option", { value, selected: q.kind === value }, label))),
+          errorFor(`${base}.kind`)),
+        h("div", {},
+          h("label", { for: fieldId(`${base}.time_limit_seconds`) }, "Time limit (seconds)"),
+          control("input", `${base}.time_limit_seconds`, {
+            type: "number", inputmode: "numeric", min: "5", max: "240", step: "1", value: String(q.time_limit_seconds ?? ""),
+            oninput: (event) => { q.time_limit_seconds = event.target.value === "" ? null : Number(event.target.value); },
+          }),
+          errorFor(`${base}.time_limit_seconds`))),
+      h("label", { for: fieldId(`${base}.points`) }, "Points"),
+      control("select", `${base}.points`, { onchange: (event) => { q.points = event.target.value; } },
+        POINTS.map(([value, label]) => h("option", { value, selected: q.points === value }, label))),
+      errorFor(`${base}.points`),
+      control("div", `${base}.choices`, { role: "group", "aria-label": `Answers of question ${i + 1}` },
+        h("h3", {}, "Answers"),
+        q.kind === "poll" ? h("p", { class: "hint" }, "A poll has no right answer.") : h("p", { class: "hint" }, q.kind === "multiple" ? "Tick every right answer." : "Pick the right answer."),
+        choiceInputs),
+      errorFor(`${base}.choices`),
+      errorFor(`${base}.correct`),
+      h("div", { class: "actions" },
+        q.kind === "true_false" ? null : h("button", {
+          type: "button", class: "secondary", disabled: q.choices.length >= MAX_CHOICES,
+          onclick: () => { q.choices.push({ text: "" }); draw(fieldId(`${base}.choices.${q.choices.length - 1}.text`)); },
+        }, `Add an answer to question ${i + 1}`),
+        h("button", { type: "button", class: "secondary", disabled: i === 0, onclick: () => move(-1), "aria-label": `Move question ${i + 1} up` }, "Move up"),
+        h("button", { type: "button", class: "secondary", disabled: i === quiz.questions.length - 1, onclick: () => move(1), "aria-label": `Move question ${i + 1} down` }, "Move down"),
+        h("button", {
+          type: "button", class: "danger", disabled: quiz.questions.length <= 1, "aria-label": `Remove question ${i + 1}`,
+          onclick: () => { quiz.questions.splice(i, 1); draw(fieldId(`questions.${Math.max(0, i - 1)}.text`)); },
+        }, "Remove question")));
+  }
+
+  function draw(focusId) {
+    document.title = `${id ? "Edit" : "New"} quiz · PartyQuiz`;
+    const summary = errors.size
+      ? h("div", { class: "notice", role: "alert", id: "error-summary" },
+        h("p", {}, `${errors.size === 1 ? "1 problem" : `${errors.size} problems`} to fix before saving:`),
+        h("ul", {}, [...errors.entries()].map(([path, message]) => h("li", {},
+          h("a", { href: `#${fieldId(path)}`, onclick: (event) => { event.preventDefault(); document.getElementById(fieldId(path))?.focus(); } }, `${describePath(path)}: ${message}`)))))
+      : null;
+    const form = h("form", { novalidate: true, id: "quiz-form" },
+      h("label", { for: fieldId("title") }, "Title"),
+      control("input", "title", { type: "text", value: quiz.title, maxlength: "120", required: true, oninput: (event) => { quiz.title = event.target.value; } }),
+      errorFor("title"),
+      h("label", { for: fieldId("description") }, "Description (optional)"),
+      control("textarea", "description", { maxlength: "500", oninput: (event) => { quiz.description = event.target.value; } }, quiz.description || ""),
+      errorFor("description"),
+      errorFor("questions"),
+      quiz.questions.map(questionBlock),
+      h("div", { class: "actions" },
+        h("button", {
+          type: "button", class: "secondary", disabled: quiz.questions.length >= 100,
+          onclick: () => {
+            quiz.questions.push({ kind: "single", text: "", choices: [{ text: "" }, { text: "" }, { text: "" }, { text: "" }], correct: [0], time_limit_seconds: 20, points: "standard" });
+            draw(fieldId(`questions.${quiz.questions.length - 1}.text`));
+          },
+        }, "Add a question")),
+      h("p", { class: "form-error", role: "alert", id: "form-error", tabindex: "-1" }, formMessage),
+      h("p", { class: "form-status", role: "status", id: "form-status" }, statusMessage),
+      h("div", { class: "actions" },
+        h("button", { type: "submit", class: "big", id: "save" }, "Save quiz")));
+    form.addEventListener("submit", (event) => { event.preventDefault(); save(); });
+    replace(main,
+      h("h1", {}, id ? `Edit “${quiz.title || "untitled"}”` : "New quiz"),
+      h("p", {}, h("a", { href: "/host" }, "← Back to your quizzes")),
+      id ? h("div", { class: "actions" },
+        h("button", { type: "button", class: "secondary", onclick: () => download(`/api/quizzes/${id}/export`, "quiz.json") }, "Export JSON"),
+        h("button", {
+          type: "button", class: "secondary",
+          onclick: async () => {
+            const copyRecord = await call(`/api/quizzes/${id}/duplicate`, { method: "POST" });
+            navigate(`/host/quizzes/${copyRecord.id}`);
+          },
+        }, "Duplicate")) : null,
+      summary,
+      form);
+    if (focusId) document.getElementById(focusId)?.focus();
+  }
+
+  function describePath(path) {
+    const parts = path.split(".");
+    const words = [];
+    for (let k = 0; k < parts.length; k += 1) {
+      const part = parts[k];
+      if (part === "questions" && parts[k + 1] !== undefined) { words.push(`Question ${Number(parts[k + 1]) + 1}`); k += 1; }
+      else if (part === "choices" && parts[k + 1] !== undefined) { words.push(`answer ${Number(parts[k + 1]) + 1}`); k += 1; }
+      else if (part === "time_limit_seconds") words.push("time limit");
+      else if (part === "text") words.push(words.length ? "text" : "Text");
+      else words.push(part.replace(/_/g, " "));
+    }
+    const text = words.join(", ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  function placeErrors(items) {
+    const placed = new Map();
+    for (const item of items) {
+      let path = item.path.replace(/^body\.?/, "") || "title";
+      // The nearest field that exists on the form takes the message.
+      while (path && !document.getElementById(fieldId(path))) {
+        path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
+      }
+      if (!path) {
+        formMessage = formMessage ? `${formMessage} ${item.message}` : item.message;
+        continue;
+      }
+      placed.set(path, placed.has(path) ? `${placed.get(path)}; ${item.message}` : item.message);
+    }
+    return placed;
+  }
+
+  async function save() {
+    errors = new Map();
+    formMessage = "";
+    statusMessage = "";
+    const button = document.getElementById("save");
+    button.disabled = true;
+    button.textContent = "Saving…";
+    try {
+      const saved = id
+        ? await call(`/api/quizzes/${id}`, { method: "PUT", json: quiz })
+        : await call("/api/quizzes", { method: "POST", json: quiz });
+      quiz = copy(saved.quiz);
+      if (!id) {
+        id = saved.id;
+        window.history.replaceState(null, "", `/host/quizzes/${id}`);
+      }
+      statusMessage = `Saved at ${new Date().toLocaleTimeString()}.`;
+      draw();
+      announce("Quiz saved.");
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.status === 401) return;
+      draw();
+      errors = error.status === 422 && error.errors.length ? placeErrors(error.errors) : new Map();
+      if (!errors.size && !formMessage) formMessage = error.message;
+      draw();
+      // The summary lists every problem with a link to its field; the messages sit by the fields.
+      const summary = document.getElementById("error-summary");
+      if (summary) {
+        summary.setAttribute("tabindex", "-1");
+        summary.focus();
+      } else document.getElementById("form-error")?.focus();
+    }
+  }
+
+  draw();
+}

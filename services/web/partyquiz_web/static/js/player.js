@@ -1,0 +1,801 @@
+// The player's phone page: join with a code and a nickname, then follow the game to the podium.
+// Owns the player's session (resume token per game code in localStorage, device id) and drawing
+// each phase. Rules, scores and time all come from the game service; nothing is decided here.
+
+import { api, ApiError } from "./api.js";
+import { h, replace, announce, pts, ordinal, focusHeading } from "./dom.js";
+import { GameConnection, Countdown } from "./gameclient.js";
+import { shapeIcon, tintedShape } from "./shapes.js";
+import { board, podium } from "./views.js";
+
+const DEVICE_KEY = "partyquiz.device";
+const KIND_HINT = {
+  single: "Pick one answer.",
+  multiple: "Pick every answer that is right, then lock it in.",
+  true_false: "True or false?",
+  poll: "Poll: there is no right answer and no points.",
+};
+const POINTS_LABEL = { double: "Double points", none: "No points", standard: "" };
+const JOIN_ERRORS = new Set([
+  "invalid_join_code", "unknown_code", "too_many_attempts", "joining_locked", "banned",
+  "game_full", "game_over", "invalid_nickname", "nickname_taken", "player_exists",
+]);
+const RESUME_ERRORS = new Set([
+  "token_invalid", "token_expired", "unknown_game", "unknown_player", "banned",
+]);
+const ANSWER_ERRORS = {
+  late: "Too late: time was up before your answer arrived.",
+  duplicate: "You already answered this question; your first answer counts.",
+  closed: "This question is closed.",
+  paused: "The game is paused. Answer when it continues.",
+  invalid_choice: "That answer is not allowed here.",
+  wrong_question: "That question is no longer open.",
+  rate_limited: "Slow down a little and try again.",
+};
+
+const main = document.getElementById("main");
+const connBar = document.getElementById("conn");
+const meBar = document.getElementById("me-bar");
+
+const game = {
+  code: null,
+  lookup: null,
+  session: null, // {game_id, player_id, nickname, resume_token, receipt, pending}
+  joinNickname: null,
+  conn: null,
+  awaitingWelcome: false,
+  phase: null,
+  drawnKey: null,
+  question: null,
+  deadline: null,
+  serverNow: null,
+  remaining: null,
+  paused: false,
+  myAnswer: null,
+  selected: new Set(),
+  reveal: null,
+  result: null,
+  me: null,
+  leaderboard: null,
+  playerCount: 0,
+  locked: false,
+  endedReason: null,
+  countdown: null,
+};
+
+// ---------------------------------------------------------------- storage
+
+function deviceId() {
+  let id = window.localStorage.getItem(DEVICE_KEY);
+  if (!id) {
+    // getRandomValues works on plain-http LAN addresses, where randomUUID does not exist.
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    id = `d-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+    window.localStorage.setItem(DEVICE_KEY, id);
+  }
+  return id;
+}
+
+const sessionKey = (code) => `partyquiz.player.${code}`;
+
+function loadSession(code) {
+  try {
+    const raw = window.localStorage.getItem(sessionKey(code));
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveSession() {
+  if (game.code && game.session) {
+    window.localStorage.setItem(sessionKey(game.code), JSON.stringify(game.session));
+  }
+}
+
+function clearSession() {
+  if (game.code) window.localStorage.removeItem(sessionKey(game.code));
+  game.session = null;
+}
+
+export function normalizeCode(text) {
+  return String(text || "").replace(/[\s-]+/g, "").toUpperCase();
+}
+
+function codeFromUrl() {
+  const match = /^\/join\/([^/]+)\/?$/.exec(window.location.pathname);
+  if (match) return normalizeCode(decodeURIComponent(match[1]));
+  return normalizeCode(new URLSearchParams(window.location.search).get("code"));
+}
+
+// ---------------------------------------------------------------- join
+
+function lookupMessage(error) {
+  if (error.status === 404) return "No open game has this code. Check the big screen.";
+  if (error.status === 422) return "A game code is 6 letters and digits, as shown on the big screen.";
+  if (error.status === 429) return "Too many tries. Wait a minute, then try again.";
+  return error.message;
+}
+
+function drawJoin({ code = "", nickname = "", codeError = "", nicknameError = "", formError = "" } = {}) {
+  game.phase = null;
+  game.drawnKey = "join";
+  meBar.hidden = true;
+  document.title = "Join a game · PartyQuiz";
+  const codeInput = h("input", {
+    id: "join-code", name: "code", type: "text", class: "code-input", value: code,
+    autocomplete: "off", autocapitalize: "characters", spellcheck: "false", maxlength: "12",
+    required: true, "aria-describedby": "join-code-error", "aria-invalid": codeError ? "true" : "false",
+  });
+  const nickInput = h("input", {
+    id: "join-nickname", name: "nickname", type: "text", value: nickname, maxlength: "20",
+    autocomplete: "nickname", required: true, "aria-describedby": "join-nickname-hint join-nickname-error",
+    "aria-invalid": nicknameError ? "true" : "false",
+  });
+  const button = h("button", { type: "submit", class: "big" }, "Join");
+  const form = h("form", { class: "card", novalidate: true },
+    h("label", { for: "join-code" }, "Game code"),
+    codeInput,
+    h("p", { class: "field-error", id: "join-code-error" }, codeError),
+    h("label", { for: "join-nickname" }, "Your nickname"),
+    h("p", { class: "hint", id: "join-nickname-hint" }, "1 to 20 characters; everyone sees it."),
+    nickInput,
+    h("p", { class: "field-error", id: "join-nickname-error" }, nicknameError),
+    h("p", { class: "form-error", id: "join-error", role: "alert" }, formError),
+    h("div", { class: "actions" }, button),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const enteredCode = normalizeCode(codeInput.value);
+    const enteredNick = nickInput.value.trim();
+    if (!enteredCode) {
+      drawJoin({ code: codeInput.value, nickname: nickInput.value, codeError: "Enter the game code from the big screen." });
+      document.getElementById("join-code").focus();
+      return;
+    }
+    if (!enteredNick) {
+      drawJoin({ code: enteredCode, nickname: "", nicknameError: "Choose a nickname." });
+      document.getElementById("join-nickname").focus();
+      return;
+    }
+    button.disabled = true;
+    button.textContent = "Joining…";
+    await startJoin(enteredCode, enteredNick);
+  });
+  replace(main, h("h1", {}, "Join a game"), form);
+  if (codeError) codeInput.focus();
+  else if (nicknameError) nickInput.focus();
+  else if (code) nickInput.focus();
+  else codeInput.focus();
+}
+
+async function findGame(code) {
+  const lookup = await api(`/api/games/code/${encodeURIComponent(code)}`);
+  if (lookup.status === "ended") {
+    throw new ApiError(410, { code: "game_over", message: "This game has ended." });
+  }
+  return lookup;
+}
+
+async function startJoin(code, nickname) {
+  let lookup;
+  try {
+    lookup = await findGame(code);
+  } catch (error) {
+    const message = error instanceof ApiError ? lookupMessage(error) : String(error);
+    if (error.status === 0 || error.status === 429) drawJoin({ code, nickname, formError: message });
+    else drawJoin({ code, nickname, codeError: message });
+    return;
+  }
+  if (game.code !== code) {
+    game.code = code;
+    window.history.replaceState(null, "", `/join/${code}`);
+  }
+  game.lookup = lookup;
+  game.joinNickname = nickname;
+  game.session = null;
+  connect();
+}
+
+async function startResume(code, stored) {
+  game.code = code;
+  drawWaiting("Rejoining your game…");
+  let lookup;
+  try {
+    lookup = await findGame(code);
+  } catch (error) {
+    if (error.status === 0) {
+      // Offline right after a reload: keep the session and try again shortly.
+      showConn("reconnecting", "Connection lost. Reconnecting…");
+      window.setTimeout(() => startResume(code, stored), 2000);
+      return;
+    }
+    clearSession();
+    drawJoin({ code, formError: error instanceof ApiError && error.status !== 404 && error.status !== 410 ? lookupMessage(error) : "That game is over. Join a new one with its code." });
+    return;
+  }
+  if (lookup.game_id !== stored.game_id) {
+    clearSession();
+    drawJoin({ code });
+    return;
+  }
+  game.lookup = lookup;
+  game.session = stored;
+  connect();
+}
+
+function connect() {
+  if (game.conn) game.conn.stop();
+  game.conn = new GameConnection({
+    url: game.lookup.ws_url,
+    hello: () => {
+      game.awaitingWelcome = true;
+      if (game.session && game.session.resume_token) {
+        return { type: "resume", resume_token: game.session.resume_token };
+      }
+      return { type: "join", code: game.code, nickname: game.joinNickname, device_id: deviceId() };
+    },
+    onMessage: receive,
+    onStatus: connectionStatus,
+  });
+  game.conn.start();
+}
+
+// ---------------------------------------------------------------- connection state
+
+function showConn(kind, text) {
+  connBar.className = `conn ${kind}`;
+  connBar.textContent = text;
+  connBar.hidden = !text;
+}
+
+function connectionStatus(status, detail = {}) {
+  if (status === "reconnecting") {
+    const wait = detail.delay >= 1000 ? ` Next try in ${Math.round(detail.delay / 1000)} s.` : "";
+    showConn("reconnecting", `Connection lost. Reconnecting…${wait}`);
+    announce("Connection lost. Reconnecting.");
+  } else if (status === "connected") {
+    if (!connBar.hidden) announce("Reconnected.");
+    showConn("", "");
+  } else if (status === "stopped") {
+    showConn("", "");
+  }
+}
+
+// ---------------------------------------------------------------- messages
+
+function receive(msg) {
+  switch (msg.type) {
+    case "welcome":
+      onWelcome(msg);
+      break;
+    case "state":
+      applySnapshot(msg.state);
+      break;
+    case "lobby":
+      game.playerCount = msg.player_count;
+      game.locked = msg.joining_locked;
+      if (game.phase === "lobby") drawLobby();
+      break;
+    case "question":
+      openQuestion(msg, msg.deadline, msg.server_now, null, false);
+      break;
+    case "answer_receipt":
+      onReceipt(msg);
+      break;
+    case "reveal":
+      game.phase = "reveal";
+      game.reveal = msg;
+      game.result = null;
+      if (game.countdown) game.countdown.stop();
+      render();
+      break;
+    case "personal_result":
+      game.result = msg.result;
+      updateMe({ score: msg.result.score, rank: msg.result.rank, streak: msg.result.streak });
+      render(true);
+      announceResult();
+      break;
+    case "leaderboard":
+      game.phase = "leaderboard";
+      game.leaderboard = msg.entries;
+      game.playerCount = msg.player_count;
+      render();
+      break;
+    case "podium":
+      game.phase = "podium";
+      game.leaderboard = msg.entries;
+      game.playerCount = msg.player_count;
+      render();
+      break;
+    case "paused":
+      game.paused = true;
+      game.remaining = msg.remaining;
+      if (game.phase === "question") drawPauseState();
+      announce("The game is paused.");
+      break;
+    case "resumed":
+      game.paused = false;
+      game.deadline = msg.deadline;
+      game.serverNow = msg.server_now;
+      if (game.phase === "question") drawPauseState();
+      announce("The game continues.");
+      break;
+    case "kicked":
+      clearSession();
+      game.conn.stop();
+      game.phase = "kicked";
+      render();
+      break;
+    case "ended":
+      game.phase = "ended";
+      game.endedReason = msg.reason;
+      finish();
+      render();
+      break;
+    case "error":
+      onError(msg);
+      break;
+    default:
+      break;
+  }
+}
+
+function onWelcome(msg) {
+  game.awaitingWelcome = false;
+  const previous = game.session || {};
+  game.session = {
+    game_id: msg.state.game_id,
+    player_id: msg.player_id,
+    nickname: msg.nickname,
+    resume_token: msg.resume_token,
+    receipt: previous.player_id === msg.player_id ? previous.receipt || null : null,
+    pending: previous.player_id === msg.player_id ? previous.pending || null : null,
+  };
+  saveSession();
+  applySnapshot(msg.state);
+  const pending = game.session && game.session.pending;
+  if (pending && game.phase === "question" && game.question && pending.index === game.question.index
+      && !game.myAnswer && !game.paused) {
+    // The answer went out just before the drop and was never receipted: send it again.
+    game.conn.send({ type: "answer", question_index: pending.index, choices: pending.choices });
+  }
+}
+
+function applySnapshot(s) {
+  game.playerCount = s.player_count;
+  game.locked = s.joining_locked;
+  game.me = s.me || game.me;
+  updateMe(game.me || {});
+  game.leaderboard = s.leaderboard;
+  game.endedReason = s.ended_reason;
+  if (s.phase === "question" && s.question) {
+    openQuestion(s.question, s.deadline, s.server_now, s.remaining, s.paused, s.my_answer);
+    return;
+  }
+  game.phase = s.phase;
+  game.question = s.question;
+  game.reveal = s.reveal;
+  game.result = s.my_result;
+  game.myAnswer = s.my_answer;
+  if (game.countdown) game.countdown.stop();
+  if (s.phase === "ended") finish();
+  render();
+}
+
+function openQuestion(q, deadline, serverNow, remaining, paused, myAnswer = null) {
+  const isNew = !game.question || game.question.index !== q.index || game.phase !== "question";
+  game.phase = "question";
+  game.question = q;
+  game.deadline = deadline;
+  game.serverNow = serverNow;
+  game.remaining = remaining;
+  game.paused = Boolean(paused);
+  game.myAnswer = myAnswer;
+  game.reveal = null;
+  game.result = null;
+  if (isNew) game.selected = new Set(myAnswer || []);
+  render();
+  if (isNew) {
+    const hint = POINTS_LABEL[q.points] ? ` ${POINTS_LABEL[q.points]}.` : "";
+    announce(`Question ${q.index + 1} of ${q.total}: ${q.text}.${hint}`);
+  }
+}
+
+function onReceipt(msg) {
+  game.myAnswer = msg.choices;
+  if (game.session) {
+    game.session.receipt = { index: msg.question_index, elapsed: msg.elapsed };
+    game.session.pending = null;
+    saveSession();
+  }
+  if (game.phase === "question") drawAnswerState();
+  announce(`Answer locked at ${formatSeconds(msg.elapsed)} seconds.`);
+}
+
+function onError(msg) {
+  if (game.awaitingWelcome && (JOIN_ERRORS.has(msg.code) || RESUME_ERRORS.has(msg.code))) {
+    game.awaitingWelcome = false;
+    game.conn.stop();
+    const resuming = Boolean(game.session && game.session.resume_token);
+    if (resuming) {
+      clearSession();
+      const text = msg.code === "banned"
+        ? "The host removed you from this game."
+        : "Your place in that game could not be restored. Join again with a nickname.";
+      drawJoin({ code: game.code, formError: text });
+      return;
+    }
+    const nicknameProblem = msg.code === "invalid_nickname" || msg.code === "nickname_taken";
+    const text = msg.code === "nickname_taken"
+      ? "Someone in this game already has that nickname. Pick another one."
+      : msg.code === "unknown_code" ? "No open game has this code. Check the big screen."
+      : msg.message;
+    drawJoin({
+      code: game.code,
+      nickname: game.joinNickname || "",
+      nicknameError: nicknameProblem ? text : "",
+      formError: nicknameProblem ? "" : text,
+    });
+    return;
+  }
+  if (msg.code in ANSWER_ERRORS) {
+    if (game.session) {
+      game.session.pending = null;
+      saveSession();
+    }
+    const box = document.getElementById("answer-error");
+    if (box) box.textContent = ANSWER_ERRORS[msg.code];
+    announce(ANSWER_ERRORS[msg.code], { assertive: true });
+    if (msg.code !== "duplicate" && game.phase === "question" && !game.myAnswer) {
+      game.selected = new Set();
+      drawAnswerState();
+    }
+    return;
+  }
+  if (msg.code === "unavailable" || msg.code === "internal") {
+    announce("The game service had a problem. Trying again.", { assertive: true });
+  }
+}
+
+function finish() {
+  clearSession();
+  if (game.conn) game.conn.stop();
+}
+
+// ---------------------------------------------------------------- drawing
+
+function updateMe(standing) {
+  if (!game.session) return;
+  game.me = { ...(game.me || {}), ...standing };
+  meBar.hidden = false;
+  document.getElementById("me-name").textContent = game.session.nickname;
+  document.getElementById("me-score").textContent = pts(game.me.score || 0);
+  document.getElementById("me-rank").textContent = game.me.rank ? ` · ${ordinal(game.me.rank)}` : "";
+}
+
+function render(samePhase = false) {
+  const key = `${game.phase}:${game.question ? game.question.index : ""}`;
+  const fresh = key !== game.drawnKey;
+  game.drawnKey = key;
+  switch (game.phase) {
+    case "lobby": drawLobby(); break;
+    case "question": drawQuestion(); break;
+    case "reveal": drawReveal(); break;
+    case "leaderboard": drawLeaderboard(); break;
+    case "podium": drawPodium(); break;
+    case "ended": drawEnded(); break;
+    case "kicked": drawKicked(); break;
+    default: break;
+  }
+  if (fresh && !samePhase && game.phase !== "question") focusHeading(main);
+}
+
+function drawWaiting(text) {
+  game.drawnKey = "waiting";
+  replace(main, h("h1", {}, text));
+}
+
+function drawLobby() {
+  document.title = "Waiting to start · PartyQuiz";
+  const others = Math.max(0, game.playerCount - 1);
+  replace(main,
+    h("h1", {}, "You're in!"),
+    h("p", { class: "card center" },
+      h("span", { class: "visually-hidden" }, "Your nickname: "),
+      h("strong", { style: "font-size:1.6rem", "data-testid": "lobby-nickname" }, game.session ? game.session.nickname : ""),
+    ),
+    h("p", {}, "Look at the big screen. The game starts when the host is ready."),
+    h("p", { "data-testid": "lobby-count" },
+      others === 0 ? "You are the first player here." : `${others} other ${others === 1 ? "player has" : "players have"} joined.`),
+    game.locked ? h("p", { class: "notice" }, "The host has locked joining; you are in.") : null,
+  );
+}
+
+function choiceButtons(q) {
+  const multiple = q.kind === "multiple";
+  const list = h("ul", { class: `choices${q.choices.length <= 4 ? " two" : ""}`, id: "choices", "aria-label": "Answers" });
+  q.choices.forEach((text, i) => {
+    const button = h("button", {
+      type: "button",
+      class: `choice choice-${i}`,
+      "aria-pressed": "false",
+      "aria-keyshortcuts": String(i + 1),
+      dataset: { index: String(i) },
+      onclick: () => pick(i),
+    }, shapeIcon(i), h("span", { class: "text" }, text), h("span", { class: "key", "aria-hidden": "true" }, String(i + 1)));
+    if (multiple) button.setAttribute("aria-describedby", "kind-hint");
+    list.append(h("li", {}, button));
+  });
+  return list;
+}
+
+function drawQuestion() {
+  const q = game.question;
+  document.title = `Question ${q.index + 1} · PartyQuiz`;
+  const countEl = h("span", { class: "timer-count", "aria-hidden": "true" });
+  const fillEl = h("div", { class: "timer-fill" });
+  const timer = h("div", { class: "timer", id: "timer" },
+    countEl, h("div", { class: "timer-track", "aria-hidden": "true" }, fillEl),
+    h("span", { class: "visually-hidden", id: "timer-text" }, ""));
+  const points = POINTS_LABEL[q.points];
+  replace(main,
+    h("p", { class: "q-meta" },
+      h("span", {}, `Question ${q.index + 1} of ${q.total}`),
+      points ? h("span", { class: "notice" }, points) : null),
+    h("h1", { class: "q-text", id: "q-text" }, q.text),
+    timer,
+    h("p", { class: "hint", id: "kind-hint" }, `${KIND_HINT[q.kind] || ""} Keys 1–${q.choices.length} answer; arrow keys move.`),
+    choiceButtons(q),
+    q.kind === "multiple"
+      ? h("div", { class: "actions" }, h("button", { type: "button", class: "big", id: "lock-in", onclick: lockMultiple }, "Lock in my answer"))
+      : null,
+    h("p", { class: "receipt", id: "receipt", "data-testid": "receipt" }),
+    h("p", { class: "form-error answer-error", id: "answer-error" }),
+  );
+  if (game.countdown) game.countdown.stop();
+  game.countdown = new Countdown(countEl, fillEl, (seconds) => {
+    document.getElementById("timer-text").textContent = `${seconds} seconds left`;
+    if (seconds === 5 && !game.myAnswer) announce("5 seconds left.");
+    if (seconds === 0 && !game.myAnswer) {
+      const receipt = document.getElementById("receipt");
+      if (receipt && !receipt.textContent) drawAnswerState();
+    }
+  });
+  drawPauseState();
+  drawAnswerState();
+  const first = main.querySelector(".choice:not(:disabled)");
+  (first || main.querySelector("h1")).focus();
+}
+
+function drawPauseState() {
+  const q = game.question;
+  const timer = document.getElementById("timer");
+  if (!timer || !game.countdown) return;
+  timer.classList.toggle("paused", game.paused);
+  if (game.paused) game.countdown.freeze(game.remaining ?? 0, q.time_limit);
+  else if (game.deadline !== null && game.deadline !== undefined) game.countdown.run(game.deadline, game.serverNow, q.time_limit);
+  else game.countdown.freeze(game.remaining ?? 0, q.time_limit);
+  const existing = document.getElementById("paused-note");
+  if (game.paused && !existing) {
+    timer.after(h("p", { class: "notice", id: "paused-note" }, "Paused by the host."));
+  } else if (!game.paused && existing) existing.remove();
+  drawAnswerState();
+}
+
+function timeIsUp() {
+  return !game.paused && game.countdown && game.countdown.remaining() <= 0;
+}
+
+function drawAnswerState() {
+  const list = document.getElementById("choices");
+  if (!list) return;
+  const answered = Array.isArray(game.myAnswer);
+  const pending = game.session && game.session.pending && game.question && game.session.pending.index === game.question.index;
+  const chosen = answered ? new Set(game.myAnswer) : pending ? new Set(game.session.pending.choices) : game.selected;
+  const locked = answered || pending || game.paused || timeIsUp();
+  list.classList.toggle("locked", Boolean(answered || pending));
+  for (const button of list.querySelectorAll(".choice")) {
+    const i = Number(button.dataset.index);
+    button.setAttribute("aria-pressed", chosen.has(i) ? "true" : "false");
+    button.disabled = Boolean(locked);
+  }
+  const lockIn = document.getElementById("lock-in");
+  if (lockIn) lockIn.disabled = Boolean(locked) || game.selected.size === 0;
+  const receipt = document.getElementById("receipt");
+  if (answered) {
+    const r = game.session && game.session.receipt;
+    receipt.textContent = r && r.index === game.question.index
+      ? `Answer locked at ${formatSeconds(r.elapsed)} s`
+      : "Answer locked";
+  } else if (pending) {
+    receipt.textContent = "Sending your answer…";
+  } else if (timeIsUp()) {
+    receipt.textContent = "Time's up!";
+  } else {
+    receipt.textContent = "";
+  }
+}
+
+function pick(i) {
+  const q = game.question;
+  if (!q || game.phase !== "question" || game.myAnswer || game.paused) return;
+  if (q.kind === "multiple") {
+    if (game.selected.has(i)) game.selected.delete(i);
+    else game.selected.add(i);
+    drawAnswerState();
+    return;
+  }
+  submit([i]);
+}
+
+function lockMultiple() {
+  if (game.selected.size) submit([...game.selected].sort((a, b) => a - b));
+}
+
+function submit(choices) {
+  const q = game.question;
+  if (!game.session || (game.session.pending && game.session.pending.index === q.index)) return;
+  game.selected = new Set(choices);
+  game.session.pending = { index: q.index, choices };
+  saveSession();
+  document.getElementById("answer-error").textContent = "";
+  const sent = game.conn.send({ type: "answer", question_index: q.index, choices });
+  drawAnswerState();
+  if (!sent) {
+    document.getElementById("receipt").textContent = "Offline: your answer is sent as soon as the connection is back.";
+  }
+}
+
+function formatSeconds(s) {
+  return Number(s).toFixed(1);
+}
+
+function choiceLabel(i) {
+  const q = game.question;
+  return h("span", { class: "choice-inline" }, tintedShape(i), ` ${q ? q.choices[i] : `Answer ${i + 1}`}`);
+}
+
+function drawReveal() {
+  const q = game.question;
+  const r = game.result;
+  const poll = q && q.kind === "poll";
+  let kind;
+  let headline;
+  if (!r) { kind = "poll"; headline = "Time's up!"; }
+  else if (!r.answered) { kind = "missed"; headline = "No answer"; }
+  else if (poll || r.correct === null) { kind = "poll"; headline = "Thanks for voting"; }
+  else if (r.correct) { kind = "correct"; headline = "Correct!"; }
+  else if (r.points > 0) { kind = "correct"; headline = "Partly right"; }
+  else { kind = "wrong"; headline = "Not quite"; }
+  document.title = `${headline} · PartyQuiz`;
+  const correct = game.reveal ? game.reveal.correct : [];
+  const mine = game.myAnswer || [];
+  replace(main,
+    q ? h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`)) : null,
+    h("div", { class: `result ${kind}`, "data-testid": "result" },
+      h("h1", { class: "headline" }, headline),
+      r ? h("p", { class: "points" }, `+${pts(r.points)} points`) : h("p", {}, "Waiting for your result…")),
+    r ? h("div", { class: "stats" },
+      h("div", { class: "stat" }, "Score", h("b", { "data-testid": "result-score" }, pts(r.score))),
+      h("div", { class: "stat" }, "Rank", h("b", { "data-testid": "result-rank" }, ordinal(r.rank))),
+      h("div", { class: "stat" }, "Streak", h("b", {}, String(r.streak))),
+      h("div", { class: "stat" }, "Players", h("b", {}, String(game.playerCount)))) : null,
+    q && !poll && correct.length ? h("div", { class: "card" },
+      h("h2", {}, correct.length > 1 ? "Right answers" : "Right answer"),
+      h("ul", {}, correct.map((i) => h("li", {}, choiceLabel(i))))) : null,
+    q && mine.length ? h("div", { class: "card" },
+      h("h2", {}, "Your answer"),
+      h("ul", {}, mine.map((i) => h("li", {}, choiceLabel(i))))) : null,
+  );
+}
+
+function announceResult() {
+  const r = game.result;
+  if (!r) return;
+  if (!r.answered) announce(`No answer. Your score is ${r.score}, rank ${r.rank}.`);
+  else if (r.correct === null) announce(`Vote counted. Your score is ${r.score}, rank ${r.rank}.`);
+  else announce(`${r.correct ? "Correct" : "Not correct"}. ${r.points} points. Score ${r.score}, rank ${r.rank}.`);
+}
+
+function myBoard(entries) {
+  return board(entries, game.session ? game.session.player_id : null);
+}
+
+function syncMeFromEntries(entries) {
+  const me = game.session ? game.session.player_id : null;
+  const mine = (entries || []).find((e) => e.player_id === me);
+  if (mine) updateMe({ score: mine.score, rank: mine.rank, streak: mine.streak });
+}
+
+function drawLeaderboard() {
+  document.title = "Leaderboard · PartyQuiz";
+  syncMeFromEntries(game.leaderboard);
+  const me = game.me || {};
+  replace(main,
+    h("h1", {}, "Leaderboard"),
+    me.rank ? h("p", { class: "card center" }, `You are ${ordinal(me.rank)} of ${game.playerCount} with ${pts(me.score)} points.`) : null,
+    myBoard(game.leaderboard),
+  );
+}
+
+function drawPodium() {
+  document.title = "Podium · PartyQuiz";
+  syncMeFromEntries(game.leaderboard);
+  const me = game.me || {};
+  replace(main,
+    h("h1", {}, "Podium"),
+    podium(game.leaderboard),
+    me.rank ? h("p", { class: "card center", "data-testid": "final-standing" }, `You finished ${ordinal(me.rank)} with ${pts(me.score)} points.`) : null,
+  );
+}
+
+function drawEnded() {
+  document.title = "Game over · PartyQuiz";
+  if (game.leaderboard) syncMeFromEntries(game.leaderboard);
+  const me = game.me || {};
+  replace(main,
+    h("h1", {}, "Game over"),
+    h("p", {}, game.endedReason === "ended_by_host" ? "The host ended the game." : "Thanks for playing!"),
+    me.rank ? h("p", { class: "card center", "data-testid": "final-standing" }, `You finished ${ordinal(me.rank)} with ${pts(me.score)} points.`) : null,
+    game.leaderboard ? myBoard(game.leaderboard) : null,
+    h("p", {}, h("a", { href: "/" }, "Join another game")),
+  );
+}
+
+function drawKicked() {
+  document.title = "Removed · PartyQuiz";
+  meBar.hidden = true;
+  replace(main,
+    h("h1", {}, "You were removed from the game"),
+    h("p", {}, "The host removed you. You cannot rejoin this game."),
+    h("p", {}, h("a", { href: "/" }, "Back to the start")),
+  );
+  announce("The host removed you from the game.", { assertive: true });
+}
+
+// ---------------------------------------------------------------- keyboard
+
+function onKey(event) {
+  if (game.phase !== "question" || event.altKey || event.ctrlKey || event.metaKey) return;
+  const target = event.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return;
+  const buttons = [...document.querySelectorAll("#choices .choice")];
+  if (!buttons.length) return;
+  if (/^[1-6]$/.test(event.key)) {
+    const i = Number(event.key) - 1;
+    if (i < buttons.length) {
+      event.preventDefault();
+      buttons[i].focus();
+      pick(i);
+    }
+    return;
+  }
+  const moves = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 };
+  if (event.key in moves) {
+    event.preventDefault();
+    const current = buttons.indexOf(document.activeElement);
+    const next = current === -1 ? 0 : (current + moves[event.key] + buttons.length) % buttons.length;
+    buttons[next].focus();
+  } else if (event.key === "Enter" && game.question.kind === "multiple" && !buttons.includes(document.activeElement)) {
+    event.preventDefault();
+    lockMultiple();
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+function start() {
+  document.addEventListener("keydown", onKey);
+  const code = codeFromUrl();
+  const stored = code ? loadSession(code) : null;
+  if (code && stored && stored.resume_token) {
+    startResume(code, stored);
+  } else {
+    game.code = code || null;
+    drawJoin({ code: code || "" });
+  }
+}
+
+start();
