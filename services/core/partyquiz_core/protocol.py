@@ -154,7 +154,8 @@ HOST_MESSAGE_TYPES = frozenset(
 
 def parse_client_message(data: str | bytes) -> ClientMessage:
     """Parse one frame; raise ``ValidationError`` (code ``bad_frame``) if it is not a message."""
-    if len(data) > MAX_FRAME_BYTES:
+    size = len(data.encode()) if isinstance(data, str) else len(data)
+    if size > MAX_FRAME_BYTES:
         raise ValidationError(f"frames are at most {MAX_FRAME_BYTES} bytes", code="too_large")
     try:
         return ClientMessageAdapter.validate_json(data)
