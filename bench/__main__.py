@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         node_modules=args.node_modules,
         server_cpu=1,
         loadgen_cpu=0,
+        nice=plan.nice,
     )
     machine = describe(args.node, args.node_modules)
     records: list[dict[str, Any]] = []

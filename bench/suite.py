@@ -87,6 +87,7 @@ def run_loadgen(env: Env, config: dict[str, Any], tag: str) -> dict[str, Any]:
     with stderr.open("wb") as err:
         done = subprocess.run(
             [
+                *env.nice_prefix,
                 "taskset",
                 "-c",
                 str(env.loadgen_cpu),
@@ -94,19 +95,23 @@ def run_loadgen(env: Env, config: dict[str, Any], tag: str) -> dict[str, Any]:
                 str(PEERS_DIR / "loadgen.cjs"),
                 str(path),
             ],
-            stdout=subprocess.PIPE,
+            stdout=err,
             stderr=err,
             timeout=config["total_timeout_s"] + 60,
             env={"NODE_PATH": str(env.node_modules), "PATH": "/usr/bin:/bin"},
             check=False,
         )
-    lines = done.stdout.decode().strip().splitlines()
-    if done.returncode != 0 or not lines:
+    if done.returncode != 0 or not result_path.exists():
         raise BenchError(
             f"load generator failed ({done.returncode}):\n"
             f"{stderr.read_text(errors='replace')[-3000:]}"
         )
-    result: dict[str, Any] = json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    if result.get("aborted"):
+        raise BenchError(
+            f"load generator aborted: {result['aborted']}\n"
+            f"{stderr.read_text(errors='replace')[-3000:]}"
+        )
     return result
 
 
