@@ -2,7 +2,8 @@
 # Makes this machine able to build and run PartyQuiz's images, and does nothing when it already
 # can: installs podman, buildah, runc and mmdebstrap from Debian when missing, and creates the
 # base image the Dockerfiles name (debian:bookworm-slim) from a minbase bootstrap when no
-# registry is reachable. The rootfs tarball is cached outside the repository; delete it (or set
+# registry is reachable. With --smoke it also installs the PostgreSQL and Redis servers the
+# smoke tests start (throwaway instances; no system service is used). The rootfs tarball is cached outside the repository; delete it (or set
 # PARTYQUIZ_BASE_REFRESH=1) to rebuild the base with current Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -84,5 +85,10 @@ ensure_base_image() {
     fi
 }
 
+case "${1:-}" in
+    "") ;;
+    --smoke) ensure_debs postgresql redis-server ;;
+    *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+esac
 ensure_debs podman buildah runc mmdebstrap
 ensure_base_image

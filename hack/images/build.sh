@@ -43,17 +43,29 @@ if [ -s "$ca_file" ]; then
     build_args+=(--secret "id=build-ca,src=$ca_file")
 fi
 
+logs=${PARTYQUIZ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/partyquiz}/images/logs
+mkdir -p "$logs"
+
 for name in "${names[@]}"; do
     image=$repo/partyquiz-$name
     printf '==> building %s:%s (Dockerfile.%s)\n' "$image" "$tag" "$name" >&2
     started=$(date +%s)
+    log=$logs/build-$name.log
     # Docker format keeps HEALTHCHECK (the OCI image format has no field for it). Host
     # networking needs no bridge or NAT on the build machine; nothing in a build listens.
-    $podman build --format docker --layers --pull=never --network host \
+    if ! $podman build --format docker --layers --pull=never --network host \
         --ulimit nofile=1024:4096 --ulimit nproc=1024:2048 \
         "${build_args[@]}" \
-        --file "Dockerfile.$name" --tag "$image:$tag" --tag "$image:latest" .
-    printf '==> built %s:%s in %ss\n' "$image" "$tag" "$(($(date +%s) - started))" >&2
+        --file "Dockerfile.$name" --tag "$image:$tag" --tag "$image:latest" . \
+        2>&1 | tee "$log" | if [ "${PARTYQUIZ_IMAGES_VERBOSE:-0}" = 1 ]; then cat; else
+            grep --line-buffered -E '^\[[0-9]+/[0-9]+\] STEP|^Error' | cut -c1-110; fi
+    then
+        tail -n 40 "$log" >&2
+        echo "building $image failed; full log: $log" >&2
+        exit 1
+    fi
+    printf '==> built %s:%s in %ss (log: %s)\n' "$image" "$tag" "$(($(date +%s) - started))" \
+        "$log" >&2
 done
 
 printf '\n%-40s %10s\n' IMAGE SIZE

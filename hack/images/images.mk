@@ -1,0 +1,12 @@
+# Container images: build them with podman and prove them. Included by the top Makefile.
+# PARTYQUIZ_IMAGE_REPO (default localhost) and PARTYQUIZ_IMAGE_TAG (default: the project
+# version) name the images; see docs/images.md for pushing them to a real registry.
+
+.PHONY: images
+images: ## Build the web, ws and operator images with podman and print their sizes
+	@hack/images/build.sh
+
+.PHONY: images-smoke
+images-smoke: deps images ## Run the built images: migrate+serve on PostgreSQL/Redis, bot game, drain, operator CLI
+	@hack/images/bootstrap.sh --smoke
+	PARTYQUIZ_IMAGES_PREBUILT=1 $(PYTEST) tests/images
