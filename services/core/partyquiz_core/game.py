@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NamedTuple, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_serializer
 
 from partyquiz_core.cowmap import CowMap
 from partyquiz_core.errors import (
@@ -224,6 +224,10 @@ class GameState(BaseModel):
     _nicknames: CowMap[str, PlayerId] | None = PrivateAttr(default=None)
     _standings: _Standings | None = PrivateAttr(default=None)
 
+    @field_serializer("banned_devices")
+    def _sorted_devices(self, devices: frozenset[DeviceId]) -> list[DeviceId]:
+        return sorted(devices)  # the same state always serialises to the same JSON
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GameState):
             return NotImplemented
@@ -381,7 +385,8 @@ def new_game(game_id: GameId, quiz: Quiz, settings: GameSettings | None = None) 
 
 def validate_nickname(raw: str) -> str:
     """Return the trimmed nickname or raise ``ValidationError`` (``invalid_nickname``)."""
-    nickname = raw.strip()
+    # One spelling per look: a composed and a decomposed "Zoë" are the same nickname.
+    nickname = unicodedata.normalize("NFC", raw.strip())
     if not 1 <= len(nickname) <= NICKNAME_MAX_LENGTH:
         raise ValidationError(
             f"a nickname is 1 to {NICKNAME_MAX_LENGTH} characters", code="invalid_nickname"
@@ -519,6 +524,19 @@ def _join(state: GameState, cmd: Join, now: float) -> Transition:
         next_seq=state.next_seq + 1,
         nicknames=nicknames.set(key, player.id),
     )
+    standings = (state.__pydantic_private__ or {}).get("_standings")
+    if standings is not None:
+        # A newcomer has 0 points and joined last: they go at the end, tied with the other
+        # zero scores, so late joins do not re-sort 10 000 players for their welcome.
+        last = standings.order[-1] if standings.order else None
+        zero_rank = (
+            standings.ranks[last]
+            if last is not None and state.players[last].score == 0
+            else len(standings.order) + 1
+        )
+        ranks = dict(standings.ranks)
+        ranks[player.id] = zero_rank
+        new._standings = _Standings((*standings.order, player.id), ranks)
     events = [
         _to(
             _HOST,

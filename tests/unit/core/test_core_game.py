@@ -772,3 +772,33 @@ def test_connection_messages_are_not_commands() -> None:
 def test_the_quiz_fixture_covers_every_question_kind() -> None:
     kinds = [q.kind.value for q in four_kind_quiz().questions]
     assert kinds == ["single", "multiple", "true_false", "poll"]
+
+
+def test_a_late_joiner_ranks_with_the_other_zero_scores_or_last() -> None:
+    game = make_game("ann", "bob", started=True)
+    game.do(answer(A, 0), at=1000.2)
+    game.do(Skip())
+    assert player_snapshot(game.state, A, game.now).me.rank == 1  # type: ignore[union-attr]
+    game.do(Join(player_id=C, device_id=DeviceId("d-cid"), nickname="cid"))
+    assert [(p.id, rank) for p, rank in ranked_players(game.state)] == [(A, 1), (B, 2), (C, 2)]
+    game.do(Kick(player_id=B))
+    dan = PlayerId("p-dan")
+    game.do(Join(player_id=dan, device_id=DeviceId("d-dan"), nickname="dan"))
+    assert player_snapshot(game.state, dan, game.now).me.rank == 2  # type: ignore[union-attr]
+
+    everyone_scored = make_game("ann", started=True)
+    everyone_scored.do(answer(A, 0))
+    ranked_players(everyone_scored.state)
+    everyone_scored.do(Join(player_id=B, device_id=DeviceId("d-bob"), nickname="bob"))
+    assert [rank for _, rank in ranked_players(everyone_scored.state)] == [1, 2]
+
+
+def test_nicknames_that_look_the_same_are_the_same() -> None:
+    game = make_game()
+    game.do(Join(player_id=A, device_id=DeviceId("d1"), nickname="Zo\u00eb"))
+    refused(
+        game,
+        Join(player_id=B, device_id=DeviceId("d2"), nickname="zoe\u0308"),
+        ConflictError,
+        "nickname_taken",
+    )

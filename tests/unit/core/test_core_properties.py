@@ -42,6 +42,7 @@ from partyquiz_core.game import (
     new_game,
     next_deadline,
     player_snapshot,
+    ranked_players,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.quiz import QuestionKind
@@ -140,6 +141,17 @@ game_settings = st.builds(
 )
 
 
+def assert_caches_are_fresh(state: GameState) -> None:
+    """The indexes a state carries over from its parent equal ones rebuilt from scratch."""
+    bare = state.model_copy()
+    bare.__pydantic_private__ = {"_nicknames": None, "_standings": None}
+    assert ranked_players(state) == ranked_players(bare)
+    private = state.__pydantic_private__ or {}
+    if private.get("_nicknames") is not None:
+        expected = {p.nickname.casefold(): p.id for p in state.players.values()}
+        assert private["_nicknames"] == expected
+
+
 @dataclass
 class Played:
     states: list[GameState]
@@ -186,6 +198,7 @@ def play(setting: GameSettings, script: Script, swap_at: int | None = None) -> P
         if isinstance(command, Join):
             assert command.device_id not in banned
         assert new.banned_devices == banned
+        assert_caches_are_fresh(new)
         # Derived views never fail on any reachable state.
         host_snapshot(new, now)
         for player_id in new.players:
