@@ -7,6 +7,7 @@ does). "Not yours" and "does not exist" look the same from outside: both raise
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -16,6 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from partyquiz_core.errors import NotFoundError
 from partyquiz_web.models import Game, GameAnswer, GamePlayer, Host, QuizRecord
 from partyquiz_web.schemas import GameResults
+
+# Ids are uuid4 hex; anything else cannot exist, so it is "not found" without a query.
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_id(value: str) -> bool:
+    return _ID.fullmatch(value) is not None
 
 
 class HostRepository:
@@ -30,7 +38,7 @@ class HostRepository:
         return result.first()
 
     async def by_id(self, host_id: str) -> Host | None:
-        return await self._session.get(Host, host_id)
+        return await self._session.get(Host, host_id) if is_id(host_id) else None
 
 
 class QuizRepository:
@@ -49,7 +57,7 @@ class QuizRepository:
         return (await self._session.scalars(query)).all()
 
     async def get_owned(self, quiz_id: str, owner_id: str) -> QuizRecord:
-        quiz = await self._session.get(QuizRecord, quiz_id)
+        quiz = await self._session.get(QuizRecord, quiz_id) if is_id(quiz_id) else None
         if quiz is None or quiz.owner_id != owner_id:
             raise NotFoundError(f"quiz {quiz_id} not found")
         return quiz
@@ -70,12 +78,14 @@ class GameRepository:
         return bool(await self._session.scalar(query))
 
     async def by_id(self, game_id: str) -> Game:
-        game = await self._session.get(Game, game_id)
+        game = await self._session.get(Game, game_id) if is_id(game_id) else None
         if game is None:
             raise NotFoundError(f"game {game_id} not found")
         return game
 
     async def by_id_for_update(self, game_id: str) -> Game:
+        if not is_id(game_id):
+            raise NotFoundError(f"game {game_id} not found")
         query = sa.select(Game).where(Game.id == game_id).with_for_update()
         game = (await self._session.scalars(query)).first()
         if game is None:
@@ -83,7 +93,7 @@ class GameRepository:
         return game
 
     async def get_owned(self, game_id: str, host_id: str) -> Game:
-        game = await self._session.get(Game, game_id)
+        game = await self._session.get(Game, game_id) if is_id(game_id) else None
         if game is None or game.host_id != host_id:
             raise NotFoundError(f"game {game_id} not found")
         return game

@@ -16,15 +16,25 @@ from partyquiz_core.quiz import QuestionKind, Quiz
 
 GameStatus = Literal["created", "running", "ended"]
 
+# Control characters (NUL above all: PostgreSQL text cannot hold it) never reach the database.
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=254,
+        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
     ),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+DisplayName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=_NO_CONTROL),
+]
 ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+PlayerIdText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_NO_CONTROL)]
+NicknameText = Annotated[str, StringConstraints(max_length=64, pattern=_NO_CONTROL)]
 
 
 class _Body(BaseModel):
@@ -149,14 +159,14 @@ class InternalGame(BaseModel):
 
 
 class ResultPlayer(BaseModel):
-    player_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    nickname: Annotated[str, StringConstraints(max_length=64)]
+    player_id: PlayerIdText
+    nickname: NicknameText
     score: int
     rank: Annotated[int, Field(ge=1)]
 
 
 class ResultAnswer(BaseModel):
-    player_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    player_id: PlayerIdText
     question_index: Annotated[int, Field(ge=0)]
     choices: list[int]
     elapsed: Annotated[float, Field(ge=0)]

@@ -166,3 +166,21 @@ async def test_unknown_routes_and_methods_use_the_error_body(web: Web) -> None:
     assert (missing.status_code, wrong_method.status_code) == (404, 405)
     assert _is_error_body(missing.json())
     assert _is_error_body(wrong_method.json())
+
+
+async def test_text_the_database_cannot_store_gets_422_not_500(web: Web) -> None:
+    auth = await web.register_and_login()
+    document = sample_quiz("Nul\x00title")
+    document["questions"][1]["choices"][2]["text"] = "fi\x00ve"
+    created = await web.client.post("/api/quizzes", json=document, headers=auth)
+    assert created.status_code == 422
+    assert [e["path"] for e in created.json()["errors"]] == [
+        "title",
+        "questions.1.choices.2.text",
+    ]
+    register = await web.client.post(
+        "/api/auth/register", json={"email": "a\x00@example.org", "password": PASSWORD}
+    )
+    assert register.status_code == 422
+    odd_id = await web.client.get("/api/quizzes/%00", headers=auth)
+    assert odd_id.status_code == 404

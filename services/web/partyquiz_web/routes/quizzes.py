@@ -63,9 +63,29 @@ def parse_quiz_document(raw: bytes) -> Quiz:
             "a quiz file is a JSON object", [("(root)", "must be a JSON object")]
         )
     try:
-        return Quiz.model_validate(document)
+        quiz = Quiz.model_validate(document)
     except PydanticValidationError as exc:
         raise from_pydantic(exc) from None
+    return ensure_storable(quiz)
+
+
+def _nul_paths(value: Any, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_paths(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, f"{path}.{i}")]
+    return []
+
+
+def ensure_storable(quiz: Quiz) -> Quiz:
+    """Refuse text the database cannot store (NUL characters), naming each field."""
+    paths = _nul_paths(quiz.model_dump(mode="json"), "")
+    if paths:
+        errors = [(p, "must not contain NUL characters") for p in paths]
+        raise FieldErrorsError(f"{paths[0]}: must not contain NUL characters", errors)
+    return quiz
 
 
 @router.get("")
@@ -79,7 +99,7 @@ async def create_quiz(
     quiz: Quiz, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
 ) -> QuizPublic:
     """Create a quiz from the quiz format (see docs/quiz-format.md)."""
-    record = _new_record(quiz, host.id, runtime)
+    record = _new_record(ensure_storable(quiz), host.id, runtime)
     QuizRepository(session).add(record)
     await session.commit()
     return _public(record)
@@ -117,6 +137,7 @@ async def replace_quiz(
 ) -> QuizPublic:
     """Replace a quiz's content; games already created keep the version they started with."""
     record = await QuizRepository(session).get_owned(quiz_id, host.id)
+    ensure_storable(quiz)
     record.title = quiz.title
     record.question_count = len(quiz.questions)
     record.content = quiz.model_dump(mode="json")
