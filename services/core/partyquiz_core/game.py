@@ -226,7 +226,7 @@ class GameState(BaseModel):
 
     @field_serializer("banned_devices")
     def _sorted_devices(self, devices: frozenset[DeviceId]) -> list[DeviceId]:
-        return sorted(devices)  # the same state always serialises to the same JSON
+        return sorted(devices)  # not in set iteration order, which varies between processes
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GameState):
