@@ -57,3 +57,41 @@ class AnswerRejectedError(GameStateError):
     """An answer that is not counted; ``code`` says why (late, duplicate, invalid ...)."""
 
     code = "answer_rejected"
+
+
+# Every code the core raises, with what it tells the user; docs/protocol.md and the HTTP error
+# mapping can be checked against this one list.
+ERROR_CODES: dict[str, str] = {
+    # class defaults
+    "error": "an unexpected domain error",
+    "invalid": "the input breaks a domain rule",
+    "not_found": "the referenced thing does not exist",
+    "conflict": "the request clashes with the current state",
+    "forbidden": "the caller may not do this",
+    "wrong_phase": "not possible in the game's current phase",
+    "illegal_transition": "the host command does not fit the game's current phase",
+    "answer_rejected": "the answer does not count",
+    # frames and codes (protocol, codes)
+    "bad_frame": "the frame is not a valid client message",
+    "too_large": "the frame is larger than 4 KiB",
+    "invalid_join_code": "a join code is 6 characters from the join-code alphabet",
+    "not_a_command": "the message is not a game command (host, resume, ping)",
+    "not_a_player": "only a player's connection can join or answer",
+    # joining (game)
+    "invalid_nickname": "a nickname is 1-20 visible characters",
+    "nickname_taken": "another player already has this nickname (case-insensitive)",
+    "player_exists": "this player id is already in the game",
+    "banned": "this device was kicked from the game",
+    "joining_locked": "the host has locked joining",
+    "game_full": "the game has reached its player limit",
+    "game_over": "the game is at the podium or has ended",
+    "unknown_player": "no such player in this game (never joined or kicked)",
+    "no_players": "the game cannot start before someone joins",
+    # answering (game)
+    "closed": "no question is open",
+    "wrong_question": "the answer is for another question than the open one",
+    "paused": "the game is paused",
+    "late": "the question's time was up",
+    "duplicate": "the player already answered this question",
+    "invalid_choice": "the choices do not fit the question",
+}
