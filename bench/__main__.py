@@ -18,12 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import describe
+from bench.operator_bench import OPERATOR_RESYNC_SECONDS, run_operator_bench
 from bench.procs import BenchError, raise_fd_limit
 from bench.quiz import bench_quiz, question_message
-from bench.render import render_game_service
+from bench.render import render_game_service, render_operator
 from bench.report import replace_section
 from bench.suite import Plan, log, run_game_service, run_replicas, self_check
-from bench.summary import Metrics, aggregate, check_targets, split_by_replica, summarize_session
+from bench.summary import (
+    Metrics,
+    Verdict,
+    aggregate,
+    check_operator_targets,
+    check_targets,
+    split_by_replica,
+    summarize_session,
+)
 from bench.targets import REPO_ROOT, Env
 
 PROFILES = {
@@ -34,6 +43,7 @@ PROFILES = {
         rounds=2,
         warmup=1,
         replica_sizes=(200,),
+        operator_counts=(3,),
     ),
     "full": Plan(
         sizes=(1000, 5000, 10000),
@@ -42,6 +52,7 @@ PROFILES = {
         rounds=5,
         warmup=1,
         replica_sizes=(1000,),
+        operator_counts=(10, 100),
     ),
 }
 KINDS = ("partyquiz", "socketio", "ws", "raw")
@@ -59,7 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, help="interleaved runs per size (medians over them)")
     p.add_argument("--kinds", help=f"comma list of {','.join(KINDS)}")
     p.add_argument(
-        "--scenarios", default="game,replicas", help="comma list of game (B1-B3), replicas (B4)"
+        "--scenarios",
+        default="game,replicas,operator",
+        help="comma list of game (B1-B3), replicas (B4), operator (B5)",
     )
     p.add_argument("--node", default=shutil.which("node") or "node")
     p.add_argument("--node-modules", type=Path, default=cache / "bench" / "node_modules")
@@ -93,6 +106,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         rounds=base.rounds,
         warmup=base.warmup,
         replica_sizes=base.replica_sizes,
+        operator_counts=base.operator_counts,
         concurrency=base.concurrency,
         nice=args.nice,
     )
@@ -164,38 +178,56 @@ def main(argv: list[str] | None = None) -> int:
         with results_file.open("a") as out:
             out.write(json.dumps(rec) + "\n")
 
+    operator_results: list[dict[str, Any]] = []
     try:
         self_check(env)
         if "game" in scenarios:
             run_game_service(plan, env, quiz, record)
         if "replicas" in scenarios and "partyquiz" in plan.kinds:
             run_replicas(plan, env, quiz, record)
+        if "operator" in scenarios:
+            operator_results = run_operator_bench(plan.operator_counts, run_dir)
+            (run_dir / "operator.json").write_text(json.dumps(operator_results))
     except BenchError as exc:
         log(f"FAILED: {exc}")
         log(f"logs and partial results: {run_dir}")
         return 1
-    by_size, replicas = summarize_runs(records)
-    verdicts = check_targets(by_size, replicas)
-    plan_text = (
-        f"{plan.runs} interleaved run{'s' if plan.runs > 1 else ''} per size, "
-        f"{plan.warmup} warm-up + {plan.rounds} measured fan-outs per run"
-    )
-    failures = [
-        f"{r['kind']} {r['size']} players run {r['run'] + 1}: {r['error'].splitlines()[0][:160]}"
-        for r in records
-        if "error" in r
-    ]
-    body = render_game_service(machine, plan_text, by_size, replicas, verdicts, started, failures)
-    (run_dir / "game-service.md").write_text(body)
-    if args.no_docs:
-        print(body)
-    else:
+    sections: dict[str, str] = {}
+    verdicts: list[Verdict] = []
+    if records:
+        by_size, replicas = summarize_runs(records)
+        verdicts = check_targets(by_size, replicas)
+        plan_text = (
+            f"{plan.runs} interleaved run{'s' if plan.runs > 1 else ''} per size, "
+            f"{plan.warmup} warm-up + {plan.rounds} measured fan-outs per run"
+        )
+        failures = [
+            f"{r['kind']} {r['size']} players run {r['run'] + 1}: "
+            f"{r['error'].splitlines()[0][:160]}"
+            for r in records
+            if "error" in r
+        ]
+        sections["Game service"] = render_game_service(
+            machine, plan_text, by_size, replicas, verdicts, started, failures
+        )
+    if operator_results:
+        verdicts += check_operator_targets(operator_results)
+        sections["Operator"] = render_operator(
+            started, machine, operator_results, OPERATOR_RESYNC_SECONDS
+        )
+    for title, body in sections.items():
+        (run_dir / f"{title.lower().replace(' ', '-')}.md").write_text(body)
+        if args.no_docs:
+            print(f"## {title}\n\n{body}")
+    if sections and not args.no_docs:
         doc = args.docs.read_text() if args.docs.exists() else ""
+        for title, body in sections.items():
+            doc = replace_section(doc, title, body)
         fd, tmp = tempfile.mkstemp(dir=args.docs.parent, prefix=".benchmarks.")
         with os.fdopen(fd, "w") as out:
-            out.write(replace_section(doc, "Game service", body))
+            out.write(doc)
         os.replace(tmp, args.docs)
-        log(f"wrote the 'Game service' section of {args.docs}")
+        log(f"wrote the {', '.join(sections)} section(s) of {args.docs}")
     log(f"raw results and logs: {run_dir}")
     for v in verdicts:
         status = "not measured" if v.met is None else ("met" if v.met else "MISSED")

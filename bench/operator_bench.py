@@ -26,6 +26,7 @@ from bench.targets import REPO_ROOT
 CLUSTER_SCRIPTS = REPO_ROOT / "hack" / "cluster"
 PORT_BASE = "27000"  # the e2e plane uses the default 17000
 BENCH_NAMESPACE = "partyquiz-operator-bench"
+OPERATOR_RESYNC_SECONDS = 5.0  # what tests.e2e.operator.harness.OperatorProcess runs with
 
 
 def _log(message: str) -> None:

@@ -7,6 +7,7 @@ numbers come only from the run; the prose explains how they were taken.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bench.report import Cell, format_ratio, render_table
 from bench.stats import ratio
@@ -247,18 +248,20 @@ def render_game_service(
             render_table(
                 [
                     "players",
-                    "owner replica p50 ms",
-                    "remote replica p50 ms",
+                    "host's replica p50 ms",
+                    "other replica p50 ms",
                     "added p50 ms",
-                    "owner p99 ms",
-                    "remote p99 ms",
+                    "host's replica p99 ms",
+                    "other replica p99 ms",
                     "PUBLISH per broadcast (median)",
                     "PUBLISH per broadcast (max)",
                 ],
                 rows,
             ),
-            "Players alternate between the two replicas; the host is on the first, which owns "
-            "the game. PUBLISH counts come from Redis `INFO commandstats` (PUBLISH + SPUBLISH "
+            "Players alternate between the two replicas (both on the server core, Redis too); the "
+            "host is on the first. Added latency = other replica p50 minus host's replica p50 "
+            "for the question fan-out; negative means the other replica was faster. PUBLISH "
+            "counts come from Redis `INFO commandstats` (PUBLISH + SPUBLISH "
             "calls) around each question fan-out.",
             "",
         ]
@@ -274,3 +277,59 @@ def render_game_service(
         _loadgen_sentence(by_size),
     ]
     return "\n".join(parts)
+
+
+def render_operator(
+    when: str,
+    machine: Mapping[str, str],
+    results: Sequence[Mapping[str, Any]],
+    resync_seconds: float,
+) -> str:
+    """Return the body of the "Operator" section (B5)."""
+    rows: list[list[Cell]] = [
+        [
+            int(r["count"]),
+            int(r["ready"]),
+            r.get("ready_p50_s"),
+            r.get("ready_p99_s"),
+            r.get("ready_max_s"),
+            int(r["resync_passes"]),
+            int(r["resync_writes"]),
+            r["kib_per_object"],
+        ]
+        for r in results
+    ]
+    table = render_table(
+        [
+            "PartyQuiz objects",
+            "Ready",
+            "apply → Ready p50 s",
+            "p99 s",
+            "max s",
+            "resync passes watched",
+            "API writes during them",
+            "operator KiB per object",
+        ],
+        rows,
+    )
+    return "\n".join(
+        [
+            f"Measured {when} by `make bench` on the same machine ({machine['cores']} cores, "
+            f"{machine['cpu']}, {machine['ram']} RAM).",
+            "",
+            "B5 starts a control plane of its own (etcd, kube-apiserver, controller-manager, "
+            "scheduler, kwok as the node; hack/cluster on separate ports), installs the chart's "
+            "CRD and RBAC, and runs `partyquiz-operator` from this checkout as the chart's "
+            f"ServiceAccount with a {resync_seconds:g} s resync. It applies N copies of "
+            "examples/minimal.yaml in one `kubectl apply` (PersistentVolumes are pre-bound, "
+            "the plane has no provisioner) and times each object from the apply until "
+            "`status.phase` is Ready for its generation. kwok turns pods Ready about a second "
+            "after they are created and completes the migration Job's pod, so these times "
+            "include two such pod starts (migration Job, then the Deployments) per object. "
+            "API writes are the operator's own `partyquiz_operator_kube_api_requests_total` "
+            "for apply/create/patch/update/delete while every object is resynced at least twice "
+            "in steady state. Memory is the operator's RSS growth divided by the objects.",
+            "",
+            table,
+        ]
+    )

@@ -31,6 +31,7 @@ class Plan:
     rounds: int  # measured question fan-outs per session
     warmup: int  # fan-outs discarded at the start of each session
     replica_sizes: tuple[int, ...]  # B4
+    operator_counts: tuple[int, ...] = ()  # B5: PartyQuiz objects per measurement
     concurrency: int = 64  # connections opening at once (below asyncio's default backlog, 100)
     nice: int = 0  # scheduling priority of servers and load generator on a shared machine
 

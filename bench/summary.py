@@ -236,3 +236,27 @@ def check_targets(
             )
         )
     return verdicts
+
+
+def check_operator_targets(results: Iterable[Mapping[str, Any]]) -> list[Verdict]:
+    """B5: steady-state resyncs write nothing; apply -> Ready p50 within 2 s (pod starts aside)."""
+    verdicts: list[Verdict] = []
+    for r in results:
+        n = int(r["count"])
+        writes = r.get("resync_writes")
+        verdicts.append(
+            Verdict(
+                f"B5 {n} objects: steady-state resync writes nothing",
+                _fmt(writes, " writes", 0),
+                None if writes is None else writes == 0,
+            )
+        )
+        p50 = r.get("ready_p50_s")
+        verdicts.append(
+            Verdict(
+                f"B5 {n} objects: apply → Ready p50 ≤ 2 s (with kwok pod starts)",
+                _fmt(p50, " s", 1),
+                None if p50 is None else p50 <= 2.0,
+            )
+        )
+    return verdicts
