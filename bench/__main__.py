@@ -85,12 +85,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--no-docs", action="store_true", help="print the section instead")
     p.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="profile every partyquiz-ws process with py-spy (profile-*.top.txt in the run dir)",
+    )
+    p.add_argument(
         "--nice",
         type=int,
         default=0,
         help="nice value for servers and load generator (negative needs root)",
     )
     return p.parse_args(argv)
+
+
+def _py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise SystemExit("py-spy is not installed (it is in the dev dependency group)")
+    return found
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
@@ -168,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         server_cpu=1,
         loadgen_cpu=0,
         nice=plan.nice,
+        py_spy=_py_spy() if args.py_spy else None,
     )
     machine = describe(args.node, args.node_modules)
     records: list[dict[str, Any]] = []

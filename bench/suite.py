@@ -144,6 +144,8 @@ def run_game_service(
                     rec["error"] = str(exc)[:2000]
                 finally:
                     running.stop()
+                    if stack is not None:
+                        stack.finish_profiles()
                 record(rec)
     finally:
         if stack is not None:
@@ -163,25 +165,27 @@ def run_replicas(
             for run in range(plan.runs):
                 tag = f"replicas-{size}-{run}"
                 log(f"B4 two replicas with {size} players, run {run + 1}/{plan.runs}")
+                rec: dict[str, Any] = {
+                    "scenario": "replicas",
+                    "kind": "partyquiz-2",
+                    "size": size,
+                    "run": run,
+                }
                 with run_redis() as redis:
                     running = stack.start_replicated(
                         tag, redis.url(), redis.port, redis.process.pid
                     )
                     try:
                         config = loadgen_config(plan, env, running, size, tag, quiz, burst=True)
-                        raw = run_loadgen(env, config, tag)
+                        rec["raw"] = run_loadgen(env, config, tag)
                         running.check_alive()
+                    except BenchError as exc:
+                        log(f"session {tag} failed: {exc}")
+                        rec["error"] = str(exc)[:2000]
                     finally:
                         running.stop()
-                record(
-                    {
-                        "scenario": "replicas",
-                        "kind": "partyquiz-2",
-                        "size": size,
-                        "run": run,
-                        "raw": raw,
-                    }
-                )
+                        stack.finish_profiles()
+                record(rec)
     finally:
         stack.close()
 

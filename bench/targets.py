@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,7 @@ class Env:
     server_cpu: int
     loadgen_cpu: int
     nice: int = 0
+    py_spy: str | None = None  # path of py-spy: profile every partyquiz-ws process
 
     @property
     def nice_prefix(self) -> list[str]:
@@ -125,6 +127,7 @@ class PartyQuizStack:
 
     def __init__(self, env: Env, quiz: dict[str, Any]) -> None:
         self.env = env
+        self.profilers: list[Proc] = []  # py-spy processes; they end with their target
         self.secret = secrets.token_urlsafe(48)
         self.web_port = free_port()
         db = env.log_dir / "partyquiz-bench.db"
@@ -205,6 +208,27 @@ class PartyQuizStack:
             cwd=self.env.log_dir,
         )
         wait_for_http(proc, f"http://127.0.0.1:{port}/readyz")
+        if self.env.py_spy:
+            self.profilers.append(
+                start(
+                    f"py-spy-{tag}",
+                    [
+                        self.env.py_spy,
+                        "record",
+                        "--pid",
+                        str(proc.pid),
+                        "--nonblocking",
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "200",
+                        "--output",
+                        str(self.env.log_dir / f"profile-{tag}.txt"),
+                    ],
+                    log_dir=self.env.log_dir,
+                    cpu=self.env.loadgen_cpu,
+                )
+            )
         return proc, port
 
     def start(self, tag: str) -> Running:
@@ -240,6 +264,22 @@ class PartyQuizStack:
             redis_port=redis_port,
         )
 
+    def finish_profiles(self) -> None:
+        """Wait for py-spy to write each profile (it exits with its target); rank them."""
+        from bench.profiling import render
+
+        for prof in self.profilers:
+            try:
+                prof.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                prof.stop()
+            raw = self.env.log_dir / f"{prof.name.replace('py-spy-', 'profile-')}.txt"
+            if raw.exists():
+                with raw.open() as lines:
+                    raw.with_suffix(".top.txt").write_text(render(lines))
+        self.profilers.clear()
+
     def close(self) -> None:
+        self.finish_profiles()
         self.http.close()
         self.web.stop()
