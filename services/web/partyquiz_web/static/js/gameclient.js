@@ -6,6 +6,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const PING_EVERY_MS = 15000;
 const CLOSE_KICKED = 4003;
 const CLOSE_RESTARTING = 1012;
+const DECODER = new TextDecoder();
 
 export class GameConnection {
   /**
@@ -79,6 +80,8 @@ export class GameConnection {
       return;
     }
     this.socket = socket;
+    // The protocol promises text frames, but some servers send JSON as binary frames; read both.
+    socket.binaryType = "arraybuffer";
     socket.addEventListener("open", () => {
       if (this.socket !== socket) return;
       socket.send(JSON.stringify(this.hello()));
@@ -90,7 +93,8 @@ export class GameConnection {
       if (this.socket !== socket) return;
       let msg;
       try {
-        msg = JSON.parse(event.data);
+        const text = typeof event.data === "string" ? event.data : DECODER.decode(event.data);
+        msg = JSON.parse(text);
       } catch {
         return;
       }
