@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -72,12 +71,12 @@ class Demo:
 
 
 @pytest.fixture
-def demo_ports() -> Iterator[tuple[int, int]]:
+def demo_ports() -> tuple[int, int]:
     web_port = free_port()
     ws_port = free_port()
     while ws_port == web_port:
         ws_port = free_port()
-    yield web_port, ws_port
+    return web_port, ws_port
 
 
 @pytest.mark.parametrize("with_ws", [False, True], ids=["web-only", "web-and-game"])
