@@ -1,0 +1,128 @@
+"""Browser fixtures: one real web + game service stack per session, Debian's chromium driven by
+Playwright, a host and player phones as separate browser contexts, and screenshots.
+
+Every test registers its own host, so tests share the processes but never their data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
+
+from tests.browser.stack import Stack, chromium_path, run_stack
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "screenshots"
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+BIG_SCREEN = {"width": 1280, "height": 720}
+PASSWORD = "correct horse battery"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Explicit waits on conditions only; this bounds each wait, it is not a sleep.
+WAIT_MS = 15_000
+
+
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with run_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if chromium_path() is None:
+        pytest.fail("Debian's chromium is missing: apt-get install -y chromium")
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(
+        executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+    )
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser, stack: Stack) -> Iterator[Callable[..., BrowserContext]]:
+    """Open browser contexts (one per person); all are closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def open_context(*, phone: bool = False) -> BrowserContext:
+        context = browser.new_context(
+            base_url=stack.web_url,
+            viewport=PHONE if phone else BIG_SCREEN,
+            device_scale_factor=1,
+            is_mobile=phone,
+            has_touch=phone,
+            accept_downloads=True,
+        )
+        context.set_default_timeout(WAIT_MS)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def host_page(new_context: Callable[..., BrowserContext]) -> Page:
+    """A big-screen page of a freshly registered host, logged in, on the quiz list."""
+    page = new_context().new_page()
+    register_host(page)
+    return page
+
+
+def register_host(page: Page) -> str:
+    email = f"host-{uuid.uuid4().hex[:10]}@example.org"
+    page.goto("/host/login?mode=register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Display name (optional)").fill("Quizmaster")
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your quizzes").wait_for()
+    return email
+
+
+@pytest.fixture
+def shoot() -> Callable[[Page, str], Path]:
+    """Save a screenshot to test-artifacts/screenshots/ (and docs/screenshots/ on request)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    update_docs = os.environ.get("PARTYQUIZ_UPDATE_SCREENSHOTS") == "1"
+
+    def take(page: Page, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), animations="disabled", caret="hide")
+        if update_docs:
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
+        return path
+
+    return take
