@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
 import kopf
 import yaml
 
-from partyquiz_operator import crdgen, handlers, k8s
+from partyquiz_operator import crdgen, handlers, k8s, reaping
 from partyquiz_operator.metrics import OperatorMetrics
 from partyquiz_operator.reconcile import Reconciler
 from partyquiz_operator.settings import OperatorSettings
@@ -58,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resync-seconds", type=float, help="idle resync interval")
     run.add_argument("--verbose", action="store_true", help="debug logging")
     sub.add_parser("crd", help="print the PartyQuiz CRD as YAML")
+    reap = sub.add_parser(
+        "release-finalizers",
+        help="release the clean-up finalizer of PartyQuiz objects whose deletion waited too long "
+        "(run by the chart's CronJob, for when the operator is down)",
+    )
+    reap_scope = reap.add_mutually_exclusive_group()
+    reap_scope.add_argument("-n", "--namespace", action="append", default=None)
+    reap_scope.add_argument("-A", "--all-namespaces", action="store_true")
+    reap.add_argument("--kubeconfig", help="kubeconfig path; default in-cluster or $KUBECONFIG")
+    reap.add_argument(
+        "--older-than",
+        type=float,
+        required=True,
+        metavar="SECONDS",
+        help="only instances deleted at least this long ago",
+    )
     return parser
 
 
@@ -74,7 +91,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         ("health_port", "health_port"),
         ("resync_seconds", "resync_seconds"),
     ):
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
     return OperatorSettings(**overrides)
@@ -116,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(yaml.safe_dump(crdgen.build_crd(), sort_keys=False))
         return 0
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -124,7 +141,24 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"partyquiz-operator: invalid settings: {exc}", file=sys.stderr)
         return 2
+    if args.command == "release-finalizers":
+        return release_finalizers(settings, older_than=args.older_than)
     run(settings)
+    return 0
+
+
+def release_finalizers(settings: OperatorSettings, *, older_than: float) -> int:
+    """Release stale clean-up finalizers once and report what was released."""
+    metrics = OperatorMetrics()
+    api_client = k8s.load_api_client(settings.kubeconfig)
+    cluster = k8s.Cluster(api_client, metrics, timeout=settings.request_timeout_seconds)
+    released = reaping.release_stale_finalizers(
+        cluster,
+        settings.namespace_list(),
+        now=datetime.now(UTC),
+        older_than_seconds=older_than,
+    )
+    print(f"released {len(released)}: {' '.join(released)}".rstrip(": "))
     return 0
 
 

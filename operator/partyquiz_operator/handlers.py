@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import kopf
 
-from partyquiz_operator import api, builders
+from partyquiz_operator import api, builders, reaping
 from partyquiz_operator.errors import SpecError, TransientError
 from partyquiz_operator.metrics import OperatorMetrics
 from partyquiz_operator.reconcile import Reconciler
@@ -25,7 +25,7 @@ from partyquiz_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
 
-FINALIZER = "partyquiz.dev/cleanup"
+FINALIZER = reaping.FINALIZER
 ANNOTATION_PREFIX = "partyquiz.dev"
 
 # Children whose changes (including deletion) trigger an immediate reconcile of their owner.

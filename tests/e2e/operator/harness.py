@@ -58,6 +58,7 @@ class OperatorProcess:
     log_path: Path
     metrics_port: int = field(default_factory=_free_port)
     health_port: int = field(default_factory=_free_port)
+    namespaces: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -69,7 +70,11 @@ class OperatorProcess:
                 "-m",
                 "partyquiz_operator",
                 "run",
-                "--all-namespaces",
+                *(
+                    [arg for ns in self.namespaces for arg in ("--namespace", ns)]
+                    if self.namespaces
+                    else ["--all-namespaces"]
+                ),
                 "--kubeconfig",
                 str(self.kubeconfig),
                 "--metrics-port",

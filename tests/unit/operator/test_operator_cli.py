@@ -40,3 +40,12 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.metrics_port == 0
     args = cli.build_parser().parse_args(["run", "--all-namespaces"])
     assert cli.settings_from(args).namespace_list() == []
+
+
+def test_release_finalizers_needs_a_timeout_and_takes_a_scope() -> None:
+    parser = cli.build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["release-finalizers"])
+    args = parser.parse_args(["release-finalizers", "-n", "games", "--older-than", "900"])
+    assert args.older_than == 900
+    assert cli.settings_from(args).namespace_list() == ["games"]

@@ -1,0 +1,60 @@
+"""Release the clean-up finalizer of PartyQuiz objects whose deletion has waited too long.
+
+Owns the last-resort path for deletions while the operator is not running: the chart runs it as
+a CronJob, separate from the operator Deployment. Releasing loses nothing because the garbage
+collector removes the children and, through the StatefulSets' PVC retention policy, the data
+PVCs. Blocking I/O through ``k8s.Cluster`` only; it makes no other decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from partyquiz_operator import api
+from partyquiz_operator.k8s import Cluster
+
+logger = logging.getLogger(__name__)
+
+FINALIZER = "partyquiz.dev/cleanup"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def release_stale_finalizers(
+    cluster: Cluster, namespaces: list[str], *, now: datetime, older_than_seconds: float
+) -> list[str]:
+    """Drop ``FINALIZER`` from instances deleted more than ``older_than_seconds`` ago."""
+    bodies = (
+        [b for ns in namespaces for b in cluster.list_labelled(api.KIND, ns, "")]
+        if namespaces
+        else cluster.list_all(api.KIND)
+    )
+    released = []
+    for body in bodies:
+        meta = body["metadata"]
+        deleted_at = meta.get("deletionTimestamp")
+        finalizers = list(meta.get("finalizers") or [])
+        if deleted_at is None or FINALIZER not in finalizers:
+            continue
+        waited = (now - _parse_time(deleted_at)).total_seconds()
+        if waited < older_than_seconds:
+            continue
+        remaining = [f for f in finalizers if f != FINALIZER]
+        cluster.merge_patch(
+            api.KIND,
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"finalizers": remaining, "resourceVersion": meta["resourceVersion"]}},
+        )
+        logger.warning(
+            "released %s on %s/%s after %.0fs of waiting for the operator",
+            FINALIZER,
+            meta["namespace"],
+            meta["name"],
+            waited,
+        )
+        released.append(f"{meta['namespace']}/{meta['name']}")
+    return released

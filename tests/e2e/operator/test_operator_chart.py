@@ -1,0 +1,196 @@
+"""The chart: lints, validates its values, runs restricted pods, and its namespaced RBAC works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.kube import Cluster, wait_for
+from tests.e2e.operator.harness import (
+    CHART,
+    REPO,
+    SERVICE_ACCOUNT,
+    OperatorProcess,
+    get_pq,
+    load_example,
+    render_chart,
+    wait_for_phase,
+)
+
+
+def test_chart_lints_in_every_mode(cluster: Cluster) -> None:
+    for extra in (
+        [],
+        ["--set", "rbac.clusterWide=true", "--set", "metrics.serviceMonitor.enabled=true"],
+    ):
+        cluster.helm("lint", str(CHART), "--strict", "--kube-version", cluster.version, *extra)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("operator.workerThreads=0", "/operator/workerThreads"),
+        ("surprise=1", "surprise"),
+    ],
+)
+def test_values_schema_refuses_bad_values(cluster: Cluster, value: str, message: str) -> None:
+    result = cluster.helm(
+        "template",
+        "pq",
+        str(CHART),
+        "--kube-version",
+        cluster.version,
+        "--set",
+        value,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_default_chart_grants_a_namespaced_role_without_wildcards(cluster: Cluster) -> None:
+    objects = render_chart(cluster, "ops")
+    kinds = {o["kind"] for o in objects}
+    assert "ClusterRole" not in kinds
+    assert "Role" in kinds
+    role = next(o for o in objects if o["kind"] == "Role")
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"]
+        assert "*" not in rule["resources"]
+        assert "*" not in rule["apiGroups"]
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    names = [o["metadata"]["name"] for o in objects]
+    assert all(len(n) <= 63 for n in names)
+
+
+@pytest.mark.parametrize("namespace", ["restricted"], indirect=True)
+def test_chart_pods_are_admitted_under_restricted_pod_security(
+    cluster: Cluster, namespace: str
+) -> None:
+    objects = render_chart(cluster, namespace)
+    templates: list[dict[str, Any]] = []
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            templates.append(obj["spec"]["template"])
+        if obj["kind"] == "CronJob":
+            templates.append(obj["spec"]["jobTemplate"]["spec"]["template"])
+    assert len(templates) == 2
+    for index, template in enumerate(templates):
+        spec = dict(template["spec"])
+        spec["serviceAccountName"] = "default"
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"chart-pod-{index}", "labels": template["metadata"]["labels"]},
+            "spec": spec,
+        }
+        result = cluster.kubectl(
+            "apply",
+            "-n",
+            namespace,
+            "--dry-run=server",
+            "-f",
+            "-",
+            input=json.dumps(pod),
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "violate" not in result.stderr
+
+
+def test_namespaced_install_reconciles_its_own_namespace(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    volumes: Any,
+    tmp_path: Path,
+) -> None:
+    objects = render_chart(cluster, namespace)
+    cluster.apply(
+        [
+            o
+            for o in objects
+            if o["kind"] not in ("CustomResourceDefinition", "Deployment", "CronJob")
+        ],
+        namespace,
+    )
+    kubeconfig = cluster.service_account_kubeconfig(namespace, SERVICE_ACCOUNT, tmp_path / "kc")
+    scoped = OperatorProcess(
+        kubeconfig=kubeconfig, log_path=tmp_path / "op.log", namespaces=(namespace,)
+    )
+    operator.stop()  # the session operator watches every namespace; only one may act
+    try:
+        scoped.start()
+        try:
+            volumes(namespace, "quiz")
+            cluster.apply(load_example("minimal.yaml"), namespace)
+            wait_for_phase(cluster, namespace, "quiz", "Ready")
+            # The Role is namespaced: the account cannot read PartyQuiz objects elsewhere.
+            denied = cluster.kubectl(
+                "--kubeconfig", str(kubeconfig), "get", "pq", "-A", check=False
+            )
+            assert denied.returncode != 0
+            assert "forbidden" in denied.stderr.lower()
+        finally:
+            scoped.stop()
+    finally:
+        operator.start()
+
+
+def test_stale_finalizer_is_released_when_the_operator_is_down(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: Any
+) -> None:
+    volumes(namespace, "quiz")
+    manifest = load_example("minimal.yaml")[0]
+    manifest["spec"]["retainDataOnDelete"] = False
+    cluster.apply(manifest, namespace)
+    wait_for_phase(cluster, namespace, "quiz", "Ready")
+    assert "partyquiz.dev/cleanup" in get_pq(cluster, namespace, "quiz")["metadata"]["finalizers"]
+
+    operator.stop()
+    try:
+        cluster.kubectl("delete", "pq", "quiz", "-n", namespace, "--wait=false")
+        assert get_pq(cluster, namespace, "quiz")["metadata"]["deletionTimestamp"]
+        reaper = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "partyquiz_operator",
+                "release-finalizers",
+                "--namespace",
+                namespace,
+                "--older-than",
+                "0",
+                "--kubeconfig",
+                str(operator.kubeconfig),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            check=False,
+        )
+        assert reaper.returncode == 0, reaper.stderr
+        assert f"{namespace}/quiz" in reaper.stdout
+        wait_for(
+            lambda: (
+                cluster.kubectl("get", "pq", "quiz", "-n", namespace, check=False).returncode != 0
+            ),
+            timeout=60,
+            message="the PartyQuiz to be gone",
+        )
+        # Without the operator, garbage collection still removes workloads and the data PVCs.
+        wait_for(
+            lambda: not cluster.get_json("statefulsets,deployments,pvc", "-n", namespace)["items"],
+            timeout=120,
+            message="workloads and PVCs to be garbage-collected",
+        )
+    finally:
+        operator.start()
