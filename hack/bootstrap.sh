@@ -48,7 +48,7 @@ ensure_python_deps
 case "$what" in
     python) ;;
     test)
-        ensure_debs postgresql redis-server chromium fonts-dejavu-core
+        ensure_debs postgresql redis-server chromium fonts-dejavu-core prometheus
         if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh; fi
         if [ -x hack/images/bootstrap.sh ]; then hack/images/bootstrap.sh; fi
         ;;
