@@ -16,7 +16,7 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,8 @@ class BotConfig:
     game_timeout: float = 900.0
     seed: int | None = None
     connect_concurrency: int = 200
+    on_receipt: Callable[[int, int], None] | None = None
+    """Called with (player index, question index) for every receipt; for tests and tools."""
 
 
 @dataclass
@@ -176,6 +178,7 @@ async def _play(
     session = _Session(config.ws_urls, report.index, gate)
     device_id = uuid.uuid4().hex
     answer_task: asyncio.Task[None] | None = None
+    waited = 0.0
     while not report.ended and not report.kicked:
         ws = await session.open()
         if report.resume_token:
@@ -196,6 +199,8 @@ async def _play(
                         "choices": msg["choices"],
                         "elapsed": msg["elapsed"],
                     }
+                    if config.on_receipt is not None:
+                        config.on_receipt(report.index, msg["question_index"])
                 elif kind == "personal_result":
                     report.results[msg["question_index"]] = msg["result"]
                     report.score = msg["result"]["score"]
@@ -214,7 +219,17 @@ async def _play(
                 elif kind == "error":
                     code = msg["code"]
                     report.refusals[code] = report.refusals.get(code, 0) + 1
-                    if report.player_id is None and code not in ("rate_limited",):
+                    if report.player_id is None and code == "unknown_code" and waited < 30:
+                        # The host's screen is not open yet: try again shortly.
+                        await asyncio.sleep(0.5)
+                        waited += 0.5
+                        await session.send(
+                            type="join",
+                            code=config.join_code,
+                            nickname=report.nickname,
+                            device_id=device_id,
+                        )
+                    elif report.player_id is None and code != "rate_limited":
                         report.error = code
                         return
         except ConnectionClosed as closed:
@@ -277,7 +292,9 @@ def _schedule_answer(
     return asyncio.get_running_loop().create_task(answer())
 
 
-async def _host(config: BotConfig, report: HostReport, gate: asyncio.Semaphore) -> None:
+async def _host(
+    config: BotConfig, report: HostReport, gate: asyncio.Semaphore, ready: asyncio.Event
+) -> None:
     assert config.host_token is not None
     session = _Session(config.ws_urls, 0, gate)
     lobby_wait: asyncio.Task[None] | None = None
@@ -318,6 +335,7 @@ async def _host(config: BotConfig, report: HostReport, gate: asyncio.Semaphore) 
                 if kind == "host_welcome":
                     state = msg["state"]
                     report.game_id = state["game_id"]
+                    ready.set()
                     report.join_code = msg.get("join_code")
                     count(state["player_count"])
                     phase = state["phase"]
@@ -340,8 +358,8 @@ async def _host(config: BotConfig, report: HostReport, gate: asyncio.Semaphore) 
                 elif kind == "ended":
                     report.ended = True
                     break
-                elif kind == "error" and msg["code"] in ("token_invalid", "token_expired"):
-                    raise RuntimeError(f"the host token was refused: {msg['code']}")
+                elif kind == "error" and report.game_id is None:
+                    raise RuntimeError(f"the host was refused: {msg['code']}: {msg['message']}")
     if session.ws is not None:
         with contextlib.suppress(ConnectionClosed):
             await session.ws.close()
@@ -355,7 +373,13 @@ async def run_bots(config: BotConfig) -> GameReport:
     players = [PlayerReport(index=i, nickname=f"bot-{i:05d}") for i in range(config.players)]
     gate = asyncio.Semaphore(config.connect_concurrency)
 
+    host_ready = asyncio.Event()
+    if host_report is None:
+        host_ready.set()
+
     async def one(report: PlayerReport) -> None:
+        async with asyncio.timeout(config.lobby_timeout):
+            await host_ready.wait()  # players join once the big screen shows the code
         try:
             await _play(config, report, random.Random(rng.random()), gate)
         except Exception as exc:
@@ -363,7 +387,7 @@ async def run_bots(config: BotConfig) -> GameReport:
 
     tasks = [asyncio.create_task(one(p)) for p in players]
     if host_report is not None:
-        tasks.append(asyncio.create_task(_host(config, host_report, gate)))
+        tasks.append(asyncio.create_task(_host(config, host_report, gate, host_ready)))
     try:
         async with asyncio.timeout(config.game_timeout):
             await asyncio.gather(*tasks)

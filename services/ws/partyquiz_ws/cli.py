@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # One line per connection or internal request drowns everything else at party scale.
+    for noisy in ("websockets.server", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(_main(settings))
     return 0
 

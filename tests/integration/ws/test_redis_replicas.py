@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests.unit.ws.harness import QUIZ, Peer, create_game, host_token, running_service
+
 from partyquiz_ws.bots import BotConfig, run_bots
 from partyquiz_ws.redis_backend import redis_backend
-from tests.unit.ws.harness import QUIZ, Peer, create_game, host_token, running_service
 
 
 async def test_fifty_bots_split_over_two_replicas_finish_with_the_same_standings(

@@ -1,0 +1,231 @@
+"""Real partyquiz-web and partyquiz-ws processes on PostgreSQL and Redis: crashes, rollouts
+and results that reach the web service's history."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from tests.integration.ws.processes import (
+    Proc,
+    create_hosted_game,
+    game_detail,
+    web_process,
+    ws_processes,
+)
+from tests.unit.ws.harness import Peer
+
+from partyquiz_core.quiz import Quiz
+from partyquiz_core.scoring import ScoringRules, score_answer, score_missed
+from partyquiz_ws.bots import BotConfig, GameReport, run_bots
+
+QUIZ: dict[str, Any] = {
+    "title": "Crash course",
+    "questions": [
+        {
+            "text": "First?",
+            "choices": [{"text": "A"}, {"text": "B"}, {"text": "C"}],
+            "correct": [0],
+            "time_limit_seconds": 60,
+        },
+        {
+            "kind": "multiple",
+            "text": "Second?",
+            "choices": [{"text": "A"}, {"text": "B"}, {"text": "C"}, {"text": "D"}],
+            "correct": [1, 2],
+            "time_limit_seconds": 30,
+        },
+        {
+            "kind": "true_false",
+            "text": "Third?",
+            "choices": [{"text": "True"}, {"text": "False"}],
+            "correct": [1],
+            "time_limit_seconds": 30,
+        },
+    ],
+}
+QUESTIONS = Quiz.model_validate(QUIZ).questions
+
+
+def replay(receipts: dict[int, dict[str, Any]]) -> int:
+    """Score a player's receipted answers from scratch with the core rules."""
+    score = streak = 0
+    for index, question in enumerate(QUESTIONS):
+        receipt = receipts.get(index)
+        if receipt is None:
+            scored = score_missed(question, streak)
+        else:
+            scored = score_answer(
+                question, frozenset(receipt["choices"]), receipt["elapsed"], streak, ScoringRules()
+            )
+        score += scored.points
+        streak = scored.streak
+    return score
+
+
+async def wait_for_history(web: Proc, game: dict[str, Any], players: int) -> dict[str, Any]:
+    """Wait until the web service has the finished game's results."""
+    deadline = time.monotonic() + 60
+    while True:
+        detail = await asyncio.to_thread(game_detail, web, game)
+        if detail["status"] == "ended" and len(detail["players"]) == players:
+            return detail
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"results never reached the web service: {detail}")
+        await asyncio.sleep(0.2)
+
+
+def check_scores(report: GameReport, detail: dict[str, Any]) -> None:
+    stored = {p["player_id"]: p for p in detail["players"]}
+    for player in report.players:
+        assert player.ended, player
+        assert player.score == replay(player.receipts), player.nickname
+        assert player.player_id is not None
+        assert stored[player.player_id]["score"] == player.score
+
+
+@pytest.fixture
+def web(fresh_postgres_url: str) -> Any:
+    with web_process(fresh_postgres_url) as proc:
+        yield proc
+
+
+async def test_fifty_bots_on_two_processes_finish_and_results_reach_the_history(
+    web: Proc, fresh_redis_url: str
+) -> None:
+    with ws_processes(2, fresh_redis_url, web.http) as (a, b):
+        game = await asyncio.to_thread(create_hosted_game, web, QUIZ)
+        report = await run_bots(
+            BotConfig(
+                ws_urls=[a.ws, b.ws],
+                join_code=game["join_code"],
+                players=50,
+                host_token=game["host_token"],
+                min_delay=0.01,
+                max_delay=0.4,
+                seed=11,
+                game_timeout=240,
+            )
+        )
+        assert report.host is not None
+        assert report.host.ended
+        for player in report.players:
+            assert player.questions == [0, 1, 2]
+            assert player.final == report.host.podium
+        detail = await wait_for_history(web, game, 50)
+        check_scores(report, detail)
+
+
+async def test_sigterm_moves_players_to_the_other_replica_with_scores_intact(
+    web: Proc, fresh_redis_url: str
+) -> None:
+    with ws_processes(2, fresh_redis_url, web.http, drain_seconds="10") as (a, b):
+        game = await asyncio.to_thread(create_hosted_game, web, QUIZ)
+        second_question = asyncio.Event()
+
+        def on_receipt(_player: int, question: int) -> None:
+            if question == 1:
+                second_question.set()
+
+        bots = asyncio.create_task(
+            run_bots(
+                BotConfig(
+                    ws_urls=[a.ws, b.ws],
+                    join_code=game["join_code"],
+                    players=20,
+                    host_token=game["host_token"],
+                    min_delay=0.2,
+                    max_delay=1.5,
+                    host_pause=0.3,
+                    seed=5,
+                    game_timeout=240,
+                    on_receipt=on_receipt,
+                )
+            )
+        )
+        await asyncio.wait_for(second_question.wait(), 120)
+        b.terminate()  # a rolling update takes replica b away mid-question
+        report = await bots
+        assert await asyncio.to_thread(b.process.wait, 30) == 0
+        moved = [p for p in report.players if p.index % 2 == 1]
+        assert all(p.reconnects >= 1 for p in moved)
+        detail = await wait_for_history(web, game, 20)
+        check_scores(report, detail)
+
+
+async def test_killing_the_owner_mid_question_loses_no_receipted_answer(
+    web: Proc, fresh_redis_url: str
+) -> None:
+    with ws_processes(2, fresh_redis_url, web.http) as (a, b):
+        game = await asyncio.to_thread(create_hosted_game, web, QUIZ)
+        code = game["join_code"]
+        host = await Peer.open(a.ws)  # the host's replica creates and owns the game
+        await host.send(type="host", host_token=game["host_token"])
+        await host.expect("host_welcome")
+        peers = [await Peer.open(a.ws if i < 4 else b.ws) for i in range(8)]
+        welcomes = [await p.join(code, f"P{i}") for i, p in enumerate(peers)]
+        tokens = [w["resume_token"] for w in welcomes]
+        receipts: list[dict[int, dict[str, Any]]] = [{} for _ in peers]
+
+        async def answer(i: int, question: int, choices: list[int]) -> None:
+            await peers[i].send(type="answer", question_index=question, choices=choices)
+            got = await peers[i].expect("answer_receipt", within=20)
+            receipts[i][question] = got
+
+        while (await host.expect("lobby"))["player_count"] < 8:
+            pass
+        await host.send(type="start")
+        for p in peers:
+            await p.expect("question")
+        for i in (0, 1, 4, 5):
+            await answer(i, 0, [0])
+
+        a.kill()  # the owner dies mid-question, without any clean-up
+
+        await answer(6, 0, [1])  # accepted once replica b has taken the game over
+        for i in range(4):  # a's players come back through b with their resume tokens
+            peers[i] = await Peer.open(b.ws)
+            await peers[i].send(type="resume", resume_token=tokens[i])
+            back = await peers[i].expect("welcome")
+            assert back["state"]["my_answer"] == ([0] if i in (0, 1) else None)
+        await answer(2, 0, [2])
+        host = await Peer.open(b.ws)
+        await host.send(type="host", host_token=game["host_token"])
+        assert (await host.expect("host_welcome"))["state"]["phase"] == "question"
+
+        await host.send(type="skip")
+        for i, p in enumerate(peers):
+            result = (await p.expect("personal_result"))["result"]
+            assert result["answered"] == (0 in receipts[i])
+        for question, choices in ((1, [1, 2]), (2, [1])):
+            await host.send(type="next")
+            await host.expect("leaderboard")
+            await host.send(type="next")
+            for p in peers:
+                await p.expect("question")
+            for i in range(len(peers)):
+                await answer(i, question, choices if i % 2 else [0])
+            for p in peers:
+                await p.expect("personal_result")
+        await host.send(type="next")
+        await host.expect("leaderboard")
+        await host.send(type="next")
+        podium = await host.expect("podium")
+        await host.send(type="next")
+        await host.expect("ended")
+
+        detail = await wait_for_history(web, game, 8)
+        stored = {p["player_id"]: p["score"] for p in detail["players"]}
+        for i, welcome in enumerate(welcomes):
+            expected = replay(
+                {
+                    q: {"choices": r["choices"], "elapsed": r["elapsed"]}
+                    for q, r in receipts[i].items()
+                }
+            )
+            assert stored[welcome["player_id"]] == expected
+        assert podium["entries"][0]["score"] == max(stored.values())
+        for p in (host, *peers):
+            await p.close()
