@@ -429,9 +429,21 @@ class Reconciler:
                 now=now,
                 suffix=suffix,
             )
-        if previous.phase != new.phase and new.phase == "Ready":
+        rolled = new.revisions.current
+        if rolled is not None and rolled != previous.revisions.current:
             for component in ("web", "ws"):
                 self._metrics.rollouts_total.labels(component, "succeeded").inc()
+        degraded = next((c for c in new.conditions if c.type == "Degraded"), None)
+        was = next((c for c in previous.conditions if c.type == "Degraded"), None)
+        if (
+            degraded is not None
+            and degraded.status == "True"
+            and "progress deadline" in degraded.message
+            and (was is None or was.status != "True")
+        ):
+            for component in ("web", "ws"):
+                if f"{component} rollout exceeded" in degraded.message:
+                    self._metrics.rollouts_total.labels(component, "failed").inc()
 
     # --- deletion ------------------------------------------------------------------------
 

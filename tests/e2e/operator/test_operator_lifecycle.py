@@ -233,6 +233,7 @@ def test_missing_external_secret_is_reported_and_recovered_once_created(
     wait_for_phase(cluster, namespace, "quiz", "Ready", timeout=120)
 
 
+@pytest.mark.parametrize("namespace", ["restricted"], indirect=True)
 def test_full_example_becomes_ready(
     cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: ProvideVolumes
 ) -> None:
@@ -427,3 +428,40 @@ def test_invalid_jwt_secret_is_reported_without_touching_workloads(
     assert condition(pq, "Ready")["status"] == "False"
     assert names(cluster, namespace, "deployments") == set()
     assert json.dumps(pq["status"]).count("at least 32") >= 1
+
+
+def test_dropping_ingress_and_autoscaling_removes_them_and_restores_replicas(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: ProvideVolumes
+) -> None:
+    volumes(namespace, "quiz")
+    apply_quiz(
+        cluster,
+        namespace,
+        quiz(
+            ingress={"host": "quiz.example.com"},
+            web={"autoscaling": {"minReplicas": 2, "maxReplicas": 3}},
+        ),
+    )
+    wait_for_phase(cluster, namespace, "quiz", "Ready")
+    assert names(cluster, namespace, "ingresses") == {"quiz"}
+    assert names(cluster, namespace, "horizontalpodautoscalers") == {"quiz-web"}
+
+    patch = [
+        {"op": "remove", "path": "/spec/ingress"},
+        {"op": "replace", "path": "/spec/web", "value": {"replicas": 3}},
+    ]
+    cluster.kubectl("patch", "pq", "quiz", "-n", namespace, "--type=json", "-p", json.dumps(patch))
+    wait_for(
+        lambda: not names(cluster, namespace, "ingresses,horizontalpodautoscalers"),
+        timeout=60,
+        message="the Ingress and the HPA to be removed",
+    )
+    wait_for(
+        lambda: (
+            cluster.get_json("deployment", "quiz-web", "-n", namespace)["spec"]["replicas"] == 3
+        ),
+        timeout=60,
+        message="deployment quiz-web to run 3 replicas",
+    )
+    pq = wait_for_phase(cluster, namespace, "quiz", "Ready")
+    assert "public" not in pq["status"]["endpoints"]
