@@ -210,9 +210,20 @@ export async function drawEditor(main, quizId, { call, navigate, template }) {
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
+  function friendly(message) {
+    // The API's messages are precise but written for developers; say the common ones plainly.
+    if (message === "String should have at least 1 character") return "This cannot be empty.";
+    const atLeast = /^Input should be greater than or equal to (\d+)$/.exec(message);
+    if (atLeast) return `Use ${atLeast[1]} or more.`;
+    const atMost = /^Input should be less than or equal to (\d+)$/.exec(message);
+    if (atMost) return `Use ${atMost[1]} or less.`;
+    return message;
+  }
+
   function placeErrors(items) {
     const placed = new Map();
-    for (const item of items) {
+    for (const raw of items) {
+      const item = { path: raw.path, message: friendly(raw.message) };
       let path = item.path.replace(/^body\.?/, "") || "title";
       // The nearest field that exists on the form takes the message.
       while (path && !document.getElementById(fieldId(path))) {

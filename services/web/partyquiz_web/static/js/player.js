@@ -287,6 +287,7 @@ function receive(msg) {
     case "reveal":
       game.phase = "reveal";
       game.reveal = msg;
+      game.playerCount = msg.total;
       game.result = null;
       if (game.countdown) game.countdown.stop();
       render();
@@ -684,10 +685,10 @@ function drawReveal() {
       h("div", { class: "stat" }, "Players", h("b", {}, String(game.playerCount)))) : null,
     q && !poll && correct.length ? h("div", { class: "card" },
       h("h2", {}, correct.length > 1 ? "Right answers" : "Right answer"),
-      h("ul", {}, correct.map((i) => h("li", {}, choiceLabel(i))))) : null,
+      h("ul", { class: "plain" }, correct.map((i) => h("li", {}, choiceLabel(i))))) : null,
     q && mine.length ? h("div", { class: "card" },
       h("h2", {}, "Your answer"),
-      h("ul", {}, mine.map((i) => h("li", {}, choiceLabel(i))))) : null,
+      h("ul", { class: "plain" }, mine.map((i) => h("li", {}, choiceLabel(i))))) : null,
   );
 }
 

@@ -11,6 +11,7 @@ const POLL_EVERY_MS = 2000;
 export async function drawResults(main, gameId, { call }) {
   let timer = null;
   let active = true;
+  main.classList.add("wide");
 
   async function load() {
     const game = await call(`/api/games/${gameId}`);

@@ -35,10 +35,10 @@ export function distribution(choices, counts, correct = [], { poll = false } = {
     return h("li", { class: right ? "is-correct" : "" },
       tintedShape(i),
       h("span", { class: "label" }, text),
-      h("span", { class: "bar-wrap" },
-        h("span", { class: "bar", style: `width:${(n / max) * 100}%;background:var(--choice-${i}-bg)`, "aria-hidden": "true" }),
-        h("span", { class: "count", dataset: { count: String(n) } }, `${n} ${n === 1 ? "player" : "players"}`),
-        right ? h("span", { class: "verdict" }, "✓ correct") : null));
+      h("span", { class: "track", "aria-hidden": "true" },
+        h("span", { class: "bar", style: `width:${(n / max) * 100}%;background:var(--choice-${i}-bg)` })),
+      h("span", { class: "count", dataset: { count: String(n) } }, `${n} ${n === 1 ? "player" : "players"}`),
+      h("span", { class: "verdict" }, right ? "✓ correct" : ""));
   }));
 }
 
