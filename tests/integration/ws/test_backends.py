@@ -1,0 +1,109 @@
+"""The storage contract both backends keep: inbox order, lease fencing, outbox, pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from partyquiz_core.ids import GameId, JoinCode
+from partyquiz_ws.backends import Backend, Publication, Snapshot
+from partyquiz_ws.memory_backend import memory_backend
+from partyquiz_ws.redis_backend import redis_backend
+
+GAME = GameId("g1")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        chosen = memory_backend()
+    else:
+        chosen = redis_backend(request.getfixturevalue("fresh_redis_url"))
+    yield chosen
+    await chosen.close()
+
+
+async def _lease_free(backend: Backend, holder: str, ttl: float) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if await backend.lease.acquire(GAME, holder, ttl):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_inbox_returns_entries_in_order_after_an_id(backend: Backend) -> None:
+    ids = [await backend.inbox.append(GAME, f"e{i}".encode()) for i in range(5)]
+    entries = await backend.inbox.read(GAME, "0-0", 3, 0)
+    assert [e[1] for e in entries] == [b"e0", b"e1", b"e2"]
+    later = await backend.inbox.read(GAME, ids[2], 10, 0)
+    assert [e[0] for e in later] == ids[3:]
+    assert await backend.inbox.read(GAME, ids[4], 10, 0.05) == []
+
+
+async def test_a_blocked_read_wakes_on_append(backend: Backend) -> None:
+    reader = asyncio.create_task(backend.inbox.read(GAME, "0-0", 10, 5.0))
+    await asyncio.sleep(0)  # let the reader block first
+    await backend.inbox.append(GAME, b"wake")
+    entries = await asyncio.wait_for(reader, 5)
+    assert [e[1] for e in entries] == [b"wake"]
+
+
+async def test_only_one_holder_and_a_lapsed_lease_moves_on(backend: Backend) -> None:
+    assert await backend.lease.acquire(GAME, "a", 0.3)
+    assert not await backend.lease.acquire(GAME, "b", 0.3)
+    assert await backend.lease.renew(GAME, "a", 0.3)
+    assert await _lease_free(backend, "b", 5.0)  # a stopped renewing: b takes over
+    assert not await backend.lease.renew(GAME, "a", 0.3)
+    await backend.lease.release(GAME, "a")  # not a's any more: nothing happens
+    assert not await backend.lease.acquire(GAME, "a", 0.3)
+    await backend.lease.release(GAME, "b")
+    assert await backend.lease.acquire(GAME, "a", 0.3)
+
+
+async def test_a_commit_is_fenced_by_the_lease(backend: Backend) -> None:
+    assert await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"v0"))
+    assert not await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"other"))
+    assert await backend.snapshots.find_game(JoinCode("ABCDEF")) == GAME
+    first = await backend.inbox.append(GAME, b"c1")
+    await backend.inbox.append(GAME, b"c2")
+    assert await backend.lease.acquire(GAME, "owner", 0.3)
+    assert await backend.snapshots.commit(GAME, "owner", 0.3, Snapshot(b"v1", first), [])
+    saved = await backend.snapshots.load(GAME)
+    assert saved == Snapshot(b"v1", first)
+    assert [e[1] for e in await backend.inbox.read(GAME, first, 10, 0)] == [b"c2"]
+
+    assert await _lease_free(backend, "usurper", 5.0)
+    refused = await backend.snapshots.commit(
+        GAME, "owner", 0.3, Snapshot(b"stale", first), [], b"results"
+    )
+    assert not refused
+    assert await backend.snapshots.load(GAME) == Snapshot(b"v1", first)
+    assert await backend.outbox.pending() == []
+
+
+async def test_committed_results_wait_in_the_outbox_until_removed(backend: Backend) -> None:
+    await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"v0"))
+    assert await backend.lease.acquire(GAME, "owner", 5)
+    assert await backend.snapshots.commit(GAME, "owner", 5, Snapshot(b"v1"), [], b"{}")
+    assert await backend.outbox.pending() == [GAME]
+    assert await backend.outbox.get(GAME) == b"{}"
+    assert await backend.outbox.claim(GAME, "r1", 5)
+    assert await backend.outbox.claim(GAME, "r1", 5)  # the holder keeps it
+    assert not await backend.outbox.claim(GAME, "r2", 5)
+    await backend.outbox.remove(GAME)
+    assert await backend.outbox.pending() == []
+
+
+async def test_a_commit_publishes_to_subscribers(backend: Backend) -> None:
+    await backend.bus.subscribe("pq:g:g1")
+    await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"v0"))
+    assert await backend.lease.acquire(GAME, "owner", 5)
+    messages = backend.bus.messages()
+    publications = [Publication("pq:g:g1", b"one"), Publication("pq:g:other", b"nobody")]
+    assert await backend.snapshots.commit(GAME, "owner", 5, Snapshot(b"v1"), publications)
+    channel, payload = await asyncio.wait_for(anext(messages), 5)
+    assert (channel, payload) == ("pq:g:g1", b"one")

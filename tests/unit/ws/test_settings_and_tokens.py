@@ -1,0 +1,112 @@
+"""Start-up configuration rules and the signed tokens of the game service."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from tests.unit.ws.harness import SECRET, host_token
+
+from partyquiz_core.errors import ForbiddenError
+from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_ws.settings import WsSettings
+from partyquiz_ws.tokens import (
+    issue_resume_token,
+    issue_service_token,
+    verify_host_token,
+    verify_resume_token,
+)
+
+STRONG = "k3Y-for-production-use-only-0123456789abcdef"
+WS_BIN = Path(sys.executable).parent / "partyquiz-ws"
+
+
+def _run_cli(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARTYQUIZ_WS_")}
+    return subprocess.run(
+        [str(WS_BIN)], env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "rule"),
+    [
+        ({}, "PARTYQUIZ_WS_JWT_SECRET", "must be set"),
+        ({"PARTYQUIZ_WS_JWT_SECRET": "short"}, "PARTYQUIZ_WS_JWT_SECRET", "at least 32 bytes"),
+        (
+            {"PARTYQUIZ_WS_JWT_SECRET": "changeme-changeme-changeme-changeme"},
+            "PARTYQUIZ_WS_JWT_SECRET",
+            "known default",
+        ),
+        (
+            {"PARTYQUIZ_WS_JWT_SECRET": STRONG, "PARTYQUIZ_WS_PORT": "http"},
+            "PARTYQUIZ_WS_PORT",
+            "integer",
+        ),
+        (
+            {"PARTYQUIZ_WS_JWT_SECRET": STRONG, "PARTYQUIZ_WS_REDIS_URL": "localhost:6379"},
+            "PARTYQUIZ_WS_REDIS_URL",
+            "redis://",
+        ),
+    ],
+)
+def test_bad_configuration_stops_start_up_with_one_line(
+    env: dict[str, str], variable: str, rule: str
+) -> None:
+    result = _run_cli(**env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert variable in lines[0]
+    assert rule in lines[0]
+
+
+def test_development_accepts_a_short_secret_and_any_origin() -> None:
+    settings = WsSettings(jwt_secret="dev", environment="development")
+    assert settings.embedded
+    assert settings.origins == ()
+
+
+def test_origins_and_redis_url_are_parsed() -> None:
+    settings = WsSettings(
+        jwt_secret=STRONG,
+        allowed_origins="https://a.example, https://b.example/",
+        redis_url="redis://r:6379/0",
+    )
+    assert settings.origins == ("https://a.example", "https://b.example")
+    assert not settings.embedded
+
+
+def test_host_token_from_web_is_accepted_and_others_are_not() -> None:
+    claims = verify_host_token(SECRET, host_token("game-1", "ABCDEF"))
+    assert (claims.game_id, claims.join_code, claims.host_id) == ("game-1", "ABCDEF", "host-1")
+    resume = issue_resume_token(SECRET, PlayerId("p"), GameId("g"), DeviceId("d"), time.time())
+    with pytest.raises(ForbiddenError) as wrong_audience:
+        verify_host_token(SECRET, resume)
+    assert wrong_audience.value.code == "token_invalid"
+    with pytest.raises(ForbiddenError):
+        verify_host_token("another-secret-0123456789-0123456789", host_token("g", "ABCDEF"))
+
+
+def test_resume_token_round_trips_and_expires() -> None:
+    now = time.time()
+    token = issue_resume_token(SECRET, PlayerId("p1"), GameId("g1"), DeviceId("d1"), now)
+    claims = verify_resume_token(SECRET, token)
+    assert (claims.player_id, claims.game_id, claims.device_id) == ("p1", "g1", "d1")
+    old = issue_resume_token(SECRET, PlayerId("p1"), GameId("g1"), DeviceId("d1"), now - 90000)
+    with pytest.raises(ForbiddenError) as expired:
+        verify_resume_token(SECRET, old)
+    assert expired.value.code == "token_expired"
+
+
+def test_service_token_has_the_agreed_claims() -> None:
+    token = issue_service_token(SECRET, time.time())
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="partyquiz-web:internal")
+    assert claims["iss"] == "partyquiz"
+    assert claims["sub"] == "partyquiz-ws"
+    assert claims["exp"] - claims["iat"] == 60
