@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reports on the local control plane; exit 0 when it is healthy (every component alive, apiserver
-# ready, fake node Ready), 1 otherwise. A crashed component is shown with the tail of its log.
+# Reports on the local control plane. Exit status: 0 healthy (every component alive, apiserver
+# ready, fake node Ready), 1 some component running but not healthy, 3 nothing running.
+# A crashed component is shown with the tail of its log.
 #   hack/cluster/status.sh          human-readable status
 #   hack/cluster/status.sh --env    KEY=VALUE lines (versions, paths, URL) for tools and tests
 set -euo pipefail
@@ -14,8 +15,10 @@ case "${1:-}" in
     *) die "usage: $0 [--env]" ;;
 esac
 
+running=0
 for c in "${COMPONENTS[@]}"; do
     if pid=$(component_pid "$c"); then
+        running=$((running + 1))
         printf '  %-24s running (pid %s)\n' "$c" "$pid"
     elif [ -f "$(pid_file "$c")" ]; then
         printf '  %-24s CRASHED\n' "$c"
@@ -27,6 +30,10 @@ report_crashed keep
 if plane_healthy; then
     printf 'healthy: %s (Kubernetes %s), KUBECONFIG=%s\n' "$APISERVER_URL" "$K8S_VERSION" "$KUBECONFIG_FILE"
     exit 0
+fi
+if [ $running -eq 0 ]; then
+    printf 'not running (state in %s)\n' "$STATE_DIR"
+    exit 3
 fi
 printf 'not healthy (state in %s)\n' "$STATE_DIR"
 exit 1

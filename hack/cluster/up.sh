@@ -17,6 +17,11 @@ done
 command -v openssl >/dev/null 2>&1 || die "openssl is required (apt-get install openssl)"
 
 start=$SECONDS
+mkdir -p "$STATE_DIR"
+# Two callers at once (two test sessions, say) take turns; the second finds the plane running.
+exec 9>"$STATE_DIR/.up.lock"
+flock 9
+
 if plane_healthy; then
     if cmp -s "$HERE/kwok.yaml" "$STATE_DIR/kwok.yaml"; then
         log "control plane already running: $APISERVER_URL (kubeconfig $KUBECONFIG_FILE)"
@@ -111,7 +116,7 @@ pick other ports with PARTYQUIZ_CLUSTER_PORT_BASE (now $PORT_BASE)"
     bin=$(readlink -f "$BIN_DIR/$name")
     printf '\n=== %s starting %s\n' "$(date -u +%FT%TZ)" "$bin" >>"$(log_file "$name")"
     # setsid: the plane outlives the shell, make or pytest that started it.
-    setsid "$bin" "$@" </dev/null >>"$(log_file "$name")" 2>&1 &
+    setsid "$bin" "$@" </dev/null >>"$(log_file "$name")" 2>&1 9>&- &
     echo $! >"$(pid_file "$name")"
     log "$name started (pid $!, log $(log_file "$name"))"
 }

@@ -41,6 +41,7 @@ CLUSTER_SCRIPTS = REPO / "hack" / "cluster"
 E2E_DIR = Path(__file__).resolve().parent
 
 RESTRICTED = "restricted"
+STATUS_NOT_RUNNING = 3  # hack/cluster/status.sh: no component of the plane runs
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,15 +83,20 @@ def cluster() -> Iterator[Cluster]:
         pytest.fail(f"hack/cluster/status.sh --env failed:\n{env.stderr}")
     handle = Cluster.from_env_lines(env.stdout)
 
-    started_here = _script("status.sh", timeout=60).returncode != 0
-    if started_here:
+    status = _script("status.sh", timeout=60).returncode
+    # Own (and later stop) the plane only if nothing of it was running; a partly running plane
+    # belongs to someone else and is only repaired.
+    started_here = status == STATUS_NOT_RUNNING
+    if status != 0:
         up = _script("up.sh", timeout=240)
         if up.returncode != 0:
-            down = _script("down.sh", timeout=120)
+            if started_here:
+                _script("down.sh", timeout=120)
             pytest.fail(
                 f"hack/cluster/up.sh failed (exit {up.returncode}):\n{up.stderr}\n{up.stdout}"
-                f"\n(down.sh: {down.stderr.strip()})"
             )
+        # Another session may have started it while this one waited for up.sh's lock.
+        started_here = started_here and "already running" not in up.stderr
     try:
         yield handle
     finally:
