@@ -1,17 +1,19 @@
 """Fixtures for end-to-end tests against the local Kubernetes control plane.
 
 Owns the plane's lifecycle inside a pytest session: builds the pinned binaries once per session
-(hack/cluster/build.sh, a no-op when cached), reuses a healthy running plane or starts one
-(hack/cluster/up.sh) and stops at session end only a plane this session started. Everything under
+(hack/cluster/build.sh, a no-op when cached), reuses a healthy running plane, repairs a partly
+running one, or starts one (hack/cluster/up.sh) and stops at session end only a plane this
+session started. Everything under
 tests/e2e is marked `e2e` automatically.
 
 Fixture API (stable; other e2e suites code against it):
 
-    cluster  (session)  -> e2e.kube.Cluster
+    cluster  (session)  -> tests.e2e.kube.Cluster
         .kubeconfig: Path   admin kubeconfig        .bin_dir: Path   kubectl, helm, kwok ...
         .kubectl: Tool      a Path, and callable:   cluster.kubectl("get", "pods", "-n", ns)
         .helm: Tool         a Path, and callable:   cluster.helm("install", "x", chart, "-n", ns)
-        .state_dir, .server, .version ("v1.36.3"), .node_name
+        .state_dir, .server, .version ("v1.36.3"), .node_name, .ca_cert
+        .service_account_kubeconfig(ns, name, path)   act as a ServiceAccount (RBAC applies)
         .get_json(*args) / .apply(obj_or_list, namespace) / .wait(res, cond, ns, timeout)
         .api_client()       kubernetes.client.ApiClient for the admin kubeconfig
     namespace  (function) -> str   a fresh randomly named namespace, deleted afterwards; its
@@ -19,7 +21,7 @@ Fixture API (stable; other e2e suites code against it):
         "restricted" to label it pod-security.kubernetes.io/enforce=restricted, or use
     restricted_namespace  (function) -> str   the same, already labelled restricted.
 
-Waiting: `e2e.kube.wait_for(predicate, timeout=..., message=...)` or `cluster.wait(...)`
+Waiting: `tests.e2e.kube.wait_for(predicate, timeout=..., message=...)` or `cluster.wait(...)`
 (`kubectl wait`); never sleep. Pod behaviour on the fake node: set label
 `kwok.partyquiz.dev/behaviour` to `fail`, `never-ready` or `crash-loop` (see docs/development.md).
 Environment: PARTYQUIZ_CLUSTER_DIR / PARTYQUIZ_CLUSTER_PORT_BASE select another plane.
