@@ -258,7 +258,8 @@ def kopf_connection(api_client: Any) -> kopf.ConnectionInfo:
     """Return kopf's credentials from the same configuration the reconciler's client uses."""
     cfg = api_client.configuration
     token = None
-    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    # Through the getter, so a projected in-cluster token is re-read when kopf logs in again.
+    auth = cfg.get_api_key_with_prefix("authorization", alias="BearerToken")
     if auth:
         token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
     return kopf.ConnectionInfo(

@@ -203,6 +203,10 @@ class Reconciler:
 
     def _reconcile_locked(self, body: Mapping[str, Any]) -> Outcome:
         writes_before = self._metrics.write_count()
+        meta = body["metadata"]
+        self._metrics.record_generation_seen(
+            meta["namespace"], meta["name"], int(meta.get("generation", 1))
+        )
         previous = api.parse_status(body.get("status"))
         try:
             inst = instance_from_body(body)
@@ -413,7 +417,9 @@ class Reconciler:
         new: api.PartyQuizStatus,
     ) -> None:
         meta = body["metadata"]
-        self._metrics.record_instance(meta["namespace"], meta["name"], new.phase)
+        self._metrics.record_instance(
+            meta["namespace"], meta["name"], new.phase, new.observed_generation
+        )
         if status.status_body(new) == status.status_body(previous):
             return
         patch = new.model_dump(by_alias=True, mode="json")

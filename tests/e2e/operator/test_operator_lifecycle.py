@@ -465,3 +465,27 @@ def test_dropping_ingress_and_autoscaling_removes_them_and_restores_replicas(
     )
     pq = wait_for_phase(cluster, namespace, "quiz", "Ready")
     assert "public" not in pq["status"]["endpoints"]
+
+
+def test_pods_that_never_become_ready_fail_the_rollout_by_its_deadline(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: ProvideVolumes
+) -> None:
+    volumes(namespace, "quiz")
+    apply_quiz(
+        cluster,
+        namespace,
+        quiz(
+            podLabels={"kwok.partyquiz.dev/behaviour": "never-ready"},
+            rollout={"progressDeadlineSeconds": 10},
+        ),
+    )
+    pq = wait_for_phase(cluster, namespace, "quiz", "Degraded", timeout=180)
+    degraded = condition(pq, "Degraded")
+    assert degraded["status"] == "True"
+    assert "progress deadline" in degraded["message"]
+    assert condition(pq, "Ready")["status"] == "False"
+    assert pq["status"]["revisions"].get("current") is None
+    pods = cluster.get_json(
+        "pods", "-n", namespace, "-l", "kwok.partyquiz.dev/behaviour=never-ready"
+    )["items"]
+    assert {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods} == {"web", "ws"}
