@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.images.podman import BUILD, NAMES, image_ref, podman, podman_unusable_reason
 
 IMAGES_DIR = Path(__file__).resolve().parent

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+
 from tests.images.podman import image_config, image_size_bytes, project_version, run_once
 
 SIZE_BUDGET_BYTES = 250_000_000
