@@ -87,9 +87,11 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], port: int, logdir: P
 
 
 @contextlib.contextmanager
-def web_process(database_url: str, ws_url: str = "ws://127.0.0.1:1/ws") -> Iterator[Proc]:
+def web_process(
+    database_url: str, ws_url: str = "ws://127.0.0.1:1/ws", port: int | None = None
+) -> Iterator[Proc]:
     logdir = Path(tempfile.mkdtemp(prefix="pq-web-"))
-    port = free_port()
+    port = port or free_port()
     env = {
         "PARTYQUIZ_WEB_DATABASE_URL": database_url,
         "PARTYQUIZ_WEB_JWT_SECRET": SECRET,

@@ -9,17 +9,19 @@ from typing import Any
 
 import pytest
 from tests.integration.ws.processes import (
+    SECRET,
     Proc,
     create_hosted_game,
     game_detail,
     web_process,
     ws_processes,
 )
-from tests.unit.ws.harness import Peer
+from tests.unit.ws.harness import Peer, create_game, running_service
 
 from partyquiz_core.quiz import Quiz
 from partyquiz_core.scoring import ScoringRules, score_answer, score_missed
 from partyquiz_ws.bots import BotConfig, GameReport, run_bots
+from partyquiz_ws.memory_backend import memory_backend
 
 QUIZ: dict[str, Any] = {
     "title": "Crash course",
@@ -229,3 +231,39 @@ async def test_killing_the_owner_mid_question_loses_no_receipted_answer(
         assert podium["entries"][0]["score"] == max(stored.values())
         for p in (host, *peers):
             await p.close()
+
+
+async def test_results_wait_while_web_is_down_and_arrive_when_it_is_back(
+    fresh_postgres_url: str,
+) -> None:
+    with web_process(fresh_postgres_url) as first_web:
+        game = await asyncio.to_thread(create_hosted_game, first_web, QUIZ)
+        port = first_web.port
+    backend = memory_backend()
+    await create_game(
+        backend, Quiz.model_validate(QUIZ), game["join_code"], game_id=game["game_id"]
+    )
+    async with running_service(
+        backend,
+        jwt_secret=SECRET,
+        web_internal_url=f"http://127.0.0.1:{port}",
+        results_retry_max_seconds=0.5,
+        message_burst=1000,
+    ) as svc:
+        report = await run_bots(
+            BotConfig(
+                ws_urls=[svc.url],
+                join_code=game["join_code"],
+                players=5,
+                host_token=game["host_token"],
+                min_delay=0.01,
+                max_delay=0.1,
+                game_timeout=120,
+            )
+        )
+        assert all(p.ended for p in report.players)
+        assert await backend.outbox.pending() == [game["game_id"]]  # web is down: kept
+        with web_process(fresh_postgres_url, port=port) as web:
+            detail = await wait_for_history(web, game, 5)
+            check_scores(report, detail)
+        assert await backend.outbox.pending() == []

@@ -120,7 +120,7 @@ async def running_service(
     port = free_port()
     settings = settings_for(port, **overrides)
     backend = backend or memory_backend()
-    web = WebClient(settings.web_internal_url, SECRET)
+    web = WebClient(settings.web_internal_url, settings.jwt_secret.get_secret_value())
     service = GameService(settings, backend, WsMetrics(), web, clock=clock or time.time)
     stop, listening = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_service(service, stop, listening))
@@ -138,10 +138,10 @@ async def running_service(
 
 
 async def create_game(
-    backend: Backend, quiz: Quiz = QUIZ, join_code: str = "ABCDEF"
+    backend: Backend, quiz: Quiz = QUIZ, join_code: str = "ABCDEF", game_id: str | None = None
 ) -> tuple[GameId, JoinCode]:
     """Store a new game the way the host's first connection does, without the web service."""
-    game_id = GameId(uuid.uuid4().hex)
+    game_id = GameId(game_id or uuid.uuid4().hex)
     state = new_game(game_id, quiz)
     await backend.snapshots.create(
         game_id, JoinCode(join_code), Snapshot(state=state.model_dump_json().encode())
