@@ -194,17 +194,30 @@ def main(argv: list[str] | None = None) -> int:
     operator_results: list[dict[str, Any]] = []
     try:
         self_check(env)
+    except BenchError as exc:
+        log(f"FAILED: {exc}")
+        return 1
+    failed_scenarios: list[str] = []
+    # Each scenario stands alone: one that cannot run still leaves the others' figures.
+    try:
         if "game" in scenarios:
             run_game_service(plan, env, quiz, record)
+    except BenchError as exc:
+        log(f"B1-B3 FAILED: {exc}")
+        failed_scenarios.append("game")
+    try:
         if "replicas" in scenarios and "partyquiz" in plan.kinds:
             run_replicas(plan, env, quiz, record)
+    except BenchError as exc:
+        log(f"B4 FAILED: {exc}")
+        failed_scenarios.append("replicas")
+    try:
         if "operator" in scenarios:
             operator_results = run_operator_bench(plan.operator_counts, run_dir)
             (run_dir / "operator.json").write_text(json.dumps(operator_results))
     except BenchError as exc:
-        log(f"FAILED: {exc}")
-        log(f"logs and partial results: {run_dir}")
-        return 1
+        log(f"B5 FAILED: {exc}")
+        failed_scenarios.append("operator")
     sections: dict[str, str] = {}
     verdicts: list[Verdict] = []
     if records:
@@ -245,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     for v in verdicts:
         status = "not measured" if v.met is None else ("met" if v.met else "MISSED")
         log(f"{status:>12}  {v.target}: {v.measured}")
+    if failed_scenarios:
+        log(f"scenarios that could not run: {', '.join(failed_scenarios)} (see above)")
+        return 1
     return 0
 
 

@@ -158,6 +158,14 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
 
 def run_operator_bench(counts: tuple[int, ...], run_dir: Path) -> list[dict[str, Any]]:
     """B5 for each object count; returns one result per count."""
+    try:
+        return _run(counts, run_dir)
+    except (AssertionError, subprocess.SubprocessError, OSError, KeyError) as exc:
+        # tests.e2e.kube reports failed kubectl calls and waits as AssertionError subclasses.
+        raise BenchError(f"B5 could not complete: {type(exc).__name__}: {exc}") from exc
+
+
+def _run(counts: tuple[int, ...], run_dir: Path) -> list[dict[str, Any]]:
     from tests.e2e.operator.harness import OperatorProcess, load_example, render_chart
 
     results: list[dict[str, Any]] = []

@@ -130,7 +130,8 @@ class PartyQuizStack:
         self.profilers: list[Proc] = []  # py-spy processes; they end with their target
         self.secret = secrets.token_urlsafe(48)
         self.web_port = free_port()
-        db = env.log_dir / "partyquiz-bench.db"
+        # One database per stack: B1-B3 and B4 each start their own web service.
+        db = env.log_dir / f"partyquiz-bench-{secrets.token_hex(4)}.db"
         self.web_env = {
             "PARTYQUIZ_WEB_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
             "PARTYQUIZ_WEB_JWT_SECRET": self.secret,
@@ -141,7 +142,7 @@ class PartyQuizStack:
         }
         web_cli = [sys.executable, "-m", "partyquiz_web.cli"]
         migrate = start(
-            "web-migrate",
+            f"web-migrate-{db.stem}",
             [*web_cli, "migrate"],
             log_dir=env.log_dir,
             cpu=None,
@@ -151,7 +152,7 @@ class PartyQuizStack:
         if migrate.popen.wait(120) != 0:
             raise BenchError(f"partyquiz-web migrate failed\n{migrate.tail()}")
         self.web = start(
-            "web",
+            f"web-{db.stem}",
             [*web_cli, "serve"],
             log_dir=env.log_dir,
             cpu=env.loadgen_cpu,
