@@ -55,7 +55,10 @@ def api(page: Page, method: str, path: str, body: Any = None) -> Any:
     response = page.request.fetch(
         path,
         method=method,
-        headers={"Authorization": f"Bearer {host_token(page)}"},
+        headers={
+            "Authorization": f"Bearer {host_token(page)}",
+            "Content-Type": "application/json",
+        },
         data=json.dumps(body) if body is not None else None,
     )
     assert response.ok, f"{method} {path}: {response.status} {response.text()}"

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.browser.relay import Relay
 from tests.servers import ServerError, free_port, wait_for_port
 
 # The machines this runs on can be busy; start-up includes importing the whole web stack.
@@ -33,6 +34,7 @@ class Stack:
     web_port: int
     ws_port: int
     logs: Path
+    network: Relay
 
     def log_tail(self) -> str:
         parts = []
@@ -74,7 +76,9 @@ def run_stack(root: Path, database_url: str | None = None) -> Iterator[Stack]:
     root.mkdir(parents=True, exist_ok=True)
     web_port, ws_port = free_port(), free_port()
     web_url = f"http://127.0.0.1:{web_port}"
-    ws_url = f"ws://127.0.0.1:{ws_port}/ws"
+    # Browsers reach the game service through a relay a test can cut like a lost signal.
+    relay = Relay(ws_port)
+    ws_url = f"ws://127.0.0.1:{relay.port}/ws"
     secret = secrets.token_urlsafe(48)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PARTYQUIZ_")},
@@ -114,8 +118,10 @@ def run_stack(root: Path, database_url: str | None = None) -> Iterator[Stack]:
             )
         for proc, port, log in ((procs[0], web_port, "web.log"), (procs[1], ws_port, "ws.log")):
             _wait_until_listening(proc, port, root / log)
-        yield Stack(web_url, ws_url, web_port, ws_port, root)
+        relay.start()
+        yield Stack(web_url, ws_url, web_port, ws_port, root, relay)
     finally:
+        relay.close()
         for proc in reversed(procs):
             _stop(proc)
 

@@ -1,0 +1,173 @@
+"""The phone page: keyboard answering, join errors, reconnecting after a network drop, pause,
+kick; and the big screen's QR code."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+
+import segno
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.flows import FrameLog, api, choice, join, launch_game
+from tests.browser.stack import Stack
+
+QUIZ = {
+    "title": "Keys",
+    "questions": [
+        {
+            "kind": "single",
+            "text": "Pick the third",
+            "choices": [{"text": "One"}, {"text": "Two"}, {"text": "Three"}, {"text": "Four"}],
+            "correct": [2],
+            "time_limit_seconds": 120,
+        },
+        {
+            "kind": "single",
+            "text": "Pick the second",
+            "choices": [{"text": "A"}, {"text": "B"}, {"text": "C"}],
+            "correct": [1],
+            "time_limit_seconds": 120,
+        },
+    ],
+}
+
+
+def _game(host: Page, new_context: Callable[..., BrowserContext], *nicknames: str) -> list[Page]:
+    api(host, "POST", "/api/quizzes", QUIZ)
+    code = launch_game(host, "Keys")
+    phones = []
+    for nickname in nicknames:
+        phone = new_context(phone=True).new_page()
+        join(phone, code, nickname)
+        phones.append(phone)
+    expect(host.get_by_test_id("player-count")).to_have_text(str(len(nicknames)))
+    return phones
+
+
+def test_a_player_answers_with_number_keys_and_arrow_keys(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    (phone,) = _game(host, new_context, "Keys")
+    frames = FrameLog()
+    frames.attach(phone)
+    phone.reload()  # attach to the page's socket: the reload resumes the player
+    expect(phone.get_by_role("heading", name="You're in!")).to_be_visible()
+
+    host.get_by_role("button", name="Start the game").click()
+    expect(phone.locator("#q-text")).to_have_text("Pick the third")
+    expect(choice(phone, "One")).to_be_focused()
+    phone.keyboard.press("ArrowDown")
+    phone.keyboard.press("ArrowDown")
+    expect(choice(phone, "Three")).to_be_focused()
+    phone.keyboard.press("Enter")
+    expect(phone.get_by_role("heading", name="Correct!")).to_be_visible()
+    assert frames.of_type("answer_receipt")[-1]["choices"] == [2]
+
+    host.get_by_role("button", name="Show the leaderboard").click()
+    host.get_by_role("button", name="Next question").click()
+    expect(phone.locator("#q-text")).to_have_text("Pick the second")
+    phone.keyboard.press("2")
+    expect(phone.get_by_role("heading", name="Correct!")).to_be_visible()
+    assert frames.of_type("answer_receipt")[-1]["choices"] == [1]
+
+
+def test_join_errors_are_shown_next_to_the_field_they_concern(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    (first,) = _game(host_page, new_context, "Ada")
+    code = host_page.get_by_test_id("join-code").inner_text()
+    phone = new_context(phone=True).new_page()
+    phone.goto(f"/join/{code}")
+    phone.get_by_label("Your nickname").fill("ada")
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.locator("#join-nickname-error")).to_contain_text("already has that nickname")
+    expect(phone.get_by_label("Your nickname")).to_be_focused()
+    expect(phone.get_by_label("Your nickname")).to_have_attribute("aria-invalid", "true")
+
+    phone.goto("/join/ZZZZ99")
+    phone.get_by_label("Your nickname").fill("Bob")
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.locator("#join-code-error")).to_contain_text("No open game has this code")
+    expect(first.get_by_role("heading", name="You're in!")).to_be_visible()
+
+
+def test_a_dropped_connection_shows_reconnecting_and_resumes_with_the_score(
+    host_page: Page, new_context: Callable[..., BrowserContext], stack: Stack
+) -> None:
+    host = host_page
+    (phone,) = _game(host, new_context, "Wanda")
+    host.get_by_role("button", name="Start the game").click()
+    choice(phone, "Three").click()
+    expect(phone.get_by_test_id("result-score")).to_be_visible()
+    score = phone.locator("#me-score").inner_text()
+    assert score != "0"
+
+    stack.network.cut()
+    try:
+        expect(phone.locator("#conn")).to_contain_text("Reconnecting")
+        expect(phone.locator("#conn")).to_be_visible()
+        expect(host.locator("#conn")).to_contain_text("Reconnecting")
+    finally:
+        stack.network.heal()
+    # The big screen comes back too, and the game goes on.
+    expect(host.locator("#conn")).to_be_hidden(timeout=30_000)
+    host.get_by_role("button", name="Show the leaderboard").click()
+    expect(phone.locator("#conn")).to_be_hidden(timeout=30_000)
+    expect(phone.get_by_role("heading", name="Leaderboard")).to_be_visible()
+    expect(phone.locator("#me-score")).to_have_text(score)
+
+
+def test_pause_freezes_answers_and_kick_removes_the_player(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    stay, leave = _game(host, new_context, "Stay", "Leave")
+    host.get_by_role("button", name="Start the game").click()
+    expect(stay.locator("#q-text")).to_be_visible()
+    host.get_by_role("button", name="Pause").click()
+    expect(stay.get_by_text("Paused by the host.")).to_be_visible()
+    expect(choice(stay, "One")).to_be_disabled()
+    frozen = stay.locator(".timer-count").inner_text()
+    host.get_by_role("button", name="Resume").click()
+    expect(choice(stay, "One")).to_be_enabled()
+    assert re.fullmatch(r"\d+", frozen)
+
+    host.get_by_role("button", name="End game")  # present on every phase but the end
+    host.goto(host.url)  # a reloaded big screen comes back to the running question
+    expect(host.locator(".q-text")).to_have_text("Pick the third")
+    host.get_by_role("button", name="Skip to the answer").click()
+    host.get_by_role("button", name="Show the leaderboard").click()
+    host.get_by_role("button", name="Next question").click()
+    expect(leave.locator("#q-text")).to_have_text("Pick the second")
+
+
+def test_the_big_screen_qr_code_encodes_this_servers_join_link(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", QUIZ)
+    code = launch_game(host, "Keys")
+    qr = host.get_by_role("img", name=re.compile("QR code"))
+    expect(qr).to_be_visible()
+    assert host.evaluate("(img) => img.naturalWidth > 0", qr.element_handle())
+    origin = re.match(r"https?://[^/]+", host.url)
+    assert origin
+    svg = host.request.get(f"/qr/{code.lower()}.svg")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    expected = io.BytesIO()
+    segno.make(f"{origin.group(0)}/join/{code}", error="m", micro=False).save(
+        expected,
+        kind="svg",
+        scale=1,
+        border=4,
+        xmldecl=False,
+        omitsize=True,
+        title=f"QR code: join PartyQuiz game {code}",
+        dark="#000000",
+        light="#ffffff",
+    )
+    assert svg.body() == expected.getvalue()
+    assert host.request.get("/qr/not-a-code!.svg").status == 422
