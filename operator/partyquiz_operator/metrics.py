@@ -136,10 +136,6 @@ class OperatorMetrics:
                 self.instance_phase.remove(namespace, name, phase)
         self._refresh_phases()
 
-    def instance_count(self) -> int:
-        """Return how many instances have been seen and not deleted."""
-        return len(self._phases)
-
     def _refresh_phases(self) -> None:
         counts: dict[str, int] = dict.fromkeys(api.PHASES, 0)
         for phase in self._phases.values():
