@@ -270,10 +270,10 @@ class Reconciler:
             raw = base64.b64decode(
                 (self._cluster.get("Secret", inst.namespace, ref.name) or {})["data"][ref.key]
             )
-            if len(raw) < builders.JWT_SECRET_BYTES // 3 * 2:
+            if len(raw) < builders.MIN_JWT_SECRET_BYTES:
                 raise SpecError(
                     f"Secret {ref.name} key {ref.key!r} holds {len(raw)} bytes; "
-                    "the JWT secret needs at least 32"
+                    f"the JWT secret needs at least {builders.MIN_JWT_SECRET_BYTES}"
                 )
         return digests
 
