@@ -19,23 +19,11 @@ from starlette.staticfiles import StaticFiles
 
 from partyquiz_web import http_errors
 from partyquiz_web.dependencies import Runtime
-from partyquiz_web.http_errors import ErrorBody
 from partyquiz_web.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from partyquiz_web.routes import auth, games, health, internal, pages, quizzes
 from partyquiz_web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
-
-_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in {
-        401: "Missing or invalid token.",
-        404: "Not found (or not yours).",
-        413: "Request body too large.",
-        422: "Invalid input; `errors` lists each field path.",
-        429: "Rate limited; see Retry-After.",
-    }.items()
-}
 
 
 def create_app(
@@ -60,7 +48,6 @@ def create_app(
         version="1",
         lifespan=lifespan,
         separate_input_output_schemas=False,
-        responses=_ERROR_RESPONSES,
     )
     app.state.runtime = runtime
     http_errors.install(app)

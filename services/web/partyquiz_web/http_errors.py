@@ -94,6 +94,24 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] = []
 
 
+_DESCRIPTIONS = {
+    401: "Missing, invalid or expired token.",
+    403: "Not allowed on this server.",
+    404: "Not found (or not yours).",
+    409: "Conflicts with existing data.",
+    413: "Request body too large.",
+    422: "Invalid input; `errors` lists each field path.",
+    429: "Rate limited; see Retry-After.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting the error body for ``statuses``."""
+    return {
+        status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses
+    }
+
+
 def status_for(error: PartyQuizError) -> int:
     """Return the HTTP status for a domain error."""
     for cls in type(error).__mro__:

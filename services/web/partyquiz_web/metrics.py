@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 JOIN_RESULTS: Final = ("found", "not_found", "rate_limited", "invalid")
@@ -52,6 +59,8 @@ class WebMetrics:
         )
         for result in JOIN_RESULTS:
             self.join_attempts.labels(result=result)
+        # CPU, memory and file descriptors for the dashboard's resources row.
+        ProcessCollector(registry=self.registry)
 
     def initialise_routes(self, routes: Iterable[tuple[str, str, int]]) -> None:
         """Create zero-valued series for each (route template, method, usual status)."""

@@ -9,12 +9,14 @@ from sqlalchemy.exc import IntegrityError
 
 from partyquiz_core.errors import ConflictError, ForbiddenError
 from partyquiz_web.dependencies import ClientIp, CurrentHost, RuntimeDep, SessionDep
-from partyquiz_web.http_errors import AuthenticationError
+from partyquiz_web.http_errors import AuthenticationError, error_responses
 from partyquiz_web.models import Host
 from partyquiz_web.repositories import HostRepository
 from partyquiz_web.schemas import AccessToken, HostCreate, HostPublic, LoginRequest
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(
+    prefix="/api/auth", tags=["auth"], responses=error_responses(401, 403, 409, 413, 422, 429)
+)
 
 
 def _public(host: Host) -> HostPublic:

@@ -12,7 +12,7 @@ from partyquiz_core.codes import generate_join_code, normalize_join_code
 from partyquiz_core.errors import ConflictError, NotFoundError, ValidationError
 from partyquiz_core.quiz import Quiz
 from partyquiz_web.dependencies import ClientIp, CurrentHost, RuntimeDep, SessionDep
-from partyquiz_web.http_errors import RateLimitedError
+from partyquiz_web.http_errors import RateLimitedError, error_responses
 from partyquiz_web.models import Game
 from partyquiz_web.repositories import GameRepository, QuizRepository
 from partyquiz_web.results import AnswerRow, PlayerRow, player_results, question_results, render_csv
@@ -25,7 +25,9 @@ from partyquiz_web.schemas import (
     GameSummary,
 )
 
-router = APIRouter(prefix="/api/games", tags=["games"])
+router = APIRouter(
+    prefix="/api/games", tags=["games"], responses=error_responses(401, 404, 409, 413, 422, 429)
+)
 
 MAX_CODE_ATTEMPTS: Final = 20
 

@@ -12,13 +12,15 @@ from pydantic import ValidationError as PydanticValidationError
 
 from partyquiz_core.quiz import Quiz
 from partyquiz_web.dependencies import CurrentHost, RuntimeDep, SessionDep
-from partyquiz_web.http_errors import FieldErrorsError, from_pydantic
+from partyquiz_web.http_errors import FieldErrorsError, error_responses, from_pydantic
 from partyquiz_web.models import QuizRecord
 from partyquiz_web.repositories import QuizRepository
 from partyquiz_web.responses import OrjsonResponse
 from partyquiz_web.schemas import QuizPublic, QuizSummary
 
-router = APIRouter(prefix="/api/quizzes", tags=["quizzes"])
+router = APIRouter(
+    prefix="/api/quizzes", tags=["quizzes"], responses=error_responses(401, 404, 413, 422)
+)
 
 _TITLE_MAX = 120
 

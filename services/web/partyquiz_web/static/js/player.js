@@ -23,6 +23,16 @@ const JOIN_ERRORS = new Set([
 const RESUME_ERRORS = new Set([
   "token_invalid", "token_expired", "unknown_game", "unknown_player", "banned",
 ]);
+const JOIN_TEXT = {
+  nickname_taken: "Someone in this game already has that nickname. Pick another one.",
+  invalid_nickname: "Use 1 to 20 visible characters for your nickname.",
+  unknown_code: "No open game has this code. Check the big screen.",
+  joining_locked: "The host has locked joining for this game.",
+  banned: "The host removed you from this game; you cannot join it again.",
+  game_full: "This game is full.",
+  game_over: "This game is already over.",
+  too_many_attempts: "Too many wrong codes. Wait a minute, then try again.",
+};
 const ANSWER_ERRORS = {
   late: "Too late: time was up before your answer arrived.",
   duplicate: "You already answered this question; your first answer counts.",
@@ -429,10 +439,7 @@ function onError(msg) {
       return;
     }
     const nicknameProblem = msg.code === "invalid_nickname" || msg.code === "nickname_taken";
-    const text = msg.code === "nickname_taken"
-      ? "Someone in this game already has that nickname. Pick another one."
-      : msg.code === "unknown_code" ? "No open game has this code. Check the big screen."
-      : msg.message;
+    const text = JOIN_TEXT[msg.code] || msg.message;
     drawJoin({
       code: game.code,
       nickname: game.joinNickname || "",
