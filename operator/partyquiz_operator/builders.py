@@ -35,6 +35,7 @@ DATABASE_NAME = "partyquiz"
 WS_PATH = "/ws"
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}  # noqa: S108 - a per-pod emptyDir
 JWT_SECRET_BYTES = 48
+MIN_JWT_SECRET_BYTES = 32  # what the web and ws services refuse to start below
 PASSWORD_BYTES = 24
 DATA_VOLUME = "data"
 

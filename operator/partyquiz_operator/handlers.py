@@ -65,7 +65,8 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     settings.scanning.disabled = True
 
 
-def _owner(body: Mapping[str, Any]) -> str | None:
+def owner_of(body: Mapping[str, Any]) -> str | None:
+    """Return the name of the PartyQuiz that controls ``body``, if any."""
     for ref in body.get("metadata", {}).get("ownerReferences", []) or []:
         if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
             return str(ref.get("name"))
@@ -153,7 +154,7 @@ def register(
             metrics.forget_instance(meta.get("namespace", ""), meta.get("name", ""))
 
     def child_changed(body: kopf.Body, **_: Any) -> None:
-        owner = _owner(body)
+        owner = owner_of(body)
         namespace = body.get("metadata", {}).get("namespace")
         if owner is None or namespace is None:
             return
