@@ -108,6 +108,22 @@ def _wait_passes(operator: Any, count: float, timeout: float) -> float:
     return float(operator.passes() - start)
 
 
+STAGES = ("DatabaseReady", "CacheReady", "MigrationComplete", "Ready")
+
+
+def stage_medians(items: list[dict[str, Any]], applied_at: float) -> dict[str, float]:
+    """Median seconds from the apply to each condition turning True (1 s resolution)."""
+    from datetime import datetime
+
+    seconds: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for pq in items:
+        for cond in (pq.get("status") or {}).get("conditions", []):
+            if cond.get("type") in seconds and cond.get("status") == "True":
+                at = datetime.fromisoformat(cond["lastTransitionTime"].replace("Z", "+00:00"))
+                seconds[cond["type"]].append(at.timestamp() - applied_at)
+    return {stage: percentile(v, 50) for stage, v in seconds.items() if v}
+
+
 def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -> dict[str, Any]:
     """Apply ``count`` PartyQuiz objects in a fresh namespace and measure B5's figures."""
     from tests.e2e.operator.harness import provide_volumes
@@ -131,6 +147,7 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
         objects.append(obj)
     _log(f"B5: applying {count} PartyQuiz objects")
     started = time.monotonic()
+    started_wall = time.time()
     cluster.apply(objects, namespace)
     applied = time.monotonic() - started
     ready = _ready_times(cluster, namespace, started, count, timeout=120 + count * 6)
@@ -142,6 +159,8 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
             ready_p99_s=percentile(times, 99),
             ready_max_s=max(times),
         )
+    items = cluster.get_json("partyquizzes", "-n", namespace)["items"]
+    result["stages_p50_s"] = stage_medians(items, started_wall)
     # Steady state: let in-flight passes finish, then count writes over at least two
     # resyncs of every object.
     _wait_passes(operator, 2 * count, timeout=60 + count)

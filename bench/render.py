@@ -15,6 +15,7 @@ from bench.summary import Metrics, Verdict
 from bench.targets import KIND_LABELS
 
 PEERS = ("socketio", "ws", "raw")
+OPERATOR_STAGES = ("DatabaseReady", "CacheReady", "MigrationComplete", "Ready")
 COUNTS = frozenset({"connected", "burst_receipts", "lost", "double_counted", "question_bytes"})
 
 
@@ -312,6 +313,13 @@ def render_operator(
         ],
         rows,
     )
+    stage_rows: list[list[Cell]] = [
+        [int(r["count"]), *(r.get("stages_p50_s", {}).get(st) for st in OPERATOR_STAGES)]
+        for r in results
+    ]
+    stages = render_table(
+        ["PartyQuiz objects", *(f"{st} p50 s" for st in OPERATOR_STAGES)], stage_rows
+    )
     return "\n".join(
         [
             f"Measured {when} by `make bench` on the same machine ({machine['cores']} cores, "
@@ -331,5 +339,11 @@ def render_operator(
             "in steady state. Memory is the operator's RSS growth divided by the objects.",
             "",
             table,
+            "Where the time goes: median seconds from the apply until each status condition "
+            "turned True (from `lastTransitionTime`, so 1 s resolution). DatabaseReady and "
+            "CacheReady wait for the StatefulSet pods, MigrationComplete for the migration Job "
+            "(its pod and the Job controller), Ready for the Deployments' rollouts.",
+            "",
+            stages,
         ]
     )
