@@ -139,6 +139,15 @@ class OperatorProcess:
             and dict(labels).get("verb") in WRITE_VERBS
         )
 
+    def wait_passes(self, count: int) -> None:
+        """Wait until ``count`` more reconcile passes have finished."""
+        start = self.passes()
+        wait_for(
+            lambda: self.passes() >= start + count,
+            timeout=RESYNC_SECONDS * count * 4 + 30,
+            message=f"{count} more reconcile passes",
+        )
+
     def log_mentions(self, text: str) -> int:
         """Return how many lines of the operator's log contain ``text``."""
         lines = self.log_path.read_text(errors="replace").splitlines()

@@ -132,6 +132,13 @@ def test_namespaced_install_reconciles_its_own_namespace(
             volumes(namespace, "quiz")
             cluster.apply(load_example("minimal.yaml"), namespace)
             wait_for_phase(cluster, namespace, "quiz", "Ready")
+            # This operator sees only this instance, so its request counter is the instance's:
+            # once Ready, further passes (resync and a poked update) make no write at all.
+            scoped.wait_passes(2)
+            writes = scoped.writes()
+            cluster.kubectl("annotate", "pq", "quiz", "-n", namespace, "example.com/poke=1")
+            scoped.wait_passes(3)
+            assert scoped.writes() == writes
             # The Role is namespaced: the account cannot read PartyQuiz objects elsewhere.
             denied = cluster.kubectl(
                 "--kubeconfig", str(kubeconfig), "get", "pq", "-A", check=False

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from tests.e2e.kube import Cluster, wait_for
 from tests.e2e.operator.harness import (
-    RESYNC_SECONDS,
     OperatorProcess,
     condition,
     get_pq,
@@ -64,16 +63,6 @@ def quiz(name: str = "quiz", **spec: Any) -> dict[str, Any]:
     manifest["metadata"]["name"] = name
     manifest["spec"].update(spec)
     return manifest
-
-
-def wait_passes(operator: OperatorProcess, count: int) -> None:
-    """Wait until ``count`` more reconcile passes have finished."""
-    start = operator.passes()
-    wait_for(
-        lambda: operator.passes() >= start + count,
-        timeout=RESYNC_SECONDS * count * 4 + 30,
-        message=f"{count} more reconcile passes",
-    )
 
 
 def assert_children_owned_and_labelled(
@@ -258,12 +247,12 @@ def test_a_second_reconcile_writes_nothing_and_drift_is_repaired(
     # keeps its resourceVersion and the status stays byte-for-byte the same. (The operator's
     # write counter is process-wide and other tests' instances share it, so versions are the
     # per-instance evidence; the log shows no apply for this namespace either.)
-    wait_passes(operator, 2)
+    operator.wait_passes(2)
     before = versions(cluster, namespace)
     status_before = get_pq(cluster, namespace, "quiz")["status"]
     applies_before = operator.log_mentions(f"applying Deployment {namespace}/")
     cluster.kubectl("annotate", "pq", "quiz", "-n", namespace, "example.com/poke=1")
-    wait_passes(operator, 4)
+    operator.wait_passes(4)
     assert versions(cluster, namespace) == before
     assert get_pq(cluster, namespace, "quiz")["status"] == status_before
     assert operator.log_mentions(f"applying Deployment {namespace}/") == applies_before
@@ -323,7 +312,7 @@ def test_suspend_stops_changes_and_says_so(
         "-p",
         '{"spec":{"ws":{"replicas":3}}}',
     )
-    wait_passes(operator, 3)
+    operator.wait_passes(3)
     assert "quiz-ws" not in names(cluster, namespace, "services")
     ws = cluster.get_json("deployment", "quiz-ws", "-n", namespace)
     assert ws["spec"]["replicas"] == 2
