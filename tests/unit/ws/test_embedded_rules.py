@@ -161,3 +161,40 @@ async def test_kicked_device_is_closed_and_cannot_come_back() -> None:
         assert (await resume.expect("error"))["code"] == "banned"
         for peer in (host, resume):
             await peer.close()
+
+
+async def test_pause_resume_and_locking_are_host_controls_everyone_sees() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        player = await Peer.open(svc.url)
+        await player.join(code, "Pat")
+        await host.send(type="lock")
+        assert (await player.expect("lobby"))["joining_locked"] is True
+        late = await Peer.open(svc.url)
+        assert (await late.join(code, "Late"))["code"] == "joining_locked"
+        await host.send(type="unlock")
+        await player.expect("lobby")
+        assert (await late.join(code, "Late"))["type"] == "welcome"
+
+        await host.send(type="start")
+        question = await player.expect("question")
+        await host.send(type="pause")
+        paused = await player.expect("paused")
+        assert 0 < paused["remaining"] <= question["time_limit"]
+        await player.send(type="answer", question_index=0, choices=[0])
+        assert (await player.expect("error"))["code"] == "paused"
+        await host.send(type="resume_game")
+        resumed = await player.expect("resumed")
+        assert resumed["deadline"] > resumed["server_now"]
+        await player.send(type="answer", question_index=0, choices=[0])
+        await player.expect("answer_receipt")
+        # Nothing a player received before the reveal names the correct choice.
+        for message in player.received:
+            assert "correct" not in message
+            assert (message.get("state") or {}).get("reveal") is None
+        await host.send(type="skip")
+        assert (await player.expect("reveal"))["correct"] == [0]
+        for peer in (host, player, late):
+            await peer.close()
