@@ -6,7 +6,16 @@ result, reason, close code); never a game id, join code or player id.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+ANSWER_RESULTS = ("accepted", "late", "duplicate", "invalid")
 
 
 class WsMetrics:
@@ -92,6 +101,10 @@ class WsMetrics:
             ["result"],
             registry=r,
         )
+        for result in ANSWER_RESULTS:
+            self.answers.labels(result)
+        # CPU, memory and file descriptors for the dashboard's resources row.
+        ProcessCollector(registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
