@@ -478,3 +478,35 @@ def test_pods_that_never_become_ready_fail_the_rollout_by_its_deadline(
         "pods", "-n", namespace, "-l", "kwok.partyquiz.dev/behaviour=never-ready"
     )["items"]
     assert {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods} == {"web", "ws"}
+
+
+def test_a_version_change_migrates_first_then_rolls_out_the_new_revision(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: ProvideVolumes
+) -> None:
+    volumes(namespace, "quiz")
+    apply_quiz(cluster, namespace, quiz())
+    first = wait_for_phase(cluster, namespace, "quiz", "Ready")["status"]["revisions"]["current"]
+
+    cluster.kubectl(
+        "patch", "pq", "quiz", "-n", namespace, "--type=merge", "-p", '{"spec":{"version":"1.5.0"}}'
+    )
+    pq = wait_for_phase(cluster, namespace, "quiz", "Ready")
+    revisions = pq["status"]["revisions"]
+    assert revisions["current"] != first
+    assert revisions["current"] == revisions["target"] == revisions["migrated"]
+    assert pq["status"]["version"] == "1.5.0"
+    assert names(cluster, namespace, "jobs") == {
+        f"quiz-migrate-{first}",
+        f"quiz-migrate-{revisions['current']}",
+    }
+    for deployment in ("quiz-web", "quiz-ws"):
+        dep = cluster.get_json("deployment", deployment, "-n", namespace)
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image.endswith(":1.5.0"), image
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["partyquiz.dev/revision"] == revisions["current"]
+    events = cluster.get_json(
+        "events", "-n", namespace, "--field-selector", "involvedObject.kind=PartyQuiz"
+    )["items"]
+    # Once for the install, once for the upgrade: the migration ran before the new pods.
+    assert [e["reason"] for e in events].count("PhaseMigrating") >= 2
