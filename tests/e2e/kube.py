@@ -215,8 +215,8 @@ class Cluster:
             timeout=timeout + 30,
         )
 
-    def api_client(self) -> Any:
-        """A `kubernetes.client.ApiClient` for this cluster's admin kubeconfig."""
+    def api_client(self, kubeconfig: Path | None = None) -> Any:
+        """A `kubernetes.client.ApiClient` for the admin kubeconfig, or for `kubeconfig`."""
         from kubernetes import config  # imported here: only tests that want it pay for it
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        return config.new_client_from_config(config_file=str(kubeconfig or self.kubeconfig))  # type: ignore[no-untyped-call]

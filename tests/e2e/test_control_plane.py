@@ -7,11 +7,12 @@ garbage-collector controllers, the kwok behaviour labels, PodSecurity admission 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .kube import (
@@ -331,16 +332,18 @@ def test_service_account_with_a_narrow_role_is_refused_outside_it(
         namespace, "reader", tmp_path / "reader.kubeconfig"
     )
 
-    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    api = client.CoreV1Api(cluster.api_client(kubeconfig))
     try:
         allowed = api.list_namespaced_config_map(namespace)
-        assert any(item.metadata.name == "kube-root-ca.crt" for item in allowed.items)
+        names = {item.metadata.name for item in allowed.items if item.metadata is not None}
+        assert "kube-root-ca.crt" in names
 
-        for forbidden in (
+        outside_the_role: list[Callable[[], object]] = [
             lambda: api.list_namespaced_secret(namespace),
             lambda: api.list_namespaced_config_map("default"),
             lambda: api.delete_namespaced_config_map("kube-root-ca.crt", namespace),
-        ):
+        ]
+        for forbidden in outside_the_role:
             with pytest.raises(ApiException) as refused:
                 forbidden()
             assert refused.value.status == 403
