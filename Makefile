@@ -6,7 +6,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export PARTYQUIZ_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/partyquiz
-export PATH := $(HOME)/.local/bin:$(PATH)
+# The machine's Go lives in /usr/local/go; only the control-plane build uses it.
+export PATH := $(HOME)/.local/bin:$(PATH):/usr/local/go/bin
 UV ?= uv
 RUN := $(UV) run --frozen --all-extras
 PYTEST := $(RUN) pytest
