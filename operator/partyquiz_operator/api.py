@@ -455,6 +455,58 @@ POD_LABEL_RULES = _rules(
 )
 
 
+MONITORING_LABEL_RULES = _rules(
+    {"rule": LABEL_KEY_CEL, "message": "labels keys must be valid label keys ([prefix/]name)"},
+)
+
+
+class ServiceMonitorSettings(_Model):
+    """A Prometheus Operator ServiceMonitor scraping /metrics of web and ws."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Create the ServiceMonitor (needs the monitoring.coreos.com CRDs).",
+    )
+    interval: str = Field(
+        default="30s",
+        max_length=16,
+        pattern=r"^[0-9]+(ms|s|m|h)$",
+        description="Scrape interval, for example 30s.",
+    )
+    labels: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Extra labels on the ServiceMonitor, to match a serviceMonitorSelector.",
+        json_schema_extra=MONITORING_LABEL_RULES,
+    )
+
+
+class PrometheusRuleSettings(_Model):
+    """A Prometheus Operator PrometheusRule with this installation's alerts."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Create the PrometheusRule (needs the monitoring.coreos.com CRDs).",
+    )
+    labels: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Extra labels on the PrometheusRule, to match a ruleSelector.",
+        json_schema_extra=MONITORING_LABEL_RULES,
+    )
+
+
+class Monitoring(_Model):
+    """Prometheus Operator objects for this installation (see docs/operations.md)."""
+
+    service_monitor: ServiceMonitorSettings = Field(
+        default_factory=ServiceMonitorSettings, description="ServiceMonitor for web and ws."
+    )
+    prometheus_rule: PrometheusRuleSettings = Field(
+        default_factory=PrometheusRuleSettings, description="PrometheusRule with the alerts."
+    )
+
+
 class PartyQuizSpec(_Model):
     """Desired state of a PartyQuiz installation."""
 
@@ -487,6 +539,9 @@ class PartyQuizSpec(_Model):
     ingress: Ingress | None = Field(default=None, description="Public Ingress; none when unset.")
     rollout: Rollout = Field(default_factory=Rollout, description="Rollout settings.")
     migrations: Migrations = Field(default_factory=Migrations, description="Migration Job.")
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring, description="ServiceMonitor and PrometheusRule."
+    )
     pod_labels: dict[str, LabelValue] = Field(
         default_factory=dict,
         max_length=32,
@@ -530,7 +585,13 @@ PHASES: tuple[Phase, ...] = (
     "Suspended",
 )
 ConditionType = Literal[
-    "Ready", "Progressing", "Degraded", "DatabaseReady", "CacheReady", "MigrationComplete"
+    "Ready",
+    "Progressing",
+    "Degraded",
+    "DatabaseReady",
+    "CacheReady",
+    "MigrationComplete",
+    "MonitoringReady",
 ]
 CONDITION_TYPES: tuple[ConditionType, ...] = (
     "Ready",
@@ -539,6 +600,7 @@ CONDITION_TYPES: tuple[ConditionType, ...] = (
     "DatabaseReady",
     "CacheReady",
     "MigrationComplete",
+    "MonitoringReady",
 )
 
 
@@ -619,7 +681,8 @@ class PartyQuizStatus(_Model):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready, Progressing, Degraded, DatabaseReady, CacheReady, MigrationComplete.",
+        description="Ready, Progressing, Degraded, DatabaseReady, CacheReady, MigrationComplete, "
+        "MonitoringReady (only when spec.monitoring asks for something).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     components: Components = Field(

@@ -55,6 +55,8 @@ KINDS: dict[str, Kind] = {
         Kind("networking.k8s.io/v1", "Ingress", "ingresses"),
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         Kind(api.API_VERSION, api.KIND, api.PLURAL),
+        Kind("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors"),
+        Kind("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
     )
 }
 
@@ -211,6 +213,16 @@ class Cluster:
         return result is not None
 
     # --- specific operations -------------------------------------------------------------
+
+    def served_kinds(self, api_version: str) -> set[str]:
+        """Return the kinds the API server serves in ``api_version`` (none when it is absent)."""
+        discovery = Kind(api_version, "APIResourceList", "discovery")
+        found = self._request("get", "GET", discovery, f"{discovery.prefix}", allow_missing=True)
+        return {
+            str(r["kind"])
+            for r in (found or {}).get("resources", [])
+            if "/" not in str(r.get("name", ""))
+        }
 
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch the PartyQuiz's status subresource."""

@@ -377,6 +377,40 @@ def build_prometheus_rule(
     }
 
 
+MONITORING_KINDS: Final = ("ServiceMonitor", "PrometheusRule")
+CONDITION_CRDS_MISSING: Final = "PrometheusOperatorCRDsMissing"
+
+
+def build_monitoring_objects(inst: builders.Instance) -> list[Manifest]:
+    """Return the ServiceMonitor and PrometheusRule that ``spec.monitoring`` asks for."""
+    wanted = inst.spec.monitoring
+    objects = []
+    if wanted.service_monitor.enabled:
+        objects.append(
+            build_service_monitor(
+                inst, interval=wanted.service_monitor.interval, labels=wanted.service_monitor.labels
+            )
+        )
+    if wanted.prometheus_rule.enabled:
+        objects.append(build_prometheus_rule(inst, labels=wanted.prometheus_rule.labels))
+    return objects
+
+
+def monitoring_condition(
+    wanted_kinds: set[str], served_kinds: set[str]
+) -> tuple[Literal["True", "False"], str, str]:
+    """Return (status, reason, message) of MonitoringReady for kinds wanted and served."""
+    missing = sorted(wanted_kinds - served_kinds)
+    if missing:
+        return (
+            "False",
+            CONDITION_CRDS_MISSING,
+            f"the cluster does not serve {MONITORING_API_VERSION} {', '.join(missing)}: install "
+            "the Prometheus Operator CRDs; the installation itself is not affected",
+        )
+    return "True", "Applied", f"{' and '.join(sorted(wanted_kinds))} applied"
+
+
 # --- Grafana dashboard --------------------------------------------------------------------
 
 DASHBOARD_UID: Final = "partyquiz-overview"

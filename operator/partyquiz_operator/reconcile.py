@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from partyquiz_operator import api, builders, drift, status
+from partyquiz_operator import api, builders, drift, monitoring, status
 from partyquiz_operator.errors import KubeApiError, SpecError, TransientError
 from partyquiz_operator.k8s import Cluster
 from partyquiz_operator.metrics import OperatorMetrics
@@ -364,13 +364,53 @@ class Reconciler:
                 public_ws=builders.public_ws_url(inst),
             ),
         )
-        return status.compute_status(
+        computed = status.compute_status(
             observation,
             previous,
             now=now,
             database_name=builders.postgres_name(inst),
             redis_name=builders.redis_name(inst),
         )
+        return self._monitor(inst, previous, computed, now)
+
+    def _monitor(
+        self,
+        inst: builders.Instance,
+        previous: api.PartyQuizStatus,
+        computed: api.PartyQuizStatus,
+        now: datetime,
+    ) -> api.PartyQuizStatus:
+        """Apply the monitoring objects the spec asks for; report them as MonitoringReady.
+
+        Missing Prometheus Operator CRDs only set the condition: the installation goes on.
+        """
+        wanted = monitoring.build_monitoring_objects(inst)
+        had = any(c.type == "MonitoringReady" for c in previous.conditions)
+        if not wanted and not had:
+            return computed
+        served = self._cluster.served_kinds(monitoring.MONITORING_API_VERSION)
+        wanted_kinds = {m["kind"] for m in wanted}
+        for kind in (set(monitoring.MONITORING_KINDS) & served) - wanted_kinds:
+            live = self._cluster.get(kind, inst.namespace, inst.name)
+            if live is not None and drift.is_owned_by(live, inst.uid):
+                self._cluster.delete(kind, inst.namespace, inst.name)
+        if not wanted:
+            kept = [c for c in computed.conditions if c.type != "MonitoringReady"]
+            return computed.model_copy(update={"conditions": kept})
+        for manifest in wanted:
+            if manifest["kind"] in served:
+                self._ensure(inst, manifest)
+        state, reason, message = monitoring.monitoring_condition(wanted_kinds, served)
+        conditions = status.set_condition(
+            list(computed.conditions),
+            "MonitoringReady",
+            state,
+            reason,
+            message,
+            now=now,
+            generation=inst.generation,
+        )
+        return computed.model_copy(update={"conditions": conditions})
 
     def _migrate(
         self,
@@ -394,9 +434,23 @@ class Reconciler:
         state, message = _job_state(live)
         if state == "Complete":
             self._metrics.migrations_total.labels("succeeded").inc()
+            self._prune_migrations(inst, keep={revision, previous.revisions.current})
         elif state == "Failed" and previous.revisions.failed != revision:
             self._metrics.migrations_total.labels("failed").inc()
         return state, message
+
+    def _prune_migrations(self, inst: builders.Instance, keep: set[str | None]) -> None:
+        """Delete finished migration Jobs of revisions that are neither target nor running."""
+        selector = (
+            f"app.kubernetes.io/instance={inst.name},"
+            f"app.kubernetes.io/component={builders.COMPONENT_MIGRATION}"
+        )
+        for job in self._cluster.list_labelled("Job", inst.namespace, selector):
+            labels = job["metadata"].get("labels", {})
+            if labels.get(builders.REVISION_LABEL) in keep:
+                continue
+            if drift.is_owned_by(job, inst.uid):
+                self._cluster.delete("Job", inst.namespace, job["metadata"]["name"])
 
     def _remove_unwanted(
         self, inst: builders.Instance, applied: Mapping[tuple[str, str], Any]

@@ -510,3 +510,17 @@ def test_a_version_change_migrates_first_then_rolls_out_the_new_revision(
     )["items"]
     # Once for the install, once for the upgrade: the migration ran before the new pods.
     assert [e["reason"] for e in events].count("PhaseMigrating") >= 2
+
+    # A further upgrade prunes the Job of the revision that no longer runs anywhere.
+    cluster.kubectl(
+        "patch", "pq", "quiz", "-n", namespace, "--type=merge", "-p", '{"spec":{"version":"1.6.0"}}'
+    )
+    third = wait_for_phase(cluster, namespace, "quiz", "Ready")["status"]["revisions"]["current"]
+    wait_for(
+        lambda: (
+            names(cluster, namespace, "jobs")
+            == {f"quiz-migrate-{revisions['current']}", f"quiz-migrate-{third}"}
+        ),
+        timeout=60,
+        message="only the migration Jobs of the last two revisions to remain",
+    )
