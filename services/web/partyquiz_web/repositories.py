@@ -83,14 +83,32 @@ class GameRepository:
             raise NotFoundError(f"game {game_id} not found")
         return game
 
-    async def by_id_for_update(self, game_id: str) -> Game:
-        if not is_id(game_id):
-            raise NotFoundError(f"game {game_id} not found")
-        query = sa.select(Game).where(Game.id == game_id).with_for_update()
-        game = (await self._session.scalars(query)).first()
-        if game is None:
-            raise NotFoundError(f"game {game_id} not found")
-        return game
+    async def mark_running(self, game_id: str, now: datetime) -> None:
+        """Move a created game to running; a no-op in any other state."""
+        await self._session.execute(
+            sa.update(Game)
+            .where(Game.id == game_id, Game.status == "created")
+            .values(status="running", started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def claim_for_results(self, game_id: str, ended_at: datetime) -> bool:
+        """Mark the game ended unless it already is; True when this caller did it.
+
+        One conditional UPDATE decides between concurrent posts: PostgreSQL serialises them
+        on the row lock, SQLite on its write lock, and only one sees a row to change.
+        """
+        result = await self._session.execute(
+            sa.update(Game)
+            .where(Game.id == game_id, Game.status != "ended")
+            .values(
+                status="ended",
+                ended_at=ended_at,
+                started_at=sa.func.coalesce(Game.started_at, ended_at),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     async def get_owned(self, game_id: str, host_id: str) -> Game:
         game = await self._session.get(Game, game_id) if is_id(game_id) else None
@@ -142,14 +160,14 @@ class GameRepository:
         )
         return (await self._session.scalars(query)).all()
 
-    async def store_results(self, game: Game, results: GameResults, ended_at: datetime) -> None:
-        """Stage the final standings and every answer with two bulk inserts; mark ended."""
+    async def store_results(self, game_id: str, results: GameResults) -> None:
+        """Stage the final standings and every answer with two bulk inserts."""
         if results.players:
             await self._session.execute(
                 sa.insert(GamePlayer),
                 [
                     {
-                        "game_id": game.id,
+                        "game_id": game_id,
                         "player_id": p.player_id,
                         "nickname": p.nickname,
                         "score": p.score,
@@ -163,7 +181,7 @@ class GameRepository:
                 sa.insert(GameAnswer),
                 [
                     {
-                        "game_id": game.id,
+                        "game_id": game_id,
                         "player_id": a.player_id,
                         "question_index": a.question_index,
                         "choices": list(a.choices),
@@ -174,7 +192,3 @@ class GameRepository:
                     for a in results.answers
                 ],
             )
-        game.status = "ended"
-        game.ended_at = ended_at
-        if game.started_at is None:
-            game.started_at = ended_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -155,3 +156,17 @@ async def test_a_code_of_a_game_still_open_is_never_handed_out_twice(
     ).json()
     assert new["join_code"] != old["join_code"]
     assert len(new["join_code"]) == 6
+
+
+async def test_concurrent_result_posts_store_the_results_once(web: Web) -> None:
+    _, game = await _new_game(web)
+    path = f"/internal/games/{game['game_id']}/results"
+    service = web.service_headers()
+    responses = await asyncio.gather(
+        *(web.client.post(path, json=_results(web.clock.now, 3), headers=service) for _ in range(4))
+    )
+    assert [r.status_code for r in responses] == [204] * 4
+    async with web.runtime.database.session() as session:
+        answers = await session.scalar(sa.select(sa.func.count()).select_from(GameAnswer))
+        players = await session.scalar(sa.select(sa.func.count()).select_from(GamePlayer))
+    assert (answers, players) == (12, 3)

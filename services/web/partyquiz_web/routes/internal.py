@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Response, status
-from sqlalchemy.exc import IntegrityError
 
 from partyquiz_core.codes import normalize_join_code
 from partyquiz_core.errors import NotFoundError, ValidationError
@@ -44,11 +43,10 @@ async def get_game_by_code(join_code: str, session: SessionDep) -> InternalGame:
 
 @router.post("/{game_id}/started", status_code=status.HTTP_204_NO_CONTENT)
 async def mark_started(game_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
-    game = await GameRepository(session).by_id_for_update(game_id)
-    if game.status == "created":
-        game.status = "running"
-        game.started_at = runtime.now()
-        await session.commit()
+    games = GameRepository(session)
+    await games.by_id(game_id)  # 404 for an unknown game
+    await games.mark_running(game_id, runtime.now())
+    await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -74,12 +72,9 @@ def _check_results(results: GameResults, question_count: int) -> None:
 
 
 @router.post("/{game_id}/results", status_code=status.HTTP_204_NO_CONTENT)
-async def store_results(
-    game_id: str, results: GameResults, session: SessionDep, runtime: RuntimeDep
-) -> Response:
+async def store_results(game_id: str, results: GameResults, session: SessionDep) -> Response:
     games = GameRepository(session)
-    # Locks the game row on PostgreSQL, so two concurrent posts store the results once.
-    game = await games.by_id_for_update(game_id)
+    game = await games.by_id(game_id)
     if game.status == "ended":
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     _check_results(results, len(Quiz.model_validate(game.quiz_snapshot).questions))
@@ -89,13 +84,11 @@ async def store_results(
         raise FieldErrorsError(
             "ended_at: not a valid time", [("ended_at", "not a valid epoch time")]
         ) from None
-    await games.store_results(game, results, ended_at)
-    try:
+    # End the read-only part so the claim below starts a fresh transaction on every backend.
+    await session.rollback()
+    if await games.claim_for_results(game_id, ended_at):
+        await games.store_results(game_id, results)
         await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        # A concurrent post on SQLite (no row locks) got there first; the game has its results.
-        game = await GameRepository(session).by_id(game_id)
-        if game.status != "ended":
-            raise
+    else:
+        await session.rollback()  # another post stored the results first
     return Response(status_code=status.HTTP_204_NO_CONTENT)

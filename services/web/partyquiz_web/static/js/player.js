@@ -480,10 +480,14 @@ function updateMe(standing) {
   meBar.hidden = false;
   document.getElementById("me-name").textContent = game.session.nickname;
   document.getElementById("me-score").textContent = pts(game.me.score || 0);
-  document.getElementById("me-rank").textContent = game.me.rank ? ` · ${ordinal(game.me.rank)}` : "";
+  // A rank means something once the first question has been scored.
+  const scored = game.me.score > 0 || ["reveal", "leaderboard", "podium", "ended"].includes(game.phase);
+  const ranked = Boolean(game.me.rank) && scored;
+  document.getElementById("me-rank").textContent = ranked ? ` · ${ordinal(game.me.rank)}` : "";
 }
 
 function render(samePhase = false) {
+  if (game.me) updateMe({});
   const key = `${game.phase}:${game.question ? game.question.index : ""}`;
   const fresh = key !== game.drawnKey;
   game.drawnKey = key;
@@ -515,8 +519,7 @@ function drawLobby() {
       h("strong", { style: "font-size:1.6rem", "data-testid": "lobby-nickname" }, game.session ? game.session.nickname : ""),
     ),
     h("p", {}, "Look at the big screen. The game starts when the host is ready."),
-    h("p", { "data-testid": "lobby-count" },
-      others === 0 ? "You are the first player here." : `${others} other ${others === 1 ? "player has" : "players have"} joined.`),
+    h("p", {}, "Your name is on the big screen now."),
     game.locked ? h("p", { class: "notice" }, "The host has locked joining; you are in.") : null,
   );
 }
