@@ -41,6 +41,12 @@ CHROMIUM_ARGS = [
 ]
 # Explicit waits on conditions only; this bounds each wait, it is not a sleep.
 WAIT_MS = 15_000
+# The set committed under docs/screenshots/ (the README shows them); the rest stay artifacts.
+DOCS_SET = frozenset({
+    "phone-2-lobby", "phone-3-answer-locked", "phone-4-result", "phone-5-leaderboard",
+    "phone-6-podium", "host-1-lobby", "host-2-question", "host-3-reveal", "host-4-leaderboard",
+    "host-5-podium", "host-6-results", "host-editor-validation",
+})
 
 
 expect.set_options(timeout=WAIT_MS)
@@ -120,7 +126,7 @@ def shoot() -> Callable[[Page, str], Path]:
     def take(page: Page, name: str) -> Path:
         path = ARTIFACTS / f"{name}.png"
         page.screenshot(path=str(path), animations="disabled", caret="hide")
-        if update_docs:
+        if update_docs and name in DOCS_SET:
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
         return path

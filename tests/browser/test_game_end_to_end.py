@@ -47,6 +47,7 @@ def test_three_players_play_to_the_podium_and_results_match_the_game_service(
 ) -> None:
     host = host_page
     build_quiz_in_editor(host, "Space and numbers", QUIZ)
+    host.evaluate("window.scrollTo(0, 0)")
     shoot(host, "host-editor")
     host_frames = FrameLog()
     host_frames.attach(host)
