@@ -18,6 +18,7 @@ from playwright.sync_api import (
     BrowserContext,
     Page,
     Playwright,
+    ViewportSize,
     expect,
     sync_playwright,
 )
@@ -27,8 +28,8 @@ from tests.browser.stack import Stack, chromium_path, run_stack
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "screenshots"
 DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
-PHONE = {"width": 390, "height": 844}
-BIG_SCREEN = {"width": 1280, "height": 720}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+BIG_SCREEN: ViewportSize = {"width": 1280, "height": 720}
 PASSWORD = "correct horse battery"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,11 +43,22 @@ CHROMIUM_ARGS = [
 # Explicit waits on conditions only; this bounds each wait, it is not a sleep.
 WAIT_MS = 15_000
 # The set committed under docs/screenshots/ (the README shows them); the rest stay artifacts.
-DOCS_SET = frozenset({
-    "phone-2-lobby", "phone-3-answer-locked", "phone-4-result", "phone-5-leaderboard",
-    "phone-6-podium", "host-1-lobby", "host-2-question", "host-3-reveal", "host-4-leaderboard",
-    "host-5-podium", "host-6-results", "host-editor-validation",
-})
+DOCS_SET = frozenset(
+    {
+        "phone-2-lobby",
+        "phone-3-answer-locked",
+        "phone-4-result",
+        "phone-5-leaderboard",
+        "phone-6-podium",
+        "host-1-lobby",
+        "host-2-question",
+        "host-3-reveal",
+        "host-4-leaderboard",
+        "host-5-podium",
+        "host-6-results",
+        "host-editor-validation",
+    }
+)
 
 
 expect.set_options(timeout=WAIT_MS)

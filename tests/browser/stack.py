@@ -50,7 +50,7 @@ def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{tail}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}:\n{tail}")
         try:
             wait_for_port(port, 1.0, log)
         except ServerError:
