@@ -103,4 +103,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+{{- /* spec.monitoring: ServiceMonitor and PrometheusRule, when the Prometheus Operator CRDs exist. */}}
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["servicemonitors", "prometheusrules"]
+  verbs: ["get", "create", "patch", "update", "delete"]
 {{- end }}

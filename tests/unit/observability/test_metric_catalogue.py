@@ -79,7 +79,7 @@ def test_instance_ready_gauge_agrees_with_the_ready_condition() -> None:
     half = status.WorkloadState(
         exists=True, desired=2, ready=1, updated=1, available=1, generation_observed=True
     )
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "ready": {"migration": "Complete"},
         "rolling": {"migration": "Complete", "web": half},
         "migrating": {"migration": "Running"},

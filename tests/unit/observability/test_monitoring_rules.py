@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -197,3 +198,34 @@ def test_service_monitor_scrapes_the_metrics_ports_of_web_and_ws_services() -> N
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["games"]}
     targets = {r["targetLabel"] for e in monitor["spec"]["endpoints"] for r in e["relabelings"]}
     assert targets == {monitoring.INSTANCE_LABEL, monitoring.COMPONENT_LABEL}
+
+
+def test_spec_monitoring_decides_which_objects_are_built() -> None:
+    from partyquiz_operator import api
+
+    def objects(monitoring_spec: dict[str, Any]) -> list[str]:
+        spec = api.parse_spec(
+            {
+                "version": "1.4.0",
+                "database": {"managed": {}},
+                "redis": {"managed": {}},
+                "monitoring": monitoring_spec,
+            }
+        )
+        inst = builders.Instance(name="quiz", namespace="games", uid="u", spec=spec)
+        return [o["kind"] for o in monitoring.build_monitoring_objects(inst)]
+
+    assert objects({}) == []
+    assert objects({"serviceMonitor": {"enabled": True}}) == ["ServiceMonitor"]
+    both = {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}
+    assert objects(both) == ["ServiceMonitor", "PrometheusRule"]
+
+
+def test_missing_prometheus_operator_crds_are_a_condition_not_a_failure() -> None:
+    wanted = {"ServiceMonitor", "PrometheusRule"}
+    status, reason, message = monitoring.monitoring_condition(wanted, set())
+    assert (status, reason) == ("False", "PrometheusOperatorCRDsMissing")
+    assert "PrometheusRule, ServiceMonitor" in message
+    status, reason, _ = monitoring.monitoring_condition(wanted, {"ServiceMonitor"})
+    assert (status, reason) == ("False", "PrometheusOperatorCRDsMissing")
+    assert monitoring.monitoring_condition(wanted, wanted | {"Probe"})[:2] == ("True", "Applied")
