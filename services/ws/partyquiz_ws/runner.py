@@ -26,6 +26,8 @@ from partyquiz_ws.metrics import WsMetrics
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 512
+# Longest a batch waits for more entries before it is committed (receipt latency bound).
+MAX_COMMIT_DELAY = 0.2
 Clock = Callable[[], float]
 
 
@@ -97,28 +99,44 @@ class GameRunner:
         self._set_owning(True)
         renew_every = self._ttl / 3
         renewed = time.monotonic()
+        committed, out = state, Outcome()
+        dirty = False  # applied entries not yet committed
+        commit_due = 0.0
+        commit_cost = 0.0
         while True:
             deadline = game.next_deadline(state)
             now = self._clock()
             wait = renewed + renew_every - time.monotonic()
             if deadline is not None:
                 wait = min(wait, deadline + self._grace - now)
+            if dirty:
+                wait = min(wait, commit_due - time.monotonic())
             entries = await self._backend.inbox.read(
                 self.game_id, last_id, BATCH_SIZE, max(0.0, wait)
             )
-            out = Outcome()
-            before = state
             now = self._clock()
             for entry_id, raw in entries:
                 state = self._engine.apply_entry(state, raw, now, out)
                 last_id = entry_id
+            if entries and not dirty:
+                # Snapshots of big games are costly: under load, gather more entries per
+                # commit so saving stays a bounded share of the time (receipts wait a bit).
+                dirty = True
+                delay = min(MAX_COMMIT_DELAY, self._ttl / 4, 3 * commit_cost)
+                commit_due = time.monotonic() + delay
             deadline = game.next_deadline(state)
-            if deadline is not None and now >= deadline + self._grace:
-                state = self._engine.tick(state, now, out)
-            if entries or state is not before:
-                await self._commit(before, state, last_id, out, now)
+            drained = len(entries) < BATCH_SIZE  # answers still queued count before the timer
+            if drained and deadline is not None and now >= deadline + self._grace:
+                ticked = self._engine.tick(state, now, out)
+                if ticked is not state:
+                    state, dirty, commit_due = ticked, True, 0.0
+            if dirty and time.monotonic() >= commit_due:
+                started = time.perf_counter()
+                await self._commit(committed, state, last_id, out, now)
+                commit_cost = time.perf_counter() - started
+                committed, out, dirty = state, Outcome(), False
                 renewed = time.monotonic()
-            elif time.monotonic() - renewed >= renew_every:
+            elif not dirty and time.monotonic() - renewed >= renew_every:
                 if not await self._backend.lease.renew(self.game_id, self._replica, self._ttl):
                     raise LeaseLostError("renew refused")
                 renewed = time.monotonic()
