@@ -48,11 +48,15 @@ class QuizRepository:
     def add(self, quiz: QuizRecord) -> None:
         self._session.add(quiz)
 
-    async def list_for(self, owner_id: str) -> Sequence[QuizRecord]:
+    async def list_for(
+        self, owner_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> Sequence[QuizRecord]:
         query = (
             sa.select(QuizRecord)
             .where(QuizRecord.owner_id == owner_id)
             .order_by(QuizRecord.updated_at.desc(), QuizRecord.id)
+            .limit(limit)
+            .offset(offset)
         )
         return (await self._session.scalars(query)).all()
 
@@ -129,7 +133,9 @@ class GameRepository:
             raise NotFoundError(f"no game with code {join_code}")
         return game
 
-    async def list_for(self, host_id: str) -> Sequence[tuple[Game, int]]:
+    async def list_for(
+        self, host_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> Sequence[tuple[Game, int]]:
         players = (
             sa.select(GamePlayer.game_id, sa.func.count().label("n"))
             .group_by(GamePlayer.game_id)
@@ -140,9 +146,14 @@ class GameRepository:
             .outerjoin(players, players.c.game_id == Game.id)
             .where(Game.host_id == host_id)
             .order_by(Game.created_at.desc(), Game.id)
+            .limit(limit)
+            .offset(offset)
         )
         rows = (await self._session.execute(query)).all()
         return [(game, int(count)) for game, count in rows]
+
+    async def delete(self, game: Game) -> None:
+        await self._session.delete(game)
 
     async def players(self, game_id: str) -> Sequence[GamePlayer]:
         query = (

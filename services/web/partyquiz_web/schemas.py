@@ -90,6 +90,13 @@ class GameCreated(BaseModel):
     created_at: datetime
 
 
+class HostToken(BaseModel):
+    game_id: str
+    join_code: str
+    host_token: str = Field(description="Present to the game service as the host (12 h).")
+    ws_url: str
+
+
 class GameSummary(BaseModel):
     game_id: str
     join_code: str

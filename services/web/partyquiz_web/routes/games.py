@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 
 from partyquiz_core.codes import generate_join_code, normalize_join_code
-from partyquiz_core.errors import ConflictError, NotFoundError, ValidationError
+from partyquiz_core.errors import ConflictError, GameStateError, NotFoundError, ValidationError
 from partyquiz_core.quiz import Quiz
 from partyquiz_web.dependencies import ClientIp, CurrentHost, RuntimeDep, SessionDep
 from partyquiz_web.http_errors import RateLimitedError, error_responses
@@ -23,6 +23,7 @@ from partyquiz_web.schemas import (
     GameDetail,
     GameStatus,
     GameSummary,
+    HostToken,
 )
 
 router = APIRouter(
@@ -94,9 +95,15 @@ async def create_game(
 
 
 @router.get("")
-async def list_games(host: CurrentHost, session: SessionDep) -> list[GameSummary]:
-    """Your games, newest first."""
-    return [_summary(g, n) for g, n in await GameRepository(session).list_for(host.id)]
+async def list_games(
+    host: CurrentHost,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[GameSummary]:
+    """Your games, newest first, a page at a time."""
+    rows = await GameRepository(session).list_for(host.id, limit=limit, offset=offset)
+    return [_summary(g, n) for g, n in rows]
 
 
 @router.get("/code/{join_code}")
@@ -152,6 +159,32 @@ async def get_game(game_id: str, host: CurrentHost, session: SessionDep) -> Game
     games = GameRepository(session)
     _, detail = await _detail(await games.get_owned(game_id, host.id), games)
     return detail
+
+
+@router.post("/{game_id}/host-token")
+async def reissue_host_token(
+    game_id: str, request: Request, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
+) -> HostToken:
+    """A fresh host token for a game that has not ended (after a reload or on another screen)."""
+    game = await GameRepository(session).get_owned(game_id, host.id)
+    if game.status == "ended":
+        raise GameStateError("the game has ended", code="game_ended")
+    token = runtime.tokens.issue_host_token(host.id, game.id, game.join_code, runtime.clock())
+    return HostToken(
+        game_id=game.id, join_code=game.join_code, host_token=token, ws_url=runtime.ws_url(request)
+    )
+
+
+@router.delete("/{game_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_game(game_id: str, host: CurrentHost, session: SessionDep) -> Response:
+    """Delete a game that is not running (a game never started, or one from history)."""
+    games = GameRepository(session)
+    game = await games.get_owned(game_id, host.id)
+    if game.status == "running":
+        raise GameStateError("a running game cannot be deleted; end it first", code="game_running")
+    await games.delete(game)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

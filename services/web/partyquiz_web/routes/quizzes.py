@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError as PydanticValidationError
 
 from partyquiz_core.quiz import Quiz
@@ -91,9 +91,15 @@ def ensure_storable(quiz: Quiz) -> Quiz:
 
 
 @router.get("")
-async def list_quizzes(host: CurrentHost, session: SessionDep) -> list[QuizSummary]:
-    """The host's quizzes, most recently changed first."""
-    return [_summary(q) for q in await QuizRepository(session).list_for(host.id)]
+async def list_quizzes(
+    host: CurrentHost,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[QuizSummary]:
+    """The host's quizzes, most recently changed first, a page at a time."""
+    records = await QuizRepository(session).list_for(host.id, limit=limit, offset=offset)
+    return [_summary(q) for q in records]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
