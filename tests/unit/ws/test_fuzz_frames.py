@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import orjson
 import pytest
@@ -80,10 +80,32 @@ def _open(service: ServiceThread) -> ClientConnection:
     return connect(service.running.url, compression=None)
 
 
+@dataclass
+class LiveGame:
+    host: ClientConnection
+    player: ClientConnection
+
+
+@pytest.fixture(scope="module")
+def live_game(service: ServiceThread) -> Iterator[LiveGame]:
+    """A game with a host and a player, open while the fuzzing runs."""
+    game_id, code = service.call(create_game(service.backend, join_code="FZZFZZ"))
+    with _open(service) as host, _open(service) as player:
+        host.send(json.dumps({"type": "host", "host_token": host_token(game_id, code)}))
+        assert orjson.loads(host.recv(timeout=WAIT))["type"] == "host_welcome"
+        player.send(
+            json.dumps(
+                {"type": "join", "code": code, "nickname": "Bystander", "device_id": "dev-1"}
+            )
+        )
+        assert orjson.loads(player.recv(timeout=WAIT))["type"] == "welcome"
+        yield LiveGame(host, player)
+
+
 @settings(max_examples=120)
 @given(batch=st.lists(frames, min_size=1, max_size=30))
 def test_every_frame_gets_exactly_one_reply(
-    service: ServiceThread, batch: list[str | bytes]
+    service: ServiceThread, live_game: LiveGame, batch: list[str | bytes]
 ) -> None:
     with _open(service) as ws:
         for frame in batch:
@@ -95,21 +117,12 @@ def test_every_frame_gets_exactly_one_reply(
                 assert reply["code"]
 
 
-def test_a_game_still_runs_after_the_fuzzing(service: ServiceThread) -> None:
-    game_id, code = service.call(create_game(service.backend, join_code="FZZFZZ"))
-    with _open(service) as host, _open(service) as player:
-        host.send(json.dumps({"type": "host", "host_token": host_token(game_id, code)}))
-        assert orjson.loads(host.recv(timeout=WAIT))["type"] == "host_welcome"
-        player.send(
-            json.dumps(
-                {"type": "join", "code": code, "nickname": "After", "device_id": uuid.uuid4().hex}
-            )
-        )
-        assert orjson.loads(player.recv(timeout=WAIT))["type"] == "welcome"
-        host.send('{"type": "start"}')
-        while orjson.loads(player.recv(timeout=WAIT))["type"] != "question":
-            pass
-        player.send('{"type": "answer", "question_index": 0, "choices": [0]}')
-        seen = [orjson.loads(player.recv(timeout=WAIT))["type"] for _ in range(3)]
-        assert "answer_receipt" in seen
-        assert "personal_result" in seen
+def test_the_game_that_was_open_during_the_fuzzing_plays_on(live_game: LiveGame) -> None:
+    host, player = live_game.host, live_game.player
+    host.send('{"type": "start"}')
+    while orjson.loads(player.recv(timeout=WAIT))["type"] != "question":
+        pass
+    player.send('{"type": "answer", "question_index": 0, "choices": [0]}')
+    seen = [orjson.loads(player.recv(timeout=WAIT))["type"] for _ in range(3)]
+    assert "answer_receipt" in seen
+    assert "personal_result" in seen
