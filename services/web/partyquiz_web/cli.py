@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
+from alembic.util import CommandError
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -53,6 +54,11 @@ def run_migrate(settings: WebSettings) -> int:
         before, after = asyncio.run(_migrate(settings))
     except (OSError, TimeoutError, SQLAlchemyError) as exc:
         return _fail(f"migrate failed on {target}: {_first_line(exc)}", 1)
+    except CommandError as exc:
+        # Typically a database migrated by a newer release: this one does not know its revision.
+        return _fail(
+            f"migrate failed on {target}: {_first_line(exc)} (head here is {head_revision()})", 1
+        )
     if after != head_revision():
         return _fail(f"migrate left {target} at {after}, expected {head_revision()}", 1)
     if before == after:

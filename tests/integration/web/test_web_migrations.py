@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,16 @@ def test_serve_refuses_a_weak_secret_in_one_line(tmp_path: Path) -> None:
         "partyquiz-web: PARTYQUIZ_WEB_JWT_SECRET: must be at least 32 bytes (got 8) outside "
         "ENVIRONMENT=development"
     ]
+
+
+def test_migrate_on_a_database_from_a_newer_release_fails_in_one_line(tmp_path: Path) -> None:
+    env = _web_env()
+    assert _cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "partyquiz.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    result = _cli("migrate", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "9999" in lines[0]
+    assert f"(head here is {head_revision()})" in lines[0]
