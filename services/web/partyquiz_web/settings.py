@@ -7,7 +7,6 @@ other module reads the environment.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -175,21 +174,23 @@ def _one_line(error: ValidationError) -> str:
 def load_settings(
     environ: Mapping[str, str] | None = None, *, secret_optional: bool = False, **overrides: object
 ) -> WebSettings:
-    """Build the settings from ``environ`` (default: the process environment) and overrides.
+    """Build the settings from the process environment (or ``environ``) and overrides.
 
-    ``secret_optional`` is for commands that sign nothing (``migrate``). Raises
-    ``SettingsError`` with one line naming the variable and the rule.
+    Without ``environ`` pydantic-settings reads the process environment; tests pass a mapping
+    so the result depends on nothing else. ``secret_optional`` is for commands that sign
+    nothing (``migrate``). Raises ``SettingsError`` with one line naming the variable and
+    the rule.
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for name in WebSettings.model_fields:
-        key = f"{ENV_PREFIX}{name.upper()}"
-        if key in env:
-            values[name] = env[key]
-    values.update(overrides)
     try:
-        # Values are passed explicitly so the result depends only on ``environ``.
-        settings = WebSettings.model_validate(values)
+        if environ is None:
+            settings = WebSettings(**overrides)  # type: ignore[arg-type]
+        else:
+            values: dict[str, object] = {
+                name: environ[f"{ENV_PREFIX}{name.upper()}"]
+                for name in WebSettings.model_fields
+                if f"{ENV_PREFIX}{name.upper()}" in environ
+            }
+            settings = WebSettings.model_validate({**values, **overrides})
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
     if settings.jwt_secret is None and not secret_optional:

@@ -84,3 +84,25 @@ def test_empty_redis_url_means_no_redis() -> None:
         {"PARTYQUIZ_WEB_JWT_SECRET": GOOD_SECRET, "PARTYQUIZ_WEB_REDIS_URL": ""}
     )
     assert settings.redis_url is None
+
+
+def test_process_environment_is_read_through_pydantic_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PARTYQUIZ_WEB_JWT_SECRET", GOOD_SECRET)
+    monkeypatch.setenv("PARTYQUIZ_WEB_PORT", "9123")
+    monkeypatch.setenv("PARTYQUIZ_WEB_ALLOW_REGISTRATION", "false")
+    settings = load_settings(host="192.0.2.10")
+    assert (settings.port, settings.allow_registration, settings.host) == (9123, False, "192.0.2.10")
+
+
+def test_bad_process_environment_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PARTYQUIZ_WEB_JWT_SECRET", GOOD_SECRET)
+    monkeypatch.setenv("PARTYQUIZ_WEB_LOGIN_RATE_LIMIT", "0")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "PARTYQUIZ_WEB_LOGIN_RATE_LIMIT: Input should be greater than or equal to 1"
+    )
