@@ -93,7 +93,11 @@ def test_process_environment_is_read_through_pydantic_settings(
     monkeypatch.setenv("PARTYQUIZ_WEB_PORT", "9123")
     monkeypatch.setenv("PARTYQUIZ_WEB_ALLOW_REGISTRATION", "false")
     settings = load_settings(host="192.0.2.10")
-    assert (settings.port, settings.allow_registration, settings.host) == (9123, False, "192.0.2.10")
+    assert (settings.port, settings.allow_registration, settings.host) == (
+        9123,
+        False,
+        "192.0.2.10",
+    )
 
 
 def test_bad_process_environment_value_names_the_variable(
