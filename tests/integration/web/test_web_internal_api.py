@@ -170,3 +170,18 @@ async def test_concurrent_result_posts_store_the_results_once(web: Web) -> None:
         answers = await session.scalar(sa.select(sa.func.count()).select_from(GameAnswer))
         players = await session.scalar(sa.select(sa.func.count()).select_from(GamePlayer))
     assert (answers, players) == (12, 3)
+
+
+async def test_replicas_racing_for_one_code_both_get_a_game(
+    make_web: MakeWeb, database_url: str
+) -> None:
+    replicas = [await make_web(database_url, rng=random.Random(11)) for _ in range(2)]
+    auth = await replicas[0].register_and_login()
+    quiz = (await replicas[0].client.post("/api/quizzes", json=sample_quiz(), headers=auth)).json()
+    responses = await asyncio.gather(
+        *(r.client.post("/api/games", json={"quiz_id": quiz["id"]}, headers=auth) for r in replicas)
+    )
+    assert [r.status_code for r in responses] == [201, 201]
+    codes = {r.json()["join_code"] for r in responses}
+    assert len(codes) == 2
+    assert generate_join_code(random.Random(11)) in codes

@@ -58,7 +58,9 @@ async def create_game(
     body: GameCreate, request: Request, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
 ) -> GameCreated:
     """Create a game from one of your quizzes: a join code for players, a token for you."""
-    record = await QuizRepository(session).get_owned(body.quiz_id, host.id)
+    # Plain values: a rollback after a code collision expires every loaded object.
+    host_id = host.id
+    record = await QuizRepository(session).get_owned(body.quiz_id, host_id)
     quiz_id, title, snapshot = record.id, record.title, dict(record.content)
     games = GameRepository(session)
     for _ in range(MAX_CODE_ATTEMPTS):
@@ -68,7 +70,7 @@ async def create_game(
         game = Game(
             id=uuid.uuid4().hex,
             join_code=code,
-            host_id=host.id,
+            host_id=host_id,
             quiz_id=quiz_id,
             quiz_title=title,
             quiz_snapshot=snapshot,
@@ -82,7 +84,7 @@ async def create_game(
             # Another game took the code between the check and the insert.
             await session.rollback()
             continue
-        token = runtime.tokens.issue_host_token(host.id, game.id, code, runtime.clock())
+        token = runtime.tokens.issue_host_token(host_id, game.id, code, runtime.clock())
         return GameCreated(
             game_id=game.id,
             join_code=code,
