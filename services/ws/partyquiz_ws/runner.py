@@ -62,12 +62,17 @@ class GameRunner:
         self._on_results = on_results
         self._clock = clock
         self.owning = False
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, give the lease up and return (within a lease third)."""
+        self._stopping.set()
 
     async def run(self) -> None:
-        """Loop until cancelled: acquire the lease when free, then own the game."""
+        """Loop until stopped: acquire the lease when free, then own the game."""
         retry = self._ttl / 3
         try:
-            while True:
+            while not self._stopping.is_set():
                 if await self._backend.lease.acquire(self.game_id, self._replica, self._ttl):
                     try:
                         await self._own()
@@ -75,7 +80,9 @@ class GameRunner:
                         log.warning("lost the lease of a game to another replica")
                     finally:
                         self._set_owning(False)
-                await asyncio.sleep(retry)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(retry):
+                        await self._stopping.wait()
         finally:
             if self.owning:
                 self._set_owning(False)
@@ -130,7 +137,8 @@ class GameRunner:
                 ticked = self._engine.tick(state, now, out)
                 if ticked is not state:
                     state, dirty, commit_due = ticked, True, 0.0
-            if dirty and time.monotonic() >= commit_due:
+            stopping = self._stopping.is_set()
+            if dirty and (stopping or time.monotonic() >= commit_due):
                 started = time.perf_counter()
                 await self._commit(committed, state, last_id, out, now)
                 commit_cost = time.perf_counter() - started
@@ -140,6 +148,8 @@ class GameRunner:
                 if not await self._backend.lease.renew(self.game_id, self._replica, self._ttl):
                     raise LeaseLostError("renew refused")
                 renewed = time.monotonic()
+            if stopping:
+                return
 
     async def _commit(
         self, before: game.GameState, state: game.GameState, last_id: str, out: Outcome, now: float

@@ -99,8 +99,9 @@ class GameService:
         self.courier = ResultsCourier(
             backend.outbox, web, metrics, settings.replica_id, settings.results_retry_max_seconds
         )
-        self.runners: dict[GameId, asyncio.Task[None]] = {}
+        self.runners: dict[GameId, tuple[GameRunner, asyncio.Task[None]]] = {}
         self._stopping_runners: dict[GameId, asyncio.TimerHandle] = {}
+        self._retiring: set[asyncio.Task[None]] = set()  # stopped runners still finishing
         self._background: set[asyncio.Task[None]] = set()
         self._wrong_codes: dict[str, deque[float]] = {}
         self._next_conn = 0
@@ -135,11 +136,23 @@ class GameService:
                 log.exception("bus listener failed; reconnecting")
                 await asyncio.sleep(0.5)
 
-    async def stop(self) -> None:
-        for task in list(self.runners.values()):
-            task.cancel()
-        await asyncio.gather(*self.runners.values(), return_exceptions=True)
+    async def _stop_runners(self) -> None:
+        # Runners are asked, not cancelled: a blocking inbox read ends within a lease third,
+        # and the lease is released for the next owner right away.
+        runners = list(self.runners.values())
         self.runners.clear()
+        for runner, _task in runners:
+            runner.stop()
+        tasks = [task for _runner, task in runners] + list(self._retiring)
+        if not tasks:
+            return
+        _done, late = await asyncio.wait(tasks, timeout=self.settings.lease_ttl_seconds + 1)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self._stop_runners()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -165,7 +178,7 @@ class GameService:
             clock=self.clock,
         )
         task = asyncio.get_running_loop().create_task(runner.run(), name=f"runner-{game_id}")
-        self.runners[game_id] = task
+        self.runners[game_id] = (runner, task)
 
     def _room_empty(self, game_id: GameId) -> None:
         # Keep owning for a lease period: a reloading page comes back within it.
@@ -178,9 +191,11 @@ class GameService:
         self._stopping_runners.pop(game_id, None)
         if game_id in self.hub.rooms:
             return
-        task = self.runners.pop(game_id, None)
-        if task is not None:
-            task.cancel()
+        entry = self.runners.pop(game_id, None)
+        if entry is not None:
+            entry[0].stop()
+            self._retiring.add(entry[1])
+            entry[1].add_done_callback(self._retiring.discard)
         self._spawn(self.backend.bus.unsubscribe(game_channel(game_id)), "unsubscribe")
 
     async def _game_started(self, game_id: GameId) -> None:
@@ -474,11 +489,7 @@ class GameService:
         for handle in self._stopping_runners.values():
             handle.cancel()
         self._stopping_runners.clear()
-        runners = list(self.runners.values())
-        self.runners.clear()
-        for task in runners:
-            task.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
+        await self._stop_runners()
         for client in list(self.hub.clients.values()):
             self._spawn(
                 client.conn.close(CloseCode.SERVICE_RESTART, "server restarting; reconnect"),
