@@ -224,6 +224,11 @@ class Reconciler:
             self._report(body, previous, self._blocked(body, previous, "InvalidSpec", str(exc)))
             raise
         except TransientError as exc:
+            if isinstance(exc, KubeApiError) and "being terminated" in str(exc):
+                # The namespace is going away with everything in it; nothing to repair.
+                raise TransientError(
+                    f"namespace {inst.namespace} is being deleted", delay=30
+                ) from exc
             if isinstance(exc, KubeApiError) and exc.is_permanent:
                 blocked = self._blocked(body, previous, "ApplyRejected", str(exc))
                 self._report(body, previous, blocked)
