@@ -227,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{plan.runs} interleaved run{'s' if plan.runs > 1 else ''} per size, "
             f"{plan.warmup} warm-up + {plan.rounds} measured fan-outs per run"
         )
+        if plan.nice:
+            plan_text += (
+                f"; servers and load generator at nice {plan.nice} so the other work on "
+                "this shared machine does not starve them"
+            )
         failures = [
             f"{r['kind']} {r['size']} players run {r['run'] + 1}: "
             f"{r['error'].splitlines()[0][:160]}"
