@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import kopf
 
-from partyquiz_operator import api, builders, reaping
+from partyquiz_operator import api, builders, liveness, reaping
 from partyquiz_operator.errors import SpecError, TransientError
 from partyquiz_operator.metrics import OperatorMetrics
 from partyquiz_operator.reconcile import Reconciler
@@ -82,11 +82,14 @@ def register(
     """Register every handler of the operator on ``registry``."""
     pq = (api.GROUP, api.VERSION, api.PLURAL)
 
-    heartbeat = [time.monotonic()]
+    alive = liveness.Liveness(
+        resync_seconds=operator.resync_seconds,
+        watch_stall_seconds=operator.watch_stall_seconds,
+        now=time.monotonic(),
+    )
 
     def run(handler: str, call: Callable[[], T]) -> T:
         started = time.perf_counter()
-        heartbeat[0] = time.monotonic()
         try:
             result = call()
         except SpecError as exc:
@@ -116,13 +119,14 @@ def register(
         there when nothing needs cleaning up (see docs/operator.md, "Deletion").
         """
         while not stop_resync.wait(operator.resync_seconds):
-            heartbeat[0] = time.monotonic()
+            alive.beat(time.monotonic())
             try:
                 instances = reconciler.list_instances(operator.namespace_list())
             except TransientError as exc:
                 logger.warning("resync: cannot list PartyQuiz objects: %s", exc)
                 continue
-            for namespace, name in instances:
+            alive.listed(instances, time.monotonic())
+            for namespace, name, _ in instances:
                 try:
                     run("resync", functools.partial(reconciler.reconcile_named, namespace, name))
                 except (kopf.PermanentError, kopf.TemporaryError) as exc:
@@ -149,9 +153,13 @@ def register(
 
     @kopf.on.event(*pq, registry=registry)
     def instance_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        meta = body.get("metadata", {})
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
         if type == "DELETED":
-            meta = body.get("metadata", {})
-            metrics.forget_instance(meta.get("namespace", ""), meta.get("name", ""))
+            metrics.forget_instance(namespace, name)
+            alive.watched(namespace, name, None)
+        else:
+            alive.watched(namespace, name, meta.get("resourceVersion"))
 
     def child_changed(body: kopf.Body, **_: Any) -> None:
         owner = owner_of(body)
@@ -174,14 +182,10 @@ def register(
             labels={"app.kubernetes.io/managed-by": builders.FIELD_MANAGER},
         )(child_changed)
 
-    @kopf.on.probe(registry=registry, id="resync")
-    def resync_alive(**_: Any) -> float:
-        """Fail liveness when the resync loop (and with it the workers) stalled.
-
-        The loop beats every ``resync_seconds`` even with no instances; a silence of three
-        intervals means it is stuck, typically on a hung API request or a wedged worker pool.
-        """
-        age = time.monotonic() - heartbeat[0]
-        if age > 3 * operator.resync_seconds + 30:
-            raise RuntimeError(f"no resync for {age:.0f}s")
-        return round(age, 1)
+    @kopf.on.probe(registry=registry, id="alive")
+    def operator_alive(**_: Any) -> str:
+        """Fail liveness when the resync loop or the PartyQuiz watch stalled (see liveness)."""
+        problems = alive.problems(time.monotonic())
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        return "ok"

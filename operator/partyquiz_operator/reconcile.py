@@ -177,15 +177,15 @@ class Reconciler:
                 if key not in self._pending:
                     return outcome
 
-    def list_instances(self, namespaces: list[str]) -> list[tuple[str, str]]:
-        """Return (namespace, name) of every live PartyQuiz in ``namespaces`` (all if empty)."""
+    def list_instances(self, namespaces: list[str]) -> list[tuple[str, str, str]]:
+        """Return (namespace, name, resourceVersion) of every live PartyQuiz (all if empty)."""
         bodies = (
             [b for ns in namespaces for b in self._cluster.list_labelled(api.KIND, ns, "")]
             if namespaces
             else self._cluster.list_all(api.KIND)
         )
         return [
-            (b["metadata"]["namespace"], b["metadata"]["name"])
+            (b["metadata"]["namespace"], b["metadata"]["name"], b["metadata"]["resourceVersion"])
             for b in bodies
             if not b["metadata"].get("deletionTimestamp")
         ]

@@ -36,6 +36,12 @@ class OperatorSettings(BaseSettings):
         description="Server-side timeout of each watch request; watches are re-opened after it, "
         "so a silently dropped connection never stalls the operator for long.",
     )
+    watch_stall_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description="Liveness fails when a PartyQuiz version seen by the periodic LIST has not "
+        "arrived through the watch for this long (a stalled watch).",
+    )
     watch_client_timeout_seconds: int = Field(
         default=330, gt=0, description="Client-side timeout of each watch request."
     )
