@@ -108,6 +108,38 @@ def _wait_passes(operator: Any, count: float, timeout: float) -> float:
     return float(operator.passes() - start)
 
 
+# One fake node holds what kwok.yaml gives it (32 CPUs); the minimal example requests about one
+# CPU per PartyQuiz, so B5 adds nodes rather than leave pods Pending on a full node.
+OBJECTS_PER_NODE = 20
+
+
+def ensure_nodes(cluster: Any, count: int) -> None:
+    """Make sure ``count`` fake nodes exist and are Ready (kwok manages annotated nodes)."""
+    for i in range(1, count):
+        name = f"kwok-bench-node-{i}"
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {
+                        "kwok.x-k8s.io/node": "fake",
+                        "node.alpha.kubernetes.io/ttl": "0",
+                    },
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "type": "kwok",
+                    },
+                },
+            },
+            "default",
+        )
+        cluster.wait(f"node/{name}", "condition=Ready", None, timeout=120)
+
+
 STAGES = ("DatabaseReady", "CacheReady", "MigrationComplete", "Ready")
 
 
@@ -124,20 +156,43 @@ def stage_medians(items: list[dict[str, Any]], applied_at: float) -> dict[str, f
     return {stage: percentile(v, 50) for stage, v in seconds.items() if v}
 
 
+def provide_volumes(cluster: Any, namespace: str, claims: list[str]) -> list[str]:
+    """Create PersistentVolumes pre-bound to ``claims`` in one apply (no provisioner here)."""
+    volumes = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {
+                "name": f"{namespace}-{claim}"[:63],
+                "labels": {"partyquiz.dev/bench": "true"},
+            },
+            "spec": {
+                "capacity": {"storage": "50Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": f"/tmp/{namespace}-{claim}"[:63]},
+                "claimRef": {"namespace": namespace, "name": claim},
+            },
+        }
+        for claim in claims
+    ]
+    cluster.apply(volumes, namespace)
+    return [v["metadata"]["name"] for v in volumes]  # type: ignore[index]
+
+
 def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -> dict[str, Any]:
     """Apply ``count`` PartyQuiz objects in a fresh namespace and measure B5's figures."""
-    from tests.e2e.operator.harness import provide_volumes
-
+    ensure_nodes(cluster, -(-count // OBJECTS_PER_NODE))
     namespace = f"pq-bench-{count}-{secrets.token_hex(3)}"
     cluster.apply(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, namespace
     )
     names = [f"quiz-{i}" for i in range(count)]
-    volumes: list[str] = []
-    for name in names:
-        volumes += provide_volumes(
-            cluster, namespace, [f"data-{name}-postgres-0", f"data-{name}-redis-0"]
-        )
+    volumes = provide_volumes(
+        cluster,
+        namespace,
+        [f"data-{n}-{store}-0" for n in names for store in ("postgres", "redis")],
+    )
     assert operator.process is not None
     rss_before = _rss_kib(operator.process.pid)
     objects = []
