@@ -149,6 +149,64 @@ def test_kick_removes_the_player_and_pause_freezes_answers(
     expect(stay.get_by_role("heading", name="No answer")).to_be_visible()
 
 
+def test_a_phone_with_a_wrong_clock_counts_down_from_the_servers_deadline(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", QUIZ)
+    code = launch_game(host, "Keys")
+    context = new_context(phone=True)
+    # This phone's clock is an hour fast; its countdown must not care.
+    context.add_init_script("""{
+        const realNow = Date.now;
+        Date.now = () => realNow() + 3600 * 1000;
+    }""")
+    phone = context.new_page()
+    join(phone, code, "Skewed")
+    host.get_by_role("button", name="Start the game").click()
+    expect(phone.locator("#q-text")).to_have_text("Pick the third")
+    shown = int(phone.locator(".timer-count").inner_text())
+    assert 100 <= shown <= 120
+    choice(phone, "Three").click()
+    expect(phone.get_by_role("heading", name="Correct!")).to_be_visible()
+
+
+def test_locking_joining_refuses_new_players(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    (inside,) = _game(host, new_context, "Early")
+    host.get_by_role("button", name="Lock joining").click()
+    expect(host.get_by_role("button", name="Unlock joining")).to_be_visible()
+    expect(host.get_by_text("Joining is locked")).to_be_visible()
+    code = host.get_by_test_id("join-code").inner_text()
+    late = new_context(phone=True).new_page()
+    late.goto(f"/join/{code}")
+    late.get_by_label("Your nickname").fill("Late")
+    late.get_by_role("button", name="Join").click()
+    expect(late.locator("#join-error")).to_have_text("The host has locked joining for this game.")
+    expect(inside.get_by_text("The host has locked joining; you are in.")).to_be_visible()
+    host.get_by_role("button", name="Unlock joining").click()
+    late.get_by_role("button", name="Join").click()
+    expect(late.get_by_role("heading", name="You're in!")).to_be_visible()
+    expect(host.get_by_test_id("player-count")).to_have_text("2")
+
+
+def test_ending_the_game_early_tells_everyone(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    (phone,) = _game(host, new_context, "Solo")
+    host.get_by_role("button", name="Start the game").click()
+    expect(phone.locator("#q-text")).to_be_visible()
+    host.once("dialog", lambda dialog: dialog.accept())
+    host.get_by_role("button", name="End game").click()
+    expect(host.get_by_role("heading", name="Game over")).to_be_visible()
+    expect(host.get_by_text("You ended the game.")).to_be_visible()
+    expect(phone.get_by_role("heading", name="Game over")).to_be_visible()
+    expect(phone.get_by_text("The host ended the game.")).to_be_visible()
+
+
 def test_the_big_screen_qr_code_encodes_this_servers_join_link(
     host_page: Page, new_context: Callable[..., BrowserContext]
 ) -> None:

@@ -152,7 +152,9 @@ export class GameConnection {
       return;
     }
     let delay;
-    if (code === CLOSE_RESTARTING) {
+    if (code === CLOSE_RESTARTING && this.attempt === 0) {
+      // A replica is draining: another one can take us now. Only once in a row, so a service
+      // that keeps refusing is not hammered.
       delay = 0;
     } else {
       const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];

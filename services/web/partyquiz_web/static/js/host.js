@@ -154,7 +154,8 @@ async function drawQuizList() {
   const status = h("p", { class: "form-error", id: "list-status", role: "alert" });
   const done = h("p", { class: "form-status", id: "list-done", role: "status" });
   const list = h("ul", { class: "list", id: "quiz-list", "aria-label": "Your quizzes" });
-  const fileInput = h("input", { type: "file", id: "import-file", accept: "application/json,.json", class: "visually-hidden" });
+  // A real button opens the file picker: keyboard users can reach and see it.
+  const fileInput = h("input", { type: "file", id: "import-file", accept: "application/json,.json", hidden: true, "aria-label": "Quiz file to import" });
   const importErrors = h("ul", { class: "field-error-list", id: "import-errors" });
   fileInput.addEventListener("change", async () => {
     const file = fileInput.files && fileInput.files[0];
@@ -224,7 +225,7 @@ async function drawQuizList() {
     h("h1", {}, "Your quizzes"),
     h("div", { class: "actions" },
       h("a", { class: "button", href: "/host/quizzes/new" }, "New quiz"),
-      h("label", { for: "import-file", class: "button secondary", style: "margin:0" }, "Import JSON file…"),
+      h("button", { type: "button", class: "secondary", onclick: () => fileInput.click() }, "Import JSON file…"),
       fileInput),
     status, importErrors, done, list);
   await fill();
