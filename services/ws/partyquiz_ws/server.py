@@ -269,9 +269,7 @@ class GameService:
 
     async def handler(self, conn: ServerConnection) -> None:
         self._next_conn += 1
-        remote = conn.remote_address
-        ip = str(remote[0]) if isinstance(remote, tuple) and remote else "unknown"
-        client = Client(conn=conn, conn_id=self._next_conn, ip=ip)
+        client = Client(conn=conn, conn_id=self._next_conn, ip=self._client_ip(conn))
         client.tokens = float(self.settings.message_burst)
         self.hub.clients[client.conn_id] = client
         self.metrics.connections.inc()
@@ -292,6 +290,20 @@ class GameService:
             self.metrics.connections_closed.labels(str(conn.close_code or 1006)).inc()
             await self._forget(client)
             self._gone.set()
+
+    def _client_ip(self, conn: ServerConnection) -> str:
+        """The client's address, through trusted proxies' X-Forwarded-For (for per-IP limits)."""
+        remote = conn.remote_address
+        ip = str(remote[0]) if isinstance(remote, tuple) and remote else "unknown"
+        trusted = self.settings.trusted_proxies
+        forwarded = conn.request.headers.get("X-Forwarded-For") if conn.request else None
+        if not forwarded or (ip not in trusted and "*" not in trusted):
+            return ip
+        # The right-most hop that is not one of our proxies is the client.
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            if hop not in trusted:
+                return hop
+        return ip
 
     async def _forget(self, client: Client) -> None:
         game_id = client.game_id

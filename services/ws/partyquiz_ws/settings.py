@@ -56,6 +56,8 @@ class WsSettings(BaseSettings):
     """Grace period after SIGTERM before the process exits even with clients left."""
     allowed_origins: str = ""
     """Comma list of allowed Origins; empty = same host only (production), any (development)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Comma list of proxy IPs whose X-Forwarded-For names the client (``*``: any proxy)."""
     replica_id: str = Field(default_factory=_default_replica_id, min_length=1, max_length=100)
     """Name of this replica in leases and reply channels; unique per process."""
     lease_ttl_seconds: float = Field(default=3.0, gt=0.2, le=60)
@@ -111,6 +113,10 @@ class WsSettings(BaseSettings):
     @property
     def origins(self) -> tuple[str, ...]:
         return tuple(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def trusted_proxies(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip())
 
     @property
     def embedded(self) -> bool:

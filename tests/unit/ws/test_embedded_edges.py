@@ -134,3 +134,18 @@ async def test_drain_turns_readiness_off_and_asks_clients_to_reconnect() -> None
         with pytest.raises(InvalidStatus) as refused:
             await connect(svc.url)
         assert refused.value.response.status_code == 503
+
+
+async def test_wrong_codes_count_per_client_behind_a_trusted_proxy() -> None:
+    backend = memory_backend()
+    async with running_service(backend, wrong_code_limit=2, forwarded_allow_ips="127.0.0.1") as svc:
+        _, code = await create_game(backend)
+        guesser = await Peer.open(svc.url, additional_headers={"X-Forwarded-For": "203.0.113.7"})
+        for wrong in ("QQQQQQ", "WWWWWW"):
+            assert (await guesser.join(wrong, "Guesser"))["code"] == "unknown_code"
+        assert (await guesser.join(code, "Guesser"))["code"] == "too_many_attempts"
+        # Another phone behind the same proxy is not punished for the guesser.
+        other = await Peer.open(svc.url, additional_headers={"X-Forwarded-For": "203.0.113.8"})
+        assert (await other.join(code, "Innocent"))["type"] == "welcome"
+        await guesser.close()
+        await other.close()
