@@ -16,6 +16,8 @@ from prometheus_client import (
 )
 
 ANSWER_RESULTS = ("accepted", "late", "duplicate", "invalid")
+HANDSHAKE_RESULTS = ("accepted", "rejected_origin", "draining")
+COMMAND_RESULTS = ("ok", "rejected")
 
 
 class WsMetrics:
@@ -103,6 +105,10 @@ class WsMetrics:
         )
         for result in ANSWER_RESULTS:
             self.answers.labels(result)
+        for result in HANDSHAKE_RESULTS:
+            self.connections_opened.labels(result)
+        for result in COMMAND_RESULTS:
+            self.commands_applied.labels(result)
         # CPU, memory and file descriptors for the dashboard's resources row.
         ProcessCollector(registry=r)
 
