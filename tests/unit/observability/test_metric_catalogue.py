@@ -113,3 +113,13 @@ def test_answer_results_exist_at_zero_before_the_first_answer() -> None:
     registry = WsMetrics().registry
     for result in ("accepted", "late", "duplicate", "invalid"):
         assert registry.get_sample_value("partyquiz_ws_answers_total", {"result": result}) == 0
+
+
+def test_handshake_and_command_results_exist_at_zero() -> None:
+    registry = WsMetrics().registry
+    for result in ("accepted", "rejected_origin", "draining"):
+        labels = {"result": result}
+        assert registry.get_sample_value("partyquiz_ws_connections_opened_total", labels) == 0
+    for result in ("ok", "rejected"):
+        labels = {"result": result}
+        assert registry.get_sample_value("partyquiz_ws_commands_applied_total", labels) == 0
