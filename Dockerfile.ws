@@ -13,7 +13,7 @@
 # ---- builder: the locked dependencies and this package, in a venv on Debian's python3 ----
 FROM debian:bookworm-slim AS builder
 
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
@@ -54,7 +54,7 @@ RUN --mount=type=secret,id=build-ca \
 # ---- runtime: Debian's python3, the venv, an unprivileged user, nothing else ----
 FROM debian:bookworm-slim
 
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 tini \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/lib/dpkg/*-old \

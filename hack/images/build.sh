@@ -5,8 +5,10 @@
 # plus :latest. The host's CA bundle (PARTYQUIZ_BUILD_CA_FILE, default
 # /etc/ssl/certs/ca-certificates.crt) is handed to the build as the read-only build secret
 # `build-ca`, so PyPI works behind a TLS-inspecting proxy; a secret mount leaves nothing in any
-# layer (a --volume would leave its mount point behind in every stage). Labels carry the version, the git revision (-dirty when image inputs have local
-# changes) and the origin remote's URL (PARTYQUIZ_IMAGE_SOURCE overrides it).
+# layer (a --volume would leave its mount point behind in every stage). Labels carry the
+# version, the git revision (-dirty when image inputs have local changes) and the origin
+# remote's URL (PARTYQUIZ_IMAGE_SOURCE overrides it). Full build logs are kept in the cache
+# directory; PARTYQUIZ_IMAGES_VERBOSE=1 streams them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
