@@ -70,7 +70,9 @@ class Lease(Protocol):
         ...
 
     async def renew(self, game_id: GameId, holder: str, ttl: float) -> bool:
-        """Extend our lease; False when another holder has it (we lost the game)."""
+        """Extend our lease, or take it back if it lapsed and nobody took it; False when
+        another holder has it. Commits are fenced by the snapshot too, so a lapse that another
+        replica used in between is still caught."""
         ...
 
     async def release(self, game_id: GameId, holder: str) -> None:
@@ -99,11 +101,13 @@ class SnapshotStore(Protocol):
         snapshot: Snapshot,
         publications: list[Publication],
         results: bytes | None = None,
+        expected_last_id: str | None = None,
     ) -> bool:
-        """Atomically, only while ``holder`` owns the lease: renew it, save the snapshot, trim
+        """Atomically, only while ``holder`` owns the lease and the stored snapshot is still
+        the one at ``expected_last_id`` (when given): renew the lease, save the snapshot, trim
         the inbox up to ``snapshot.last_id``, queue ``results`` in the outbox and publish.
 
-        Return False (and change nothing) when the lease is no longer ours.
+        Return False (and change nothing) when the lease or the snapshot is not ours any more.
         """
         ...
 

@@ -72,7 +72,7 @@ class MemoryLease:
         return True
 
     async def renew(self, game_id: GameId, holder: str, ttl: float) -> bool:
-        if self.holder(game_id) != holder:
+        if self.holder(game_id) not in (None, holder):
             return False
         self._held[game_id] = (holder, time.monotonic() + ttl)
         return True
@@ -158,7 +158,13 @@ class MemorySnapshots:
         snapshot: Snapshot,
         publications: list[Publication],
         results: bytes | None = None,
+        expected_last_id: str | None = None,
     ) -> bool:
+        current = self._snapshots.get(game_id)
+        if expected_last_id is not None and (
+            current is None or current.last_id != expected_last_id
+        ):
+            return False
         if not await self._lease.renew(game_id, holder, ttl):
             return False
         self._snapshots[game_id] = snapshot

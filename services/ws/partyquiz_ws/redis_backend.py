@@ -42,9 +42,15 @@ def _code_key(join_code: str) -> str:
     return f"pq:code:{join_code}"
 
 
+# Renew, or take back a lapsed lease nobody else took (commits are fenced by last_id too).
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -65,11 +71,13 @@ return 1
 """
 
 # KEYS: lease, snapshot, inbox, results, pending-results set
-# ARGV: holder, ttl_ms, state, last_id, has_results, results, game_id, key_ttl, then
-#       channel/payload pairs to publish
+# ARGV: holder, ttl_ms, state, last_id, has_results, results, game_id, key_ttl,
+#       expected last_id ('' = any), then channel/payload pairs to publish
 _COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+if ARGV[9] ~= '' and redis.call('HGET', KEYS[2], 'last_id') ~= ARGV[9] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], 'state', ARGV[3], 'last_id', ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 if ARGV[4] ~= '0-0' then
@@ -80,7 +88,7 @@ if ARGV[5] == '1' then
   redis.call('SET', KEYS[4], ARGV[6])
   redis.call('SADD', KEYS[5], ARGV[7])
 end
-local i = 9
+local i = 10
 while i < #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -181,6 +189,7 @@ class RedisSnapshots:
         snapshot: Snapshot,
         publications: list[Publication],
         results: bytes | None = None,
+        expected_last_id: str | None = None,
     ) -> bool:
         args: list[Any] = [
             holder,
@@ -191,6 +200,7 @@ class RedisSnapshots:
             results or b"",
             game_id,
             KEY_TTL_SECONDS,
+            expected_last_id or "",
         ]
         for publication in publications:
             args.append(publication.channel)

@@ -63,6 +63,7 @@ class GameRunner:
         self._clock = clock
         self.owning = False
         self._stopping = asyncio.Event()
+        self._committed_id = "0-0"  # the snapshot this owner's next commit must replace
 
     def stop(self) -> None:
         """Finish the batch in hand, give the lease up and return (within a lease third)."""
@@ -100,7 +101,7 @@ class GameRunner:
             await self._backend.lease.release(self.game_id, self._replica)
             raise LeaseLostError("no snapshot")
         state = game.GameState.model_validate_json(snapshot.state)
-        last_id = snapshot.last_id
+        last_id = self._committed_id = snapshot.last_id
         if state.version > 0 or last_id != "0-0":
             self._metrics.lease_takeovers.inc()
         self._set_owning(True)
@@ -175,9 +176,11 @@ class GameRunner:
             Snapshot(state=state.model_dump_json().encode(), last_id=last_id),
             publications,
             results,
+            expected_last_id=self._committed_id,
         )
         if not ok:
             raise LeaseLostError("commit refused")
+        self._committed_id = last_id
         self._metrics.commands_applied.labels("ok").inc(out.applied)
         self._metrics.commands_applied.labels("rejected").inc(out.rejected)
         for result in out.answers:

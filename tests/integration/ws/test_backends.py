@@ -58,6 +58,10 @@ async def test_only_one_holder_and_a_lapsed_lease_moves_on(backend: Backend) -> 
     assert await backend.lease.renew(GAME, "a", 0.3)
     assert await _lease_free(backend, "b", 5.0)  # a stopped renewing: b takes over
     assert not await backend.lease.renew(GAME, "a", 0.3)
+    await backend.lease.release(GAME, "b")
+    assert await backend.lease.renew(GAME, "a", 0.3)  # lapsed and untaken: a has it back
+    assert not await backend.lease.acquire(GAME, "b", 0.3)
+    assert await _lease_free(backend, "b", 5.0)
     await backend.lease.release(GAME, "a")  # not a's any more: nothing happens
     assert not await backend.lease.acquire(GAME, "a", 0.3)
     await backend.lease.release(GAME, "b")
@@ -107,3 +111,26 @@ async def test_a_commit_publishes_to_subscribers(backend: Backend) -> None:
     assert await backend.snapshots.commit(GAME, "owner", 5, Snapshot(b"v1"), publications)
     channel, payload = await asyncio.wait_for(anext(messages), 5)
     assert (channel, payload) == ("pq:g:g1", b"one")
+
+
+async def test_a_commit_over_a_snapshot_someone_else_wrote_is_refused(backend: Backend) -> None:
+    await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"v0"))
+    first = await backend.inbox.append(GAME, b"c1")
+    assert await backend.lease.acquire(GAME, "a", 5)
+    assert await backend.snapshots.commit(
+        GAME, "a", 5, Snapshot(b"v1", first), [], expected_last_id="0-0"
+    )
+    await backend.lease.release(GAME, "a")
+    # b owned the game for a moment and committed; a comes back with what it had in memory.
+    assert await backend.lease.acquire(GAME, "b", 5)
+    second = await backend.inbox.append(GAME, b"c2")
+    assert await backend.snapshots.commit(
+        GAME, "b", 5, Snapshot(b"v2", second), [], expected_last_id=first
+    )
+    await backend.lease.release(GAME, "b")
+    assert await backend.lease.renew(GAME, "a", 5)
+    stale = await backend.snapshots.commit(
+        GAME, "a", 5, Snapshot(b"stale", first), [], expected_last_id=first
+    )
+    assert not stale
+    assert await backend.snapshots.load(GAME) == Snapshot(b"v2", second)
