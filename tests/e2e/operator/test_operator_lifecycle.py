@@ -524,3 +524,44 @@ def test_a_version_change_migrates_first_then_rolls_out_the_new_revision(
         timeout=60,
         message="only the migration Jobs of the last two revisions to remain",
     )
+
+
+def test_provisioned_volumes_grow_in_place_when_storage_is_raised(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    standard = {"storageClassName": "standard", "storage": "1Gi"}
+    apply_quiz(
+        cluster,
+        namespace,
+        quiz(database={"managed": dict(standard)}, redis={"managed": dict(standard)}),
+    )
+    wait_for_phase(cluster, namespace, "quiz", "Ready")
+    pvc = cluster.get_json("pvc", "data-quiz-postgres-0", "-n", namespace)
+    assert pvc["spec"]["storageClassName"] == "standard"
+
+    cluster.kubectl(
+        "patch",
+        "pq",
+        "quiz",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"database":{"managed":{"storage":"3Gi"}}}}',
+    )
+    wait_for(
+        lambda: (
+            cluster.get_json("pvc", "data-quiz-postgres-0", "-n", namespace)["spec"]["resources"][
+                "requests"
+            ]["storage"]
+            == "3Gi"
+        ),
+        timeout=60,
+        message="the PostgreSQL PVC to request 3Gi",
+    )
+    # The StatefulSet's claim template is immutable and keeps the size it was created with.
+    sts = cluster.get_json("statefulset", "quiz-postgres", "-n", namespace)
+    template = sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]
+    assert template["storage"] == "1Gi"
+    pq = wait_for_phase(cluster, namespace, "quiz", "Ready")
+    assert condition(pq, "Degraded")["status"] == "False"
