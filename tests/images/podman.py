@@ -179,12 +179,23 @@ class Container:
 
 @contextlib.contextmanager
 def running(
-    image: str, *args: str, env: Mapping[str, str] | None = None, prefix: str = "pq-images"
+    image: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    volumes: Mapping[str, str] | None = None,
+    prefix: str = "pq-images",
 ) -> Iterator[Container]:
-    """Start a hardened container in the background; remove it on exit, whatever happened."""
+    """Start a hardened container in the background; remove it on exit, whatever happened.
+
+    ``volumes`` maps host paths to container paths; they are mounted read-only.
+    """
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    mounts = [f"--volume={host}:{inside}:ro" for host, inside in (volumes or {}).items()]
     started_at = time.monotonic()
-    podman("run", "--detach", "--name", name, *HARDENING, *_env_args(env or {}), image, *args)
+    podman(
+        "run", "--detach", "--name", name, *HARDENING, *mounts, *_env_args(env or {}), image,
+        *args,
+    )  # fmt: skip
     # One long-lived `podman wait` instead of polling podman, which would steal CPU from the
     # container being timed.
     waiter = subprocess.Popen(
