@@ -52,6 +52,7 @@ for name in "${names[@]}"; do
     image=$repo/partyquiz-$name
     printf '==> building %s:%s (Dockerfile.%s)\n' "$image" "$tag" "$name" >&2
     started=$(date +%s)
+    previous=$($podman image inspect --format '{{.Id}}' "$image:$tag" 2>/dev/null || true)
     log=$logs/build-$name.log
     # Docker format keeps HEALTHCHECK (the OCI image format has no field for it). Host
     # networking needs no bridge or NAT on the build machine; nothing in a build listens.
@@ -68,6 +69,12 @@ for name in "${names[@]}"; do
     fi
     printf '==> built %s:%s in %ss (log: %s)\n' "$image" "$tag" "$(($(date +%s) - started))" \
         "$log" >&2
+    # The image this build replaced is removed once nothing uses it; the builder stages stay
+    # as the layer cache of the next build.
+    if [ -n "$previous" ] && [ "$previous" != "$($podman image inspect --format '{{.Id}}' \
+        "$image:$tag")" ]; then
+        $podman rmi "$previous" >/dev/null 2>&1 || true
+    fi
 done
 
 printf '\n%-40s %10s\n' IMAGE SIZE
