@@ -236,7 +236,6 @@ class Cluster:
         reason: str,
         message: str,
         now: datetime,
-        suffix: str,
     ) -> None:
         """Record a core/v1 Event about ``involved`` (a PartyQuiz body)."""
         meta = involved["metadata"]
@@ -245,7 +244,7 @@ class Cluster:
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{suffix}", "namespace": meta["namespace"]},
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
                 "apiVersion": api.API_VERSION,
                 "kind": api.KIND,

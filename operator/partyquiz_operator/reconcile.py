@@ -484,16 +484,14 @@ class Reconciler:
         patch = new.model_dump(by_alias=True, mode="json")
         self._cluster.patch_status(meta["namespace"], meta["name"], patch)
         now = self._clock()
-        for index, event in enumerate(status.transitions(previous, new)):
-            suffix = f"{int(now.timestamp() * 1000):x}{index}"
-            self._cluster.create_event(
-                body,
-                type_=event.type,
-                reason=event.reason,
-                message=event.message,
-                now=now,
-                suffix=suffix,
-            )
+        for event in status.transitions(previous, new):
+            try:
+                self._cluster.create_event(
+                    body, type_=event.type, reason=event.reason, message=event.message, now=now
+                )
+            except KubeApiError as exc:
+                # Events are best effort: the status already says what happened.
+                logger.warning("cannot record event %s: %s", event.reason, exc)
         rolled = new.revisions.current
         if rolled is not None and rolled != previous.revisions.current:
             for component in ("web", "ws"):
