@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -226,7 +227,8 @@ def render_reference() -> str:
             if path == section:
                 continue
             default = node.get("default")
-            default_text = "" if default is None or default == {} else f"`{default}`"
+            shown = json.dumps(default) if isinstance(default, (dict, list, bool)) else default
+            default_text = "" if default is None or default == {} else f"`{shown}`"
             if required:
                 default_text = "required"
             lines.append(
