@@ -73,6 +73,7 @@ def test_three_players_play_to_the_podium_and_results_match_the_game_service(
         expect(page.locator("#q-text")).to_have_text(QUIZ[0].text)
     ada.keyboard.press("2")
     expect(ada.get_by_test_id("receipt")).to_have_text(re.compile(r"^Answer locked at \d+\.\d s$"))
+    expect(ada.locator("#announcer")).to_contain_text("Answer locked at")
     _answer_and_wait_for_receipt(grace, "Jupiter")
     expect(host.get_by_test_id("answered")).to_have_text("2 of 3 answered")
     shoot(ada, "phone-3-answer-locked")
