@@ -187,7 +187,8 @@ class Hub:
         for player_id, client in room.players.items():
             row = rows.get(player_id)
             if row is not None:
-                broadcast([client.conn], self._personal_frame(version, question_index, row))
+                frame = self._personal_frame(version, question_index, row)
+                broadcast([client.conn], frame, text=True)  # orjson bytes, sent as a text frame
                 sent += 1
         if sent:
             self._metrics.messages_sent.labels(msg_type).inc(sent)

@@ -168,6 +168,7 @@ class Peer:
 
     async def next(self, within: float = WAIT) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.ws.recv(), within)
+        assert isinstance(raw, str), f"the server sent a binary frame: {raw!r}"
         message: dict[str, Any] = orjson.loads(raw)
         self.received.append(message)
         return message

@@ -123,6 +123,8 @@ def test_the_game_that_was_open_during_the_fuzzing_plays_on(live_game: LiveGame)
     while orjson.loads(player.recv(timeout=WAIT))["type"] != "question":
         pass
     player.send('{"type": "answer", "question_index": 0, "choices": [0]}')
-    seen = [orjson.loads(player.recv(timeout=WAIT))["type"] for _ in range(3)]
+    frames = [player.recv(timeout=WAIT) for _ in range(3)]
+    assert all(isinstance(frame, str) for frame in frames)  # text frames, as browsers expect
+    seen = [orjson.loads(frame)["type"] for frame in frames]
     assert "answer_receipt" in seen
     assert "personal_result" in seen
