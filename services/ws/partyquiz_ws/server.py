@@ -308,7 +308,8 @@ class GameService:
     async def _forget(self, client: Client) -> None:
         game_id = client.game_id
         room = self.hub.rooms.get(game_id) if game_id is not None else None
-        was_current = (
+        # A join or resume still in flight counts too: its Disconnect follows it in the inbox.
+        was_current = client.pending or (
             room is not None
             and client.player_id is not None
             and room.players.get(client.player_id) is client
