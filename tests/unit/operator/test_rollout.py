@@ -115,7 +115,7 @@ def test_progress_deadline_exceeded_fails_with_the_deployment_reason() -> None:
     ],
 )
 def test_incomplete_counts_keep_the_rollout_progressing(
-    counts: dict[str, int], fragment: str
+    counts: dict[str, Any], fragment: str
 ) -> None:
     verdict = assess(deployment(**counts, progressing_reason="ReplicaSetUpdated"))
     assert verdict.state == "Progressing"
