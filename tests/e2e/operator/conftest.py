@@ -23,22 +23,46 @@ from tests.e2e.operator.harness import (
 
 
 @pytest.fixture(scope="session")
-def operator_rbac(cluster: Cluster) -> str:
-    """Install the chart's CRD, ServiceAccount and (cluster-wide) RBAC; return the namespace."""
+def operator_rbac(cluster: Cluster) -> Iterator[str]:
+    """Install the chart's CRD, ServiceAccount and (cluster-wide) RBAC; yield the namespace.
+
+    The chart's workloads (operator Deployment, reaper CronJob) are left out: the operator runs
+    from this checkout instead. The CRD stays installed afterwards (deleting it would delete
+    every PartyQuiz on the plane); the RBAC and the namespace are removed.
+    """
     cluster.apply(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
         OPERATOR_NAMESPACE,
     )
     objects = render_chart(cluster, OPERATOR_NAMESPACE, "rbac.clusterWide=true")
     crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
-    rest = [o for o in objects if o["kind"] not in ("CustomResourceDefinition", "Deployment")]
+    skipped = ("CustomResourceDefinition", "Deployment", "CronJob")
+    rest = [o for o in objects if o["kind"] not in skipped]
     for crd in crds:
         cluster.kubectl(
             "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(crd)
         )
         cluster.wait(f"crd/{crd['metadata']['name']}", "condition=Established", None, timeout=60)
     cluster.apply(rest, OPERATOR_NAMESPACE)
-    return OPERATOR_NAMESPACE
+    yield OPERATOR_NAMESPACE
+    for obj in rest:
+        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            cluster.kubectl(
+                "delete",
+                obj["kind"].lower(),
+                obj["metadata"]["name"],
+                "--ignore-not-found",
+                check=False,
+            )
+    cluster.kubectl(
+        "delete",
+        "namespace",
+        OPERATOR_NAMESPACE,
+        "--ignore-not-found",
+        "--timeout=120s",
+        check=False,
+        timeout=150,
+    )
 
 
 @pytest.fixture(scope="session")
