@@ -19,6 +19,8 @@ KIND = "PartyQuiz"
 PLURAL = "partyquizzes"
 SINGULAR = "partyquiz"
 SHORT_NAMES = ("pq",)
+# Setting this annotation on a PartyQuiz to a new value retries a failed revision.
+RETRY_ANNOTATION = "partyquiz.dev/retry"
 CATEGORIES = ("partyquiz",)
 
 DEFAULT_WEB_IMAGE_REPOSITORY = "ghcr.io/partyquiz/partyquiz-web"
@@ -222,6 +224,47 @@ STORAGE_RULES = (
 )
 
 
+CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
+
+
+class DatabaseBackup(_Model):
+    """Backups of the managed database: custom-format pg_dump files on their own volume.
+
+    The volume also takes the dump made before each migration (``migrations.backupFirst``).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            {
+                "rule": "quantity(self.storage).compareTo(quantity(oldSelf.storage)) >= 0",
+                "message": "database.managed.backup.storage cannot shrink; keep the old size "
+                "or grow it",
+            },
+        )
+    )
+
+    schedule: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=CRON_PATTERN,
+        description="Cron schedule (UTC) of regular backups, for example '0 3 * * *'; "
+        "no scheduled backups when unset.",
+    )
+    retain: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Dumps of each kind (scheduled, before-migration) kept on the volume; "
+        "each backup Job deletes the oldest beyond this count after a successful dump.",
+    )
+    storage: str = Field(
+        default="10Gi",
+        max_length=32,
+        description="Size of the backup volume (<name>-backups). May grow, never shrink.",
+        json_schema_extra=_rules(*STORAGE_RULES),
+    )
+
+
 class ManagedDatabase(_Model):
     """A PostgreSQL StatefulSet run by the operator, with its data on a PersistentVolumeClaim."""
 
@@ -262,6 +305,10 @@ class ManagedDatabase(_Model):
     resources: Resources = Field(
         default_factory=lambda: _resources("250m", "256Mi", "1Gi"),
         description="Resources of the PostgreSQL container.",
+    )
+    backup: DatabaseBackup = Field(
+        default_factory=DatabaseBackup,
+        description="Backup volume, schedule and retention (see docs/operations.md).",
     )
 
 
@@ -422,10 +469,36 @@ class Rollout(_Model):
         description="Seconds a Deployment may go without progress before the rollout is "
         "considered failed.",
     )
+    timeout_seconds: int = Field(
+        default=1200,
+        ge=30,
+        le=86400,
+        description="Wall-clock seconds from applying a revision until web and ws must be "
+        "rolled out; a rollout still incomplete then has failed.",
+    )
+    bake_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Seconds a completed rollout must stay healthy (no crash-looping pods) "
+        "before the revision counts as known-good.",
+    )
+    auto_rollback: bool = Field(
+        default=True,
+        description="On a failed rollout, put web and ws back on the last known-good revision "
+        "(no migration runs for it). The failed revision is not retried until the spec "
+        "changes or the partyquiz.dev/retry annotation gets a new value.",
+    )
 
 
 class Migrations(_Model):
     """The schema migration Job that runs before a new revision is rolled out."""
+
+    backup_first: bool = Field(
+        default=True,
+        description="With a managed database, dump it to the backup volume before each "
+        "migration; the migration waits for the dump to succeed.",
+    )
 
     backoff_limit: int = Field(
         default=2, ge=0, le=10, description="Retries of a failed migration pod."
@@ -668,6 +741,33 @@ class Revisions(_Model):
     )
 
 
+class RolloutProgress(_Model):
+    """The rollout of the target revision the operator is watching."""
+
+    revision: str = Field(max_length=64, description="Revision being rolled out.")
+    started_at: str = Field(
+        json_schema_extra={"format": "date-time"},
+        description="When the operator applied the revision to web and ws (RFC 3339).",
+    )
+    completed_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="When web and ws were first seen rolled out; the bake starts here.",
+    )
+
+
+class KnownGood(_Model):
+    """The last revision that rolled out and baked: what a rollback re-renders."""
+
+    revision: str = Field(max_length=64, description="Revision hash.")
+    version: str = Field(max_length=64, description="spec.version of that revision.")
+    spec: str = Field(
+        max_length=65536,
+        description="The spec of that revision as compact JSON; rollbacks render web and ws "
+        "from it.",
+    )
+
+
 class PartyQuizStatus(_Model):
     """Observed state, written by the operator only."""
 
@@ -690,6 +790,17 @@ class PartyQuizStatus(_Model):
     )
     endpoints: Endpoints = Field(default_factory=Endpoints, description="Service URLs.")
     revisions: Revisions = Field(default_factory=Revisions, description="Pod template revisions.")
+    rollout: RolloutProgress | None = Field(
+        default=None, description="Rollout in progress or baking; absent when none."
+    )
+    known_good: KnownGood | None = Field(
+        default=None, description="Last known-good revision, the target of automatic rollbacks."
+    )
+    retry: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Value of the partyquiz.dev/retry annotation last acted upon.",
+    )
 
 
 class PartyQuiz(_Model):
