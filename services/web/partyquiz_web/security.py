@@ -7,6 +7,7 @@ It raises ``AuthenticationError`` for anything it cannot verify and knows nothin
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -36,6 +37,14 @@ class Passwords:
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
+
+    async def hash_off_loop(self, password: str) -> str:
+        """``hash`` in a worker thread: argon2 is meant to be slow and must not stall the loop."""
+        return await asyncio.to_thread(self.hash, password)
+
+    async def verify_off_loop(self, password_hash: str | None, password: str) -> bool:
+        """``verify`` in a worker thread."""
+        return await asyncio.to_thread(self.verify, password_hash, password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         try:

@@ -61,3 +61,10 @@ def test_passwords_verify_only_the_right_one() -> None:
     assert not passwords.verify(hashed, "wrong horse")
     assert not passwords.verify(None, "correct horse")
     assert not passwords.verify("not-a-hash", "x")
+
+
+async def test_hashing_off_the_event_loop_gives_the_same_answers() -> None:
+    passwords = Passwords()
+    hashed = await passwords.hash_off_loop("correct horse")
+    assert await passwords.verify_off_loop(hashed, "correct horse")
+    assert not await passwords.verify_off_loop(hashed, "wrong horse")

@@ -40,7 +40,7 @@ async def register(
         id=uuid.uuid4().hex,
         email=body.email,
         display_name=body.display_name or body.email.split("@", 1)[0],
-        password_hash=runtime.passwords.hash(body.password),
+        password_hash=await runtime.passwords.hash_off_loop(body.password),
         created_at=runtime.now(),
     )
     hosts.add(host)
@@ -62,7 +62,9 @@ async def login(
     """Exchange email and password for an access token (Bearer)."""
     await runtime.limiter.check(runtime.login_limit, ip)
     host = await HostRepository(session).by_email(body.email)
-    if not runtime.passwords.verify(host.password_hash if host else None, body.password):
+    if not await runtime.passwords.verify_off_loop(
+        host.password_hash if host else None, body.password
+    ):
         raise AuthenticationError("wrong email or password")
     assert host is not None
     token, ttl = runtime.tokens.issue_session(host.id, runtime.clock())
