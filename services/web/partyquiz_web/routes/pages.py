@@ -23,33 +23,44 @@ STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
 _PLAYER_PAGE: Final = STATIC_DIR / "play.html"
 _HOST_PAGE: Final = STATIC_DIR / "host.html"
 # Shells change with every release; browsers must revalidate them (assets are cheap to refetch).
-_NO_CACHE: Final = {"Cache-Control": "no-cache"}
+# The pages load only their own scripts and styles; the game socket may live on another host
+# or port (PARTYQUIZ_WEB_PUBLIC_WS_URL), hence ws:/wss: for connections.
+_SHELL_HEADERS: Final = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self' ws: wss:; object-src 'none'; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 @router.get("/join")
 async def join_page() -> FileResponse:
     """The player's page without a code: the code field is empty."""
-    return FileResponse(_PLAYER_PAGE, headers=_NO_CACHE)
+    return FileResponse(_PLAYER_PAGE, headers=_SHELL_HEADERS)
 
 
 @router.get("/join/{code}", name="join_with_code")
 async def join_page_with_code(code: str) -> FileResponse:
     """The player's page with the code prefilled (the link behind the QR code)."""
     del code  # read by the page from its own URL
-    return FileResponse(_PLAYER_PAGE, headers=_NO_CACHE)
+    return FileResponse(_PLAYER_PAGE, headers=_SHELL_HEADERS)
 
 
 @router.get("/host")
 async def host_home() -> FileResponse:
     """The host's app: login, quizzes, editor, big screen, results (routed in the browser)."""
-    return FileResponse(_HOST_PAGE, headers=_NO_CACHE)
+    return FileResponse(_HOST_PAGE, headers=_SHELL_HEADERS)
 
 
 @router.get("/host/{rest:path}")
 async def host_page(rest: str) -> FileResponse:
     """Any deeper host URL serves the same app, so reloads and bookmarks work."""
     del rest
-    return FileResponse(_HOST_PAGE, headers=_NO_CACHE)
+    return FileResponse(_HOST_PAGE, headers=_SHELL_HEADERS)
 
 
 @router.get("/qr/{code}.svg")
