@@ -84,6 +84,7 @@ def run_serve(settings: WebSettings) -> int:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     server = uvicorn.Server(config)
     try:

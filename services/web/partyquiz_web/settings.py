@@ -113,6 +113,11 @@ class WebSettings(BaseSettings):
     dependency_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
         default=2.0, description="How long /readyz waits for the database or Redis."
     )
+    shutdown_timeout_seconds: Annotated[int, Field(ge=1, le=600)] = Field(
+        default=20,
+        description="On SIGTERM, how long requests in flight may finish before the process "
+        "exits; keep it below the pod's termination grace period.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
