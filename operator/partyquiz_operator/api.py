@@ -211,7 +211,8 @@ class Ws(_Model):
         ge=0,
         le=3600,
         description="Seconds a terminating game pod keeps serving running games before it "
-        "closes connections; the pod's grace period is this plus 10 seconds.",
+        "closes connections; the pod's grace period is this plus 10 seconds (a 3-second "
+        "pre-stop pause so Services stop routing to it first, and 7 to exit).",
     )
 
 
@@ -459,6 +460,23 @@ class Ingress(_Model):
     )
 
 
+LabelValue = Annotated[
+    str,
+    StringConstraints(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"),
+]
+
+POD_LABEL_RULES = _rules(
+    {
+        "rule": LABEL_KEY_CEL,
+        "message": "podLabels keys must be valid label keys ([prefix/]name)",
+    },
+    {
+        "rule": "self.all(k, !k.startsWith('app.kubernetes.io/'))",
+        "message": "podLabels must not set app.kubernetes.io/ labels; the operator owns them",
+    },
+)
+
+
 class Rollout(_Model):
     """How new revisions of web and ws are rolled out."""
 
@@ -509,23 +527,13 @@ class Migrations(_Model):
         le=86400,
         description="Wall-clock limit of the migration Job in seconds.",
     )
-
-
-LabelValue = Annotated[
-    str,
-    StringConstraints(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"),
-]
-
-POD_LABEL_RULES = _rules(
-    {
-        "rule": LABEL_KEY_CEL,
-        "message": "podLabels keys must be valid label keys ([prefix/]name)",
-    },
-    {
-        "rule": "self.all(k, !k.startsWith('app.kubernetes.io/'))",
-        "message": "podLabels must not set app.kubernetes.io/ labels; the operator owns them",
-    },
-)
+    pod_labels: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Extra labels on the migration Job's pods (spec.podLabels reaches only "
+        "the web and ws pods).",
+        json_schema_extra=POD_LABEL_RULES,
+    )
 
 
 MONITORING_LABEL_RULES = _rules(

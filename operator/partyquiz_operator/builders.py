@@ -44,6 +44,12 @@ COMPONENT_WS = "ws"
 COMPONENT_DATABASE = "database"
 COMPONENT_CACHE = "cache"
 COMPONENT_MIGRATION = "migration"
+COMPONENT_BACKUP = "backup"
+# Seconds a terminating game pod waits before SIGTERM so Services stop routing to it first;
+# reconnecting players then land on another replica instead of the draining one.
+WS_PRE_STOP_SECONDS = 3
+# Seconds left after the drain for the process to close its listeners and exit.
+WS_EXIT_MARGIN_SECONDS = 7
 
 KEY_JWT = "jwt-secret"
 KEY_POSTGRES_PASSWORD = "postgres-password"  # noqa: S105 - a key name
@@ -180,6 +186,11 @@ def owner_reference(inst: Instance) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def labelled_metadata(inst: Instance, name: str, component: str) -> dict[str, Any]:
+    """Return the metadata every child carries: name, namespace, labels, owner reference."""
+    return _metadata(inst, name, component)
 
 
 def _metadata(
@@ -417,7 +428,15 @@ def ws_pod_template(inst: Instance) -> dict[str, Any]:
         "securityContext": container_security_context(APP_UID),
         "volumeMounts": [dict(TMP_MOUNT)],
     }
-    return _app_template(inst, COMPONENT_WS, container, grace_seconds=spec.ws.drain_seconds + 10)
+    container["lifecycle"] = {"preStop": {"sleep": {"seconds": WS_PRE_STOP_SECONDS}}}
+    return _app_template(
+        inst, COMPONENT_WS, container, grace_seconds=ws_termination_grace_seconds(spec)
+    )
+
+
+def ws_termination_grace_seconds(spec: api.PartyQuizSpec) -> int:
+    """Return the game pods' grace period: pre-stop pause, then the drain, then a margin."""
+    return WS_PRE_STOP_SECONDS + spec.ws.drain_seconds + WS_EXIT_MARGIN_SECONDS
 
 
 def compute_revision(inst: Instance, secret_digests: Mapping[str, str]) -> str:
@@ -756,7 +775,7 @@ def build_migration_job(inst: Instance, revision: str) -> Manifest:
     }
     container["name"] = "migrate"
     container["command"] = ["partyquiz-web", "migrate"]
-    labels = common_labels(inst, COMPONENT_MIGRATION)
+    labels = {**inst.spec.migrations.pod_labels, **common_labels(inst, COMPONENT_MIGRATION)}
     labels[REVISION_LABEL] = revision
     labels["app.kubernetes.io/version"] = inst.spec.version
     pod_spec = _pod_spec(
@@ -839,6 +858,13 @@ def _network_policy(
             ],
         },
     }
+
+
+def network_policy(
+    inst: Instance, name: str, component: str, clients: list[str], port: int
+) -> Manifest:
+    """Return a NetworkPolicy admitting the ``clients`` components to ``component``'s port."""
+    return _network_policy(inst, name, component, clients, port)
 
 
 def build_postgres_network_policy(inst: Instance) -> Manifest:
