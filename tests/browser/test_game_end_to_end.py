@@ -6,9 +6,10 @@ score, and the podium and the results page agree with what the game service repo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.flows import (
@@ -20,6 +21,7 @@ from tests.browser.flows import (
     join,
     launch_game,
 )
+from tests.browser.stack import Stack, run_stack
 
 QUIZ = [
     QuestionSpec(
@@ -31,6 +33,19 @@ QUIZ = [
     QuestionSpec("multiple", "Which of these are prime?", ["2", "4", "7"], [0, 2]),
 ]
 NICKNAMES = ["Ada", "Grace", "Linus"]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The whole game on the embedded default and on PostgreSQL, as in production."""
+    database_url = None
+    if request.param == "postgresql":
+        postgres = request.getfixturevalue("postgres")
+        database_url = postgres.url(postgres.create_database())
+    with run_stack(tmp_path_factory.mktemp(f"stack-{request.param}"), database_url) as running:
+        yield running
 
 
 def _score(page: Page) -> int:
