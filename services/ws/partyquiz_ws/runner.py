@@ -74,11 +74,22 @@ class GameRunner:
         retry = self._ttl / 3
         try:
             while not self._stopping.is_set():
-                if await self._backend.lease.acquire(self.game_id, self._replica, self._ttl):
+                try:
+                    acquired = await self._backend.lease.acquire(
+                        self.game_id, self._replica, self._ttl
+                    )
+                except Exception as exc:
+                    log.warning("lease check failed (%s); retrying", type(exc).__name__)
+                    acquired = False
+                if acquired:
                     try:
                         await self._own()
                     except LeaseLostError:
                         log.warning("lost the lease of a game to another replica")
+                    except Exception as exc:  # Redis unreachable, ...: the inbox keeps all
+                        log.warning(
+                            "owning a game failed (%s); retrying", type(exc).__name__, exc_info=True
+                        )
                     finally:
                         self._set_owning(False)
                 with contextlib.suppress(TimeoutError):
