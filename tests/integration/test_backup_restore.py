@@ -1,0 +1,152 @@
+"""Backups round-trip: the backup pod's own script dumps a migrated database; pg_restore loads it.
+
+The dump runs the exact script the operator puts in its backup pods (``backup.backup_script``)
+with real pg_dump/pg_restore against a real PostgreSQL; the restore follows the procedure in
+docs/operations.md ("Upgrades, rollbacks, backups and restore").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.servers import PG_BIN, Postgres
+
+from partyquiz_operator import backup
+
+pytestmark = pytest.mark.timeout(180)
+
+SEED = """
+INSERT INTO hosts (id, email, display_name, password_hash, created_at)
+VALUES ('h1', 'host@example.com', 'Quiz Host', 'x', now());
+INSERT INTO quizzes (id, owner_id, title, question_count, content, created_at, updated_at)
+VALUES ('q1', 'h1', 'Capitals of Europe', 2, '{"title": "Capitals of Europe"}', now(), now());
+"""
+
+
+def _libpq_env(postgres: Postgres, database: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{PG_BIN}:{os.environ['PATH']}",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(postgres.port),
+        "PGUSER": postgres.user,
+        "PGDATABASE": database,
+    }
+
+
+def _psql(postgres: Postgres, database: str, sql: str) -> str:
+    done = subprocess.run(
+        [str(PG_BIN / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        env=_libpq_env(postgres, database),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def _migrate(postgres: Postgres, database: str) -> subprocess.CompletedProcess[str]:
+    web = shutil.which("partyquiz-web")
+    assert web is not None
+    env = {**os.environ, "PARTYQUIZ_WEB_DATABASE_URL": postgres.url(database)}
+    return subprocess.run([web, "migrate"], env=env, capture_output=True, text=True, check=False)
+
+
+def _run_backup_script(postgres: Postgres, database: str, target: Path, tag: str) -> Path:
+    """Run the backup pod's script with its /backups directory moved to ``target``."""
+    script = backup.backup_script(backup.PRE_MIGRATION_PREFIX, retain=3)
+    script = script.replace(backup.BACKUP_DIR, str(target))
+    env = {**_libpq_env(postgres, database), "DUMP_TAG": tag}
+    sh = shutil.which("sh")
+    assert sh is not None
+    done = subprocess.run([sh, "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    dumps = sorted(target.glob(f"{backup.PRE_MIGRATION_PREFIX}-*{backup.DUMP_SUFFIX}"))
+    assert dumps, done.stdout
+    return dumps[-1]
+
+
+def test_a_dump_made_by_the_backup_script_restores_into_a_fresh_database(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    source = postgres.create_database()
+    migrated = _migrate(postgres, source)
+    assert migrated.returncode == 0, migrated.stderr
+    _psql(postgres, source, SEED)
+    head = _psql(postgres, source, "SELECT version_num FROM alembic_version")
+
+    dump = _run_backup_script(postgres, source, tmp_path, tag="abc123")
+    assert dump.name.startswith(f"{backup.PRE_MIGRATION_PREFIX}-")
+    assert dump.name.endswith(f"-abc123{backup.DUMP_SUFFIX}")
+    assert dump.read_bytes()[:5] == b"PGDMP"  # custom format, what pg_restore expects
+    assert not list(tmp_path.glob("*.partial"))
+
+    # Data written after the backup is what a restore rolls back.
+    _psql(postgres, source, "DELETE FROM quizzes")
+
+    restored = postgres.create_database()
+    done = subprocess.run(
+        [*backup.pg_restore_args(restored), str(dump)],
+        env=_libpq_env(postgres, restored),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+    assert _psql(postgres, restored, "SELECT email, display_name FROM hosts") == (
+        "host@example.com|Quiz Host"
+    )
+    assert _psql(postgres, restored, "SELECT title, content->>'title' FROM quizzes") == (
+        "Capitals of Europe|Capitals of Europe"
+    )
+    assert _psql(postgres, restored, "SELECT version_num FROM alembic_version") == head
+    again = _migrate(postgres, restored)
+    assert again.returncode == 0, again.stderr
+
+
+def test_restoring_over_a_live_database_replaces_its_contents(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    database = postgres.create_database()
+    assert _migrate(postgres, database).returncode == 0
+    _psql(postgres, database, SEED)
+    dump = _run_backup_script(postgres, database, tmp_path, tag="r1")
+
+    _psql(postgres, database, "UPDATE quizzes SET title = 'Edited after the backup'")
+    _psql(
+        postgres,
+        database,
+        "INSERT INTO hosts (id, email, display_name, password_hash, created_at) "
+        "VALUES ('h2', 'late@example.com', 'Late', 'x', now())",
+    )
+    done = subprocess.run(
+        [*backup.pg_restore_args(database), str(dump)],
+        env=_libpq_env(postgres, database),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _psql(postgres, database, "SELECT title FROM quizzes") == "Capitals of Europe"
+    assert _psql(postgres, database, "SELECT count(*) FROM hosts") == "1"
+
+
+def test_backup_script_keeps_the_configured_number_of_dumps(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    database = postgres.create_database()
+    assert _migrate(postgres, database).returncode == 0
+    for stamp in ("20240101T000000Z", "20240102T000000Z", "20240103T000000Z"):
+        (tmp_path / f"{backup.PRE_MIGRATION_PREFIX}-{stamp}-old{backup.DUMP_SUFFIX}").write_bytes(
+            b"old"
+        )
+    newest = _run_backup_script(postgres, database, tmp_path, tag="new")
+    kept = sorted(p.name for p in tmp_path.glob(f"*{backup.DUMP_SUFFIX}"))
+    assert len(kept) == 3
+    assert newest.name in kept
+    assert f"{backup.PRE_MIGRATION_PREFIX}-20240101T000000Z-old{backup.DUMP_SUFFIX}" not in kept
