@@ -152,7 +152,8 @@ def operator_alerts() -> list[Alert]:
             "critical",
             "A PartyQuiz database migration failed",
             "A migration Job failed in the last hour. The old version keeps serving; the new "
-            "revision is not rolled out and not retried until the spec changes.",
+            "revision is not rolled out and not retried until the spec or the "
+            "partyquiz.dev/retry annotation changes.",
         ),
         Alert(
             "PartyQuizRolledBack",
