@@ -267,3 +267,42 @@ async def test_results_wait_while_web_is_down_and_arrive_when_it_is_back(
             detail = await wait_for_history(web, game, 5)
             check_scores(report, detail)
         assert await backend.outbox.pending() == []
+
+
+async def test_the_question_timer_fires_on_the_replica_that_took_over(
+    web: Proc, fresh_redis_url: str
+) -> None:
+    quick = {
+        "title": "Quick",
+        "questions": [
+            {
+                "text": "Fast?",
+                "choices": [{"text": "Yes"}, {"text": "No"}],
+                "correct": [0],
+                "time_limit_seconds": 5,
+            }
+        ],
+    }
+    with ws_processes(2, fresh_redis_url, web.http) as (a, b):
+        game = await asyncio.to_thread(create_hosted_game, web, quick)
+        host = await Peer.open(a.ws)
+        await host.send(type="host", host_token=game["host_token"])
+        await host.expect("host_welcome")
+        players = [await Peer.open(b.ws) for _ in range(2)]
+        for i, player in enumerate(players):
+            assert (await player.join(game["join_code"], f"T{i}"))["type"] == "welcome"
+        while (await host.expect("lobby"))["player_count"] < 2:
+            pass
+        await host.send(type="start")
+        question = await players[0].expect("question")
+        await players[0].send(type="answer", question_index=0, choices=[0])
+        await players[0].expect("answer_receipt")
+        a.kill()  # the owner dies; nobody sends skip: only the timer can close the question
+        for player in players:
+            reveal = await player.expect("reveal", within=30)
+            assert reveal["answered"] == 1
+        mine = await players[0].expect("personal_result")
+        assert mine["result"]["correct"] is True
+        assert question["deadline"] - question["server_now"] == pytest.approx(5, abs=0.1)
+        for player in players:
+            await player.close()
