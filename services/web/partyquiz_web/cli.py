@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -86,12 +87,20 @@ def run_serve(settings: WebSettings) -> int:
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
+    # Bind here so a busy port is one clear line, not a log of a half-started server.
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((settings.host, settings.port))
+    except OSError as exc:
+        listener.close()
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", 1)
     server = uvicorn.Server(config)
     try:
-        server.run()
-    except OSError as exc:
-        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", 1)
-    # uvicorn exits the loop without raising when binding fails.
+        server.run(sockets=[listener])
+    finally:
+        listener.close()
     return 0 if server.started else 1
 
 

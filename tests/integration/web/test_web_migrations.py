@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -126,3 +127,16 @@ def test_migrate_on_a_database_from_a_newer_release_fails_in_one_line(tmp_path: 
     assert len(lines) == 1
     assert "9999" in lines[0]
     assert f"(head here is {head_revision()})" in lines[0]
+
+
+def test_serve_on_a_busy_port_fails_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = _web_env(jwt_secret="k3Jx9-p2Qw8zR4tY7uV1bN5mA6sD0fG3hL2jK9pQ")
+        result = _cli("serve", "--port", str(port), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"partyquiz-web: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
