@@ -52,8 +52,9 @@ def _is_known_default(secret: str) -> bool:
     lowered = secret.strip().lower()
     if lowered in KNOWN_DEFAULT_SECRETS:
         return True
-    # A single repeated character ("xxxx...") passes a length check but has no entropy.
-    return len(set(secret)) <= 2
+    # "xxxx..." or "abab..." passes a length check but has no entropy; the game service
+    # applies the same rule, so a secret one side accepts the other accepts too.
+    return len(set(secret)) < 4
 
 
 class WebSettings(BaseSettings):

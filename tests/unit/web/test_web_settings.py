@@ -25,7 +25,7 @@ def test_short_secret_is_refused_in_production() -> None:
     )
 
 
-@pytest.mark.parametrize("secret", ["changeme", "x" * 40, "ab" * 20])
+@pytest.mark.parametrize("secret", ["changeme", "x" * 40, "ab" * 20, "abc" * 20])
 def test_placeholder_secrets_are_refused_in_production(secret: str) -> None:
     env = {"PARTYQUIZ_WEB_JWT_SECRET": secret}
     with pytest.raises(SettingsError, match="PARTYQUIZ_WEB_JWT_SECRET"):
