@@ -3,8 +3,12 @@ what `kubectl get pq` shows."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from prometheus_client.metrics import MetricWrapperBase
 
 from partyquiz_operator import api, status
 from partyquiz_operator.metrics import (
@@ -123,3 +127,24 @@ def test_handshake_and_command_results_exist_at_zero() -> None:
     for result in ("ok", "rejected"):
         labels = {"result": result}
         assert registry.get_sample_value("partyquiz_ws_commands_applied_total", labels) == 0
+
+
+def test_the_operations_guide_lists_every_metric_with_its_labels() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| \w+ \| `(\w+)` \| \w+ \| ([^|]*) \|$", doc, re.MULTILINE)
+    }
+    collectors = [
+        c
+        for owner in (OperatorMetrics(), WebMetrics(), WsMetrics())
+        for c in vars(owner).values()
+        if isinstance(c, MetricWrapperBase)
+    ]
+    assert len(collectors) == len(rows)
+    for collector in collectors:
+        described = next(iter(collector.describe()))
+        name = f"{described.name}_total" if described.type == "counter" else described.name
+        assert name in rows, f"docs/operations.md does not list {name}"
+        listed = {part.split(" (")[0].strip() for part in rows[name].split(",")} - {"—"}
+        assert set(collector._labelnames) == listed, name
