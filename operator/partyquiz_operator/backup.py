@@ -224,13 +224,17 @@ def build_backup_network_policy(inst: Instance) -> Manifest:
 
 
 def build_backup_children(inst: Instance) -> list[Manifest]:
-    """Return the revision-independent backup children the spec asks for, in apply order."""
+    """Return the revision-independent backup children the spec asks for, in apply order.
+
+    The volume is made here only for scheduled backups; a pre-migration dump makes it when it
+    first needs it (``build_backup_job_children``), so an install without backups has none.
+    """
     if inst.spec.database.managed is None:
         return []
-    children = [build_backup_network_policy(inst), build_backup_pvc(inst)]
+    children = [build_backup_network_policy(inst)]
     cronjob = build_backup_cronjob(inst)
     if cronjob is not None:
-        children.append(cronjob)
+        children += [build_backup_pvc(inst), cronjob]
     return children
 
 

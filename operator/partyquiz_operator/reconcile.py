@@ -8,7 +8,9 @@ through ``builders``; it is blocking and runs in a worker thread. It must not im
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -20,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from partyquiz_operator import api, builders, drift, monitoring, status
+from partyquiz_operator import api, backup, builders, drift, monitoring, rollout, status
 from partyquiz_operator.errors import KubeApiError, SpecError, TransientError
 from partyquiz_operator.k8s import Cluster
 from partyquiz_operator.metrics import OperatorMetrics
@@ -31,7 +33,7 @@ Clock = Callable[[], datetime]
 TokenFactory = Callable[[int], str]
 
 # Kinds created only for some specs; removed again when the spec stops asking for them.
-_OPTIONAL_KINDS = ("Ingress", "HorizontalPodAutoscaler")
+_OPTIONAL_KINDS = ("Ingress", "HorizontalPodAutoscaler", "CronJob")
 
 
 def utc_now() -> datetime:
@@ -110,9 +112,12 @@ def _workload(live: Mapping[str, Any] | None, *, default_replicas: int = 1) -> s
     )
 
 
-def _job_state(live: Mapping[str, Any] | None) -> tuple[status.MigrationState, str]:
+def _job_state(
+    live: Mapping[str, Any] | None, what: str = "migration Job"
+) -> tuple[status.MigrationState, str]:
+    """Read only the Job conditions Complete, Failed and FailureTarget."""
     if live is None:
-        return "Running", "migration Job created"
+        return "Running", f"{what} created"
     for cond in (live.get("status") or {}).get("conditions", []) or []:
         if cond.get("status") != "True":
             continue
@@ -120,8 +125,53 @@ def _job_state(live: Mapping[str, Any] | None) -> tuple[status.MigrationState, s
             return "Complete", ""
         if cond.get("type") in ("Failed", "FailureTarget"):
             reason = cond.get("reason", "Failed")
-            return "Failed", f"migration Job failed ({reason}): {cond.get('message', '')}".strip()
+            return "Failed", f"{what} failed ({reason}): {cond.get('message', '')}".strip()
     return "Running", ""
+
+
+@dataclass
+class _Plan:
+    """What the workload step of a pass decided, for the status."""
+
+    phase: status.RolloutPhase | None = None
+    message: str = ""
+    progress: api.RolloutProgress | None = None
+    failure: tuple[str, str] | None = None
+    rolling_back: bool = False
+    known_good: api.KnownGood | None = None
+
+
+def _endpoints(inst: builders.Instance) -> api.Endpoints:
+    return api.Endpoints(
+        web=builders.web_internal_url(inst),
+        ws=builders.ws_internal_url(inst),
+        public=builders.public_url(inst),
+        public_ws=builders.public_ws_url(inst),
+    )
+
+
+def _good_revision(previous: api.PartyQuizStatus) -> str | None:
+    return previous.known_good.revision if previous.known_good is not None else None
+
+
+def _known_good(inst: builders.Instance, revision: str) -> api.KnownGood:
+    """Return the record a rollback needs to re-render ``revision``: its whole spec."""
+    spec = inst.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return api.KnownGood(
+        revision=revision,
+        version=inst.spec.version,
+        spec=json.dumps(spec, sort_keys=True, separators=(",", ":")),
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _rolled_out(*lives: Mapping[str, Any] | None) -> bool:
+    return all(_workload(live).complete for live in lives)
 
 
 class Reconciler:
@@ -219,7 +269,7 @@ class Reconciler:
             self._report(body, previous, new)
             return Outcome(phase=new.phase, writes=int(self._metrics.write_count() - writes_before))
         try:
-            new = self._converge(inst, previous, now)
+            new = self._converge(inst, previous, now, meta.get("annotations") or {})
         except SpecError as exc:
             self._report(body, previous, self._blocked(body, previous, "InvalidSpec", str(exc)))
             raise
@@ -299,7 +349,11 @@ class Reconciler:
             )
 
     def _converge(
-        self, inst: builders.Instance, previous: api.PartyQuizStatus, now: datetime
+        self,
+        inst: builders.Instance,
+        previous: api.PartyQuizStatus,
+        now: datetime,
+        annotations: Mapping[str, str],
     ) -> api.PartyQuizStatus:
         spec = inst.spec
         digests = self._secret_digests(inst)
@@ -328,6 +382,8 @@ class Reconciler:
             redis_claim_storage=redis_claim,
         ):
             applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child)
+        for child in backup.build_backup_children(inst):
+            applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child)
         self._remove_unwanted(inst, applied)
 
         database = (
@@ -342,15 +398,35 @@ class Reconciler:
         )
 
         revision = builders.compute_revision(inst, digests)
-        migration, migration_message = self._migrate(inst, previous, revision, database)
-
-        web_live = ws_live = None
-        if migration == "Complete":
-            web_live = self._ensure(inst, builders.build_web_deployment(inst, revision))
-            ws_live = self._ensure(inst, builders.build_ws_deployment(inst, revision))
+        retry = annotations.get(api.RETRY_ANNOTATION)
+        retrying = (
+            retry is not None and retry != previous.retry and previous.revisions.failed == revision
+        )
+        if retrying:
+            logger.info("%s/%s: retrying revision %s", inst.namespace, inst.name, revision)
+            self._forget_failed_jobs(inst, revision)
+            revisions = previous.revisions.model_copy(update={"failed": None})
+            previous = previous.model_copy(update={"revisions": revisions})
+        if revision in {previous.revisions.current, _good_revision(previous)} - {None}:
+            # It ran here before: its migration is done, and an older release must never be
+            # asked to migrate a schema a newer one already moved on.
+            migration: status.MigrationState = "Complete"
+            migration_message = ""
         else:
+            migration, migration_message = self._migrate(inst, previous, revision, database)
+
+        plan = _Plan()
+        if migration != "Complete":
             web_live = self._cluster.get("Deployment", inst.namespace, builders.web_name(inst))
             ws_live = self._cluster.get("Deployment", inst.namespace, builders.ws_name(inst))
+        elif revision == previous.revisions.current:
+            web_live = self._ensure(inst, builders.build_web_deployment(inst, revision))
+            ws_live = self._ensure(inst, builders.build_ws_deployment(inst, revision))
+            plan.known_good = _known_good(inst, revision)
+        elif previous.revisions.failed == revision:
+            web_live, ws_live = self._stay_rolled_back(inst, previous, revision, plan)
+        else:
+            web_live, ws_live = self._roll_out(inst, previous, revision, now, plan)
 
         observation = status.Observation(
             generation=inst.generation,
@@ -362,12 +438,15 @@ class Reconciler:
             migration_message=migration_message,
             web=_workload(web_live),
             ws=_workload(ws_live),
-            endpoints=api.Endpoints(
-                web=builders.web_internal_url(inst),
-                ws=builders.ws_internal_url(inst),
-                public=builders.public_url(inst),
-                public_ws=builders.public_ws_url(inst),
-            ),
+            endpoints=_endpoints(inst),
+            rollout=plan.phase,
+            rollout_message=plan.message,
+            rollout_progress=plan.progress,
+            failure=plan.failure,
+            rolling_back=plan.rolling_back,
+            known_good=plan.known_good,
+            retrying=retrying,
+            retry=retry,
         )
         computed = status.compute_status(
             observation,
@@ -434,22 +513,183 @@ class Reconciler:
                 return "Failed", f"revision {revision} failed before; change the spec to retry"
             if database is not None and database.ready < 1:
                 return "Waiting", ""
+            if backup.backup_wanted(inst) and previous.revisions.current is not None:
+                backed_up, backup_message = self._back_up(inst, revision)
+                if backed_up == "Failed" and previous.revisions.failed != revision:
+                    self._metrics.migrations_total.labels("failed").inc()
+                if backed_up != "Complete":
+                    return backed_up, backup_message
             job = builders.build_migration_job(inst, revision)
             live = self._cluster.apply(drift.with_hash(job))
         state, message = _job_state(live)
         if state == "Complete":
             self._metrics.migrations_total.labels("succeeded").inc()
-            self._prune_migrations(inst, keep={revision, previous.revisions.current})
+            keep = {revision, previous.revisions.current, _good_revision(previous)}
+            self._prune_jobs(inst, builders.COMPONENT_MIGRATION, keep)
+            self._prune_jobs(inst, builders.COMPONENT_BACKUP, {revision})
         elif state == "Failed" and previous.revisions.failed != revision:
             self._metrics.migrations_total.labels("failed").inc()
         return state, message
 
-    def _prune_migrations(self, inst: builders.Instance, keep: set[str | None]) -> None:
-        """Delete finished migration Jobs of revisions that are neither target nor running."""
-        selector = (
-            f"app.kubernetes.io/instance={inst.name},"
-            f"app.kubernetes.io/component={builders.COMPONENT_MIGRATION}"
+    def _back_up(self, inst: builders.Instance, revision: str) -> tuple[status.MigrationState, str]:
+        """Run (or observe) the dump Job that must succeed before ``revision`` migrates."""
+        name = backup.backup_job_name(inst, revision)
+        live = self._cluster.get("Job", inst.namespace, name)
+        if live is None:
+            self._ensure(inst, backup.build_backup_pvc(inst))
+            live = self._cluster.apply(drift.with_hash(backup.build_backup_job(inst, revision)))
+        state, message = _job_state(live, "backup Job")
+        if state == "Running":
+            return "BackingUp", ""
+        if state == "Failed":
+            return "Failed", f"{message}; the migration did not start"
+        return state, message
+
+    def _forget_failed_jobs(self, inst: builders.Instance, revision: str) -> None:
+        """Delete the failed migration and backup Jobs of ``revision`` so a retry makes anew."""
+        for name in (
+            builders.migration_job_name(inst, revision),
+            backup.backup_job_name(inst, revision),
+        ):
+            live = self._cluster.get("Job", inst.namespace, name)
+            owned = live is not None and drift.is_owned_by(live, inst.uid)
+            if owned and _job_state(live)[0] == "Failed":
+                self._cluster.delete("Job", inst.namespace, name)
+
+    # --- rollout and rollback ----------------------------------------------------------------
+
+    def _pods(self, inst: builders.Instance, component: str) -> list[dict[str, Any]]:
+        selector = ",".join(
+            f"{k}={v}" for k, v in builders.selector_labels(inst, component).items()
         )
+        return self._cluster.list_labelled("Pod", inst.namespace, selector)
+
+    def _roll_out(
+        self,
+        inst: builders.Instance,
+        previous: api.PartyQuizStatus,
+        revision: str,
+        now: datetime,
+        plan: _Plan,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Apply ``revision`` to web and ws and judge the rollout; roll back when it failed."""
+        settings = inst.spec.rollout
+        ongoing = (
+            previous.rollout if previous.rollout and previous.rollout.revision == revision else None
+        )
+        started = _parse_time(ongoing.started_at) if ongoing else None
+        completed = _parse_time(ongoing.completed_at) if ongoing else None
+        started = started or now
+        web_live = self._ensure(inst, builders.build_web_deployment(inst, revision))
+        ws_live = self._ensure(inst, builders.build_ws_deployment(inst, revision))
+        verdicts = {
+            component: rollout.assess_rollout(
+                live,
+                self._pods(inst, component),
+                revision=revision,
+                now=now,
+                started_at=started,
+                timeout_seconds=settings.timeout_seconds,
+                bake_seconds=settings.bake_seconds,
+                completed_at=completed,
+            )
+            for component, live in (
+                (builders.COMPONENT_WEB, web_live),
+                (builders.COMPONENT_WS, ws_live),
+            )
+        }
+        failed = {c: v for c, v in verdicts.items() if v.failed}
+        if failed:
+            return self._fail_rollout(inst, previous, revision, failed, plan, web_live, ws_live)
+        if all(v.done for v in verdicts.values()):
+            plan.known_good = _known_good(inst, revision)
+            return web_live, ws_live
+        done_at = [v.completed_at for v in verdicts.values()]
+        both_done = None if None in done_at else max(t for t in done_at if t is not None)
+        plan.phase = "Baking" if both_done is not None else "Progressing"
+        plan.message = "; ".join(v.message for v in verdicts.values() if not v.done)
+        plan.progress = api.RolloutProgress(
+            revision=revision,
+            started_at=status.format_time(started),
+            completed_at=None if both_done is None else status.format_time(both_done),
+        )
+        return web_live, ws_live
+
+    def _fail_rollout(
+        self,
+        inst: builders.Instance,
+        previous: api.PartyQuizStatus,
+        revision: str,
+        failed: Mapping[str, rollout.RolloutVerdict],
+        plan: _Plan,
+        web_live: dict[str, Any],
+        ws_live: dict[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        first = next(iter(failed.values()))
+        detail = "; ".join(v.message for v in failed.values())
+        for component in failed:
+            self._metrics.rollouts_total.labels(component, "failed").inc()
+        good = previous.known_good
+        logger.warning("%s/%s: revision %s failed: %s", inst.namespace, inst.name, revision, detail)
+        if not inst.spec.rollout.auto_rollback or good is None or good.revision == revision:
+            why = "autoRollback is off" if good is not None else "no known-good revision yet"
+            plan.failure = (first.reason, f"revision {revision} failed ({detail}); {why}")
+            return web_live, ws_live
+        plan.failure = (
+            "RolledBack",
+            f"revision {revision} failed ({first.reason}: {detail}); rolled back to revision "
+            f"{good.revision} (version {good.version}); change the spec or set the "
+            f"{api.RETRY_ANNOTATION} annotation to try again",
+        )
+        # Record the failure before touching the Deployments: an operator restarted mid-rollback
+        # then keeps rolling back instead of rolling the failed revision out again.
+        revisions = previous.revisions.model_copy(update={"failed": revision, "target": revision})
+        self._cluster.patch_status(
+            inst.namespace,
+            inst.name,
+            {"revisions": revisions.model_dump(by_alias=True, mode="json"), "rollout": None},
+        )
+        lives = self._roll_back(inst, good)
+        for component in ("web", "ws"):
+            self._metrics.rollouts_total.labels(component, "rolled_back").inc()
+        plan.rolling_back = not _rolled_out(*lives)
+        return lives
+
+    def _stay_rolled_back(
+        self,
+        inst: builders.Instance,
+        previous: api.PartyQuizStatus,
+        revision: str,
+        plan: _Plan,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """Keep a failed revision off the pods until the spec changes or a retry is asked."""
+        degraded = next((c for c in previous.conditions if c.type == "Degraded"), None)
+        if degraded is not None and degraded.status == "True":
+            plan.failure = (degraded.reason, degraded.message)
+        else:
+            plan.failure = ("RolledBack", f"revision {revision} failed before; not retried")
+        good = previous.known_good
+        if inst.spec.rollout.auto_rollback and good is not None and good.revision != revision:
+            lives = self._roll_back(inst, good)
+            plan.rolling_back = not _rolled_out(*lives)
+            return lives
+        web = self._cluster.get("Deployment", inst.namespace, builders.web_name(inst))
+        ws = self._cluster.get("Deployment", inst.namespace, builders.ws_name(inst))
+        return web, ws
+
+    def _roll_back(
+        self, inst: builders.Instance, good: api.KnownGood
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Render web and ws from the known-good spec; never migrates."""
+        spec = api.parse_spec(json.loads(good.spec))
+        good_inst = dataclasses.replace(inst, spec=spec)
+        web = self._ensure(inst, builders.build_web_deployment(good_inst, good.revision))
+        ws = self._ensure(inst, builders.build_ws_deployment(good_inst, good.revision))
+        return web, ws
+
+    def _prune_jobs(self, inst: builders.Instance, component: str, keep: set[str | None]) -> None:
+        """Delete finished Jobs of ``component`` whose revision is not in ``keep``."""
+        selector = f"app.kubernetes.io/instance={inst.name},app.kubernetes.io/component={component}"
         for job in self._cluster.list_labelled("Job", inst.namespace, selector):
             labels = job["metadata"].get("labels", {})
             if labels.get(builders.REVISION_LABEL) in keep:
@@ -462,6 +702,9 @@ class Reconciler:
     ) -> None:
         wanted = {key for key in applied if key[0] in _OPTIONAL_KINDS}
         candidates = {("Ingress", inst.name), ("HorizontalPodAutoscaler", builders.web_name(inst))}
+        if self._cluster.get("PersistentVolumeClaim", inst.namespace, backup.backup_pvc_name(inst)):
+            # Backups were set up once (the volume is kept): a schedule may have been dropped.
+            candidates.add(("CronJob", backup.backup_cronjob_name(inst)))
         for kind, name in candidates - wanted:
             live = self._cluster.get(kind, inst.namespace, name)
             if live is not None and drift.is_owned_by(live, inst.uid):

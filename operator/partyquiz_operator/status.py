@@ -13,7 +13,8 @@ from typing import Literal
 
 from partyquiz_operator import api
 
-MigrationState = Literal["Waiting", "Running", "Complete", "Failed"]
+MigrationState = Literal["Waiting", "BackingUp", "Running", "Complete", "Failed"]
+RolloutPhase = Literal["Progressing", "Baking"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,17 @@ class Observation:
     web: WorkloadState = field(default_factory=WorkloadState)
     ws: WorkloadState = field(default_factory=WorkloadState)
     endpoints: api.Endpoints = field(default_factory=api.Endpoints)
+    # A new revision rolling out and not yet judged (None: steady state or judged).
+    rollout: RolloutPhase | None = None
+    rollout_message: str = ""
+    rollout_progress: api.RolloutProgress | None = None
+    # (reason, message) when the target revision's rollout failed; the pods serve known-good.
+    failure: tuple[str, str] | None = None
+    rolling_back: bool = False
+    # What becomes the known-good record once the target is Ready.
+    known_good: api.KnownGood | None = None
+    retrying: bool = False
+    retry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +177,7 @@ def compute_status(
 
     target = obs.target_revision
     migrated = revisions.migrated
-    failed = revisions.failed
+    failed = None if obs.retrying else revisions.failed
     mig: tuple[Literal["True", "False"], str, str]
     if obs.migration == "Complete":
         migrated = target
@@ -175,6 +187,8 @@ def compute_status(
         mig = ("False", "MigrationFailed", obs.migration_message or f"revision {target} failed")
     elif obs.migration == "Running":
         mig = ("False", "Running", f"migrating the database to revision {target}")
+    elif obs.migration == "BackingUp":
+        mig = ("False", "BackingUp", f"backing up the database before migrating to {target}")
     else:
         mig = ("False", "WaitingForDatabase", "the migration starts once PostgreSQL is ready")
     conditions = set_condition(
@@ -197,6 +211,13 @@ def compute_status(
         message = db_message if not db_ok else cache_message
     elif obs.migration != "Complete":
         phase, reason, message = "Migrating", "Migrating", mig[2]
+    elif obs.failure is not None:
+        failed = target
+        phase = "RollingBack" if obs.rolling_back else "Degraded"
+        reason, message = obs.failure
+    elif obs.rollout is not None:
+        phase, reason = "RollingOut", "RollingOut" if obs.rollout == "Progressing" else "Baking"
+        message = obs.rollout_message
     elif any(failure for failure, _ in problems):
         phase, reason = "Degraded", "WorkloadUnavailable"
         message = "; ".join(text for failure, text in problems if failure)
@@ -208,7 +229,8 @@ def compute_status(
         current = target
         version = obs.version
 
-    progressing = phase in ("Provisioning", "Migrating", "RollingOut")
+    progressing = phase in ("Provisioning", "Migrating", "RollingOut", "RollingBack")
+    degraded = phase in ("Degraded", "RollingBack")
     conditions = set_condition(
         conditions,
         "Ready",
@@ -230,9 +252,9 @@ def compute_status(
     conditions = set_condition(
         conditions,
         "Degraded",
-        "True" if phase == "Degraded" else "False",
-        reason if phase == "Degraded" else "AsExpected",
-        message if phase == "Degraded" else "",
+        "True" if degraded else "False",
+        reason if degraded else "AsExpected",
+        message if degraded else "",
         now=now,
         generation=gen,
     )
@@ -250,6 +272,9 @@ def compute_status(
         ),
         endpoints=obs.endpoints,
         revisions=api.Revisions(current=current, target=target, migrated=migrated, failed=failed),
+        rollout=obs.rollout_progress,
+        known_good=obs.known_good if phase == "Ready" and obs.known_good else previous.known_good,
+        retry=obs.retry if obs.retry is not None else previous.retry,
     )
 
 
@@ -313,6 +338,16 @@ def transitions(before: api.PartyQuizStatus, after: api.PartyQuizStatus) -> list
                 "Warning" if warning else "Normal",
                 f"Phase{after.phase}",
                 f"phase {before.phase} -> {after.phase}{detail}",
+            )
+        )
+    if after.revisions.failed is not None and after.revisions.failed != before.revisions.failed:
+        degraded = next((c for c in after.conditions if c.type == "Degraded"), None)
+        events.append(
+            Transition(
+                "Warning",
+                "RevisionFailed",
+                f"revision {after.revisions.failed} failed"
+                + (f": {degraded.reason}: {degraded.message}" if degraded else ""),
             )
         )
     old = {c.type: c for c in before.conditions}
