@@ -169,7 +169,7 @@ UPDATES: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "switching the database to external",
-        {"database": {"external": EXTERNAL}},
+        {"database": {"managed": None, "external": EXTERNAL}},
         "database cannot switch between managed and external",
     ),
     (
@@ -191,10 +191,18 @@ def test_updates_that_would_lose_data_are_refused(
     # Create without an operator acting on it: suspended, so nothing is reconciled.
     original["spec"]["suspend"] = True
     cluster.apply(original, namespace)
-    updated = copy.deepcopy(original)
-    updated["spec"].update(spec)
+    # A merge patch, not a replace: an update based on a stale read could fail with a
+    # conflict before validation ever ran.
     result = cluster.kubectl(
-        "replace", "-n", namespace, "-f", "-", input=json.dumps(updated), check=False
+        "patch",
+        "pq",
+        "quiz",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": spec}),
+        check=False,
     )
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
