@@ -207,6 +207,22 @@ def test_ending_the_game_early_tells_everyone(
     expect(phone.get_by_text("The host ended the game.")).to_be_visible()
 
 
+def test_a_big_screen_without_the_launch_key_gets_a_new_one_and_takes_over(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    (phone,) = _game(host, new_context, "Pat")
+    game_id = host.url.split("/")[-2]
+    host.evaluate(f"window.localStorage.removeItem('partyquiz.host.game.{game_id}')")
+    host.reload()
+    expect(host.get_by_test_id("player-count")).to_have_text("1")
+    stored = host.evaluate(f"window.localStorage.getItem('partyquiz.host.game.{game_id}')")
+    assert isinstance(stored, str)
+    assert "host_token" in stored
+    host.get_by_role("button", name="Start the game").click()
+    expect(phone.locator("#q-text")).to_have_text("Pick the third")
+
+
 def test_the_big_screen_qr_code_encodes_this_servers_join_link(
     host_page: Page, new_context: Callable[..., BrowserContext]
 ) -> None:

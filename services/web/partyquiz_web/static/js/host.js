@@ -8,6 +8,7 @@ import { drawEditor } from "./editor.js";
 import { drawResults } from "./results.js";
 import { drawScreen } from "./screen.js";
 
+const PAGE_SIZE = 50;
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 let cleanup = null;
@@ -177,12 +178,22 @@ async function drawQuizList() {
     }
   });
 
+  let shown = 0;
+  const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => nextPage().catch((error) => { status.textContent = error.message; }) }, "Show more quizzes");
+
   async function fill() {
-    const quizzes = await call("/api/quizzes");
+    shown = 0;
     list.replaceChildren();
-    if (!quizzes.length) {
+    await nextPage();
+  }
+
+  async function nextPage() {
+    const quizzes = await call(`/api/quizzes?limit=${PAGE_SIZE}&offset=${shown}`);
+    if (!shown && !quizzes.length) {
       list.append(h("li", {}, "No quizzes yet. Create one or import a quiz file."));
     }
+    shown += quizzes.length;
+    more.hidden = quizzes.length < PAGE_SIZE;
     for (const quiz of quizzes) {
       const titleId = `quiz-title-${quiz.id}`;
       const play = h("button", { type: "button", "aria-describedby": titleId }, "Play");
@@ -227,7 +238,7 @@ async function drawQuizList() {
       h("a", { class: "button", href: "/host/quizzes/new" }, "New quiz"),
       h("button", { type: "button", class: "secondary", onclick: () => fileInput.click() }, "Import JSON file…"),
       fileInput),
-    status, importErrors, done, list);
+    status, importErrors, done, list, h("div", { class: "actions" }, more));
   await fill();
 }
 
@@ -235,7 +246,13 @@ async function drawQuizList() {
 
 async function drawHistory() {
   document.title = "Past games · PartyQuiz";
-  const games = await call("/api/games");
+  const games = [];
+  for (;;) {
+    // Pages of the API, up to a bound a person can still scroll through.
+    const page = await call(`/api/games?limit=${PAGE_SIZE}&offset=${games.length}`);
+    games.push(...page);
+    if (page.length < PAGE_SIZE || games.length >= 10 * PAGE_SIZE) break;
+  }
   const rows = games.map((g) => h("tr", {},
     h("td", {}, h("a", { href: g.status === "ended" ? `/host/games/${g.game_id}` : `/host/games/${g.game_id}/screen` }, g.quiz_title)),
     h("td", {}, g.join_code),
@@ -259,7 +276,7 @@ const ROUTES = [
   [/^\/host\/quizzes\/new\/?$/, () => drawEditor(main, null, { call, navigate, template: SAMPLE_QUIZ })],
   [/^\/host\/quizzes\/([^/]+)\/?$/, (m) => drawEditor(main, m[1], { call, navigate, template: SAMPLE_QUIZ })],
   [/^\/host\/games\/?$/, () => drawHistory()],
-  [/^\/host\/games\/([^/]+)\/screen\/?$/, (m) => drawScreen(main, m[1], { navigate })],
+  [/^\/host\/games\/([^/]+)\/screen\/?$/, (m) => drawScreen(main, m[1], { call })],
   [/^\/host\/games\/([^/]+)\/?$/, (m) => drawResults(main, m[1], { call })],
 ];
 

@@ -10,23 +10,42 @@ const HELLO_ERRORS = new Set(["token_invalid", "token_expired", "forbidden", "un
 const RETRY_ERRORS = new Set(["web_unavailable", "unavailable"]);
 const POINTS_LABEL = { double: "Double points", none: "No points", standard: "" };
 
-export function drawScreen(main, gameId, { navigate }) {
+const tokenKey = (gameId) => `partyquiz.host.game.${gameId}`;
+
+function loadKey(gameId) {
+  try {
+    return JSON.parse(window.localStorage.getItem(tokenKey(gameId)) || "null");
+  } catch {
+    return null;
+  }
+}
+
+/** Ask the web service for a fresh host token (another browser, a reload after 12 h ...). */
+async function fetchKey(gameId, call) {
+  const issued = await call(`/api/games/${gameId}/host-token`, { method: "POST" });
+  const key = { host_token: issued.host_token, ws_url: issued.ws_url, join_code: issued.join_code };
+  window.localStorage.setItem(tokenKey(gameId), JSON.stringify(key));
+  return key;
+}
+
+export async function drawScreen(main, gameId, { call }) {
   document.body.classList.add("screen");
   main.classList.add("wide");
   const connBar = document.getElementById("conn");
-  let stored = null;
-  try {
-    stored = JSON.parse(window.localStorage.getItem(`partyquiz.host.game.${gameId}`) || "null");
-  } catch {
-    stored = null;
-  }
+  let stored = loadKey(gameId);
   if (!stored || !stored.host_token) {
-    replace(main,
-      h("h1", {}, "This game cannot be shown here"),
-      h("p", {}, "The big screen needs the key that was created when the game was launched, and this browser does not have it. Start a new game from your quiz list."),
-      h("p", {}, h("a", { href: "/host" }, "Your quizzes"), " · ", h("a", { href: `/host/games/${gameId}` }, "Results of this game")));
-    return undefined;
+    try {
+      stored = await fetchKey(gameId, call);
+    } catch (error) {
+      if (error.status === 401) return undefined;
+      replace(main,
+        h("h1", {}, error.code === "game_ended" ? "This game is over" : "This game cannot be shown"),
+        h("p", {}, error.message),
+        h("p", {}, h("a", { href: `/host/games/${gameId}` }, "Results of this game"), " · ", h("a", { href: "/host" }, "Your quizzes")));
+      return undefined;
+    }
   }
+  let refreshed = false;
 
   const model = {
     joinCode: stored.join_code,
@@ -220,6 +239,7 @@ export function drawScreen(main, gameId, { navigate }) {
     switch (msg.type) {
       case "host_welcome":
         model.awaitingWelcome = false;
+        refreshed = false;
         if (msg.join_code) model.joinCode = msg.join_code;
         model.drawn = null;
         applySnapshot(msg.state);
@@ -298,6 +318,15 @@ export function drawScreen(main, gameId, { navigate }) {
         render();
         break;
       case "error":
+        if (model.awaitingWelcome && !refreshed && (msg.code === "token_expired" || msg.code === "token_invalid")) {
+          // The stored key is stale: get a new one once, then try again.
+          refreshed = true;
+          fetchKey(gameId, call).then((key) => {
+            stored = key;
+            if (conn.socket) conn.socket.close(1000);
+          }).catch((error) => say(error.message));
+          return;
+        }
         if (model.awaitingWelcome && HELLO_ERRORS.has(msg.code)) {
           conn.stop();
           replace(main,
@@ -338,7 +367,6 @@ export function drawScreen(main, gameId, { navigate }) {
   });
   replace(main, h("h1", {}, "Connecting to the game…"));
   conn.start();
-  void navigate;
   return () => {
     conn.stop();
     if (countdown) countdown.stop();
