@@ -508,6 +508,8 @@ class Reconciler:
             return "Complete", ""
         job_name = builders.migration_job_name(inst, revision)
         live = self._cluster.get("Job", inst.namespace, job_name)
+        if live is not None and live["metadata"].get("deletionTimestamp"):
+            return "Running", "waiting for the previous migration Job to be deleted (retry)"
         if live is None:
             if previous.revisions.failed == revision:
                 return "Failed", f"revision {revision} failed before; change the spec to retry"
@@ -535,6 +537,8 @@ class Reconciler:
         """Run (or observe) the dump Job that must succeed before ``revision`` migrates."""
         name = backup.backup_job_name(inst, revision)
         live = self._cluster.get("Job", inst.namespace, name)
+        if live is not None and live["metadata"].get("deletionTimestamp"):
+            return "BackingUp", "waiting for the previous backup Job to be deleted (retry)"
         if live is None:
             self._ensure(inst, backup.build_backup_pvc(inst))
             live = self._cluster.apply(drift.with_hash(backup.build_backup_job(inst, revision)))
