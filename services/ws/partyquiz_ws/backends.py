@@ -8,7 +8,7 @@ Nothing here knows game rules or WebSockets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,10 +19,15 @@ START_ID = "0-0"
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A game state as saved by its owner; ``last_id`` is the last inbox entry it includes."""
+    """A game state as saved by its owner; ``last_id`` is the last inbox entry it includes.
+
+    ``log`` holds the closed questions' answer logs, each written once when its question
+    closed (they never change), so a commit does not rewrite them; ``state`` is the rest.
+    """
 
     state: bytes
     last_id: str = START_ID
+    log: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +107,12 @@ class SnapshotStore(Protocol):
         publications: list[Publication],
         results: bytes | None = None,
         expected_last_id: str | None = None,
+        new_log: Sequence[tuple[int, bytes]] = (),
     ) -> bool:
         """Atomically, only while ``holder`` owns the lease and the stored snapshot is still
-        the one at ``expected_last_id`` (when given): renew the lease, save the snapshot, trim
-        the inbox up to ``snapshot.last_id``, queue ``results`` in the outbox and publish.
+        the one at ``expected_last_id`` (when given): renew the lease, save the snapshot (its
+        ``state``, plus ``new_log`` entries at their positions), trim the inbox up to
+        ``snapshot.last_id``, queue ``results`` in the outbox and publish.
 
         Return False (and change nothing) when the lease or the snapshot is not ours any more.
         """

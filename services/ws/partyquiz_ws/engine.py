@@ -25,7 +25,7 @@ from partyquiz_core.protocol import (
     WelcomeMsg,
 )
 from partyquiz_core.results import final_results
-from partyquiz_ws.backends import game_channel, replica_channel
+from partyquiz_ws.backends import Snapshot, game_channel, replica_channel
 
 SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
 
@@ -249,6 +249,23 @@ class Engine:
         player = state.players[player_id]
         token = self._sign_resume(player_id, state.game_id, player.device_id, now)
         return msg.model_copy(update={"resume_token": token})
+
+
+def encode_snapshot(state: game.GameState, logged: int) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """Split a state for saving: everything but the closed-question logs, and the logs from
+    position ``logged`` on (earlier ones are stored already and never change)."""
+    base = state.model_dump_json(exclude={"log"}).encode()
+    new_log = [(i, state.log[i].model_dump_json().encode()) for i in range(logged, len(state.log))]
+    return base, new_log
+
+
+def decode_snapshot(snapshot: Snapshot) -> game.GameState:
+    """Rebuild a state saved by ``encode_snapshot`` (or saved whole, as a new game is)."""
+    if not snapshot.log:
+        return game.GameState.model_validate_json(snapshot.state)
+    data = orjson.loads(snapshot.state)
+    data["log"] = [orjson.loads(entry) for entry in snapshot.log]
+    return game.GameState.model_validate(data)
 
 
 def is_ended(state: game.GameState) -> bool:

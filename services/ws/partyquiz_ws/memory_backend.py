@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot, id_after
@@ -159,6 +159,7 @@ class MemorySnapshots:
         publications: list[Publication],
         results: bytes | None = None,
         expected_last_id: str | None = None,
+        new_log: Sequence[tuple[int, bytes]] = (),
     ) -> bool:
         current = self._snapshots.get(game_id)
         if expected_last_id is not None and (
@@ -167,7 +168,10 @@ class MemorySnapshots:
             return False
         if not await self._lease.renew(game_id, holder, ttl):
             return False
-        self._snapshots[game_id] = snapshot
+        log = list(current.log) if current is not None else []
+        for index, entry in new_log:
+            log[index:] = [entry]
+        self._snapshots[game_id] = Snapshot(snapshot.state, snapshot.last_id, tuple(log))
         if snapshot.last_id != START_ID:
             self._inbox.trim(game_id, snapshot.last_id)
         if results is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -72,7 +72,8 @@ return 1
 
 # KEYS: lease, snapshot, inbox, results, pending-results set
 # ARGV: holder, ttl_ms, state, last_id, has_results, results, game_id, key_ttl,
-#       expected last_id ('' = any), then channel/payload pairs to publish
+#       expected last_id ('' = any), n log entries, n (field, entry) pairs, then
+#       channel/payload pairs to publish
 _COMMIT = """
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 0 end
@@ -88,7 +89,12 @@ if ARGV[5] == '1' then
   redis.call('SET', KEYS[4], ARGV[6])
   redis.call('SADD', KEYS[5], ARGV[7])
 end
-local i = 10
+local n = tonumber(ARGV[10])
+local i = 11
+for _ = 1, n do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
 while i < #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -162,10 +168,14 @@ class RedisSnapshots:
         return bool(await self._client.ping())
 
     async def load(self, game_id: GameId) -> Snapshot | None:
-        state, last_id = await self._client.hmget(_snapshot_key(game_id), ["state", "last_id"])
-        if state is None:
+        fields: dict[Any, Any] = await self._client.hgetall(_snapshot_key(game_id))
+        named = {_str(k): v for k, v in fields.items()}
+        if "state" not in named:
             return None
-        return Snapshot(state=_bytes(state), last_id=_str(last_id or b"0-0"))
+        log = tuple(_bytes(named[k]) for k in sorted(k for k in named if k.startswith("log:")))
+        return Snapshot(
+            state=_bytes(named["state"]), last_id=_str(named.get("last_id") or b"0-0"), log=log
+        )
 
     async def exists(self, game_id: GameId) -> bool:
         return bool(await self._client.exists(_snapshot_key(game_id)))
@@ -190,6 +200,7 @@ class RedisSnapshots:
         publications: list[Publication],
         results: bytes | None = None,
         expected_last_id: str | None = None,
+        new_log: Sequence[tuple[int, bytes]] = (),
     ) -> bool:
         args: list[Any] = [
             holder,
@@ -201,7 +212,11 @@ class RedisSnapshots:
             game_id,
             KEY_TTL_SECONDS,
             expected_last_id or "",
+            len(new_log),
         ]
+        for index, entry in new_log:
+            args.append(f"log:{index:04d}")
+            args.append(entry)
         for publication in publications:
             args.append(publication.channel)
             args.append(publication.payload)

@@ -20,7 +20,14 @@ from partyquiz_core import game
 from partyquiz_core.ids import GameId
 from partyquiz_core.protocol import Phase
 from partyquiz_ws.backends import Backend, Publication, Snapshot
-from partyquiz_ws.engine import Engine, Outcome, is_ended, results_payload
+from partyquiz_ws.engine import (
+    Engine,
+    Outcome,
+    decode_snapshot,
+    encode_snapshot,
+    is_ended,
+    results_payload,
+)
 from partyquiz_ws.metrics import WsMetrics
 
 log = logging.getLogger(__name__)
@@ -64,6 +71,7 @@ class GameRunner:
         self.owning = False
         self._stopping = asyncio.Event()
         self._committed_id = "0-0"  # the snapshot this owner's next commit must replace
+        self._logged = 0  # closed-question logs already stored
 
     def stop(self) -> None:
         """Finish the batch in hand, give the lease up and return (within a lease third)."""
@@ -111,8 +119,9 @@ class GameRunner:
         if snapshot is None:
             await self._backend.lease.release(self.game_id, self._replica)
             raise LeaseLostError("no snapshot")
-        state = game.GameState.model_validate_json(snapshot.state)
+        state = decode_snapshot(snapshot)
         last_id = self._committed_id = snapshot.last_id
+        self._logged = len(snapshot.log)
         if state.version > 0 or last_id != "0-0":
             self._metrics.lease_takeovers.inc()
         self._set_owning(True)
@@ -180,18 +189,21 @@ class GameRunner:
         results = None
         if is_ended(state) and not is_ended(before):
             results = orjson.dumps(results_payload(state, now))
+        base, new_log = encode_snapshot(state, self._logged)
         ok = await self._backend.snapshots.commit(
             self.game_id,
             self._replica,
             self._ttl,
-            Snapshot(state=state.model_dump_json().encode(), last_id=last_id),
+            Snapshot(state=base, last_id=last_id),
             publications,
             results,
             expected_last_id=self._committed_id,
+            new_log=new_log,
         )
         if not ok:
             raise LeaseLostError("commit refused")
         self._committed_id = last_id
+        self._logged = len(state.log)
         self._metrics.commands_applied.labels("ok").inc(out.applied)
         self._metrics.commands_applied.labels("rejected").inc(out.rejected)
         for result in out.answers:

@@ -134,3 +134,20 @@ async def test_a_commit_over_a_snapshot_someone_else_wrote_is_refused(backend: B
     )
     assert not stale
     assert await backend.snapshots.load(GAME) == Snapshot(b"v2", second)
+
+
+async def test_closed_question_logs_are_stored_once_and_loaded_in_order(
+    backend: Backend,
+) -> None:
+    await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"v0"))
+    assert await backend.lease.acquire(GAME, "owner", 5)
+    assert await backend.snapshots.commit(
+        GAME, "owner", 5, Snapshot(b"v1"), [], new_log=[(0, b"q0")]
+    )
+    assert await backend.snapshots.commit(GAME, "owner", 5, Snapshot(b"v2"), [])
+    logs = [(i, f"q{i}".encode()) for i in range(1, 12)]
+    assert await backend.snapshots.commit(GAME, "owner", 5, Snapshot(b"v3"), [], new_log=logs)
+    saved = await backend.snapshots.load(GAME)
+    assert saved is not None
+    assert saved.state == b"v3"
+    assert saved.log == tuple(f"q{i}".encode() for i in range(12))

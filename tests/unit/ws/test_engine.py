@@ -8,13 +8,15 @@ from tests.unit.ws.harness import QUIZ
 from partyquiz_core import game
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.protocol import ServerMessageAdapter
-from partyquiz_ws.backends import game_channel, replica_channel
+from partyquiz_ws.backends import Snapshot, game_channel, replica_channel
 from partyquiz_ws.engine import (
     KIND_COMMAND,
     KIND_JOIN,
     Engine,
     Outcome,
+    decode_snapshot,
     encode_envelope,
+    encode_snapshot,
     personal_frame,
     results_payload,
 )
@@ -138,3 +140,16 @@ def test_results_payload_matches_the_web_contract() -> None:
             "points": 1000,
         }
     ]
+
+
+def test_a_saved_state_round_trips_with_closed_logs_stored_once() -> None:
+    engine = _engine()
+    state = _join(engine, game.new_game(GAME, QUIZ), "a", 1)
+    state = _command(engine, state, game.Start(), Outcome())
+    state = _command(engine, state, _answer_a(), Outcome())  # closes question 0
+    base, new_log = encode_snapshot(state, 0)
+    assert [index for index, _ in new_log] == [0]
+    assert b'"log"' not in base
+    restored = decode_snapshot(Snapshot(base, "1-0", tuple(entry for _, entry in new_log)))
+    assert restored == state
+    assert encode_snapshot(state, 1)[1] == []  # nothing new to store the next time
