@@ -225,7 +225,8 @@ def run(config: DemoConfig) -> int:
                 [
                     "",
                     "PartyQuiz demo is running.",
-                    f"  Open:        http://localhost:{config.web_port}/",
+                    f"  Host:        http://localhost:{config.web_port}/host",
+                    f"  Players:     http://localhost:{config.web_port}/join",
                     f"  API docs:    http://localhost:{config.web_port}/docs",
                     f"  Game socket: ws://localhost:{config.ws_port}/ws"
                     if ws_command
