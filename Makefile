@@ -56,6 +56,10 @@ test-integration: test-deps ## Tests against real PostgreSQL and Redis
 test-e2e: test-deps ## Tests against the local Kubernetes control plane
 	$(PYTEST) tests/e2e
 
+.PHONY: test-browser
+test-browser: test-deps ## Player and host pages in Debian's chromium
+	$(PYTEST) tests/browser
+
 -include hack/cluster/cluster.mk
 -include hack/images/images.mk
 -include bench/bench.mk
