@@ -9,15 +9,19 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from tests.e2e.kube import Cluster, wait_for
 from tests.e2e.operator.harness import (
+    OPERATOR_NAMESPACE,
+    SERVICE_ACCOUNT,
     OperatorProcess,
     condition,
     get_pq,
     load_example,
+    provide_volumes,
     wait_for_phase,
 )
 
@@ -42,7 +46,7 @@ def quiz(**spec: Any) -> dict[str, Any]:
     return manifest
 
 
-def patch(cluster: Cluster, namespace: str, body: dict[str, Any], kind: str = "merge") -> None:
+def patch(cluster: Cluster, namespace: str, body: Any, kind: str = "merge") -> None:
     cluster.kubectl(
         "patch", "pq", "quiz", "-n", namespace, f"--type={kind}", "-p", json.dumps(body)
     )
@@ -234,3 +238,101 @@ def test_an_upgrade_survives_operator_restarts_at_each_step(
         message="web and ws back on the known-good revision",
     )
     assert len(migration_jobs(cluster, namespace)) == 2
+
+
+# What the backup children need beyond the chart's role as of this test; the chart's role
+# should grant it (docs/operator.md, "Upgrades, rollbacks and backups"), making this a no-op.
+BACKUP_RULES = [
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create"]},
+    {
+        "apiGroups": ["batch"],
+        "resources": ["cronjobs"],
+        "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"],
+    },
+]
+
+
+@pytest.fixture
+def backup_rbac(cluster: Cluster, operator: OperatorProcess) -> Iterator[None]:
+    name = "partyquiz-e2e-backups"
+    cluster.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": name},
+                "rules": BACKUP_RULES,
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": name,
+                },
+                "subjects": [
+                    {
+                        "kind": "ServiceAccount",
+                        "name": SERVICE_ACCOUNT,
+                        "namespace": OPERATOR_NAMESPACE,
+                    }
+                ],
+            },
+        ],
+        OPERATOR_NAMESPACE,
+    )
+    yield
+    for kind in ("clusterrolebinding", "clusterrole"):
+        cluster.kubectl("delete", kind, name, "--ignore-not-found", check=False)
+
+
+def test_an_upgrade_dumps_the_database_before_migrating_and_schedules_backups(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    volumes: ProvideVolumes,
+    backup_rbac: None,
+) -> None:
+    volumes(namespace, "quiz")
+    provide_volumes(cluster, namespace, ["quiz-backups"])
+    spec = quiz(database={"managed": {"backup": {"schedule": "0 3 * * *", "retain": 3}}})
+    spec["spec"]["migrations"] = {"backupFirst": True}
+    cluster.apply(spec, namespace)
+    first = wait_for_phase(cluster, namespace, "quiz", "Ready", timeout=180)["status"]["revisions"][
+        "current"
+    ]
+    cron = cluster.get_json("cronjob", "quiz-backup", "-n", namespace)
+    assert cron["spec"]["schedule"] == "0 3 * * *"
+    assert "tail -n +4" in json.dumps(cron["spec"]["jobTemplate"])
+    # The first install has nothing to back up.
+    jobs = cluster.get_json("jobs", "-n", namespace)["items"]
+    assert [j["metadata"]["name"] for j in jobs] == [f"quiz-migrate-{first}"]
+
+    patch(cluster, namespace, {"spec": {"version": "1.5.0"}})
+    pq = wait_for_phase(cluster, namespace, "quiz", "Ready", timeout=180)
+    target = pq["status"]["revisions"]["current"]
+    assert target != first
+    dump = cluster.get_json("job", f"quiz-backup-{target}", "-n", namespace)
+    migrate = cluster.get_json("job", f"quiz-migrate-{target}", "-n", namespace)
+    assert any(c["type"] == "Complete" for c in dump["status"]["conditions"])
+    # The migration Job was created only once the dump had completed.
+    assert dump["status"]["completionTime"] <= migrate["metadata"]["creationTimestamp"]
+    pod = dump["spec"]["template"]["spec"]
+    assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "quiz-backups"
+    assert "pre-migration" in pod["containers"][0]["command"][2]
+
+    # Dropping the schedule removes the CronJob; the volume and its dumps stay.
+    patch(
+        cluster,
+        namespace,
+        [{"op": "remove", "path": "/spec/database/managed/backup/schedule"}],
+        kind="json",
+    )
+    wait_for(
+        lambda: not cluster.get_json("cronjobs", "-n", namespace)["items"],
+        timeout=60,
+        message="the backup CronJob to be removed",
+    )
+    assert cluster.get_json("pvc", "quiz-backups", "-n", namespace)["metadata"]["name"]
