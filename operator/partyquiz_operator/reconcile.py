@@ -594,7 +594,8 @@ class Reconciler:
                 now=now,
                 started_at=started,
                 timeout_seconds=settings.timeout_seconds,
-                bake_seconds=settings.bake_seconds,
+                # A first install has nothing to roll back to: it is Ready once rolled out.
+                bake_seconds=settings.bake_seconds if previous.known_good else 0,
                 completed_at=completed,
             )
             for component, live in (
