@@ -336,3 +336,36 @@ def test_an_upgrade_dumps_the_database_before_migrating_and_schedules_backups(
         message="the backup CronJob to be removed",
     )
     assert cluster.get_json("pvc", "quiz-backups", "-n", namespace)["metadata"]["name"]
+
+
+def test_a_crash_looping_version_is_rolled_back_long_before_its_deadline(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: ProvideVolumes
+) -> None:
+    volumes(namespace, "quiz")
+    cluster.apply(quiz(rollout={"progressDeadlineSeconds": 600, "bakeSeconds": 0}), namespace)
+    first = wait_for_phase(cluster, namespace, "quiz", "Ready", timeout=180)["status"]["revisions"][
+        "current"
+    ]
+    before = templates(cluster, namespace)
+
+    patch(
+        cluster, namespace, {"spec": {"version": "1.5.0", "podLabels": {BEHAVIOUR: "crash-loop"}}}
+    )
+    started = time.monotonic()
+
+    def rolled_back() -> dict[str, Any] | None:
+        pq = get_pq(cluster, namespace, "quiz")
+        degraded = [
+            c for c in pq.get("status", {}).get("conditions", []) if c["type"] == "Degraded"
+        ]
+        return pq if degraded and degraded[0]["reason"] == "RolledBack" else None
+
+    pq = wait_for(rolled_back, timeout=120, message="a rollback of the crash-looping version")
+    assert time.monotonic() - started < 120 < 600
+    assert "CrashLoopBackOff" in condition(pq, "Degraded")["message"]
+    assert pq["status"]["revisions"]["current"] == first
+    wait_for(
+        lambda: templates(cluster, namespace) == before,
+        timeout=60,
+        message="web and ws back on the known-good revision",
+    )
