@@ -669,7 +669,7 @@ class Reconciler:
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """Keep a failed revision off the pods until the spec changes or a retry is asked."""
         degraded = next((c for c in previous.conditions if c.type == "Degraded"), None)
-        if degraded is not None and degraded.status == "True":
+        if degraded is not None and degraded.status == "True" and revision in degraded.message:
             plan.failure = (degraded.reason, degraded.message)
         else:
             plan.failure = ("RolledBack", f"revision {revision} failed before; not retried")

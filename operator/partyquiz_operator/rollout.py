@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from partyquiz_operator import builders
+
 RolloutState = Literal["Progressing", "Baking", "Complete", "Failed"]
 
 # Waiting reasons of a container that will not fix themselves without a new spec.
@@ -20,7 +22,7 @@ IMAGE_PULL_REASONS = frozenset(
     ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 )
 CRASH_LOOP_REASONS = frozenset(("CrashLoopBackOff",))
-REVISION_ANNOTATION = "partyquiz.dev/revision"
+REVISION_ANNOTATION = builders.REVISION_ANNOTATION
 
 
 @dataclass(frozen=True)
