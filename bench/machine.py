@@ -50,6 +50,25 @@ def _py_version(dist: str) -> str:
         return "not installed"
 
 
+def _revision() -> str:
+    root = Path(__file__).resolve().parent.parent
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--", "services", "operator"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if not head:
+        return "unknown"
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
 def describe(node: str, node_modules: Path) -> dict[str, str]:
     """Return the machine and the versions as display strings."""
     load = os.getloadavg()
@@ -59,6 +78,7 @@ def describe(node: str, node_modules: Path) -> dict[str, str]:
         "ram": f"{_mem_gib():.1f} GiB",
         "kernel": platform.release(),
         "load": f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
+        "revision": _revision(),
         "python": platform.python_version(),
         "websockets": _py_version("websockets"),
         "orjson": _py_version("orjson"),

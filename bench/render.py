@@ -115,6 +115,7 @@ def render_game_service(
         f"Linux {machine['kernel']}; load average at the start {machine['load']} (the machine "
         "is shared, so absolute figures move between runs; the ratios, taken from "
         "interleaved runs, are what to read).",
+        f"PartyQuiz revision {machine.get('revision', 'unknown')}. "
         f"Versions: Python {machine['python']}, websockets {machine['websockets']}, orjson "
         f"{machine['orjson']}; Node {machine['node']}, socket.io {machine['socket.io']} "
         f"(engine.io {machine['engine.io']}), ws {machine['ws']}.",
