@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,8 +27,11 @@ from tests.e2e.kube import Cluster, wait_for
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "partyquiz-operator"
 EXAMPLES = REPO / "examples"
-OPERATOR_NAMESPACE = "partyquiz-operator-e2e"
-RELEASE = "pq"
+# Unique per test session, so concurrent sessions on one plane never share (or tear down)
+# each other's RBAC.
+SESSION = secrets.token_hex(3)
+OPERATOR_NAMESPACE = f"partyquiz-operator-e2e-{SESSION}"
+RELEASE = f"pq{SESSION}"
 SERVICE_ACCOUNT = f"{RELEASE}-partyquiz-operator"
 RESYNC_SECONDS = 5.0
 WRITE_VERBS = ("apply", "create", "patch", "update", "delete")
