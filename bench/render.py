@@ -292,6 +292,7 @@ def render_operator(
         [
             int(r["count"]),
             int(r["ready"]),
+            r.get("apply_call_s"),
             r.get("ready_p50_s"),
             r.get("ready_p99_s"),
             r.get("ready_max_s"),
@@ -305,6 +306,7 @@ def render_operator(
         [
             "PartyQuiz objects",
             "Ready",
+            "kubectl apply s",
             "apply → Ready p50 s",
             "p99 s",
             "max s",
@@ -334,7 +336,10 @@ def render_operator(
             "the plane has no provisioner) and times each object from the apply until "
             "`status.phase` is Ready for its generation. kwok turns pods Ready about a second "
             "after they are created and completes the migration Job's pod, so these times "
-            "include two such pod starts (migration Job, then the Deployments) per object. "
+            "include three such pod starts in a row per object (the PostgreSQL and Redis "
+            "StatefulSets, the migration Job, then the Deployments), and every pod of every "
+            "object goes through the one kube-controller-manager, scheduler and kwok of this "
+            "2-core machine. Times run from the start of the single `kubectl apply`. "
             "API writes are the operator's own `partyquiz_operator_kube_api_requests_total` "
             "for apply/create/patch/update/delete while every object is resynced at least twice "
             "in steady state. Memory is the operator's RSS growth divided by the objects.",

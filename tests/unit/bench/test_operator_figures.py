@@ -52,6 +52,7 @@ def test_operator_section_shows_counts_latencies_and_writes() -> None:
             {
                 "count": 10,
                 "ready": 10,
+                "apply_call_s": 0.4,
                 "ready_p50_s": 1.5,
                 "ready_p99_s": 3.0,
                 "ready_max_s": 3.1,
@@ -63,6 +64,6 @@ def test_operator_section_shows_counts_latencies_and_writes() -> None:
         ],
         5.0,
     )
-    assert "|                10 |    10 |                 1.5 |   3.0 |   3.1 |" in body
+    assert "|                10 |    10 |             0.4 |                 1.5 |   3.0 |" in body
     assert "5 s resync" in body
     assert "| Ready p50 s |" in body
