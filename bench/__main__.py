@@ -80,10 +80,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--docs",
         type=Path,
-        default=REPO_ROOT / "docs" / "benchmarks.md",
-        help="file whose 'Game service' section is rewritten",
+        default=None,
+        help="file whose 'Game service' / 'Operator' sections are rewritten (default with "
+        "--profile full: docs/benchmarks.md; a quick run never overwrites published figures "
+        "unless this is given)",
     )
-    p.add_argument("--no-docs", action="store_true", help="print the section instead")
+    p.add_argument("--no-docs", action="store_true", help="print the sections instead")
     p.add_argument(
         "--py-spy",
         action="store_true",
@@ -250,15 +252,21 @@ def main(argv: list[str] | None = None) -> int:
         (run_dir / f"{title.lower().replace(' ', '-')}.md").write_text(body)
         if args.no_docs:
             print(f"## {title}\n\n{body}")
-    if sections and not args.no_docs:
-        doc = args.docs.read_text() if args.docs.exists() else ""
+    docs_path: Path | None = args.docs
+    if docs_path is None and args.profile == "full":
+        docs_path = REPO_ROOT / "docs" / "benchmarks.md"
+    if sections and docs_path is None and not args.no_docs:
+        log(f"quick run: sections left in {run_dir} (pass --docs to publish them)")
+    if sections and docs_path is not None and not args.no_docs:
+        doc = docs_path.read_text() if docs_path.exists() else ""
         for title, body in sections.items():
             doc = replace_section(doc, title, body)
-        fd, tmp = tempfile.mkstemp(dir=args.docs.parent, prefix=".benchmarks.")
+        fd, tmp = tempfile.mkstemp(dir=docs_path.parent, prefix=".benchmarks.")
         with os.fdopen(fd, "w") as out:
             out.write(doc)
-        os.replace(tmp, args.docs)
-        log(f"wrote the {', '.join(sections)} section(s) of {args.docs}")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the doc is not
+        os.replace(tmp, docs_path)
+        log(f"wrote the {', '.join(sections)} section(s) of {docs_path}")
     log(f"raw results and logs: {run_dir}")
     for v in verdicts:
         status = "not measured" if v.met is None else ("met" if v.met else "MISSED")

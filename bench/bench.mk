@@ -1,9 +1,12 @@
 # Benchmarks (issue 10): PartyQuiz's game service side by side with Node Socket.IO, Node ws and
 # a raw floor, on this machine, in one run. Never part of `make test`. Results and logs go to
-# $(PARTYQUIZ_CACHE)/bench/runs/; the "Game service" section of docs/benchmarks.md is rewritten.
-#   make bench                  the full suite (1k/5k/10k players, 5 interleaved runs; ~30 min)
-#   make bench BENCH=quick      a small smoke run (200 players, 1 run; ~1 min)
-#   make bench BENCH_ARGS='--sizes 1000 --runs 3 --scenarios game'
+# $(PARTYQUIZ_CACHE)/bench/runs/; a full run rewrites the "Game service" and "Operator" sections
+# of docs/benchmarks.md.
+#   make bench                  the full suite (1k/5k/10k players, 5 interleaved runs, B4, B5;
+#                               about an hour on a busy 2-core machine)
+#   make bench BENCH=quick      a small smoke run (200 players, 1 run; ~3 min); its figures stay
+#                               in the run directory unless BENCH_ARGS has --docs
+#   make bench BENCH_ARGS='--sizes 1000 --runs 3 --scenarios game --no-docs'
 
 BENCH ?= full
 BENCH_ARGS ?=
