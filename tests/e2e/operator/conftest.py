@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,15 +67,30 @@ def operator_rbac(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def operator(
+def operator_kubeconfig(
     cluster: Cluster, operator_rbac: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator, running cluster-wide with the chart's ServiceAccount token."""
+) -> Path:
+    """A kubeconfig holding a token of the chart's ServiceAccount (cluster-wide RBAC)."""
     workdir = tmp_path_factory.mktemp("operator")
-    kubeconfig = cluster.service_account_kubeconfig(
+    return cluster.service_account_kubeconfig(
         operator_rbac, SERVICE_ACCOUNT, workdir / "kubeconfig"
     )
-    handle = OperatorProcess(kubeconfig=kubeconfig, log_path=workdir / "operator.log")
+
+
+@pytest.fixture
+def operator(
+    operator_kubeconfig: Path, namespace: str, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    """The operator for one test, as the chart's ServiceAccount, watching only its namespace.
+
+    One process per test keeps tests (and concurrent sessions on the same plane) from acting on
+    each other's instances, and makes its request counters belong to that test alone.
+    """
+    handle = OperatorProcess(
+        kubeconfig=operator_kubeconfig,
+        log_path=tmp_path / "operator.log",
+        namespaces=(namespace,),
+    )
     handle.start()
     try:
         yield handle

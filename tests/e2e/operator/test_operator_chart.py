@@ -125,7 +125,7 @@ def test_namespaced_install_reconciles_its_own_namespace(
     scoped = OperatorProcess(
         kubeconfig=kubeconfig, log_path=tmp_path / "op.log", namespaces=(namespace,)
     )
-    operator.stop()  # the session operator watches every namespace; only one may act
+    operator.stop()  # only one operator may act on a namespace
     try:
         scoped.start()
         try:
