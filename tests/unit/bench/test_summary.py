@@ -186,3 +186,25 @@ def test_replica_targets_need_exactly_one_publish_and_at_most_5_ms_added() -> No
         ("B4 1,000 players: exactly 1 PUBLISH per broadcast", False),
         ("B4 1,000 players: remote replica adds ≤ 5 ms p50", True),
     ]
+
+
+def test_runs_are_grouped_by_size_and_server_and_failed_sessions_left_out() -> None:
+    from bench.__main__ import summarize_runs
+
+    records = [
+        {"scenario": "game", "kind": "partyquiz", "size": 4, "run": 0, "raw": _raw()},
+        {"scenario": "game", "kind": "partyquiz", "size": 4, "run": 1, "error": "boom"},
+        {"scenario": "game", "kind": "ws", "size": 4, "run": 0, "raw": _raw(burst=None)},
+        {
+            "scenario": "replicas",
+            "kind": "partyquiz-2",
+            "size": 4,
+            "run": 0,
+            "raw": _raw(fanouts=[_fanout(1.0, [10.0, 13.0, 10.0, 13.0], publish=1)]),
+        },
+    ]
+    by_size, replicas = summarize_runs(records)
+    assert by_size[4]["partyquiz"]["runs"] == 1.0
+    assert set(by_size[4]) == {"partyquiz", "ws"}
+    assert replicas[4]["added_p50_ms"] == 3.0
+    assert replicas[4]["publish_per_broadcast_max"] == 1
