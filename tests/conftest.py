@@ -14,15 +14,12 @@ from hypothesis import HealthCheck, settings
 
 from tests.servers import Postgres, Redis, flush_redis, run_postgres, run_redis
 
-
 # A shared 2-core machine makes wall-clock deadlines per example meaningless; the
 # properties themselves are what the tests assert.
-settings.register_profile(
-    "partyquiz", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("partyquiz", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("partyquiz")
 
-_TIER_MARKERS = {"integration": "integration", "e2e": "e2e", "images": "images", "browser": "browser"}
+_TIER_MARKERS = frozenset({"integration", "e2e", "images", "browser"})
 _TESTS_ROOT = Path(__file__).parent
 
 
@@ -33,9 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             tier = item.path.relative_to(_TESTS_ROOT).parts[0]
         except ValueError:
             continue
-        marker = _TIER_MARKERS.get(tier)
-        if marker:
-            item.add_marker(marker)
+        if tier in _TIER_MARKERS:
+            item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")

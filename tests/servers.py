@@ -67,9 +67,20 @@ class Postgres:
         """Create an empty database and return its name."""
         name = name or f"t_{uuid.uuid4().hex[:12]}"
         subprocess.run(
-            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", self.user, "-T", "template0", name],
-            check=True, capture_output=True,
+            [
+                str(PG_BIN / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-T",
+                "template0",
+                name,
+            ],
+            check=True,
+            capture_output=True,
         )
         return name
 
@@ -84,16 +95,44 @@ def run_postgres() -> Iterator[Postgres]:
         shutil.chown(root, "postgres", "postgres")
     port = free_port()
     subprocess.run(
-        [*demote, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-         "-E", "UTF8", "--no-sync", "--no-instructions"],
-        check=True, capture_output=True,
+        [
+            *demote,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        check=True,
+        capture_output=True,
     )
-    opts = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    opts = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
     started = subprocess.run(
-        [*demote, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts,
-         "-w", "-t", str(int(START_TIMEOUT_SECONDS)), "start"],
-        capture_output=True, text=True,
+        [
+            *demote,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            str(int(START_TIMEOUT_SECONDS)),
+            "start",
+        ],
+        capture_output=True,
+        text=True,
     )
     if started.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -126,9 +165,24 @@ def run_redis(*extra_args: str) -> Iterator[Redis]:
     log = root / "redis.log"
     port = free_port()
     proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(root),
-         "--save", "", "--appendonly", "no", "--logfile", str(log), *extra_args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(root),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(log),
+            *extra_args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, START_TIMEOUT_SECONDS, log)
