@@ -23,11 +23,14 @@ class Snapshot:
 
     ``log`` holds the closed questions' answer logs, each written once when its question
     closed (they never change), so a commit does not rewrite them; ``state`` is the rest.
+    A backend that ``keeps_objects`` (in process) is given the immutable state object itself
+    as ``live`` instead, so nothing is encoded or decoded per batch.
     """
 
     state: bytes
     last_id: str = START_ID
     log: tuple[bytes, ...] = ()
+    live: object | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +161,5 @@ class Backend:
     replicated: bool
     ping: Callable[[], Awaitable[bool]]
     close: Callable[[], Awaitable[None]]
+    keeps_objects: bool = False
+    """Whether snapshots may carry the live (immutable) state object instead of its bytes."""

@@ -261,6 +261,8 @@ def encode_snapshot(state: game.GameState, logged: int) -> tuple[bytes, list[tup
 
 def decode_snapshot(snapshot: Snapshot) -> game.GameState:
     """Rebuild a state saved by ``encode_snapshot`` (or saved whole, as a new game is)."""
+    if isinstance(snapshot.live, game.GameState):
+        return snapshot.live
     if not snapshot.log:
         return game.GameState.model_validate_json(snapshot.state)
     data = orjson.loads(snapshot.state)

@@ -1,7 +1,8 @@
 """Embedded backend: the storage interfaces in this process, for a single replica.
 
 Owns in-memory inbox, lease, snapshots, bus and results outbox with the same semantics as the
-Redis backend (ids, fencing, trimming), so the game runner cannot tell them apart. State is lost
+Redis backend (ids, fencing, trimming), so the game runner cannot tell them apart. Snapshots hold
+the runner's immutable state object itself (``Snapshot.live``), never its JSON. State is lost
 when the process exits; that is the documented trade-off of the embedded mode.
 """
 
@@ -168,10 +169,13 @@ class MemorySnapshots:
             return False
         if not await self._lease.renew(game_id, holder, ttl):
             return False
-        log = list(current.log) if current is not None else []
-        for index, entry in new_log:
-            log[index:] = [entry]
-        self._snapshots[game_id] = Snapshot(snapshot.state, snapshot.last_id, tuple(log))
+        if snapshot.live is not None:
+            self._snapshots[game_id] = snapshot  # immutable: kept as given, logs included
+        else:
+            log = list(current.log) if current is not None else []
+            for index, entry in new_log:
+                log[index:] = [entry]
+            self._snapshots[game_id] = Snapshot(snapshot.state, snapshot.last_id, tuple(log))
         if snapshot.last_id != START_ID:
             self._inbox.trim(game_id, snapshot.last_id)
         if results is not None:
@@ -200,4 +204,5 @@ def memory_backend() -> Backend:
         replicated=False,
         ping=ping,
         close=close,
+        keeps_objects=True,
     )

@@ -189,12 +189,17 @@ class GameRunner:
         results = None
         if is_ended(state) and not is_ended(before):
             results = orjson.dumps(results_payload(state, now))
-        base, new_log = encode_snapshot(state, self._logged)
+        new_log: list[tuple[int, bytes]] = []
+        if self._backend.keeps_objects:
+            snapshot = Snapshot(state=b"", last_id=last_id, live=state)
+        else:
+            base, new_log = encode_snapshot(state, self._logged)
+            snapshot = Snapshot(state=base, last_id=last_id)
         ok = await self._backend.snapshots.commit(
             self.game_id,
             self._replica,
             self._ttl,
-            Snapshot(state=base, last_id=last_id),
+            snapshot,
             publications,
             results,
             expected_last_id=self._committed_id,
