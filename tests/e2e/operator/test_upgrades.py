@@ -9,14 +9,11 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from tests.e2e.kube import Cluster, wait_for
 from tests.e2e.operator.harness import (
-    OPERATOR_NAMESPACE,
-    SERVICE_ACCOUNT,
     OperatorProcess,
     condition,
     get_pq,
@@ -240,60 +237,11 @@ def test_an_upgrade_survives_operator_restarts_at_each_step(
     assert len(migration_jobs(cluster, namespace)) == 2
 
 
-# What the backup children need beyond the chart's role as of this test; the chart's role
-# should grant it (docs/operator.md, "Upgrades, rollbacks and backups"), making this a no-op.
-BACKUP_RULES = [
-    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["create"]},
-    {
-        "apiGroups": ["batch"],
-        "resources": ["cronjobs"],
-        "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"],
-    },
-]
-
-
-@pytest.fixture
-def backup_rbac(cluster: Cluster, operator: OperatorProcess) -> Iterator[None]:
-    name = "partyquiz-e2e-backups"
-    cluster.apply(
-        [
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRole",
-                "metadata": {"name": name},
-                "rules": BACKUP_RULES,
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": name},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": name,
-                },
-                "subjects": [
-                    {
-                        "kind": "ServiceAccount",
-                        "name": SERVICE_ACCOUNT,
-                        "namespace": OPERATOR_NAMESPACE,
-                    }
-                ],
-            },
-        ],
-        OPERATOR_NAMESPACE,
-    )
-    yield
-    for kind in ("clusterrolebinding", "clusterrole"):
-        cluster.kubectl("delete", kind, name, "--ignore-not-found", check=False)
-
-
 def test_an_upgrade_dumps_the_database_before_migrating_and_schedules_backups(
     cluster: Cluster,
     operator: OperatorProcess,
     namespace: str,
     volumes: ProvideVolumes,
-    backup_rbac: None,
 ) -> None:
     volumes(namespace, "quiz")
     provide_volumes(cluster, namespace, ["quiz-backups"])
