@@ -106,9 +106,10 @@ def volumes(cluster: Cluster) -> Iterator[Any]:
     def provide(
         namespace: str, instance: str, stores: tuple[str, ...] = ("postgres", "redis")
     ) -> None:
-        created.extend(
-            provide_volumes(cluster, namespace, [f"data-{instance}-{s}-0" for s in stores])
-        )
+        claims = [f"data-{instance}-{s}-0" for s in stores]
+        if "postgres" in stores:
+            claims.append(f"{instance}-backups")  # pg_dump before each migration lands here
+        created.extend(provide_volumes(cluster, namespace, claims))
 
     yield provide
     if created:

@@ -54,6 +54,11 @@ def names(cluster: Cluster, namespace: str, kind: str) -> set[str]:
     return {item["metadata"]["name"] for item in items}
 
 
+def migration_jobs(cluster: Cluster, namespace: str) -> set[str]:
+    """Return the names of the migration Jobs (backup Jobs left out)."""
+    return {n for n in names(cluster, namespace, "jobs") if n.startswith("quiz-migrate-")}
+
+
 def apply_quiz(cluster: Cluster, namespace: str, manifest: dict[str, Any]) -> None:
     cluster.apply(manifest, namespace)
 
@@ -382,7 +387,7 @@ def test_killing_the_operator_mid_reconcile_and_restarting_converges(
     finally:
         operator.start()
     pq = wait_for_phase(cluster, namespace, "quiz", "Ready", timeout=180)
-    jobs = names(cluster, namespace, "jobs")
+    jobs = migration_jobs(cluster, namespace)
     assert len(jobs) == 1, jobs
     assert pq["status"]["revisions"]["current"] is not None
 
@@ -495,7 +500,7 @@ def test_a_version_change_migrates_first_then_rolls_out_the_new_revision(
     assert revisions["current"] != first
     assert revisions["current"] == revisions["target"] == revisions["migrated"]
     assert pq["status"]["version"] == "1.5.0"
-    assert names(cluster, namespace, "jobs") == {
+    assert migration_jobs(cluster, namespace) == {
         f"quiz-migrate-{first}",
         f"quiz-migrate-{revisions['current']}",
     }
@@ -518,7 +523,7 @@ def test_a_version_change_migrates_first_then_rolls_out_the_new_revision(
     third = wait_for_phase(cluster, namespace, "quiz", "Ready")["status"]["revisions"]["current"]
     wait_for(
         lambda: (
-            names(cluster, namespace, "jobs")
+            migration_jobs(cluster, namespace)
             == {f"quiz-migrate-{revisions['current']}", f"quiz-migrate-{third}"}
         ),
         timeout=60,
