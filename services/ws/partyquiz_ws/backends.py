@@ -24,13 +24,17 @@ class Snapshot:
     ``log`` holds the closed questions' answer logs, each written once when its question
     closed (they never change), so a commit does not rewrite them; ``state`` is the rest.
     A backend that ``keeps_objects`` (in process) is given the immutable state object itself
-    as ``live`` instead, so nothing is encoded or decoded per batch.
+    as ``live`` instead, so nothing is encoded or decoded per batch. ``published_id`` (None:
+    ``last_id``) is the last inbox entry whose outcome the owner has published: entries after
+    ``last_id`` up to it are still in the inbox, and a new owner replays them without
+    publishing again.
     """
 
     state: bytes
     last_id: str = START_ID
     log: tuple[bytes, ...] = ()
     live: object | None = None
+    published_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +110,18 @@ class SnapshotStore(Protocol):
         game_id: GameId,
         holder: str,
         ttl: float,
-        snapshot: Snapshot,
+        snapshot: Snapshot | None,
         publications: list[Publication],
         results: bytes | None = None,
         expected_last_id: str | None = None,
         new_log: Sequence[tuple[int, bytes]] = (),
+        published_id: str | None = None,
     ) -> bool:
         """Atomically, only while ``holder`` owns the lease and the stored snapshot is still
         the one at ``expected_last_id`` (when given): renew the lease, save the snapshot (its
-        ``state``, plus ``new_log`` entries at their positions), trim the inbox up to
-        ``snapshot.last_id``, queue ``results`` in the outbox and publish.
+        ``state``, plus ``new_log`` entries at their positions) and trim the inbox up to
+        ``snapshot.last_id`` -- or, with no snapshot, record ``published_id`` --, queue
+        ``results`` in the outbox and publish.
 
         Return False (and change nothing) when the lease or the snapshot is not ours any more.
         """

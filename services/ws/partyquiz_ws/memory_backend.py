@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot, id_after
@@ -156,11 +157,12 @@ class MemorySnapshots:
         game_id: GameId,
         holder: str,
         ttl: float,
-        snapshot: Snapshot,
+        snapshot: Snapshot | None,
         publications: list[Publication],
         results: bytes | None = None,
         expected_last_id: str | None = None,
         new_log: Sequence[tuple[int, bytes]] = (),
+        published_id: str | None = None,
     ) -> bool:
         current = self._snapshots.get(game_id)
         if expected_last_id is not None and (
@@ -169,15 +171,20 @@ class MemorySnapshots:
             return False
         if not await self._lease.renew(game_id, holder, ttl):
             return False
-        if snapshot.live is not None:
-            self._snapshots[game_id] = snapshot  # immutable: kept as given, logs included
+        if snapshot is None:
+            if current is not None and published_id is not None:
+                self._snapshots[game_id] = replace(current, published_id=published_id)
         else:
-            log = list(current.log) if current is not None else []
-            for index, entry in new_log:
-                log[index:] = [entry]
-            self._snapshots[game_id] = Snapshot(snapshot.state, snapshot.last_id, tuple(log))
-        if snapshot.last_id != START_ID:
-            self._inbox.trim(game_id, snapshot.last_id)
+            if snapshot.live is not None:
+                # Immutable: kept as given, logs included.
+                self._snapshots[game_id] = replace(snapshot, published_id=None)
+            else:
+                log = list(current.log) if current is not None else []
+                for index, entry in new_log:
+                    log[index:] = [entry]
+                self._snapshots[game_id] = Snapshot(snapshot.state, snapshot.last_id, tuple(log))
+            if snapshot.last_id != START_ID:
+                self._inbox.trim(game_id, snapshot.last_id)
         if results is not None:
             self._outbox.results[game_id] = results
         for publication in publications:

@@ -71,29 +71,36 @@ return 1
 """
 
 # KEYS: lease, snapshot, inbox, results, pending-results set
-# ARGV: holder, ttl_ms, state, last_id, has_results, results, game_id, key_ttl,
-#       expected last_id ('' = any), n log entries, n (field, entry) pairs, then
+# ARGV: holder, ttl_ms, save ('1' = save the snapshot, else only record the published id),
+#       state, last_id, published id, has_results, results, game_id, key_ttl,
+#       expected last_id ('' = any), n log entries, then n (field, entry) pairs, then
 #       channel/payload pairs to publish
 _COMMIT = """
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 0 end
-if ARGV[9] ~= '' and redis.call('HGET', KEYS[2], 'last_id') ~= ARGV[9] then return 0 end
+if ARGV[11] ~= '' and redis.call('HGET', KEYS[2], 'last_id') ~= ARGV[11] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('HSET', KEYS[2], 'state', ARGV[3], 'last_id', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-if ARGV[4] ~= '0-0' then
-  redis.call('XTRIM', KEYS[3], 'MINID', ARGV[4])
-  redis.call('EXPIRE', KEYS[3], ARGV[8])
+local n = tonumber(ARGV[12])
+local i = 13
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], 'state', ARGV[4], 'last_id', ARGV[5])
+  redis.call('HDEL', KEYS[2], 'published_id')
+  redis.call('EXPIRE', KEYS[2], ARGV[10])
+  if ARGV[5] ~= '0-0' then
+    redis.call('XTRIM', KEYS[3], 'MINID', ARGV[5])
+    redis.call('EXPIRE', KEYS[3], ARGV[10])
+  end
+  for _ = 1, n do
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+else
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'published_id', ARGV[6]) end
+  i = i + 2 * n
 end
-if ARGV[5] == '1' then
-  redis.call('SET', KEYS[4], ARGV[6])
-  redis.call('SADD', KEYS[5], ARGV[7])
-end
-local n = tonumber(ARGV[10])
-local i = 11
-for _ = 1, n do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  i = i + 2
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[4], ARGV[8])
+  redis.call('SADD', KEYS[5], ARGV[9])
 end
 while i < #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
@@ -173,8 +180,12 @@ class RedisSnapshots:
         if "state" not in named:
             return None
         log = tuple(_bytes(named[k]) for k in sorted(k for k in named if k.startswith("log:")))
+        published = named.get("published_id")
         return Snapshot(
-            state=_bytes(named["state"]), last_id=_str(named.get("last_id") or b"0-0"), log=log
+            state=_bytes(named["state"]),
+            last_id=_str(named.get("last_id") or b"0-0"),
+            log=log,
+            published_id=None if published is None else _str(published),
         )
 
     async def exists(self, game_id: GameId) -> bool:
@@ -196,17 +207,22 @@ class RedisSnapshots:
         game_id: GameId,
         holder: str,
         ttl: float,
-        snapshot: Snapshot,
+        snapshot: Snapshot | None,
         publications: list[Publication],
         results: bytes | None = None,
         expected_last_id: str | None = None,
         new_log: Sequence[tuple[int, bytes]] = (),
+        published_id: str | None = None,
     ) -> bool:
+        if snapshot is None:
+            new_log = ()
         args: list[Any] = [
             holder,
             _ms(ttl),
-            snapshot.state,
-            snapshot.last_id or START_ID,
+            "0" if snapshot is None else "1",
+            b"" if snapshot is None else snapshot.state,
+            START_ID if snapshot is None else snapshot.last_id or START_ID,
+            published_id or "",
             "1" if results is not None else "0",
             results or b"",
             game_id,

@@ -1,7 +1,14 @@
 """The owner loop of one game: hold the lease, apply inbox batches, commit, fire timers.
 
-Owns the exactly-once cycle: read a batch after the snapshot's last id, apply it to the pure
-state machine, then ONE fenced commit (snapshot + trim + publications + results) per batch.
+Owns the exactly-once cycle: read a batch after the last applied id, apply it to the pure state
+machine, then ONE fenced commit per batch that renews the lease, publishes the batch's frames
+and records how far it published -- and, at most every ``snapshot_every`` seconds or at once
+on a timer, a phase change, the end of the game or a stop, saves the state as a snapshot.
+Invariant: the inbox is trimmed only up to the last SNAPSHOTTED entry, so every entry whose
+outcome (a receipt, say) has been published is either in the snapshot or still in the inbox; a
+new owner loads the snapshot and replays the entries after it (``apply`` is pure and entries
+carry the time they were received at, so it reaches the same state), publishing only what
+comes after the recorded published id. Timers are never replayed: a tick forces a snapshot.
 Timers come from ``next_deadline`` of the state, so a replica taking over keeps them. It never
 touches WebSockets; frames reach clients through the bus and ``fanout``.
 """
@@ -19,7 +26,7 @@ import orjson
 from partyquiz_core import game
 from partyquiz_core.ids import GameId
 from partyquiz_core.protocol import Phase
-from partyquiz_ws.backends import Backend, Publication, Snapshot
+from partyquiz_ws.backends import Backend, Publication, Snapshot, id_after
 from partyquiz_ws.engine import (
     Engine,
     Outcome,
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 512
 # Longest a batch waits for more entries before it is committed (receipt latency bound).
 MAX_COMMIT_DELAY = 0.2
+# Default of the ``snapshot_interval_seconds`` setting.
+SNAPSHOT_EVERY = 0.5
 Clock = Callable[[], float]
 
 
@@ -57,6 +66,7 @@ class GameRunner:
         on_started: Callable[[GameId], Awaitable[None]],
         on_results: Callable[[], None],
         clock: Clock = time.time,
+        snapshot_every: float = SNAPSHOT_EVERY,
     ) -> None:
         self.game_id = game_id
         self._backend = backend
@@ -68,6 +78,8 @@ class GameRunner:
         self._on_started = on_started
         self._on_results = on_results
         self._clock = clock
+        # An in-process backend keeps the state object itself: saving it costs nothing.
+        self._snapshot_every = 0.0 if backend.keeps_objects else snapshot_every
         self.owning = False
         self._stopping = asyncio.Event()
         self._committed_id = "0-0"  # the snapshot this owner's next commit must replace
@@ -121,15 +133,20 @@ class GameRunner:
             raise LeaseLostError("no snapshot")
         state = decode_snapshot(snapshot)
         last_id = self._committed_id = snapshot.last_id
+        # Entries up to here were applied and published by an earlier owner: replay them quietly.
+        published_id = snapshot.published_id or last_id
         self._logged = len(snapshot.log)
         if state.version > 0 or last_id != "0-0":
             self._metrics.lease_takeovers.inc()
         self._set_owning(True)
         renew_every = self._ttl / 3
         renewed = time.monotonic()
-        committed, out = state, Outcome()
-        dirty = False  # applied entries not yet committed
+        committed, out, quiet = state, Outcome(), Outcome()
+        dirty = False  # frames or results not yet committed
+        unsaved = False  # state newer than the stored snapshot
+        force_save = False  # a timer fired: the snapshot must be saved with this commit
         commit_due = 0.0
+        save_due = time.monotonic()
         commit_cost = 0.0
         while True:
             deadline = game.next_deadline(state)
@@ -139,16 +156,24 @@ class GameRunner:
                 wait = min(wait, deadline + self._grace - now)
             if dirty:
                 wait = min(wait, commit_due - time.monotonic())
+            elif unsaved:
+                wait = min(wait, save_due - time.monotonic())
             entries = await self._backend.inbox.read(
                 self.game_id, last_id, BATCH_SIZE, max(0.0, wait)
             )
             now = self._clock()
+            loud = False
             for entry_id, raw in entries:
-                state = self._engine.apply_entry(state, raw, now, out)
+                replayed = not id_after(entry_id, published_id)
+                state = self._engine.apply_entry(state, raw, now, quiet if replayed else out)
                 last_id = entry_id
-            if entries and not dirty:
-                # Snapshots of big games are costly: under load, gather more entries per
-                # commit so saving stays a bounded share of the time (receipts wait a bit).
+                loud = loud or not replayed
+            if entries:
+                unsaved = True
+                quiet = Outcome()
+            if loud and not dirty:
+                # Under load, gather more entries per commit so committing stays a bounded
+                # share of the time (receipts wait a bit).
                 dirty = True
                 delay = min(MAX_COMMIT_DELAY, self._ttl / 4, 3 * commit_cost)
                 commit_due = time.monotonic() + delay
@@ -158,12 +183,24 @@ class GameRunner:
                 ticked = self._engine.tick(state, now, out)
                 if ticked is not state:
                     state, dirty, commit_due = ticked, True, 0.0
+                    unsaved = force_save = True
             stopping = self._stopping.is_set()
-            if dirty and (stopping or time.monotonic() >= commit_due):
+            monotonic = time.monotonic()
+            save = unsaved and (stopping or force_save or monotonic >= save_due)
+            # With nothing to publish, commit only when the snapshot is due.
+            commit_now = (stopping or monotonic >= commit_due) if dirty else save
+            if commit_now:
+                save = unsaved and (save or _must_save(committed, state))
                 started = time.perf_counter()
-                await self._commit(committed, state, last_id, out, now)
-                commit_cost = time.perf_counter() - started
+                await self._commit(committed, state, last_id, out, now, save=save)
+                if save and self._snapshot_every > 0:
+                    save_due = time.monotonic() + self._snapshot_every
+                else:
+                    commit_cost = time.perf_counter() - started
                 committed, out, dirty = state, Outcome(), False
+                published_id = last_id
+                if save:
+                    unsaved = force_save = False
                 renewed = time.monotonic()
             elif not dirty and time.monotonic() - renewed >= renew_every:
                 if not await self._backend.lease.renew(self.game_id, self._replica, self._ttl):
@@ -173,7 +210,14 @@ class GameRunner:
                 return
 
     async def _commit(
-        self, before: game.GameState, state: game.GameState, last_id: str, out: Outcome, now: float
+        self,
+        before: game.GameState,
+        state: game.GameState,
+        last_id: str,
+        out: Outcome,
+        now: float,
+        *,
+        save: bool,
     ) -> None:
         publications: list[Publication] = []
         # Replies first: a joiner's welcome must precede the broadcasts that follow it.
@@ -190,9 +234,10 @@ class GameRunner:
         if is_ended(state) and not is_ended(before):
             results = orjson.dumps(results_payload(state, now))
         new_log: list[tuple[int, bytes]] = []
-        if self._backend.keeps_objects:
+        snapshot: Snapshot | None = None
+        if save and self._backend.keeps_objects:
             snapshot = Snapshot(state=b"", last_id=last_id, live=state)
-        else:
+        elif save:
             base, new_log = encode_snapshot(state, self._logged)
             snapshot = Snapshot(state=base, last_id=last_id)
         ok = await self._backend.snapshots.commit(
@@ -204,11 +249,13 @@ class GameRunner:
             results,
             expected_last_id=self._committed_id,
             new_log=new_log,
+            published_id=last_id,
         )
         if not ok:
             raise LeaseLostError("commit refused")
-        self._committed_id = last_id
-        self._logged = len(state.log)
+        if snapshot is not None:
+            self._committed_id = last_id
+            self._logged = len(state.log)
         self._metrics.commands_applied.labels("ok").inc(out.applied)
         self._metrics.commands_applied.labels("rejected").inc(out.rejected)
         for result in out.answers:
@@ -217,3 +264,12 @@ class GameRunner:
             await self._on_started(self.game_id)
         if results is not None:
             self._on_results()
+
+
+def _must_save(before: game.GameState, state: game.GameState) -> bool:
+    """Whether a commit must carry a snapshot: a phase change or the end of the game."""
+    return (
+        state.phase is not before.phase
+        or state.question_index != before.question_index
+        or is_ended(state)
+    )

@@ -176,6 +176,7 @@ class GameService:
             on_started=self._game_started,
             on_results=self.courier.wake,
             clock=self.clock,
+            snapshot_every=self.settings.snapshot_interval_seconds,
         )
         task = asyncio.get_running_loop().create_task(runner.run(), name=f"runner-{game_id}")
         self.runners[game_id] = (runner, task)

@@ -73,6 +73,12 @@ class WsSettings(BaseSettings):
     """How long a new connection may take to send its first (credentials) message."""
     tick_grace_seconds: float = Field(default=0.25, ge=0, le=5)
     """Wait after a deadline before closing the question, for answers still in flight."""
+    snapshot_interval_seconds: float = Field(default=0.5, ge=0, le=10)
+    """With Redis, longest time between two full snapshots of a game while it changes (a timer,
+    a phase change or the end saves one at once). Each batch in between only publishes and
+    records how far it got; a new owner replays the inbox after the snapshot, so a longer
+    interval costs a longer replay on takeover, a shorter one more CPU per batch in big
+    games. 0 saves every batch. Embedded mode keeps the state object and always saves."""
     results_retry_max_seconds: float = Field(default=30.0, gt=0)
     """Upper bound of the back-off between attempts to deliver results to the web service."""
 

@@ -89,6 +89,39 @@ async def test_a_commit_is_fenced_by_the_lease(backend: Backend) -> None:
     assert await backend.outbox.pending() == []
 
 
+async def test_a_commit_without_a_snapshot_keeps_the_inbox_for_replay(backend: Backend) -> None:
+    await backend.bus.subscribe("pq:g:g1")
+    await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"v0"))
+    first = await backend.inbox.append(GAME, b"c1")
+    second = await backend.inbox.append(GAME, b"c2")
+    assert await backend.lease.acquire(GAME, "owner", 5)
+    messages = backend.bus.messages()
+    assert await backend.snapshots.commit(
+        GAME,
+        "owner",
+        5,
+        None,
+        [Publication("pq:g:g1", b"receipt")],
+        expected_last_id="0-0",
+        published_id=second,
+    )
+    assert await asyncio.wait_for(anext(messages), 5) == ("pq:g:g1", b"receipt")
+    # The state and the inbox are as the last snapshot left them; only the progress moved.
+    assert await backend.snapshots.load(GAME) == Snapshot(b"v0", published_id=second)
+    assert [e[1] for e in await backend.inbox.read(GAME, "0-0", 10, 0)] == [b"c1", b"c2"]
+    # The next snapshot trims up to itself and clears the progress mark.
+    assert await backend.snapshots.commit(
+        GAME, "owner", 5, Snapshot(b"v1", first), [], expected_last_id="0-0"
+    )
+    assert await backend.snapshots.load(GAME) == Snapshot(b"v1", first)
+    assert [e[1] for e in await backend.inbox.read(GAME, first, 10, 0)] == [b"c2"]
+    # A commit without a snapshot is fenced like any other.
+    assert not await backend.snapshots.commit(
+        GAME, "owner", 5, None, [], expected_last_id="0-0", published_id=second
+    )
+    assert await backend.snapshots.load(GAME) == Snapshot(b"v1", first)
+
+
 async def test_committed_results_wait_in_the_outbox_until_removed(backend: Backend) -> None:
     await backend.snapshots.create(GAME, JoinCode("ABCDEF"), Snapshot(b"v0"))
     assert await backend.lease.acquire(GAME, "owner", 5)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from tests.unit.ws.harness import QUIZ, Peer, create_game, host_token, running_service
 
 from partyquiz_ws.bots import BotConfig, run_bots
@@ -73,6 +76,48 @@ async def test_a_player_on_one_replica_resumes_on_the_other(fresh_redis_url: str
             assert result["result"]["correct"] is True
             await host.close()
             await again.close()
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_new_owner_replays_answers_after_the_snapshot_without_a_second_receipt(
+    fresh_redis_url: str,
+) -> None:
+    first, second = redis_backend(fresh_redis_url), redis_backend(fresh_redis_url)
+    try:
+        async with (
+            running_service(first, replica_id="replica-a", snapshot_interval_seconds=10) as a,
+            running_service(second, replica_id="replica-b", snapshot_interval_seconds=10) as b,
+        ):
+            game_id, code = await create_game(first)
+            host = await Peer.open(a.url)  # the host's replica owns the game
+            await host.send(type="host", host_token=host_token(game_id, code))
+            await host.expect("host_welcome")
+            player, idle = await Peer.open(b.url), await Peer.open(b.url)
+            await player.join(code, "Keeper")
+            await idle.join(code, "Idle")  # does not answer: the question stays open
+            await host.send(type="start")  # a phase change: saved at once
+            await player.expect("question")
+            await player.send(type="answer", question_index=0, choices=[0])
+            receipt = await player.expect("answer_receipt")
+            saved = await first.snapshots.load(game_id)
+            assert saved is not None
+            assert saved.published_id is not None  # the answer is only in the inbox
+
+            _, task = a.service.runners[game_id]
+            task.cancel()  # the owner stops dead: nothing more is saved
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+            await host.send(type="skip")  # b takes over, replays the answer, then closes
+            result = (await player.expect("personal_result", within=20))["result"]
+            assert result["answered"] is True
+            assert result["correct"] is True
+            receipts = [m for m in player.received if m["type"] == "answer_receipt"]
+            assert receipts == [receipt]
+            for peer in (host, player, idle):
+                await peer.close()
     finally:
         await first.close()
         await second.close()
