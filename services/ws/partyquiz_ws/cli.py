@@ -27,7 +27,11 @@ log = logging.getLogger("partyquiz_ws")
 def build_backend(settings: WsSettings) -> Backend:
     if settings.redis_url is None:
         return memory_backend()
-    return redis_backend(settings.redis_url)
+    return redis_backend(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        pool_timeout=settings.redis_pool_timeout_seconds,
+    )
 
 
 async def _main(settings: WsSettings) -> None:

@@ -309,9 +309,20 @@ class RedisOutbox:
             await pipe.execute()
 
 
-def redis_backend(url: str) -> Backend:
-    """Build the Redis backend; connections open lazily on first use."""
-    client = aioredis.Redis.from_url(url, health_check_interval=10, socket_keepalive=True)
+def redis_backend(url: str, max_connections: int = 200, pool_timeout: float = 5.0) -> Backend:
+    """Build the Redis backend; connections open lazily on first use.
+
+    The pool blocks: with all ``max_connections`` busy a command waits up to ``pool_timeout``
+    seconds for one (then raises ``ConnectionError``) rather than failing at once.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=pool_timeout,
+        health_check_interval=10,
+        socket_keepalive=True,
+    )
+    client = aioredis.Redis(connection_pool=pool)
     snapshots = RedisSnapshots(client)
     bus = RedisBus(client)
 
@@ -325,6 +336,7 @@ def redis_backend(url: str) -> Backend:
         await bus.close()
         with contextlib.suppress(RedisError, RuntimeError):
             await client.aclose()
+            await pool.aclose()
 
     return Backend(
         inbox=RedisInbox(client),

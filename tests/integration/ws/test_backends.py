@@ -184,3 +184,18 @@ async def test_closed_question_logs_are_stored_once_and_loaded_in_order(
     assert saved is not None
     assert saved.state == b"v3"
     assert saved.log == tuple(f"q{i}".encode() for i in range(12))
+
+
+async def test_a_burst_of_appends_waits_for_connections_instead_of_failing(
+    fresh_redis_url: str,
+) -> None:
+    backend = redis_backend(fresh_redis_url, max_connections=4, pool_timeout=10.0)
+    try:
+        ids = await asyncio.gather(
+            *(backend.inbox.append(GAME, f"leave{i}".encode()) for i in range(500))
+        )
+        assert len(set(ids)) == 500
+        entries = await backend.inbox.read(GAME, "0-0", 1000, 0)
+        assert sorted(e[1] for e in entries) == sorted(f"leave{i}".encode() for i in range(500))
+    finally:
+        await backend.close()
