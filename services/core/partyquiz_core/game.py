@@ -437,6 +437,7 @@ def player_snapshot(state: GameState, player_id: PlayerId, now: float) -> Snapsh
         )
     if record is not None:
         fields["my_answer"] = list(record.choices)
+        fields["my_answer_elapsed"] = record.elapsed
     return Snapshot(**fields)
 
 

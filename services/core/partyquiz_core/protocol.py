@@ -244,6 +244,9 @@ class Snapshot(_Message):
     ended_reason: EndReason | None = None
     me: Standing | None = None
     my_answer: list[int] | None = None  # the player's recorded choices for the current question
+    # The recorded answer time of ``my_answer``: a receipt lost with a dropped connection
+    # is recovered from the snapshot on resume.
+    my_answer_elapsed: float | None = None
     my_result: PersonalResult | None = None  # in the reveal phase
     players: list[PlayerSummary] | None = None
 

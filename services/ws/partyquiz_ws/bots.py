@@ -256,7 +256,11 @@ def _catch_up(
     me = state.get("me") or {}
     report.score = me.get("score", report.score)
     question = state.get("question")
-    if state.get("phase") != "question" or question is None or state.get("my_answer"):
+    recorded, elapsed = state.get("my_answer"), state.get("my_answer_elapsed")
+    if question is not None and recorded is not None and elapsed is not None:
+        # The answer counted but its receipt was lost with the old connection.
+        report.receipts.setdefault(question["index"], {"choices": recorded, "elapsed": elapsed})
+    if state.get("phase") != "question" or question is None or recorded:
         return
     if question["index"] in report.receipts:
         return

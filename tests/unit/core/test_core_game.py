@@ -690,6 +690,18 @@ def test_a_player_snapshot_shows_the_open_question_without_the_answer() -> None:
     assert player_snapshot(game.state, B, 1006).my_answer is None
 
 
+def test_a_resumed_player_recovers_its_answer_receipt_from_the_snapshot() -> None:
+    game = make_game("ann", "bob", started=True)
+    receipt = next(
+        e.message
+        for e in game.do(answer(A, 1), at=1005.25).events
+        if e.message.type == "answer_receipt"
+    )
+    snap = player_snapshot(game.state, A, 1007)
+    assert (snap.my_answer, snap.my_answer_elapsed) == (receipt.choices, receipt.elapsed)
+    assert player_snapshot(game.state, B, 1007).my_answer_elapsed is None
+
+
 def test_a_paused_snapshot_shows_the_frozen_time() -> None:
     game = make_game("ann", started=True)
     game.do(Pause(), at=1015)
