@@ -402,7 +402,9 @@ def web_pod_template(inst: Instance) -> dict[str, Any]:
         "name": "web",
         "image": web_image(spec),
         "imagePullPolicy": spec.images.pull_policy,
-        "command": ["partyquiz-web", "serve"],
+        # Arguments, not a command: the image's entrypoint keeps tini as PID 1, which
+        # forwards SIGTERM from the first instant and reaps children.
+        "args": ["serve"],
         "ports": [{"name": "http", "containerPort": WEB_PORT, "protocol": "TCP"}],
         "env": web_env(inst),
         **_http_probes("http"),
@@ -420,7 +422,7 @@ def ws_pod_template(inst: Instance) -> dict[str, Any]:
         "name": "ws",
         "image": ws_image(spec),
         "imagePullPolicy": spec.images.pull_policy,
-        "command": ["partyquiz-ws"],
+        # No command or args: the image's entrypoint is tini + partyquiz-ws.
         "ports": [{"name": "ws", "containerPort": WS_PORT, "protocol": "TCP"}],
         "env": ws_env(inst),
         **_http_probes("ws"),
@@ -774,7 +776,7 @@ def build_migration_job(inst: Instance, revision: str) -> Manifest:
         if key not in ("startupProbe", "readinessProbe", "livenessProbe", "ports")
     }
     container["name"] = "migrate"
-    container["command"] = ["partyquiz-web", "migrate"]
+    container["args"] = ["migrate"]
     labels = {**inst.spec.migrations.pod_labels, **common_labels(inst, COMPONENT_MIGRATION)}
     labels[REVISION_LABEL] = revision
     labels["app.kubernetes.io/version"] = inst.spec.version
