@@ -23,15 +23,27 @@ _TIER_MARKERS = frozenset({"integration", "e2e", "images", "browser"})
 _TESTS_ROOT = Path(__file__).parent
 
 
+# Cheap tiers first for fast feedback; the browser tier last, because Playwright's sync API
+# keeps an event loop running in the main thread until the session ends, and no asyncio test
+# may run after it has started.
+_TIER_ORDER = ("unit", "integration", "e2e", "images", "browser")
+
+
+def _tier(item: pytest.Item) -> str:
+    try:
+        return item.path.relative_to(_TESTS_ROOT).parts[0]
+    except ValueError:
+        return ""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test by the tier folder it lives in, so `-m` selects whole tiers."""
+    """Mark every test by the tier folder it lives in, and run the tiers in a fixed order."""
     for item in items:
-        try:
-            tier = item.path.relative_to(_TESTS_ROOT).parts[0]
-        except ValueError:
-            continue
+        tier = _tier(item)
         if tier in _TIER_MARKERS:
             item.add_marker(tier)
+    rank = {tier: i for i, tier in enumerate(_TIER_ORDER)}
+    items.sort(key=lambda item: rank.get(_tier(item), 0))  # stable: file order kept within
 
 
 @pytest.fixture(scope="session")
