@@ -67,7 +67,10 @@ from partyquiz_ws.webclient import WebClient
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
-MAX_FRAME_BYTES = 4096
+# Frames over the protocol's 4 KiB limit get a `too_large` error frame and the connection
+# lives on; only a frame over this transport cap (a broken or hostile client) closes it with
+# 1009. The cap bounds what one connection can buffer: max_queue frames of this size.
+TRANSPORT_MAX_BYTES = 16 * 1024
 CLOSE_NO_CREDENTIALS = 4001
 MAX_TRACKED_IPS = 100_000
 
@@ -532,7 +535,7 @@ async def run_service(
         settings.host,
         settings.port,
         process_request=service.process_request,
-        max_size=MAX_FRAME_BYTES,
+        max_size=TRANSPORT_MAX_BYTES,
         compression=None,
         max_queue=32,
         ping_interval=20,

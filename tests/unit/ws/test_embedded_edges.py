@@ -39,7 +39,19 @@ async def test_every_malformed_frame_gets_an_error_frame_and_the_connection_stay
         await peer.close()
 
 
-async def test_oversized_frame_closes_only_that_connection() -> None:
+async def test_a_frame_over_4_kib_gets_an_error_frame_and_the_connection_lives_on() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        _game_id, code = await create_game(backend)
+        client = await Peer.open(svc.url)
+        await client.send_raw("x" * 5000)
+        error = await client.expect("error")
+        assert error["code"] == "too_large"
+        assert (await client.join(code, "Still here"))["type"] == "welcome"
+        await client.close()
+
+
+async def test_a_frame_over_the_transport_cap_closes_only_that_connection() -> None:
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
@@ -47,7 +59,7 @@ async def test_oversized_frame_closes_only_that_connection() -> None:
         await host.send(type="host", host_token=host_token(game_id, code))
         await host.expect("host_welcome")
         attacker = await Peer.open(svc.url)
-        await attacker.send_raw("x" * 5000)
+        await attacker.send_raw("x" * 20_000)
         with pytest.raises(ConnectionClosed) as closed:
             await attacker.next()
         assert closed.value.rcvd is not None
