@@ -20,6 +20,7 @@ from tests.unit.ws.harness import Peer, create_game, running_service
 
 from partyquiz_core.quiz import Quiz
 from partyquiz_core.scoring import ScoringRules, score_answer, score_missed
+from partyquiz_operator import api, builders
 from partyquiz_ws.bots import BotConfig, GameReport, run_bots
 from partyquiz_ws.memory_backend import memory_backend
 
@@ -49,6 +50,22 @@ QUIZ: dict[str, Any] = {
     ],
 }
 QUESTIONS = Quiz.model_validate(QUIZ).questions
+
+# The drain is run with what the operator renders for a game pod: its drain setting and a
+# grace period after which the kubelet kills the container. SIGTERM arrives after the
+# pre-stop pause, so the process must be gone within the rest of the grace period.
+OPERATOR_SPEC = api.PartyQuizSpec.model_validate(
+    {
+        "version": "1.4.0",
+        "database": {"managed": {}},
+        "redis": {"managed": {}},
+        "ws": {"drainSeconds": 10},
+    }
+)
+DRAIN_SECONDS = OPERATOR_SPEC.ws.drain_seconds
+EXIT_BUDGET_SECONDS = (
+    builders.ws_termination_grace_seconds(OPERATOR_SPEC) - builders.WS_PRE_STOP_SECONDS
+)
 
 
 def replay(receipts: dict[int, dict[str, Any]]) -> int:
@@ -123,7 +140,7 @@ async def test_fifty_bots_on_two_processes_finish_and_results_reach_the_history(
 async def test_sigterm_moves_players_to_the_other_replica_with_scores_intact(
     web: Proc, fresh_redis_url: str
 ) -> None:
-    with ws_processes(2, fresh_redis_url, web.http, drain_seconds="10") as (a, b):
+    with ws_processes(2, fresh_redis_url, web.http, drain_seconds=str(DRAIN_SECONDS)) as (a, b):
         game = await asyncio.to_thread(create_hosted_game, web, QUIZ)
         second_question = asyncio.Event()
 
@@ -150,7 +167,7 @@ async def test_sigterm_moves_players_to_the_other_replica_with_scores_intact(
         await asyncio.wait_for(second_question.wait(), 120)
         b.terminate()  # a rolling update takes replica b away mid-question
         report = await bots
-        assert await asyncio.to_thread(b.process.wait, 30) == 0
+        assert await asyncio.to_thread(b.process.wait, EXIT_BUDGET_SECONDS) == 0
         moved = [p for p in report.players if p.index % 2 == 1]
         assert all(p.reconnects >= 1 for p in moved)
         detail = await wait_for_history(web, game, 20)
