@@ -2,20 +2,24 @@
 
 Owns a control plane of its own (separate state directory and ports, so no other operator
 reconciles these objects), the chart's CRD and RBAC, one operator process run as the chart's
-ServiceAccount, and the measurement: apply N PartyQuiz objects, time apply -> Ready, count API
-writes over steady-state resyncs, and the operator's memory per object. It stops only the
-plane and processes it started.
+ServiceAccount, and the measurement: apply N PartyQuiz objects, watch them and their children
+to time apply -> Ready and split each object's critical path into the operator's own steps and
+the waits for Kubernetes (controller-manager, scheduler, kwok), count API writes over
+steady-state resyncs, and the operator's memory per object. It stops only the plane and
+processes it started.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,23 +81,222 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _ready_times(
-    cluster: Any, namespace: str, started: float, expected: int, timeout: float
-) -> dict[str, float]:
-    """Poll until every PartyQuiz in ``namespace`` is Ready; return seconds since ``started``."""
-    ready: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(ready) < expected and time.monotonic() < deadline:
-        items = cluster.get_json("partyquizzes", "-n", namespace)["items"]
-        now = time.monotonic()
-        for pq in items:
-            name = pq["metadata"]["name"]
-            status = pq.get("status") or {}
-            current = status.get("observedGeneration") == pq["metadata"]["generation"]
-            if name not in ready and current and status.get("phase") == "Ready":
-                ready[name] = now - started
-        time.sleep(0.25)
-    return ready
+# What B5 watches in the bench namespace: (plural, API path of the namespace's collection).
+WATCHED = (
+    ("partyquizzes", "/apis/partyquiz.dev/v1alpha1/namespaces/{ns}/partyquizzes"),
+    ("statefulsets", "/apis/apps/v1/namespaces/{ns}/statefulsets"),
+    ("jobs", "/apis/batch/v1/namespaces/{ns}/jobs"),
+    ("deployments", "/apis/apps/v1/namespaces/{ns}/deployments"),
+    ("pods", "/api/v1/namespaces/{ns}/pods"),
+)
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _deployment_available(obj: Mapping[str, Any]) -> bool:
+    """The rollout is complete the way ``kubectl rollout status`` (and the operator) decide."""
+    meta, spec, st = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
+    updated = _int(st.get("updatedReplicas"))
+    return (
+        _int(st.get("observedGeneration")) >= _int(meta.get("generation"))
+        and updated >= _int(spec.get("replicas", 1))
+        and _int(st.get("replicas")) <= updated
+        and _int(st.get("availableReplicas")) >= updated
+    )
+
+
+def _true(obj: Mapping[str, Any], condition: str) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == condition and c.get("status") == "True" for c in conditions)
+
+
+def states_of(plural: str, obj: Mapping[str, Any]) -> list[str]:
+    """Return the states B5 times that this version of a watched object is in."""
+    meta, st = obj.get("metadata", {}), obj.get("status") or {}
+    states = ["created"]
+    if plural == "statefulsets":
+        if _int(st.get("readyReplicas")) >= _int(obj.get("spec", {}).get("replicas", 1)):
+            states.append("ready")
+    elif plural == "jobs":
+        if _true(obj, "Complete"):
+            states.append("complete")
+    elif plural == "deployments":
+        if _deployment_available(obj):
+            states.append("available")
+    elif plural == "pods":
+        if _true(obj, "Ready"):
+            states.append("ready")
+    elif plural == "partyquizzes":
+        current = st.get("observedGeneration") == meta.get("generation")
+        if current and st.get("phase") == "Ready":
+            states.append("ready")
+    return states
+
+
+class NamespaceWatch:
+    """Local monotonic times at which objects of one namespace first reached each state.
+
+    One API watch per watched kind, each read by its own thread; a watch counts as started
+    once the API server answered its request (it then sends every later change). Keys are
+    (plural, instance, component, name, state); ``instance`` is the PartyQuiz the object
+    belongs to (its own name for a PartyQuiz).
+    """
+
+    def __init__(self, api_client: Any, namespace: str, *, seconds: float) -> None:
+        self._api = api_client
+        self._namespace = namespace
+        self._seconds = seconds  # the API server ends each watch after this long
+        self._lock = threading.Lock()
+        self.first: dict[tuple[str, str, str, str, str], float] = {}
+        self._responses: list[Any] = []
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        for plural, path in WATCHED:
+            serialized = self._api.param_serialize(
+                method="GET",
+                resource_path=path.format(ns=self._namespace)
+                + f"?watch=true&timeoutSeconds={self._seconds:.0f}",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(serialized[0], serialized[1], header_params=serialized[2])
+            if int(response.status) != 200:
+                raise BenchError(f"cannot watch {plural}: HTTP {response.status}")
+            self._responses.append(response)
+            thread = threading.Thread(
+                target=self._read, args=(plural, response), name=f"b5-watch-{plural}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _read(self, plural: str, response: Any) -> None:
+        buffer = b""
+        try:
+            for chunk in response.response.stream(decode_content=True):
+                now = time.monotonic()
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        self.record(plural, json.loads(line), now)
+        except Exception as exc:  # a closed connection ends the watch; anything else is reported
+            if not self._stopping:
+                _log(f"B5: the {plural} watch ended: {type(exc).__name__}: {exc}")
+
+    def record(self, plural: str, event: Mapping[str, Any], now: float) -> None:
+        """Note the states of one watch event's object that were not seen before ``now``."""
+        if event.get("type") not in ("ADDED", "MODIFIED"):
+            return
+        obj = event["object"]
+        meta = obj.get("metadata", {})
+        labels = meta.get("labels") or {}
+        name = str(meta.get("name", ""))
+        instance = name if plural == "partyquizzes" else str(labels.get(INSTANCE_LABEL, ""))
+        component = str(labels.get(COMPONENT_LABEL, ""))
+        with self._lock:
+            for state in states_of(plural, obj):
+                self.first.setdefault((plural, instance, component, name, state), now)
+
+    def when(self, plural: str, instance: str, component: str, state: str) -> float | None:
+        """Latest first-time of ``state`` over the instance's objects of this kind and component.
+
+        None unless at least one such object reached it (the latest, because the operator waits
+        for all of them).
+        """
+        with self._lock:
+            times = [
+                t
+                for (p, i, c, _, s), t in self.first.items()
+                if (p, i, c, s) == (plural, instance, component, state)
+            ]
+        return max(times) if times else None
+
+    def ready_times(self, names: list[str], started: float) -> dict[str, float]:
+        """Seconds from ``started`` until each PartyQuiz in ``names`` was Ready, so far."""
+        with self._lock:
+            return {
+                i: t - started
+                for (p, i, _, _, s), t in self.first.items()
+                if p == "partyquizzes" and s == "ready" and i in names
+            }
+
+    def pod_starts(self) -> list[float]:
+        """Seconds from each pod's ADDED event to its Ready condition (kwok's part)."""
+        with self._lock:
+            created = {
+                key[3]: t
+                for key, t in self.first.items()
+                if key[0] == "pods" and key[4] == "created"
+            }
+            return [
+                t - created[key[3]]
+                for key, t in self.first.items()
+                if key[0] == "pods" and key[4] == "ready" and key[3] in created
+            ]
+
+    def stop(self) -> None:
+        self._stopping = True
+        for response in self._responses:
+            with suppress(AttributeError, OSError):
+                response.response.shutdown()
+            response.response.close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+# The critical path of one PartyQuiz from apply to Ready for examples/minimal.yaml: the operator
+# acts (creates the data stores), Kubernetes starts PostgreSQL, the operator creates the
+# migration Job, Kubernetes runs it, the operator creates the Deployments, Kubernetes rolls them
+# out (and Redis, started with PostgreSQL, is ready by then), the operator reports Ready.
+# Each step: (label, who, kind, component, state that ends it).
+STEPS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("apply → StatefulSets created", "operator", "statefulsets", "", "created"),
+    ("→ PostgreSQL ready", "kubernetes", "statefulsets", "database", "ready"),
+    ("→ migration Job created", "operator", "jobs", "migration", "created"),
+    ("→ Job complete", "kubernetes", "jobs", "migration", "complete"),
+    ("→ Deployments created", "operator", "deployments", "", "created"),
+    ("→ Deployments available, Redis ready", "kubernetes", "deployments", "", "available"),
+    ("→ status Ready", "operator", "partyquizzes", "", "ready"),
+)
+
+
+def critical_path(watch: NamespaceWatch, name: str, started: float) -> list[float] | None:
+    """Seconds of each of ``STEPS`` for PartyQuiz ``name``; None if a step was not seen."""
+
+    def when(plural: str, component: str, state: str) -> float | None:
+        if component:
+            return watch.when(plural, name, component, state)
+        # "" means every component of that kind: both StatefulSets, both Deployments.
+        components = {
+            "statefulsets": ("database", "cache"),
+            "deployments": ("web", "ws"),
+            "partyquizzes": ("",),
+        }[plural]
+        times = [watch.when(plural, name, c, state) for c in components]
+        return None if None in times else max(t for t in times if t is not None)
+
+    ends: list[float] = []
+    for _, _, plural, component, state in STEPS:
+        end = when(plural, component, state)
+        if end is None:
+            return None
+        ends.append(end)
+    # The rollout wait ends when everything the final step needs is there, Redis included.
+    redis_ready = watch.when("statefulsets", name, "cache", "ready")
+    if redis_ready is None:
+        return None
+    ends[5] = max(ends[5], redis_ready)
+    marks = [started, *ends]
+    return [b - a for a, b in itertools.pairwise(marks)]
 
 
 def _wait_passes(operator: Any, count: float, timeout: float) -> float:
@@ -140,22 +343,6 @@ def ensure_nodes(cluster: Any, count: int) -> None:
         cluster.wait(f"node/{name}", "condition=Ready", None, timeout=120)
 
 
-STAGES = ("DatabaseReady", "CacheReady", "MigrationComplete", "Ready")
-
-
-def stage_medians(items: list[dict[str, Any]], applied_at: float) -> dict[str, float]:
-    """Median seconds from the apply to each condition turning True (1 s resolution)."""
-    from datetime import datetime
-
-    seconds: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    for pq in items:
-        for cond in (pq.get("status") or {}).get("conditions", []):
-            if cond.get("type") in seconds and cond.get("status") == "True":
-                at = datetime.fromisoformat(cond["lastTransitionTime"].replace("Z", "+00:00"))
-                seconds[cond["type"]].append(at.timestamp() - applied_at)
-    return {stage: percentile(v, 50) for stage, v in seconds.items() if v}
-
-
 def provide_volumes(cluster: Any, namespace: str, claims: list[str]) -> list[str]:
     """Create PersistentVolumes pre-bound to ``claims`` in one apply (no provisioner here)."""
     volumes = [
@@ -200,12 +387,21 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
         obj = json.loads(json.dumps(manifest))
         obj["metadata"]["name"] = name
         objects.append(obj)
+    timeout = 120.0 + count * 6
+    watch = NamespaceWatch(cluster.api_client(), namespace, seconds=timeout + 30)
+    watch.start()
     _log(f"B5: applying {count} PartyQuiz objects")
     started = time.monotonic()
-    started_wall = time.time()
-    cluster.apply(objects, namespace)
-    applied = time.monotonic() - started
-    ready = _ready_times(cluster, namespace, started, count, timeout=120 + count * 6)
+    try:
+        cluster.apply(objects, namespace)
+        applied = time.monotonic() - started
+        deadline = started + timeout
+        while len(watch.ready_times(names, started)) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # the watches deliver the last children's states that came before Ready
+    finally:
+        watch.stop()
+    ready = watch.ready_times(names, started)
     result: dict[str, Any] = {"count": count, "apply_call_s": applied, "ready": len(ready)}
     if ready:
         times = list(ready.values())
@@ -214,8 +410,26 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
             ready_p99_s=percentile(times, 99),
             ready_max_s=max(times),
         )
-    items = cluster.get_json("partyquizzes", "-n", namespace)["items"]
-    result["stages_p50_s"] = stage_medians(items, started_wall)
+    paths = [p for p in (critical_path(watch, n, started) for n in names) if p is not None]
+    if paths:
+        own = [
+            sum(s for (_, who, *_), s in zip(STEPS, p, strict=True) if who == "operator")
+            for p in paths
+        ]
+        waited = [sum(p) - o for p, o in zip(paths, own, strict=True)]
+        result.update(
+            paths=len(paths),
+            operator_p50_s=percentile(own, 50),
+            operator_p99_s=percentile(own, 99),
+            kubernetes_p50_s=percentile(waited, 50),
+            kubernetes_p99_s=percentile(waited, 99),
+            steps_p50_s={
+                label: percentile([p[i] for p in paths], 50) for i, (label, *_) in enumerate(STEPS)
+            },
+        )
+    starts = watch.pod_starts()
+    if starts:
+        result["pod_start_p50_s"] = percentile(starts, 50)
     # Steady state: let in-flight passes finish, then count writes over at least two
     # resyncs of every object.
     _wait_passes(operator, 2 * count, timeout=60 + count)
