@@ -75,6 +75,7 @@ from partyquiz_core.protocol import (
     PodiumMsg,
     QuestionMsg,
     QuestionView,
+    ResultRow,
     ResumedMsg,
     ResumeGameMsg,
     RevealMsg,
@@ -87,7 +88,7 @@ from partyquiz_core.protocol import (
     UnlockMsg,
 )
 from partyquiz_core.quiz import Question, QuestionKind, Quiz
-from partyquiz_core.scoring import ScoringRules, credit, score_answer, score_missed
+from partyquiz_core.scoring import ScoringRules, is_fully_correct, score_answer
 
 __all__ = [
     "Answer",
@@ -904,34 +905,44 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
 
     ``bump=False`` when ``state`` is already this command's bumped copy (an answer or a kick
     that leaves everyone answered): one command, one version.
+
+    An answer's points were scored when it arrived (a streak only changes here, so they are
+    what scoring it now would give); what is left per player is the verdict, which depends on
+    the choices alone and is worked out once per distinct answer, and the new streak. This
+    loop runs for every player of a 10 000-player game between the deadline and the reveal,
+    so it builds no validated models: players are copied like ``_evolve`` copies the state,
+    results are ``ResultRow`` tuples.
     """
     question = state.quiz.questions[state.question_index]
-    rules = state.settings.scoring
     answers = state.answers
     is_poll = question.kind is QuestionKind.POLL
+    missed_correct = None if is_poll else False
     distribution = [0] * len(question.choices)
+    verdicts: dict[tuple[int, ...], bool] = {}
     players: dict[PlayerId, PlayerState] = {}
     outcomes: dict[PlayerId, tuple[bool, bool | None, int]] = {}  # answered, correct, points
-    for player in state.players.values():
-        record = answers.get(player.id)
+    for player_id, player in state.players.items():
+        record = answers.get(player_id)
+        streak = player.streak
         if record is None:
-            scored = score_missed(question, player.streak)
+            outcomes[player_id] = (False, missed_correct, 0)
+            if not is_poll and streak:
+                player = _rescored(player, player.score, 0)
         else:
             for choice in record.choices:
                 distribution[choice] += 1
-            scored = score_answer(
-                question, frozenset(record.choices), record.elapsed, player.streak, rules
-            )
-        outcomes[player.id] = (
-            record is not None,
-            None if is_poll else scored.correct,
-            scored.points,
-        )
-        if scored.points or scored.streak != player.streak:
-            player = player.model_copy(
-                update={"score": player.score + scored.points, "streak": scored.streak}
-            )
-        players[player.id] = player
+            choices, points = record.choices, record.points
+            if is_poll:
+                outcomes[player_id] = (True, None, 0)
+            else:
+                correct = verdicts.get(choices)
+                if correct is None:
+                    correct = verdicts[choices] = is_fully_correct(question, choices)
+                outcomes[player_id] = (True, correct, points)
+                new_streak = streak + 1 if correct else 0
+                if points or new_streak != streak:
+                    player = _rescored(player, player.score + points, new_streak)
+        players[player_id] = player
     entry = QuestionLog(
         index=state.question_index,
         closed_at=now,
@@ -951,17 +962,17 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         log=(*state.log, entry),
     )
     ranks = _standings(new).ranks
-    results = {}
-    for player_id, (answered, correct, points) in outcomes.items():
-        player = players[player_id]
-        results[player_id] = PersonalResult(
-            answered=answered,
-            correct=correct,
-            points=points,
-            score=player.score,
-            rank=ranks[player_id],
-            streak=player.streak,
+    results = {
+        player_id: ResultRow(
+            answered,
+            correct,
+            points,
+            players[player_id].score,
+            ranks[player_id],
+            players[player_id].streak,
         )
+        for player_id, (answered, correct, points) in outcomes.items()
+    }
     reveal = RevealMsg(
         version=new.version,
         question_index=new.question_index,
@@ -969,9 +980,26 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         distribution=distribution,
         answered=len(answers),
         total=len(players),
-        results=results,
     )
+    # The rows are this function's own tuples: set them after validation, not through it.
+    reveal.__dict__["results"] = results
     return new, _to(_EVERYONE, reveal)
+
+
+_PLAYER_FIELDS = frozenset(PlayerState.model_fields)
+
+
+def _rescored(player: PlayerState, score: int, streak: int) -> PlayerState:
+    """Return a copy of ``player`` with a new score and streak (trusted values, no validation)."""
+    fields = player.__dict__.copy()
+    fields["score"] = score
+    fields["streak"] = streak
+    new = PlayerState.__new__(PlayerState)
+    object.__setattr__(new, "__dict__", fields)
+    object.__setattr__(new, "__pydantic_fields_set__", set(_PLAYER_FIELDS))
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
 
 
 def _personal_result(
@@ -983,7 +1011,7 @@ def _personal_result(
     elif record is None:
         correct = False
     else:
-        correct = credit(question, frozenset(record.choices)) == 1.0
+        correct = is_fully_correct(question, record.choices)
     return PersonalResult(
         answered=record is not None,
         correct=correct,

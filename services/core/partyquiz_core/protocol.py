@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Literal, NamedTuple, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -205,6 +205,31 @@ class PersonalResult(_Message):
     streak: int
 
 
+class ResultRow(NamedTuple):
+    """One player's result inside a reveal: ``PersonalResult``'s fields, in a compact tuple.
+
+    A reveal holds one per player (10 000 of them in a big game), so it is a plain tuple,
+    built without validation by the state machine and sent as a ``PersonalResult``.
+    """
+
+    answered: bool
+    correct: bool | None
+    points: int
+    score: int
+    rank: int
+    streak: int
+
+    def result(self) -> PersonalResult:
+        return PersonalResult(
+            answered=self.answered,
+            correct=self.correct,
+            points=self.points,
+            score=self.score,
+            rank=self.rank,
+            streak=self.streak,
+        )
+
+
 class Standing(_Message):
     """A player's own place in the game right now."""
 
@@ -335,7 +360,7 @@ class RevealMsg(_ServerMessage):
     distribution: list[int]
     answered: int
     total: int
-    results: dict[PlayerId, PersonalResult] = Field(default_factory=dict)
+    results: dict[PlayerId, ResultRow] = Field(default_factory=dict)
 
     def public(self) -> RevealMsg:
         """Return this reveal without the per-player results."""
@@ -343,20 +368,20 @@ class RevealMsg(_ServerMessage):
 
     def personal(self, player_id: PlayerId) -> PersonalResultMsg | None:
         """Return ``player_id``'s own result, or None if they were not in the game."""
-        result = self.results.get(player_id)
-        if result is None:
+        row = self.results.get(player_id)
+        if row is None:
             return None
         return PersonalResultMsg(
-            version=self.version, question_index=self.question_index, result=result
+            version=self.version, question_index=self.question_index, result=row.result()
         )
 
     def split(self) -> Iterator[tuple[PlayerId, PersonalResultMsg]]:
         """Yield every player's own result message."""
-        for player_id, result in self.results.items():
+        for player_id, row in self.results.items():
             yield (
                 player_id,
                 PersonalResultMsg(
-                    version=self.version, question_index=self.question_index, result=result
+                    version=self.version, question_index=self.question_index, result=row.result()
                 ),
             )
 

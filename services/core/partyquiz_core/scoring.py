@@ -97,6 +97,15 @@ def credit(question: Question, chosen: frozenset[int]) -> float:
     return num / den
 
 
+def is_fully_correct(question: Question, choices: tuple[int, ...]) -> bool:
+    """Whether ``choices`` is entirely right: every correct choice, no wrong one (never on a
+    poll). Only such an answer keeps a streak going."""
+    if question.kind is QuestionKind.POLL:
+        return False
+    credit_num, credit_den = _credit(question, frozenset(choices))
+    return credit_num == credit_den
+
+
 def streak_bonus(streak: int, rules: ScoringRules) -> int:
     """Return the bonus a correct answer that makes a streak of ``streak`` earns."""
     if not rules.streak_bonus or streak < 2:
