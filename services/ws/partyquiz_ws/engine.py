@@ -47,6 +47,17 @@ def encode_envelope(
     )
 
 
+def _tuple_as_array(obj: Any) -> Any:
+    if isinstance(obj, tuple):  # named tuples (a reveal's ResultRow): orjson takes plain ones
+        return tuple(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def encode_batch(game_id: GameId, ts: float, items: list[list[Any]]) -> bytes:
+    """Encode what one commit publishes on one channel (``fanout.Hub.deliver`` reads it)."""
+    return orjson.dumps({"g": game_id, "ts": ts, "items": items}, default=_tuple_as_array)
+
+
 def error_frame(exc: PartyQuizError, version: int = 0) -> str:
     return ErrorMsg(version=version, code=exc.code, message=exc.message).model_dump_json()
 
@@ -205,12 +216,10 @@ class Engine:
             audience = event.audience
             if isinstance(msg, RevealMsg):
                 out.add(channel, ["all", msg.type, msg.public().model_dump_json()])
-                rows = {
-                    pid: [r.answered, r.correct, r.points, r.score, r.rank, r.streak]
-                    for pid, r in msg.results.items()
-                }
+                # ResultRow tuples; the commit encodes them as JSON arrays (see ``encode_batch``).
                 out.add(
-                    channel, ["results", "personal_result", msg.version, msg.question_index, rows]
+                    channel,
+                    ["results", "personal_result", msg.version, msg.question_index, msg.results],
                 )
                 continue
             if isinstance(audience, game.Everyone):

@@ -1,26 +1,72 @@
 """Local fan-out: which connections of this replica belong to which game, and delivery.
 
 Owns the per-game rooms of this replica and turns one published batch (see ``routing``) into
-``websockets.broadcast()`` calls on pre-encoded frames, splitting the reveal's per-player
-results for local players only. It never applies game rules and never awaits a single client.
+writes of pre-encoded frames, splitting the reveal's per-player results for local players
+only. It never applies game rules and never awaits a single client.
+
+``send_text`` is where frames leave: it builds the WebSocket frame ONCE and writes the same
+bytes to every open connection's transport, which is what ``websockets.broadcast()`` does minus
+serialising the frame again for each connection (a server frame is unmasked, and compression
+is off, so the bytes are the same for everyone). Connections that are closing or that
+negotiated an extension are skipped or left to websockets, exactly as ``broadcast()`` would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.protocol import OPEN
 
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_ws.metrics import WsMetrics
 
+log = logging.getLogger(__name__)
+
 # Close code sent to a kicked player's connections (application range 4000-4999).
 CLOSE_KICKED = 4003
+
+
+def text_frame(payload: bytes) -> bytes:
+    """Return ``payload`` (UTF-8 JSON) as one final, unmasked WebSocket text frame."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+def send_text(conns: Iterable[ServerConnection], payload: bytes) -> int:
+    """Send one text message to many connections without awaiting; return how many got it.
+
+    Like ``websockets.broadcast()``: no backpressure (a slow client's buffer grows until its
+    keepalive times out), connections that are not open are skipped, and a failed write on one
+    connection does not stop the others.
+    """
+    frame = text_frame(payload)
+    sent = 0
+    for conn in conns:
+        protocol = conn.protocol
+        if protocol.state is not OPEN or conn.send_in_progress is not None:
+            continue
+        try:
+            if protocol.extensions:  # never with compression off; websockets frames it then
+                broadcast([conn], payload, text=True)
+            else:
+                conn.transport.write(frame)
+        except Exception as exc:
+            log.warning("skipped a send: %s", type(exc).__name__)
+            continue
+        sent += 1
+    return sent
 
 
 @dataclass(eq=False, slots=True)
@@ -130,12 +176,10 @@ class Hub:
             self._deliver_item(room, item)
         self._metrics.broadcast_duration.observe(time.perf_counter() - started)
 
-    def _send(self, conns: Any, msg_type: str, frame: str) -> None:
-        conns = list(conns) if not isinstance(conns, list) else conns
-        if not conns:
-            return
-        broadcast(conns, frame)
-        self._metrics.messages_sent.labels(msg_type).inc(len(conns))
+    def _send(self, conns: Iterable[ServerConnection], msg_type: str, frame: str) -> None:
+        sent = send_text(conns, frame.encode())
+        if sent:
+            self._metrics.messages_sent.labels(msg_type).inc(sent)
 
     def _deliver_item(self, room: Room | None, item: list[Any]) -> None:
         kind = item[0]
@@ -183,12 +227,11 @@ class Hub:
     def _split_results(self, room: Room, item: list[Any]) -> None:
         # The one place with per-player work on fan-out: each local player gets its own row.
         msg_type, version, question_index, rows = item[1], item[2], item[3], item[4]
+        personal_frame = self._personal_frame
         sent = 0
         for player_id, client in room.players.items():
             row = rows.get(player_id)
             if row is not None:
-                frame = self._personal_frame(version, question_index, row)
-                broadcast([client.conn], frame, text=True)  # orjson bytes, sent as a text frame
-                sent += 1
+                sent += send_text((client.conn,), personal_frame(version, question_index, row))
         if sent:
             self._metrics.messages_sent.labels(msg_type).inc(sent)

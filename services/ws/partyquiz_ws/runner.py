@@ -31,6 +31,7 @@ from partyquiz_ws.engine import (
     Engine,
     Outcome,
     decode_snapshot,
+    encode_batch,
     encode_snapshot,
     is_ended,
     results_payload,
@@ -223,7 +224,7 @@ class GameRunner:
         # Replies first: a joiner's welcome must precede the broadcasts that follow it.
         game_channel_items = None
         for channel, items in out.items.items():
-            payload = orjson.dumps({"g": self.game_id, "ts": self._clock(), "items": items})
+            payload = encode_batch(self.game_id, self._clock(), items)
             if channel.startswith("pq:g:"):
                 game_channel_items = Publication(channel, payload)
             else:

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
@@ -56,7 +56,7 @@ from partyquiz_ws.engine import (
     encode_envelope,
     personal_frame,
 )
-from partyquiz_ws.fanout import Client, Hub
+from partyquiz_ws.fanout import Client, Hub, send_text
 from partyquiz_ws.metrics import WsMetrics
 from partyquiz_ws.results import ResultsCourier
 from partyquiz_ws.runner import GameRunner
@@ -341,8 +341,8 @@ class GameService:
 
     def _reply(self, client: Client, msg_type: str, frame: str) -> None:
         # Frames to one client are queued without awaiting; a slow client cannot block us.
-        broadcast([client.conn], frame)
-        self.metrics.messages_sent.labels(msg_type).inc()
+        if send_text((client.conn,), frame.encode()):
+            self.metrics.messages_sent.labels(msg_type).inc()
 
     def _error(self, client: Client, exc: PartyQuizError) -> None:
         self.metrics.messages_rejected.labels(exc.code).inc()
