@@ -7,7 +7,7 @@ Game rules stay in ``partyquiz_core.game``; this module only calls ``apply`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from partyquiz_core import game
 from partyquiz_core.errors import AnswerRejectedError, NotFoundError, PartyQuizError
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.protocol import (
+    AnswerCountMsg,
     ErrorMsg,
     HostWelcomeMsg,
     KickedMsg,
@@ -99,9 +100,27 @@ class Outcome:
     answers: list[str] = field(default_factory=list)
     applied: int = 0
     rejected: int = 0
+    _count: list[Any] | None = None  # the batch's latest answer_count item
 
     def add(self, channel: str, item: list[Any]) -> None:
         self.items.setdefault(channel, []).append(item)
+
+    def add_count(self, channel: str, item: list[Any]) -> None:
+        """Add an ``answer_count`` for the host, superseding the batch's earlier one.
+
+        Counts only grow, so the host needs the latest of a batch, not one frame per answer
+        (10 000 in a second in a big game). The earlier item is emptied where it stands, so
+        the items keep their version order; ``channel_items`` leaves it out.
+        """
+        if self._count is not None:
+            self._count.clear()
+        self._count = item
+        self.add(channel, item)
+
+    def channel_items(self) -> Iterator[tuple[str, list[list[Any]]]]:
+        """Each channel and its items to publish, in order."""
+        for channel, items in self.items.items():
+            yield channel, [item for item in items if item]
 
 
 class Engine:
@@ -224,6 +243,8 @@ class Engine:
                 continue
             if isinstance(audience, game.Everyone):
                 out.add(channel, ["all", msg.type, msg.model_dump_json()])
+            elif isinstance(msg, AnswerCountMsg):
+                out.add_count(channel, ["host", msg.type, msg.model_dump_json()])
             elif isinstance(audience, game.Host):
                 out.add(channel, ["host", msg.type, msg.model_dump_json()])
             elif joiner is not None and audience.player_id == joiner:

@@ -44,14 +44,15 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
-def send_text(conns: Iterable[ServerConnection], payload: bytes) -> int:
-    """Send one text message to many connections without awaiting; return how many got it.
+def send_text(conns: Iterable[ServerConnection], *payloads: bytes) -> int:
+    """Send text messages to many connections without awaiting; return how many got them.
 
-    Like ``websockets.broadcast()``: no backpressure (a slow client's buffer grows until its
-    keepalive times out), connections that are not open are skipped, and a failed write on one
-    connection does not stop the others.
+    Several payloads go out as consecutive frames in ONE write per connection. Like
+    ``websockets.broadcast()``: no backpressure (a slow client's buffer grows until its
+    keepalive times out), connections that are not open are skipped, and a failed write on
+    one connection does not stop the others.
     """
-    frame = text_frame(payload)
+    frames = b"".join(text_frame(payload) for payload in payloads)
     sent = 0
     for conn in conns:
         protocol = conn.protocol
@@ -59,9 +60,10 @@ def send_text(conns: Iterable[ServerConnection], payload: bytes) -> int:
             continue
         try:
             if protocol.extensions:  # never with compression off; websockets frames it then
-                broadcast([conn], payload, text=True)
+                for payload in payloads:
+                    broadcast([conn], payload, text=True)
             else:
-                conn.transport.write(frame)
+                conn.transport.write(frames)
         except Exception as exc:
             log.warning("skipped a send: %s", type(exc).__name__)
             continue
@@ -172,14 +174,29 @@ class Hub:
         batch = orjson.loads(payload)
         self._metrics.pubsub_lag.observe(max(0.0, time.time() - batch["ts"]))
         room = self.rooms.get(batch["g"])
-        for item in batch["items"]:
-            self._deliver_item(room, item)
+        items = batch["items"]
+        last = len(items) - 1
+        for i, item in enumerate(items):
+            if item is None:
+                continue
+            if (
+                room is not None
+                and item[0] == "all"
+                and item[1] == "reveal"
+                and i < last
+                and items[i + 1][0] == "results"
+            ):
+                # A reveal and its personal results: one write per player carries both.
+                self._split_results(room, items[i + 1], reveal=item)
+                items[i + 1] = None
+            else:
+                self._deliver_item(room, item)
         self._metrics.broadcast_duration.observe(time.perf_counter() - started)
 
     def _send(self, conns: Iterable[ServerConnection], msg_type: str, frame: str) -> None:
         sent = send_text(conns, frame.encode())
         if sent:
-            self._metrics.messages_sent.labels(msg_type).inc(sent)
+            self._metrics.sent(msg_type, sent)
 
     def _deliver_item(self, room: Room | None, item: list[Any]) -> None:
         kind = item[0]
@@ -224,14 +241,26 @@ class Hub:
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
 
-    def _split_results(self, room: Room, item: list[Any]) -> None:
-        # The one place with per-player work on fan-out: each local player gets its own row.
+    def _split_results(self, room: Room, item: list[Any], reveal: list[Any] | None = None) -> None:
+        """Send each local player its own row of a reveal (the one per-player step of fan-out).
+
+        With ``reveal`` (the public message that precedes the rows in the batch), each player
+        gets both frames in one write, which halves the system calls of a reveal; connections
+        without a row (hosts, screens, a player who joined after the close) get it alone.
+        """
         msg_type, version, question_index, rows = item[1], item[2], item[3], item[4]
         personal_frame = self._personal_frame
-        sent = 0
+        public = () if reveal is None else (reveal[2].encode(),)
+        served: set[ServerConnection] = set()
         for player_id, client in room.players.items():
             row = rows.get(player_id)
-            if row is not None:
-                sent += send_text((client.conn,), personal_frame(version, question_index, row))
-        if sent:
-            self._metrics.messages_sent.labels(msg_type).inc(sent)
+            if row is not None and send_text(
+                (client.conn,), *public, personal_frame(version, question_index, row)
+            ):
+                served.add(client.conn)
+        if served:
+            self._metrics.sent(msg_type, len(served))
+        if reveal is not None:
+            if served:
+                self._metrics.sent(reveal[1], len(served))
+            self._send(room.everyone - served, reveal[1], reveal[2])

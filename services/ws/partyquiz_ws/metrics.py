@@ -26,6 +26,9 @@ class WsMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # Label children by message type: ``labels()`` costs more than the increment itself.
+        self._sent: dict[str, Counter] = {}
+        self._received: dict[str, Counter] = {}
         self.connections = Gauge(
             "partyquiz_ws_connections", "Open WebSocket connections.", registry=r
         )
@@ -111,6 +114,20 @@ class WsMetrics:
             self.commands_applied.labels(result)
         # CPU, memory and file descriptors for the dashboard's resources row.
         ProcessCollector(registry=r)
+
+    def sent(self, msg_type: str, count: int = 1) -> None:
+        """Count ``count`` server messages of ``msg_type`` (the per-frame hot path)."""
+        child = self._sent.get(msg_type)
+        if child is None:
+            child = self._sent[msg_type] = self.messages_sent.labels(msg_type)
+        child.inc(count)
+
+    def received(self, msg_type: str) -> None:
+        """Count one client message of ``msg_type`` (the per-frame hot path)."""
+        child = self._received.get(msg_type)
+        if child is None:
+            child = self._received[msg_type] = self.messages_received.labels(msg_type)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -223,7 +224,7 @@ class GameRunner:
         publications: list[Publication] = []
         # Replies first: a joiner's welcome must precede the broadcasts that follow it.
         game_channel_items = None
-        for channel, items in out.items.items():
+        for channel, items in out.channel_items():
             payload = encode_batch(self.game_id, self._clock(), items)
             if channel.startswith("pq:g:"):
                 game_channel_items = Publication(channel, payload)
@@ -259,8 +260,8 @@ class GameRunner:
             self._logged = len(state.log)
         self._metrics.commands_applied.labels("ok").inc(out.applied)
         self._metrics.commands_applied.labels("rejected").inc(out.rejected)
-        for result in out.answers:
-            self._metrics.answers.labels(result).inc()
+        for result, count in Counter(out.answers).items():
+            self._metrics.answers.labels(result).inc(count)
         if before.phase is Phase.LOBBY and state.phase is not Phase.LOBBY:
             await self._on_started(self.game_id)
         if results is not None:

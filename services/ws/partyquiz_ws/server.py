@@ -342,7 +342,7 @@ class GameService:
     def _reply(self, client: Client, msg_type: str, frame: str) -> None:
         # Frames to one client are queued without awaiting; a slow client cannot block us.
         if send_text((client.conn,), frame.encode()):
-            self.metrics.messages_sent.labels(msg_type).inc()
+            self.metrics.sent(msg_type)
 
     def _error(self, client: Client, exc: PartyQuizError) -> None:
         self.metrics.messages_rejected.labels(exc.code).inc()
@@ -350,16 +350,16 @@ class GameService:
 
     async def _on_frame(self, client: Client, frame: str | bytes) -> None:
         if not self._allow(client):
-            self.metrics.messages_received.labels("rate_limited").inc()
+            self.metrics.received("rate_limited")
             self._error(client, ForbiddenError("slow down", code="rate_limited"))
             return
         try:
             message = parse_client_message(frame)
         except ValidationError as exc:
-            self.metrics.messages_received.labels("invalid").inc()
+            self.metrics.received("invalid")
             self._error(client, exc)
             return
-        self.metrics.messages_received.labels(message.type).inc()
+        self.metrics.received(message.type)
         try:
             await self._dispatch(client, message)
         except PartyQuizError as exc:

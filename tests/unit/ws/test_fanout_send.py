@@ -38,7 +38,11 @@ async def test_every_open_connection_gets_the_message_and_closed_ones_are_skippe
         big = '{"text":"' + "é" * 40_000 + '"}'
         assert send_text(conns, b'{"type":"hello"}') == 2
         assert send_text(conns, big.encode()) == 2
+        assert send_text(conns[:1], b"[1]", b"[2]") == 1  # two messages, one write
         for client in clients[:2]:
             assert await asyncio.wait_for(client.recv(), 5) == '{"type":"hello"}'
             assert await asyncio.wait_for(client.recv(), 5) == big
+        assert await asyncio.wait_for(clients[0].recv(), 5) == "[1]"
+        assert await asyncio.wait_for(clients[0].recv(), 5) == "[2]"
+        for client in clients[:2]:
             await client.close()
