@@ -336,29 +336,32 @@ CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
 # Events
 
 
-class Everyone(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# Plain frozen dataclasses, not validated models: every answer creates two events, and
+# everything in them comes from this module.
+
+
+@dataclass(frozen=True, slots=True)
+class Everyone:
     kind: Literal["everyone"] = "everyone"
 
 
-class Host(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, slots=True)
+class Host:
     kind: Literal["host"] = "host"
 
 
-class Player(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["player"] = "player"
+@dataclass(frozen=True, slots=True)
+class Player:
     player_id: PlayerId
+    kind: Literal["player"] = "player"
 
 
-Audience: TypeAlias = Annotated[Everyone | Host | Player, Field(discriminator="kind")]
+Audience: TypeAlias = Everyone | Host | Player
 
 
-class Event(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Event:
     """A server message and who receives it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     audience: Audience
     message: ServerMessage
