@@ -47,6 +47,7 @@ from partyquiz_core.protocol import (
     parse_client_message,
 )
 from partyquiz_ws.backends import Backend, Snapshot, game_channel, replica_channel
+from partyquiz_ws.collector import CollectorPolicy
 from partyquiz_ws.engine import (
     KIND_COMMAND,
     KIND_HOST,
@@ -103,6 +104,12 @@ class GameService:
             backend.outbox, web, metrics, settings.replica_id, settings.results_retry_max_seconds
         )
         self.runners: dict[GameId, tuple[GameRunner, asyncio.Task[None]]] = {}
+        self.collector = CollectorPolicy(
+            lambda: bool(self.hub.rooms),
+            settings.gc_freeze_seconds,
+            settings.gc_full_every_seconds,
+            settings.gc_full_max_seconds,
+        )
         self._stopping_runners: dict[GameId, asyncio.TimerHandle] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # stopped runners still finishing
         self._background: set[asyncio.Task[None]] = set()
@@ -124,6 +131,7 @@ class GameService:
         await self.backend.bus.subscribe(replica_channel(self.settings.replica_id))
         self._spawn(self._listen(), "bus-listener")
         self._spawn(self.courier.run(), "results-courier")
+        self._spawn(self.collector.run(), "garbage-collector")
 
     async def _listen(self) -> None:
         while True:

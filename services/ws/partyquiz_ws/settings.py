@@ -86,6 +86,16 @@ class WsSettings(BaseSettings):
     records how far it got; a new owner replays the inbox after the snapshot, so a longer
     interval costs a longer replay on takeover, a shorter one more CPU per batch in big
     games. 0 saves every batch. Embedded mode keeps the state object and always saves."""
+    gc_freeze_seconds: float = Field(default=1.0, ge=0, le=60)
+    """How often objects that survived are moved out of the garbage collector's way, so its
+    automatic passes stay short with 10 000 connections open (see ``collector``). 0 leaves
+    Python's default collector alone: full passes then stop the replica for ~0.5 s at
+    unpredictable moments in big games."""
+    gc_full_every_seconds: float = Field(default=300.0, gt=0)
+    """Full garbage collection at most this often, and only when no game is live here."""
+    gc_full_max_seconds: float = Field(default=3600.0, gt=0)
+    """Full garbage collection at least this often, even with games live (a pause of about a
+    second with 10 000 connections)."""
     results_retry_max_seconds: float = Field(default=30.0, gt=0)
     """Upper bound of the back-off between attempts to deliver results to the web service."""
 
