@@ -100,25 +100,29 @@ class Outcome:
     answers: list[str] = field(default_factory=list)
     applied: int = 0
     rejected: int = 0
-    _count: list[Any] | None = None  # the batch's latest answer_count item
+    _count: tuple[list[Any], AnswerCountMsg] | None = None  # the batch's latest answer_count
 
     def add(self, channel: str, item: list[Any]) -> None:
         self.items.setdefault(channel, []).append(item)
 
-    def add_count(self, channel: str, item: list[Any]) -> None:
+    def add_count(self, channel: str, msg: AnswerCountMsg) -> None:
         """Add an ``answer_count`` for the host, superseding the batch's earlier one.
 
         Counts only grow, so the host needs the latest of a batch, not one frame per answer
         (10 000 in a second in a big game). The earlier item is emptied where it stands, so
-        the items keep their version order; ``channel_items`` leaves it out.
+        the items keep their version order, and only the latest is ever encoded.
         """
         if self._count is not None:
-            self._count.clear()
-        self._count = item
+            self._count[0].clear()
+        item = ["host", msg.type, None]
+        self._count = (item, msg)
         self.add(channel, item)
 
     def channel_items(self) -> Iterator[tuple[str, list[list[Any]]]]:
         """Each channel and its items to publish, in order."""
+        if self._count is not None:
+            item, msg = self._count
+            item[2] = msg.model_dump_json()
         for channel, items in self.items.items():
             yield channel, [item for item in items if item]
 
@@ -244,7 +248,7 @@ class Engine:
             if isinstance(audience, game.Everyone):
                 out.add(channel, ["all", msg.type, msg.model_dump_json()])
             elif isinstance(msg, AnswerCountMsg):
-                out.add_count(channel, ["host", msg.type, msg.model_dump_json()])
+                out.add_count(channel, msg)
             elif isinstance(audience, game.Host):
                 out.add(channel, ["host", msg.type, msg.model_dump_json()])
             elif joiner is not None and audience.player_id == joiner:
