@@ -53,22 +53,24 @@ def send_text(conns: Iterable[ServerConnection], *payloads: bytes) -> int:
     one connection does not stop the others.
     """
     frames = b"".join(text_frame(payload) for payload in payloads)
-    sent = 0
-    for conn in conns:
-        protocol = conn.protocol
-        if protocol.state is not OPEN or conn.send_in_progress is not None:
-            continue
-        try:
-            if protocol.extensions:  # never with compression off; websockets frames it then
-                for payload in payloads:
-                    broadcast([conn], payload, text=True)
-            else:
-                conn.transport.write(frames)
-        except Exception as exc:
-            log.warning("skipped a send: %s", type(exc).__name__)
-            continue
-        sent += 1
-    return sent
+    return sum(1 for conn in conns if _write(conn, frames, payloads))
+
+
+def _write(conn: ServerConnection, frames: bytes, payloads: tuple[bytes, ...]) -> bool:
+    """Write ``frames`` (``payloads``, framed) to ``conn`` if it is open; never raise."""
+    protocol = conn.protocol
+    if protocol.state is not OPEN or conn.send_in_progress is not None:
+        return False
+    try:
+        if protocol.extensions:  # never with compression off; websockets frames them then
+            for payload in payloads:
+                broadcast([conn], payload, text=True)
+        else:
+            conn.transport.write(frames)
+    except Exception as exc:
+        log.warning("skipped a send: %s", type(exc).__name__)
+        return False
+    return True
 
 
 @dataclass(eq=False, slots=True)
@@ -251,12 +253,14 @@ class Hub:
         msg_type, version, question_index, rows = item[1], item[2], item[3], item[4]
         personal_frame = self._personal_frame
         public = () if reveal is None else (reveal[2].encode(),)
+        prefix = b"".join(text_frame(p) for p in public)  # framed once for every player
         served: set[ServerConnection] = set()
         for player_id, client in room.players.items():
             row = rows.get(player_id)
-            if row is not None and send_text(
-                (client.conn,), *public, personal_frame(version, question_index, row)
-            ):
+            if row is None:
+                continue
+            personal = personal_frame(version, question_index, row)
+            if _write(client.conn, prefix + text_frame(personal), (*public, personal)):
                 served.add(client.conn)
         if served:
             self._metrics.sent(msg_type, len(served))
