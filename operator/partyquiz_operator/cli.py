@@ -102,11 +102,12 @@ def run(settings: OperatorSettings) -> None:
     metrics = OperatorMetrics()
     api_client = k8s.load_api_client(settings.kubeconfig)
     cluster = k8s.Cluster(api_client, metrics, timeout=settings.request_timeout_seconds)
-    reconciler = Reconciler(cluster, metrics)
+    cache = handlers.new_watch_cache()
+    reconciler = Reconciler(cluster, metrics, cache=cache)
     registry = kopf.OperatorRegistry()
     kopf_settings = kopf.OperatorSettings()
     handlers.configure(kopf_settings, settings)
-    handlers.register(registry, reconciler, metrics, settings)
+    handlers.register(registry, reconciler, metrics, settings, cache)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

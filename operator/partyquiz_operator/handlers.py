@@ -2,12 +2,15 @@
 
 Owns the registration (on a registry passed in, so tests get a fresh one), the kopf settings,
 and the one place where operator errors become ``kopf.PermanentError`` / ``kopf.TemporaryError``.
-Handlers are sync functions, so kopf runs the blocking reconcile in its thread pool and the
-event loop never blocks. No decisions are made here.
+The PartyQuiz handlers are sync functions, so kopf runs the blocking reconcile in its thread
+pool and the event loop never blocks; child events only queue their owner on a ``WorkQueue``
+whose own threads reconcile it, so they never wait for (or hold) kopf's pool. No decisions are
+made here.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import threading
@@ -22,25 +25,34 @@ from partyquiz_operator.errors import SpecError, TransientError
 from partyquiz_operator.metrics import OperatorMetrics
 from partyquiz_operator.reconcile import Reconciler
 from partyquiz_operator.settings import OperatorSettings
+from partyquiz_operator.watchcache import WatchCache
+from partyquiz_operator.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 
 FINALIZER = reaping.FINALIZER
 ANNOTATION_PREFIX = "partyquiz.dev"
 
-# Children whose changes (including deletion) trigger an immediate reconcile of their owner.
+# Children whose changes (including deletion) trigger an immediate reconcile of their owner,
+# as (group, version, plural, kind); their latest versions are kept in the ``WatchCache``.
 # Secrets and ServiceAccounts are repaired by the periodic resync instead: watching Secrets
 # would mean reading every Secret in the watched namespaces.
-WATCHED_CHILDREN: tuple[tuple[str, str, str], ...] = (
-    ("apps", "v1", "deployments"),
-    ("apps", "v1", "statefulsets"),
-    ("batch", "v1", "jobs"),
-    ("", "v1", "services"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("networking.k8s.io", "v1", "networkpolicies"),
-    ("networking.k8s.io", "v1", "ingresses"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
+WATCHED_CHILDREN: tuple[tuple[str, str, str, str], ...] = (
+    ("apps", "v1", "deployments", "Deployment"),
+    ("apps", "v1", "statefulsets", "StatefulSet"),
+    ("batch", "v1", "jobs", "Job"),
+    ("", "v1", "services", "Service"),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("networking.k8s.io", "v1", "ingresses", "Ingress"),
+    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
 )
+
+
+def new_watch_cache() -> WatchCache:
+    """Return an empty cache of the kinds in ``WATCHED_CHILDREN``."""
+    return WatchCache(frozenset(kind for *_, kind in WATCHED_CHILDREN))
+
 
 T = TypeVar("T")
 
@@ -78,8 +90,12 @@ def register(
     reconciler: Reconciler,
     metrics: OperatorMetrics,
     operator: OperatorSettings,
+    cache: WatchCache | None = None,
 ) -> None:
-    """Register every handler of the operator on ``registry``."""
+    """Register every handler of the operator on ``registry``.
+
+    ``cache`` is the one the reconciler reads; child events keep it current.
+    """
     pq = (api.GROUP, api.VERSION, api.PLURAL)
 
     alive = liveness.Liveness(
@@ -103,11 +119,30 @@ def register(
         metrics.reconcile_total.labels(handler, "ok").inc()
         return result
 
+    def reconcile_owner(key: tuple[str, str]) -> None:
+        namespace, owner = key
+        try:
+            run(
+                "child",
+                functools.partial(reconciler.reconcile_named, namespace, owner, from_cache=True),
+            )
+        except (kopf.PermanentError, kopf.TemporaryError) as exc:
+            # The owner's own handlers and the resync retry; a child event cannot.
+            logger.warning("reconcile of %s/%s after a child change: %s", namespace, owner, exc)
+
+    owners: WorkQueue[tuple[str, str]] = WorkQueue(
+        reconcile_owner, threads=operator.worker_threads, name="partyquiz-child"
+    )
+
     @kopf.on.resume(*pq, registry=registry, id="reconcile")
     @kopf.on.create(*pq, registry=registry, id="reconcile")
     @kopf.on.update(*pq, registry=registry, id="reconcile")
     def reconcile_changed(body: kopf.Body, **_: Any) -> None:
-        run("changed", lambda: reconciler.reconcile(body))
+        outcome = run("changed", lambda: reconciler.reconcile(body))
+        if outcome.dirty:
+            # A child changed during the pass; its event was coalesced into this pass, which
+            # may have read the child before the change. Go again, off kopf's threads.
+            owners.add((body["metadata"]["namespace"], body["metadata"]["name"]))
 
     stop_resync = threading.Event()
 
@@ -134,11 +169,13 @@ def register(
 
     @kopf.on.startup(registry=registry)
     def start_resync(**_: Any) -> None:
+        owners.start()
         threading.Thread(target=resync_forever, name="partyquiz-resync", daemon=True).start()
 
     @kopf.on.cleanup(registry=registry)
     def stop_resync_loop(**_: Any) -> None:
         stop_resync.set()
+        owners.stop()
 
     @kopf.on.delete(
         *pq,
@@ -151,8 +188,9 @@ def register(
         removed = run("delete", lambda: reconciler.clean_up(body))
         logger.info("clean-up of %s removed %s", body["metadata"]["name"], removed or "nothing")
 
+    # Async, like child_changed: bookkeeping only, so it needs no thread of kopf's pool.
     @kopf.on.event(*pq, registry=registry)
-    def instance_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def instance_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         meta = body.get("metadata", {})
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
         if type == "DELETED":
@@ -161,18 +199,23 @@ def register(
         else:
             alive.watched(namespace, name, meta.get("resourceVersion"))
 
-    def child_changed(body: kopf.Body, **_: Any) -> None:
-        owner = owner_of(body)
-        namespace = body.get("metadata", {}).get("namespace")
-        if owner is None or namespace is None:
-            return
-        try:
-            run("child", lambda: reconciler.reconcile_named(namespace, owner))
-        except (kopf.PermanentError, kopf.TemporaryError) as exc:
-            # The owner's own handlers and the resync retry; an event handler cannot.
-            logger.warning("reconcile of %s/%s after a child change: %s", namespace, owner, exc)
+    def child_handler(kind: str) -> Callable[..., Any]:
+        async def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+            meta = body.get("metadata", {})
+            if cache is not None:
+                if type == "DELETED":
+                    cache.forget(kind, meta.get("namespace", ""), meta.get("name", ""))
+                else:
+                    # kopf reuses its Body views; keep a plain copy of this version.
+                    cache.put(kind, copy.deepcopy(dict(body)))
+            owner = owner_of(body)
+            namespace = meta.get("namespace")
+            if owner is not None and namespace is not None:
+                owners.add((namespace, owner))
 
-    for group, version, plural in WATCHED_CHILDREN:
+        return child_changed
+
+    for group, version, plural, kind in WATCHED_CHILDREN:
         kopf.on.event(
             group,
             version,
@@ -180,7 +223,7 @@ def register(
             registry=registry,
             id=f"child-{plural}",
             labels={"app.kubernetes.io/managed-by": builders.FIELD_MANAGER},
-        )(child_changed)
+        )(child_handler(kind))
 
     @kopf.on.probe(registry=registry, id="alive")
     def operator_alive(**_: Any) -> str:

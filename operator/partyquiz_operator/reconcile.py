@@ -26,6 +26,7 @@ from partyquiz_operator import api, backup, builders, drift, monitoring, rollout
 from partyquiz_operator.errors import KubeApiError, SpecError, TransientError
 from partyquiz_operator.k8s import Cluster
 from partyquiz_operator.metrics import OperatorMetrics
+from partyquiz_operator.watchcache import WatchCache
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Outcome:
 
     phase: str
     writes: int
+    dirty: bool = False  # a child changed during the pass: reconcile once more
 
 
 def instance_from_body(body: Mapping[str, Any]) -> builders.Instance:
@@ -184,11 +186,14 @@ class Reconciler:
         *,
         clock: Clock = utc_now,
         token_factory: TokenFactory = new_token,
+        cache: WatchCache | None = None,
     ) -> None:
         self._cluster = cluster
         self._metrics = metrics
         self._clock = clock
         self._new_token = token_factory
+        self._cache = cache
+        self._reads = threading.local()  # .cached: this thread's pass reads children from cache
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._pending: set[tuple[str, str]] = set()
         self._guard = threading.Lock()
@@ -202,11 +207,15 @@ class Reconciler:
         with lock:
             yield
 
-    def reconcile_named(self, namespace: str, name: str) -> Outcome | None:
+    def reconcile_named(
+        self, namespace: str, name: str, *, from_cache: bool = False
+    ) -> Outcome | None:
         """Reconcile the instance by name (after a child changed); coalesces bursts of calls.
 
         When a pass for the instance is already running, the call only marks it dirty and the
         running pass goes once more, so a storm of child events costs at most two passes.
+        ``from_cache`` reads watched children from the watch cache (passes a watch event
+        triggered); without it every read goes to the API server (the resync).
         """
         key = (namespace, name)
         with self._guard:
@@ -222,7 +231,7 @@ class Reconciler:
                 body = self._cluster.get(api.KIND, namespace, name)
                 if body is None or body["metadata"].get("deletionTimestamp"):
                     return outcome
-                outcome = self._reconcile_locked(body)
+                outcome = self._reconcile_reading(body, from_cache=from_cache)
             with self._guard:
                 if key not in self._pending:
                     return outcome
@@ -241,13 +250,57 @@ class Reconciler:
         ]
 
     def reconcile(self, body: Mapping[str, Any]) -> Outcome:
-        """Run one full pass for ``body`` (a PartyQuiz as kopf delivers it)."""
+        """Run one full pass for ``body`` (a PartyQuiz as kopf delivers it).
+
+        A ``reconcile_named`` call that arrived during the pass (a child changed) only marked
+        the instance dirty; ``Outcome.dirty`` says so, and the caller must have the instance
+        reconciled once more (through ``reconcile_named``) rather than leave it to the resync.
+        """
         meta = body["metadata"]
-        with self._exclusive((meta["namespace"], meta["name"])):
+        key = (meta["namespace"], meta["name"])
+        with self._exclusive(key):
+            with self._guard:
+                self._pending.discard(key)
             fresh = self._cluster.get(api.KIND, meta["namespace"], meta["name"])
             if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                 return Outcome(phase="Deleted", writes=0)
-            return self._reconcile_locked(fresh)
+            outcome = self._reconcile_reading(fresh, from_cache=True)
+        with self._guard:
+            return dataclasses.replace(outcome, dirty=key in self._pending)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _reconcile_reading(self, body: Mapping[str, Any], *, from_cache: bool) -> Outcome:
+        self._reads.cached = from_cache and self._cache is not None
+        try:
+            return self._reconcile_locked(body)
+        finally:
+            self._reads.cached = False
+
+    def _get(
+        self, kind: str, namespace: str, name: str, *, unseen_is_absent: bool = False
+    ) -> dict[str, Any] | None:
+        """Read a child: from the watch cache in an event-triggered pass, else from the API.
+
+        A child the cache has not seen is read from the API server (it may be a foreign object
+        with the same name, or one whose event is still on its way), unless
+        ``unseen_is_absent`` says an unseen object may be taken as absent for this read.
+        """
+        cache = self._cache
+        if cache is not None and kind in cache.kinds and getattr(self._reads, "cached", False):
+            body = cache.get(kind, namespace, name)
+            if body is not None:
+                return dict(body)
+            if unseen_is_absent:
+                return None
+        return self._cluster.get(kind, namespace, name)
+
+    def _apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply; the returned object is the newest version, so cache it."""
+        live = self._cluster.apply(manifest)
+        if self._cache is not None and manifest["kind"] in self._cache.kinds:
+            self._cache.put(manifest["kind"], live)
+        return live
 
     # --- the pass ------------------------------------------------------------------------
 
@@ -301,14 +354,14 @@ class Reconciler:
     def _ensure(self, inst: builders.Instance, desired: Mapping[str, Any]) -> dict[str, Any]:
         """Apply ``desired`` unless the live object already matches; return the live object."""
         meta = desired["metadata"]
-        live = self._cluster.get(desired["kind"], meta["namespace"], meta["name"])
+        live = self._get(desired["kind"], meta["namespace"], meta["name"])
         if live is not None and not drift.is_owned_by(live, inst.uid):
             raise _NotOwnedError(desired["kind"], meta["name"])
         hashed = drift.with_hash(desired)
         if live is not None and drift.is_up_to_date(live, hashed):
             return live
         logger.info("applying %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
-        return self._cluster.apply(hashed)
+        return self._apply(hashed)
 
     def _secret_digests(self, inst: builders.Instance) -> dict[str, str]:
         digests: dict[str, str] = {}
@@ -364,12 +417,12 @@ class Reconciler:
 
         pg_claim = redis_claim = None
         if spec.database.managed is not None:
-            live = self._cluster.get("StatefulSet", inst.namespace, builders.postgres_name(inst))
+            live = self._get("StatefulSet", inst.namespace, builders.postgres_name(inst))
             pg_claim = _claim_storage(live)
             if pg_claim is not None:
                 self._grow_volume(builders.postgres_name(inst), inst, spec.database.managed.storage)
         if spec.redis.managed is not None:
-            live = self._cluster.get("StatefulSet", inst.namespace, builders.redis_name(inst))
+            live = self._get("StatefulSet", inst.namespace, builders.redis_name(inst))
             redis_claim = _claim_storage(live)
             if redis_claim is not None:
                 self._grow_volume(builders.redis_name(inst), inst, spec.redis.managed.storage)
@@ -417,8 +470,8 @@ class Reconciler:
 
         plan = _Plan()
         if migration != "Complete":
-            web_live = self._cluster.get("Deployment", inst.namespace, builders.web_name(inst))
-            ws_live = self._cluster.get("Deployment", inst.namespace, builders.ws_name(inst))
+            web_live = self._get("Deployment", inst.namespace, builders.web_name(inst))
+            ws_live = self._get("Deployment", inst.namespace, builders.ws_name(inst))
         elif revision == previous.revisions.current:
             web_live = self._ensure(inst, builders.build_web_deployment(inst, revision))
             ws_live = self._ensure(inst, builders.build_ws_deployment(inst, revision))
@@ -475,7 +528,7 @@ class Reconciler:
         served = self._cluster.served_kinds(monitoring.MONITORING_API_VERSION)
         wanted_kinds = {m["kind"] for m in wanted}
         for kind in (set(monitoring.MONITORING_KINDS) & served) - wanted_kinds:
-            live = self._cluster.get(kind, inst.namespace, inst.name)
+            live = self._get(kind, inst.namespace, inst.name)
             if live is not None and drift.is_owned_by(live, inst.uid):
                 self._cluster.delete(kind, inst.namespace, inst.name)
         if not wanted:
@@ -507,7 +560,7 @@ class Reconciler:
         if previous.revisions.migrated == revision:
             return "Complete", ""
         job_name = builders.migration_job_name(inst, revision)
-        live = self._cluster.get("Job", inst.namespace, job_name)
+        live = self._get("Job", inst.namespace, job_name)
         if live is not None and live["metadata"].get("deletionTimestamp"):
             return "Running", "waiting for the previous migration Job to be deleted (retry)"
         if live is None:
@@ -522,7 +575,7 @@ class Reconciler:
                 if backed_up != "Complete":
                     return backed_up, backup_message
             job = builders.build_migration_job(inst, revision)
-            live = self._cluster.apply(drift.with_hash(job))
+            live = self._apply(drift.with_hash(job))
         state, message = _job_state(live)
         if state == "Complete":
             self._metrics.migrations_total.labels("succeeded").inc()
@@ -536,12 +589,12 @@ class Reconciler:
     def _back_up(self, inst: builders.Instance, revision: str) -> tuple[status.MigrationState, str]:
         """Run (or observe) the dump Job that must succeed before ``revision`` migrates."""
         name = backup.backup_job_name(inst, revision)
-        live = self._cluster.get("Job", inst.namespace, name)
+        live = self._get("Job", inst.namespace, name)
         if live is not None and live["metadata"].get("deletionTimestamp"):
             return "BackingUp", "waiting for the previous backup Job to be deleted (retry)"
         if live is None:
             self._ensure(inst, backup.build_backup_pvc(inst))
-            live = self._cluster.apply(drift.with_hash(backup.build_backup_job(inst, revision)))
+            live = self._apply(drift.with_hash(backup.build_backup_job(inst, revision)))
         state, message = _job_state(live, "backup Job")
         if state == "Running":
             return "BackingUp", ""
@@ -555,7 +608,7 @@ class Reconciler:
             builders.migration_job_name(inst, revision),
             backup.backup_job_name(inst, revision),
         ):
-            live = self._cluster.get("Job", inst.namespace, name)
+            live = self._get("Job", inst.namespace, name)
             owned = live is not None and drift.is_owned_by(live, inst.uid)
             if owned and _job_state(live)[0] == "Failed":
                 self._cluster.delete("Job", inst.namespace, name)
@@ -678,8 +731,8 @@ class Reconciler:
             lives = self._roll_back(inst, good)
             plan.rolling_back = not _rolled_out(*lives)
             return lives
-        web = self._cluster.get("Deployment", inst.namespace, builders.web_name(inst))
-        ws = self._cluster.get("Deployment", inst.namespace, builders.ws_name(inst))
+        web = self._get("Deployment", inst.namespace, builders.web_name(inst))
+        ws = self._get("Deployment", inst.namespace, builders.ws_name(inst))
         return web, ws
 
     def _roll_back(
@@ -711,7 +764,7 @@ class Reconciler:
             # Backups were set up once (the volume is kept): a schedule may have been dropped.
             candidates.add(("CronJob", backup.backup_cronjob_name(inst)))
         for kind, name in candidates - wanted:
-            live = self._cluster.get(kind, inst.namespace, name)
+            live = self._get(kind, inst.namespace, name, unseen_is_absent=True)
             if live is not None and drift.is_owned_by(live, inst.uid):
                 self._cluster.delete(kind, inst.namespace, name)
 
