@@ -326,7 +326,7 @@ def render_operator(
     ]
     steps = render_table(["PartyQuiz objects", *(f"{label} p50 s" for label in labels)], step_rows)
     pod_starts = ", ".join(
-        f"{r['pod_start_p50_s']:.2f} s with {int(r['count'])} objects"
+        f"{r['pod_start_p50_s']:.2f} s ({int(r['count'])} objects)"
         for r in results
         if r.get("pod_start_p50_s") is not None
     )
@@ -355,13 +355,15 @@ def render_operator(
             "Deployments created; Deployments available → status Ready. Each starts when the "
             "state the operator waits for appears in the API and ends when its next objects "
             "(or the status) appear, so it holds the operator's watch latency, queueing and "
-            "reconcile passes. The rest is waiting for Kubernetes: StatefulSet, Job and "
+            "reconcile passes; with N objects applied at once it includes waiting behind the "
+            "other objects' passes, so it grows with N. The rest is waiting for Kubernetes: "
+            "StatefulSet, Job and "
             "Deployment created → their pods Ready (or the Job complete) and that reflected in "
             "the object's status, i.e. controller-manager, scheduler and kwok, which on this "
             "2-core machine serve every pod of every object and share the cores with the API "
-            "server and the operator. That is the pod-start time the target leaves out; a "
-            "single pod takes a median "
-            f"{pod_starts or 'n/a'} from its creation to Ready.",
+            "server and the operator. That is the pod-start time the target leaves out (one "
+            f"pod alone, creation → Ready, has a median of {pod_starts or 'n/a'}). Step "
+            "medians need not add up to the medians of the sums.",
             "",
             table,
             "",

@@ -149,5 +149,5 @@ def test_operator_section_shows_both_latencies_the_steps_and_writes() -> None:
     assert [cell.strip() for cell in figures[3:8]] == ["7.5", "9.0", "1.5", "2.5", "6.0"]
     assert "operator's part (excluding pod start) p50 s" in body
     assert "→ Job complete p50 s" in body
-    assert "1.25 s with 10 objects" in body
+    assert "1.25 s (10 objects)" in body
     assert "5 s resync" in body
