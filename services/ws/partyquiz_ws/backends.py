@@ -53,6 +53,11 @@ def replica_channel(replica_id: str) -> str:
     return f"pq:r:{replica_id}"
 
 
+def stream_id_seq(entry_id: str) -> int:
+    """The first part of a ``<ms>-<seq>`` id: the whole order of the embedded inbox's ids."""
+    return int(entry_id.partition("-")[0])
+
+
 def id_after(a: str, b: str) -> bool:
     """Whether stream id ``a`` comes strictly after ``b`` (``<ms>-<seq>`` ids)."""
     a_ms, _, a_seq = a.partition("-")

@@ -10,30 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import time
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from operator import itemgetter
 
 from partyquiz_core.ids import GameId, JoinCode
-from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot, id_after
+from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot, stream_id_seq
 
 
 class MemoryInbox:
+    """Entries per game in id order; ids are ``<seq>-0`` with one sequence for the process."""
+
     def __init__(self) -> None:
-        self._entries: dict[GameId, list[tuple[str, bytes]]] = defaultdict(list)
+        self._entries: dict[GameId, list[tuple[int, str, bytes]]] = defaultdict(list)
         self._seq = 0
         self._changed: dict[GameId, asyncio.Event] = defaultdict(asyncio.Event)
 
     async def append(self, game_id: GameId, entry: bytes) -> str:
         self._seq += 1
         entry_id = f"{self._seq}-0"
-        self._entries[game_id].append((entry_id, entry))
+        self._entries[game_id].append((self._seq, entry_id, entry))
         self._changed[game_id].set()
         return entry_id
 
+    def _first_after(self, entries: list[tuple[int, str, bytes]], after: str) -> int:
+        """Index of the first entry whose id comes after ``after`` (ids sort like their seq)."""
+        if after == START_ID or not entries:
+            return 0
+        return bisect_right(entries, stream_id_seq(after), key=itemgetter(0))
+
     def _after(self, game_id: GameId, after: str, count: int) -> list[tuple[str, bytes]]:
-        out = [e for e in self._entries.get(game_id, ()) if id_after(e[0], after)]
-        return out[:count]
+        entries = self._entries.get(game_id)
+        if not entries:
+            return []
+        start = self._first_after(entries, after)
+        return [(entry_id, entry) for _seq, entry_id, entry in entries[start : start + count]]
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
@@ -53,7 +66,7 @@ class MemoryInbox:
     def trim(self, game_id: GameId, upto: str) -> None:
         entries = self._entries.get(game_id)
         if entries:
-            self._entries[game_id] = [e for e in entries if id_after(e[0], upto)]
+            del entries[: self._first_after(entries, upto)]
 
 
 class MemoryLease:

@@ -137,6 +137,7 @@ class GameRunner:
         last_id = self._committed_id = snapshot.last_id
         # Entries up to here were applied and published by an earlier owner: replay them quietly.
         published_id = snapshot.published_id or last_id
+        caught_up = False  # past published_id: entries from here on are published
         self._logged = len(snapshot.log)
         if state.version > 0 or last_id != "0-0":
             self._metrics.lease_takeovers.inc()
@@ -166,10 +167,11 @@ class GameRunner:
             now = self._clock()
             loud = False
             for entry_id, raw in entries:
-                replayed = not id_after(entry_id, published_id)
-                state = self._engine.apply_entry(state, raw, now, quiet if replayed else out)
+                # Entries come in id order: once one is past what was published, all are.
+                caught_up = caught_up or id_after(entry_id, published_id)
+                state = self._engine.apply_entry(state, raw, now, out if caught_up else quiet)
                 last_id = entry_id
-                loud = loud or not replayed
+                loud = loud or caught_up
             if entries:
                 unsaved = True
                 quiet = Outcome()
