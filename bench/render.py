@@ -349,10 +349,12 @@ def render_operator(
             "while every object is resynced at least twice in steady state. Memory is the "
             "operator's RSS growth divided by the objects.",
             "",
-            "Each object's path to Ready is a chain of seven steps; the table below gives each "
-            "step's median. The operator's part is the sum of its four steps: apply → both "
-            "StatefulSets created; PostgreSQL ready → migration Job created; Job complete → both "
-            "Deployments created; Deployments available → status Ready. Each starts when the "
+            "Each object's path to Ready is a chain of eight steps; the table below gives each "
+            "step's median. The first is `kubectl apply` creating the object (one apply creates "
+            "the N objects one after another). The operator's part is the sum of its four "
+            "steps: PartyQuiz created → both StatefulSets created; PostgreSQL ready → migration "
+            "Job created; Job complete → both Deployments created; Deployments available → "
+            "status Ready. Each starts when the "
             "state the operator waits for appears in the API and ends when its next objects "
             "(or the status) appear, so it holds the operator's watch latency, queueing and "
             "reconcile passes; with N objects applied at once it includes waiting behind the "

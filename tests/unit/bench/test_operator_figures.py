@@ -30,7 +30,7 @@ def _feed(watch: NamespaceWatch, at: float, plural: str, obj: dict[str, Any]) ->
 
 
 def _one_object_watched() -> NamespaceWatch:
-    """quiz-0 applied at 100.0: 0.5 s operator, 2 s PostgreSQL, 0.25 s operator, ..."""
+    """quiz-0 applied at 100.0, created at 100.1: 0.4 s operator, 2 s PostgreSQL, ..."""
     watch = NamespaceWatch(None, "ns", seconds=60)
     ready_deploy = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1}
     steps = [
@@ -66,6 +66,8 @@ def _one_object_watched() -> NamespaceWatch:
             _child("deployments", "ws", "quiz-0-ws", **ready_deploy, availableReplicas=1),
         ),
     ]
+    created = {"metadata": {"name": "quiz-0", "generation": 1}}
+    _feed(watch, 100.1, "partyquizzes", created)
     for at, plural, obj in steps:
         _feed(watch, at, plural, obj)
     ready = {
@@ -78,9 +80,9 @@ def _one_object_watched() -> NamespaceWatch:
 
 def test_the_critical_path_splits_into_operator_and_kubernetes_steps() -> None:
     path = critical_path(_one_object_watched(), "quiz-0", 100.0)
-    assert path == pytest.approx([0.5, 2.0, 0.25, 2.0, 0.5, 2.0, 0.25])
+    assert path == pytest.approx([0.1, 0.4, 2.0, 0.25, 2.0, 0.5, 2.0, 0.25])
     own = sum(s for (_, who, *_), s in zip(STEPS, path or [], strict=True) if who == "operator")
-    assert own == pytest.approx(1.5)
+    assert own == pytest.approx(1.4)
 
 
 def test_an_object_not_yet_ready_has_no_critical_path() -> None:
