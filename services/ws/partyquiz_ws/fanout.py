@@ -251,6 +251,9 @@ class Hub:
         without a row (hosts, screens, a player who joined after the close) get it alone.
         """
         msg_type, version, question_index, rows = item[1], item[2], item[3], item[4]
+        if reveal is not None:
+            # Screens first: the host's next command can be on its way while players receive.
+            self._send(room.hosts, reveal[1], reveal[2])
         personal_frame = self._personal_frame
         public = () if reveal is None else (reveal[2].encode(),)
         prefix = b"".join(text_frame(p) for p in public)  # framed once for every player
@@ -267,4 +270,4 @@ class Hub:
         if reveal is not None:
             if served:
                 self._metrics.sent(reveal[1], len(served))
-            self._send(room.everyone - served, reveal[1], reveal[2])
+            self._send(room.everyone - served - room.hosts, reveal[1], reveal[2])
