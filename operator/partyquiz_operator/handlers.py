@@ -25,7 +25,7 @@ from partyquiz_operator.errors import SpecError, TransientError
 from partyquiz_operator.metrics import OperatorMetrics
 from partyquiz_operator.reconcile import Reconciler
 from partyquiz_operator.settings import OperatorSettings
-from partyquiz_operator.watchcache import WatchCache
+from partyquiz_operator.watchcache import WatchCache, only_status_changed
 from partyquiz_operator.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ WATCHED_CHILDREN: tuple[tuple[str, str, str, str], ...] = (
     ("networking.k8s.io", "v1", "ingresses", "Ingress"),
     ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
 )
+
+
+# Kinds whose status a pass reads. A change to only the status of any other watched child (a
+# PodDisruptionBudget's counts change with every pod) cannot change what a pass decides, so it
+# triggers no pass.
+STATUS_READ_KINDS = frozenset({"Deployment", "StatefulSet", "Job"})
 
 
 def new_watch_cache() -> WatchCache:
@@ -137,8 +143,10 @@ def register(
     @kopf.on.resume(*pq, registry=registry, id="reconcile")
     @kopf.on.create(*pq, registry=registry, id="reconcile")
     @kopf.on.update(*pq, registry=registry, id="reconcile")
-    def reconcile_changed(body: kopf.Body, **_: Any) -> None:
-        outcome = run("changed", lambda: reconciler.reconcile(body))
+    def reconcile_changed(body: kopf.Body, reason: str, **_: Any) -> None:
+        # At start-up (resume) the watch cache is still filling: read the API server.
+        from_cache = reason != kopf.Reason.RESUME
+        outcome = run("changed", lambda: reconciler.reconcile(body, from_cache=from_cache))
         if outcome.dirty:
             # A child changed during the pass; its event was coalesced into this pass, which
             # may have read the child before the change. Go again, off kopf's threads.
@@ -202,15 +210,19 @@ def register(
     def child_handler(kind: str) -> Callable[..., Any]:
         async def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
             meta = body.get("metadata", {})
+            namespace, name = meta.get("namespace", ""), meta.get("name", "")
             if cache is not None:
                 if type == "DELETED":
-                    cache.forget(kind, meta.get("namespace", ""), meta.get("name", ""))
+                    cache.forget(kind, namespace, name)
                 else:
+                    previous = cache.get(kind, namespace, name)
                     # kopf reuses its Body views; keep a plain copy of this version.
-                    cache.put(kind, copy.deepcopy(dict(body)))
+                    current = copy.deepcopy(dict(body))
+                    cache.put(kind, current)
+                    if kind not in STATUS_READ_KINDS and only_status_changed(previous, current):
+                        return
             owner = owner_of(body)
-            namespace = meta.get("namespace")
-            if owner is not None and namespace is not None:
+            if owner is not None and namespace:
                 owners.add((namespace, owner))
 
         return child_changed

@@ -249,8 +249,11 @@ class Reconciler:
             if not b["metadata"].get("deletionTimestamp")
         ]
 
-    def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+    def reconcile(self, body: Mapping[str, Any], *, from_cache: bool = True) -> Outcome:
         """Run one full pass for ``body`` (a PartyQuiz as kopf delivers it).
+
+        ``from_cache`` as for ``reconcile_named``; off when the watch cache may still be
+        filling (operator start-up).
 
         A ``reconcile_named`` call that arrived during the pass (a child changed) only marked
         the instance dirty; ``Outcome.dirty`` says so, and the caller must have the instance
@@ -264,7 +267,7 @@ class Reconciler:
             fresh = self._cluster.get(api.KIND, meta["namespace"], meta["name"])
             if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                 return Outcome(phase="Deleted", writes=0)
-            outcome = self._reconcile_reading(fresh, from_cache=True)
+            outcome = self._reconcile_reading(fresh, from_cache=from_cache)
         with self._guard:
             return dataclasses.replace(outcome, dirty=key in self._pending)
 
@@ -351,10 +354,23 @@ class Reconciler:
             previous, now=self._clock(), generation=generation, reason=reason, message=message
         )
 
-    def _ensure(self, inst: builders.Instance, desired: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply ``desired`` unless the live object already matches; return the live object."""
+    def _ensure(
+        self,
+        inst: builders.Instance,
+        desired: Mapping[str, Any],
+        read: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
+    ) -> dict[str, Any]:
+        """Apply ``desired`` unless the live object already matches; return the live object.
+
+        ``read`` holds objects this pass already read, by (kind, name), so they are not read
+        twice.
+        """
         meta = desired["metadata"]
-        live = self._get(desired["kind"], meta["namespace"], meta["name"])
+        key = (desired["kind"], meta["name"])
+        if read is not None and key in read:
+            live = read[key]
+        else:
+            live = self._get(desired["kind"], meta["namespace"], meta["name"])
         if live is not None and not drift.is_owned_by(live, inst.uid):
             raise _NotOwnedError(desired["kind"], meta["name"])
         hashed = drift.with_hash(desired)
@@ -385,8 +401,19 @@ class Reconciler:
                 )
         return digests
 
-    def _grow_volume(self, statefulset: str, inst: builders.Instance, wanted: str) -> None:
-        """Grow the data PVC in place when the spec asks for more than it has."""
+    def _grow_volume(
+        self, statefulset: str, inst: builders.Instance, wanted: str, claim: str
+    ) -> None:
+        """Grow the data PVC in place when the spec asks for more than it has.
+
+        ``claim`` is the StatefulSet's claim template size. The PVC was made from it (or
+        bigger) and only ever grows, so an event-triggered pass that wants no more than it
+        does not read the PVC; the resync, which reads the API server, still does.
+        """
+        want_q, claim_q = drift.parse_quantity(wanted), drift.parse_quantity(claim)
+        cached = getattr(self._reads, "cached", False)
+        if cached and want_q is not None and claim_q is not None and want_q <= claim_q:
+            return
         pvc_name = builders.data_pvc_name(statefulset)
         pvc = self._cluster.get("PersistentVolumeClaim", inst.namespace, pvc_name)
         if pvc is None:
@@ -410,22 +437,24 @@ class Reconciler:
     ) -> api.PartyQuizStatus:
         spec = inst.spec
         digests = self._secret_digests(inst)
-        existing = _decode(
-            self._cluster.get("Secret", inst.namespace, builders.credentials_secret_name(inst))
-        )
-        credentials = builders.build_credentials_secret(inst, existing, self._new_token)
+        secret_name = builders.credentials_secret_name(inst)
+        secret = self._cluster.get("Secret", inst.namespace, secret_name)
+        credentials = builders.build_credentials_secret(inst, _decode(secret), self._new_token)
+        read: dict[tuple[str, str], dict[str, Any] | None] = {("Secret", secret_name): secret}
 
         pg_claim = redis_claim = None
         if spec.database.managed is not None:
-            live = self._get("StatefulSet", inst.namespace, builders.postgres_name(inst))
+            name = builders.postgres_name(inst)
+            live = read[("StatefulSet", name)] = self._get("StatefulSet", inst.namespace, name)
             pg_claim = _claim_storage(live)
             if pg_claim is not None:
-                self._grow_volume(builders.postgres_name(inst), inst, spec.database.managed.storage)
+                self._grow_volume(name, inst, spec.database.managed.storage, pg_claim)
         if spec.redis.managed is not None:
-            live = self._get("StatefulSet", inst.namespace, builders.redis_name(inst))
+            name = builders.redis_name(inst)
+            live = read[("StatefulSet", name)] = self._get("StatefulSet", inst.namespace, name)
             redis_claim = _claim_storage(live)
             if redis_claim is not None:
-                self._grow_volume(builders.redis_name(inst), inst, spec.redis.managed.storage)
+                self._grow_volume(name, inst, spec.redis.managed.storage, redis_claim)
 
         applied: dict[tuple[str, str], dict[str, Any]] = {}
         for child in builders.build_infrastructure(
@@ -434,7 +463,7 @@ class Reconciler:
             postgres_claim_storage=pg_claim,
             redis_claim_storage=redis_claim,
         ):
-            applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child)
+            applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child, read)
         for child in backup.build_backup_children(inst):
             applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child)
         self._remove_unwanted(inst, applied)

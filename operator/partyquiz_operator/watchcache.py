@@ -23,6 +23,22 @@ def _version(body: Mapping[str, Any]) -> int | None:
         return None
 
 
+def _without_status(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    meta = body.get("metadata", {})
+    return (
+        body.get("spec"),
+        meta.get("labels"),
+        meta.get("annotations"),
+        meta.get("ownerReferences"),
+        meta.get("deletionTimestamp"),
+    )
+
+
+def only_status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Return whether ``new`` differs from ``old`` in its status (or bookkeeping) only."""
+    return old is not None and _without_status(old) == _without_status(new)
+
+
 class WatchCache:
     """Latest bodies of watched children; ``kinds`` are the kinds the watches cover."""
 

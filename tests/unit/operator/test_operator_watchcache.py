@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from partyquiz_operator.handlers import WATCHED_CHILDREN, new_watch_cache
-from partyquiz_operator.watchcache import WatchCache
+from partyquiz_operator.watchcache import WatchCache, only_status_changed
 
 
 def _body(name: str, version: str, replicas: int = 1) -> dict[str, Any]:
@@ -41,3 +41,15 @@ def test_a_deleted_child_is_forgotten_and_others_are_kept_apart() -> None:
 def test_the_operator_caches_exactly_the_kinds_it_watches() -> None:
     assert new_watch_cache().kinds == {kind for *_, kind in WATCHED_CHILDREN}
     assert "Secret" not in new_watch_cache().kinds
+
+
+def test_a_status_only_change_is_told_apart_from_drift() -> None:
+    before = _body("quiz-web", "5") | {"status": {"currentHealthy": 1}}
+    counted = _body("quiz-web", "6") | {"status": {"currentHealthy": 2}}
+    assert only_status_changed(before, counted)
+    scaled = _body("quiz-web", "7", replicas=5)
+    assert not only_status_changed(before, scaled)
+    relabelled = _body("quiz-web", "8")
+    relabelled["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "someone-else"}
+    assert not only_status_changed(before, relabelled)
+    assert not only_status_changed(None, counted)  # first sight: always a pass
