@@ -965,16 +965,26 @@ def build_infrastructure(
     postgres_claim_storage: str | None = None,
     redis_claim_storage: str | None = None,
 ) -> list[Manifest]:
-    """Return every child that does not depend on the revision, in apply order."""
+    """Return every child that does not depend on the revision, in apply order.
+
+    The data stores' StatefulSets come first, right after the credentials and the network
+    policies that must fence their pods from the moment they exist: their pods are the slowest
+    step before a migration can run, so they start while the rest is applied.
+    """
     children: list[Manifest] = [build_service_account(inst), credentials]
-    if inst.spec.database.managed is not None:
-        children += build_postgres_services(inst)
+    postgres, redis = inst.spec.database.managed is not None, inst.spec.redis.managed is not None
+    if postgres:
         children.append(build_postgres_network_policy(inst))
-        children.append(build_postgres_statefulset(inst, claim_storage=postgres_claim_storage))
-    if inst.spec.redis.managed is not None:
-        children += build_redis_services(inst)
+    if redis:
         children.append(build_redis_network_policy(inst))
+    if postgres:
+        children.append(build_postgres_statefulset(inst, claim_storage=postgres_claim_storage))
+    if redis:
         children.append(build_redis_statefulset(inst, claim_storage=redis_claim_storage))
+    if postgres:
+        children += build_postgres_services(inst)
+    if redis:
+        children += build_redis_services(inst)
     children += [build_web_service(inst), build_ws_service(inst)]
     children += [build_web_pdb(inst), build_ws_pdb(inst)]
     if inst.spec.ingress is not None:
