@@ -3,7 +3,7 @@
 # $(PARTYQUIZ_CACHE)/bench/runs/; a full run rewrites the "Game service" and "Operator" sections
 # of docs/benchmarks.md.
 #   make bench                  the full suite (1k/5k/10k players, 5 interleaved runs, B4, B5;
-#                               about an hour on a busy 2-core machine)
+#                               ~20 min on a quiet 2-core machine, about an hour on a busy one)
 #   make bench BENCH=quick      a small smoke run (200 players, 1 run; ~3 min); its figures stay
 #                               in the run directory unless BENCH_ARGS has --docs
 #   make bench BENCH_ARGS='--sizes 1000 --runs 3 --scenarios game --no-docs'
