@@ -28,7 +28,7 @@ from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.quiz import Choice, Question, QuestionKind, Quiz
 
 
-def _quiz() -> Quiz:
+def bench_quiz() -> Quiz:
     return Quiz(
         title="bench",
         questions=(
@@ -50,7 +50,7 @@ def _quiz() -> Quiz:
 
 
 def _lobby(players: int) -> tuple[GameState, list[PlayerId], float]:
-    state = new_game(GameId("bench"), _quiz())
+    state = new_game(GameId("bench"), bench_quiz())
     ids = [PlayerId(f"player-{i:05d}") for i in range(players)]
     start = time.process_time()
     for i, pid in enumerate(ids):
