@@ -220,14 +220,7 @@ class ResultRow(NamedTuple):
     streak: int
 
     def result(self) -> PersonalResult:
-        return PersonalResult(
-            answered=self.answered,
-            correct=self.correct,
-            points=self.points,
-            score=self.score,
-            rank=self.rank,
-            streak=self.streak,
-        )
+        return PersonalResult(**self._asdict())
 
 
 class Standing(_Message):
