@@ -146,10 +146,17 @@ def register(
     def reconcile_changed(body: kopf.Body, reason: str, **_: Any) -> None:
         # At start-up (resume) the watch cache is still filling: read the API server.
         from_cache = reason != kopf.Reason.RESUME
-        outcome = run("changed", lambda: reconciler.reconcile(body, from_cache=from_cache))
-        if outcome.dirty:
-            # A child changed during the pass; its event was coalesced into this pass, which
-            # may have read the child before the change. Go again, off kopf's threads.
+        # A new instance's first pass stops once its data stores are started (see
+        # Reconciler.reconcile); the rest follows on the child queue's threads.
+        stores_first = reason == kopf.Reason.CREATE
+        outcome = run(
+            "changed",
+            lambda: reconciler.reconcile(body, from_cache=from_cache, stores_first=stores_first),
+        )
+        if outcome.dirty or outcome.follow_up:
+            # A child changed during the pass (its event was coalesced into this pass, which
+            # may have read the child before the change), or the pass stopped early. Go
+            # again, off kopf's threads.
             owners.add((body["metadata"]["namespace"], body["metadata"]["name"]))
 
     stop_resync = threading.Event()

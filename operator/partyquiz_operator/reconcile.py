@@ -54,6 +54,9 @@ class Outcome:
     phase: str
     writes: int
     dirty: bool = False  # a child changed during the pass: reconcile once more
+    # The pass stopped once a new instance's data stores were started (``stores_first``): the
+    # caller must have the instance reconciled once more, like ``dirty``.
+    follow_up: bool = False
 
 
 def instance_from_body(body: Mapping[str, Any]) -> builders.Instance:
@@ -249,11 +252,19 @@ class Reconciler:
             if not b["metadata"].get("deletionTimestamp")
         ]
 
-    def reconcile(self, body: Mapping[str, Any], *, from_cache: bool = True) -> Outcome:
+    def reconcile(
+        self, body: Mapping[str, Any], *, from_cache: bool = True, stores_first: bool = False
+    ) -> Outcome:
         """Run one full pass for ``body`` (a PartyQuiz as kopf delivers it).
 
         ``from_cache`` as for ``reconcile_named``; off when the watch cache may still be
         filling (operator start-up).
+
+        ``stores_first``: for an instance that has no status yet, stop the pass as soon as its
+        managed data stores' StatefulSets are applied and return ``Outcome.follow_up``. Their
+        pods are the slowest step on the way to Ready; when many instances are created at once,
+        each one's stores then start after a short pass instead of after the whole first pass
+        of every instance ahead of it on the handler threads. The rest follows in the next pass.
 
         A ``reconcile_named`` call that arrived during the pass (a child changed) only marked
         the instance dirty; ``Outcome.dirty`` says so, and the caller must have the instance
@@ -267,16 +278,20 @@ class Reconciler:
             fresh = self._cluster.get(api.KIND, meta["namespace"], meta["name"])
             if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                 return Outcome(phase="Deleted", writes=0)
-            outcome = self._reconcile_reading(fresh, from_cache=from_cache)
+            outcome = self._reconcile_reading(
+                fresh, from_cache=from_cache, stores_first=stores_first
+            )
         with self._guard:
             return dataclasses.replace(outcome, dirty=key in self._pending)
 
     # --- reads ---------------------------------------------------------------------------
 
-    def _reconcile_reading(self, body: Mapping[str, Any], *, from_cache: bool) -> Outcome:
+    def _reconcile_reading(
+        self, body: Mapping[str, Any], *, from_cache: bool, stores_first: bool = False
+    ) -> Outcome:
         self._reads.cached = from_cache and self._cache is not None
         try:
-            return self._reconcile_locked(body)
+            return self._reconcile_locked(body, stores_first=stores_first)
         finally:
             self._reads.cached = False
 
@@ -307,7 +322,7 @@ class Reconciler:
 
     # --- the pass ------------------------------------------------------------------------
 
-    def _reconcile_locked(self, body: Mapping[str, Any]) -> Outcome:
+    def _reconcile_locked(self, body: Mapping[str, Any], *, stores_first: bool = False) -> Outcome:
         writes_before = self._metrics.write_count()
         meta = body["metadata"]
         self._metrics.record_generation_seen(
@@ -324,8 +339,11 @@ class Reconciler:
             new = status.suspended_status(previous, now=now, generation=inst.generation)
             self._report(body, previous, new)
             return Outcome(phase=new.phase, writes=int(self._metrics.write_count() - writes_before))
+        stop_after_stores = stores_first and previous.observed_generation is None
         try:
-            new = self._converge(inst, previous, now, meta.get("annotations") or {})
+            converged = self._converge(
+                inst, previous, now, meta.get("annotations") or {}, stop_after_stores
+            )
         except SpecError as exc:
             self._report(body, previous, self._blocked(body, previous, "InvalidSpec", str(exc)))
             raise
@@ -343,8 +361,11 @@ class Reconciler:
             if not isinstance(exc, KubeApiError):
                 self._report(body, previous, self._blocked(body, previous, reason, str(exc)))
             raise
-        self._report(body, previous, new)
-        return Outcome(phase=new.phase, writes=int(self._metrics.write_count() - writes_before))
+        writes = int(self._metrics.write_count() - writes_before)
+        if converged is None:  # stopped after starting the data stores; nothing to report yet
+            return Outcome(phase=previous.phase, writes=writes, follow_up=True)
+        self._report(body, previous, converged)
+        return Outcome(phase=converged.phase, writes=writes)
 
     def _blocked(
         self, body: Mapping[str, Any], previous: api.PartyQuizStatus, reason: str, message: str
@@ -434,7 +455,10 @@ class Reconciler:
         previous: api.PartyQuizStatus,
         now: datetime,
         annotations: Mapping[str, str],
-    ) -> api.PartyQuizStatus:
+        stop_after_stores: bool = False,
+    ) -> api.PartyQuizStatus | None:
+        """Bring every child to the spec; return the new status (None: stopped after the data
+        stores' StatefulSets, see ``reconcile(stores_first=...)``)."""
         spec = inst.spec
         digests = self._secret_digests(inst)
         secret_name = builders.credentials_secret_name(inst)
@@ -457,6 +481,7 @@ class Reconciler:
                 self._grow_volume(name, inst, spec.redis.managed.storage, redis_claim)
 
         applied: dict[tuple[str, str], dict[str, Any]] = {}
+        stores = (spec.database.managed is not None) + (spec.redis.managed is not None)
         for child in builders.build_infrastructure(
             inst,
             credentials=credentials,
@@ -464,6 +489,10 @@ class Reconciler:
             redis_claim_storage=redis_claim,
         ):
             applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child, read)
+            if stop_after_stores and stores and child["kind"] == "StatefulSet":
+                stores -= 1
+                if not stores:
+                    return None
         for child in backup.build_backup_children(inst):
             applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child)
         self._remove_unwanted(inst, applied)
