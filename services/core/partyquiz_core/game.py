@@ -36,7 +36,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NamedTuple, TypeAlias
+from typing import Annotated, Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, field_serializer
 
@@ -88,7 +88,7 @@ from partyquiz_core.protocol import (
     UnlockMsg,
 )
 from partyquiz_core.quiz import Question, QuestionKind, Quiz
-from partyquiz_core.scoring import ScoringRules, is_fully_correct, score_answer
+from partyquiz_core.scoring import ScoringRules, is_fully_correct, score_answer, streak_after
 
 __all__ = [
     "Answer",
@@ -773,23 +773,32 @@ def _evolve(
     """Return a copy of ``state`` with ``changes`` and the next version; shares the rest."""
     if bump:
         changes["version"] = state.version + 1
-    # What ``model_copy(update=...)`` does, minus its generic overhead: this runs per answer.
-    fields = state.__dict__.copy()
-    fields.update(changes)
-    new = GameState.__new__(GameState)
-    object.__setattr__(new, "__dict__", fields)
-    object.__setattr__(new, "__pydantic_fields_set__", state.__pydantic_fields_set__)
-    object.__setattr__(new, "__pydantic_extra__", None)
     # Private attributes are read through their dict: pydantic's __getattr__ is slow.
     old = state.__pydantic_private__ or {}
-    object.__setattr__(
-        new,
-        "__pydantic_private__",
-        {
-            "_nicknames": old.get("_nicknames") if nicknames is _CARRY else nicknames,
-            "_standings": old.get("_standings") if keep_standings else None,
-        },
-    )
+    private = {
+        "_nicknames": old.get("_nicknames") if nicknames is _CARRY else nicknames,
+        "_standings": old.get("_standings") if keep_standings else None,
+    }
+    return _trusted_copy(state, changes, private)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _trusted_copy(model: _M, changes: dict[str, Any], private: dict[str, Any] | None = None) -> _M:
+    """What ``model.model_copy(update=changes)`` does, minus its generic overhead, for values
+    this module computed itself: it runs per answer (the state) and per player when a question
+    closes."""
+    fields = model.__dict__.copy()
+    fields.update(changes)
+    fields_set = model.__pydantic_fields_set__
+    if not fields_set.issuperset(changes):
+        fields_set = fields_set | changes.keys()
+    new = type(model).__new__(type(model))
+    object.__setattr__(new, "__dict__", fields)
+    object.__setattr__(new, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", private)
     return new
 
 
@@ -913,38 +922,31 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     what scoring it now would give); what is left per player is the verdict, which depends on
     the choices alone and is worked out once per distinct answer, and the new streak. This
     loop runs for every player of a 10 000-player game between the deadline and the reveal,
-    so it builds no validated models: players are copied like ``_evolve`` copies the state,
-    results are ``ResultRow`` tuples.
+    so it builds no validated models: players are copied with ``_trusted_copy``, results are
+    ``ResultRow`` tuples.
     """
     question = state.quiz.questions[state.question_index]
     answers = state.answers
     is_poll = question.kind is QuestionKind.POLL
-    missed_correct = None if is_poll else False
     distribution = [0] * len(question.choices)
     verdicts: dict[tuple[int, ...], bool] = {}
     players: dict[PlayerId, PlayerState] = {}
     outcomes: dict[PlayerId, tuple[bool, bool | None, int]] = {}  # answered, correct, points
     for player_id, player in state.players.items():
         record = answers.get(player_id)
-        streak = player.streak
         if record is None:
-            outcomes[player_id] = (False, missed_correct, 0)
-            if not is_poll and streak:
-                player = _rescored(player, player.score, 0)
+            correct, points = False, 0
         else:
             for choice in record.choices:
                 distribution[choice] += 1
-            choices, points = record.choices, record.points
-            if is_poll:
-                outcomes[player_id] = (True, None, 0)
-            else:
-                correct = verdicts.get(choices)
-                if correct is None:
-                    correct = verdicts[choices] = is_fully_correct(question, choices)
-                outcomes[player_id] = (True, correct, points)
-                new_streak = streak + 1 if correct else 0
-                if points or new_streak != streak:
-                    player = _rescored(player, player.score + points, new_streak)
+            verdict = verdicts.get(record.choices)
+            if verdict is None:
+                verdict = verdicts[record.choices] = is_fully_correct(question, record.choices)
+            correct, points = verdict, record.points
+        outcomes[player_id] = (record is not None, None if is_poll else correct, points)
+        streak = streak_after(question, player.streak, correct=correct)
+        if points or streak != player.streak:
+            player = _trusted_copy(player, {"score": player.score + points, "streak": streak})
         players[player_id] = player
     entry = QuestionLog(
         index=state.question_index,
@@ -987,22 +989,6 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     # The rows are this function's own tuples: set them after validation, not through it.
     reveal.__dict__["results"] = results
     return new, _to(_EVERYONE, reveal)
-
-
-_PLAYER_FIELDS = frozenset(PlayerState.model_fields)
-
-
-def _rescored(player: PlayerState, score: int, streak: int) -> PlayerState:
-    """Return a copy of ``player`` with a new score and streak (trusted values, no validation)."""
-    fields = player.__dict__.copy()
-    fields["score"] = score
-    fields["streak"] = streak
-    new = PlayerState.__new__(PlayerState)
-    object.__setattr__(new, "__dict__", fields)
-    object.__setattr__(new, "__pydantic_fields_set__", set(_PLAYER_FIELDS))
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", None)
-    return new
 
 
 def _personal_result(

@@ -13,7 +13,7 @@ from partyquiz_core.game import GameState, ranked_players
 from partyquiz_core.ids import GameId, PlayerId
 from partyquiz_core.protocol import EndReason
 from partyquiz_core.quiz import QuestionKind
-from partyquiz_core.scoring import credit
+from partyquiz_core.scoring import is_fully_correct
 
 
 class _Result(BaseModel):
@@ -72,7 +72,7 @@ def final_results(state: GameState) -> GameResults:
         for player_id, record in entry.answers.items():
             if player_id not in answered:
                 continue  # kicked
-            right = None if is_poll else credit(question, frozenset(record.choices)) == 1.0
+            right = None if is_poll else is_fully_correct(question, record.choices)
             n_answered += 1
             total_elapsed += record.elapsed
             answered[player_id] += 1

@@ -113,6 +113,14 @@ def streak_bonus(streak: int, rules: ScoringRules) -> int:
     return min(rules.streak_step * (streak - 1), rules.streak_cap)
 
 
+def streak_after(question: Question, streak: int, *, correct: bool) -> int:
+    """Return the streak after a question: a poll leaves it as it was, a fully correct answer
+    extends it, anything else (wrong, partial, no answer) ends it."""
+    if question.kind is QuestionKind.POLL:
+        return streak
+    return streak + 1 if correct else 0
+
+
 def score_answer(
     question: Question,
     chosen: frozenset[int],
@@ -125,7 +133,7 @@ def score_answer(
         return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
     credit_num, credit_den = _credit(question, chosen)
     correct = credit_num == credit_den
-    new_streak = streak + 1 if correct else 0
+    new_streak = streak_after(question, streak, correct=correct)
     base = question.base_points
     points = 0
     if credit_num and base:
@@ -143,6 +151,6 @@ def score_answer(
 
 def score_missed(question: Question, streak: int) -> ScoredAnswer:
     """Score a player who did not answer: nothing, and the streak ends (except on polls)."""
-    if question.kind is QuestionKind.POLL:
-        return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
-    return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=0)
+    return ScoredAnswer(
+        correct=False, fraction=0.0, points=0, streak=streak_after(question, streak, correct=False)
+    )
