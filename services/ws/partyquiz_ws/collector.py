@@ -54,8 +54,9 @@ class CollectorPolicy:
         """Freeze what survived; run the full collection if it is due."""
         since = self._clock() - self._last_full
         if since >= self._full_max or (since >= self._full_every and not self._busy()):
-            self.collect_fully()
-        gc.freeze()
+            self.collect_fully()  # freezes what survived it
+        else:
+            gc.freeze()
 
     def collect_fully(self) -> None:
         started = time.perf_counter()

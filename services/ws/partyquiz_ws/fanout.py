@@ -176,26 +176,27 @@ class Hub:
         batch = orjson.loads(payload)
         self._metrics.pubsub_lag.observe(max(0.0, time.time() - batch["ts"]))
         room = self.rooms.get(batch["g"])
-        items = batch["items"]
-        last = len(items) - 1
-        for i, item in enumerate(items):
-            if item is None:
-                continue
+        items, i = batch["items"], 0
+        while i < len(items):
+            item = items[i]
+            following = items[i + 1] if i + 1 < len(items) else None
             if (
                 room is not None
                 and item[0] == "all"
                 and item[1] == "reveal"
-                and i < last
-                and items[i + 1][0] == "results"
+                and following is not None
+                and following[0] == "results"
             ):
                 # A reveal and its personal results: one write per player carries both.
-                self._split_results(room, items[i + 1], reveal=item)
-                items[i + 1] = None
+                self._split_results(room, following, reveal=item)
+                i += 2
             else:
                 self._deliver_item(room, item)
+                i += 1
         self._metrics.broadcast_duration.observe(time.perf_counter() - started)
 
-    def _send(self, conns: Iterable[ServerConnection], msg_type: str, frame: str) -> None:
+    def send(self, conns: Iterable[ServerConnection], msg_type: str, frame: str) -> None:
+        """Send one encoded message to ``conns`` and count it per recipient."""
         sent = send_text(conns, frame.encode())
         if sent:
             self._metrics.sent(msg_type, sent)
@@ -205,7 +206,7 @@ class Hub:
         if kind == "conn":  # [conn, type, conn_id, frame]
             client = self.clients.get(item[2])
             if client is not None:
-                self._send([client.conn], item[1], item[3])
+                self.send([client.conn], item[1], item[3])
             return
         if kind == "refused":  # [refused, type, conn_id, frame]: a join/resume was refused
             client = self.clients.get(item[2])
@@ -213,25 +214,25 @@ class Hub:
                 if client.role is None:
                     client.pending = False
                     client.player_id = None
-                self._send([client.conn], item[1], item[3])
+                self.send([client.conn], item[1], item[3])
             return
         if kind == "joined":  # [joined, type, conn_id, player_id, frame]
             client = self.clients.get(item[2])
             if client is None or client.game_id is None:
                 return
             self.bind_player(self.room(client.game_id), client, PlayerId(item[3]))
-            self._send([client.conn], item[1], item[4])
+            self.send([client.conn], item[1], item[4])
             return
         if room is None:
             return
         if kind == "all":  # [all, type, frame]
-            self._send(room.everyone, item[1], item[2])
+            self.send(room.everyone, item[1], item[2])
         elif kind == "host":  # [host, type, frame]
-            self._send(room.hosts, item[1], item[2])
+            self.send(room.hosts, item[1], item[2])
         elif kind == "player":  # [player, type, player_id, frame]
             client = room.players.get(item[2])
             if client is not None:
-                self._send([client.conn], item[1], item[3])
+                self.send([client.conn], item[1], item[3])
         elif kind == "results":  # [results, type, version, question_index, {pid: row}]
             self._split_results(room, item)
         elif kind == "kicked":  # [kicked, player_id]
@@ -253,7 +254,7 @@ class Hub:
         msg_type, version, question_index, rows = item[1], item[2], item[3], item[4]
         if reveal is not None:
             # Screens first: the host's next command can be on its way while players receive.
-            self._send(room.hosts, reveal[1], reveal[2])
+            self.send(room.hosts, reveal[1], reveal[2])
         personal_frame = self._personal_frame
         public = () if reveal is None else (reveal[2].encode(),)
         prefix = b"".join(text_frame(p) for p in public)  # framed once for every player
@@ -270,4 +271,4 @@ class Hub:
         if reveal is not None:
             if served:
                 self._metrics.sent(reveal[1], len(served))
-            self._send(room.everyone - served - room.hosts, reveal[1], reveal[2])
+            self.send(room.everyone - served - room.hosts, reveal[1], reveal[2])

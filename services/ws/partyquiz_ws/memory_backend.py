@@ -36,15 +36,12 @@ class MemoryInbox:
         return entry_id
 
     def _first_after(self, entries: list[tuple[int, str, bytes]], after: str) -> int:
-        """Index of the first entry whose id comes after ``after`` (ids sort like their seq)."""
-        if after == START_ID or not entries:
-            return 0
+        """Index of the first entry whose id comes after ``after`` (ids sort like their seq;
+        ``0-0``, before every entry, gives 0)."""
         return bisect_right(entries, stream_id_seq(after), key=itemgetter(0))
 
     def _after(self, game_id: GameId, after: str, count: int) -> list[tuple[str, bytes]]:
-        entries = self._entries.get(game_id)
-        if not entries:
-            return []
+        entries = self._entries.get(game_id, [])
         start = self._first_after(entries, after)
         return [(entry_id, entry) for _seq, entry_id, entry in entries[start : start + count]]
 

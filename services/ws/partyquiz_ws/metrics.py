@@ -117,17 +117,19 @@ class WsMetrics:
 
     def sent(self, msg_type: str, count: int = 1) -> None:
         """Count ``count`` server messages of ``msg_type`` (the per-frame hot path)."""
-        child = self._sent.get(msg_type)
-        if child is None:
-            child = self._sent[msg_type] = self.messages_sent.labels(msg_type)
-        child.inc(count)
+        _child(self._sent, self.messages_sent, msg_type).inc(count)
 
     def received(self, msg_type: str) -> None:
         """Count one client message of ``msg_type`` (the per-frame hot path)."""
-        child = self._received.get(msg_type)
-        if child is None:
-            child = self._received[msg_type] = self.messages_received.labels(msg_type)
-        child.inc()
+        _child(self._received, self.messages_received, msg_type).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _child(children: dict[str, Counter], counter: Counter, label: str) -> Counter:
+    """``counter.labels(label)``, looked up once per label and kept in ``children``."""
+    child = children.get(label)
+    if child is None:
+        child = children[label] = counter.labels(label)
+    return child

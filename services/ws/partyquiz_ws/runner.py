@@ -177,17 +177,16 @@ class GameRunner:
                 self.game_id, last_id, BATCH_SIZE, max(0.0, wait)
             )
             now = self._clock()
-            loud = False
             for entry_id, raw in entries:
                 # Entries come in id order: once one is past what was published, all are.
                 caught_up = caught_up or id_after(entry_id, published_id)
                 state = self._engine.apply_entry(state, raw, now, out if caught_up else quiet)
                 last_id = entry_id
-                loud = loud or caught_up
             if entries:
                 unsaved = True
                 quiet = Outcome()
-            if loud and not dirty:
+            # The batch's last entry was new (not replayed): it has frames to publish.
+            if entries and caught_up and not dirty:
                 # Under load, gather more entries per commit so committing stays a bounded
                 # share of the time (receipts wait a bit).
                 dirty = True

@@ -57,7 +57,7 @@ from partyquiz_ws.engine import (
     encode_envelope,
     personal_frame,
 )
-from partyquiz_ws.fanout import Client, Hub, send_text
+from partyquiz_ws.fanout import Client, Hub
 from partyquiz_ws.metrics import WsMetrics
 from partyquiz_ws.results import ResultsCourier
 from partyquiz_ws.runner import GameRunner
@@ -355,8 +355,7 @@ class GameService:
 
     def _reply(self, client: Client, msg_type: str, frame: str) -> None:
         # Frames to one client are queued without awaiting; a slow client cannot block us.
-        if send_text((client.conn,), frame.encode()):
-            self.metrics.sent(msg_type)
+        self.hub.send((client.conn,), msg_type, frame)
 
     def _error(self, client: Client, exc: PartyQuizError) -> None:
         self.metrics.messages_rejected.labels(exc.code).inc()
