@@ -814,3 +814,22 @@ def test_nicknames_that_look_the_same_are_the_same() -> None:
         ConflictError,
         "nickname_taken",
     )
+
+
+def test_messages_built_without_validation_are_what_validation_builds() -> None:
+    # Receipts, answer counts and answer commands skip pydantic's validation on the answer
+    # path; they must still be exactly the validated models, on the wire too.
+    game = make_game("ann", "bob", started=True)
+    game.do(Answer(player_id=PlayerId("p-ann"), question_index=0, choices=[0]))
+    built = [event.message for event in game.events[-2:]]
+    assert [m.type for m in built] == ["answer_receipt", "answer_count"]
+    for message in built:
+        again = type(message).model_validate_json(message.model_dump_json())
+        assert again == message
+        assert again.model_dump() == message.model_dump()
+        assert message.model_fields_set >= {"version", "question_index"}
+    command = command_from_message(AnswerMsg(question_index=0, choices=[2, 1]), A)
+    assert (
+        command.model_dump_json()
+        == Answer(player_id=A, question_index=0, choices=[2, 1]).model_dump_json()
+    )
