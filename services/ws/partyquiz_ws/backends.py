@@ -10,11 +10,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeAlias
+
+import orjson
 
 from partyquiz_core.ids import GameId, JoinCode
 
 START_ID = "0-0"
+
+
+class Encodable(Protocol):
+    """A record that a backend keeping objects (in process) passes on as it is, and any other
+    backend stores or sends as ``encode()``'s bytes."""
+
+    def encode(self) -> bytes: ...
+
+
+# An inbox entry or a publication: bytes, or a record that a backend may keep as an object.
+Payload: TypeAlias = "bytes | Encodable"
+
+
+def payload_bytes(payload: Payload) -> bytes:
+    """The bytes of ``payload``, for a backend that stores or sends bytes."""
+    return payload if isinstance(payload, bytes) else payload.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +60,36 @@ class Publication:
     """One message for one pub/sub channel."""
 
     channel: str
-    payload: bytes
+    payload: Payload
+
+
+def _tuple_as_array(obj: Any) -> Any:
+    if isinstance(obj, tuple):  # named tuples (a reveal's ResultRow): orjson takes plain ones
+        return tuple(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one commit publishes on one channel: the game, the owner's clock when it
+    published, and the routed items ``fanout.Hub.deliver`` sends (lists of JSON values, each
+    frame already encoded). The embedded bus hands the object itself to the listener; Redis
+    carries ``encode()``'s JSON and the listener ``decode``s it, with the same result."""
+
+    game_id: GameId
+    ts: float
+    items: list[list[Any]]
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {"g": self.game_id, "ts": self.ts, "items": self.items}, default=_tuple_as_array
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Batch:
+        """Read a published batch; raises ``ValueError`` or ``KeyError`` when it is not one."""
+        data = orjson.loads(payload)
+        return cls(GameId(data["g"]), float(data["ts"]), list(data["items"]))
 
 
 def game_channel(game_id: GameId) -> str:
@@ -68,13 +115,13 @@ def id_after(a: str, b: str) -> bool:
 class Inbox(Protocol):
     """Per-game durable command log; any replica appends, only the owner reads."""
 
-    async def append(self, game_id: GameId, entry: bytes) -> str:
+    async def append(self, game_id: GameId, entry: Payload) -> str:
         """Append one command envelope; return its id once it is durable."""
         ...
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[tuple[str, Payload]]:
         """Return up to ``count`` entries after ``after``, waiting ``wait`` s for one."""
         ...
 
@@ -143,7 +190,7 @@ class Bus(Protocol):
 
     async def unsubscribe(self, channel: str) -> None: ...
 
-    def messages(self) -> AsyncIterator[tuple[str, bytes]]: ...
+    def messages(self) -> AsyncIterator[tuple[str, Payload]]: ...
 
 
 class ResultsOutbox(Protocol):
@@ -173,4 +220,6 @@ class Backend:
     ping: Callable[[], Awaitable[bool]]
     close: Callable[[], Awaitable[None]]
     keeps_objects: bool = False
-    """Whether snapshots may carry the live (immutable) state object instead of its bytes."""
+    """Whether the backend lives in this process and keeps objects as they are: snapshots
+    carry the live (immutable) state object, inbox entries and publications the records
+    given to it (``Encodable``), so nothing is encoded and decoded on the way."""

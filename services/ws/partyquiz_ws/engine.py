@@ -26,7 +26,7 @@ from partyquiz_core.protocol import (
     WelcomeMsg,
 )
 from partyquiz_core.results import final_results
-from partyquiz_ws.backends import Snapshot, game_channel, replica_channel
+from partyquiz_ws.backends import Payload, Snapshot, game_channel, payload_bytes, replica_channel
 
 SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
 
@@ -34,29 +34,54 @@ SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
 KIND_COMMAND, KIND_JOIN, KIND_RESUME, KIND_HOST = "cmd", "join", "resume", "host"
 
 
-def encode_envelope(
-    kind: str,
-    command: dict[str, Any] | None,
-    at: float,
-    replica: str,
-    conn_id: int,
-    **extra: Any,
-) -> bytes:
-    """Encode one inbox entry; ``at`` is the receiving replica's clock when the frame arrived."""
-    return orjson.dumps(
-        {"k": kind, "c": command, "at": at, "src": replica, "conn": conn_id, **extra}
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One inbox entry: a command (a host hello has none) as the replica that received it saw
+    it, at ``at`` on its clock, from connection ``conn`` on replica ``src``.
+
+    The embedded inbox keeps the object itself, so the owner applies the very command the
+    handler validated; Redis stores ``encode()``'s JSON and the owner validates it again
+    (``decode_envelope``), since any replica -- of any version -- may have written it.
+    """
+
+    kind: str
+    command: game.Command | None
+    at: float
+    src: str
+    conn: int
+    device: str | None = None
+    code: str | None = None  # a host hello's join code
+
+    def encode(self) -> bytes:
+        fields: dict[str, Any] = {
+            "k": self.kind,
+            "c": None if self.command is None else self.command.model_dump(mode="json"),
+            "at": self.at,
+            "src": self.src,
+            "conn": self.conn,
+            "device": self.device,
+        }
+        if self.code is not None:
+            fields["code"] = self.code
+        return orjson.dumps(fields)
+
+
+def decode_envelope(raw: bytes) -> tuple[Envelope, Any]:
+    """Read an encoded envelope: the envelope without its command, and the command's JSON
+    (validated by the caller, whose refusal goes back to the sender). Raises ``ValueError``,
+    ``KeyError`` or ``TypeError`` when it is not an envelope at all."""
+    env = orjson.loads(raw)
+    device, code = env.get("device"), env.get("code")
+    envelope = Envelope(
+        kind=str(env["k"]),
+        command=None,
+        at=float(env["at"]),
+        src=str(env["src"]),
+        conn=int(env["conn"]),
+        device=None if device is None else str(device),
+        code=None if code is None else str(code),
     )
-
-
-def _tuple_as_array(obj: Any) -> Any:
-    if isinstance(obj, tuple):  # named tuples (a reveal's ResultRow): orjson takes plain ones
-        return tuple(obj)
-    raise TypeError(f"cannot encode {type(obj).__name__}")
-
-
-def encode_batch(game_id: GameId, ts: float, items: list[list[Any]]) -> bytes:
-    """Encode what one commit publishes on one channel (``fanout.Hub.deliver`` reads it)."""
-    return orjson.dumps({"g": game_id, "ts": ts, "items": items}, default=_tuple_as_array)
+    return envelope, env.get("c")
 
 
 def error_frame(exc: PartyQuizError, version: int = 0) -> str:
@@ -134,23 +159,28 @@ class Engine:
         self._sign_resume = sign_resume
 
     def apply_entry(
-        self, state: game.GameState, raw: bytes, now: float, out: Outcome
+        self, state: game.GameState, entry: Payload, now: float, out: Outcome
     ) -> game.GameState:
         """Apply one inbox entry; errors become an error frame for the sender, never raise."""
-        try:
-            env = orjson.loads(raw)
-            kind, src, conn = env["k"], str(env["src"]), int(env["conn"])
-            at = min(float(env["at"]), now)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            out.rejected += 1  # a malformed entry can only come from a bug; skip it
-            return state
-        reply = replica_channel(src)
-        command: game.Command | None = None
+        raw_command: Any = None
+        if isinstance(entry, Envelope):
+            env = entry
+        else:
+            try:
+                env, raw_command = decode_envelope(payload_bytes(entry))
+            except (ValueError, KeyError, TypeError):
+                out.rejected += 1  # a malformed entry can only come from a bug; skip it
+                return state
+        kind, conn = env.kind, env.conn
+        at = min(env.at, now)
+        reply = replica_channel(env.src)
+        command = env.command
         try:
             if kind == KIND_HOST:
-                self._host_hello(state, env.get("code"), now, reply, conn, out)
+                self._host_hello(state, env.code, now, reply, conn, out)
                 return state
-            command = game.CommandAdapter.validate_python(env["c"])
+            if command is None:
+                command = game.CommandAdapter.validate_python(raw_command)
             if kind == KIND_RESUME:
                 return self._resume(state, command, env, now, reply, conn, out)
             transition = game.apply(state, command, at)
@@ -171,7 +201,7 @@ class Engine:
         if isinstance(command, game.Answer):
             out.answers.append("accepted")
         joiner = command.player_id if isinstance(command, game.Join) else None
-        self._route(transition, command, reply, conn, joiner, env, at, out)
+        self._route(transition, command, reply, conn, joiner, at, out)
         return transition.state
 
     def tick(self, state: game.GameState, now: float, out: Outcome) -> game.GameState:
@@ -180,7 +210,7 @@ class Engine:
             transition = game.apply(state, game.Tick(), now)
         except PartyQuizError:
             return state
-        self._route(transition, None, "", 0, None, {}, now, out)
+        self._route(transition, None, "", 0, None, now, out)
         return transition.state
 
     def _host_hello(
@@ -203,7 +233,7 @@ class Engine:
         self,
         state: game.GameState,
         command: game.Command,
-        env: dict[str, Any],
+        env: Envelope,
         now: float,
         reply: str,
         conn: int,
@@ -212,12 +242,12 @@ class Engine:
         assert isinstance(command, game.Reconnect)
         player = state.players.get(command.player_id)
         if player is None:
-            if env.get("device") in state.banned_devices:
+            if env.device in state.banned_devices:
                 raise PartyQuizError("this device was removed from the game", code="banned")
             raise NotFoundError("no such player in this game", code="unknown_player")
         transition = game.apply(state, command, now)
         out.applied += 1
-        self._route(transition, command, reply, conn, command.player_id, env, now, out)
+        self._route(transition, command, reply, conn, command.player_id, now, out)
         return transition.state
 
     def _route(
@@ -227,7 +257,6 @@ class Engine:
         reply: str,
         conn: int,
         joiner: PlayerId | None,
-        env: dict[str, Any],
         now: float,
         out: Outcome,
     ) -> None:
@@ -239,7 +268,7 @@ class Engine:
             audience = event.audience
             if isinstance(msg, RevealMsg):
                 out.add(channel, ["all", msg.type, msg.public().model_dump_json()])
-                # ResultRow tuples; the commit encodes them as JSON arrays (see ``encode_batch``).
+                # ResultRow tuples, published as JSON arrays where a batch is encoded.
                 out.add(
                     channel,
                     ["results", "personal_result", msg.version, msg.question_index, msg.results],

@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.protocol import OPEN
 
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_ws.backends import Batch, Payload, payload_bytes
 from partyquiz_ws.metrics import WsMetrics
 
 log = logging.getLogger(__name__)
@@ -170,13 +170,13 @@ class Hub:
     def player_count(self) -> int:
         return sum(len(r.players) for r in self.rooms.values())
 
-    def deliver(self, payload: bytes) -> None:
+    def deliver(self, payload: Payload) -> None:
         """Fan one published batch out to the local connections it concerns."""
         started = time.perf_counter()
-        batch = orjson.loads(payload)
-        self._metrics.pubsub_lag.observe(max(0.0, time.time() - batch["ts"]))
-        room = self.rooms.get(batch["g"])
-        items, i = batch["items"], 0
+        batch = payload if isinstance(payload, Batch) else Batch.decode(payload_bytes(payload))
+        self._metrics.pubsub_lag.observe(max(0.0, time.time() - batch.ts))
+        room = self.rooms.get(batch.game_id)
+        items, i = batch.items, 0
         while i < len(items):
             item = items[i]
             following = items[i + 1] if i + 1 < len(items) else None
@@ -201,12 +201,18 @@ class Hub:
         if sent:
             self._metrics.sent(msg_type, sent)
 
+    def send_one(self, conn: ServerConnection, msg_type: str, frame: str) -> None:
+        """``send`` to one connection: a reply, thousands of which a burst of answers makes."""
+        payload = frame.encode()
+        if _write(conn, text_frame(payload), (payload,)):
+            self._metrics.sent(msg_type, 1)
+
     def _deliver_item(self, room: Room | None, item: list[Any]) -> None:
         kind = item[0]
-        if kind == "conn":  # [conn, type, conn_id, frame]
+        if kind == "conn":  # [conn, type, conn_id, frame]: a reply (a receipt, say)
             client = self.clients.get(item[2])
             if client is not None:
-                self.send([client.conn], item[1], item[3])
+                self.send_one(client.conn, item[1], item[3])
             return
         if kind == "refused":  # [refused, type, conn_id, frame]: a join/resume was refused
             client = self.clients.get(item[2])

@@ -2,8 +2,9 @@
 
 Owns in-memory inbox, lease, snapshots, bus and results outbox with the same semantics as the
 Redis backend (ids, fencing, trimming), so the game runner cannot tell them apart. Snapshots hold
-the runner's immutable state object itself (``Snapshot.live``), never its JSON. State is lost
-when the process exits; that is the documented trade-off of the embedded mode.
+the runner's immutable state object itself (``Snapshot.live``), inbox entries and publications
+the records they were given, never their JSON. State is lost when the process exits; that is
+the documented trade-off of the embedded mode.
 """
 
 from __future__ import annotations
@@ -17,37 +18,44 @@ from dataclasses import replace
 from operator import itemgetter
 
 from partyquiz_core.ids import GameId, JoinCode
-from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot, stream_id_seq
+from partyquiz_ws.backends import (
+    START_ID,
+    Backend,
+    Payload,
+    Publication,
+    Snapshot,
+    stream_id_seq,
+)
 
 
 class MemoryInbox:
     """Entries per game in id order; ids are ``<seq>-0`` with one sequence for the process."""
 
     def __init__(self) -> None:
-        self._entries: dict[GameId, list[tuple[int, str, bytes]]] = defaultdict(list)
+        self._entries: dict[GameId, list[tuple[int, str, Payload]]] = defaultdict(list)
         self._seq = 0
         self._changed: dict[GameId, asyncio.Event] = defaultdict(asyncio.Event)
 
-    async def append(self, game_id: GameId, entry: bytes) -> str:
+    async def append(self, game_id: GameId, entry: Payload) -> str:
         self._seq += 1
         entry_id = f"{self._seq}-0"
         self._entries[game_id].append((self._seq, entry_id, entry))
         self._changed[game_id].set()
         return entry_id
 
-    def _first_after(self, entries: list[tuple[int, str, bytes]], after: str) -> int:
+    def _first_after(self, entries: list[tuple[int, str, Payload]], after: str) -> int:
         """Index of the first entry whose id comes after ``after`` (ids sort like their seq;
         ``0-0``, before every entry, gives 0)."""
         return bisect_right(entries, stream_id_seq(after), key=itemgetter(0))
 
-    def _after(self, game_id: GameId, after: str, count: int) -> list[tuple[str, bytes]]:
+    def _after(self, game_id: GameId, after: str, count: int) -> list[tuple[str, Payload]]:
         entries = self._entries.get(game_id, [])
         start = self._first_after(entries, after)
         return [(entry_id, entry) for _seq, entry_id, entry in entries[start : start + count]]
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[tuple[str, Payload]]:
         found = self._after(game_id, after, count)
         if found or wait <= 0:
             return found
@@ -97,7 +105,7 @@ class MemoryLease:
 class MemoryBus:
     def __init__(self) -> None:
         self._channels: set[str] = set()
-        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Payload]] = asyncio.Queue()
 
     async def publish(self, publication: Publication) -> None:
         if publication.channel in self._channels:
@@ -109,7 +117,7 @@ class MemoryBus:
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
 
-    async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+    async def messages(self) -> AsyncIterator[tuple[str, Payload]]:
         while True:
             yield await self._queue.get()
 

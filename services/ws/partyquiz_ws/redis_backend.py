@@ -16,7 +16,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from partyquiz_core.ids import GameId, JoinCode
-from partyquiz_ws.backends import START_ID, Backend, Publication, Snapshot
+from partyquiz_ws.backends import (
+    START_ID,
+    Backend,
+    Payload,
+    Publication,
+    Snapshot,
+    payload_bytes,
+)
 
 KEY_TTL_SECONDS = 24 * 3600
 PENDING_RESULTS = "pq:results:pending"
@@ -130,17 +137,17 @@ class RedisInbox:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
 
-    async def append(self, game_id: GameId, entry: bytes) -> str:
-        return _str(await self._client.xadd(_inbox_key(game_id), {b"c": entry}))
+    async def append(self, game_id: GameId, entry: Payload) -> str:
+        return _str(await self._client.xadd(_inbox_key(game_id), {b"c": payload_bytes(entry)}))
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[tuple[str, Payload]]:
         block = _ms(wait) if wait > 0 else None
         reply: Any = await self._client.xread(
             {_inbox_key(game_id): after}, count=count, block=block
         )
-        out: list[tuple[str, bytes]] = []
+        out: list[tuple[str, Payload]] = []
         for _stream, entries in reply or ():
             for entry_id, fields in entries:
                 out.append((_str(entry_id), _bytes(fields[b"c"])))
@@ -235,7 +242,7 @@ class RedisSnapshots:
             args.append(entry)
         for publication in publications:
             args.append(publication.channel)
-            args.append(publication.payload)
+            args.append(payload_bytes(publication.payload))
         keys = [
             _lease_key(game_id),
             _snapshot_key(game_id),
@@ -252,7 +259,7 @@ class RedisBus:
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
 
     async def publish(self, publication: Publication) -> None:
-        await self._client.publish(publication.channel, publication.payload)
+        await self._client.publish(publication.channel, payload_bytes(publication.payload))
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)

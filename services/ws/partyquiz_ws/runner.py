@@ -27,12 +27,11 @@ import orjson
 from partyquiz_core import game
 from partyquiz_core.ids import GameId
 from partyquiz_core.protocol import Phase
-from partyquiz_ws.backends import Backend, Publication, Snapshot, id_after
+from partyquiz_ws.backends import Backend, Batch, Publication, Snapshot, id_after
 from partyquiz_ws.engine import (
     Engine,
     Outcome,
     decode_snapshot,
-    encode_batch,
     encode_snapshot,
     is_ended,
     results_payload,
@@ -188,11 +187,15 @@ class GameRunner:
             # The batch's last entry was new (not replayed): it has frames to publish.
             if entries and caught_up and not dirty:
                 # Under load, gather more entries per commit so committing stays a bounded
-                # share of the time (receipts wait a bit).
+                # share of the time (receipts wait a bit). A command after a quiet spell (the
+                # host's next after a reveal, say) is committed at once.
                 dirty = True
                 monotonic = time.monotonic()
-                gather = GATHER_SECONDS if monotonic - last_commit < BUSY_SECONDS else 0.0
-                delay = min(MAX_COMMIT_DELAY, self._ttl / 4, max(3 * commit_cost, gather))
+                delay = 0.0
+                if monotonic - last_commit < BUSY_SECONDS:
+                    delay = min(
+                        MAX_COMMIT_DELAY, self._ttl / 4, max(3 * commit_cost, GATHER_SECONDS)
+                    )
                 commit_due = monotonic + delay
             deadline = game.next_deadline(state)
             drained = len(entries) < BATCH_SIZE  # answers still queued count before the timer
@@ -241,7 +244,7 @@ class GameRunner:
         # Replies first: a joiner's welcome must precede the broadcasts that follow it.
         game_channel_items = None
         for channel, items in out.channel_items():
-            payload = encode_batch(self.game_id, self._clock(), items)
+            payload = Batch(self.game_id, self._clock(), items)
             if channel.startswith("pq:g:"):
                 game_channel_items = Publication(channel, payload)
             else:

@@ -54,7 +54,7 @@ from partyquiz_ws.engine import (
     KIND_JOIN,
     KIND_RESUME,
     Engine,
-    encode_envelope,
+    Envelope,
     personal_frame,
 )
 from partyquiz_ws.fanout import Client, Hub
@@ -382,17 +382,17 @@ class GameService:
             self._error(client, PartyQuizError("the server could not handle this", code="internal"))
 
     async def _append(
-        self, client: Client, kind: str, command: game.Command | None, **extra: object
+        self, client: Client, kind: str, command: game.Command | None, code: str | None = None
     ) -> None:
         assert client.game_id is not None
-        entry = encode_envelope(
+        entry = Envelope(
             kind,
-            None if command is None else command.model_dump(mode="json"),
+            command,
             self.clock(),
             self.settings.replica_id,
             client.conn_id,
             device=client.device_id,
-            **extra,
+            code=code,
         )
         try:
             await self.backend.inbox.append(client.game_id, entry)

@@ -11,11 +11,12 @@ from partyquiz_core.protocol import ServerMessageAdapter
 from partyquiz_ws.backends import Snapshot, game_channel, replica_channel
 from partyquiz_ws.engine import (
     KIND_COMMAND,
+    KIND_HOST,
     KIND_JOIN,
     Engine,
+    Envelope,
     Outcome,
     decode_snapshot,
-    encode_envelope,
     encode_snapshot,
     personal_frame,
     results_payload,
@@ -33,7 +34,7 @@ def _engine() -> Engine:
 
 def _join(engine: Engine, state: game.GameState, pid: str, conn: int) -> game.GameState:
     cmd = game.Join(player_id=PlayerId(pid), device_id=DeviceId(f"d-{pid}"), nickname=pid)
-    raw = encode_envelope(KIND_JOIN, cmd.model_dump(mode="json"), NOW, "r1", conn)
+    raw = Envelope(KIND_JOIN, cmd, NOW, "r1", conn).encode()
     return engine.apply_entry(state, raw, NOW, Outcome())
 
 
@@ -44,7 +45,7 @@ def _answer_a() -> game.Answer:
 def _command(
     engine: Engine, state: game.GameState, cmd: game.Command, out: Outcome
 ) -> game.GameState:
-    raw = encode_envelope(KIND_COMMAND, cmd.model_dump(mode="json"), NOW + 1, "r1", 9)
+    raw = Envelope(KIND_COMMAND, cmd, NOW + 1, "r1", 9).encode()
     return engine.apply_entry(state, raw, NOW + 1, out)
 
 
@@ -52,7 +53,7 @@ def test_a_join_welcomes_the_joiner_on_its_replica_with_a_resume_token() -> None
     engine, out = _engine(), Outcome()
     state = game.new_game(GAME, QUIZ)
     cmd = game.Join(player_id=PlayerId("p1"), device_id=DeviceId("dev"), nickname=" Ann ")
-    raw = encode_envelope(KIND_JOIN, cmd.model_dump(mode="json"), NOW, "r1", 7)
+    raw = Envelope(KIND_JOIN, cmd, NOW, "r1", 7).encode()
     state = engine.apply_entry(state, raw, NOW, out)
     kind, msg_type, conn, pid, frame = out.items[REPLY][0]
     assert (kind, msg_type, conn, pid) == ("joined", "welcome", 7, "p1")
@@ -71,6 +72,54 @@ def test_a_refused_command_answers_only_its_sender_and_keeps_the_state() -> None
     assert (kind, msg_type, conn) == ("conn", "error", 9)
     assert orjson.loads(frame)["code"] == "no_players"
     assert ROOM not in out.items
+
+
+def test_an_envelope_object_applies_exactly_like_its_encoded_form() -> None:
+    # The embedded inbox hands the runner the handler's envelope; Redis hands it the JSON.
+    engine = _engine()
+    state = _join(engine, _join(engine, game.new_game(GAME, QUIZ), "a", 1), "b", 2)
+    state = _command(engine, state, game.Start(), Outcome())
+    commands: list[game.Command] = [_answer_a(), game.Skip(), game.Next()]
+    results = []
+    for as_object in (True, False):
+        current, outs = state, []
+        for cmd in commands:
+            env = Envelope(KIND_COMMAND, cmd, NOW + 1, "r1", 9, device="dev")
+            out = Outcome()
+            current = engine.apply_entry(current, env if as_object else env.encode(), NOW + 1, out)
+            outs.append(list(out.channel_items()))
+        results.append((current, outs))
+    assert results[0] == results[1]
+    assert results[0][0].phase is game.Phase.LEADERBOARD
+
+
+def test_an_encoded_envelope_keeps_the_format_older_replicas_wrote() -> None:
+    # During a rolling upgrade the Redis inbox holds entries of the previous version.
+    cmd = _answer_a()
+    old = orjson.dumps(
+        {
+            "k": "cmd",
+            "c": cmd.model_dump(mode="json"),
+            "at": NOW,
+            "src": "r1",
+            "conn": 4,
+            "device": "dev",
+        }
+    )
+    assert orjson.loads(Envelope(KIND_COMMAND, cmd, NOW, "r1", 4, device="dev").encode()) == (
+        orjson.loads(old)
+    )
+    hello = orjson.loads(Envelope(KIND_HOST, None, NOW, "r1", 4, code="ABCDEF").encode())
+    assert (hello["k"], hello["c"], hello["code"]) == ("host", None, "ABCDEF")
+
+
+def test_a_command_that_does_not_validate_is_refused_to_its_sender() -> None:
+    engine, out = _engine(), Outcome()
+    state = game.new_game(GAME, QUIZ)
+    raw = orjson.dumps({"k": "cmd", "c": {"type": "answer"}, "at": NOW, "src": "r1", "conn": 5})
+    assert engine.apply_entry(state, raw, NOW, out) is state
+    kind, _type, conn, frame = out.items[REPLY][0]
+    assert (kind, conn, orjson.loads(frame)["code"]) == ("conn", 5, "bad_command")
 
 
 def test_a_garbled_envelope_is_skipped() -> None:

@@ -1,16 +1,23 @@
-"""``fanout.send_text``: one pre-built frame written to many real WebSocket connections."""
+"""``fanout``: pre-built frames written to real WebSocket connections, from either batch form."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import orjson
 import pytest
 from tests.servers import free_port
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 
-from partyquiz_ws.fanout import send_text, text_frame
+from partyquiz_core.ids import GameId, PlayerId
+from partyquiz_core.protocol import ResultRow
+from partyquiz_ws.backends import Batch
+from partyquiz_ws.engine import personal_frame
+from partyquiz_ws.fanout import Client, Hub, send_text, text_frame
+from partyquiz_ws.metrics import WsMetrics
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 4_000, 65_535, 65_536, 200_000])
@@ -46,3 +53,51 @@ async def test_every_open_connection_gets_the_message_and_closed_ones_are_skippe
         assert await asyncio.wait_for(clients[0].recv(), 5) == "[2]"
         for client in clients[:2]:
             await client.close()
+
+
+async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() -> None:
+    # The embedded bus hands the listener the runner's Batch; Redis hands it the JSON.
+    conns: list[ServerConnection] = []
+    entered = asyncio.Event()
+
+    async def handler(conn: ServerConnection) -> None:
+        conns.append(conn)
+        if len(conns) == 2:
+            entered.set()
+        await conn.wait_closed()
+
+    game_id = GameId("g")
+    rows = {"p1": ResultRow(True, True, 900, 1900, 1, 2)}
+    reveal = '{"type":"reveal","version":7}'
+    items: list[list[Any]] = [
+        ["conn", "answer_receipt", 1, '{"type":"answer_receipt"}'],
+        ["all", "reveal", reveal],
+        ["results", "personal_result", 7, 0, rows],
+    ]
+    port = free_port()
+    async with serve(handler, "127.0.0.1", port, compression=None):
+        player = await connect(f"ws://127.0.0.1:{port}", compression=None)
+        host = await connect(f"ws://127.0.0.1:{port}", compression=None)
+        await asyncio.wait_for(entered.wait(), 5)
+        hub = Hub(WsMetrics(), personal_frame)
+        for conn_id, (conn, role) in enumerate(zip(conns, ("player", "host"), strict=True), 1):
+            client = Client(conn=conn, conn_id=conn_id, ip="127.0.0.1", role=role)
+            client.player_id = PlayerId("p1") if role == "player" else None
+            hub.clients[conn_id] = client
+            hub.enter(client, game_id)
+        received = []
+        for payload in (Batch(game_id, 0.0, items), Batch(game_id, 0.0, items).encode()):
+            hub.deliver(payload)
+            got = [await asyncio.wait_for(player.recv(), 5) for _ in range(3)]
+            got.append(await asyncio.wait_for(host.recv(), 5))
+            received.append(got)
+        assert received[0] == received[1]
+        assert received[0][1] == reveal
+        result = orjson.loads(received[0][2])
+        assert (result["type"], result["result"]["score"], result["result"]["streak"]) == (
+            "personal_result",
+            1900,
+            2,
+        )
+        await player.close()
+        await host.close()
