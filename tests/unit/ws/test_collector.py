@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterator
 
 import pytest
 
-from partyquiz_ws.collector import CollectorPolicy
+from partyquiz_ws.collector import BUSY_THRESHOLD, CollectorPolicy
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +66,38 @@ def test_a_full_collection_frees_frozen_cycles_and_runs_when_overdue_even_if_bus
 def test_zero_leaves_the_default_collector_alone() -> None:
     policy = CollectorPolicy(lambda: False, 0.0, 300.0, 3600.0)
     assert not policy.enabled
+
+
+def test_automatic_passes_wait_while_a_game_is_live_and_resume_when_idle() -> None:
+    usual = gc.get_threshold()
+    busy = [True]
+    policy = CollectorPolicy(lambda: busy[0], 1.0, 300.0, 3600.0, clock=Clock())
+    try:
+        policy.step()
+        assert gc.get_threshold() == (BUSY_THRESHOLD, *usual[1:])
+        busy[0] = False
+        policy.step()
+        assert gc.get_threshold() == usual
+    finally:
+        gc.set_threshold(*usual)
+
+
+async def test_the_usual_thresholds_come_back_when_the_policy_stops() -> None:
+    usual = gc.get_threshold()
+    asked = asyncio.Event()
+
+    def busy() -> bool:
+        asked.set()  # the step that asked finishes before the loop runs again
+        return True
+
+    policy = CollectorPolicy(busy, 0.01, 300.0, 3600.0)
+    task = asyncio.create_task(policy.run())
+    try:
+        await asyncio.wait_for(asked.wait(), 5)
+        assert gc.get_threshold()[0] == BUSY_THRESHOLD
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert gc.get_threshold() == usual
+    finally:
+        gc.set_threshold(*usual)
