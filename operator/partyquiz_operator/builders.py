@@ -176,6 +176,12 @@ def common_labels(inst: Instance, component: str) -> dict[str, str]:
     }
 
 
+def is_managed(body: Mapping[str, Any]) -> bool:
+    """Return whether ``body`` carries the operator's ``app.kubernetes.io/managed-by`` label."""
+    labels = body.get("metadata", {}).get("labels") or {}
+    return bool(labels.get("app.kubernetes.io/managed-by") == FIELD_MANAGER)
+
+
 def owner_reference(inst: Instance) -> dict[str, Any]:
     """Return the controller owner reference pointing at the PartyQuiz."""
     return {

@@ -19,6 +19,7 @@ import yaml
 from partyquiz_operator import crdgen, handlers, k8s, reaping
 from partyquiz_operator.metrics import OperatorMetrics
 from partyquiz_operator.reconcile import Reconciler
+from partyquiz_operator.recorder import EventRecorder
 from partyquiz_operator.settings import OperatorSettings
 
 
@@ -100,10 +101,16 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
 def run(settings: OperatorSettings) -> None:
     """Wire the operator from ``settings`` and run kopf until stopped."""
     metrics = OperatorMetrics()
-    api_client = k8s.load_api_client(settings.kubeconfig)
+    # kopf's handler threads, the pass queue's threads, the resync loop and the Events thread.
+    api_client = k8s.load_api_client(settings.kubeconfig, pool_size=2 * settings.worker_threads + 2)
     cluster = k8s.Cluster(api_client, metrics, timeout=settings.request_timeout_seconds)
     cache = handlers.new_watch_cache()
-    reconciler = Reconciler(cluster, metrics, cache=cache)
+    reconciler = Reconciler(
+        cluster,
+        metrics,
+        cache=cache,
+        events=EventRecorder(cluster),
+    )
     registry = kopf.OperatorRegistry()
     kopf_settings = kopf.OperatorSettings()
     handlers.configure(kopf_settings, settings)

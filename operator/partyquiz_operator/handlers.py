@@ -4,8 +4,9 @@ Owns the registration (on a registry passed in, so tests get a fresh one), the k
 and the one place where operator errors become ``kopf.PermanentError`` / ``kopf.TemporaryError``.
 The PartyQuiz handlers are sync functions, so kopf runs the blocking reconcile in its thread
 pool and the event loop never blocks; child events only queue their owner on a ``WorkQueue``
-whose own threads reconcile it, so they never wait for (or hold) kopf's pool. No decisions are
-made here.
+whose own threads reconcile it, so they never wait for (or hold) kopf's pool. The resync loop
+queues idle instances on the same queue's background lane, behind every event. No decisions
+are made here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -49,6 +51,14 @@ WATCHED_CHILDREN: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+# A busy instance (one that never idles for ``resync_seconds``) still gets a resync pass, which
+# reads the children the watches do not cover, at least every this many ``resync_seconds``.
+RESYNC_AT_LEAST_EVERY = 3
+
+# The watched children's kinds, which the resync relists into the watch cache.
+CACHED_KINDS = [kind for *_, kind in WATCHED_CHILDREN]
+
+
 # Kinds whose status a pass reads. A change to only the status of any other watched child (a
 # PodDisruptionBudget's counts change with every pod) cannot change what a pass decides, so it
 # triggers no pass.
@@ -56,8 +66,13 @@ STATUS_READ_KINDS = frozenset({"Deployment", "StatefulSet", "Job"})
 
 
 def new_watch_cache() -> WatchCache:
-    """Return an empty cache of the kinds in ``WATCHED_CHILDREN``."""
-    return WatchCache(frozenset(kind for *_, kind in WATCHED_CHILDREN))
+    """Return an empty cache of the kinds in ``WATCHED_CHILDREN`` and of PartyQuiz objects."""
+    return WatchCache(frozenset({api.KIND, *(kind for *_, kind in WATCHED_CHILDREN)}))
+
+
+def background_threads(worker_threads: int) -> int:
+    """Return how many of the queue's threads may run resync passes at once (a quarter)."""
+    return max(1, worker_threads // 4)
 
 
 T = TypeVar("T")
@@ -125,19 +140,51 @@ def register(
         metrics.reconcile_total.labels(handler, "ok").inc()
         return result
 
-    def reconcile_owner(key: tuple[str, str]) -> None:
+    # When each instance's last pass, and its last resync pass, ended (monotonic): the resync
+    # queues instances that had no pass for ``resync_seconds`` or no resync pass for
+    # ``RESYNC_AT_LEAST_EVERY`` of them.
+    last_pass: dict[tuple[str, str], float] = {}
+    last_resync: dict[tuple[str, str], float] = {}
+    last_pass_guard = threading.Lock()
+
+    def passed(key: tuple[str, str], *, resync: bool = False) -> None:
+        with last_pass_guard:
+            last_pass[key] = now = time.monotonic()
+            if resync:
+                last_resync[key] = now
+
+    def due(key: tuple[str, str], now: float) -> bool:
+        idle = now - last_pass.get(key, -math.inf)
+        unchecked = now - last_resync.get(key, -math.inf)
+        return (
+            idle >= operator.resync_seconds
+            or unchecked >= operator.resync_seconds * RESYNC_AT_LEAST_EVERY
+        )
+
+    def reconcile_owner(key: tuple[str, str], background: bool) -> None:
         namespace, owner = key
+        handler = "resync" if background else "child"
         try:
             run(
-                "child",
-                functools.partial(reconciler.reconcile_named, namespace, owner, from_cache=True),
+                handler,
+                functools.partial(
+                    reconciler.reconcile_named,
+                    namespace,
+                    owner,
+                    reads="resync" if background else "event",
+                ),
             )
         except (kopf.PermanentError, kopf.TemporaryError) as exc:
-            # The owner's own handlers and the resync retry; a child event cannot.
-            logger.warning("reconcile of %s/%s after a child change: %s", namespace, owner, exc)
+            # The owner's own handlers and the resync retry; a queued pass cannot.
+            logger.warning("%s pass of %s/%s: %s", handler, namespace, owner, exc)
+        finally:
+            passed(key, resync=background)
 
     owners: WorkQueue[tuple[str, str]] = WorkQueue(
-        reconcile_owner, threads=operator.worker_threads, name="partyquiz-child"
+        reconcile_owner,
+        threads=operator.worker_threads,
+        name="partyquiz-pass",
+        background_threads=background_threads(operator.worker_threads),
     )
 
     @kopf.on.resume(*pq, registry=registry, id="reconcile")
@@ -149,10 +196,16 @@ def register(
         # A new instance's first pass stops once its data stores are started (see
         # Reconciler.reconcile); the rest follows on the child queue's threads.
         stores_first = reason == kopf.Reason.CREATE
-        outcome = run(
-            "changed",
-            lambda: reconciler.reconcile(body, from_cache=from_cache, stores_first=stores_first),
-        )
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        try:
+            outcome = run(
+                "changed",
+                lambda: reconciler.reconcile(
+                    body, from_cache=from_cache, stores_first=stores_first
+                ),
+            )
+        finally:
+            passed(key)
         if outcome.dirty or outcome.follow_up:
             # A child changed during the pass (its event was coalesced into this pass, which
             # may have read the child before the change), or the pass stopped early. Go
@@ -162,25 +215,50 @@ def register(
     stop_resync = threading.Event()
 
     def resync_forever() -> None:
-        """Reconcile every instance each ``resync_seconds`` (the drift safety net).
+        """Have every instance reconciled at least each ``resync_seconds`` (the safety net).
 
-        One loop for all instances instead of a kopf timer per object: per-object timers make
-        kopf put a finalizer on every PartyQuiz, and a finalizer is exactly what must not be
-        there when nothing needs cleaning up (see docs/operator.md, "Deletion").
+        Every ``resync_seconds`` the watched children are relisted into the watch cache (which
+        repairs what a watch missed); every half of it, each instance whose last pass ended
+        ``resync_seconds`` ago or earlier (or whose last resync pass ended
+        ``RESYNC_AT_LEAST_EVERY`` times that ago) is queued on the background lane, behind
+        every event-driven pass. One loop for all instances instead of a kopf timer per object:
+        per-object timers make kopf put a finalizer on every PartyQuiz, and a finalizer is
+        exactly what must not be there when nothing needs cleaning up (see docs/operator.md,
+        "Deletion").
         """
-        while not stop_resync.wait(operator.resync_seconds):
+        namespaces = operator.namespace_list()
+        relisted_at: float | None = None
+        seeded = False
+        while not seeded and not stop_resync.is_set():
+            # Once at start: afterwards the watches keep the cache complete.
+            try:
+                reconciler.seed_children(namespaces, CACHED_KINDS)
+                relisted_at = time.monotonic()
+                seeded = True
+            except TransientError as exc:
+                logger.warning("cannot list the watched kinds yet: %s", exc)
+                stop_resync.wait(min(operator.resync_seconds, 5.0))
+        while not stop_resync.wait(operator.resync_seconds / 2):
             alive.beat(time.monotonic())
             try:
-                instances = reconciler.list_instances(operator.namespace_list())
+                instances = reconciler.list_instances(namespaces)
+                now = time.monotonic()
+                if relisted_at is None or now - relisted_at >= operator.resync_seconds * 0.99:
+                    relisted_at = now
+                    for body in reconciler.relist_children(namespaces, CACHED_KINDS):
+                        owner = owner_of(body)
+                        namespace = body.get("metadata", {}).get("namespace", "")
+                        if owner is not None and namespace:
+                            owners.add((namespace, owner))
             except TransientError as exc:
-                logger.warning("resync: cannot list PartyQuiz objects: %s", exc)
+                logger.warning("resync: cannot list: %s", exc)
                 continue
-            alive.listed(instances, time.monotonic())
-            for namespace, name, _ in instances:
-                try:
-                    run("resync", functools.partial(reconciler.reconcile_named, namespace, name))
-                except (kopf.PermanentError, kopf.TemporaryError) as exc:
-                    logger.warning("resync of %s/%s: %s", namespace, name, exc)
+            now = time.monotonic()
+            alive.listed(instances, now)
+            with last_pass_guard:
+                keys = [(ns, name) for ns, name, _ in instances if due((ns, name), now)]
+            for key in keys:
+                owners.add(key, background=True)
 
     @kopf.on.startup(registry=registry)
     def start_resync(**_: Any) -> None:
@@ -191,6 +269,7 @@ def register(
     def stop_resync_loop(**_: Any) -> None:
         stop_resync.set()
         owners.stop()
+        reconciler.close()
 
     @kopf.on.delete(
         *pq,
@@ -211,14 +290,35 @@ def register(
         if type == "DELETED":
             metrics.forget_instance(namespace, name)
             alive.watched(namespace, name, None)
+            reconciler.forget_instance(namespace, name)
+            with last_pass_guard:
+                last_pass.pop((namespace, name), None)
+                last_resync.pop((namespace, name), None)
+            if cache is not None:
+                cache.forget(api.KIND, namespace, name)
         else:
             alive.watched(namespace, name, meta.get("resourceVersion"))
+            if cache is not None:
+                # Passes read the PartyQuiz here; kopf reuses its Body views, so keep a copy.
+                cache.put(api.KIND, copy.deepcopy(dict(body)))
 
     def child_handler(kind: str) -> Callable[..., Any]:
         async def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
             meta = body.get("metadata", {})
             namespace, name = meta.get("namespace", ""), meta.get("name", "")
+            if not builders.is_managed(body):
+                # Not ours (or no longer labelled as ours): only its name is noted, so a pass
+                # never takes the name for free. kopf watches every object of the kind anyway
+                # (its label filters act on its side), so this costs no extra traffic.
+                if cache is not None:
+                    cache.foreign(kind, namespace, name, present=type != "DELETED")
+                    cache.forget(kind, namespace, name)
+                owner = owner_of(body)
+                if owner is not None and namespace:
+                    owners.add((namespace, owner))  # someone took our label off: repair it
+                return
             if cache is not None:
+                cache.foreign(kind, namespace, name, present=False)
                 if type == "DELETED":
                     cache.forget(kind, namespace, name)
                 else:
@@ -241,7 +341,6 @@ def register(
             plural,
             registry=registry,
             id=f"child-{plural}",
-            labels={"app.kubernetes.io/managed-by": builders.FIELD_MANAGER},
         )(child_handler(kind))
 
     @kopf.on.probe(registry=registry, id="alive")

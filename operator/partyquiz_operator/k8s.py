@@ -62,9 +62,15 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def load_api_client(kubeconfig: str | None) -> Any:
-    """Return an API client from ``kubeconfig``, $KUBECONFIG or the in-cluster account."""
+def load_api_client(kubeconfig: str | None, *, pool_size: int | None = None) -> Any:
+    """Return an API client from ``kubeconfig``, $KUBECONFIG or the in-cluster account.
+
+    ``pool_size`` is how many connections to the API server are kept open for reuse; it should
+    cover every thread that makes requests, or the busiest ones open and drop connections.
+    """
     configuration = k8s_client.Configuration()
+    if pool_size is not None:
+        configuration.connection_pool_maxsize = pool_size
     if kubeconfig is None:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -167,6 +173,24 @@ class Cluster:
         found = self._request("list", "GET", k, f"{k.prefix}/{k.plural}")
         return list((found or {}).get("items", []))
 
+    def list_versioned(
+        self, kind: str, namespace: str | None, label_selector: str
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Return the matching objects of ``kind`` and the list's resourceVersion.
+
+        ``namespace`` None lists every namespace. Each item gets ``kind`` and ``apiVersion``
+        (a list leaves them out), so it looks like what a watch delivers.
+        """
+        k = KINDS[kind]
+        path = self._path(k, namespace) if namespace is not None else f"{k.prefix}/{k.plural}"
+        query = {"labelSelector": label_selector} if label_selector else None
+        found = self._request("list", "GET", k, path, query=query) or {}
+        items = list(found.get("items", []))
+        for item in items:
+            item.setdefault("kind", k.kind)
+            item.setdefault("apiVersion", k.api_version)
+        return items, str(found.get("metadata", {}).get("resourceVersion", ""))
+
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply ``manifest`` under the operator's field manager, taking conflicts."""
         k = KINDS[manifest["kind"]]
@@ -225,9 +249,11 @@ class Cluster:
             if "/" not in str(r.get("name", ""))
         }
 
-    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        """Merge-patch the PartyQuiz's status subresource."""
-        self.merge_patch(api.KIND, namespace, name, {"status": status}, sub="status")
+    def patch_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch the PartyQuiz's status subresource; return the object (None: gone)."""
+        return self.merge_patch(api.KIND, namespace, name, {"status": status}, sub="status")
 
     def create_event(
         self,

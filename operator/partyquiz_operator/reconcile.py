@@ -8,17 +8,18 @@ through ``builders``; it is blocking and runs in a worker thread. It must not im
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -26,6 +27,7 @@ from partyquiz_operator import api, backup, builders, drift, monitoring, rollout
 from partyquiz_operator.errors import KubeApiError, SpecError, TransientError
 from partyquiz_operator.k8s import Cluster
 from partyquiz_operator.metrics import OperatorMetrics
+from partyquiz_operator.recorder import EventRecorder
 from partyquiz_operator.watchcache import WatchCache
 
 logger = logging.getLogger(__name__)
@@ -33,8 +35,29 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 TokenFactory = Callable[[int], str]
 
+# Where a pass reads from (see ``Reconciler.reconcile_named``):
+# - "api": everything from the API server (operator start-up, while the watch cache fills);
+# - "resync": watched children and the PartyQuiz from the watch cache (relisted before each
+#   resync round), every other child (Secrets, ServiceAccount, PVCs) from the API server;
+# - "event": like "resync", but other children as this process last read or wrote them.
+Reads = Literal["api", "resync", "event"]
+
 # Kinds created only for some specs; removed again when the spec stops asking for them.
 _OPTIONAL_KINDS = ("Ingress", "HorizontalPodAutoscaler", "CronJob")
+
+
+def _waves(children: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split ``build_infrastructure``'s children into groups applied one after another.
+
+    Everything before the data stores' StatefulSets (ServiceAccount, credentials, the
+    NetworkPolicies that must fence their pods from the start), then the StatefulSets, then the
+    rest; the children of a group do not depend on each other.
+    """
+    stateful = [i for i, c in enumerate(children) if c["kind"] == "StatefulSet"]
+    if not stateful:
+        return [children] if children else []
+    first, last = stateful[0], stateful[-1] + 1
+    return [w for w in (children[:first], children[first:last], children[last:]) if w]
 
 
 def utc_now() -> datetime:
@@ -190,13 +213,24 @@ class Reconciler:
         clock: Clock = utc_now,
         token_factory: TokenFactory = new_token,
         cache: WatchCache | None = None,
+        events: EventRecorder | None = None,
+        apply_threads: int = 4,
     ) -> None:
         self._cluster = cluster
         self._metrics = metrics
         self._clock = clock
         self._new_token = token_factory
         self._cache = cache
-        self._reads = threading.local()  # .cached: this thread's pass reads children from cache
+        self._events = events
+        # .mode: where this thread's pass reads from (``Reads``); .instance: its (ns, name).
+        self._reads = threading.local()
+        # Children the watches do not cover, as this process last read or wrote them (None:
+        # absent), by instance; event-triggered passes read them here (see ``Reads``).
+        self._seen: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any] | None]] = {}
+        # Requests of one pass that do not depend on each other (``_ensure_all``).
+        self._appliers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=apply_threads, thread_name_prefix="partyquiz-apply"
+        )
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._pending: set[tuple[str, str]] = set()
         self._guard = threading.Lock()
@@ -210,15 +244,13 @@ class Reconciler:
         with lock:
             yield
 
-    def reconcile_named(
-        self, namespace: str, name: str, *, from_cache: bool = False
-    ) -> Outcome | None:
+    def reconcile_named(self, namespace: str, name: str, *, reads: Reads = "api") -> Outcome | None:
         """Reconcile the instance by name (after a child changed); coalesces bursts of calls.
 
         When a pass for the instance is already running, the call only marks it dirty and the
         running pass goes once more, so a storm of child events costs at most two passes.
-        ``from_cache`` reads watched children from the watch cache (passes a watch event
-        triggered); without it every read goes to the API server (the resync).
+        ``reads`` says where the pass reads from (see ``Reads``); with a watch cache, "event"
+        and "resync" take the PartyQuiz itself from the cache too.
         """
         key = (namespace, name)
         with self._guard:
@@ -231,34 +263,73 @@ class Reconciler:
             with lock:
                 with self._guard:
                     self._pending.discard(key)
-                body = self._cluster.get(api.KIND, namespace, name)
+                body = self._instance(namespace, name, reads)
                 if body is None or body["metadata"].get("deletionTimestamp"):
                     return outcome
-                outcome = self._reconcile_reading(body, from_cache=from_cache)
+                outcome = self._reconcile_reading(body, reads=reads)
             with self._guard:
                 if key not in self._pending:
                     return outcome
 
     def list_instances(self, namespaces: list[str]) -> list[tuple[str, str, str]]:
-        """Return (namespace, name, resourceVersion) of every live PartyQuiz (all if empty)."""
-        bodies = (
-            [b for ns in namespaces for b in self._cluster.list_labelled(api.KIND, ns, "")]
-            if namespaces
-            else self._cluster.list_all(api.KIND)
-        )
+        """Return (namespace, name, resourceVersion) of every live PartyQuiz (all if empty).
+
+        The list also refreshes the PartyQuiz objects in the watch cache (a newer version
+        there is kept; one the API server no longer holds is dropped).
+        """
+        bodies: list[dict[str, Any]] = []
+        targets: list[str | None] = list(namespaces) or [None]
+        for namespace in targets:
+            items, version = self._cluster.list_versioned(api.KIND, namespace, "")
+            bodies += items
+            if self._cache is not None:
+                covered = None if namespace is None else [namespace]
+                self._cache.relisted(api.KIND, covered, items, version)
         return [
             (b["metadata"]["namespace"], b["metadata"]["name"], b["metadata"]["resourceVersion"])
             for b in bodies
             if not b["metadata"].get("deletionTimestamp")
         ]
 
+    def relist_children(self, namespaces: list[str], kinds: list[str]) -> list[Mapping[str, Any]]:
+        """LIST the operator's children of ``kinds`` into the watch cache; return the dropped.
+
+        The dropped are kept bodies the API server no longer holds (a deletion a watch missed);
+        their owners need a pass. ``namespaces`` empty means the whole cluster.
+        """
+        if self._cache is None:
+            return []
+        selector = f"app.kubernetes.io/managed-by={builders.FIELD_MANAGER}"
+        dropped: list[Mapping[str, Any]] = []
+        for kind in kinds:
+            targets: list[str | None] = list(namespaces) or [None]
+            for namespace in targets:
+                items, version = self._cluster.list_versioned(kind, namespace, selector)
+                covered = None if namespace is None else [namespace]
+                dropped += self._cache.relisted(kind, covered, items, version)
+        return dropped
+
+    def seed_children(self, namespaces: list[str], kinds: list[str]) -> None:
+        """LIST every object of ``kinds``: the operator's into the cache, the others' names."""
+        if self._cache is None:
+            return
+        for kind in kinds:
+            ours: list[dict[str, Any]] = []
+            others: list[dict[str, Any]] = []
+            targets: list[str | None] = list(namespaces) or [None]
+            for namespace in targets:
+                items, _ = self._cluster.list_versioned(kind, namespace, "")
+                for item in items:
+                    (ours if builders.is_managed(item) else others).append(item)
+            self._cache.seeded(kind, ours, others)
+
     def reconcile(
         self, body: Mapping[str, Any], *, from_cache: bool = True, stores_first: bool = False
     ) -> Outcome:
         """Run one full pass for ``body`` (a PartyQuiz as kopf delivers it).
 
-        ``from_cache`` as for ``reconcile_named``; off when the watch cache may still be
-        filling (operator start-up).
+        ``from_cache``: read as an event-triggered pass does ("event", see ``Reads``); off
+        when the watch cache may still be filling (operator start-up).
 
         ``stores_first``: for an instance that has no status yet, stop the pass as soon as its
         managed data stores' StatefulSets are applied and return ``Outcome.follow_up``. Their
@@ -275,25 +346,65 @@ class Reconciler:
         with self._exclusive(key):
             with self._guard:
                 self._pending.discard(key)
-            fresh = self._cluster.get(api.KIND, meta["namespace"], meta["name"])
+            reads: Reads = "event" if from_cache else "api"
+            fresh = self._instance(meta["namespace"], meta["name"], reads)
+            if fresh is not None and self._cache is not None:
+                self._cache.put(api.KIND, fresh)
             if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                 return Outcome(phase="Deleted", writes=0)
-            outcome = self._reconcile_reading(
-                fresh, from_cache=from_cache, stores_first=stores_first
-            )
+            outcome = self._reconcile_reading(fresh, reads=reads, stores_first=stores_first)
         with self._guard:
             return dataclasses.replace(outcome, dirty=key in self._pending)
 
     # --- reads ---------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Post the Events still queued and stop their thread."""
+        self._appliers.shutdown(wait=False, cancel_futures=True)
+        if self._events is not None:
+            self._events.close()
+
+    def forget_instance(self, namespace: str, name: str) -> None:
+        """Drop what this process remembers of a deleted instance's children."""
+        with self._guard:
+            self._seen.pop((namespace, name), None)
+
+    def _instance(self, namespace: str, name: str, reads: Reads) -> Mapping[str, Any] | None:
+        """Return the PartyQuiz: from the watch cache unless ``reads`` is "api" or it is unseen."""
+        if reads != "api" and self._cache is not None:
+            body = self._cache.get(api.KIND, namespace, name)
+            if body is not None:
+                return body
+        return self._cluster.get(api.KIND, namespace, name)
+
     def _reconcile_reading(
-        self, body: Mapping[str, Any], *, from_cache: bool, stores_first: bool = False
+        self, body: Mapping[str, Any], *, reads: Reads, stores_first: bool = False
     ) -> Outcome:
-        self._reads.cached = from_cache and self._cache is not None
+        meta = body["metadata"]
+        self._reads.mode = reads if self._cache is not None else "api"
+        self._reads.instance = (meta["namespace"], meta["name"])
         try:
             return self._reconcile_locked(body, stores_first=stores_first)
         finally:
-            self._reads.cached = False
+            self._reads.mode = "api"
+            self._reads.instance = None
+
+    def _mode(self) -> Reads:
+        mode: Reads = getattr(self._reads, "mode", "api")
+        return mode
+
+    def _remembered(self) -> dict[tuple[str, str], dict[str, Any] | None] | None:
+        """Return this pass's instance's remembered unwatched children (None: no pass)."""
+        instance = getattr(self._reads, "instance", None)
+        if instance is None:
+            return None
+        with self._guard:
+            return self._seen.setdefault(instance, {})
+
+    def _remember(self, kind: str, name: str, body: dict[str, Any] | None) -> None:
+        seen = self._remembered()
+        if seen is not None:
+            seen[(kind, name)] = body
 
     def _get(
         self, kind: str, namespace: str, name: str, *, unseen_is_absent: bool = False
@@ -304,21 +415,39 @@ class Reconciler:
         with the same name, or one whose event is still on its way), unless
         ``unseen_is_absent`` says an unseen object may be taken as absent for this read.
         """
-        cache = self._cache
-        if cache is not None and kind in cache.kinds and getattr(self._reads, "cached", False):
-            body = cache.get(kind, namespace, name)
-            if body is not None:
-                return dict(body)
-            if unseen_is_absent:
-                return None
-        return self._cluster.get(kind, namespace, name)
+        cache, mode = self._cache, self._mode()
+        if cache is not None and kind in cache.kinds:
+            if mode != "api":
+                body = cache.get(kind, namespace, name)
+                if body is not None:
+                    return dict(body)
+                if unseen_is_absent or cache.known_absent(kind, namespace, name):
+                    return None
+            return self._cluster.get(kind, namespace, name)
+        seen = self._remembered()
+        if mode == "event" and seen is not None and (kind, name) in seen:
+            return seen[(kind, name)]
+        live = self._cluster.get(kind, namespace, name)
+        self._remember(kind, name, live)
+        return live
 
     def _apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply; the returned object is the newest version, so cache it."""
         live = self._cluster.apply(manifest)
         if self._cache is not None and manifest["kind"] in self._cache.kinds:
             self._cache.put(manifest["kind"], live)
+        else:
+            self._remember(manifest["kind"], manifest["metadata"]["name"], live)
         return live
+
+    def _delete(self, kind: str, namespace: str, name: str) -> bool:
+        """Delete a child; the cache and the remembered children drop it at once."""
+        deleted = self._cluster.delete(kind, namespace, name)
+        if self._cache is not None and kind in self._cache.kinds:
+            self._cache.forget(kind, namespace, name)
+        else:
+            self._remember(kind, name, None)
+        return deleted
 
     # --- the pass ------------------------------------------------------------------------
 
@@ -400,6 +529,34 @@ class Reconciler:
         logger.info("applying %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
         return self._apply(hashed)
 
+    def _ensure_all(
+        self,
+        inst: builders.Instance,
+        desired: Sequence[Mapping[str, Any]],
+        read: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``_ensure`` each of ``desired`` at the same time; return the live objects in order.
+
+        For children that do not depend on each other: each one's request waits for the API
+        server, so a pass takes one round trip instead of one per child. The first failure is
+        raised once every request has ended.
+        """
+        if len(desired) < 2:
+            return [self._ensure(inst, d, read) for d in desired]
+        mode, instance = self._mode(), getattr(self._reads, "instance", None)
+
+        def ensure(manifest: Mapping[str, Any]) -> dict[str, Any]:
+            # The apply threads read the way this pass does.
+            self._reads.mode, self._reads.instance = mode, instance
+            try:
+                return self._ensure(inst, manifest, read)
+            finally:
+                self._reads.mode, self._reads.instance = "api", None
+
+        futures = [self._appliers.submit(ensure, d) for d in desired]
+        concurrent.futures.wait(futures)
+        return [f.result() for f in futures]
+
     def _secret_digests(self, inst: builders.Instance) -> dict[str, str]:
         digests: dict[str, str] = {}
         for name, key in builders.referenced_secrets(inst):
@@ -428,12 +585,11 @@ class Reconciler:
         """Grow the data PVC in place when the spec asks for more than it has.
 
         ``claim`` is the StatefulSet's claim template size. The PVC was made from it (or
-        bigger) and only ever grows, so an event-triggered pass that wants no more than it
-        does not read the PVC; the resync, which reads the API server, still does.
+        bigger; a recreated one is made from it again) and only ever grows, so a pass that
+        wants no more than the template cannot need a patch and does not read the PVC.
         """
         want_q, claim_q = drift.parse_quantity(wanted), drift.parse_quantity(claim)
-        cached = getattr(self._reads, "cached", False)
-        if cached and want_q is not None and claim_q is not None and want_q <= claim_q:
+        if want_q is not None and claim_q is not None and want_q <= claim_q:
             return
         pvc_name = builders.data_pvc_name(statefulset)
         pvc = self._cluster.get("PersistentVolumeClaim", inst.namespace, pvc_name)
@@ -462,7 +618,7 @@ class Reconciler:
         spec = inst.spec
         digests = self._secret_digests(inst)
         secret_name = builders.credentials_secret_name(inst)
-        secret = self._cluster.get("Secret", inst.namespace, secret_name)
+        secret = self._get("Secret", inst.namespace, secret_name)
         credentials = builders.build_credentials_secret(inst, _decode(secret), self._new_token)
         read: dict[tuple[str, str], dict[str, Any] | None] = {("Secret", secret_name): secret}
 
@@ -481,18 +637,17 @@ class Reconciler:
                 self._grow_volume(name, inst, spec.redis.managed.storage, redis_claim)
 
         applied: dict[tuple[str, str], dict[str, Any]] = {}
-        stores = (spec.database.managed is not None) + (spec.redis.managed is not None)
-        for child in builders.build_infrastructure(
+        children = builders.build_infrastructure(
             inst,
             credentials=credentials,
             postgres_claim_storage=pg_claim,
             redis_claim_storage=redis_claim,
-        ):
-            applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child, read)
-            if stop_after_stores and stores and child["kind"] == "StatefulSet":
-                stores -= 1
-                if not stores:
-                    return None
+        )
+        for wave in _waves(children):
+            for child, live in zip(wave, self._ensure_all(inst, wave, read), strict=True):
+                applied[(child["kind"], child["metadata"]["name"])] = live
+            if stop_after_stores and wave[0]["kind"] == "StatefulSet":
+                return None
         for child in backup.build_backup_children(inst):
             applied[(child["kind"], child["metadata"]["name"])] = self._ensure(inst, child)
         self._remove_unwanted(inst, applied)
@@ -518,6 +673,7 @@ class Reconciler:
             self._forget_failed_jobs(inst, revision)
             revisions = previous.revisions.model_copy(update={"failed": None})
             previous = previous.model_copy(update={"revisions": revisions})
+        prune: list[tuple[str, set[str | None]]] = []
         if revision in {previous.revisions.current, _good_revision(previous)} - {None}:
             # It ran here before: its migration is done, and an older release must never be
             # asked to migrate a schema a newer one already moved on.
@@ -525,19 +681,41 @@ class Reconciler:
             migration_message = ""
         else:
             migration, migration_message = self._migrate(inst, previous, revision, database)
+            if migration == "Complete" and previous.revisions.migrated != revision:
+                # The Job just completed. Old Jobs go once the workloads are applied: the
+                # Deployments do not wait for the clean-up.
+                keep = {revision, previous.revisions.current, _good_revision(previous)}
+                prune = [
+                    (builders.COMPONENT_MIGRATION, keep),
+                    (builders.COMPONENT_BACKUP, {revision}),
+                ]
 
         plan = _Plan()
         if migration != "Complete":
-            web_live = self._get("Deployment", inst.namespace, builders.web_name(inst))
-            ws_live = self._get("Deployment", inst.namespace, builders.ws_name(inst))
+            # Only observed for the status here (``_ensure`` checks ownership before a write),
+            # so one the cache has not seen is taken as absent.
+            web_live = self._get(
+                "Deployment", inst.namespace, builders.web_name(inst), unseen_is_absent=True
+            )
+            ws_live = self._get(
+                "Deployment", inst.namespace, builders.ws_name(inst), unseen_is_absent=True
+            )
         elif revision == previous.revisions.current:
-            web_live = self._ensure(inst, builders.build_web_deployment(inst, revision))
-            ws_live = self._ensure(inst, builders.build_ws_deployment(inst, revision))
+            web_live, ws_live = self._ensure_all(
+                inst,
+                [
+                    builders.build_web_deployment(inst, revision),
+                    builders.build_ws_deployment(inst, revision),
+                ],
+            )
             plan.known_good = _known_good(inst, revision)
         elif previous.revisions.failed == revision:
             web_live, ws_live = self._stay_rolled_back(inst, previous, revision, plan)
         else:
             web_live, ws_live = self._roll_out(inst, previous, revision, now, plan)
+
+        for component, keep in prune:
+            self._prune_jobs(inst, component, keep)
 
         observation = status.Observation(
             generation=inst.generation,
@@ -588,7 +766,7 @@ class Reconciler:
         for kind in (set(monitoring.MONITORING_KINDS) & served) - wanted_kinds:
             live = self._get(kind, inst.namespace, inst.name)
             if live is not None and drift.is_owned_by(live, inst.uid):
-                self._cluster.delete(kind, inst.namespace, inst.name)
+                self._delete(kind, inst.namespace, inst.name)
         if not wanted:
             kept = [c for c in computed.conditions if c.type != "MonitoringReady"]
             return computed.model_copy(update={"conditions": kept})
@@ -637,9 +815,6 @@ class Reconciler:
         state, message = _job_state(live)
         if state == "Complete":
             self._metrics.migrations_total.labels("succeeded").inc()
-            keep = {revision, previous.revisions.current, _good_revision(previous)}
-            self._prune_jobs(inst, builders.COMPONENT_MIGRATION, keep)
-            self._prune_jobs(inst, builders.COMPONENT_BACKUP, {revision})
         elif state == "Failed" and previous.revisions.failed != revision:
             self._metrics.migrations_total.labels("failed").inc()
         return state, message
@@ -669,7 +844,7 @@ class Reconciler:
             live = self._get("Job", inst.namespace, name)
             owned = live is not None and drift.is_owned_by(live, inst.uid)
             if owned and _job_state(live)[0] == "Failed":
-                self._cluster.delete("Job", inst.namespace, name)
+                self._delete("Job", inst.namespace, name)
 
     # --- rollout and rollback ----------------------------------------------------------------
 
@@ -695,12 +870,17 @@ class Reconciler:
         started = _parse_time(ongoing.started_at) if ongoing else None
         completed = _parse_time(ongoing.completed_at) if ongoing else None
         started = started or now
-        web_live = self._ensure(inst, builders.build_web_deployment(inst, revision))
-        ws_live = self._ensure(inst, builders.build_ws_deployment(inst, revision))
+        web_live, ws_live = self._ensure_all(
+            inst,
+            [
+                builders.build_web_deployment(inst, revision),
+                builders.build_ws_deployment(inst, revision),
+            ],
+        )
         verdicts = {
             component: rollout.assess_rollout(
                 live,
-                self._pods(inst, component),
+                self._pods(inst, component) if rollout.pods_matter(live) else [],
                 revision=revision,
                 now=now,
                 started_at=started,
@@ -760,11 +940,13 @@ class Reconciler:
         # Record the failure before touching the Deployments: an operator restarted mid-rollback
         # then keeps rolling back instead of rolling the failed revision out again.
         revisions = previous.revisions.model_copy(update={"failed": revision, "target": revision})
-        self._cluster.patch_status(
+        patched = self._cluster.patch_status(
             inst.namespace,
             inst.name,
             {"revisions": revisions.model_dump(by_alias=True, mode="json"), "rollout": None},
         )
+        if patched is not None and self._cache is not None:
+            self._cache.put(api.KIND, patched)
         lives = self._roll_back(inst, good)
         for component in ("web", "ws"):
             self._metrics.rollouts_total.labels(component, "rolled_back").inc()
@@ -811,20 +993,20 @@ class Reconciler:
             if labels.get(builders.REVISION_LABEL) in keep:
                 continue
             if drift.is_owned_by(job, inst.uid):
-                self._cluster.delete("Job", inst.namespace, job["metadata"]["name"])
+                self._delete("Job", inst.namespace, job["metadata"]["name"])
 
     def _remove_unwanted(
         self, inst: builders.Instance, applied: Mapping[tuple[str, str], Any]
     ) -> None:
         wanted = {key for key in applied if key[0] in _OPTIONAL_KINDS}
         candidates = {("Ingress", inst.name), ("HorizontalPodAutoscaler", builders.web_name(inst))}
-        if self._cluster.get("PersistentVolumeClaim", inst.namespace, backup.backup_pvc_name(inst)):
+        if self._get("PersistentVolumeClaim", inst.namespace, backup.backup_pvc_name(inst)):
             # Backups were set up once (the volume is kept): a schedule may have been dropped.
             candidates.add(("CronJob", backup.backup_cronjob_name(inst)))
         for kind, name in candidates - wanted:
             live = self._get(kind, inst.namespace, name, unseen_is_absent=True)
             if live is not None and drift.is_owned_by(live, inst.uid):
-                self._cluster.delete(kind, inst.namespace, name)
+                self._delete(kind, inst.namespace, name)
 
     # --- reporting -----------------------------------------------------------------------
 
@@ -841,9 +1023,17 @@ class Reconciler:
         if status.status_body(new) == status.status_body(previous):
             return
         patch = new.model_dump(by_alias=True, mode="json")
-        self._cluster.patch_status(meta["namespace"], meta["name"], patch)
+        patched = self._cluster.patch_status(meta["namespace"], meta["name"], patch)
+        if patched is not None and self._cache is not None:
+            # The newest version: the next pass reads its status from the cache.
+            self._cache.put(api.KIND, patched)
         now = self._clock()
         for event in status.transitions(previous, new):
+            if self._events is not None:
+                self._events.record(
+                    body, type_=event.type, reason=event.reason, message=event.message, now=now
+                )
+                continue
             try:
                 self._cluster.create_event(
                     body, type_=event.type, reason=event.reason, message=event.message, now=now

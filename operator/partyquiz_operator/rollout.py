@@ -91,6 +91,28 @@ def stuck_pod(pods: Sequence[Mapping[str, Any]], revision: str) -> tuple[str, st
     return None
 
 
+def pods_matter(deployment: Mapping[str, Any] | None) -> bool:
+    """Return whether ``deployment``'s pods must be read to judge its rollout.
+
+    Not while it does not exist or its controller has not seen its spec (no pod of that spec
+    can exist yet), nor when every pod it counts is updated and available (a pod that cannot
+    start is never available).
+    """
+    if deployment is None:
+        return False
+    meta = deployment.get("metadata", {})
+    st = deployment.get("status") or {}
+    if _int(st.get("observedGeneration")) < _int(meta.get("generation")):
+        return False
+    desired = _int(deployment.get("spec", {}).get("replicas", 1))
+    total = _int(st.get("replicas"))
+    everyone_available = (
+        total == _int(st.get("updatedReplicas")) == _int(st.get("availableReplicas"))
+        and total >= desired
+    )
+    return not everyone_available
+
+
 def _progress(deployment: Mapping[str, Any]) -> tuple[bool, str, str] | None:
     """Return (complete, reason, message) the way ``kubectl rollout status`` decides."""
     meta = deployment.get("metadata", {})

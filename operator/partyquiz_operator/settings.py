@@ -55,7 +55,12 @@ class OperatorSettings(BaseSettings):
         "released anyway, so a broken clean-up never wedges a deletion.",
     )
     worker_threads: int = Field(
-        default=4, ge=1, le=64, description="Threads running the (blocking) reconcile passes."
+        default=8,
+        ge=1,
+        le=64,
+        description="Threads running the (blocking) reconcile passes: kopf's handler pool and, "
+        "as many again, the pass queue (a quarter of which may run resync passes at once). "
+        "Passes mostly wait for the API server, so more threads than cores pay off.",
     )
     kubeconfig: str | None = Field(
         default=None,

@@ -1,16 +1,17 @@
 """The latest version of every owned child the operator watches, as its watches delivered it.
 
 Owns an in-memory map (kind, namespace, name) -> body, fed by the child watch events and by the
-objects the operator's own writes return. Passes triggered by an event read children here
-instead of asking the API server again; the periodic resync reads the API server, so a stale
-entry (a deletion missed while a watch reconnected) is repaired within one resync. Thread-safe;
-no I/O, no kopf.
+objects the operator's own writes return, and corrected by a periodic relist (``relisted``),
+which drops what a watch missed (a deletion while it reconnected). It also knows the names that
+objects of other owners hold (``foreign``), so once a kind was listed in full (``seeded``) a
+name it holds nothing under is known to be free. Passes read watched children here instead of
+asking the API server again. Thread-safe; no I/O, no kopf.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 Key = tuple[str, str, str]  # kind, namespace, name
@@ -45,7 +46,39 @@ class WatchCache:
     def __init__(self, kinds: frozenset[str]) -> None:
         self.kinds = kinds
         self._bodies: dict[Key, Mapping[str, Any]] = {}
+        self._foreign: set[Key] = set()  # names held by objects that are not the operator's
+        self._seeded: set[str] = set()  # kinds listed in full at least once
         self._guard = threading.Lock()
+
+    def foreign(self, kind: str, namespace: str, name: str, *, present: bool) -> None:
+        """Note that an object the operator does not manage holds (or no longer holds) a name."""
+        key = (kind, namespace, name)
+        with self._guard:
+            if present:
+                self._foreign.add(key)
+            else:
+                self._foreign.discard(key)
+
+    def seeded(
+        self, kind: str, ours: Sequence[Mapping[str, Any]], others: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Take a full LIST of ``kind`` (every object, the operator's and the others')."""
+        for body in ours:
+            self.put(kind, body)
+        for body in others:
+            meta = body.get("metadata", {})
+            self.foreign(kind, str(meta.get("namespace", "")), meta.get("name", ""), present=True)
+        with self._guard:
+            self._seeded.add(kind)
+
+    def known_absent(self, kind: str, namespace: str, name: str) -> bool:
+        """Return whether no object holds the name, as far as a seeded kind's watch tells.
+
+        False when the kind was never listed in full: then only the API server knows.
+        """
+        key = (kind, namespace, name)
+        with self._guard:
+            return kind in self._seeded and key not in self._bodies and key not in self._foreign
 
     def put(self, kind: str, body: Mapping[str, Any]) -> None:
         """Keep ``body`` unless a newer version of the object is already kept."""
@@ -59,6 +92,38 @@ class WatchCache:
             # latest arrival.
             if old is None or new is None or new >= old:
                 self._bodies[key] = body
+
+    def relisted(
+        self,
+        kind: str,
+        namespaces: list[str] | None,
+        items: Sequence[Mapping[str, Any]],
+        list_version: str,
+    ) -> list[Mapping[str, Any]]:
+        """Take a fresh LIST of ``kind`` as the truth; return the kept bodies it dropped.
+
+        ``namespaces`` are the namespaces the list covered (None: all). A kept body that the
+        list does not hold is dropped unless it is newer than the list (it arrived after).
+        """
+        listed_version = _version({"metadata": {"resourceVersion": list_version}})
+        listed: set[Key] = set()
+        for item in items:
+            meta = item.get("metadata", {})
+            listed.add((kind, str(meta.get("namespace", "")), str(meta.get("name", ""))))
+            self.put(kind, item)
+        dropped: list[Mapping[str, Any]] = []
+        with self._guard:
+            for key, body in list(self._bodies.items()):
+                if key[0] != kind or key in listed:
+                    continue
+                if namespaces is not None and key[1] not in namespaces:
+                    continue
+                kept = _version(body)
+                if listed_version is not None and kept is not None and kept > listed_version:
+                    continue
+                del self._bodies[key]
+                dropped.append(body)
+        return dropped
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         """Drop the object (it was deleted)."""
