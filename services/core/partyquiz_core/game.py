@@ -971,15 +971,15 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     distribution = [0] * len(question.choices)
     verdicts: dict[tuple[int, ...], bool] = {}
     players: dict[PlayerId, PlayerState] = {}
-    missed = (False, None if is_poll else False, 0)  # answered, correct, points
-    outcomes: dict[PlayerId, tuple[bool, bool | None, int]] = {}
-    keyed: list[tuple[int, int, PlayerId]] = []  # leaderboard order once sorted
+    missed = None if is_poll else False  # the verdict on a player who did not answer
+    # (-score, seq, id, answered, correct, points, streak) per player: leaderboard order once
+    # sorted (seq is unique, so the sort never compares past it), with the rest of the row.
+    keyed: list[tuple[int, int, PlayerId, bool, bool | None, int, int]] = []
     for player_id, player in state.players.items():
         record = find(player_id)
         if record is None:
-            outcomes[player_id] = missed
+            correct, points = missed, 0
             streak = streak_after(question, player.streak, correct=False)
-            points = 0
         else:
             choices = record.choices
             for choice in choices:
@@ -987,13 +987,14 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
             verdict = verdicts.get(choices)
             if verdict is None:
                 verdict = verdicts[choices] = is_fully_correct(question, choices)
-            points = record.points
-            outcomes[player_id] = (True, None if is_poll else verdict, points)
+            correct, points = None if is_poll else verdict, record.points
             streak = streak_after(question, player.streak, correct=verdict)
         if points or streak != player.streak:
             player = _trusted_copy(player, {"score": player.score + points, "streak": streak})
         players[player_id] = player
-        keyed.append((-player.score, player.seq, player_id))
+        keyed.append(
+            (-player.score, player.seq, player_id, record is not None, correct, points, streak)
+        )
     entry = QuestionLog(
         index=state.question_index,
         closed_at=now,
@@ -1019,15 +1020,13 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     row = _new_row
     previous: int | None = None
     rank = 0
-    for position, (negated_score, _seq, player_id) in enumerate(keyed, start=1):
-        if negated_score != previous:
-            rank, previous = position, negated_score
+    for position, (negated, _seq, player_id, answered, correct, points, streak) in enumerate(
+        keyed, start=1
+    ):
+        if negated != previous:
+            rank, previous = position, negated
         ranks[player_id] = rank
-        answered, correct, points = outcomes[player_id]
-        results[player_id] = row(
-            ResultRow,
-            (answered, correct, points, -negated_score, rank, players[player_id].streak),
-        )
+        results[player_id] = row(ResultRow, (answered, correct, points, -negated, rank, streak))
     new._standings = _Standings(tuple(key[2] for key in keyed), ranks)
     reveal = RevealMsg(
         version=new.version,
