@@ -110,6 +110,9 @@ class Hub:
         self._metrics = metrics
         self._personal_frame = personal_frame
         self._closing: set[asyncio.Task[None]] = set()
+        # Messages sent per type during one ``deliver``, counted once at its end: a batch of a
+        # burst holds hundreds of receipts, and each count takes the metric's lock.
+        self._delivering: dict[str, int] | None = None
 
     def room(self, game_id: GameId) -> Room:
         room = self.rooms.get(game_id)
@@ -176,7 +179,18 @@ class Hub:
         batch = payload if isinstance(payload, Batch) else Batch.decode(payload_bytes(payload))
         self._metrics.pubsub_lag.observe(max(0.0, time.time() - batch.ts))
         room = self.rooms.get(batch.game_id)
-        items, i = batch.items, 0
+        counts: dict[str, int] = {}
+        self._delivering = counts
+        try:
+            self._deliver_items(room, batch.items)
+        finally:
+            self._delivering = None
+            for msg_type, count in counts.items():
+                self._metrics.sent(msg_type, count)
+        self._metrics.broadcast_duration.observe(time.perf_counter() - started)
+
+    def _deliver_items(self, room: Room | None, items: list[list[Any]]) -> None:
+        i = 0
         while i < len(items):
             item = items[i]
             following = items[i + 1] if i + 1 < len(items) else None
@@ -193,19 +207,25 @@ class Hub:
             else:
                 self._deliver_item(room, item)
                 i += 1
-        self._metrics.broadcast_duration.observe(time.perf_counter() - started)
 
     def send(self, conns: Iterable[ServerConnection], msg_type: str, frame: str) -> None:
         """Send one encoded message to ``conns`` and count it per recipient."""
         sent = send_text(conns, frame.encode())
         if sent:
-            self._metrics.sent(msg_type, sent)
+            self._count(msg_type, sent)
 
     def send_one(self, conn: ServerConnection, msg_type: str, frame: str) -> None:
         """``send`` to one connection: a reply, thousands of which a burst of answers makes."""
         payload = frame.encode()
         if _write(conn, text_frame(payload), (payload,)):
-            self._metrics.sent(msg_type, 1)
+            self._count(msg_type, 1)
+
+    def _count(self, msg_type: str, sent: int) -> None:
+        counts = self._delivering
+        if counts is None:
+            self._metrics.sent(msg_type, sent)
+        else:
+            counts[msg_type] = counts.get(msg_type, 0) + sent
 
     def _deliver_item(self, room: Room | None, item: list[Any]) -> None:
         kind = item[0]
@@ -273,8 +293,8 @@ class Hub:
             if _write(client.conn, prefix + text_frame(personal), (*public, personal)):
                 served.add(client.conn)
         if served:
-            self._metrics.sent(msg_type, len(served))
+            self._count(msg_type, len(served))
         if reveal is not None:
             if served:
-                self._metrics.sent(reveal[1], len(served))
+                self._count(reveal[1], len(served))
             self.send(room.everyone - served - room.hosts, reveal[1], reveal[2])

@@ -79,7 +79,8 @@ async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() ->
         player = await connect(f"ws://127.0.0.1:{port}", compression=None)
         host = await connect(f"ws://127.0.0.1:{port}", compression=None)
         await asyncio.wait_for(entered.wait(), 5)
-        hub = Hub(WsMetrics(), personal_frame)
+        metrics = WsMetrics()
+        hub = Hub(metrics, personal_frame)
         for conn_id, (conn, role) in enumerate(zip(conns, ("player", "host"), strict=True), 1):
             client = Client(conn=conn, conn_id=conn_id, ip="127.0.0.1", role=role)
             client.player_id = PlayerId("p1") if role == "player" else None
@@ -92,6 +93,15 @@ async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() ->
             got.append(await asyncio.wait_for(host.recv(), 5))
             received.append(got)
         assert received[0] == received[1]
+        # Counted once per delivery, per recipient: the player's receipt, result and reveal,
+        # and the host's reveal.
+        sent = {
+            msg_type: metrics.registry.get_sample_value(
+                "partyquiz_ws_messages_sent_total", {"type": msg_type}
+            )
+            for msg_type in ("answer_receipt", "personal_result", "reveal")
+        }
+        assert sent == {"answer_receipt": 2, "personal_result": 2, "reveal": 4}
         assert received[0][1] == reveal
         result = orjson.loads(received[0][2])
         assert (result["type"], result["result"]["score"], result["result"]["streak"]) == (
