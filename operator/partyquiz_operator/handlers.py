@@ -78,8 +78,26 @@ def background_threads(worker_threads: int) -> int:
 T = TypeVar("T")
 
 
+class _QuietWatchHandlers(logging.Filter):
+    """Drop kopf's "Handler ... succeeded." line for the bookkeeping event handlers.
+
+    They run for every watch event of every object of the watched kinds (hundreds a second on a
+    busy cluster); their failures are still logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        message = record.getMessage()
+        bookkeeping = message.startswith(("Handler 'child-", "Handler 'instance-event'"))
+        return not (bookkeeping and message.endswith(" succeeded."))
+
+
 def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
-    """Apply the operator's choices to kopf's settings."""
+    """Apply the operator's choices to kopf's settings (and to kopf's object log)."""
+    objects_log = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, _QuietWatchHandlers) for f in objects_log.filters):
+        objects_log.addFilter(_QuietWatchHandlers())
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=ANNOTATION_PREFIX
@@ -283,7 +301,7 @@ def register(
         logger.info("clean-up of %s removed %s", body["metadata"]["name"], removed or "nothing")
 
     # Async, like child_changed: bookkeeping only, so it needs no thread of kopf's pool.
-    @kopf.on.event(*pq, registry=registry)
+    @kopf.on.event(*pq, registry=registry, id="instance-event")
     async def instance_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         meta = body.get("metadata", {})
         namespace, name = meta.get("namespace", ""), meta.get("name", "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -31,6 +32,8 @@ from partyquiz_operator.recorder import EventRecorder
 from partyquiz_operator.watchcache import WatchCache
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 TokenFactory = Callable[[int], str]
@@ -214,7 +217,7 @@ class Reconciler:
         token_factory: TokenFactory = new_token,
         cache: WatchCache | None = None,
         events: EventRecorder | None = None,
-        apply_threads: int = 4,
+        request_threads: int = 8,
     ) -> None:
         self._cluster = cluster
         self._metrics = metrics
@@ -227,9 +230,9 @@ class Reconciler:
         # Children the watches do not cover, as this process last read or wrote them (None:
         # absent), by instance; event-triggered passes read them here (see ``Reads``).
         self._seen: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any] | None]] = {}
-        # Requests of one pass that do not depend on each other (``_ensure_all``).
-        self._appliers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=apply_threads, thread_name_prefix="partyquiz-apply"
+        # Requests of one pass that do not depend on each other (``_together``).
+        self._requests = concurrent.futures.ThreadPoolExecutor(
+            max_workers=request_threads, thread_name_prefix="partyquiz-request"
         )
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._pending: set[tuple[str, str]] = set()
@@ -360,7 +363,7 @@ class Reconciler:
 
     def close(self) -> None:
         """Post the Events still queued and stop their thread."""
-        self._appliers.shutdown(wait=False, cancel_futures=True)
+        self._requests.shutdown(wait=False, cancel_futures=True)
         if self._events is not None:
             self._events.close()
 
@@ -407,13 +410,21 @@ class Reconciler:
             seen[(kind, name)] = body
 
     def _get(
-        self, kind: str, namespace: str, name: str, *, unseen_is_absent: bool = False
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        *,
+        unseen_is_absent: bool = False,
+        only_ours: bool = False,
     ) -> dict[str, Any] | None:
-        """Read a child: from the watch cache in an event-triggered pass, else from the API.
+        """Read a child as the pass's ``Reads`` say.
 
         A child the cache has not seen is read from the API server (it may be a foreign object
-        with the same name, or one whose event is still on its way), unless
-        ``unseen_is_absent`` says an unseen object may be taken as absent for this read.
+        with the same name, or one whose event is still on its way), unless the cache knows
+        the name is free or ``unseen_is_absent`` says an unseen object may be taken as absent
+        for this read. ``only_ours``: an unwatched child that only the operator creates or
+        deletes, so a resync pass may take it as remembered too.
         """
         cache, mode = self._cache, self._mode()
         if cache is not None and kind in cache.kinds:
@@ -425,7 +436,8 @@ class Reconciler:
                     return None
             return self._cluster.get(kind, namespace, name)
         seen = self._remembered()
-        if mode == "event" and seen is not None and (kind, name) in seen:
+        trusted = mode == "event" or (mode == "resync" and only_ours)
+        if trusted and seen is not None and (kind, name) in seen:
             return seen[(kind, name)]
         live = self._cluster.get(kind, namespace, name)
         self._remember(kind, name, live)
@@ -529,33 +541,43 @@ class Reconciler:
         logger.info("applying %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
         return self._apply(hashed)
 
+    def _get_all(
+        self, namespace: str, keys: Sequence[tuple[str, str]]
+    ) -> list[dict[str, Any] | None]:
+        """``_get`` each (kind, name) of ``keys`` at the same time; return them in order."""
+        return self._together([functools.partial(self._get, k, namespace, n) for k, n in keys])
+
+    def _together(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run ``calls`` (requests of this pass) at the same time; return results in order.
+
+        Each waits for the API server, so the pass takes one round trip instead of one per
+        call. The first failure is raised once every call has ended.
+        """
+        if len(calls) < 2:
+            return [call() for call in calls]
+        mode, instance = self._mode(), getattr(self._reads, "instance", None)
+
+        def run(call: Callable[[], T]) -> T:
+            # The request threads read the way this pass does.
+            self._reads.mode, self._reads.instance = mode, instance
+            try:
+                return call()
+            finally:
+                self._reads.mode, self._reads.instance = "api", None
+
+        futures = [self._requests.submit(run, call) for call in calls]
+        concurrent.futures.wait(futures)
+        return [f.result() for f in futures]
+
     def _ensure_all(
         self,
         inst: builders.Instance,
         desired: Sequence[Mapping[str, Any]],
         read: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
     ) -> list[dict[str, Any]]:
-        """``_ensure`` each of ``desired`` at the same time; return the live objects in order.
-
-        For children that do not depend on each other: each one's request waits for the API
-        server, so a pass takes one round trip instead of one per child. The first failure is
-        raised once every request has ended.
-        """
-        if len(desired) < 2:
-            return [self._ensure(inst, d, read) for d in desired]
-        mode, instance = self._mode(), getattr(self._reads, "instance", None)
-
-        def ensure(manifest: Mapping[str, Any]) -> dict[str, Any]:
-            # The apply threads read the way this pass does.
-            self._reads.mode, self._reads.instance = mode, instance
-            try:
-                return self._ensure(inst, manifest, read)
-            finally:
-                self._reads.mode, self._reads.instance = "api", None
-
-        futures = [self._appliers.submit(ensure, d) for d in desired]
-        concurrent.futures.wait(futures)
-        return [f.result() for f in futures]
+        """``_ensure`` each of ``desired`` (children that do not depend on each other) at the
+        same time; return the live objects in order."""
+        return self._together([functools.partial(self._ensure, inst, d, read) for d in desired])
 
     def _secret_digests(self, inst: builders.Instance) -> dict[str, str]:
         digests: dict[str, str] = {}
@@ -618,9 +640,16 @@ class Reconciler:
         spec = inst.spec
         digests = self._secret_digests(inst)
         secret_name = builders.credentials_secret_name(inst)
-        secret = self._get("Secret", inst.namespace, secret_name)
+        account_name = builders.service_account_name(inst)
+        # Both unwatched: read at once (one round trip when they come from the API server).
+        secret, account = self._get_all(
+            inst.namespace, [("Secret", secret_name), ("ServiceAccount", account_name)]
+        )
         credentials = builders.build_credentials_secret(inst, _decode(secret), self._new_token)
-        read: dict[tuple[str, str], dict[str, Any] | None] = {("Secret", secret_name): secret}
+        read: dict[tuple[str, str], dict[str, Any] | None] = {
+            ("Secret", secret_name): secret,
+            ("ServiceAccount", account_name): account,
+        }
 
         pg_claim = redis_claim = None
         if spec.database.managed is not None:
@@ -1000,7 +1029,8 @@ class Reconciler:
     ) -> None:
         wanted = {key for key in applied if key[0] in _OPTIONAL_KINDS}
         candidates = {("Ingress", inst.name), ("HorizontalPodAutoscaler", builders.web_name(inst))}
-        if self._get("PersistentVolumeClaim", inst.namespace, backup.backup_pvc_name(inst)):
+        pvc = backup.backup_pvc_name(inst)
+        if self._get("PersistentVolumeClaim", inst.namespace, pvc, only_ours=True):
             # Backups were set up once (the volume is kept): a schedule may have been dropped.
             candidates.add(("CronJob", backup.backup_cronjob_name(inst)))
         for kind, name in candidates - wanted:

@@ -34,7 +34,7 @@ class _Event:
 class EventRecorder:
     """Queue Events about PartyQuiz objects and post them in order on one thread."""
 
-    def __init__(self, cluster: Cluster, *, capacity: int = 1000) -> None:
+    def __init__(self, cluster: Cluster, *, capacity: int = 10_000) -> None:
         self._cluster = cluster
         self._queue: queue.Queue[_Event | None] = queue.Queue(maxsize=capacity)
         self._thread: threading.Thread | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import kopf
 
 from partyquiz_operator import handlers
@@ -32,3 +34,17 @@ def test_children_are_routed_to_their_partyquiz_owner_only() -> None:
     assert handlers.owner_of({"metadata": {}}) is None
     foreign = {"metadata": {"ownerReferences": [{"apiVersion": "x.io/v1", "kind": "PartyQuiz"}]}}
     assert handlers.owner_of(foreign) is None
+
+
+def test_bookkeeping_event_handlers_do_not_log_each_success_but_failures_still_show() -> None:
+    handlers.configure(kopf.OperatorSettings(), OperatorSettings())
+    log = logging.getLogger("kopf.objects")
+
+    def shown(level: int, message: str) -> bool:
+        record = log.makeRecord("kopf.objects", level, __file__, 1, message, (), None)
+        return bool(log.filter(record))
+
+    assert not shown(logging.INFO, "Handler 'child-deployments' succeeded.")
+    assert not shown(logging.INFO, "Handler 'instance-event' succeeded.")
+    assert shown(logging.INFO, "Handler 'reconcile' succeeded.")
+    assert shown(logging.ERROR, "Handler 'child-deployments' failed with an exception.")
