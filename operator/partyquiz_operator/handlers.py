@@ -4,9 +4,9 @@ Owns the registration (on a registry passed in, so tests get a fresh one), the k
 and the one place where operator errors become ``kopf.PermanentError`` / ``kopf.TemporaryError``.
 The PartyQuiz handlers are sync functions, so kopf runs the blocking reconcile in its thread
 pool and the event loop never blocks; child events only queue their owner on a ``WorkQueue``
-whose own threads reconcile it, so they never wait for (or hold) kopf's pool. The resync loop
-queues idle instances on the same queue's background lane, behind every event. No decisions
-are made here.
+whose own threads reconcile it, so they never wait for (or hold) kopf's pool. The rest of a new
+instance's first pass and the resync go on lower lanes of the same queue, behind every pass a
+child's change asked for. No decisions are made here.
 """
 
 from __future__ import annotations
@@ -70,12 +70,22 @@ def new_watch_cache() -> WatchCache:
     return WatchCache(frozenset({api.KIND, *(kind for *_, kind in WATCHED_CHILDREN)}))
 
 
-def background_threads(worker_threads: int) -> int:
-    """Return how many of the queue's threads may run resync passes at once (a quarter)."""
-    return max(1, worker_threads // 4)
+# The pass queue's lanes, in priority order: a child changed (or a pass must go again); the
+# rest of a new instance's first pass; the resync.
+CHILD_LANE, FIRST_PASS_LANE, RESYNC_LANE = 0, 1, 2
+
+
+def lane_threads(worker_threads: int) -> tuple[int | None, int, int]:
+    """Return how many queue threads each lane may use at once: all, a half, a quarter."""
+    return (None, max(1, worker_threads // 2), max(1, worker_threads // 4))
 
 
 T = TypeVar("T")
+
+
+def _same_version(kept: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    version = kept.get("metadata", {}).get("resourceVersion")
+    return version is not None and version == body.get("metadata", {}).get("resourceVersion")
 
 
 class _QuietWatchHandlers(logging.Filter):
@@ -179,9 +189,10 @@ def register(
             or unchecked >= operator.resync_seconds * RESYNC_AT_LEAST_EVERY
         )
 
-    def reconcile_owner(key: tuple[str, str], background: bool) -> None:
+    def reconcile_owner(key: tuple[str, str], lane: int) -> None:
         namespace, owner = key
-        handler = "resync" if background else "child"
+        resync = lane == RESYNC_LANE
+        handler = {CHILD_LANE: "child", FIRST_PASS_LANE: "first-pass"}.get(lane, "resync")
         try:
             run(
                 handler,
@@ -189,20 +200,20 @@ def register(
                     reconciler.reconcile_named,
                     namespace,
                     owner,
-                    reads="resync" if background else "event",
+                    reads="resync" if resync else "event",
                 ),
             )
         except (kopf.PermanentError, kopf.TemporaryError) as exc:
             # The owner's own handlers and the resync retry; a queued pass cannot.
             logger.warning("%s pass of %s/%s: %s", handler, namespace, owner, exc)
         finally:
-            passed(key, resync=background)
+            passed(key, resync=resync)
 
     owners: WorkQueue[tuple[str, str]] = WorkQueue(
         reconcile_owner,
         threads=operator.worker_threads,
         name="partyquiz-pass",
-        background_threads=background_threads(operator.worker_threads),
+        lanes=lane_threads(operator.worker_threads),
     )
 
     @kopf.on.resume(*pq, registry=registry, id="reconcile")
@@ -224,11 +235,14 @@ def register(
             )
         finally:
             passed(key)
-        if outcome.dirty or outcome.follow_up:
+        if outcome.dirty:
             # A child changed during the pass (its event was coalesced into this pass, which
-            # may have read the child before the change), or the pass stopped early. Go
-            # again, off kopf's threads.
-            owners.add((body["metadata"]["namespace"], body["metadata"]["name"]))
+            # may have read the child before the change): go again, off kopf's threads.
+            owners.add(key, CHILD_LANE)
+        elif outcome.follow_up:
+            # The pass stopped once the data stores were started; the rest follows behind
+            # the passes children asked for (a child's change moves it up).
+            owners.add(key, FIRST_PASS_LANE)
 
     stop_resync = threading.Event()
 
@@ -238,7 +252,7 @@ def register(
         Every ``resync_seconds`` the watched children are relisted into the watch cache (which
         repairs what a watch missed); every half of it, each instance whose last pass ended
         ``resync_seconds`` ago or earlier (or whose last resync pass ended
-        ``RESYNC_AT_LEAST_EVERY`` times that ago) is queued on the background lane, behind
+        ``RESYNC_AT_LEAST_EVERY`` times that ago) is queued on the resync lane, behind
         every event-driven pass. One loop for all instances instead of a kopf timer per object:
         per-object timers make kopf put a finalizer on every PartyQuiz, and a finalizer is
         exactly what must not be there when nothing needs cleaning up (see docs/operator.md,
@@ -276,7 +290,7 @@ def register(
             with last_pass_guard:
                 keys = [(ns, name) for ns, name, _ in instances if due((ns, name), now)]
             for key in keys:
-                owners.add(key, background=True)
+                owners.add(key, RESYNC_LANE)
 
     @kopf.on.startup(registry=registry)
     def start_resync(**_: Any) -> None:
@@ -341,6 +355,10 @@ def register(
                     cache.forget(kind, namespace, name)
                 else:
                     previous = cache.get(kind, namespace, name)
+                    if previous is not None and _same_version(previous, body):
+                        # The echo of the operator's own write, whose answer the cache
+                        # already holds: nothing a pass has not seen.
+                        return
                     # kopf reuses its Body views; keep a plain copy of this version.
                     current = copy.deepcopy(dict(body))
                     cache.put(kind, current)

@@ -62,6 +62,13 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def _list_query(label_selector: str, any_version: bool) -> dict[str, str] | None:
+    query = {"labelSelector": label_selector} if label_selector else {}
+    if any_version:
+        query["resourceVersion"] = "0"
+    return query or None
+
+
 def load_api_client(kubeconfig: str | None, *, pool_size: int | None = None) -> Any:
     """Return an API client from ``kubeconfig``, $KUBECONFIG or the in-cluster account.
 
@@ -155,15 +162,22 @@ class Cluster:
         k = KINDS[kind]
         return self._request("get", "GET", k, self._path(k, namespace, name), allow_missing=True)
 
-    def list_labelled(self, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        """Return the objects of ``kind`` in ``namespace`` matching ``label_selector``."""
+    def list_labelled(
+        self, kind: str, namespace: str, label_selector: str, *, any_version: bool = False
+    ) -> list[dict[str, Any]]:
+        """Return the objects of ``kind`` in ``namespace`` matching ``label_selector``.
+
+        ``any_version``: let the API server answer from its watch cache (``resourceVersion=0``,
+        possibly a moment behind) instead of reading etcd, which for a LIST means reading every
+        object of the kind in the namespace before the label filter.
+        """
         k = KINDS[kind]
         found = self._request(
             "list",
             "GET",
             k,
             self._path(k, namespace),
-            query={"labelSelector": label_selector} if label_selector else None,
+            query=_list_query(label_selector, any_version),
         )
         return list((found or {}).get("items", []))
 
@@ -174,16 +188,17 @@ class Cluster:
         return list((found or {}).get("items", []))
 
     def list_versioned(
-        self, kind: str, namespace: str | None, label_selector: str
+        self, kind: str, namespace: str | None, label_selector: str, *, any_version: bool = False
     ) -> tuple[list[dict[str, Any]], str]:
         """Return the matching objects of ``kind`` and the list's resourceVersion.
 
         ``namespace`` None lists every namespace. Each item gets ``kind`` and ``apiVersion``
-        (a list leaves them out), so it looks like what a watch delivers.
+        (a list leaves them out), so it looks like what a watch delivers. ``any_version`` as
+        for ``list_labelled``.
         """
         k = KINDS[kind]
         path = self._path(k, namespace) if namespace is not None else f"{k.prefix}/{k.plural}"
-        query = {"labelSelector": label_selector} if label_selector else None
+        query = _list_query(label_selector, any_version)
         found = self._request("list", "GET", k, path, query=query) or {}
         items = list(found.get("items", []))
         for item in items:

@@ -45,6 +45,14 @@ TokenFactory = Callable[[int], str]
 # - "event": like "resync", but other children as this process last read or wrote them.
 Reads = Literal["api", "resync", "event"]
 
+_READS_STRENGTH: dict[Reads, int] = {"event": 0, "resync": 1, "api": 2}
+
+
+def _stronger(a: Reads, b: Reads) -> Reads:
+    """Return whichever of ``a`` and ``b`` reads more from the API server."""
+    return a if _READS_STRENGTH[a] >= _READS_STRENGTH[b] else b
+
+
 # Kinds created only for some specs; removed again when the spec stops asking for them.
 _OPTIONAL_KINDS = ("Ingress", "HorizontalPodAutoscaler", "CronJob")
 
@@ -235,7 +243,8 @@ class Reconciler:
             max_workers=request_threads, thread_name_prefix="partyquiz-request"
         )
         self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._pending: set[tuple[str, str]] = set()
+        # Instances asked for another pass while one ran, with the reads that pass must do.
+        self._pending: dict[tuple[str, str], Reads] = {}
         self._guard = threading.Lock()
 
     # --- serialisation -------------------------------------------------------------------
@@ -259,20 +268,24 @@ class Reconciler:
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
             if lock.locked():
-                self._pending.add(key)
+                # The pass goes again reading at least as much as any call asked for, so a
+                # resync folded into an event-triggered pass still re-reads what it must.
+                self._pending[key] = _stronger(self._pending.get(key, "event"), reads)
                 return None
         outcome = None
         while True:
             with lock:
                 with self._guard:
-                    self._pending.discard(key)
+                    self._pending.pop(key, None)
                 body = self._instance(namespace, name, reads)
                 if body is None or body["metadata"].get("deletionTimestamp"):
                     return outcome
                 outcome = self._reconcile_reading(body, reads=reads)
             with self._guard:
-                if key not in self._pending:
+                asked = self._pending.get(key)
+                if asked is None:
                     return outcome
+                reads = asked
 
     def list_instances(self, namespaces: list[str]) -> list[tuple[str, str, str]]:
         """Return (namespace, name, resourceVersion) of every live PartyQuiz (all if empty).
@@ -283,7 +296,7 @@ class Reconciler:
         bodies: list[dict[str, Any]] = []
         targets: list[str | None] = list(namespaces) or [None]
         for namespace in targets:
-            items, version = self._cluster.list_versioned(api.KIND, namespace, "")
+            items, version = self._cluster.list_versioned(api.KIND, namespace, "", any_version=True)
             bodies += items
             if self._cache is not None:
                 covered = None if namespace is None else [namespace]
@@ -295,9 +308,10 @@ class Reconciler:
         ]
 
     def relist_children(self, namespaces: list[str], kinds: list[str]) -> list[Mapping[str, Any]]:
-        """LIST the operator's children of ``kinds`` into the watch cache; return the dropped.
+        """LIST the operator's children of ``kinds`` into the watch cache; return what changed.
 
-        The dropped are kept bodies the API server no longer holds (a deletion a watch missed);
+        What changed (see ``WatchCache.relisted``): bodies the cache did not hold in that
+        version, and kept bodies the API server no longer holds (a deletion a watch missed);
         their owners need a pass. ``namespaces`` empty means the whole cluster.
         """
         if self._cache is None:
@@ -307,7 +321,11 @@ class Reconciler:
         for kind in kinds:
             targets: list[str | None] = list(namespaces) or [None]
             for namespace in targets:
-                items, version = self._cluster.list_versioned(kind, namespace, selector)
+                # From the API server's watch cache: a list older than a kept body leaves
+                # that body alone (see ``WatchCache.relisted``).
+                items, version = self._cluster.list_versioned(
+                    kind, namespace, selector, any_version=True
+                )
                 covered = None if namespace is None else [namespace]
                 dropped += self._cache.relisted(kind, covered, items, version)
         return dropped
@@ -321,7 +339,7 @@ class Reconciler:
             others: list[dict[str, Any]] = []
             targets: list[str | None] = list(namespaces) or [None]
             for namespace in targets:
-                items, _ = self._cluster.list_versioned(kind, namespace, "")
+                items, _ = self._cluster.list_versioned(kind, namespace, "", any_version=True)
                 for item in items:
                     (ours if builders.is_managed(item) else others).append(item)
             self._cache.seeded(kind, ours, others)
@@ -348,7 +366,7 @@ class Reconciler:
         key = (meta["namespace"], meta["name"])
         with self._exclusive(key):
             with self._guard:
-                self._pending.discard(key)
+                self._pending.pop(key, None)
             reads: Reads = "event" if from_cache else "api"
             fresh = self._instance(meta["namespace"], meta["name"], reads)
             if fresh is not None and self._cache is not None:
@@ -881,7 +899,8 @@ class Reconciler:
         selector = ",".join(
             f"{k}={v}" for k, v in builders.selector_labels(inst, component).items()
         )
-        return self._cluster.list_labelled("Pod", inst.namespace, selector)
+        # A pod state a moment old is fine: its next change triggers another pass.
+        return self._cluster.list_labelled("Pod", inst.namespace, selector, any_version=True)
 
     def _roll_out(
         self,
@@ -1017,7 +1036,9 @@ class Reconciler:
     def _prune_jobs(self, inst: builders.Instance, component: str, keep: set[str | None]) -> None:
         """Delete finished Jobs of ``component`` whose revision is not in ``keep``."""
         selector = f"app.kubernetes.io/instance={inst.name},app.kubernetes.io/component={component}"
-        for job in self._cluster.list_labelled("Job", inst.namespace, selector):
+        # A Job missed by a list a moment old is pruned by a later pass.
+        jobs = self._cluster.list_labelled("Job", inst.namespace, selector, any_version=True)
+        for job in jobs:
             labels = job["metadata"].get("labels", {})
             if labels.get(builders.REVISION_LABEL) in keep:
                 continue

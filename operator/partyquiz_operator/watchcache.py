@@ -100,30 +100,43 @@ class WatchCache:
         items: Sequence[Mapping[str, Any]],
         list_version: str,
     ) -> list[Mapping[str, Any]]:
-        """Take a fresh LIST of ``kind`` as the truth; return the kept bodies it dropped.
+        """Take a fresh LIST of ``kind`` as the truth; return what it changed in the cache.
 
         ``namespaces`` are the namespaces the list covered (None: all). A kept body that the
-        list does not hold is dropped unless it is newer than the list (it arrived after).
+        list does not hold is dropped unless it is newer than the list (it arrived after). The
+        bodies returned are the listed ones that were new or newer than the kept ones, and the
+        dropped ones: their owners need a pass, as if their watch events had arrived.
         """
         listed_version = _version({"metadata": {"resourceVersion": list_version}})
         listed: set[Key] = set()
+        changed: list[Mapping[str, Any]] = []
         for item in items:
             meta = item.get("metadata", {})
-            listed.add((kind, str(meta.get("namespace", "")), str(meta.get("name", ""))))
+            key = (kind, str(meta.get("namespace", "")), str(meta.get("name", "")))
+            listed.add(key)
+            with self._guard:
+                kept = self._bodies.get(key)
+            old = None if kept is None else _version(kept)
+            new = _version(item)
+            if kept is None or (old is not None and new is not None and new > old):
+                changed.append(item)
             self.put(kind, item)
-        dropped: list[Mapping[str, Any]] = []
         with self._guard:
             for key, body in list(self._bodies.items()):
                 if key[0] != kind or key in listed:
                     continue
                 if namespaces is not None and key[1] not in namespaces:
                     continue
-                kept = _version(body)
-                if listed_version is not None and kept is not None and kept > listed_version:
+                kept_version = _version(body)
+                if (
+                    listed_version is not None
+                    and kept_version is not None
+                    and kept_version > listed_version
+                ):
                     continue
                 del self._bodies[key]
-                dropped.append(body)
-        return dropped
+                changed.append(body)
+        return changed
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         """Drop the object (it was deleted)."""

@@ -1,11 +1,10 @@
-"""A deduplicating two-lane queue of PartyQuiz keys with worker threads of its own.
+"""A deduplicating queue of PartyQuiz keys in priority lanes, with worker threads of its own.
 
-Owns the threads that run the operator's queued passes: urgent keys (a child changed, a first
-pass to finish) always go before background keys (the periodic resync), a background key is
-promoted when an urgent add arrives for it, and only a bounded number of threads ever run
-background work, so resync passes can never take every thread from event-driven ones. A key
-waits at most once however many adds arrive for it. It makes no decisions and must not import
-kopf.
+Owns the threads that run the operator's queued passes. Lane 0 goes first, then lane 1, and
+so on; a lane may be bounded to a number of threads running its keys at once, so lower lanes
+(the rest of a first pass, the periodic resync) can never take every thread from the passes a
+child's change asked for. A key waits at most once however many adds arrive for it, and an add
+in a higher lane moves a waiting key up. It makes no decisions and must not import kopf.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -22,28 +21,27 @@ K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
-    """Run ``work(key, background)`` on ``threads`` threads, once per wait of the key.
+    """Run ``work(key, lane)`` on ``threads`` threads, once per wait of the key.
 
-    ``background_threads`` (at least 1, at most ``threads``) bounds how many threads run
-    background keys at once; the others stay free for urgent keys.
+    ``lanes`` gives, per lane in priority order, how many threads may run that lane's keys at
+    once (None: all of them). The default is one unbounded lane.
     """
 
     def __init__(
         self,
-        work: Callable[[K, bool], object],
+        work: Callable[[K, int], object],
         *,
         threads: int,
         name: str,
-        background_threads: int = 1,
+        lanes: Sequence[int | None] = (None,),
     ) -> None:
-        if threads < 1:
-            raise ValueError("a WorkQueue needs at least one thread")
+        if threads < 1 or not lanes:
+            raise ValueError("a WorkQueue needs at least one thread and one lane")
         self._work = work
-        self._background_limit = max(1, min(background_threads, threads))
-        self._urgent: collections.deque[K] = collections.deque()
-        self._background: collections.deque[K] = collections.deque()
-        self._waiting: dict[K, bool] = {}  # key -> waits in the background lane
-        self._running_background = 0
+        self._limits = [threads if n is None else max(1, min(n, threads)) for n in lanes]
+        self._lanes: list[collections.deque[K]] = [collections.deque() for _ in lanes]
+        self._running = [0 for _ in lanes]
+        self._waiting: dict[K, int] = {}  # key -> the lane it waits in
         self._stopping = False
         self._ready = threading.Condition(threading.Lock())
         self._threads = [
@@ -56,26 +54,23 @@ class WorkQueue(Generic[K]):
         for thread in self._threads:
             thread.start()
 
-    def add(self, key: K, *, background: bool = False) -> None:
-        """Queue ``key`` unless it already waits; never blocks for long (safe on the event loop).
+    def add(self, key: K, lane: int = 0) -> None:
+        """Queue ``key`` in ``lane`` unless it already waits there or higher; never blocks long.
 
-        An urgent add of a key that waits in the background lane moves it to the urgent one.
+        A key that waits in a lower lane moves up to ``lane``.
         """
         with self._ready:
-            waits_in_background = self._waiting.get(key)
-            if waits_in_background is None:
-                self._waiting[key] = background
-                (self._background if background else self._urgent).append(key)
-            elif waits_in_background and not background:
-                self._background.remove(key)
-                self._waiting[key] = False
-                self._urgent.append(key)
-            else:
-                return
-            self._ready.notify()
+            waits_in = self._waiting.get(key)
+            if waits_in is not None:
+                if waits_in <= lane:
+                    return
+                self._lanes[waits_in].remove(key)
+            self._waiting[key] = lane
+            self._lanes[lane].append(key)
+            self._ready.notify_all()
 
     def waiting(self) -> int:
-        """Return how many keys wait in either lane."""
+        """Return how many keys wait in any lane."""
         with self._ready:
             return len(self._waiting)
 
@@ -88,38 +83,42 @@ class WorkQueue(Generic[K]):
             if thread.is_alive():
                 thread.join(timeout)
 
-    def _next(self) -> tuple[K, bool] | None:
-        """Take the next key to run (urgent first), waiting for one; None when stopping."""
+    def _next(self) -> tuple[K, int] | None:
+        """Take the next key to run (highest lane with a free slot), waiting for one."""
         with self._ready:
             while True:
                 if self._stopping:
                     return None
-                if self._urgent:
-                    key, background = self._urgent.popleft(), False
-                    break
-                if self._background and self._running_background < self._background_limit:
-                    key, background = self._background.popleft(), True
-                    self._running_background += 1
+                lane = next(
+                    (
+                        i
+                        for i, keys in enumerate(self._lanes)
+                        if keys and self._running[i] < self._limits[i]
+                    ),
+                    None,
+                )
+                if lane is not None:
                     break
                 self._ready.wait()
+            key = self._lanes[lane].popleft()
+            self._running[lane] += 1
             # Taken off the queue before the work starts: an add during the work queues the
             # key again, so it is not lost.
             del self._waiting[key]
-            return key, background
+            return key, lane
 
     def _serve(self) -> None:
         while True:
             taken = self._next()
             if taken is None:
                 return
-            key, background = taken
+            key, lane = taken
             try:
-                self._work(key, background)
+                self._work(key, lane)
             except Exception:
                 logger.exception("work on %s failed", key)
             finally:
-                if background:
-                    with self._ready:
-                        self._running_background -= 1
-                        # A background key may have waited for this slot.
-                        self._ready.notify()
+                with self._ready:
+                    self._running[lane] -= 1
+                    # A key of a bounded lane may have waited for this slot.
+                    self._ready.notify_all()
