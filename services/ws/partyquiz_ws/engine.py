@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -34,14 +34,14 @@ SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
 KIND_COMMAND, KIND_JOIN, KIND_RESUME, KIND_HOST = "cmd", "join", "resume", "host"
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """One inbox entry: a command (a host hello has none) as the replica that received it saw
     it, at ``at`` on its clock, from connection ``conn`` on replica ``src``.
 
     The embedded inbox keeps the object itself, so the owner applies the very command the
     handler validated; Redis stores ``encode()``'s JSON and the owner validates it again
-    (``decode_envelope``), since any replica -- of any version -- may have written it.
+    (``decode_envelope``), since any replica -- of any version -- may have written it. A named
+    tuple: immutable, and built once per answer at a third of a frozen dataclass's cost.
     """
 
     kind: str
