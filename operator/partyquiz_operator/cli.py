@@ -101,9 +101,9 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
 def run(settings: OperatorSettings) -> None:
     """Wire the operator from ``settings`` and run kopf until stopped."""
     metrics = OperatorMetrics()
-    # kopf's handler threads, the pass queue's, the request threads (twice as many), the
+    # kopf's handler threads, the pass queue's, the request threads (four times as many), the
     # resync loop and the Events thread.
-    api_client = k8s.load_api_client(settings.kubeconfig, pool_size=4 * settings.worker_threads + 2)
+    api_client = k8s.load_api_client(settings.kubeconfig, pool_size=6 * settings.worker_threads + 2)
     cluster = k8s.Cluster(api_client, metrics, timeout=settings.request_timeout_seconds)
     cache = handlers.new_watch_cache()
     reconciler = Reconciler(
@@ -111,7 +111,7 @@ def run(settings: OperatorSettings) -> None:
         metrics,
         cache=cache,
         events=EventRecorder(cluster),
-        request_threads=2 * settings.worker_threads,
+        request_threads=4 * settings.worker_threads,
     )
     registry = kopf.OperatorRegistry()
     kopf_settings = kopf.OperatorSettings()

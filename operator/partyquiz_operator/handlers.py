@@ -37,9 +37,10 @@ ANNOTATION_PREFIX = "partyquiz.dev"
 
 # Children whose changes (including deletion) trigger an immediate reconcile of their owner,
 # as (group, version, plural, kind); their latest versions are kept in the ``WatchCache``.
-# Secrets and ServiceAccounts are repaired by the periodic resync instead: watching Secrets
-# would mean reading every Secret in the watched namespaces.
+# Secrets are repaired by the periodic resync instead: watching Secrets would mean reading
+# every Secret in the watched namespaces.
 WATCHED_CHILDREN: tuple[tuple[str, str, str, str], ...] = (
+    ("", "v1", "serviceaccounts", "ServiceAccount"),
     ("apps", "v1", "deployments", "Deployment"),
     ("apps", "v1", "statefulsets", "StatefulSet"),
     ("batch", "v1", "jobs", "Job"),
@@ -63,6 +64,12 @@ CACHED_KINDS = [kind for *_, kind in WATCHED_CHILDREN]
 # PodDisruptionBudget's counts change with every pod) cannot change what a pass decides, so it
 # triggers no pass.
 STATUS_READ_KINDS = frozenset({"Deployment", "StatefulSet", "Job"})
+
+# Kinds whose every field outside spec, labels, annotations and owners is status (a
+# ServiceAccount is not: its fields sit at the top level, so every change of one counts).
+_SPEC_KINDS = frozenset(
+    {"Service", "PodDisruptionBudget", "NetworkPolicy", "Ingress", "HorizontalPodAutoscaler"}
+)
 
 
 def new_watch_cache() -> WatchCache:
@@ -362,7 +369,8 @@ def register(
                     # kopf reuses its Body views; keep a plain copy of this version.
                     current = copy.deepcopy(dict(body))
                     cache.put(kind, current)
-                    if kind not in STATUS_READ_KINDS and only_status_changed(previous, current):
+                    status_only = only_status_changed(previous, current)
+                    if kind in _SPEC_KINDS and status_only:
                         return
             owner = owner_of(body)
             if owner is not None and namespace:

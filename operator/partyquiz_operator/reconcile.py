@@ -41,7 +41,7 @@ TokenFactory = Callable[[int], str]
 # Where a pass reads from (see ``Reconciler.reconcile_named``):
 # - "api": everything from the API server (operator start-up, while the watch cache fills);
 # - "resync": watched children and the PartyQuiz from the watch cache (relisted before each
-#   resync round), every other child (Secrets, ServiceAccount, PVCs) from the API server;
+#   resync round), every other child (the generated Secret, PVCs) from the API server;
 # - "event": like "resync", but other children as this process last read or wrote them.
 Reads = Literal["api", "resync", "event"]
 
@@ -444,22 +444,40 @@ class Reconciler:
         for this read. ``only_ours``: an unwatched child that only the operator creates or
         deletes, so a resync pass may take it as remembered too.
         """
+        known, body = self._known(
+            kind, namespace, name, unseen_is_absent=unseen_is_absent, only_ours=only_ours
+        )
+        if known:
+            return body
+        live = self._cluster.get(kind, namespace, name)
+        if self._cache is None or kind not in self._cache.kinds:
+            self._remember(kind, name, live)
+        return live
+
+    def _known(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        *,
+        unseen_is_absent: bool = False,
+        only_ours: bool = False,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Return (True, the child) when ``_get`` can answer without the API server."""
         cache, mode = self._cache, self._mode()
         if cache is not None and kind in cache.kinds:
             if mode != "api":
                 body = cache.get(kind, namespace, name)
                 if body is not None:
-                    return dict(body)
+                    return True, dict(body)
                 if unseen_is_absent or cache.known_absent(kind, namespace, name):
-                    return None
-            return self._cluster.get(kind, namespace, name)
+                    return True, None
+            return False, None
         seen = self._remembered()
         trusted = mode == "event" or (mode == "resync" and only_ours)
         if trusted and seen is not None and (kind, name) in seen:
-            return seen[(kind, name)]
-        live = self._cluster.get(kind, namespace, name)
-        self._remember(kind, name, live)
-        return live
+            return True, seen[(kind, name)]
+        return False, None
 
     def _apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply; the returned object is the newest version, so cache it."""
@@ -562,8 +580,17 @@ class Reconciler:
     def _get_all(
         self, namespace: str, keys: Sequence[tuple[str, str]]
     ) -> list[dict[str, Any] | None]:
-        """``_get`` each (kind, name) of ``keys`` at the same time; return them in order."""
-        return self._together([functools.partial(self._get, k, namespace, n) for k, n in keys])
+        """``_get`` each (kind, name) of ``keys``, those that need the API server at the same
+        time; return them in order."""
+        found = [self._known(kind, namespace, name) for kind, name in keys]
+        missing = [i for i, (known, _) in enumerate(found) if not known]
+        fetched = self._together(
+            [functools.partial(self._get, keys[i][0], namespace, keys[i][1]) for i in missing]
+        )
+        bodies = [body for _, body in found]
+        for i, body in zip(missing, fetched, strict=True):
+            bodies[i] = body
+        return bodies
 
     def _together(self, calls: Sequence[Callable[[], T]]) -> list[T]:
         """Run ``calls`` (requests of this pass) at the same time; return results in order.
@@ -593,9 +620,36 @@ class Reconciler:
         desired: Sequence[Mapping[str, Any]],
         read: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
     ) -> list[dict[str, Any]]:
-        """``_ensure`` each of ``desired`` (children that do not depend on each other) at the
-        same time; return the live objects in order."""
-        return self._together([functools.partial(self._ensure, inst, d, read) for d in desired])
+        """``_ensure`` each of ``desired`` (children that do not depend on each other), those
+        that need the API server at the same time; return the live objects in order."""
+        lives = [self._up_to_date(inst, d, read) for d in desired]
+        missing = [i for i, live in enumerate(lives) if live is None]
+        done = self._together(
+            [functools.partial(self._ensure, inst, desired[i], read) for i in missing]
+        )
+        for i, live in zip(missing, done, strict=True):
+            lives[i] = live
+        return [live for live in lives if live is not None]
+
+    def _up_to_date(
+        self,
+        inst: builders.Instance,
+        desired: Mapping[str, Any],
+        read: Mapping[tuple[str, str], dict[str, Any] | None] | None,
+    ) -> dict[str, Any] | None:
+        """Return the live object when, without the API server, it is known to be ours and
+        to match ``desired``; None when ``_ensure`` must look further."""
+        meta = desired["metadata"]
+        key = (desired["kind"], meta["name"])
+        if read is not None and key in read:
+            live = read[key]
+        else:
+            known, live = self._known(desired["kind"], meta["namespace"], meta["name"])
+            if not known:
+                return None
+        if live is None or not drift.is_owned_by(live, inst.uid):
+            return None
+        return live if drift.is_up_to_date(live, drift.with_hash(desired)) else None
 
     def _secret_digests(self, inst: builders.Instance) -> dict[str, str]:
         digests: dict[str, str] = {}
@@ -659,7 +713,7 @@ class Reconciler:
         digests = self._secret_digests(inst)
         secret_name = builders.credentials_secret_name(inst)
         account_name = builders.service_account_name(inst)
-        # Both unwatched: read at once (one round trip when they come from the API server).
+        # Read at once: one round trip when both come from the API server (start-up).
         secret, account = self._get_all(
             inst.namespace, [("Secret", secret_name), ("ServiceAccount", account_name)]
         )

@@ -59,8 +59,8 @@ class OperatorSettings(BaseSettings):
         ge=1,
         le=64,
         description="Threads running the (blocking) reconcile passes: kopf's handler pool and, "
-        "as many again, the pass queue (see docs/operator.md for its lanes), and twice as many "
-        "for the requests of a pass that go out together. "
+        "as many again, the pass queue (see docs/operator.md for its lanes), and four times as "
+        "many for the requests of a pass that go out together. "
         "Passes mostly wait for the API server, so more threads than cores pay off.",
     )
     kubeconfig: str | None = Field(
