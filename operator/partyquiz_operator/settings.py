@@ -55,7 +55,7 @@ class OperatorSettings(BaseSettings):
         "released anyway, so a broken clean-up never wedges a deletion.",
     )
     worker_threads: int = Field(
-        default=8,
+        default=16,
         ge=1,
         le=64,
         description="Threads running the (blocking) reconcile passes: kopf's handler pool and, "
