@@ -215,7 +215,7 @@ class Hub:
             self._count(msg_type, sent)
 
     def send_one(self, conn: ServerConnection, msg_type: str, frame: str) -> None:
-        """``send`` to one connection: a reply, thousands of which a burst of answers makes."""
+        """``send`` to one connection (a reply; a burst of answers makes thousands)."""
         payload = frame.encode()
         if _write(conn, text_frame(payload), (payload,)):
             self._count(msg_type, 1)
@@ -240,14 +240,14 @@ class Hub:
                 if client.role is None:
                     client.pending = False
                     client.player_id = None
-                self.send([client.conn], item[1], item[3])
+                self.send_one(client.conn, item[1], item[3])
             return
         if kind == "joined":  # [joined, type, conn_id, player_id, frame]
             client = self.clients.get(item[2])
             if client is None or client.game_id is None:
                 return
             self.bind_player(self.room(client.game_id), client, PlayerId(item[3]))
-            self.send([client.conn], item[1], item[4])
+            self.send_one(client.conn, item[1], item[4])
             return
         if room is None:
             return
@@ -258,7 +258,7 @@ class Hub:
         elif kind == "player":  # [player, type, player_id, frame]
             client = room.players.get(item[2])
             if client is not None:
-                self.send([client.conn], item[1], item[3])
+                self.send_one(client.conn, item[1], item[3])
         elif kind == "results":  # [results, type, version, question_index, {pid: row}]
             self._split_results(room, item)
         elif kind == "kicked":  # [kicked, player_id]

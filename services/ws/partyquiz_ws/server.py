@@ -355,7 +355,7 @@ class GameService:
 
     def _reply(self, client: Client, msg_type: str, frame: str) -> None:
         # Frames to one client are queued without awaiting; a slow client cannot block us.
-        self.hub.send((client.conn,), msg_type, frame)
+        self.hub.send_one(client.conn, msg_type, frame)
 
     def _error(self, client: Client, exc: PartyQuizError) -> None:
         self.metrics.messages_rejected.labels(exc.code).inc()
