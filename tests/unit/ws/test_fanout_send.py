@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import pytest
 from tests.servers import free_port
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 
@@ -26,20 +28,34 @@ def test_the_frame_is_byte_for_byte_what_websockets_sends(size: int) -> None:
     assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
 
 
-async def test_every_open_connection_gets_the_message_and_closed_ones_are_skipped() -> None:
+@asynccontextmanager
+async def _connected(
+    count: int,
+) -> AsyncIterator[tuple[list[ServerConnection], list[ClientConnection]]]:
+    """Serve on a free port and open ``count`` clients; yield the server's side of each
+    connection (in the clients' order) and the clients, which are closed on the way out."""
     conns: list[ServerConnection] = []
     entered = asyncio.Event()
 
     async def handler(conn: ServerConnection) -> None:
         conns.append(conn)
-        if len(conns) == 3:
+        if len(conns) == count:
             entered.set()
         await conn.wait_closed()
 
     port = free_port()
     async with serve(handler, "127.0.0.1", port, compression=None):
-        clients = [await connect(f"ws://127.0.0.1:{port}", compression=None) for _ in range(3)]
+        clients = [await connect(f"ws://127.0.0.1:{port}", compression=None) for _ in range(count)]
         await asyncio.wait_for(entered.wait(), 5)
+        try:
+            yield conns, clients
+        finally:
+            for client in clients:
+                await client.close()
+
+
+async def test_every_open_connection_gets_the_message_and_closed_ones_are_skipped() -> None:
+    async with _connected(3) as (conns, clients):
         await clients[2].close()
         await asyncio.wait_for(conns[-1].wait_closed(), 5)
         big = '{"text":"' + "é" * 40_000 + '"}'
@@ -51,21 +67,10 @@ async def test_every_open_connection_gets_the_message_and_closed_ones_are_skippe
             assert await asyncio.wait_for(client.recv(), 5) == big
         assert await asyncio.wait_for(clients[0].recv(), 5) == "[1]"
         assert await asyncio.wait_for(clients[0].recv(), 5) == "[2]"
-        for client in clients[:2]:
-            await client.close()
 
 
 async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() -> None:
     # The embedded bus hands the listener the runner's Batch; Redis hands it the JSON.
-    conns: list[ServerConnection] = []
-    entered = asyncio.Event()
-
-    async def handler(conn: ServerConnection) -> None:
-        conns.append(conn)
-        if len(conns) == 2:
-            entered.set()
-        await conn.wait_closed()
-
     game_id = GameId("g")
     rows = {"p1": ResultRow(True, True, 900, 1900, 1, 2)}
     reveal = '{"type":"reveal","version":7}'
@@ -74,11 +79,7 @@ async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() ->
         ["all", "reveal", reveal],
         ["results", "personal_result", 7, 0, rows],
     ]
-    port = free_port()
-    async with serve(handler, "127.0.0.1", port, compression=None):
-        player = await connect(f"ws://127.0.0.1:{port}", compression=None)
-        host = await connect(f"ws://127.0.0.1:{port}", compression=None)
-        await asyncio.wait_for(entered.wait(), 5)
+    async with _connected(2) as (conns, (player, host)):
         metrics = WsMetrics()
         hub = Hub(metrics, personal_frame)
         for conn_id, (conn, role) in enumerate(zip(conns, ("player", "host"), strict=True), 1):
@@ -109,5 +110,3 @@ async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() ->
             1900,
             2,
         )
-        await player.close()
-        await host.close()
