@@ -107,11 +107,11 @@ def final_results(state: GameState) -> GameResults:
             player_id=player.id,
             nickname=player.nickname,
             rank=rank,
-            score=player.score,
+            score=tally.score,
             answered=answered[player.id],
             correct=correct[player.id],
         )
-        for player, rank in ranked_players(state)
+        for player, tally, rank in ranked_players(state)
     ]
     rows.sort(key=lambda r: (r.question_index, state.players[r.player_id].seq))
     return GameResults(
