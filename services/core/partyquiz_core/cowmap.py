@@ -7,7 +7,7 @@ not all of it. It is JSON-shaped for pydantic (a plain object). Never mutate one
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from typing import Any, Generic, TypeVar, get_args
 
 from pydantic import GetCoreSchemaHandler
@@ -15,6 +15,7 @@ from pydantic_core import core_schema
 
 K = TypeVar("K")
 V = TypeVar("V")
+W = TypeVar("W")
 
 _BUCKETS = 128
 _MASK = _BUCKETS - 1
@@ -98,6 +99,19 @@ class CowMap(Mapping[K, V], Generic[K, V]):
         buckets = list(self._buckets)
         buckets[i] = bucket if bucket else _EMPTY
         return self._from(tuple(buckets), self._len - 1)
+
+    def with_values(self, values: Sequence[W]) -> CowMap[K, W]:
+        """Return a map of this map's keys to ``values``, given in this map's iteration order:
+        ``CowMap(zip(self, values))`` without hashing and placing every key again."""
+        if len(values) != self._len:
+            raise ValueError(f"{len(values)} values for {self._len} keys")
+        buckets: list[dict[K, W]] = []
+        start = 0
+        for bucket in self._buckets:
+            end = start + len(bucket)
+            buckets.append(dict(zip(bucket, values[start:end], strict=True)) if bucket else _EMPTY)
+            start = end
+        return CowMap._from(tuple(buckets), self._len)
 
     def to_dict(self) -> dict[K, V]:
         out: dict[K, V] = {}

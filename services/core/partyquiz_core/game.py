@@ -1034,12 +1034,12 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     """
     question = state.quiz.questions[state.question_index]
     answers = state.answers
-    find = answers.to_dict().get  # a plain dict: its lookups run in C
-    tally_of = state.scores.get
+    # Plain dicts: their lookups run in C.
+    find, tally_of = answers.to_dict().get, state.scores.to_dict().get
     is_poll = question.kind is QuestionKind.POLL
     distribution = [0] * len(question.choices)
     verdicts: dict[tuple[int, ...], bool] = {}
-    scores: dict[PlayerId, Tally] = {}
+    tallies: list[Tally] = []  # in the order of ``state.players``
     tally = _new_tally
     missed = None if is_poll else False  # the verdict on a player who did not answer
     # (-score, seq, id, answered, correct, points, streak) per player: leaderboard order once
@@ -1061,7 +1061,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
             correct, points = None if is_poll else verdict, record.points
             streak = streak_after(question, streak, correct=verdict)
         score += points
-        scores[player_id] = tally(Tally, (score, streak))
+        tallies.append(tally(Tally, (score, streak)))
         keyed.append((-score, player.seq, player_id, record is not None, correct, points, streak))
     entry = QuestionLog(
         index=state.question_index,
@@ -1077,7 +1077,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         paused=False,
         remaining=None,
         revealed_at=now,
-        scores=CowMap(scores),
+        scores=state.players.with_values(tallies),
         answers=_NO_ANSWERS,
         log=(*state.log, entry),
     )
@@ -1097,7 +1097,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         correct=list(question.correct),
         distribution=distribution,
         answered=len(answers),
-        total=len(scores),
+        total=len(tallies),
     )
     # The rows are this function's own tuples: set them after validation, not through it.
     reveal.__dict__["results"] = results

@@ -72,3 +72,19 @@ def test_it_behaves_like_a_dict_under_any_updates(ops: list[tuple[bool, int, int
         assert len(snapshot) == len(expected)
         assert dict(snapshot.items()) == expected
         assert snapshot.to_dict() == expected
+
+
+@given(st.dictionaries(st.text(max_size=4), st.integers(), max_size=400))
+def test_with_values_pairs_the_keys_in_iteration_order(items: dict[str, int]) -> None:
+    m = CowMap(items)
+    doubled = m.with_values([2 * v for v in m.values()])
+    assert doubled == {k: 2 * v for k, v in items.items()}
+    assert doubled == CowMap(zip(m, [2 * v for v in m.values()], strict=True))
+    assert doubled.set("new", 1).remove("new") == doubled  # an ordinary map from here on
+    assert m == items  # untouched
+
+
+def test_with_values_wants_one_value_per_key() -> None:
+    m = CowMap({"a": 1, "b": 2})
+    with pytest.raises(ValueError, match="1 values for 2 keys"):
+        m.with_values([1])
