@@ -381,22 +381,20 @@ CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
 # Events
 
 
-# Plain frozen dataclasses, not validated models: every answer creates two events, and
-# everything in them comes from this module.
+# Named tuples, not validated models: every answer creates two events and a transition, and
+# everything in them comes from this module. A tuple is immutable, like a frozen dataclass,
+# and built at about half its cost.
 
 
-@dataclass(frozen=True, slots=True)
-class Everyone:
+class Everyone(NamedTuple):
     kind: Literal["everyone"] = "everyone"
 
 
-@dataclass(frozen=True, slots=True)
-class Host:
+class Host(NamedTuple):
     kind: Literal["host"] = "host"
 
 
-@dataclass(frozen=True, slots=True)
-class Player:
+class Player(NamedTuple):
     player_id: PlayerId
     kind: Literal["player"] = "player"
 
@@ -404,16 +402,14 @@ class Player:
 Audience: TypeAlias = Everyone | Host | Player
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """A server message and who receives it."""
 
     audience: Audience
     message: ServerMessage
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
     state: GameState
     events: list[Event]
 
@@ -970,7 +966,7 @@ def _valid_choices(question: Question, choices: list[int]) -> frozenset[int]:
         raise AnswerRejectedError("pick at least one choice", code="invalid_choice")
     if len(chosen) != len(choices):
         raise AnswerRejectedError("a choice is picked twice", code="invalid_choice")
-    if any(c < 0 or c >= len(question.choices) for c in chosen):
+    if min(chosen) < 0 or max(chosen) >= len(question.choices):
         raise AnswerRejectedError("no such choice", code="invalid_choice")
     if question.kind is not QuestionKind.MULTIPLE and len(chosen) != 1:
         raise AnswerRejectedError("pick exactly one choice", code="invalid_choice")

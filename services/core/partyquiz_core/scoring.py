@@ -23,7 +23,7 @@ The rules, all of them:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,8 +45,7 @@ class ScoringRules(BaseModel):
     """Largest bonus a single answer can earn from its streak (points)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredAnswer:
+class ScoredAnswer(NamedTuple):
     """What an answer is worth: ``points`` includes any streak bonus; ``streak`` is the new one."""
 
     correct: bool
