@@ -209,6 +209,7 @@ def render_game_service(
                 "double-counted",
                 "deadline → last result ms",
                 "deadline → leaderboard ms",
+                "leaderboard, slowest run ms",
             ],
             [
                 "burst_receipts",
@@ -218,13 +219,16 @@ def render_game_service(
                 "double_counted",
                 "deadline_to_last_result_ms",
                 "deadline_to_leaderboard_ms",
+                "deadline_to_leaderboard_max_ms",
             ],
             only=("partyquiz", "socketio", "ws"),
         ),
         "Receipt latency runs from each answer's scheduled send time (open loop), so a server "
         'that falls behind is charged for the queue. "Deadline" is the end of the 1 s answer '
         "window: the question closes when the last answer arrives; the leaderboard time "
-        "includes the host's `next` round trip. Lost = an accepted answer missing from the "
+        "includes the host's `next` round trip; it is the median over runs, and the slowest run "
+        "is beside it because runs spread widely here, mostly by how many answers are still "
+        "queued when the window ends. Lost = an accepted answer missing from the "
         "player's personal result; double-counted = a score that is not the previous score "
         "plus this question's points. After the deadline every server writes to every "
         "connection at least twice (PartyQuiz: the reveal with the player's own result in one "

@@ -96,6 +96,7 @@ def test_burst_figures_are_carried_over() -> None:
     assert m["receipt_p50_ms"] == 1.5
     assert m["lost"] == 0.0
     assert m["deadline_to_leaderboard_ms"] == 45.0
+    assert m["deadline_to_leaderboard_max_ms"] == 45.0
 
 
 def test_a_session_without_a_burst_has_no_burst_figures() -> None:
@@ -136,6 +137,15 @@ def test_aggregate_takes_medians_but_the_worst_run_for_correctness() -> None:
         {"fanout_cpu_ms": 3.0, "lost": 0.0},
     ]
     assert aggregate(runs) == {"runs": 3.0, "fanout_cpu_ms": 3.0, "lost": 2.0}
+    spread: list[Metrics] = [
+        {"deadline_to_leaderboard_ms": v, "deadline_to_leaderboard_max_ms": v}
+        for v in (370.0, 512.0, 341.0)
+    ]
+    assert aggregate(spread) == {
+        "runs": 3.0,
+        "deadline_to_leaderboard_ms": 370.0,
+        "deadline_to_leaderboard_max_ms": 512.0,
+    }
 
 
 def test_aggregate_reports_none_for_a_figure_no_run_measured() -> None:
