@@ -28,8 +28,9 @@ open answer and bans their device for this game. Error codes: ``illegal_transiti
 Deviation from the agreed outline: players carry neither their answers nor their score. The
 open question's answers are in ``GameState.answers``, closed ones in the append-only
 ``GameState.log`` (``[choices, elapsed, points]`` per player, which ``partyquiz_core.results``
-turns into final results), and scores and streaks in ``GameState.scores`` (``[score, streak]``
-per player). ``lobby`` and ``answer_count`` go to the host only; presence changes emit nothing.
+turns into final results), and scores and streaks in ``GameState.scores`` (saved inside each
+player, the layout of earlier versions). ``lobby`` and ``answer_count`` go to the host only;
+presence changes emit nothing.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     TypeAdapter,
     field_serializer,
+    model_serializer,
     model_validator,
 )
 
@@ -240,8 +243,7 @@ class GameState(BaseModel):
     joining_locked: bool = False
     players: CowMap[PlayerId, PlayerState] = Field(default_factory=CowMap)
     scores: CowMap[PlayerId, Tally] = Field(default_factory=CowMap)
-    """Each player's tally as of the last closed question; a player without one has
-    ``NO_TALLY``."""
+    """Each player's tally as of the last closed question (``NO_TALLY`` from their join on)."""
     next_seq: int = 0
     banned_devices: frozenset[DeviceId] = frozenset()
     answers: CowMap[PlayerId, AnswerRecord] = Field(default_factory=CowMap)
@@ -252,23 +254,35 @@ class GameState(BaseModel):
     _nicknames: CowMap[str, PlayerId] | None = PrivateAttr(default=None)
     _standings: _Standings | None = PrivateAttr(default=None)
 
+    # Saved, each player carries their score and streak, as they did in memory before
+    # ``scores`` existed: replicas of the previous version and of this one run side by side
+    # during a rolling update (or a rollback) and take over each other's games.
+
+    @model_serializer(mode="wrap")
+    def _players_carry_their_tallies(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        tallies = data.pop("scores", None)
+        players = data.get("players")
+        if tallies is not None and players is not None:
+            for player_id, player in players.items():
+                player["score"], player["streak"] = tallies.get(player_id, NO_TALLY)
+        return data
+
     @model_validator(mode="before")
     @classmethod
-    def _scores_of_older_snapshots(cls, data: Any) -> Any:
-        """Read a state saved while players carried their own ``score`` and ``streak``: a
-        replica of this version may take over a game a replica of the previous one saved."""
+    def _tallies_from_players(cls, data: Any) -> Any:
         if not isinstance(data, dict) or "scores" in data:
-            return data
+            return data  # built in Python, with its tallies
         players = data.get("players")
         if not isinstance(players, dict):
             return data
         moved, scores = {}, {}
         for player_id, player in players.items():
-            if isinstance(player, dict) and ("score" in player or "streak" in player):
+            if isinstance(player, dict):
                 player = dict(player)
                 scores[player_id] = (player.pop("score", 0), player.pop("streak", 0))
             moved[player_id] = player
-        return {**data, "players": moved, "scores": scores} if scores else data
+        return {**data, "players": moved, "scores": scores}
 
     @field_serializer("banned_devices")
     def _sorted_devices(self, devices: frozenset[DeviceId]) -> list[DeviceId]:
@@ -579,6 +593,7 @@ def _join(state: GameState, cmd: Join, now: float) -> Transition:
     new = _evolve(
         state,
         players=state.players.set(player.id, player),
+        scores=state.scores.set(player.id, NO_TALLY),
         next_seq=state.next_seq + 1,
         nicknames=nicknames.set(key, player.id),
     )
