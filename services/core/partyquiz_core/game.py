@@ -573,7 +573,8 @@ _SIMPLE_COMMANDS: dict[type[BaseModel], Command] = {
 def _join(state: GameState, cmd: Join, now: float) -> Transition:
     if state.phase in (Phase.PODIUM, Phase.ENDED):
         raise GameStateError("the game is over", code="game_over")
-    if cmd.player_id in state.players:
+    if cmd.player_id in state.players or any(cmd.player_id in e.answers for e in state.log):
+        # A kicked player's answers stay in the log: their id never stands for someone new.
         raise ConflictError("this player id is already in the game", code="player_exists")
     if cmd.device_id in state.banned_devices:
         raise ForbiddenError("this device was removed from the game", code="banned")

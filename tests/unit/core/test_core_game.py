@@ -588,6 +588,19 @@ def test_a_kicked_player_leaves_no_score_behind() -> None:
     assert [p.id for p, _, _ in ranked_players(state)] == [A]
 
 
+def test_a_kicked_players_id_cannot_join_again_once_their_answers_are_logged() -> None:
+    game = make_game("ann", "bob", started=True)
+    game.do(answer(B, 0))
+    game.do(Skip())
+    game.do(Kick(player_id=B))
+    refused(
+        game,
+        Join(player_id=B, device_id=DeviceId("d-new"), nickname="Robert"),
+        ConflictError,
+        "player_exists",
+    )
+
+
 def test_a_kicked_players_device_cannot_rejoin() -> None:
     game = make_game("ann", "bob")
     game.do(Kick(player_id=B))
