@@ -48,7 +48,6 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     TypeAdapter,
     field_serializer,
-    model_serializer,
     model_validator,
 )
 
@@ -242,7 +241,7 @@ class GameState(BaseModel):
     revealed_at: float | None = None
     joining_locked: bool = False
     players: CowMap[PlayerId, PlayerState] = Field(default_factory=CowMap)
-    scores: CowMap[PlayerId, Tally] = Field(default_factory=CowMap)
+    scores: CowMap[PlayerId, Tally] = Field(default_factory=CowMap, exclude=True)
     """Each player's tally as of the last closed question (``NO_TALLY`` from their join on)."""
     next_seq: int = 0
     banned_devices: frozenset[DeviceId] = frozenset()
@@ -258,15 +257,15 @@ class GameState(BaseModel):
     # ``scores`` existed: replicas of the previous version and of this one run side by side
     # during a rolling update (or a rollback) and take over each other's games.
 
-    @model_serializer(mode="wrap")
-    def _players_carry_their_tallies(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        tallies = data.pop("scores", None)
-        players = data.get("players")
-        if tallies is not None and players is not None:
-            for player_id, player in players.items():
-                player["score"], player["streak"] = tallies.get(player_id, NO_TALLY)
-        return data
+    @field_serializer("players", mode="wrap")
+    def _players_carry_their_tallies(
+        self, players: CowMap[PlayerId, PlayerState], handler: SerializerFunctionWrapHandler
+    ) -> Any:
+        saved = handler(players)
+        tally = self.scores.get
+        for player_id, player in saved.items():
+            player["score"], player["streak"] = tally(player_id, NO_TALLY)
+        return saved
 
     @model_validator(mode="before")
     @classmethod
