@@ -927,8 +927,7 @@ def _standings(state: GameState) -> _Standings:
 
 def _rank_players(state: GameState) -> _Standings:
     """Order players by score (best first; the earlier joiner first on a tie) and rank them."""
-    tally = state.scores.get
-    keyed = [(-tally(p.id, NO_TALLY).score, p.seq, p.id) for p in state.players.values()]
+    keyed = [(-tally_of(state, p.id).score, p.seq, p.id) for p in state.players.values()]
     ranks = {key[2]: rank for rank, key in _competition_ranks(keyed)}
     return _Standings(tuple(key[2] for key in keyed), ranks)
 
@@ -1046,7 +1045,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     question = state.quiz.questions[state.question_index]
     answers = state.answers
     # Plain dicts: their lookups run in C.
-    find, tally_of = answers.to_dict().get, state.scores.to_dict().get
+    find, find_tally = answers.to_dict().get, state.scores.to_dict().get
     is_poll = question.kind is QuestionKind.POLL
     distribution = [0] * len(question.choices)
     verdicts: dict[tuple[int, ...], bool] = {}
@@ -1057,7 +1056,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     # sorted (seq is unique, so the sort never compares past it), with the rest of the row.
     keyed: list[tuple[int, int, PlayerId, bool, bool | None, int, int]] = []
     for player_id, player in state.players.items():
-        score, streak = tally_of(player_id, NO_TALLY)
+        score, streak = find_tally(player_id, NO_TALLY)
         record = find(player_id)
         if record is None:
             correct, points = missed, 0
