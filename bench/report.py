@@ -30,11 +30,17 @@ def format_ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}x"
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
-    """Render a Markdown table; numbers are right-aligned, text left-aligned."""
+def render_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Cell]], digits: Sequence[int] = ()
+) -> str:
+    """Render a Markdown table; numbers are right-aligned, text left-aligned.
+
+    ``digits`` gives the decimals of each column's floats (1 for columns it does not reach).
+    """
     if any(len(row) != len(headers) for row in rows):
         raise ValueError("every row needs one cell per header")
-    text = [[format_cell(cell) for cell in row] for row in rows]
+    decimals = [*digits, *[1] * (len(headers) - len(digits))]
+    text = [[format_cell(cell, decimals[i]) for i, cell in enumerate(row)] for row in rows]
     numeric = [
         bool(rows) and all(isinstance(row[i], int | float) or row[i] is None for row in rows)
         for i in range(len(headers))

@@ -27,6 +27,11 @@ def test_a_row_with_the_wrong_number_of_cells_is_refused() -> None:
         render_table(["a", "b"], [["only one"]])
 
 
+def test_a_column_can_ask_for_more_decimals() -> None:
+    table = render_table(["server", "CPU ms", "share"], [["ws", 12.345, 0.876]], [1, 1, 2])
+    assert table.splitlines()[-1] == "| ws     |   12.3 |  0.88 |"
+
+
 def test_cells_and_ratios_are_formatted_for_reading() -> None:
     assert format_cell(True) == "yes"
     assert format_cell(10_000) == "10,000"
