@@ -26,8 +26,13 @@ from partyquiz_core.quiz import MAX_CHOICES, PointsMode, QuestionKind
 
 MAX_FRAME_BYTES = 4096
 
-Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+# Tokens are checked by the service that verifies them: an empty or oversized one is refused as
+# ``token_invalid`` there, like any other token that does not verify, not as a malformed frame.
+MAX_TOKEN_CHARS = 2048
 ShortText = Annotated[str, StringConstraints(max_length=64)]
+# A nickname is limited in grapheme clusters (``partyquiz_core.nicknames``); this only bounds
+# what a frame may carry, room for 20 joined emoji of up to 10 code points each.
+NicknameText = Annotated[str, StringConstraints(max_length=256)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -53,30 +58,37 @@ class _Message(BaseModel):
 # Client -> server
 
 
-class JoinMsg(_Message):
+class _ClientMessage(_Message):
+    """What a client sends is read strictly: a field takes exactly the JSON type the protocol
+    names (``"0"``, ``0.0`` or ``true`` are not the integer 0), and numbers are finite."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class JoinMsg(_ClientMessage):
     """A player joins a game with the code on the big screen."""
 
     type: Literal["join"] = "join"
     code: ShortText
-    nickname: ShortText
+    nickname: NicknameText
     device_id: Id
 
 
-class ResumeMsg(_Message):
+class ResumeMsg(_ClientMessage):
     """A player reconnects with the resume token from ``welcome``."""
 
     type: Literal["resume"] = "resume"
-    resume_token: Token
+    resume_token: str
 
 
-class HostMsg(_Message):
+class HostMsg(_ClientMessage):
     """The host authenticates with the host token issued by the web service."""
 
     type: Literal["host"] = "host"
-    host_token: Token
+    host_token: str
 
 
-class AnswerMsg(_Message):
+class AnswerMsg(_ClientMessage):
     """A player answers the open question (indices into its ``choices``)."""
 
     type: Literal["answer"] = "answer"
@@ -84,44 +96,44 @@ class AnswerMsg(_Message):
     choices: list[Annotated[int, Field(ge=0, le=1000)]] = Field(max_length=MAX_CHOICES)
 
 
-class StartMsg(_Message):
+class StartMsg(_ClientMessage):
     type: Literal["start"] = "start"
 
 
-class NextMsg(_Message):
+class NextMsg(_ClientMessage):
     type: Literal["next"] = "next"
 
 
-class SkipMsg(_Message):
+class SkipMsg(_ClientMessage):
     type: Literal["skip"] = "skip"
 
 
-class PauseMsg(_Message):
+class PauseMsg(_ClientMessage):
     type: Literal["pause"] = "pause"
 
 
-class ResumeGameMsg(_Message):
+class ResumeGameMsg(_ClientMessage):
     type: Literal["resume_game"] = "resume_game"
 
 
-class LockMsg(_Message):
+class LockMsg(_ClientMessage):
     type: Literal["lock"] = "lock"
 
 
-class UnlockMsg(_Message):
+class UnlockMsg(_ClientMessage):
     type: Literal["unlock"] = "unlock"
 
 
-class KickMsg(_Message):
+class KickMsg(_ClientMessage):
     type: Literal["kick"] = "kick"
     player_id: Id
 
 
-class EndMsg(_Message):
+class EndMsg(_ClientMessage):
     type: Literal["end"] = "end"
 
 
-class PingMsg(_Message):
+class PingMsg(_ClientMessage):
     """Keep-alive; ``t`` is the client's own clock, echoed back in ``pong``."""
 
     type: Literal["ping"] = "ping"

@@ -367,6 +367,8 @@ class GameService:
             self._error(client, ForbiddenError("slow down", code="rate_limited"))
             return
         try:
+            if not isinstance(frame, str):
+                raise ValidationError("frames are JSON text, not binary", code="bad_frame")
             message = parse_client_message(frame)
         except ValidationError as exc:
             self.metrics.received("invalid")

@@ -13,6 +13,7 @@ import jwt
 
 from partyquiz_core.errors import ForbiddenError
 from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
+from partyquiz_core.protocol import MAX_TOKEN_CHARS
 
 ISSUER = "partyquiz"
 HOST_AUDIENCE = "partyquiz-ws:host"
@@ -40,6 +41,8 @@ class PlayerClaims:
 
 
 def _decode(secret: str, token: str, audience: str) -> dict[str, object]:
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise ForbiddenError("token invalid", code="token_invalid")
     try:
         claims: dict[str, object] = jwt.decode(
             token,

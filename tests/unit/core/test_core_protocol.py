@@ -85,6 +85,38 @@ def test_malformed_frames_are_refused_with_bad_frame(frame: str) -> None:
     assert err.value.code == "bad_frame"
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"answer","question_index":"0","choices":[0]}',
+        '{"type":"answer","question_index":0.0,"choices":[0]}',
+        '{"type":"answer","question_index":true,"choices":[0]}',
+        '{"type":"answer","question_index":0,"choices":[true]}',
+        '{"type":"answer","question_index":0,"choices":["1"]}',
+        '{"type":"answer","question_index":0,"choices":[1.0]}',
+        '{"type":"ping","t":NaN}',
+        '{"type":"ping","t":Infinity}',
+        '{"type":"ping","t":-Infinity}',
+        '{"type":"ping","t":1e400}',
+        '{"type":"ping","t":"1"}',
+        '{"type":"join","code":123456,"nickname":"ann","device_id":"d1"}',
+        '{"type":"join","code":"ABCDEF","nickname":7,"device_id":"d1"}',
+        '{"type":"kick","player_id":12}',
+        '{"type":"host","host_token":null}',
+    ],
+)
+def test_values_of_the_wrong_json_type_are_refused_not_coerced(frame: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_client_message(frame)
+    assert err.value.code == "bad_frame"
+
+
+def test_a_ping_time_may_be_any_finite_json_number() -> None:
+    ping = parse_client_message('{"type":"ping","t":12}')
+    assert isinstance(ping, protocol.PingMsg)
+    assert ping.t == 12.0
+
+
 def test_oversized_frames_are_refused_before_parsing() -> None:
     big = json.dumps({"type": "ping", "pad": "é" * MAX_FRAME_BYTES})
     with pytest.raises(ValidationError) as err:

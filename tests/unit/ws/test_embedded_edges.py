@@ -25,6 +25,7 @@ async def test_every_malformed_frame_gets_an_error_frame_and_the_connection_stay
             '{"type": "answer", "question_index": -1, "choices": []}',
             '{"type": "ping", "t": "soon"}',
             b"\xff\xfe binary garbage",
+            b'{"type": "ping", "t": 1}',
             '{"type": "join", "code": "ABC", "nickname": "x", "device_id": "d", "extra": 1}',
             "x" * 4000,
         ]
@@ -36,6 +37,18 @@ async def test_every_malformed_frame_gets_an_error_frame_and_the_connection_stay
         await peer.send(type="ping", t=1.5)
         pong = await peer.expect("pong")
         assert pong["t"] == 1.5
+        await peer.close()
+
+
+@pytest.mark.parametrize("role", ["host", "resume"])
+async def test_an_empty_or_oversized_token_is_an_invalid_token(role: str) -> None:
+    async with running_service() as svc:
+        peer = await Peer.open(svc.url)
+        field = "host_token" if role == "host" else "resume_token"
+        for token in ("", "e" * 2049):
+            await peer.send(**{"type": role, field: token})
+            error = await peer.expect("error")
+            assert error["code"] == "token_invalid", token[:8]
         await peer.close()
 
 
