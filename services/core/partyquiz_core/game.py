@@ -35,7 +35,6 @@ presence changes emit nothing.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NamedTuple, TypeAlias, TypeVar
@@ -62,6 +61,7 @@ from partyquiz_core.errors import (
     ValidationError,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_core.nicknames import nickname_keys, normalize_nickname
 from partyquiz_core.protocol import (
     AnswerCountMsg,
     AnswerMsg,
@@ -141,8 +141,6 @@ __all__ = [
     "tally_of",
     "validate_nickname",
 ]
-
-NICKNAME_MAX_LENGTH = 20
 
 
 class GameSettings(BaseModel):
@@ -442,19 +440,9 @@ def new_game(game_id: GameId, quiz: Quiz, settings: GameSettings | None = None) 
 
 
 def validate_nickname(raw: str) -> str:
-    """Return the trimmed nickname or raise ``ValidationError`` (``invalid_nickname``)."""
-    # One spelling per look: a composed and a decomposed "Zoë" are the same nickname.
-    nickname = unicodedata.normalize("NFC", raw.strip())
-    if not 1 <= len(nickname) <= NICKNAME_MAX_LENGTH:
-        raise ValidationError(
-            f"a nickname is 1 to {NICKNAME_MAX_LENGTH} characters", code="invalid_nickname"
-        )
-    # Control, format (zero-width, bidi overrides), private-use and unassigned characters.
-    if any(unicodedata.category(c).startswith("C") for c in nickname):
-        raise ValidationError(
-            "a nickname cannot contain control or invisible characters", code="invalid_nickname"
-        )
-    return nickname
+    """Return the nickname as stored or raise ``ValidationError`` (``invalid_nickname``); the
+    rules are ``partyquiz_core.nicknames``'s."""
+    return normalize_nickname(raw)
 
 
 def apply(state: GameState, command: Command, now: float) -> Transition:
@@ -582,10 +570,12 @@ def _join(state: GameState, cmd: Join, now: float) -> Transition:
     if len(state.players) >= state.settings.max_players:
         raise ConflictError("the game is full", code="game_full")
     nickname = validate_nickname(cmd.nickname)
-    key = nickname.casefold()
+    keys = _nickname_entries(nickname)
     nicknames = _nicknames(state)
-    if key in nicknames:
-        raise ConflictError("this nickname is taken", code="nickname_taken")
+    if any(key in nicknames for key in keys):
+        raise ConflictError(
+            "this nickname is taken (or looks too much like one that is)", code="nickname_taken"
+        )
 
     player = PlayerState(
         id=cmd.player_id, nickname=nickname, device_id=cmd.device_id, seq=state.next_seq
@@ -595,7 +585,7 @@ def _join(state: GameState, cmd: Join, now: float) -> Transition:
         players=state.players.set(player.id, player),
         scores=state.scores.set(player.id, NO_TALLY),
         next_seq=state.next_seq + 1,
-        nicknames=nicknames.set(key, player.id),
+        nicknames=nicknames.set(keys[0], player.id).set(keys[1], player.id),
     )
     standings = (state.__pydantic_private__ or {}).get("_standings")
     if standings is not None:
@@ -756,7 +746,7 @@ def _kick(state: GameState, cmd: Kick, now: float) -> Transition:
         scores=state.scores.remove(player.id) if player.id in state.scores else state.scores,
         banned_devices=state.banned_devices | {player.device_id},
         answers=answers,
-        nicknames=_nicknames(state).remove(player.nickname.casefold()),
+        nicknames=_without_nickname(_nicknames(state), player.nickname),
     )
     events = [
         _to(Player(player_id=player.id), KickedMsg(version=new.version)),
@@ -913,10 +903,25 @@ def _player(state: GameState, player_id: PlayerId) -> PlayerState:
     return player
 
 
+def _nickname_entries(nickname: str) -> tuple[str, str]:
+    """The nickname index's keys for ``nickname``: both of its folded forms, kept apart."""
+    keys = nickname_keys(nickname)
+    return "a:" + keys.look_alike, "c:" + keys.case_first
+
+
 def _nicknames(state: GameState) -> CowMap[str, PlayerId]:
     if state._nicknames is None:
-        state._nicknames = CowMap((p.nickname.casefold(), p.id) for p in state.players.values())
+        state._nicknames = CowMap(
+            (key, p.id) for p in state.players.values() for key in _nickname_entries(p.nickname)
+        )
     return state._nicknames
+
+
+def _without_nickname(nicknames: CowMap[str, PlayerId], nickname: str) -> CowMap[str, PlayerId]:
+    for key in _nickname_entries(nickname):
+        if key in nicknames:
+            nicknames = nicknames.remove(key)
+    return nicknames
 
 
 def _standings(state: GameState) -> _Standings:

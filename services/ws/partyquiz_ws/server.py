@@ -36,6 +36,7 @@ from partyquiz_core.errors import (
     ValidationError,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_core.nicknames import NicknameFilter, normalize_nickname
 from partyquiz_core.protocol import (
     HOST_MESSAGE_TYPES,
     ClientMessage,
@@ -99,6 +100,7 @@ class GameService:
         self.clock = clock
         self.hub = Hub(metrics, personal_frame)
         self.secret = settings.jwt_secret.get_secret_value()
+        self.nickname_filter = NicknameFilter(settings.nickname_words())
         self.engine = Engine(self._sign_resume)
         self.courier = ResultsCourier(
             backend.outbox, web, metrics, settings.replica_id, settings.results_retry_max_seconds
@@ -472,12 +474,17 @@ class GameService:
             raise NotFoundError(
                 "no open game with this code (is the host screen open?)", code="unknown_code"
             )
+        nickname = normalize_nickname(message.nickname)
+        if self.nickname_filter.refuses(nickname):
+            raise ValidationError(
+                "this nickname is not allowed here; choose another one", code="nickname_refused"
+            )
         player_id = PlayerId(uuid.uuid4().hex)
         client.device_id = DeviceId(message.device_id)
         client.player_id = player_id
         client.pending = True
         await self._enter(client, game_id)
-        join = game.Join(player_id=player_id, device_id=client.device_id, nickname=message.nickname)
+        join = game.Join(player_id=player_id, device_id=client.device_id, nickname=nickname)
         try:
             await self._append(client, KIND_JOIN, join)
         except PartyQuizError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -98,6 +99,13 @@ class WsSettings(BaseSettings):
     second with 10 000 connections)."""
     results_retry_max_seconds: float = Field(default=30.0, gt=0)
     """Upper bound of the back-off between attempts to deliver results to the web service."""
+    nickname_blocklist: str = ""
+    """Comma list of words refused in nicknames (``nickname_refused``); empty: none. Matched
+    without case, accents and look-alikes, as whole words; ``*`` at an end matches inside a
+    longer word (docs/ws.md)."""
+    nickname_blocklist_file: Path | None = None
+    """A word list refused in nicknames like ``nickname_blocklist``: one word per line, ``#``
+    starts a comment line. Read once at start-up; unset: none."""
 
     @field_validator("redis_url", mode="before")
     @classmethod
@@ -111,6 +119,23 @@ class WsSettings(BaseSettings):
     def _redis_url_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("nickname_blocklist_file", mode="before")
+    @classmethod
+    def _empty_path_means_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("nickname_blocklist_file")
+    @classmethod
+    def _word_list_is_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                value.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"cannot read {value}: {type(exc).__name__}") from None
         return value
 
     @field_validator("web_internal_url")
@@ -140,6 +165,13 @@ class WsSettings(BaseSettings):
     @property
     def trusted_proxies(self) -> frozenset[str]:
         return frozenset(p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip())
+
+    def nickname_words(self) -> list[str]:
+        """Every word the nickname filter refuses, from the setting and the file."""
+        words = [w for w in self.nickname_blocklist.split(",") if w.strip()]
+        if self.nickname_blocklist_file is not None:
+            words.extend(self.nickname_blocklist_file.read_text(encoding="utf-8").splitlines())
+        return words
 
     @property
     def embedded(self) -> bool:

@@ -37,6 +37,7 @@ from partyquiz_core.game import (
     Start,
     Tick,
     UnlockJoining,
+    _nickname_entries,
     apply,
     host_snapshot,
     new_game,
@@ -149,7 +150,9 @@ def assert_caches_are_fresh(state: GameState) -> None:
     assert ranked_players(state) == ranked_players(bare)
     private = state.__pydantic_private__ or {}
     if private.get("_nicknames") is not None:
-        expected = {p.nickname.casefold(): p.id for p in state.players.values()}
+        expected = {
+            key: p.id for p in state.players.values() for key in _nickname_entries(p.nickname)
+        }
         assert private["_nicknames"] == expected
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 from tests.unit.ws.harness import (
@@ -68,6 +69,29 @@ async def test_nicknames_are_trimmed_unique_and_free_of_control_characters() -> 
         assert (await peers[4].join(code, "   "))["code"] == "invalid_nickname"
         # A refused join leaves the connection usable for another try.
         assert (await peers[1].join(code, "Bobby"))["type"] == "welcome"
+        for peer in (host, *peers):
+            await peer.close()
+
+
+async def test_emoji_names_join_and_look_alikes_and_listed_words_are_refused(
+    tmp_path: Path,
+) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("# refused here\nbadword\n")
+    backend = memory_backend()
+    async with running_service(
+        backend, nickname_blocklist="rude*", nickname_blocklist_file=str(words)
+    ) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        peers = [await Peer.open(svc.url) for _ in range(6)]
+        coder = await peers[0].join(code, "\U0001f469\u200d\U0001f4bb")
+        assert coder["nickname"] == "\U0001f469\u200d\U0001f4bb"
+        assert (await peers[1].join(code, "\uff21lice"))["nickname"] == "Alice"
+        assert (await peers[2].join(code, "\u0410lice"))["code"] == "nickname_taken"
+        assert (await peers[3].join(code, "Bad Word"))["code"] == "nickname_refused"
+        assert (await peers[4].join(code, "rudeboy"))["code"] == "nickname_refused"
+        assert (await peers[5].join(code, "\u3164"))["code"] == "invalid_nickname"
         for peer in (host, *peers):
             await peer.close()
 
