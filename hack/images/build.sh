@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Builds PartyQuiz's container images with podman and prints their sizes.
 #   hack/images/build.sh [web] [ws] [operator]        (no argument: all three)
+#   hack/images/build.sh test-postgres test-redis test-caddy
+# The test-* images are stand-ins for the official postgres, redis and caddy images, built from
+# Debian's packages (hack/images/test/, context that folder only) for machines without a
+# registry; docs/operator.md says which part of the official images' interface they provide.
 # Tags: ${PARTYQUIZ_IMAGE_REPO:-localhost}/partyquiz-<name>:${PARTYQUIZ_IMAGE_TAG:-<version>},
 # plus :latest. The host's CA bundle (PARTYQUIZ_BUILD_CA_FILE, default
 # /etc/ssl/certs/ca-certificates.crt) is handed to the build as the read-only build secret
@@ -17,8 +21,9 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(web ws operator)
 for name in "${names[@]}"; do
     case "$name" in
-        web | ws | operator) ;;
-        *) echo "usage: $0 [web] [ws] [operator]" >&2; exit 2 ;;
+        web | ws | operator | test-postgres | test-redis | test-caddy) ;;
+        *) echo "usage: $0 [web] [ws] [operator] [test-postgres] [test-redis] [test-caddy]" >&2
+           exit 2 ;;
     esac
 done
 
@@ -50,7 +55,12 @@ mkdir -p "$logs"
 
 for name in "${names[@]}"; do
     image=$repo/partyquiz-$name
-    printf '==> building %s:%s (Dockerfile.%s)\n' "$image" "$tag" "$name" >&2
+    case "$name" in
+        test-*) dockerfile=hack/images/test/Dockerfile.${name#test-}; context=hack/images/test
+                args=() ;;
+        *) dockerfile=Dockerfile.$name; context=.; args=("${build_args[@]}") ;;
+    esac
+    printf '==> building %s:%s (%s)\n' "$image" "$tag" "$dockerfile" >&2
     started=$(date +%s)
     previous=$($podman image inspect --format '{{.Id}}' "$image:$tag" 2>/dev/null || true)
     log=$logs/build-$name.log
@@ -58,10 +68,10 @@ for name in "${names[@]}"; do
     # networking needs no bridge or NAT on the build machine; nothing in a build listens.
     if ! $podman build --format docker --layers --pull=never --network host \
         --ulimit nofile=1024:4096 --ulimit nproc=1024:2048 \
-        "${build_args[@]}" \
-        --file "Dockerfile.$name" --tag "$image:$tag" --tag "$image:latest" . \
+        ${args[@]+"${args[@]}"} \
+        --file "$dockerfile" --tag "$image:$tag" --tag "$image:latest" "$context" \
         2>&1 | tee "$log" | if [ "${PARTYQUIZ_IMAGES_VERBOSE:-0}" = 1 ]; then cat; else
-            grep --line-buffered -E '^\[[0-9]+/[0-9]+\] STEP|^Error' | cut -c1-110; fi
+            grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] )?STEP|^Error' | cut -c1-110; fi
     then
         tail -n 40 "$log" >&2
         echo "building $image failed; full log: $log" >&2
@@ -77,9 +87,9 @@ for name in "${names[@]}"; do
     fi
 done
 
-printf '\n%-40s %10s\n' IMAGE SIZE
+printf '\n%-52s %10s\n' IMAGE SIZE
 for name in "${names[@]}"; do
     image=$repo/partyquiz-$name:$tag
     bytes=$($podman image inspect --format '{{.Size}}' "$image")
-    printf '%-40s %7.1f MB\n' "$image" "$(awk -v b="$bytes" 'BEGIN { print b / 1000000 }')"
+    printf '%-52s %7.1f MB\n' "$image" "$(awk -v b="$bytes" 'BEGIN { print b / 1000000 }')"
 done

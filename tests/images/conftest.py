@@ -1,8 +1,9 @@
 """Images tier: skipped with the reason when podman cannot run here; images built once up front.
 
-The build (hack/images/build.sh, layer-cached) runs before any test and outside per-test
-timeouts, like the control-plane build of the e2e tier. PARTYQUIZ_IMAGES_PREBUILT=1 uses the
-images as they are (``make images-smoke`` builds them first). Sizes and start-to-healthy times
+The build (hack/images/build.sh, layer-cached: the app images and the PostgreSQL, Redis and
+Caddy test images) runs before any test and outside per-test timeouts, like the control-plane
+build of the e2e tier. PARTYQUIZ_IMAGES_PREBUILT=1 uses the images as they are (``make
+images-smoke`` builds them first). Sizes and start-to-healthy times
 measured by the tests are printed at the end of the run.
 """
 
@@ -14,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.podman import BUILD, NAMES, image_ref, podman, podman_unusable_reason
+from tests.images.podman import (
+    BUILD,
+    NAMES,
+    TEST_NAMES,
+    image_ref,
+    podman,
+    podman_unusable_reason,
+)
 
 IMAGES_DIR = Path(__file__).resolve().parent
 _REPORT = pytest.StashKey[dict[str, str]]()
@@ -35,7 +43,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     capture = session.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
-        result = subprocess.run([str(BUILD)], check=False)
+        result = subprocess.run([str(BUILD), *NAMES, *TEST_NAMES], check=False)
     if result.returncode != 0:
         raise pytest.UsageError("hack/images/build.sh failed, so the images are missing (above)")
 
@@ -46,13 +54,26 @@ def images(request: pytest.FixtureRequest) -> dict[str, str]:
     reason = request.config.stash.get(_UNUSABLE, None) or podman_unusable_reason()
     if reason is not None:
         pytest.skip(reason)
-    refs = {name: image_ref(name) for name in NAMES}
+    return _built(NAMES, "make images")
+
+
+def _built(names: tuple[str, ...], target: str) -> dict[str, str]:
+    refs = {name: image_ref(name) for name in names}
     missing = [
         ref for ref in refs.values() if podman("image", "exists", ref, check=False).returncode
     ]
     if missing:
-        pytest.fail(f"images not built: {missing}; run `make images`")
+        pytest.fail(f"images not built: {missing}; run `{target}`")
     return refs
+
+
+@pytest.fixture(scope="session")
+def test_images(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The PostgreSQL, Redis and Caddy test images by name (test-postgres, ...)."""
+    reason = request.config.stash.get(_UNUSABLE, None) or podman_unusable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return _built(TEST_NAMES, "make images-test")
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 PODMAN = REPO / "hack" / "images" / "podman.sh"
 BUILD = REPO / "hack" / "images" / "build.sh"
 NAMES = ("web", "ws", "operator")
+# Stand-ins for the official postgres, redis and caddy images (hack/images/test/).
+TEST_NAMES = ("test-postgres", "test-redis", "test-caddy")
 USER = "10001:10001"
 
 # Every container: no writable root, a small writable /tmp, a numeric non-root user, no
