@@ -86,14 +86,17 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def run_postgres() -> Iterator[Postgres]:
-    """Start a PostgreSQL server in a fresh data directory; stop and remove it afterwards."""
+def run_postgres(port: int | None = None) -> Iterator[Postgres]:
+    """Start a PostgreSQL server in a fresh data directory; stop and remove it afterwards.
+
+    ``port`` picks the loopback port (a free one by default).
+    """
     root = Path(tempfile.mkdtemp(prefix="pq-pg-"))
     data, log = root / "data", root / "postgres.log"
     demote = _demote_args()
     if demote:
         shutil.chown(root, "postgres", "postgres")
-    port = free_port()
+    port = port or free_port()
     subprocess.run(
         [
             *demote,

@@ -21,7 +21,7 @@ from partyquiz_web import http_errors
 from partyquiz_web.dependencies import Runtime
 from partyquiz_web.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from partyquiz_web.routes import auth, games, health, internal, pages, quizzes
-from partyquiz_web.settings import WebSettings
+from partyquiz_web.settings import WebSettings, load_settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -83,3 +83,12 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Build the app from the process environment: what each ``serve`` worker process runs.
+
+    Worker processes start afresh (uvicorn spawns them), so they read the same environment the
+    parent checked before it bound the socket.
+    """
+    return create_app(load_settings())

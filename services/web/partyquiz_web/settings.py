@@ -89,6 +89,11 @@ class WebSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: Annotated[int, Field(ge=1, le=65535)] = Field(default=8000, description="TCP port.")
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description="Processes `serve` runs on one socket (uvicorn's supervisor restarts one "
+        "that dies). Each keeps its own /metrics counters; Kubernetes scales pods instead.",
+    )
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",
         description="Proxies whose X-Forwarded-For is trusted for the client IP (uvicorn syntax).",
