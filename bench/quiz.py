@@ -22,6 +22,7 @@ def bench_quiz(questions: int) -> dict[str, Any]:
     return {
         "format_version": 1,
         "title": "Benchmark quiz",
+        "settings": {"get_ready_seconds": 0},
         "description": "Played by the benchmark suite; every player answers correctly.",
         "questions": [
             {
@@ -31,6 +32,7 @@ def bench_quiz(questions: int) -> dict[str, Any]:
                 "choices": [{"text": c} for c in CHOICES],
                 "correct": [i % len(CHOICES)],
                 "time_limit_seconds": TIME_LIMIT_SECONDS,
+                "read_seconds": 0,
                 "points": "standard",
             }
             for i in range(questions)
@@ -59,5 +61,7 @@ def question_message(quiz: dict[str, Any], index: int, now: float) -> bytes:
             "points": q["points"],
             "deadline": now + q["time_limit_seconds"],
             "server_now": now,
+            "opens_at": now,
+            "shows_at": now,
         }
     )

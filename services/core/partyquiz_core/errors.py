@@ -70,6 +70,7 @@ ERROR_CODES: dict[str, str] = {
     "forbidden": "the caller may not do this",
     "wrong_phase": "not possible in the game's current phase",
     "illegal_transition": "the host command does not fit the game's current phase",
+    "stale_command": "the host command was issued from a view of an earlier phase",
     "answer_rejected": "the answer does not count",
     # frames and codes (protocol, codes)
     "bad_frame": "the frame is not a valid client message",
@@ -89,6 +90,7 @@ ERROR_CODES: dict[str, str] = {
     "no_players": "the game cannot start before someone joins",
     # answering (game)
     "closed": "no question is open",
+    "not_open": "answers to the question are not open yet (it is being read)",
     "wrong_question": "the answer is for another question than the open one",
     "paused": "the game is paused",
     "late": "the question's time was up",

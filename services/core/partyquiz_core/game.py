@@ -13,17 +13,26 @@ nothing (a ``Tick`` before the deadline, a presence change that is already so) r
 state and no events; every other one bumps ``version`` by exactly one.
 
 Phases: lobby -Start-> question -(Skip | Tick at deadline | everyone answered)-> reveal -Next
-(or Tick after ``reveal_seconds``)-> leaderboard -Next-> question ... -Next after the last->
-podium -Next-> ended. End from anywhere -> ended (an open question is closed and scored
-first, without a reveal, because answers that got a receipt count). Pause/Resume only while a
-question is open; Lock/Unlock and Kick in any phase but ended; Join until the podium.
+(or Tick after ``reveal_seconds``)-> leaderboard -Next (or Tick after ``leaderboard_seconds``)->
+question ... -Next after the last-> podium -Next-> ended. End from anywhere -> ended (an open
+question is closed and scored first, without a reveal, because answers that got a receipt
+count). Pause/Resume only while a question is open; Lock/Unlock and Kick in any phase but
+ended (locking a locked game changes nothing); Join until the podium.
+
+A question is shown first and answered after: answers open ``read_seconds`` after it comes up
+(plus ``get_ready_seconds`` before the first question), and its time limit starts then, so
+``deadline = opens_at + time_limit``. Host commands that move the game on carry the version
+of the view they were issued from; one issued before the current phase began
+(``phase_version``) is refused with ``stale_command``, so a double-click never skips a phase.
 
 Rules worth knowing: an answer is late when ``now > deadline`` (Tick closes at ``now >=
-deadline``); the recorded elapsed time excludes pauses; kicking removes the player and their
-open answer and bans their device for this game. Error codes: ``illegal_transition``,
-``no_players``, ``game_over``, ``unknown_player``, ``player_exists``, ``banned``,
-``joining_locked``, ``game_full``, ``invalid_nickname``, ``nickname_taken``, and for answers
-``closed``, ``wrong_question``, ``paused``, ``late``, ``duplicate``, ``invalid_choice``.
+deadline``) and early before ``opens_at``; the recorded elapsed time excludes pauses; kicking
+removes the player and their open answer and bans their device for this game; a join with a
+nickname taken by a player of the same device is that player coming back. Error codes:
+``illegal_transition``, ``stale_command``, ``no_players``, ``game_over``, ``unknown_player``,
+``player_exists``, ``banned``, ``joining_locked``, ``game_full``, ``invalid_nickname``,
+``nickname_taken``, and for answers ``closed``, ``not_open``, ``wrong_question``, ``paused``,
+``late``, ``duplicate``, ``invalid_choice``.
 
 Deviation from the agreed outline: players carry neither their answers nor their score. The
 open question's answers are in ``GameState.answers``, closed ones in the append-only
@@ -134,10 +143,12 @@ __all__ = [
     "apply",
     "command_from_message",
     "host_snapshot",
+    "joined_player",
     "new_game",
     "next_deadline",
     "player_snapshot",
     "ranked_players",
+    "settings_for",
     "tally_of",
     "validate_nickname",
 ]
@@ -155,6 +166,11 @@ class GameSettings(BaseModel):
     """Joins beyond this are refused with ``game_full``."""
     reveal_seconds: float | None = Field(default=None, gt=0, le=600)
     """Move from reveal to leaderboard on its own after this many seconds; None: the host does."""
+    leaderboard_seconds: float | None = Field(default=None, gt=0, le=600)
+    """Move from the leaderboard to the next question (or the podium) on its own after this
+    many seconds; None: the host does."""
+    get_ready_seconds: float = Field(default=0, ge=0, le=60)
+    """The "get ready" countdown between Start and the first question being shown."""
     close_when_all_answered: bool = True
     """Close a question as soon as every player has answered instead of waiting for the deadline."""
 
@@ -237,6 +253,11 @@ class GameState(BaseModel):
     remaining: float | None = None
     """Seconds left on the open question while paused."""
     revealed_at: float | None = None
+    phase_version: int = 0
+    """The version at which the current phase (or question) began: host commands issued from
+    an older view are stale."""
+    phase_at: float | None = None
+    """When the current phase (or question) began."""
     joining_locked: bool = False
     players: CowMap[PlayerId, PlayerState] = Field(default_factory=CowMap)
     scores: CowMap[PlayerId, Tally] = Field(default_factory=CowMap, exclude=True)
@@ -313,25 +334,32 @@ class Answer(_Command):
     choices: list[int]
 
 
-class Start(_Command):
+class _PhaseCommand(_Command):
+    """A host command that moves the game on; ``version`` is the version of the host's view
+    (None: not checked)."""
+
+    version: int | None = None
+
+
+class Start(_PhaseCommand):
     type: Literal["start"] = "start"
 
 
-class Next(_Command):
+class Next(_PhaseCommand):
     type: Literal["next"] = "next"
 
 
-class Skip(_Command):
+class Skip(_PhaseCommand):
     """Close the open question now (answers so far count) and reveal."""
 
     type: Literal["skip"] = "skip"
 
 
-class Pause(_Command):
+class Pause(_PhaseCommand):
     type: Literal["pause"] = "pause"
 
 
-class Resume(_Command):
+class Resume(_PhaseCommand):
     type: Literal["resume"] = "resume"
 
 
@@ -434,9 +462,38 @@ _HOST = Host()
 _NO_ANSWERS: CowMap[PlayerId, AnswerRecord] = CowMap()
 
 
+def settings_for(quiz: Quiz) -> GameSettings:
+    """Return the game settings the quiz asks for."""
+    chosen = quiz.settings
+    auto = chosen.auto_advance_seconds
+    return GameSettings(
+        scoring=ScoringRules(streak_bonus=chosen.streak_bonus),
+        leaderboard_size=chosen.leaderboard_size,
+        reveal_seconds=auto,
+        leaderboard_seconds=auto,
+        get_ready_seconds=chosen.get_ready_seconds,
+    )
+
+
 def new_game(game_id: GameId, quiz: Quiz, settings: GameSettings | None = None) -> GameState:
-    """Return a game in the lobby for ``quiz``."""
-    return GameState(game_id=game_id, quiz=quiz, settings=settings or GameSettings())
+    """Return a game in the lobby for ``quiz`` (with the quiz's own settings by default)."""
+    return GameState(
+        game_id=game_id, quiz=quiz, settings=settings if settings else settings_for(quiz)
+    )
+
+
+def joined_player(state: GameState, join: Join) -> PlayerId | None:
+    """Return the player a successful ``join`` made or brought back, if it is in ``state``."""
+    if join.player_id in state.players:
+        return join.player_id
+    try:
+        keys = _nickname_entries(validate_nickname(join.nickname))
+    except ValidationError:
+        return None
+    found = _holder(_nicknames(state), keys)
+    if found is not None and state.players[found].device_id == join.device_id:
+        return found
+    return None
 
 
 def validate_nickname(raw: str) -> str:
@@ -448,6 +505,12 @@ def validate_nickname(raw: str) -> str:
 def apply(state: GameState, command: Command, now: float) -> Transition:
     """Apply one command at server time ``now``; raise a ``PartyQuizError`` if it is illegal."""
     handler = _HANDLERS[type(command)]
+    version = command.version if isinstance(command, _PhaseCommand) else None
+    if version is not None and version < state.phase_version:
+        raise GameStateError(
+            "the game has moved on since this was pressed; nothing changed",
+            code="stale_command",
+        )
     return handler(state, command, now)
 
 
@@ -458,6 +521,9 @@ def next_deadline(state: GameState) -> float | None:
     if state.phase is Phase.REVEAL and state.settings.reveal_seconds is not None:
         assert state.revealed_at is not None
         return state.revealed_at + state.settings.reveal_seconds
+    seconds = state.settings.leaderboard_seconds
+    if state.phase is Phase.LEADERBOARD and seconds is not None and state.phase_at is not None:
+        return state.phase_at + seconds
     return None
 
 
@@ -535,18 +601,30 @@ def command_from_message(message: ClientMessage, player_id: PlayerId | None) -> 
         )
     if isinstance(message, KickMsg):
         return Kick(player_id=PlayerId(message.player_id))
+    phase_command = _PHASE_COMMANDS.get(type(message))
+    if phase_command is not None:
+        version = getattr(message, "version", None)
+        return (
+            phase_command
+            if version is None
+            else phase_command.model_copy(update={"version": version})
+        )
     simple = _SIMPLE_COMMANDS.get(type(message))
     if simple is None:
         raise ValidationError(f"'{message.type}' is not a game command", code="not_a_command")
     return simple
 
 
-_SIMPLE_COMMANDS: dict[type[BaseModel], Command] = {
+# Commands that move the game on carry the host's view version; the others mean the same in
+# any phase (kick this player, lock, end), so they are never stale.
+_PHASE_COMMANDS: dict[type[BaseModel], Command] = {
     StartMsg: Start(),
     NextMsg: Next(),
     SkipMsg: Skip(),
     PauseMsg: Pause(),
     ResumeGameMsg: Resume(),
+}
+_SIMPLE_COMMANDS: dict[type[BaseModel], Command] = {
     LockMsg: LockJoining(),
     UnlockMsg: UnlockJoining(),
     EndMsg: End(),
@@ -558,21 +636,26 @@ _SIMPLE_COMMANDS: dict[type[BaseModel], Command] = {
 
 
 def _join(state: GameState, cmd: Join, now: float) -> Transition:
-    if state.phase in (Phase.PODIUM, Phase.ENDED):
-        raise GameStateError("the game is over", code="game_over")
     if cmd.player_id in state.players or any(cmd.player_id in e.answers for e in state.log):
         # A kicked player's answers stay in the log: their id never stands for someone new.
         raise ConflictError("this player id is already in the game", code="player_exists")
     if cmd.device_id in state.banned_devices:
         raise ForbiddenError("this device was removed from the game", code="banned")
+    nickname = validate_nickname(cmd.nickname)
+    keys = _nickname_entries(nickname)
+    nicknames = _nicknames(state)
+    taken_by = _holder(nicknames, keys)
+    if taken_by is not None and state.players[taken_by].device_id == cmd.device_id:
+        # The same phone typed the code and its own name again: it comes back as itself,
+        # with its score, whatever the phase and even when joining is locked.
+        return _set_connected(state, taken_by, connected=True)
+    if state.phase in (Phase.PODIUM, Phase.ENDED):
+        raise GameStateError("the game is over", code="game_over")
     if state.joining_locked:
         raise ForbiddenError("the host has locked joining", code="joining_locked")
     if len(state.players) >= state.settings.max_players:
         raise ConflictError("the game is full", code="game_full")
-    nickname = validate_nickname(cmd.nickname)
-    keys = _nickname_entries(nickname)
-    nicknames = _nicknames(state)
-    if any(key in nicknames for key in keys):
+    if taken_by is not None:
         raise ConflictError(
             "this nickname is taken (or looks too much like one that is)", code="nickname_taken"
         )
@@ -629,12 +712,14 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
     assert state.deadline is not None
     if now > state.deadline:
         raise AnswerRejectedError("time is up", code="late")
+    question = state.quiz.questions[state.question_index]
+    limit = question.time_limit_seconds
+    if state.deadline - now > limit:
+        raise AnswerRejectedError("answers open once the question has been read", code="not_open")
     if cmd.player_id in state.answers:
         raise AnswerRejectedError("you already answered this question", code="duplicate")
-    question = state.quiz.questions[state.question_index]
     chosen = _valid_choices(question, cmd.choices)
 
-    limit = question.time_limit_seconds
     elapsed = round(min(max(limit - (state.deadline - now), 0.0), float(limit)), 3)
     streak = tally_of(state, player.id).streak
     scored = score_answer(question, chosen, elapsed, streak, state.settings.scoring)
@@ -669,11 +754,11 @@ def _start(state: GameState, cmd: Start, now: float) -> Transition:
 
 def _next(state: GameState, cmd: Next, now: float) -> Transition:
     if state.phase is Phase.REVEAL:
-        return _show_leaderboard(state)
+        return _show_leaderboard(state, now)
     if state.phase is Phase.LEADERBOARD:
         if state.question_index + 1 < len(state.quiz.questions):
             return _open_question(state, state.question_index + 1, now)
-        new = _evolve(state, keep_standings=True, phase=Phase.PODIUM)
+        new = _evolve(state, keep_standings=True, phase=Phase.PODIUM, phase_at=now)
         message = PodiumMsg(
             version=new.version,
             entries=_leaderboard(new, PODIUM_SIZE),
@@ -681,7 +766,7 @@ def _next(state: GameState, cmd: Next, now: float) -> Transition:
         )
         return Transition(new, [_to(_EVERYONE, message)])
     if state.phase is Phase.PODIUM:
-        return _finish(state, EndReason.FINISHED)
+        return _finish(state, EndReason.FINISHED, now)
     hint = {
         Phase.LOBBY: "start the game first",
         Phase.QUESTION: "skip closes the open question",
@@ -775,9 +860,9 @@ def _end(state: GameState, cmd: End, now: float) -> Transition:
     if state.phase is Phase.QUESTION:
         # Answers that got a receipt still count: close (scoring them) before ending.
         closed, _ = _close_question(state, now)
-        return _finish(closed, EndReason.ENDED_BY_HOST, bump=False)
+        return _finish(closed, EndReason.ENDED_BY_HOST, now, bump=False)
     reason = EndReason.FINISHED if state.phase is Phase.PODIUM else EndReason.ENDED_BY_HOST
-    return _finish(state, reason)
+    return _finish(state, reason, now)
 
 
 def _tick(state: GameState, cmd: Tick, now: float) -> Transition:
@@ -787,7 +872,9 @@ def _tick(state: GameState, cmd: Tick, now: float) -> Transition:
     if state.phase is Phase.QUESTION:
         new, reveal = _close_question(state, now)
         return Transition(new, [reveal])
-    return _show_leaderboard(state)
+    if state.phase is Phase.REVEAL:
+        return _show_leaderboard(state, now)
+    return _next(state, Next(), now)
 
 
 def _disconnect(state: GameState, cmd: Disconnect, now: float) -> Transition:
@@ -834,6 +921,11 @@ def _evolve(
     """Return a copy of ``state`` with ``changes`` and the next version; shares the rest."""
     if bump:
         changes["version"] = state.version + 1
+    phase = changes.get("phase")
+    if (phase is not None and phase is not state.phase) or changes.get(
+        "question_index", state.question_index
+    ) != state.question_index:
+        changes["phase_version"] = changes.get("version", state.version)
     # Private attributes are read through their dict: pydantic's __getattr__ is slow.
     old = state.__pydantic_private__ or {}
     private = {
@@ -915,6 +1007,15 @@ def _nicknames(state: GameState) -> CowMap[str, PlayerId]:
             (key, p.id) for p in state.players.values() for key in _nickname_entries(p.nickname)
         )
     return state._nicknames
+
+
+def _holder(nicknames: CowMap[str, PlayerId], keys: tuple[str, str]) -> PlayerId | None:
+    """The player whose nickname has one of ``keys``, if any."""
+    for key in keys:
+        found: PlayerId | None = nicknames.get(key)
+        if found is not None:
+            return found
+    return None
 
 
 def _without_nickname(nicknames: CowMap[str, PlayerId], nickname: str) -> CowMap[str, PlayerId]:
@@ -1007,11 +1108,14 @@ def _answer_count(state: GameState) -> Event:
 
 def _open_question(state: GameState, index: int, now: float) -> Transition:
     question = state.quiz.questions[index]
-    deadline = now + question.time_limit_seconds
+    shows_at = now + (state.settings.get_ready_seconds if index == 0 else 0.0)
+    opens_at = shows_at + question.read_seconds
+    deadline = opens_at + question.time_limit_seconds
     new = _evolve(
         state,
         keep_standings=True,
         phase=Phase.QUESTION,
+        phase_at=now,
         question_index=index,
         opened_at=now,
         deadline=deadline,
@@ -1031,6 +1135,8 @@ def _open_question(state: GameState, index: int, now: float) -> Transition:
         points=question.points,
         deadline=deadline,
         server_now=now,
+        opens_at=opens_at,
+        shows_at=shows_at,
     )
     return Transition(new, [_to(_EVERYONE, message)])
 
@@ -1092,6 +1198,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         paused=False,
         remaining=None,
         revealed_at=now,
+        phase_at=now,
         scores=state.players.with_values(tallies),
         answers=_NO_ANSWERS,
         log=(*state.log, entry),
@@ -1139,8 +1246,8 @@ def _personal_result(
     )
 
 
-def _show_leaderboard(state: GameState) -> Transition:
-    new = _evolve(state, keep_standings=True, phase=Phase.LEADERBOARD)
+def _show_leaderboard(state: GameState, now: float) -> Transition:
+    new = _evolve(state, keep_standings=True, phase=Phase.LEADERBOARD, phase_at=now)
     message = LeaderboardMsg(
         version=new.version,
         question_index=new.question_index,
@@ -1150,13 +1257,14 @@ def _show_leaderboard(state: GameState) -> Transition:
     return Transition(new, [_to(_EVERYONE, message)])
 
 
-def _finish(state: GameState, reason: EndReason, *, bump: bool = True) -> Transition:
+def _finish(state: GameState, reason: EndReason, now: float, *, bump: bool = True) -> Transition:
     # ``bump=False`` when ``state`` is already a fresh, bumped copy from this same command.
     new = _evolve(
         state,
         keep_standings=True,
         bump=bump,
         phase=Phase.ENDED,
+        phase_at=now,
         deadline=None,
         paused=False,
         remaining=None,
@@ -1169,9 +1277,7 @@ def _set_joining_locked(state: GameState, *, locked: bool) -> Transition:
     if state.phase is Phase.ENDED:
         raise IllegalTransitionError("the game has ended")
     if state.joining_locked == locked:
-        raise IllegalTransitionError(
-            "joining is already locked" if locked else "joining is already open"
-        )
+        return Transition(state, [])  # a second press (or a second host screen) is harmless
     new = _evolve(state, keep_standings=True, joining_locked=locked)
     message = LobbyMsg(version=new.version, player_count=len(new.players), joining_locked=locked)
     return Transition(new, [_to(_EVERYONE, message)])
@@ -1216,7 +1322,10 @@ def _common_snapshot(state: GameState, now: float) -> dict[str, Any]:
                 fields["remaining"] = state.remaining
             else:
                 assert state.deadline is not None
+                opens_at = state.deadline - question.time_limit_seconds
                 fields["deadline"] = state.deadline
+                fields["opens_at"] = opens_at
+                fields["shows_at"] = min(opens_at - question.read_seconds, now)
                 fields["remaining"] = max(state.deadline - now, 0.0)
         elif phase is Phase.REVEAL:
             entry = state.log[-1]

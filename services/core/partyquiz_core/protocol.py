@@ -96,40 +96,51 @@ class AnswerMsg(_ClientMessage):
     choices: list[Annotated[int, Field(ge=0, le=1000)]] = Field(max_length=MAX_CHOICES)
 
 
-class StartMsg(_ClientMessage):
+class _HostCommandMsg(_ClientMessage):
+    """A host command; ``version`` is the state version of the view it was issued from.
+
+    A command that moves the game on (start, next, skip, pause, resume_game) issued from a view
+    of an earlier phase is refused with ``stale_command`` and changes nothing: a double-click,
+    or a second host screen, never skips a phase. Without ``version`` nothing is checked.
+    """
+
+    version: int | None = Field(default=None, ge=0)
+
+
+class StartMsg(_HostCommandMsg):
     type: Literal["start"] = "start"
 
 
-class NextMsg(_ClientMessage):
+class NextMsg(_HostCommandMsg):
     type: Literal["next"] = "next"
 
 
-class SkipMsg(_ClientMessage):
+class SkipMsg(_HostCommandMsg):
     type: Literal["skip"] = "skip"
 
 
-class PauseMsg(_ClientMessage):
+class PauseMsg(_HostCommandMsg):
     type: Literal["pause"] = "pause"
 
 
-class ResumeGameMsg(_ClientMessage):
+class ResumeGameMsg(_HostCommandMsg):
     type: Literal["resume_game"] = "resume_game"
 
 
-class LockMsg(_ClientMessage):
+class LockMsg(_HostCommandMsg):
     type: Literal["lock"] = "lock"
 
 
-class UnlockMsg(_ClientMessage):
+class UnlockMsg(_HostCommandMsg):
     type: Literal["unlock"] = "unlock"
 
 
-class KickMsg(_ClientMessage):
+class KickMsg(_HostCommandMsg):
     type: Literal["kick"] = "kick"
     player_id: Id
 
 
-class EndMsg(_ClientMessage):
+class EndMsg(_HostCommandMsg):
     type: Literal["end"] = "end"
 
 
@@ -266,7 +277,9 @@ class Snapshot(_Message):
     question_count: int
     question: QuestionView | None = None  # the current or last question
     deadline: float | None = None  # while open and not paused
-    remaining: float | None = None  # seconds left (frozen while paused)
+    opens_at: float | None = None  # when answers open (after the read pause), while not paused
+    shows_at: float | None = None  # when the question is shown (before: get ready)
+    remaining: float | None = None  # seconds left, read pause included (frozen while paused)
     paused: bool = False
     answered: int | None = None  # answers to the open question
     reveal: RevealView | None = None  # in the reveal phase
@@ -316,7 +329,8 @@ class LobbyMsg(_ServerMessage):
 
 
 class QuestionMsg(_ServerMessage):
-    """A question opens: answer before ``deadline`` (server clock; see ``server_now``)."""
+    """A question comes up: shown from ``shows_at`` (before it, "get ready"), answers open at
+    ``opens_at`` and close at ``deadline`` (server clock; see ``server_now``)."""
 
     type: Literal["question"] = "question"
     index: int
@@ -328,6 +342,8 @@ class QuestionMsg(_ServerMessage):
     points: PointsMode
     deadline: float
     server_now: float
+    opens_at: float
+    shows_at: float
 
 
 class AnswerReceiptMsg(_ServerMessage):

@@ -1,8 +1,9 @@
 """Quizzes and questions: the content a host authors and a game plays.
 
 Owns the shape and the authoring rules of a quiz (question kinds, choices, which choices are
-correct, time limits, point modes). It is also the documented JSON import/export format.
-It knows nothing about games in progress or scoring.
+correct, time limits, read-the-question pauses, point modes) and the quiz's game settings
+(streak bonus, leaderboard size, auto-advance, get-ready countdown). It is also the documented
+JSON import/export format. It knows nothing about games in progress or scoring.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ MAX_TIME_LIMIT_SECONDS = 240
 MIN_CHOICES = 2
 MAX_CHOICES = 6
 MAX_QUESTIONS = 100
+DEFAULT_READ_SECONDS = 5
+MAX_READ_SECONDS = 30
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -60,6 +63,8 @@ class Question(BaseModel):
         default=20, ge=MIN_TIME_LIMIT_SECONDS, le=MAX_TIME_LIMIT_SECONDS
     )
     points: PointsMode = PointsMode.STANDARD
+    read_seconds: int = Field(default=DEFAULT_READ_SECONDS, ge=0, le=MAX_READ_SECONDS)
+    """Seconds the question is shown before answers open; the time limit starts after them."""
 
     @model_validator(mode="after")
     def _check_correct_choices(self) -> Self:
@@ -88,6 +93,22 @@ class Question(BaseModel):
         return POINTS_BY_MODE[self.points]
 
 
+class QuizSettings(BaseModel):
+    """How a game of this quiz runs; every field is optional in the quiz format."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    streak_bonus: bool = False
+    """Pay extra points for consecutive fully correct answers (see ``partyquiz_core.scoring``)."""
+    leaderboard_size: int = Field(default=5, ge=1, le=50)
+    """How many players the leaderboard between questions shows."""
+    auto_advance_seconds: int | None = Field(default=None, ge=3, le=120)
+    """Move on from the reveal and from the leaderboard by itself after this many seconds;
+    None: the host moves on. The podium always waits for the host."""
+    get_ready_seconds: int = Field(default=5, ge=0, le=30)
+    """The "get ready" countdown before the first question."""
+
+
 class Quiz(BaseModel):
     """A quiz as authored, imported and exported (format version 1)."""
 
@@ -97,3 +118,4 @@ class Quiz(BaseModel):
     title: Annotated[Text, StringConstraints(max_length=120)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
     questions: tuple[Question, ...] = Field(min_length=1, max_length=MAX_QUESTIONS)
+    settings: QuizSettings = QuizSettings()

@@ -33,12 +33,14 @@ RECONNECT_MAX_SECONDS = 5.0
 
 SAMPLE_QUIZ: dict[str, Any] = {
     "title": "Bot warm-up",
+    "settings": {"get_ready_seconds": 0},
     "questions": [
         {
             "text": "Which planet is closest to the sun?",
             "choices": [{"text": "Mercury"}, {"text": "Venus"}, {"text": "Mars"}],
             "correct": [0],
             "time_limit_seconds": 10,
+            "read_seconds": 0,
         },
         {
             "kind": "multiple",
@@ -46,6 +48,7 @@ SAMPLE_QUIZ: dict[str, Any] = {
             "choices": [{"text": "2"}, {"text": "4"}, {"text": "5"}, {"text": "9"}],
             "correct": [0, 2],
             "time_limit_seconds": 10,
+            "read_seconds": 0,
         },
         {
             "kind": "true_false",
@@ -53,6 +56,7 @@ SAMPLE_QUIZ: dict[str, Any] = {
             "choices": [{"text": "True"}, {"text": "False"}],
             "correct": [0],
             "time_limit_seconds": 10,
+            "read_seconds": 0,
         },
     ],
 }
@@ -267,6 +271,7 @@ def _catch_up(
     msg = {
         **question,
         "deadline": state.get("deadline") or 0.0,
+        "opens_at": state.get("opens_at"),
         "server_now": state.get("server_now") or 0.0,
     }
     _schedule_answer(config, session, report, rng, msg)
@@ -284,8 +289,13 @@ def _schedule_answer(
         report.questions.append(index)
     if rng.random() >= config.answer_ratio:
         return None
-    left = max(0.0, float(msg["deadline"]) - float(msg["server_now"]))
-    delay = rng.uniform(config.min_delay, max(config.min_delay, min(config.max_delay, left * 0.8)))
+    server_now = float(msg["server_now"])
+    # Answers open after the question has been read (``opens_at``); the thinking time is after.
+    opens_in = max(0.0, float(msg.get("opens_at") or server_now) - server_now)
+    left = max(0.0, float(msg["deadline"]) - server_now - opens_in)
+    delay = opens_in + rng.uniform(
+        config.min_delay, max(config.min_delay, min(config.max_delay, left * 0.8))
+    )
     choices = _pick(rng, msg["kind"], len(msg["choices"]))
 
     async def answer() -> None:

@@ -200,7 +200,12 @@ class Engine:
         out.applied += 1
         if isinstance(command, game.Answer):
             out.answers.append("accepted")
-        joiner = command.player_id if isinstance(command, game.Join) else None
+        # A join may bring back a player of the same device under its own id.
+        joiner = (
+            game.joined_player(transition.state, command)
+            if isinstance(command, game.Join)
+            else None
+        )
         self._route(transition, command, reply, conn, joiner, at, out)
         return transition.state
 

@@ -41,6 +41,7 @@ def sample_quiz(title: str = "Sample") -> dict[str, Any]:
     return {
         "format_version": 1,
         "title": title,
+        "settings": {"get_ready_seconds": 0},
         "description": "One of each kind",
         "questions": [
             {
@@ -49,6 +50,7 @@ def sample_quiz(title: str = "Sample") -> dict[str, Any]:
                 "choices": [{"text": "Paris"}, {"text": "Lyon"}, {"text": "Nice"}],
                 "correct": [0],
                 "time_limit_seconds": 20,
+                "read_seconds": 0,
                 "points": "standard",
             },
             {
@@ -57,6 +59,7 @@ def sample_quiz(title: str = "Sample") -> dict[str, Any]:
                 "choices": [{"text": "2"}, {"text": "4"}, {"text": "5"}],
                 "correct": [0, 2],
                 "time_limit_seconds": 30,
+                "read_seconds": 0,
                 "points": "double",
             },
             {
@@ -65,6 +68,7 @@ def sample_quiz(title: str = "Sample") -> dict[str, Any]:
                 "choices": [{"text": "True"}, {"text": "False"}],
                 "correct": [0],
                 "time_limit_seconds": 10,
+                "read_seconds": 0,
                 "points": "standard",
             },
             {
@@ -73,6 +77,7 @@ def sample_quiz(title: str = "Sample") -> dict[str, Any]:
                 "choices": [{"text": "Summer"}, {"text": "Winter"}],
                 "correct": [],
                 "time_limit_seconds": 15,
+                "read_seconds": 0,
                 "points": "none",
             },
         ],

@@ -26,12 +26,14 @@ from partyquiz_ws.memory_backend import memory_backend
 
 QUIZ: dict[str, Any] = {
     "title": "Crash course",
+    "settings": {"get_ready_seconds": 0},
     "questions": [
         {
             "text": "First?",
             "choices": [{"text": "A"}, {"text": "B"}, {"text": "C"}],
             "correct": [0],
             "time_limit_seconds": 60,
+            "read_seconds": 0,
         },
         {
             "kind": "multiple",
@@ -39,6 +41,7 @@ QUIZ: dict[str, Any] = {
             "choices": [{"text": "A"}, {"text": "B"}, {"text": "C"}, {"text": "D"}],
             "correct": [1, 2],
             "time_limit_seconds": 30,
+            "read_seconds": 0,
         },
         {
             "kind": "true_false",
@@ -46,6 +49,7 @@ QUIZ: dict[str, Any] = {
             "choices": [{"text": "True"}, {"text": "False"}],
             "correct": [1],
             "time_limit_seconds": 30,
+            "read_seconds": 0,
         },
     ],
 }
@@ -291,12 +295,14 @@ async def test_the_question_timer_fires_on_the_replica_that_took_over(
 ) -> None:
     quick = {
         "title": "Quick",
+        "settings": {"get_ready_seconds": 0},
         "questions": [
             {
                 "text": "Fast?",
                 "choices": [{"text": "Yes"}, {"text": "No"}],
                 "correct": [0],
                 "time_limit_seconds": 5,
+                "read_seconds": 0,
             }
         ],
     }

@@ -23,17 +23,24 @@ def choices(*texts: str) -> tuple[Choice, ...]:
 
 
 def four_kind_quiz() -> Quiz:
-    """Single (20 s, standard), multiple (20 s, double), true/false (10 s, none), poll (30 s)."""
+    """Single (20 s, standard), multiple (20 s, double), true/false (10 s, none), poll (30 s);
+    answers open as soon as a question comes up (no read pause)."""
     return Quiz(
         title="Four kinds",
         questions=(
-            Question(text="Capital of France?", choices=choices("Paris", "Rome"), correct=(0,)),
+            Question(
+                text="Capital of France?",
+                choices=choices("Paris", "Rome"),
+                correct=(0,),
+                read_seconds=0,
+            ),
             Question(
                 kind=QuestionKind.MULTIPLE,
                 text="Primes?",
                 choices=choices("2", "3", "4", "6"),
                 correct=(0, 1),
                 points=PointsMode.DOUBLE,
+                read_seconds=0,
             ),
             Question(
                 kind=QuestionKind.TRUE_FALSE,
@@ -42,12 +49,14 @@ def four_kind_quiz() -> Quiz:
                 correct=(0,),
                 time_limit_seconds=10,
                 points=PointsMode.NONE,
+                read_seconds=0,
             ),
             Question(
                 kind=QuestionKind.POLL,
                 text="Favourite colour?",
                 choices=choices("Red", "Blue", "Green"),
                 time_limit_seconds=30,
+                read_seconds=0,
             ),
         ),
     )
@@ -92,7 +101,7 @@ def make_game(
     started: bool = False,
 ) -> Game:
     """Return a game of ``quiz`` (the four-kind one by default) with ``players`` joined."""
-    game = Game(new_game(GameId("g-1"), quiz or four_kind_quiz(), settings))
+    game = Game(new_game(GameId("g-1"), quiz or four_kind_quiz(), settings or GameSettings()))
     game.join(*players)
     if started:
         game.do(Start())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.unit.core.core_builders import Game, four_kind_quiz, make_game
+from tests.unit.core.core_builders import Game, choices, four_kind_quiz, make_game
 
 from partyquiz_core.errors import (
     AnswerRejectedError,
@@ -43,13 +43,15 @@ from partyquiz_core.game import (
     apply,
     command_from_message,
     host_snapshot,
+    joined_player,
+    new_game,
     next_deadline,
     player_snapshot,
     ranked_players,
     tally_of,
     validate_nickname,
 )
-from partyquiz_core.ids import DeviceId, PlayerId
+from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.protocol import (
     AnswerMsg,
     HostMsg,
@@ -60,8 +62,9 @@ from partyquiz_core.protocol import (
     ResumeGameMsg,
     ResumeMsg,
     StartMsg,
+    parse_client_message,
 )
-from partyquiz_core.quiz import Choice, Question, Quiz
+from partyquiz_core.quiz import Choice, Question, QuestionKind, Quiz, QuizSettings
 from partyquiz_core.scoring import ScoringRules
 
 A, B, C = PlayerId("p-ann"), PlayerId("p-bob"), PlayerId("p-cid")
@@ -177,11 +180,14 @@ def test_locked_joining_refuses_players_until_unlocked() -> None:
     assert B in game.state.players
 
 
-def test_locking_twice_or_unlocking_an_open_game_is_illegal() -> None:
+def test_locking_twice_or_unlocking_an_open_game_changes_nothing() -> None:
+    # A double-click, or two host screens pressing at once, is harmless.
     game = make_game("ann")
-    refused(game, UnlockJoining(), IllegalTransitionError, "illegal_transition")
-    game.do(LockJoining())
-    refused(game, LockJoining(), IllegalTransitionError, "illegal_transition")
+    before = game.state
+    assert game.do(UnlockJoining()) == (before, [])
+    locked = game.do(LockJoining()).state
+    assert game.do(LockJoining()) == (locked, [])
+    assert game.state.joining_locked
 
 
 def test_players_can_join_late_and_answer_the_open_question() -> None:
@@ -679,19 +685,225 @@ def test_the_streak_bonus_builds_across_questions_and_polls_do_not_break_it() ->
             Question(kind="poll", text="poll", choices=(Choice(text="a"), Choice(text="b"))),
             Question(text="last", choices=(Choice(text="y"), Choice(text="n")), correct=(0,)),
         ),
+        settings=QuizSettings(streak_bonus=True),
     )
-    settings = GameSettings(scoring=ScoringRules(streak_bonus=True))
-    game = make_game("ann", quiz=quiz, settings=settings, started=True)
+    # The quiz's own settings: the bonus is on, and each question is read before answering.
+    game = Game(new_game(GameId("g-streak"), quiz))
+    game.join("ann")
+    game.do(Start())
     gains = []
     for index in range(5):
         before = tally_of(game.state, A).score
-        game.do(answer(A, 0, question=index), at=game.state.opened_at + 0.1)
+        question = quiz.questions[index]
+        assert game.state.deadline is not None
+        opens_at = game.state.deadline - question.time_limit_seconds
+        game.do(answer(A, 0, question=index), at=opens_at + 0.1)
         gains.append(tally_of(game.state, A).score - before)
         if index < 4:
             game.do(Next())
             game.do(Next())
     assert gains == [1000, 1100, 1200, 0, 1300]
     assert tally_of(game.state, A).streak == 4
+    assert [e.streak for e in game.messages("reveal")[-1].results.values()] == [4]
+
+
+def test_without_the_streak_setting_a_streak_earns_no_bonus() -> None:
+    quiz = Quiz(
+        title="no bonus",
+        questions=tuple(
+            Question(text=f"q{i}", choices=choices("y", "n"), correct=(0,), read_seconds=0)
+            for i in range(3)
+        ),
+        settings=QuizSettings(get_ready_seconds=0),
+    )
+    game = Game(new_game(GameId("g-plain"), quiz))
+    game.join("ann")
+    game.do(Start())
+    for index in range(3):
+        game.do(answer(A, 0, question=index), at=game.state.opened_at)
+        if index < 2:
+            game.do(Next())
+            game.do(Next())
+    assert tally_of(game.state, A) == (3000, 3)
+
+
+# --- read pause, get ready ----------------------------------------------------------------
+
+
+def test_answers_open_after_the_read_pause_and_the_time_limit_starts_then() -> None:
+    quiz = Quiz(
+        title="read first",
+        questions=(
+            Question(text="q0", choices=choices("y", "n"), correct=(0,), read_seconds=4),
+            Question(text="q1", choices=choices("y", "n"), correct=(0,), read_seconds=3),
+        ),
+        settings=QuizSettings(get_ready_seconds=5),
+    )
+    game = Game(new_game(GameId("g-read"), quiz), now=1000)
+    game.join("ann", "bob")
+    first = game.do(Start()).events[0].message
+    assert first.type == "question"
+    # Get ready (5 s), read (4 s), then 20 s to answer.
+    assert (first.shows_at, first.opens_at, first.deadline) == (1005, 1009, 1029)
+    refused(game.later(8.9), answer(A, 0), AnswerRejectedError, "not_open")
+    snap = player_snapshot(game.state, A, game.now)
+    assert (snap.shows_at, snap.opens_at, snap.deadline) == (1005, 1009, 1029)
+    game.do(answer(A, 0), at=1009.6)
+    assert game.state.answers[A].elapsed == 0.6  # counted from when answers opened
+    assert tally_of(game.state, A) == (0, 0)
+    game.do(answer(B, 1), at=1010)
+    game.do(Next(), at=1011)
+    second = game.do(Next(), at=1012).events[0].message
+    assert second.type == "question"
+    assert (second.shows_at, second.opens_at, second.deadline) == (1012, 1015, 1035)
+
+
+def test_a_pause_during_the_read_pause_keeps_the_time_to_answer_whole() -> None:
+    quiz = Quiz(
+        title="read",
+        questions=(Question(text="q", choices=choices("y", "n"), correct=(0,), read_seconds=5),),
+    )
+    game = make_game("ann", "bob", quiz=quiz, started=True)  # at 1000: opens 1005, ends 1025
+    game.do(Pause(), at=1002)
+    assert game.state.remaining == 23
+    game.do(Resume(), at=1100)
+    refused(game.later(2), answer(A, 0), AnswerRejectedError, "not_open")
+    game.do(answer(A, 0), at=1103.25)
+    assert game.state.answers[A].elapsed == 0.25
+    assert game.state.deadline == 1123
+
+
+# --- stale host commands --------------------------------------------------------------------
+
+
+def test_a_second_next_from_the_same_view_is_refused_and_skips_nothing() -> None:
+    game = make_game("ann", "bob", started=True)
+    game.do(Skip())
+    reveal_version = game.state.version
+    assert game.state.phase_version == reveal_version
+    game.do(Next(version=reveal_version))
+    assert game.state.phase is Phase.LEADERBOARD
+    refused(game, Next(version=reveal_version), GameStateError, "stale_command")
+    assert game.state.phase is Phase.LEADERBOARD
+    game.do(Next(version=game.state.version))
+    assert (game.state.phase, game.state.question_index) == (Phase.QUESTION, 1)
+
+
+def test_answers_and_joins_do_not_make_the_hosts_view_stale() -> None:
+    game = make_game("ann", "bob")
+    lobby_version = game.state.version
+    game.join("cid")
+    game.do(LockJoining())
+    game.do(Start(version=lobby_version))
+    question_version = game.state.version
+    game.do(answer(A, 0))
+    game.do(Kick(player_id=C))
+    game.do(Skip(version=question_version))
+    assert game.state.phase is Phase.REVEAL
+    refused(game, Skip(version=question_version), GameStateError, "stale_command")
+    refused(game, Start(version=lobby_version), GameStateError, "stale_command")
+
+
+def test_a_host_command_without_a_version_is_not_checked() -> None:
+    game = make_game("ann", started=True)
+    game.do(Skip())
+    game.do(Next())
+    assert game.state.phase is Phase.LEADERBOARD
+
+
+def test_the_stale_check_is_carried_by_the_wire_messages() -> None:
+    message = parse_client_message(b'{"type": "next", "version": 7}')
+    command = command_from_message(message, None)
+    assert command == Next(version=7)
+    assert command_from_message(parse_client_message(b'{"type": "skip"}'), None) == Skip()
+
+
+# --- coming back by code, kick in every phase ----------------------------------------------
+
+
+def test_the_same_phone_typing_the_code_and_its_name_again_comes_back_with_its_score() -> None:
+    game = make_game("ann", "bob", started=True)
+    game.do(answer(A, 0), at=1001)
+    game.do(Disconnect(player_id=A))
+    game.do(Skip())
+    game.do(LockJoining())
+    score = tally_of(game.state, A)
+    assert score.score > 0
+    again = Join(player_id=PlayerId("p-new"), device_id=DeviceId("d-ann"), nickname=" ANN ")
+    transition = game.do(again)
+    assert set(transition.state.players) == {A, B}
+    assert transition.state.players[A].connected
+    assert joined_player(transition.state, again) == A
+    assert tally_of(transition.state, A) == score
+    other_phone = Join(player_id=PlayerId("p-x"), device_id=DeviceId("d-x"), nickname="ann")
+    refused(game, other_phone, ForbiddenError, "joining_locked")
+    game.do(UnlockJoining())
+    refused(game, other_phone, ConflictError, "nickname_taken")
+    assert joined_player(game.state, other_phone) is None
+
+
+@pytest.mark.parametrize("phase", ["lobby", "question", "reveal", "leaderboard", "podium"])
+def test_the_host_can_kick_and_lock_in_every_phase(phase: str) -> None:
+    game = make_game(
+        "ann",
+        "bob",
+        "cid",
+        quiz=Quiz(
+            title="one",
+            questions=(
+                Question(text="q", choices=choices("y", "n"), correct=(0,), read_seconds=0),
+            ),
+        ),
+    )
+    steps = {"question": [Start()], "reveal": [Start(), Skip()]}
+    steps["leaderboard"] = [*steps["reveal"], Next()]
+    steps["podium"] = [*steps["leaderboard"], Next()]
+    for command in steps.get(phase, []):
+        game.do(command)
+    assert game.state.phase == phase
+    game.do(Kick(player_id=C))
+    game.do(LockJoining())
+    assert set(game.state.players) == {A, B}
+    assert game.state.joining_locked
+
+
+def test_a_poll_may_have_two_choices() -> None:
+    poll = Question(kind=QuestionKind.POLL, text="Tea or coffee?", choices=choices("Tea", "Coffee"))
+    game = make_game("ann", quiz=Quiz(title="p", questions=(poll,)), started=True)
+    game.do(answer(A, 1), at=game.state.deadline - 20)
+    assert game.messages("reveal")[-1].distribution == [0, 1]
+
+
+# --- auto-advance and leaderboard size ------------------------------------------------------
+
+
+def test_the_quiz_can_move_on_by_itself_and_size_its_leaderboard() -> None:
+    quiz = Quiz(
+        title="auto",
+        questions=tuple(
+            Question(text=f"q{i}", choices=choices("y", "n"), correct=(0,), read_seconds=0)
+            for i in range(2)
+        ),
+        settings=QuizSettings(auto_advance_seconds=5, leaderboard_size=1, get_ready_seconds=0),
+    )
+    game = Game(new_game(GameId("g-auto"), quiz), now=1000)
+    game.join("ann", "bob")
+    game.do(Start())
+    game.do(Skip(), at=1001)
+    assert next_deadline(game.state) == 1006
+    game.do(Tick(), at=1006)
+    assert game.state.phase is Phase.LEADERBOARD
+    assert len(game.messages("leaderboard")[-1].entries) == 1
+    assert next_deadline(game.state) == 1011
+    game.do(Tick(), at=1010.9)
+    assert game.state.phase is Phase.LEADERBOARD
+    game.do(Tick(), at=1011)
+    assert (game.state.phase, game.state.question_index) == (Phase.QUESTION, 1)
+    game.do(Skip(), at=1012)
+    game.do(Tick(), at=1017)
+    game.do(Tick(), at=1022)
+    assert game.state.phase is Phase.PODIUM
+    assert next_deadline(game.state) is None  # the podium waits for the host
 
 
 # --- snapshots -------------------------------------------------------------------------------

@@ -37,24 +37,28 @@ WAIT = 10.0
 QUIZ = Quiz.model_validate(
     {
         "title": "Capitals",
+        "settings": {"get_ready_seconds": 0},
         "questions": [
             {
                 "text": "Capital of France?",
                 "choices": [{"text": "Paris"}, {"text": "Lyon"}, {"text": "Nice"}],
                 "correct": [0],
                 "time_limit_seconds": 20,
+                "read_seconds": 0,
             },
             {
                 "text": "Capital of Italy?",
                 "choices": [{"text": "Milan"}, {"text": "Rome"}],
                 "correct": [1],
                 "time_limit_seconds": 20,
+                "read_seconds": 0,
             },
             {
                 "kind": "poll",
                 "text": "Favourite?",
                 "choices": [{"text": "Paris"}, {"text": "Rome"}],
                 "time_limit_seconds": 20,
+                "read_seconds": 0,
             },
         ],
     }

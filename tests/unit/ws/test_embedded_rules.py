@@ -222,3 +222,66 @@ async def test_pause_resume_and_locking_are_host_controls_everyone_sees() -> Non
         assert (await player.expect("reveal"))["correct"] == [0]
         for peer in (host, player, late):
             await peer.close()
+
+
+async def test_a_phone_that_types_the_code_and_its_name_again_comes_back_as_itself() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        first, other = await Peer.open(svc.url), await Peer.open(svc.url)
+        joined = await first.join(code, "Alice", device_id="phone-1")
+        await other.join(code, "Bob")
+        await host.send(type="start")
+        await first.expect("question")
+        await first.send(type="answer", question_index=0, choices=[0])
+        await first.expect("answer_receipt")
+        await first.close()
+
+        again = await Peer.open(svc.url)
+        back = await again.join(code.lower(), "alice", device_id="phone-1")
+        assert back["type"] == "welcome"
+        assert back["player_id"] == joined["player_id"]
+        assert back["state"]["my_answer"] == [0]
+        stranger = await Peer.open(svc.url)
+        assert (await stranger.join(code, "Alice", device_id="phone-2"))["code"] == (
+            "nickname_taken"
+        )
+        # The one who came back plays on with the connection it came back on.
+        await host.send(type="skip")
+        result = await again.expect("personal_result")
+        assert result["result"]["correct"] is True
+        for peer in (host, again, stranger, other):
+            await peer.close()
+
+
+async def test_a_double_pressed_next_moves_on_once_and_says_why_the_second_did_not() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        player = await Peer.open(svc.url)
+        await player.join(code, "Alice")
+        await host.send(type="start")
+        await host.expect("question")
+        await host.send(type="skip")
+        reveal = await host.expect("reveal")
+        await host.send(type="next", version=reveal["version"])
+        await host.send(type="next", version=reveal["version"])
+        # The refusal goes to the sender alone and may overtake the broadcast.
+        first, second = (
+            await host.expect("leaderboard", "error"),
+            await host.expect("leaderboard", "error"),
+        )
+        refusal = first if first["type"] == "error" else second
+        assert {first["type"], second["type"]} == {"leaderboard", "error"}
+        assert refusal["code"] == "stale_command"
+        assert (await player.expect("leaderboard"))["type"] == "leaderboard"
+        await host.send(type="lock")
+        await host.send(type="lock")
+        locked = await host.expect("lobby")
+        assert locked["joining_locked"] is True
+        await host.send(type="ping")
+        assert (await host.expect("pong"))["type"] == "pong"  # the second lock said nothing
+        for peer in (host, player):
+            await peer.close()
