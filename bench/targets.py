@@ -198,6 +198,12 @@ class PartyQuizStack:
             "PARTYQUIZ_WS_ALLOWED_ORIGINS": BENCH_ORIGIN,
             "PARTYQUIZ_WS_DRAIN_SECONDS": "1",
             "PARTYQUIZ_WS_REDIS_URL": redis_url or "",
+            # Every simulated player comes from 127.0.0.1: the per-address limits would
+            # count the whole load as one client. Per-game limits stay above the sizes run.
+            "PARTYQUIZ_WS_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+            "PARTYQUIZ_WS_JOIN_RATE_PER_ADDRESS": "1000000",
+            "PARTYQUIZ_WS_JOIN_RATE_PER_GAME": "1000000",
+            "PARTYQUIZ_WS_MAX_PLAYERS_PER_GAME": "100000",
         }
         proc = start(
             f"partyquiz-ws-{tag}",

@@ -1,8 +1,10 @@
 """The small storage interfaces the game runner is written against, once.
 
 Owns the Protocols for the durable command inbox, the snapshot store, the owner lease, the
-publish bus and the results outbox, plus the records they exchange. Two implementations exist:
-``memory_backend`` (embedded, one replica) and ``redis_backend`` (any number of replicas).
+publish bus, the results outbox and the limits every replica shares (per-address and per-game
+counters, connections per address, kick bans), plus the records they exchange. Two
+implementations exist: ``memory_backend`` (embedded, one replica) and ``redis_backend`` (any
+number of replicas).
 Nothing here knows game rules or WebSockets.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import orjson
 
@@ -207,6 +209,56 @@ class ResultsOutbox(Protocol):
     async def remove(self, game_id: GameId) -> None: ...
 
 
+class JoinTally(NamedTuple):
+    """What the shared limits know about one join attempt (the attempt itself counted)."""
+
+    address_joins: int  # joins from the address in the current window
+    game_joins: int  # joins to the game in the current window
+    banned: bool  # one of the attempt's ban keys was banned from the game
+
+
+class Limits(Protocol):
+    """Limits shared by every replica: fixed-window counters, connections held per address,
+    and the keys (device, nickname, address) kicked from a game. Windows start at multiples
+    of their length on the caller's clock (``now``, epoch seconds)."""
+
+    async def wrong_codes(self, address: str, window: float, now: float) -> int:
+        """Return the wrong join codes counted for ``address`` in the current window."""
+        ...
+
+    async def count_wrong_code(self, address: str, window: float, now: float) -> None: ...
+
+    async def count_join(
+        self,
+        game_id: GameId,
+        player_id: str,
+        address: str,
+        ban_keys: Sequence[str],
+        window: float,
+        now: float,
+    ) -> JoinTally:
+        """Count a join attempt for the address and the game and tell whether one of
+        ``ban_keys`` is banned; keep the keys as ``player_id``'s, for a kick."""
+        ...
+
+    async def ban(self, game_id: GameId, player_id: str, keys: Sequence[str]) -> None:
+        """Refuse joins to ``game_id`` that carry any of ``keys`` or of the keys kept for
+        ``player_id`` when it joined (for the game's lifetime)."""
+        ...
+
+    async def open_connection(self, address: str, replica: str, limit: int) -> bool:
+        """Count a connection of ``address`` on ``replica`` unless ``limit`` are open already
+        (on live replicas); return whether it was counted."""
+        ...
+
+    async def close_connection(self, address: str, replica: str) -> None: ...
+
+    async def heartbeat(self, replica: str, ttl: float) -> None:
+        """Say that ``replica`` is alive for ``ttl`` seconds; a replica that stops saying so
+        stops counting against any address's connections."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Backend:
     """The set of interfaces one process runs on, with its health check and shutdown."""
@@ -216,6 +268,7 @@ class Backend:
     snapshots: SnapshotStore
     bus: Bus
     outbox: ResultsOutbox
+    limits: Limits
     replicated: bool
     ping: Callable[[], Awaitable[bool]]
     close: Callable[[], Awaitable[None]]

@@ -206,7 +206,8 @@ class Engine:
             if isinstance(command, game.Join)
             else None
         )
-        self._route(transition, command, reply, conn, joiner, at, out)
+        kicked = state.players.get(command.player_id) if isinstance(command, game.Kick) else None
+        self._route(transition, command, reply, conn, joiner, at, out, kicked and kicked.nickname)
         return transition.state
 
     def tick(self, state: game.GameState, now: float, out: Outcome) -> game.GameState:
@@ -264,6 +265,7 @@ class Engine:
         joiner: PlayerId | None,
         now: float,
         out: Outcome,
+        kicked_nickname: str | None = None,
     ) -> None:
         state = transition.state
         channel = game_channel(state.game_id)
@@ -298,7 +300,7 @@ class Engine:
             else:
                 out.add(channel, ["player", msg.type, audience.player_id, msg.model_dump_json()])
                 if isinstance(msg, KickedMsg):
-                    out.add(channel, ["kicked", audience.player_id])
+                    out.add(channel, ["kicked", audience.player_id, kicked_nickname])
         if joiner is not None and not welcomed and joiner in state.players:
             player = state.players[joiner]
             welcome = WelcomeMsg(

@@ -85,8 +85,11 @@ class Client:
     player_id: PlayerId | None = None
     device_id: DeviceId | None = None
     pending: bool = False  # a join/resume is in flight
-    tokens: float = 0.0
+    address: str = ""  # what per-address limits count: the IP, an IPv6 address's /64
+    tokens: float = 0.0  # rate limit: messages it may send now
     refilled: float = field(default_factory=time.monotonic)
+    excess: float = 0.0  # frames over the rate limit, draining at the sustained rate
+    hello_frames: int = 0  # frames sent before it had a role
 
 
 @dataclass(eq=False, slots=True)
@@ -99,13 +102,23 @@ class Room:
 
 
 PersonalFrame = Callable[[int, Any, list[Any]], bytes]
+# Told of every kick this replica delivers: the game, the player, and its nickname (None from
+# older replicas).
+KickedHook = Callable[[GameId, PlayerId, str | None], None]
+
+
+def _no_hook(game_id: GameId, player_id: PlayerId, nickname: str | None) -> None:
+    return None
 
 
 class Hub:
     """Rooms of this replica; ``deliver`` is the only place frames leave for many clients."""
 
-    def __init__(self, metrics: WsMetrics, personal_frame: PersonalFrame) -> None:
+    def __init__(
+        self, metrics: WsMetrics, personal_frame: PersonalFrame, on_kicked: KickedHook = _no_hook
+    ) -> None:
         self.rooms: dict[GameId, Room] = {}
+        self._on_kicked = on_kicked
         self.clients: dict[int, Client] = {}
         self._metrics = metrics
         self._personal_frame = personal_frame
@@ -261,8 +274,9 @@ class Hub:
                 self.send_one(client.conn, item[1], item[3])
         elif kind == "results":  # [results, type, version, question_index, {pid: row}]
             self._split_results(room, item)
-        elif kind == "kicked":  # [kicked, player_id]
+        elif kind == "kicked":  # [kicked, player_id, nickname]
             client = room.players.get(item[1])
+            self._on_kicked(room.game_id, PlayerId(item[1]), item[2] if len(item) > 2 else None)
             if client is not None:
                 task = asyncio.get_running_loop().create_task(
                     client.conn.close(CLOSE_KICKED, "kicked by the host")

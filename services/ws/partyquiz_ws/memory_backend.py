@@ -21,6 +21,7 @@ from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import (
     START_ID,
     Backend,
+    JoinTally,
     Payload,
     Publication,
     Snapshot,
@@ -146,6 +147,74 @@ class MemoryOutbox:
         self._claims.pop(game_id, None)
 
 
+class MemoryLimits:
+    """Counters and bans of one process (the embedded mode has one replica)."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._bans: dict[GameId, set[str]] = defaultdict(set)
+        self._player_keys: dict[tuple[GameId, str], tuple[str, ...]] = {}
+        self._connections: dict[str, int] = {}
+
+    def _hit(self, key: str, window: float, now: float, add: int = 1) -> int:
+        start = int(now // window)
+        if len(self._counts) >= self.MAX_KEYS:
+            # Drop passed windows so memory stays bounded under many addresses.
+            self._counts = {k: v for k, v in self._counts.items() if k[1] >= start - 1}
+        count = self._counts.get((key, start), 0) + add
+        if add:
+            self._counts[(key, start)] = count
+        return count
+
+    async def wrong_codes(self, address: str, window: float, now: float) -> int:
+        return self._hit("wrong:" + address, window, now, add=0)
+
+    async def count_wrong_code(self, address: str, window: float, now: float) -> None:
+        self._hit("wrong:" + address, window, now)
+
+    async def count_join(
+        self,
+        game_id: GameId,
+        player_id: str,
+        address: str,
+        ban_keys: Sequence[str],
+        window: float,
+        now: float,
+    ) -> JoinTally:
+        if len(self._player_keys) >= self.MAX_KEYS:
+            self._player_keys.clear()  # bounded; a kick after that bans only what it sees
+        self._player_keys[(game_id, player_id)] = tuple(ban_keys)
+        bans = self._bans.get(game_id, ())
+        return JoinTally(
+            self._hit("join-address:" + address, window, now),
+            self._hit("join-game:" + game_id, window, now),
+            any(key in bans for key in ban_keys),
+        )
+
+    async def ban(self, game_id: GameId, player_id: str, keys: Sequence[str]) -> None:
+        self._bans[game_id].update(keys)
+        self._bans[game_id].update(self._player_keys.get((game_id, player_id), ()))
+
+    async def open_connection(self, address: str, replica: str, limit: int) -> bool:
+        count = self._connections.get(address, 0)
+        if count >= limit:
+            return False
+        self._connections[address] = count + 1
+        return True
+
+    async def close_connection(self, address: str, replica: str) -> None:
+        count = self._connections.get(address, 0) - 1
+        if count > 0:
+            self._connections[address] = count
+        else:
+            self._connections.pop(address, None)
+
+    async def heartbeat(self, replica: str, ttl: float) -> None:
+        return None
+
+
 class MemorySnapshots:
     def __init__(
         self, inbox: MemoryInbox, lease: MemoryLease, bus: MemoryBus, outbox: MemoryOutbox
@@ -226,6 +295,7 @@ def memory_backend() -> Backend:
         snapshots=MemorySnapshots(inbox, lease, bus, outbox),
         bus=bus,
         outbox=outbox,
+        limits=MemoryLimits(),
         replicated=False,
         ping=ping,
         close=close,

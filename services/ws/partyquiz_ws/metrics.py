@@ -18,6 +18,17 @@ from prometheus_client import (
 ANSWER_RESULTS = ("accepted", "late", "duplicate", "invalid")
 HANDSHAKE_RESULTS = ("accepted", "rejected_origin", "draining")
 COMMAND_RESULTS = ("ok", "rejected")
+LIMITS = (
+    "connections_per_address",
+    "hello_timeout",
+    "hello_frames",
+    "flood_notice",
+    "flood_closed",
+    "wrong_codes",
+    "joins_per_address",
+    "joins_per_game",
+    "banned",
+)
 
 
 class WsMetrics:
@@ -100,6 +111,14 @@ class WsMetrics:
             ["result"],
             registry=r,
         )
+        self.limits = Counter(
+            "partyquiz_ws_limited_total",
+            "Connections closed and joins refused by a protective limit, by limit "
+            "(connections_per_address, hello_timeout, hello_frames, flood_notice, "
+            "flood_closed, wrong_codes, joins_per_address, joins_per_game, banned).",
+            ["limit"],
+            registry=r,
+        )
         self.results_deliveries = Counter(
             "partyquiz_ws_results_deliveries_total",
             "Attempts to deliver final results to the web service, by result.",
@@ -112,6 +131,8 @@ class WsMetrics:
             self.connections_opened.labels(result)
         for result in COMMAND_RESULTS:
             self.commands_applied.labels(result)
+        for limit in LIMITS:
+            self.limits.labels(limit)
         # CPU, memory and file descriptors for the dashboard's resources row.
         ProcessCollector(registry=r)
 
@@ -122,6 +143,10 @@ class WsMetrics:
     def received(self, msg_type: str) -> None:
         """Count one client message of ``msg_type`` (the per-frame hot path)."""
         _child(self._received, self.messages_received, msg_type).inc()
+
+    def limited(self, limit: str) -> None:
+        """Count one connection or join stopped by ``limit`` (one of ``LIMITS``)."""
+        self.limits.labels(limit).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,6 +19,7 @@ from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import (
     START_ID,
     Backend,
+    JoinTally,
     Payload,
     Publication,
     Snapshot,
@@ -47,6 +48,70 @@ def _results_key(game_id: str) -> str:
 
 def _code_key(join_code: str) -> str:
     return f"pq:code:{join_code}"
+
+
+def _window_key(name: str, subject: str, window: float, now: float) -> str:
+    return f"pq:limit:{name}:{subject}:{int(now // window)}"
+
+
+def _bans_key(game_id: str) -> str:
+    return f"pq:{{{game_id}}}:bans"
+
+
+def _player_keys_key(game_id: str) -> str:
+    return f"pq:{{{game_id}}}:player-keys"
+
+
+# KEYS: bans set, player-keys hash; ARGV: player id, key ttl, then keys to ban
+_BAN = """
+local kept = redis.call('HGET', KEYS[2], ARGV[1])
+local keys = {}
+for i = 3, #ARGV do keys[#keys + 1] = ARGV[i] end
+if kept then
+  for key in string.gmatch(kept, '[^ ]+') do keys[#keys + 1] = key end
+end
+if #keys > 0 then
+  redis.call('SADD', KEYS[1], unpack(keys))
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return #keys
+"""
+
+
+def _connections_key(address: str) -> str:
+    return f"pq:conns:{address}"
+
+
+def _replica_key(replica: str) -> str:
+    return f"pq:replica:{replica}"
+
+
+# Count a connection of an address on a replica unless the address already holds the limit on
+# live replicas; a replica whose heartbeat key is gone (crashed) no longer counts.
+# KEYS: the address's hash of counts per replica; ARGV: replica, limit, key ttl, heartbeat prefix
+_OPEN_CONNECTION = """
+local counts = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #counts, 2 do
+  local replica = counts[i]
+  if replica ~= ARGV[1] and redis.call('EXISTS', ARGV[4] .. replica) == 0 then
+    redis.call('HDEL', KEYS[1], replica)
+  else
+    total = total + tonumber(counts[i + 1])
+  end
+end
+if total >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_CLOSE_CONNECTION = """
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+"""
 
 
 # Renew, or take back a lapsed lease nobody else took (commits are fenced by last_id too).
@@ -316,6 +381,66 @@ class RedisOutbox:
             await pipe.execute()
 
 
+class RedisLimits:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._open = client.register_script(_OPEN_CONNECTION)
+        self._ban = client.register_script(_BAN)
+        self._close = client.register_script(_CLOSE_CONNECTION)
+
+    async def wrong_codes(self, address: str, window: float, now: float) -> int:
+        value = await self._client.get(_window_key("wrong", address, window, now))
+        return 0 if value is None else int(value)
+
+    async def count_wrong_code(self, address: str, window: float, now: float) -> None:
+        key = _window_key("wrong", address, window, now)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.pexpire(key, _ms(window + 1))
+            await pipe.execute()
+
+    async def count_join(
+        self,
+        game_id: GameId,
+        player_id: str,
+        address: str,
+        ban_keys: Sequence[str],
+        window: float,
+        now: float,
+    ) -> JoinTally:
+        by_address = _window_key("join-address", address, window, now)
+        by_game = _window_key("join-game", game_id, window, now)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.incr(by_address)
+            pipe.pexpire(by_address, _ms(window + 1))
+            pipe.incr(by_game)
+            pipe.pexpire(by_game, _ms(window + 1))
+            pipe.smismember(_bans_key(game_id), list(ban_keys))
+            pipe.hset(_player_keys_key(game_id), player_id, " ".join(ban_keys))
+            pipe.expire(_player_keys_key(game_id), KEY_TTL_SECONDS)
+            address_joins, _, game_joins, _, banned, _, _ = await pipe.execute()
+        return JoinTally(int(address_joins), int(game_joins), any(banned))
+
+    async def ban(self, game_id: GameId, player_id: str, keys: Sequence[str]) -> None:
+        await self._ban(
+            keys=[_bans_key(game_id), _player_keys_key(game_id)],
+            args=[player_id, KEY_TTL_SECONDS, *keys],
+        )
+
+    async def open_connection(self, address: str, replica: str, limit: int) -> bool:
+        opened = await self._open(
+            keys=[_connections_key(address)],
+            args=[replica, limit, KEY_TTL_SECONDS, _replica_key("")],
+        )
+        return bool(opened)
+
+    async def close_connection(self, address: str, replica: str) -> None:
+        await self._close(keys=[_connections_key(address)], args=[replica])
+
+    async def heartbeat(self, replica: str, ttl: float) -> None:
+        await self._client.set(_replica_key(replica), b"1", px=_ms(ttl))
+
+
 def redis_backend(url: str, max_connections: int = 200, pool_timeout: float = 5.0) -> Backend:
     """Build the Redis backend; connections open lazily on first use.
 
@@ -351,6 +476,7 @@ def redis_backend(url: str, max_connections: int = 200, pool_timeout: float = 5.
         snapshots=snapshots,
         bus=bus,
         outbox=RedisOutbox(client),
+        limits=RedisLimits(client),
         replicated=True,
         ping=ping,
         close=close,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -36,7 +37,7 @@ from partyquiz_core.errors import (
     ValidationError,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
-from partyquiz_core.nicknames import NicknameFilter, normalize_nickname
+from partyquiz_core.nicknames import NicknameFilter, nickname_keys, normalize_nickname
 from partyquiz_core.protocol import (
     HOST_MESSAGE_TYPES,
     ClientMessage,
@@ -74,7 +75,23 @@ WS_PATH = "/ws"
 # 1009. The cap bounds what one connection can buffer: max_queue frames of this size.
 TRANSPORT_MAX_BYTES = 16 * 1024
 CLOSE_NO_CREDENTIALS = 4001
-MAX_TRACKED_IPS = 100_000
+CLOSE_FLOODING = 4008
+CLOSE_TOO_MANY_CONNECTIONS = 4029
+HEARTBEAT_SECONDS = 2.0
+
+
+def address_of(ip: str) -> str:
+    """What per-address limits count for ``ip``: the address, or an IPv6 address's /64 (one
+    household or phone gets a whole /64)."""
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return ip
 
 
 def _text_response(status: HTTPStatus, text: str, content_type: str) -> Response:
@@ -98,8 +115,12 @@ class GameService:
         self.metrics = metrics
         self.web = web
         self.clock = clock
-        self.hub = Hub(metrics, personal_frame)
+        self.hub = Hub(metrics, personal_frame, self._kicked)
         self.secret = settings.jwt_secret.get_secret_value()
+        # Bans keep a keyed hash of an address, so Redis never holds players' addresses.
+        self._address_salt = hmac.new(
+            self.secret.encode(), b"partyquiz-ws:address", "sha256"
+        ).digest()
         self.nickname_filter = NicknameFilter(settings.nickname_words())
         self.engine = Engine(self._sign_resume)
         self.courier = ResultsCourier(
@@ -115,7 +136,6 @@ class GameService:
         self._stopping_runners: dict[GameId, asyncio.TimerHandle] = {}
         self._retiring: set[asyncio.Task[None]] = set()  # stopped runners still finishing
         self._background: set[asyncio.Task[None]] = set()
-        self._wrong_codes: dict[str, deque[float]] = {}
         self._next_conn = 0
         self.draining = False
         self._gone = asyncio.Event()  # set whenever a connection ends
@@ -132,6 +152,7 @@ class GameService:
         """Subscribe to this replica's reply channel and start the background loops."""
         await self.backend.bus.subscribe(replica_channel(self.settings.replica_id))
         self._spawn(self._listen(), "bus-listener")
+        self._spawn(self._heartbeat(), "heartbeat")
         self._spawn(self.courier.run(), "results-courier")
         self._spawn(self.collector.run(), "garbage-collector")
 
@@ -148,6 +169,12 @@ class GameService:
             except Exception:
                 log.exception("bus listener failed; reconnecting")
                 await asyncio.sleep(0.5)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.backend.limits.heartbeat(self.settings.replica_id, 5 * HEARTBEAT_SECONDS)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _stop_runners(self) -> None:
         # Runners are asked, not cancelled: a blocking inbox read ends within a lease third,
@@ -283,7 +310,8 @@ class GameService:
 
     async def handler(self, conn: ServerConnection) -> None:
         self._next_conn += 1
-        client = Client(conn=conn, conn_id=self._next_conn, ip=self._client_ip(conn))
+        ip = self._client_ip(conn)
+        client = Client(conn=conn, conn_id=self._next_conn, ip=ip, address=address_of(ip))
         # The handshake's request and response stay on the connection for its whole life and
         # nothing reads their headers after this point: about 3 KiB of the ~16 KiB an idle
         # player costs. Release them (websockets only checks that the request is there).
@@ -291,37 +319,60 @@ class GameService:
             if message is not None:
                 message.headers.clear()
         client.tokens = float(self.settings.message_burst)
+        if not await self._open_connection(client):
+            self.metrics.limited("connections_per_address")
+            self.metrics.connections_closed.labels(str(CLOSE_TOO_MANY_CONNECTIONS)).inc()
+            await conn.close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections from this address")
+            return
         self.hub.clients[client.conn_id] = client
         self.metrics.connections.inc()
+        # The whole time without a role is bounded, whatever the connection sends meanwhile.
+        hello = asyncio.get_running_loop().call_later(
+            self.settings.hello_timeout_seconds, self._hello_expired, client
+        )
         try:
-            try:
-                async with asyncio.timeout(self.settings.hello_timeout_seconds):
-                    first = await conn.recv()
-            except TimeoutError:
-                await conn.close(CLOSE_NO_CREDENTIALS, "send join, resume or host first")
-                return
-            await self._on_frame(client, first)
             async for frame in conn:
                 await self._on_frame(client, frame)
         except ConnectionClosed:
             pass
         finally:
+            hello.cancel()
             self.metrics.connections.dec()
             self.metrics.connections_closed.labels(str(conn.close_code or 1006)).inc()
             await self._forget(client)
+            with contextlib.suppress(Exception):
+                await self.backend.limits.close_connection(client.address, self.settings.replica_id)
             self._gone.set()
+
+    async def _open_connection(self, client: Client) -> bool:
+        try:
+            return await self.backend.limits.open_connection(
+                client.address,
+                self.settings.replica_id,
+                self.settings.max_connections_per_address,
+            )
+        except Exception as exc:  # the limit fails open: Redis trouble is not the client's
+            log.warning("connection limit not checked: %s", type(exc).__name__)
+            return True
+
+    def _hello_expired(self, client: Client) -> None:
+        if client.role is None:
+            self.metrics.limited("hello_timeout")
+            self._close(client, CLOSE_NO_CREDENTIALS, "send join, resume or host first")
+
+    def _close(self, client: Client, code: int, reason: str) -> None:
+        self._spawn(client.conn.close(code, reason), "close")
 
     def _client_ip(self, conn: ServerConnection) -> str:
         """The client's address, through trusted proxies' X-Forwarded-For (for per-IP limits)."""
         remote = conn.remote_address
         ip = str(remote[0]) if isinstance(remote, tuple) and remote else "unknown"
-        trusted = self.settings.trusted_proxies
         forwarded = conn.request.headers.get("X-Forwarded-For") if conn.request else None
-        if not forwarded or (ip not in trusted and "*" not in trusted):
+        if not forwarded or not self.settings.trusts_proxy(ip):
             return ip
         # The right-most hop that is not one of our proxies is the client.
         for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-            if hop not in trusted:
+            if not self.settings.trusts_proxy(hop):
                 return hop
         return ip
 
@@ -348,12 +399,28 @@ class GameService:
     def _allow(self, client: Client) -> bool:
         now = time.monotonic()
         rate, burst = self.settings.message_rate_per_second, self.settings.message_burst
-        client.tokens = min(float(burst), client.tokens + (now - client.refilled) * rate)
+        refill = (now - client.refilled) * rate
+        client.tokens = min(float(burst), client.tokens + refill)
+        client.excess = max(0.0, client.excess - refill)
         client.refilled = now
         if client.tokens < 1.0:
             return False
         client.tokens -= 1.0
         return True
+
+    def _refuse_flood(self, client: Client) -> None:
+        """One notice when a connection starts flooding; close it if it keeps on."""
+        self.metrics.received("rate_limited")
+        noticed = client.excess > 0.0
+        client.excess += 1.0
+        if client.excess > self.settings.flood_close_frames:
+            if client.excess - 1.0 <= self.settings.flood_close_frames:
+                self.metrics.limited("flood_closed")
+                self._close(client, CLOSE_FLOODING, "too many messages")
+            return
+        if not noticed:
+            self.metrics.limited("flood_notice")
+            self._error(client, ForbiddenError("slow down", code="rate_limited"))
 
     def _reply(self, client: Client, msg_type: str, frame: str) -> None:
         # Frames to one client are queued without awaiting; a slow client cannot block us.
@@ -365,9 +432,15 @@ class GameService:
 
     async def _on_frame(self, client: Client, frame: str | bytes) -> None:
         if not self._allow(client):
-            self.metrics.received("rate_limited")
-            self._error(client, ForbiddenError("slow down", code="rate_limited"))
+            self._refuse_flood(client)
             return
+        if client.role is None:
+            client.hello_frames += 1
+            if client.hello_frames > self.settings.hello_max_frames:
+                if client.hello_frames == self.settings.hello_max_frames + 1:
+                    self.metrics.limited("hello_frames")
+                    self._close(client, CLOSE_NO_CREDENTIALS, "send join, resume or host first")
+                return
         try:
             if not isinstance(frame, str):
                 raise ValidationError("frames are JSON text, not binary", code="bad_frame")
@@ -444,33 +517,98 @@ class GameService:
             await self.backend.bus.subscribe(game_channel(game_id))
         self._ensure_runner(game_id)
 
-    def _check_wrong_codes(self, ip: str) -> None:
-        window = self._wrong_codes.get(ip)
-        if window is None:
+    async def _check_wrong_codes(self, client: Client) -> None:
+        settings = self.settings
+        try:
+            wrong = await self.backend.limits.wrong_codes(
+                client.address, settings.wrong_code_window_seconds, self.clock()
+            )
+        except Exception as exc:
+            log.warning("wrong-code limit not checked: %s", type(exc).__name__)
             return
-        cutoff = time.monotonic() - self.settings.wrong_code_window_seconds
-        while window and window[0] < cutoff:
-            window.popleft()
-        if len(window) >= self.settings.wrong_code_limit:
+        if wrong >= settings.wrong_code_limit:
+            self.metrics.limited("wrong_codes")
             raise ForbiddenError(
                 "too many wrong join codes; wait a minute", code="too_many_attempts"
             )
 
-    def _count_wrong_code(self, ip: str) -> None:
-        if len(self._wrong_codes) >= MAX_TRACKED_IPS:
-            self._wrong_codes.clear()
-        self._wrong_codes.setdefault(ip, deque()).append(time.monotonic())
+    async def _count_wrong_code(self, client: Client) -> None:
+        with contextlib.suppress(Exception):
+            await self.backend.limits.count_wrong_code(
+                client.address, self.settings.wrong_code_window_seconds, self.clock()
+            )
+
+    def _ban_keys(self, client: Client, nickname: str) -> list[str]:
+        """What a kick bans and a join is checked against: the device id, both folded forms
+        of the nickname and (unless turned off) a keyed hash of the address, never the
+        address itself."""
+        folded = nickname_keys(nickname)
+        keys = ["nickname:" + folded.look_alike, "nickname-case:" + folded.case_first]
+        if client.device_id is not None:
+            keys.append("device:" + client.device_id)
+        if self.settings.kick_bans_address and client.address:
+            digest = hmac.new(self._address_salt, client.address.encode(), "sha256")
+            keys.append("address:" + digest.hexdigest()[:32])
+        return keys
+
+    async def _admit_join(
+        self, client: Client, game_id: GameId, player_id: PlayerId, nickname: str
+    ) -> None:
+        settings = self.settings
+        try:
+            tally = await self.backend.limits.count_join(
+                game_id,
+                player_id,
+                client.address,
+                self._ban_keys(client, nickname),
+                settings.join_rate_window_seconds,
+                self.clock(),
+            )
+        except Exception as exc:
+            log.warning("join limits not checked: %s", type(exc).__name__)
+            return
+        if tally.banned:
+            self.metrics.limited("banned")
+            raise ForbiddenError("you were removed from this game", code="banned")
+        if tally.address_joins > settings.join_rate_per_address:
+            self.metrics.limited("joins_per_address")
+            raise ForbiddenError(
+                "too many joins from this address; try again in a few seconds",
+                code="too_many_joins",
+            )
+        if tally.game_joins > settings.join_rate_per_game:
+            self.metrics.limited("joins_per_game")
+            raise ForbiddenError(
+                "too many players are joining this game; try again in a few seconds",
+                code="too_many_joins",
+            )
+
+    def _kicked(self, game_id: GameId, player_id: PlayerId, nickname: str | None) -> None:
+        """Record a kick's bans: what the player joined with (device, nickname, address) and
+        its nickname as it was at the kick. Every replica the kick reaches does it; it is the
+        same set each time."""
+        keys: list[str] = []
+        if nickname is not None:
+            folded = nickname_keys(nickname)
+            keys = ["nickname:" + folded.look_alike, "nickname-case:" + folded.case_first]
+        self._spawn(self._ban(game_id, player_id, keys), "ban")
+
+    async def _ban(self, game_id: GameId, player_id: PlayerId, keys: list[str]) -> None:
+        try:
+            await self.backend.limits.ban(game_id, player_id, keys)
+        except Exception as exc:
+            log.warning("a kick's ban was not recorded: %s", type(exc).__name__)
 
     async def _join(self, client: Client, message: JoinMsg) -> None:
-        self._check_wrong_codes(client.ip)
+        await self._check_wrong_codes(client)
         try:
             code = normalize_join_code(message.code)
             game_id = await self.backend.snapshots.find_game(code)
         except ValidationError:
-            self._count_wrong_code(client.ip)
+            await self._count_wrong_code(client)
             raise
         if game_id is None:
-            self._count_wrong_code(client.ip)
+            await self._count_wrong_code(client)
             raise NotFoundError(
                 "no open game with this code (is the host screen open?)", code="unknown_code"
             )
@@ -479,8 +617,9 @@ class GameService:
             raise ValidationError(
                 "this nickname is not allowed here; choose another one", code="nickname_refused"
             )
-        player_id = PlayerId(uuid.uuid4().hex)
         client.device_id = DeviceId(message.device_id)
+        player_id = PlayerId(uuid.uuid4().hex)
+        await self._admit_join(client, game_id, player_id, nickname)
         client.player_id = player_id
         client.pending = True
         await self._enter(client, game_id)
@@ -509,7 +648,11 @@ class GameService:
                 raise ForbiddenError("the host token does not match the game", code="forbidden")
             if found.status == "ended":
                 raise GameStateError("this game has ended", code="game_ended")
-            state = game.new_game(found.game_id, found.quiz)
+            state = game.new_game(
+                found.game_id,
+                found.quiz,
+                game.GameSettings(max_players=self.settings.max_players_per_game),
+            )
             await self.backend.snapshots.create(
                 found.game_id, found.join_code, Snapshot(state=state.model_dump_json().encode())
             )

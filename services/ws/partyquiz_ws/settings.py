@@ -6,6 +6,8 @@ Built once in the entry point and passed down; nothing here reads the environmen
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import socket
 import uuid
 from pathlib import Path
@@ -65,7 +67,8 @@ class WsSettings(BaseSettings):
     allowed_origins: str = ""
     """Comma list of allowed Origins; empty = same host only (production), any (development)."""
     forwarded_allow_ips: str = "127.0.0.1"
-    """Comma list of proxy IPs whose X-Forwarded-For names the client (``*``: any proxy)."""
+    """Comma list of proxy addresses or networks (``10.0.0.0/8``) whose X-Forwarded-For names
+    the client (``*``: any proxy)."""
     replica_id: str = Field(default_factory=_default_replica_id, min_length=1, max_length=100)
     """Name of this replica in leases and reply channels; unique per process."""
     lease_ttl_seconds: float = Field(default=3.0, gt=0.2, le=60)
@@ -74,11 +77,33 @@ class WsSettings(BaseSettings):
     """Sustained client messages per second per connection before ``rate_limited`` errors."""
     message_burst: int = Field(default=30, ge=1)
     """Messages a connection may send at once before the rate limit applies."""
+    flood_close_frames: int = Field(default=50, ge=1)
+    """Frames over the rate limit a connection may send (the excess drains at the sustained
+    rate) before it is closed with 4008; the first one gets a ``rate_limited`` notice."""
     wrong_code_limit: int = Field(default=20, ge=1)
-    """Wrong join codes one IP may try per ``wrong_code_window_seconds``."""
+    """Wrong join codes one address may try per ``wrong_code_window_seconds`` (all replicas)."""
     wrong_code_window_seconds: float = Field(default=60.0, gt=0)
+    """The window of ``wrong_code_limit``."""
     hello_timeout_seconds: float = Field(default=10.0, gt=0)
-    """How long a new connection may take to send its first (credentials) message."""
+    """How long a new connection may go without a role (``join``, ``resume`` or ``host``
+    answered) before it is closed with 4001, whatever it sends meanwhile."""
+    hello_max_frames: int = Field(default=10, ge=1)
+    """Frames a connection may send before it has a role; one more closes it with 4001."""
+    max_connections_per_address: int = Field(default=500, ge=1)
+    """Open connections one client address (an IPv6 /64) may hold across all replicas; more
+    are closed with 4029. A venue behind one NAT address needs room for everyone there."""
+    join_rate_per_address: int = Field(default=30, ge=1)
+    """Join attempts one address may make per ``join_rate_window_seconds`` (all replicas)."""
+    join_rate_per_game: int = Field(default=300, ge=1)
+    """Join attempts one game may take per ``join_rate_window_seconds`` (all replicas)."""
+    join_rate_window_seconds: float = Field(default=10.0, gt=0)
+    """The window of the join rates."""
+    max_players_per_game: int = Field(default=2000, ge=1, le=100_000)
+    """Players a game created by this replica takes; more get ``game_full``."""
+    kick_bans_address: bool = True
+    """A kick also bans the kicked player's address (IPv6: its /64) from the game, besides its
+    device id and nickname. Behind a shared address (a school's NAT) that refuses everyone
+    there who had not joined yet; turn it off for such venues."""
     tick_grace_seconds: float = Field(default=0.25, ge=0, le=5)
     """Wait after a deadline before closing the question, for answers still in flight."""
     snapshot_interval_seconds: float = Field(default=0.5, ge=0, le=10)
@@ -165,6 +190,23 @@ class WsSettings(BaseSettings):
     @property
     def trusted_proxies(self) -> frozenset[str]:
         return frozenset(p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip())
+
+    def trusts_proxy(self, address: str) -> bool:
+        """Whether ``address`` is a proxy whose ``X-Forwarded-For`` names the client: listed
+        as an address, inside a listed network (``10.0.0.0/8``), or ``*``."""
+        trusted = self.trusted_proxies
+        if address in trusted or "*" in trusted:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        for entry in trusted:
+            if "/" in entry:
+                with contextlib.suppress(ValueError):
+                    if ip in ipaddress.ip_network(entry, strict=False):
+                        return True
+        return False
 
     def nickname_words(self) -> list[str]:
         """Every word the nickname filter refuses, from the setting and the file."""

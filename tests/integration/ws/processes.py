@@ -131,6 +131,8 @@ def start_ws(name: str, redis_url: str, web_url: str, **extra: str) -> Proc:
         "PARTYQUIZ_WS_REPLICA_ID": name,
         "PARTYQUIZ_WS_LEASE_TTL_SECONDS": "2",
         "PARTYQUIZ_WS_MESSAGE_BURST": "1000",
+        # Every bot of a test comes from 127.0.0.1.
+        "PARTYQUIZ_WS_JOIN_RATE_PER_ADDRESS": "10000",
         **{f"PARTYQUIZ_WS_{k.upper()}": v for k, v in extra.items()},
     }
     proc = _spawn(name, [str(BIN / "partyquiz-ws")], env, port, logdir)

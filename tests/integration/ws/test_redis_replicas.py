@@ -7,7 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+import redis.asyncio as aioredis
 from tests.unit.ws.harness import QUIZ, Peer, Running, create_game, host_token, running_service
+from websockets.exceptions import ConnectionClosed
 
 from partyquiz_ws.backends import Backend
 from partyquiz_ws.bots import BotConfig, run_bots
@@ -34,7 +37,11 @@ async def two_replicas(
 async def test_fifty_bots_split_over_two_replicas_finish_with_the_same_standings(
     fresh_redis_url: str,
 ) -> None:
-    async with two_replicas(fresh_redis_url, message_burst=1000) as (first, a, b):
+    async with two_replicas(fresh_redis_url, message_burst=1000, join_rate_per_address=1000) as (
+        first,
+        a,
+        b,
+    ):
         game_id, code = await create_game(first)
         report = await run_bots(
             BotConfig(
@@ -117,3 +124,53 @@ async def test_a_new_owner_replays_answers_after_the_snapshot_without_a_second_r
         assert receipts == [receipt]
         for peer in (host, player, idle):
             await peer.close()
+
+
+async def test_wrong_codes_connections_and_joins_are_counted_across_replicas(
+    fresh_redis_url: str,
+) -> None:
+    async with two_replicas(
+        fresh_redis_url, wrong_code_limit=2, max_connections_per_address=2, join_rate_per_game=3
+    ) as (first, a, b):
+        _, code = await create_game(first)
+        guesser = {"X-Forwarded-For": "2001:db8:5:5::1"}
+        on_a = await Peer.open(a.url, additional_headers=guesser)
+        assert (await on_a.join("QQQQQQ", "Guess"))["code"] == "unknown_code"
+        # The same /64 on the other replica: the second guess is the limit...
+        same_net = {"X-Forwarded-For": "2001:db8:5:5::2"}
+        on_b = await Peer.open(b.url, additional_headers=same_net)
+        assert (await on_b.join("WWWWWW", "Guess"))["code"] == "unknown_code"
+        assert (await on_b.join(code, "Guess"))["code"] == "too_many_attempts"
+        # ... and it holds two connections, one per replica: a third is refused on either.
+        third = await Peer.open(a.url, additional_headers=guesser)
+        with pytest.raises(ConnectionClosed) as closed:
+            await third.next()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4029
+        # Joins into one game are counted over both replicas.
+        joined = []
+        for i, url in enumerate((a.url, b.url, a.url, b.url)):
+            peer = await Peer.open(url, additional_headers={"X-Forwarded-For": f"192.0.2.{i}"})
+            joined.append((await peer.join(code, f"Player {i}")).get("code", "welcome"))
+        assert joined == ["welcome", "welcome", "welcome", "too_many_joins"]
+
+
+async def test_a_crashed_replicas_connections_stop_counting_against_an_address(
+    fresh_redis_url: str,
+) -> None:
+    backend = redis_backend(fresh_redis_url)
+    client = aioredis.Redis.from_url(fresh_redis_url)
+    try:
+        limits = backend.limits
+        await limits.heartbeat("crashing", 60.0)
+        assert await limits.open_connection("198.51.100.1", "crashing", 1)
+        assert not await limits.open_connection("198.51.100.1", "alive", 1)
+        # The crashed replica's heartbeat lapses (its key expires): its count no longer holds.
+        await client.delete("pq:replica:crashing")
+        assert await limits.open_connection("198.51.100.1", "alive", 1)
+        assert not await limits.open_connection("198.51.100.1", "alive", 1)
+        await limits.close_connection("198.51.100.1", "alive")
+        assert await limits.open_connection("198.51.100.1", "alive", 1)
+    finally:
+        await client.aclose()
+        await backend.close()

@@ -20,6 +20,7 @@ import jwt
 import orjson
 from tests.servers import free_port
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from partyquiz_core.game import new_game
 from partyquiz_core.ids import GameId, JoinCode
@@ -190,6 +191,15 @@ class Peer:
 
     async def close(self) -> None:
         await self.ws.close()
+
+    async def until_closed(self, within: float = WAIT) -> tuple[list[dict[str, Any]], int | None]:
+        """Read every message until the server closes; return them and the close code."""
+        messages: list[dict[str, Any]] = []
+        try:
+            while True:
+                messages.append(await self.next(within))
+        except ConnectionClosed as closed:
+            return messages, None if closed.rcvd is None else closed.rcvd.code
 
     async def join(self, code: str, nickname: str, device_id: str | None = None) -> dict[str, Any]:
         await self.send(

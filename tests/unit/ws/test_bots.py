@@ -10,7 +10,8 @@ from partyquiz_ws.memory_backend import memory_backend
 
 async def test_bots_play_a_whole_game_and_all_see_the_same_standings() -> None:
     backend = memory_backend()
-    async with running_service(backend, message_burst=1000) as svc:
+    # The bots all come from one address.
+    async with running_service(backend, message_burst=1000, join_rate_per_address=1000) as svc:
         game_id, code = await create_game(backend)
         config = BotConfig(
             ws_urls=[svc.url],

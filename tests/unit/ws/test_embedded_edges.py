@@ -14,7 +14,7 @@ from partyquiz_ws.memory_backend import memory_backend
 
 
 async def test_every_malformed_frame_gets_an_error_frame_and_the_connection_stays() -> None:
-    async with running_service() as svc:
+    async with running_service(hello_max_frames=50) as svc:
         peer = await Peer.open(svc.url)
         frames: list[str | bytes] = [
             "not json",
@@ -84,16 +84,35 @@ async def test_a_frame_over_the_transport_cap_closes_only_that_connection() -> N
         await player.close()
 
 
-async def test_a_flooding_connection_is_rate_limited() -> None:
+async def test_a_flood_gets_one_notice_and_the_connection_closes_if_it_goes_on() -> None:
+    async with running_service(
+        message_burst=5, message_rate_per_second=1.0, flood_close_frames=40
+    ) as svc:
+        peer = await Peer.open(svc.url)
+        for _ in range(5_000):
+            try:
+                await peer.send(type="ping")
+            except ConnectionClosed:
+                break
+        replies, code = await peer.until_closed()
+        assert code == 4008
+        assert [r["type"] for r in replies] == ["pong"] * 5 + ["error"]
+        assert replies[-1]["code"] == "rate_limited"
+
+
+async def test_a_short_burst_over_the_rate_gets_one_notice_and_the_connection_stays() -> None:
     async with running_service(message_burst=5, message_rate_per_second=1.0) as svc:
         peer = await Peer.open(svc.url)
         for _ in range(20):
-            await peer.send(type="ping")
-        replies = [await peer.next() for _ in range(20)]
-        codes = [r.get("code") for r in replies if r["type"] == "error"]
-        assert codes
-        assert set(codes) == {"rate_limited"}
-        assert sum(r["type"] == "pong" for r in replies) >= 5
+            await peer.send(type="ping", t=1)
+        await peer.send_raw("<not even json>")
+        replies = [await peer.next() for _ in range(6)]
+        assert [r["type"] for r in replies] == ["pong"] * 5 + ["error"]
+        assert replies[-1]["code"] == "rate_limited"
+        async with httpx.AsyncClient(base_url=svc.http) as http:
+            metrics = (await http.get("/metrics")).text
+        assert 'partyquiz_ws_limited_total{limit="flood_notice"} 1.0' in metrics
+        assert peer.ws.close_code is None
         await peer.close()
 
 
@@ -116,6 +135,82 @@ async def test_a_connection_without_credentials_is_closed() -> None:
             await peer.next()
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4001
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        '{"type": "ping"}',
+        "not json",
+        '{"type": "answer", "question_index": 0, "choices": [0]}',
+        '{"type": "join", "code": "QQQQQQ", "nickname": "Nobody", "device_id": "d"}',
+    ],
+    ids=["ping", "invalid-json", "refused-answer", "wrong-code"],
+)
+async def test_a_connection_that_never_gets_a_role_is_closed_whatever_it_sent(first: str) -> None:
+    async with running_service(hello_timeout_seconds=0.5) as svc:
+        peer = await Peer.open(svc.url)
+        await peer.send_raw(first)
+        await peer.next()  # its reply: a pong or an error
+        with pytest.raises(ConnectionClosed) as closed:
+            await peer.next()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4001
+
+
+async def test_a_connection_without_a_role_may_send_only_a_few_frames() -> None:
+    async with running_service(hello_max_frames=3) as svc:
+        peer = await Peer.open(svc.url)
+        for _ in range(4):
+            await peer.send(type="ping")
+        replies, code = await peer.until_closed()
+        assert [r["type"] for r in replies] == ["pong"] * 3
+        assert code == 4001
+
+
+async def test_an_address_holds_a_limited_number_of_connections() -> None:
+    async with running_service(max_connections_per_address=3) as svc:
+        crowd = [
+            await Peer.open(svc.url, additional_headers={"X-Forwarded-For": "2001:db8:1:2::7"})
+            for _ in range(3)
+        ]
+        # Another address of the same IPv6 /64 counts as the same address.
+        neighbour = await Peer.open(
+            svc.url, additional_headers={"X-Forwarded-For": "2001:db8:1:2:ffff::1"}
+        )
+        with pytest.raises(ConnectionClosed) as closed:
+            await neighbour.next()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4029
+        elsewhere = await Peer.open(svc.url, additional_headers={"X-Forwarded-For": "2001:db8::1"})
+        await elsewhere.send(type="ping")
+        assert (await elsewhere.expect("pong"))["type"] == "pong"
+        await crowd[0].close()
+        # A closed connection frees its place.
+        again = await Peer.open(svc.url, additional_headers={"X-Forwarded-For": "2001:db8:1:2::8"})
+        await again.send(type="ping")
+        assert (await again.expect("pong"))["type"] == "pong"
+        async with httpx.AsyncClient(base_url=svc.http) as http:
+            metrics = (await http.get("/metrics")).text
+        assert 'partyquiz_ws_limited_total{limit="connections_per_address"} 1.0' in metrics
+        for peer in (*crowd[1:], elsewhere, again):
+            await peer.close()
+
+
+async def test_joins_are_limited_per_address_and_per_game() -> None:
+    backend = memory_backend()
+    async with running_service(backend, join_rate_per_address=2, join_rate_per_game=4) as svc:
+        _, code = await create_game(backend)
+
+        async def join_from(address: str, nickname: str) -> dict[str, object]:
+            peer = await Peer.open(svc.url, additional_headers={"X-Forwarded-For": address})
+            return await peer.join(code, nickname)
+
+        assert (await join_from("203.0.113.1", "One"))["type"] == "welcome"
+        assert (await join_from("203.0.113.1", "Two"))["type"] == "welcome"
+        assert (await join_from("203.0.113.1", "Three"))["code"] == "too_many_joins"
+        assert (await join_from("203.0.113.2", "Four"))["type"] == "welcome"
+        assert (await join_from("203.0.113.3", "Five"))["code"] == "too_many_joins"
 
 
 async def test_foreign_origin_is_refused_in_production() -> None:

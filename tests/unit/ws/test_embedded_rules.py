@@ -187,6 +187,37 @@ async def test_kicked_device_is_closed_and_cannot_come_back() -> None:
             await peer.close()
 
 
+@pytest.mark.parametrize("bans_address", [True, False])
+async def test_a_kick_bans_the_device_nickname_and_address_not_just_the_device_id(
+    bans_address: bool,
+) -> None:
+    backend = memory_backend()
+    async with running_service(backend, kick_bans_address=bans_address) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+
+        async def join_from(address: str, nickname: str, device: str) -> dict[str, object]:
+            peer = await Peer.open(svc.url, additional_headers={"X-Forwarded-For": address})
+            return await peer.join(code, nickname, device_id=device)
+
+        victim = await join_from("198.51.100.7", "Mallory", "device-1")
+        await host.send(type="kick", player_id=victim["player_id"])
+        while not (await host.expect("lobby"))["left"]:
+            pass  # the lobby updates of the join come first
+        # A new device id, from the same address: refused only while addresses are banned.
+        fresh = await join_from("198.51.100.7", "Someone", "device-2")
+        assert fresh["type"] == ("error" if bans_address else "welcome")
+        if bans_address:
+            assert fresh["code"] == "banned"
+        # The nickname, or a look-alike of it, from anywhere.
+        assert (await join_from("192.0.2.1", "MALL0RY", "device-3"))["code"] == "banned"
+        # The device id from anywhere.
+        assert (await join_from("192.0.2.2", "Trudy", "device-1"))["code"] == "banned"
+        # Someone else entirely is welcome.
+        assert (await join_from("192.0.2.3", "Walter", "device-4"))["type"] == "welcome"
+        await host.close()
+
+
 async def test_pause_resume_and_locking_are_host_controls_everyone_sees() -> None:
     backend = memory_backend()
     async with running_service(backend) as svc:

@@ -155,14 +155,14 @@ def test_the_reveal_travels_once_with_compact_rows_split_per_player() -> None:
     assert message.result.rank == 1
 
 
-def test_a_kick_tells_the_player_and_asks_replicas_to_close_it() -> None:
+def test_a_kick_tells_the_player_and_asks_replicas_to_close_it_and_ban_its_nickname() -> None:
     engine = _engine()
     state = _join(engine, game.new_game(GAME, QUIZ), "victim", 3)
     out = Outcome()
     _command(engine, state, game.Kick(player_id=PlayerId("victim")), out)
     items = out.items[ROOM]
     assert items[0][:3] == ["player", "kicked", "victim"]
-    assert ["kicked", "victim"] in items
+    assert ["kicked", "victim", "victim"] in items
 
 
 def test_results_payload_matches_the_web_contract() -> None:

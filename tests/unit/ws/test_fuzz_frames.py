@@ -71,7 +71,12 @@ frames = st.one_of(
 
 @pytest.fixture(scope="module")
 def service() -> Iterator[ServiceThread]:
-    with ServiceThread(message_burst=100_000, message_rate_per_second=100_000.0) as svc:
+    with ServiceThread(
+        message_burst=100_000,
+        message_rate_per_second=100_000.0,
+        hello_max_frames=100_000,
+        join_rate_per_address=100_000,
+    ) as svc:
         yield svc
 
 
