@@ -14,6 +14,7 @@ from tests.unit.ws.harness import SECRET, host_token
 
 from partyquiz_core.errors import ForbiddenError
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_ws.server import address_of
 from partyquiz_ws.settings import WsSettings
 from partyquiz_ws.tokens import (
     issue_resume_token,
@@ -110,3 +111,21 @@ def test_service_token_has_the_agreed_claims() -> None:
     assert claims["iss"] == "partyquiz"
     assert claims["sub"] == "partyquiz-ws"
     assert claims["exp"] - claims["iat"] == 60
+
+
+def test_limits_count_an_ipv6_address_as_its_slash_64_and_ipv4_as_itself() -> None:
+    assert (
+        address_of("2001:db8:1:2:3:4:5:6") == address_of("2001:db8:1:2::9") == ("2001:db8:1:2::/64")
+    )
+    assert address_of("2001:db8:1:3::9") != address_of("2001:db8:1:2::9")
+    assert address_of("::ffff:203.0.113.9") == "203.0.113.9"
+    assert address_of("203.0.113.9") == "203.0.113.9"
+    assert address_of("unknown") == "unknown"
+
+
+def test_trusted_proxies_may_be_addresses_or_networks() -> None:
+    settings = WsSettings(jwt_secret=SECRET, forwarded_allow_ips="127.0.0.1, 10.0.0.0/8")
+    assert settings.trusts_proxy("127.0.0.1")
+    assert settings.trusts_proxy("10.42.7.1")
+    assert not settings.trusts_proxy("192.0.2.1")
+    assert not settings.trusts_proxy("not-an-address")
