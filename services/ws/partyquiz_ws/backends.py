@@ -153,6 +153,10 @@ class SnapshotStore(Protocol):
 
     async def exists(self, game_id: GameId) -> bool: ...
 
+    async def phase(self, game_id: GameId) -> str | None:
+        """The phase of the game's last saved snapshot, or None when there is no game."""
+        ...
+
     async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
         """Store the first snapshot of a game unless one exists; return whether created."""
         ...

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from operator import itemgetter
 
+import orjson
+
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import (
     START_ID,
@@ -228,6 +230,13 @@ class MemorySnapshots:
 
     async def exists(self, game_id: GameId) -> bool:
         return game_id in self._snapshots
+
+    async def phase(self, game_id: GameId) -> str | None:
+        snapshot = self._snapshots.get(game_id)
+        if snapshot is None:
+            return None
+        live = getattr(snapshot.live, "phase", None)
+        return str(live) if live is not None else str(orjson.loads(snapshot.state)["phase"])
 
     async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
         if game_id in self._snapshots:

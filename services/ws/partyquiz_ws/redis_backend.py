@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -262,6 +263,10 @@ class RedisSnapshots:
 
     async def exists(self, game_id: GameId) -> bool:
         return bool(await self._client.exists(_snapshot_key(game_id)))
+
+    async def phase(self, game_id: GameId) -> str | None:
+        state = await self._client.hget(_snapshot_key(game_id), "state")
+        return None if state is None else str(orjson.loads(state)["phase"])
 
     async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
         created = await self._create(

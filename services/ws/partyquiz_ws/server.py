@@ -44,6 +44,7 @@ from partyquiz_core.protocol import (
     ErrorMsg,
     HostMsg,
     JoinMsg,
+    Phase,
     PongMsg,
     ResumeMsg,
     parse_client_message,
@@ -642,7 +643,16 @@ class GameService:
 
     async def _host(self, client: Client, message: HostMsg) -> None:
         claims = verify_host_token(self.secret, message.host_token)
-        if not await self.backend.snapshots.exists(claims.game_id):
+        snapshots = self.backend.snapshots
+        phase = await snapshots.phase(claims.game_id)
+        if phase is not None:
+            # Checked on every connection, not only the first: the code may have moved on to
+            # another game, and an ended game takes no host any more.
+            if await snapshots.find_game(claims.join_code) != claims.game_id:
+                raise ForbiddenError("the host token does not match the game", code="forbidden")
+            if phase == Phase.ENDED:
+                raise GameStateError("this game has ended", code="game_ended")
+        else:
             found = await self.web.get_game(claims.join_code)
             if found.game_id != claims.game_id or found.host_id != claims.host_id:
                 raise ForbiddenError("the host token does not match the game", code="forbidden")
@@ -651,7 +661,9 @@ class GameService:
             state = game.new_game(
                 found.game_id,
                 found.quiz,
-                game.GameSettings(max_players=self.settings.max_players_per_game),
+                game.settings_for(found.quiz).model_copy(
+                    update={"max_players": self.settings.max_players_per_game}
+                ),
             )
             await self.backend.snapshots.create(
                 found.game_id, found.join_code, Snapshot(state=state.model_dump_json().encode())

@@ -115,6 +115,23 @@ def web(fresh_postgres_url: str) -> Any:
         yield proc
 
 
+async def test_a_game_takes_the_players_the_service_allows_and_no_more(web: Proc) -> None:
+    game = await asyncio.to_thread(create_hosted_game, web, QUIZ)
+    async with running_service(
+        jwt_secret=SECRET, web_internal_url=web.http, max_players_per_game=2
+    ) as svc:
+        host = await Peer.open(svc.url)
+        await host.send(type="host", host_token=game["host_token"])
+        await host.expect("host_welcome")
+        peers = [await Peer.open(svc.url) for _ in range(3)]
+        answers = [
+            await peer.join(game["join_code"], f"Player {i}") for i, peer in enumerate(peers)
+        ]
+        assert [a.get("code", a["type"]) for a in answers] == ["welcome", "welcome", "game_full"]
+        for peer in (host, *peers):
+            await peer.close()
+
+
 async def test_fifty_bots_on_two_processes_finish_and_results_reach_the_history(
     web: Proc, fresh_redis_url: str
 ) -> None:

@@ -316,3 +316,24 @@ async def test_a_double_pressed_next_moves_on_once_and_says_why_the_second_did_n
         assert (await host.expect("pong"))["type"] == "pong"  # the second lock said nothing
         for peer in (host, player):
             await peer.close()
+
+
+async def test_a_host_token_is_checked_against_the_game_on_every_connection() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend, join_code="ABCDEF")
+        other_id, _ = await create_game(backend, join_code="BCDEFG")
+        mismatched = await Peer.open(svc.url)
+        # Signed for the other game, with this game's code: the code is not that game's.
+        await mismatched.send(type="host", host_token=host_token(other_id, code))
+        assert (await mismatched.expect("error"))["code"] == "forbidden"
+        host = await _hosted(svc.url, game_id, code)
+        player = await Peer.open(svc.url)
+        await player.join(code, "Ada")
+        await host.send(type="end")
+        await player.expect("ended")
+        again = await Peer.open(svc.url)
+        await again.send(type="host", host_token=host_token(game_id, code))
+        assert (await again.expect("error", "host_welcome"))["code"] == "game_ended"
+        for peer in (mismatched, host, player, again):
+            await peer.close()
