@@ -699,9 +699,16 @@ def _join(state: GameState, cmd: Join, now: float) -> Transition:
     return Transition(new, events)
 
 
+_AFTER_A_QUESTION = (Phase.REVEAL, Phase.LEADERBOARD)
+
+
 def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
     player = _player(state, cmd.player_id)
     if state.phase is not Phase.QUESTION:
+        if cmd.question_index == state.question_index and state.phase in _AFTER_A_QUESTION:
+            # The question this answer is for has just closed (its deadline, a skip or the
+            # last answer): late, however long ago, like an answer the deadline beat.
+            raise AnswerRejectedError("time is up: the question has closed", code="late")
         raise AnswerRejectedError("no question is open", code="closed")
     if cmd.question_index != state.question_index:
         raise AnswerRejectedError(
@@ -858,9 +865,11 @@ def _end(state: GameState, cmd: End, now: float) -> Transition:
     if state.phase is Phase.ENDED:
         raise IllegalTransitionError("the game has already ended")
     if state.phase is Phase.QUESTION:
-        # Answers that got a receipt still count: close (scoring them) before ending.
-        closed, _ = _close_question(state, now)
-        return _finish(closed, EndReason.ENDED_BY_HOST, now, bump=False)
+        # Answers that got a receipt still count: close (scoring them), show the reveal and
+        # everyone's own result, then end; one command, one version.
+        closed, reveal = _close_question(state, now)
+        ended = _finish(closed, EndReason.ENDED_BY_HOST, now, bump=False)
+        return Transition(ended.state, [reveal, *ended.events])
     reason = EndReason.FINISHED if state.phase is Phase.PODIUM else EndReason.ENDED_BY_HOST
     return _finish(state, reason, now)
 

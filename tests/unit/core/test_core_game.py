@@ -61,6 +61,7 @@ from partyquiz_core.protocol import (
     PingMsg,
     ResumeGameMsg,
     ResumeMsg,
+    RevealMsg,
     StartMsg,
     parse_client_message,
 )
@@ -285,7 +286,21 @@ def test_answers_outside_an_open_question_are_rejected() -> None:
     refused(game, answer(A, 0), AnswerRejectedError, "closed")
     game.do(Start())
     game.do(Skip())
-    refused(game, answer(A, 0), AnswerRejectedError, "closed")
+    refused(game, answer(A, 0, question=1), AnswerRejectedError, "closed")
+
+
+def test_an_answer_for_the_question_that_just_closed_is_late_however_late() -> None:
+    game = make_game("ann", "bob", started=True)
+    deadline = game.state.deadline
+    assert deadline is not None
+    game.now = deadline + 0.02
+    refused(game, answer(A, 0), AnswerRejectedError, "late")  # before the owner's timer
+    game.do(Tick(), at=deadline + 0.25)
+    game.now = deadline + 0.3
+    refused(game, answer(A, 0), AnswerRejectedError, "late")  # after it closed the question
+    game.do(Next())
+    refused(game, answer(A, 0), AnswerRejectedError, "late")  # still that question
+    refused(game, answer(A, 0, question=1), AnswerRejectedError, "closed")
 
 
 def test_an_unknown_player_cannot_answer() -> None:
@@ -482,7 +497,7 @@ def test_end_in_the_lobby_ends_the_game_by_the_host() -> None:
     assert transition.state.version == 2
 
 
-def test_end_during_a_question_still_counts_the_answers_given() -> None:
+def test_end_during_a_question_reveals_it_with_everyones_result_then_ends() -> None:
     game = make_game("ann", "bob", started=True)
     game.do(answer(A, 0), at=1010)
     version = game.state.version
@@ -491,7 +506,12 @@ def test_end_during_a_question_still_counts_the_answers_given() -> None:
     assert transition.state.version == version + 1
     assert tally_of(transition.state, A).score == 750
     assert len(transition.state.log) == 1
-    assert [e.message.type for e in transition.events] == ["ended"]
+    reveal, ended = (e.message for e in transition.events)
+    assert (reveal.type, ended.type) == ("reveal", "ended")
+    assert reveal.version == ended.version == transition.state.version
+    assert isinstance(reveal, RevealMsg)
+    assert reveal.results[A].points == 750
+    assert reveal.results[B].answered is False
     assert next_deadline(transition.state) is None
 
 

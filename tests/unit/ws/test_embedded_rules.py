@@ -337,3 +337,26 @@ async def test_a_host_token_is_checked_against_the_game_on_every_connection() ->
         assert (await again.expect("error", "host_welcome"))["code"] == "game_ended"
         for peer in (mismatched, host, player, again):
             await peer.close()
+
+
+async def test_ending_during_a_question_shows_its_reveal_and_each_result_before_the_end() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        player, idle = await Peer.open(svc.url), await Peer.open(svc.url)
+        await player.join(code, "Ada")
+        await idle.join(code, "Idle")  # does not answer: the question stays open
+        await host.send(type="start")
+        await player.expect("question")
+        await player.send(type="answer", question_index=0, choices=[0])
+        await player.expect("answer_receipt")
+        await host.send(type="end")
+        await player.expect("ended")
+        seen = [m["type"] for m in player.received]
+        assert seen[-4:] == ["answer_receipt", "reveal", "personal_result", "ended"]
+        result = player.received[-2]["result"]
+        assert result["answered"] is True
+        assert result["score"] > 0
+        for peer in (host, player, idle):
+            await peer.close()
