@@ -48,7 +48,11 @@ class MetricsMiddleware:
 
 def _too_large_body(limit: int) -> bytes:
     return orjson.dumps(
-        {"code": "payload_too_large", "message": f"request body exceeds {limit} bytes"}
+        {
+            "code": "payload_too_large",
+            "message": f"request body exceeds {limit} bytes",
+            "errors": [],
+        }
     )
 
 

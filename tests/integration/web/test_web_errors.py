@@ -95,6 +95,7 @@ async def test_oversized_bodies_get_413_before_parsing(web: Web) -> None:
     )
     assert declared.status_code == 413
     assert declared.json()["code"] == "payload_too_large"
+    assert _is_error_body(declared.json())
 
     async def chunks():  # type: ignore[no-untyped-def]
         for _ in range(limit // 4096 + 2):
