@@ -14,7 +14,12 @@ from typing import Any, NamedTuple
 import orjson
 
 from partyquiz_core import game
-from partyquiz_core.errors import AnswerRejectedError, NotFoundError, PartyQuizError
+from partyquiz_core.errors import (
+    AnswerRejectedError,
+    ForbiddenError,
+    NotFoundError,
+    PartyQuizError,
+)
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.protocol import (
     AnswerCountMsg,
@@ -29,6 +34,9 @@ from partyquiz_core.results import final_results
 from partyquiz_ws.backends import Payload, Snapshot, game_channel, payload_bytes, replica_channel
 
 SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
+
+# A player may still resume into its ended game this long, to see the final standings.
+RESUME_AFTER_END_SECONDS = 600.0
 
 # Envelope kinds: a plain command, a join, a resume (reconnect + welcome), a host hello.
 KIND_COMMAND, KIND_JOIN, KIND_RESUME, KIND_HOST = "cmd", "join", "resume", "host"
@@ -251,9 +259,17 @@ class Engine:
             if env.device in state.banned_devices:
                 raise PartyQuizError("this device was removed from the game", code="banned")
             raise NotFoundError("no such player in this game", code="unknown_player")
+        if (
+            state.phase is Phase.ENDED
+            and state.phase_at is not None
+            and now - state.phase_at > RESUME_AFTER_END_SECONDS
+        ):
+            raise ForbiddenError("this game is over; the token has expired", code="token_expired")
         transition = game.apply(state, command, now)
         out.applied += 1
         self._route(transition, command, reply, conn, command.player_id, now, out)
+        # One identity, one connection: any other connection of the player is closed.
+        out.add(game_channel(state.game_id), ["resumed", command.player_id, env.src, env.conn])
         return transition.state
 
     def _route(

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Close code sent to a kicked player's connections (application range 4000-4999).
 CLOSE_KICKED = 4003
+# Close code sent to a player's connection when the player resumed on a newer one.
+CLOSE_REPLACED = 4009
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -115,9 +117,14 @@ class Hub:
     """Rooms of this replica; ``deliver`` is the only place frames leave for many clients."""
 
     def __init__(
-        self, metrics: WsMetrics, personal_frame: PersonalFrame, on_kicked: KickedHook = _no_hook
+        self,
+        metrics: WsMetrics,
+        personal_frame: PersonalFrame,
+        on_kicked: KickedHook = _no_hook,
+        replica_id: str = "",
     ) -> None:
         self.rooms: dict[GameId, Room] = {}
+        self.replica_id = replica_id
         self._on_kicked = on_kicked
         self.clients: dict[int, Client] = {}
         self._metrics = metrics
@@ -153,8 +160,8 @@ class Hub:
     def bind_player(self, room: Room, client: Client, player_id: PlayerId) -> None:
         previous = room.players.get(player_id)
         if previous is not None and previous is not client:
-            # The same player on a newer connection (reload): the old one stops receiving.
-            room.everyone.discard(previous.conn)
+            # The same player on a newer connection (reload, or a token used elsewhere).
+            self._replace(room, previous)
         client.role = "player"
         client.player_id = player_id
         client.pending = False
@@ -162,6 +169,21 @@ class Hub:
         room.everyone.add(client.conn)
         room.clients.add(client)
         self._metrics.active_players.set(self.player_count())
+
+    def _replace(self, room: Room, client: Client) -> None:
+        """Take a player's older connection out of the game and close it (4009): one
+        identity plays on one connection."""
+        room.everyone.discard(client.conn)
+        if client.player_id is not None and room.players.get(client.player_id) is client:
+            del room.players[client.player_id]
+        client.role = None
+        client.player_id = None
+        self._close_soon(client.conn, CLOSE_REPLACED, "this player connected again elsewhere")
+
+    def _close_soon(self, conn: ServerConnection, code: int, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(conn.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def leave(self, client: Client) -> Room | None:
         """Take a connection out of its room; return the room when it is now empty."""
@@ -278,11 +300,11 @@ class Hub:
             client = room.players.get(item[1])
             self._on_kicked(room.game_id, PlayerId(item[1]), item[2] if len(item) > 2 else None)
             if client is not None:
-                task = asyncio.get_running_loop().create_task(
-                    client.conn.close(CLOSE_KICKED, "kicked by the host")
-                )
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._close_soon(client.conn, CLOSE_KICKED, "kicked by the host")
+        elif kind == "resumed":  # [resumed, player_id, replica, conn_id]: on that one only
+            client = room.players.get(item[1])
+            if client is not None and (item[2] != self.replica_id or client.conn_id != item[3]):
+                self._replace(room, client)
 
     def _split_results(self, room: Room, item: list[Any], reveal: list[Any] | None = None) -> None:
         """Send each local player its own row of a reveal (the one per-player step of fan-out).

@@ -116,7 +116,7 @@ class GameService:
         self.metrics = metrics
         self.web = web
         self.clock = clock
-        self.hub = Hub(metrics, personal_frame, self._kicked)
+        self.hub = Hub(metrics, personal_frame, self._kicked, settings.replica_id)
         self.secret = settings.jwt_secret.get_secret_value()
         # Bans keep a keyed hash of an address, so Redis never holds players' addresses.
         self._address_salt = hmac.new(

@@ -21,7 +21,9 @@ PLAYER_AUDIENCE = "partyquiz-ws:player"
 SERVICE_AUDIENCE = "partyquiz-web:internal"
 SERVICE_SUBJECT = "partyquiz-ws"
 SERVICE_TOKEN_SECONDS = 60
-RESUME_TOKEN_SECONDS = 24 * 3600
+# Each welcome gives a fresh token: a player that keeps playing keeps a valid one, and an
+# abandoned one stops working after this (the game's data lives 24 h after its last change).
+RESUME_TOKEN_SECONDS = 12 * 3600
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5
 

@@ -174,3 +174,22 @@ async def test_a_crashed_replicas_connections_stop_counting_against_an_address(
     finally:
         await client.aclose()
         await backend.close()
+
+
+async def test_resuming_on_one_replica_closes_the_players_connection_on_the_other(
+    fresh_redis_url: str,
+) -> None:
+    async with two_replicas(fresh_redis_url) as (first, a, b):
+        game_id, code = await create_game(first)
+        host = await Peer.open(a.url)
+        await host.send(type="host", host_token=host_token(game_id, code))
+        await host.expect("host_welcome")
+        old = await Peer.open(a.url)
+        welcome = await old.join(code, "Roamer")
+        new = await Peer.open(b.url)
+        await new.send(type="resume", resume_token=welcome["resume_token"])
+        assert (await new.expect("welcome"))["player_id"] == welcome["player_id"]
+        _, code_seen = await old.until_closed()
+        assert code_seen == 4009
+        await host.close()
+        await new.close()

@@ -360,3 +360,43 @@ async def test_ending_during_a_question_shows_its_reveal_and_each_result_before_
         assert result["score"] > 0
         for peer in (host, player, idle):
             await peer.close()
+
+
+async def test_a_resumed_identity_takes_over_and_the_older_connection_is_closed() -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        first = await Peer.open(svc.url)
+        welcome = await first.join(code, "Ada")
+        second = await Peer.open(svc.url)
+        await second.send(type="resume", resume_token=welcome["resume_token"])
+        assert (await second.expect("welcome"))["player_id"] == welcome["player_id"]
+        _, code_seen = await first.until_closed()
+        assert code_seen == 4009
+        await host.send(type="start")
+        await second.expect("question")
+        await second.send(type="answer", question_index=0, choices=[0])
+        assert (await second.expect("answer_receipt"))["question_index"] == 0
+        for peer in (host, second):
+            await peer.close()
+
+
+async def test_a_resume_token_stops_working_ten_minutes_after_its_game_ended() -> None:
+    backend, clock = memory_backend(), Clock()
+    async with running_service(backend, clock=clock) as svc:
+        game_id, code = await create_game(backend)
+        host = await _hosted(svc.url, game_id, code)
+        player = await Peer.open(svc.url)
+        welcome = await player.join(code, "Ada")
+        await host.send(type="end")
+        await player.expect("ended")
+        soon = await Peer.open(svc.url)
+        await soon.send(type="resume", resume_token=welcome["resume_token"])
+        assert (await soon.expect("welcome"))["state"]["phase"] == "ended"
+        clock.advance(601)
+        late = await Peer.open(svc.url)
+        await late.send(type="resume", resume_token=welcome["resume_token"])
+        assert (await late.expect("error", "welcome"))["code"] == "token_expired"
+        for peer in (host, soon, late):
+            await peer.close()

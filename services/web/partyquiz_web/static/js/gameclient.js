@@ -1,10 +1,13 @@
 // The game-service connection shared by the player and host pages (see docs/protocol.md).
-// Owns reconnecting (back-off, 1012 = at once, 4003 = never), dropping stale versions, the
+// Owns reconnecting (back-off, 1012 = at once, 4003 and 4009 = never), dropping stale versions, the
 // server clock estimate and keep-alive pings. It draws nothing: pages get messages and states.
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const PING_EVERY_MS = 15000;
 const CLOSE_KICKED = 4003;
+// The same player connected again elsewhere (another tab or device): coming back would only
+// push that one out in turn.
+const CLOSE_REPLACED = 4009;
 const CLOSE_RESTARTING = 1012;
 const DECODER = new TextDecoder();
 
@@ -147,7 +150,7 @@ export class GameConnection {
 
   retry(code) {
     if (this.stopped) return;
-    if (code === CLOSE_KICKED) {
+    if (code === CLOSE_KICKED || code === CLOSE_REPLACED) {
       this.stop();
       return;
     }
