@@ -90,5 +90,6 @@ case "${1:-}" in
     --smoke) ensure_debs postgresql redis-server ;;
     *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
 esac
-ensure_debs podman buildah runc mmdebstrap
+# The dnsname CNI plugin gives containers on a podman network (compose.yaml's) names in DNS.
+ensure_debs podman buildah runc mmdebstrap golang-github-containernetworking-plugin-dnsname
 ensure_base_image
