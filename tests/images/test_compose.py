@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from partyquiz_operator import backup
 from partyquiz_web.migrating import head_revision
 from tests.images.compose import COMPOSE_FILE, Stack, compose_stack, image_env, run_init
-from tests.images.podman import image_ref, podman, project_version, wait_for
+from tests.images.podman import REPO, image_ref, podman, project_version, wait_for
 from tests.netns import netns_unusable_reason
 
 READY_SECONDS = 300
@@ -40,9 +42,65 @@ QUIZ = {
 }  # fmt: skip
 
 
+def _build_upgrade_images(tmp: Path) -> None:
+    """``web`` and ``ws`` at a new tag; the web one carries one more (additive) migration."""
+    migration = f'''"""A table only the upgrade test's release has.
+
+Revision ID: {UPGRADE_REVISION}
+Revises: {head_revision()}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{UPGRADE_REVISION}"
+down_revision = "{head_revision()}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("compose_upgrade_check", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("compose_upgrade_check")
+'''
+    (tmp / f"{UPGRADE_REVISION}.py").write_text(migration)
+    (tmp / "Containerfile").write_text(
+        f"FROM {image_ref('web')}\n"
+        "USER 0\n"
+        f"COPY {UPGRADE_REVISION}.py /tmp/\n"
+        "RUN versions=$(python3 -c 'import partyquiz_web, pathlib; "
+        'print(pathlib.Path(partyquiz_web.__file__).parent / "migrations" / "versions")\') '
+        f'&& mv /tmp/{UPGRADE_REVISION}.py "$versions/"\n'
+        "USER 10001:10001\n"
+    )
+    repo = image_ref("web").rpartition("/partyquiz-web:")[0]
+    tag = f"{repo}/partyquiz-web:{UPGRADE_TAG}"
+    podman("build", "--pull=never", "--network", "none", "--tag", tag, str(tmp), timeout=600)
+    podman("tag", image_ref("ws"), f"{repo}/partyquiz-ws:{UPGRADE_TAG}")
+
+
+@pytest.fixture(scope="module")
+def upgrade_images(
+    images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    _build_upgrade_images(tmp_path_factory.mktemp("upgrade"))
+    repo = image_ref("web").rpartition("/partyquiz-web:")[0]
+    try:
+        yield
+    finally:
+        for name in ("web", "ws"):
+            podman("rmi", f"{repo}/partyquiz-{name}:{UPGRADE_TAG}", check=False)
+
+
 @pytest.fixture(scope="module")
 def stack(
-    images: dict[str, str], test_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    images: dict[str, str],
+    test_images: dict[str, str],
+    upgrade_images: None,  # made first, so they are removed after the stack's containers
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     reason = netns_unusable_reason()
     if reason is not None:
@@ -147,8 +205,8 @@ def test_up_serves_a_bot_game_through_the_proxy_on_both_game_replicas(
     assert {name.split("_")[1] for name in names} == {*SERVICES, "migrate"}
     assert stack.container("ws", 2) in names
     # Only the proxy has a published port; PostgreSQL and Redis are reachable only inside.
-    published = {n: stack.inspect(n)["HostConfig"]["PortBindings"] or {} for n in names}
-    assert {n for n, ports in published.items() if ports} == {stack.container("proxy")}
+    published = {n: podman("port", n, check=False).stdout.strip() for n in names}
+    assert {n for n, ports in published.items() if ports} == {stack.container("proxy")}, published
     migrate = stack.inspect(stack.container("migrate"))
     assert migrate["State"]["ExitCode"] == 0
     assert "upgraded from empty to" in stack.logs(stack.container("migrate"))
@@ -190,65 +248,12 @@ def test_down_and_up_again_keeps_hosts_quizzes_and_results(
     assert "nothing to do" in stack.logs(stack.container("migrate"))
 
 
-def _build_upgrade_images(tmp: Path) -> None:
-    """``web`` and ``ws`` at a new tag; the web one carries one more (additive) migration."""
-    migration = f'''"""A table only the upgrade test's release has.
-
-Revision ID: {UPGRADE_REVISION}
-Revises: {head_revision()}
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{UPGRADE_REVISION}"
-down_revision = "{head_revision()}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table("compose_upgrade_check", sa.Column("id", sa.Integer, primary_key=True))
-
-
-def downgrade() -> None:
-    op.drop_table("compose_upgrade_check")
-'''
-    (tmp / f"{UPGRADE_REVISION}.py").write_text(migration)
-    (tmp / "Containerfile").write_text(
-        f"FROM {image_ref('web')}\n"
-        "USER 0\n"
-        f"COPY {UPGRADE_REVISION}.py /tmp/\n"
-        "RUN versions=$(python3 -c 'import partyquiz_web, pathlib; "
-        'print(pathlib.Path(partyquiz_web.__file__).parent / "migrations" / "versions")\') '
-        f'&& mv /tmp/{UPGRADE_REVISION}.py "$versions/"\n'
-        "USER 10001:10001\n"
-    )
-    repo = image_ref("web").rpartition("/partyquiz-web:")[0]
-    tag = f"{repo}/partyquiz-web:{UPGRADE_TAG}"
-    podman("build", "--pull=never", "--network", "none", "--tag", tag, str(tmp), timeout=600)
-    podman("tag", image_ref("ws"), f"{repo}/partyquiz-ws:{UPGRADE_TAG}")
-
-
-@pytest.fixture(scope="module")
-def upgrade_images(
-    images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    _build_upgrade_images(tmp_path_factory.mktemp("upgrade"))
-    repo = image_ref("web").rpartition("/partyquiz-web:")[0]
-    try:
-        yield
-    finally:
-        for name in ("web", "ws"):
-            podman("rmi", f"{repo}/partyquiz-{name}:{UPGRADE_TAG}", check=False)
-
-
 def _started(stack: Stack, name: str) -> datetime:
     return datetime.fromisoformat(stack.inspect(name)["State"]["StartedAt"][:26])
 
 
 def test_upgrade_to_a_new_tag_migrates_first_then_runs_the_new_images(
-    stack: Stack, host: dict[str, str], upgrade_images: None
+    stack: Stack, host: dict[str, str]
 ) -> None:
     stack.env["PARTYQUIZ_VERSION"] = UPGRADE_TAG
     stack.compose("up", "-d")
@@ -290,6 +295,7 @@ def test_restore_from_a_backup_brings_back_what_was_deleted(
     stack.compose("stop", "web", "ws")
     restored = stack.exec("backup", "partyquiz-backup", "restore", dump)
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "nothing to do" in stack.compose("run", "--rm", "migrate")
     stack.compose("start", "web", "ws")
     _wait_ready(stack)
     token = _login(stack, host)
@@ -303,3 +309,12 @@ def test_compose_file_defaults_to_the_published_images_of_this_release() -> None
     version = project_version()
     assert f"ghcr.io/partyquiz}}/partyquiz-web:${{PARTYQUIZ_VERSION:-{version}}}" in text
     assert f"ghcr.io/partyquiz}}/partyquiz-ws:${{PARTYQUIZ_VERSION:-{version}}}" in text
+
+
+def test_backup_script_uses_the_operators_dump_and_restore_command_lines() -> None:
+    script = (REPO / "compose" / "backup.sh").read_text()
+    assert shlex.join(backup.pg_dump_args()) in script
+    restore = backup.pg_restore_args("x")
+    assert " ".join(restore[: restore.index("--dbname")]) in script.replace(
+        " \\\n            ", " "
+    )

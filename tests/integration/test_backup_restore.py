@@ -2,7 +2,7 @@
 
 The dump runs the exact script the operator puts in its backup pods (``backup.backup_script``)
 with real pg_dump/pg_restore against a real PostgreSQL; the restore follows the procedure in
-docs/operations.md ("Upgrades, rollbacks, backups and restore").
+docs/operations.md ("Upgrades, rollbacks, backups and restore on Kubernetes").
 """
 
 from __future__ import annotations
