@@ -2,9 +2,10 @@
 # Makes this machine able to build and run PartyQuiz's images, and does nothing when it already
 # can: installs podman, buildah, runc and mmdebstrap from Debian when missing, and creates the
 # base image the Dockerfiles name (debian:bookworm-slim) from a minbase bootstrap when no
-# registry is reachable. With --smoke it also installs the PostgreSQL and Redis servers the
-# smoke tests start (throwaway instances; no system service is used). The rootfs tarball is cached outside the repository; delete it (or set
-# PARTYQUIZ_BASE_REFRESH=1) to rebuild the base with current Debian packages.
+# registry is reachable, and exports it to an OCI archive (archive.sh) for the real node. With
+# --smoke it also installs the PostgreSQL and Redis servers the smoke tests start (throwaway
+# instances; no system service is used). The rootfs tarball is cached outside the repository;
+# delete it (or set PARTYQUIZ_BASE_REFRESH=1) to rebuild the base with current Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -93,3 +94,5 @@ esac
 # The dnsname CNI plugin gives containers on a podman network (compose.yaml's) names in DNS.
 ensure_debs podman buildah runc mmdebstrap golang-github-containernetworking-plugin-dnsname
 ensure_base_image
+# The real node's volume helper pods run the base image, imported from this archive.
+hack/images/archive.sh "$base"

@@ -2,9 +2,12 @@
 # Builds PartyQuiz's container images with podman and prints their sizes.
 #   hack/images/build.sh [web] [ws] [operator]        (no argument: all three)
 #   hack/images/build.sh test-postgres test-redis test-caddy
+#   hack/images/build.sh test-web-upgrade test-web-never-ready   (after web)
 # The test-* images are stand-ins for the official postgres, redis and caddy images, built from
 # Debian's packages (hack/images/test/, context that folder only) for machines without a
 # registry; docs/operator.md says which part of the official images' interface they provide.
+# test-web-upgrade and test-web-never-ready are built on this run's web image (build arguments
+# BASE_REPO, BASE_TAG) for the real-node tier's upgrade and rollback tests.
 # Tags: ${PARTYQUIZ_IMAGE_REPO:-localhost}/partyquiz-<name>:${PARTYQUIZ_IMAGE_TAG:-<version>},
 # plus :latest. The host's CA bundle (PARTYQUIZ_BUILD_CA_FILE, default
 # /etc/ssl/certs/ca-certificates.crt) is handed to the build as the read-only build secret
@@ -12,7 +15,8 @@
 # layer (a --volume would leave its mount point behind in every stage). Labels carry the
 # version, the git revision (-dirty when image inputs have local changes) and the origin
 # remote's URL (PARTYQUIZ_IMAGE_SOURCE overrides it). Full build logs are kept in the cache
-# directory; PARTYQUIZ_IMAGES_VERBOSE=1 streams them.
+# directory; PARTYQUIZ_IMAGES_VERBOSE=1 streams them. Each image is also exported to an OCI
+# archive (hack/images/archive.sh), which is what the real node imports.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,8 +25,10 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(web ws operator)
 for name in "${names[@]}"; do
     case "$name" in
-        web | ws | operator | test-postgres | test-redis | test-caddy) ;;
-        *) echo "usage: $0 [web] [ws] [operator] [test-postgres] [test-redis] [test-caddy]" >&2
+        web | ws | operator | test-postgres | test-redis | test-caddy | test-web-upgrade \
+            | test-web-never-ready) ;;
+        *) echo "usage: $0 [web] [ws] [operator] [test-postgres] [test-redis] [test-caddy]" \
+                "[test-web-upgrade] [test-web-never-ready]" >&2
            exit 2 ;;
     esac
 done
@@ -57,7 +63,7 @@ for name in "${names[@]}"; do
     image=$repo/partyquiz-$name
     case "$name" in
         test-*) dockerfile=hack/images/test/Dockerfile.${name#test-}; context=hack/images/test
-                args=() ;;
+                args=(--build-arg "BASE_REPO=$repo" --build-arg "BASE_TAG=$tag") ;;
         *) dockerfile=Dockerfile.$name; context=.; args=("${build_args[@]}") ;;
     esac
     printf '==> building %s:%s (%s)\n' "$image" "$tag" "$dockerfile" >&2
@@ -85,6 +91,8 @@ for name in "${names[@]}"; do
         "$image:$tag")" ]; then
         $podman rmi "$previous" >/dev/null 2>&1 || true
     fi
+    # The real node imports images from OCI archives (see archive.sh); a no-op when unchanged.
+    hack/images/archive.sh "$image:$tag"
 done
 
 printf '\n%-52s %10s\n' IMAGE SIZE
