@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a PartyQuiz target needs on a fresh Debian machine, and nothing twice.
 #   hack/bootstrap.sh python   uv + the locked Python dependencies
-#   hack/bootstrap.sh test     the above + Debian's postgresql, redis-server, chromium, podman
-#                              and the local control-plane binaries (built into a cache)
+#   hack/bootstrap.sh test     the above + Debian's postgresql, redis-server, chromium, podman,
+#                              what a real node needs from Debian (runc, CNI plugins, iptables,
+#                              ipset, conntrack, socat, nftables) and the local cluster's
+#                              binaries, real node included (built into a cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,7 +51,8 @@ case "$what" in
     python) ;;
     test)
         ensure_debs postgresql redis-server chromium fonts-dejavu-core prometheus
-        if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh; fi
+        ensure_debs runc containernetworking-plugins iptables ipset conntrack socat nftables
+        if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh --node; fi
         if [ -x hack/images/bootstrap.sh ]; then hack/images/bootstrap.sh; fi
         ;;
     *) echo "usage: $0 python|test" >&2; exit 2 ;;

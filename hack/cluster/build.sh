@@ -3,6 +3,10 @@
 # repository and does nothing when they are already there.
 #
 #   hack/cluster/build.sh            build whatever is missing, print what and how long
+#   hack/cluster/build.sh --node     also the real node: kubelet, kube-proxy, containerd (with its
+#                                    runc shim and ctr), CoreDNS, kube-router (network policies),
+#                                    local-path-provisioner, and the pause and CoreDNS images as
+#                                    OCI archives (see node/lib.sh)
 #   hack/cluster/build.sh --print-bin-dir   print the directory holding the current binaries
 #
 # Layout: $PARTYQUIZ_CACHE/cluster/<component>-<version>/<binaries> plus a `.built` stamp, and
@@ -20,11 +24,12 @@ SRC_DIR="$CLUSTER_CACHE/src"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=mod
 GO_PARALLEL=${PARTYQUIZ_GO_PARALLEL:-2}
 
-if [ "${1:-}" = "--print-bin-dir" ]; then
-    echo "$BIN_DIR"
-    exit 0
-fi
-[ $# -eq 0 ] || die "usage: $0 [--print-bin-dir]"
+with_node=0
+case "${1:-}" in
+    --print-bin-dir) echo "$BIN_DIR"; exit 0 ;;
+    --node) with_node=1; shift ;;
+esac
+[ $# -eq 0 ] || die "usage: $0 [--node | --print-bin-dir]"
 
 command -v go >/dev/null 2>&1 || die "Go >= 1.26 must be on PATH (GOTOOLCHAIN=local: no toolchain is downloaded)"
 GO_VERSION=$(go env GOVERSION)
@@ -38,7 +43,7 @@ is_built() { # component version binaries...
     local dir="$CLUSTER_CACHE/$1-$2" bin
     [ -f "$dir/.built" ] && [ "$(cat "$dir/.built")" = "$(stamp_text "$1" "$2")" ] || return 1
     shift 2
-    for bin in "$@"; do [ -x "$dir/$bin" ] || return 1; done
+    for bin in "$@"; do [ -x "$dir/$bin" ] || [ -s "$dir/$bin" ] || return 1; done
 }
 
 # Build into a scratch directory and move it into place only when complete, so an interrupted
@@ -66,22 +71,19 @@ wrapper_module() { # dir module-name
     printf 'module %s\n\ngo 1.26.0\n' "$2" >"$1/go.mod"
 }
 
-build_kubernetes() {
-    local v=$K8S_VERSION minor major out src gomod
+# Prepares a wrapper module in $1 that requires k8s.io/kubernetes at the pinned tag and fetches
+# the given packages. k8s.io/kubernetes maps its staging modules with relative replaces, which
+# only work inside its own tree; each one is mapped to its published v0.<minor>.<patch> tag
+# instead. The list of staging modules changes between releases, so it is read from the tagged
+# go.mod.
+kubernetes_wrapper() { # dir packages...
+    local src=$1 v=$K8S_VERSION major gomod replaces m
+    shift
     major=${v#v}; major=${major%%.*}
-    minor=${v#v"$major".}; minor=${minor%%.*}
-    src="$SRC_DIR/kubernetes-$v"
-    out="$CLUSTER_CACHE/.kubernetes-$v.tmp"
-    rm -rf "$out"; mkdir -p "$out"
     wrapper_module "$src" partyquiz.local/cluster-build/kubernetes
-
-    # k8s.io/kubernetes maps its staging modules with relative replaces, which only work inside
-    # its own tree; map each one to its published v0.<minor>.<patch> tag instead. The list of
-    # staging modules changes between releases, so it is read from the tagged go.mod.
     gomod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/^\s*"GoMod": "\(.*\)",\?$/\1/p')
     [ -f "$gomod" ] || die "could not fetch k8s.io/kubernetes@$v go.mod"
     local staging_version="v0.${v#v"$major".}"
-    local replaces
     replaces=$(sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/k8s\.io/[a-z0-9-]*\s*$#\1#p' "$gomod")
     [ -n "$replaces" ] || die "no staging replaces found in $gomod"
     {
@@ -89,19 +91,43 @@ build_kubernetes() {
         for m in $replaces; do printf '\t%s => %s %s\n' "$m" "$m" "$staging_version"; done
         printf ')\n'
     } >>"$src/go.mod"
+    (cd "$src" && quiet go get "${@/%/@$v}")
+}
 
-    local pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
-    (cd "$src" && quiet go get "${pkgs[@]/%/@$v}")
-
-    # Without these the server reports v0.0.0 and kubectl warns about version skew.
-    local ld="-s -w" p
+# Without these the binaries report v0.0.0 and kubectl warns about version skew.
+kubernetes_ldflags() {
+    local v=$K8S_VERSION major minor ld="-s -w" p
+    major=${v#v}; major=${major%%.*}
+    minor=${v#v"$major".}; minor=${minor%%.*}
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
         ld+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor"
         ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
     done
-    (cd "$src" && go build -p "$GO_PARALLEL" -trimpath -ldflags "$ld" -o "$out/" "${pkgs[@]}")
-    finish kubernetes "$v" "$out"
+    echo "$ld"
+}
+
+build_kubernetes_packages() { # component packages...
+    local component=$1 v=$K8S_VERSION src out
+    shift
+    src="$SRC_DIR/$component-$v"
+    out="$CLUSTER_CACHE/.$component-$v.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    kubernetes_wrapper "$src" "$@"
+    (cd "$src" && go build -p "$GO_PARALLEL" -trimpath -ldflags "$(kubernetes_ldflags)" -o "$out/" "$@")
+    finish "$component" "$v" "$out"
+}
+
+build_kubernetes() {
+    build_kubernetes_packages kubernetes k8s.io/kubernetes/cmd/kube-apiserver \
+        k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+        k8s.io/kubernetes/cmd/kubectl
+}
+
+# The node's kubelet and kube-proxy, from the same tag, in a wrapper of their own so the
+# control plane's cache entry stays valid; Go's build cache shares everything they have in common.
+build_kubernetes_node() {
+    build_kubernetes_packages kubernetes-node k8s.io/kubernetes/cmd/kubelet \
+        k8s.io/kubernetes/cmd/kube-proxy
 }
 
 build_etcd() {
@@ -132,6 +158,57 @@ build_helm() {
     finish helm "$v" "$out"
 }
 
+build_containerd() {
+    local v=$CONTAINERD_VERSION out="$CLUSTER_CACHE/.containerd-$CONTAINERD_VERSION.tmp" m=github.com/containerd/containerd/v2
+    rm -rf "$out"; mkdir -p "$out"
+    GOBIN="$out" quiet go install -p "$GO_PARALLEL" -trimpath \
+        -ldflags "-s -w -X $m/version.Version=$v -X $m/version.Revision=$v" \
+        "$m/cmd/containerd@$v" "$m/cmd/containerd-shim-runc-v2@$v" "$m/cmd/ctr@$v"
+    finish containerd "$v" "$out"
+}
+
+# CoreDNS runs as a pod, so beside the binary it gets an image: FROM scratch, the binary alone,
+# a non-root user (restricted Pod Security Standard), written straight to an OCI archive.
+build_coredns() {
+    local v=$COREDNS_VERSION out="$CLUSTER_CACHE/.coredns-$COREDNS_VERSION.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    GOBIN="$out" quiet go install -p "$GO_PARALLEL" -trimpath \
+        -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$v" "github.com/coredns/coredns@$v"
+    "$HERE/node/oci-archive.sh" "$out/coredns.oci.tar" "$(node_image coredns "$v")" 65532 \
+        "$out/coredns:/coredns" -- /coredns
+    finish coredns "$v" "$out"
+}
+
+# Only its network-policy controller runs (--run-firewall); routing stays with the bridge CNI
+# and Services with kube-proxy.
+build_kube_router() {
+    local v=$KUBE_ROUTER_VERSION out="$CLUSTER_CACHE/.kube-router-$KUBE_ROUTER_VERSION.tmp"
+    local m=github.com/cloudnativelabs/kube-router/v2
+    rm -rf "$out"; mkdir -p "$out"
+    GOBIN="$out" quiet go install -p "$GO_PARALLEL" -trimpath \
+        -ldflags "-s -w -X $m/pkg/version.Version=$v -X $m/pkg/version.BuildDate=1970-01-01T00:00:00Z" \
+        "$m/cmd/kube-router@$v"
+    finish kube-router "$v" "$out"
+}
+
+build_local_path() {
+    local v=$LOCAL_PATH_VERSION out="$CLUSTER_CACHE/.local-path-provisioner-$LOCAL_PATH_VERSION.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    GOBIN="$out" quiet go install -p "$GO_PARALLEL" -trimpath \
+        -ldflags "-s -w -X main.VERSION=$v" "github.com/rancher/local-path-provisioner@$v"
+    finish local-path-provisioner "$v" "$out"
+}
+
+# The pod sandbox ("pause") process and its image; no registry serves registry.k8s.io/pause here.
+build_pause() {
+    local v=$PAUSE_VERSION out="$CLUSTER_CACHE/.pause-$PAUSE_VERSION.tmp"
+    rm -rf "$out"; mkdir -p "$out"
+    (cd "$HERE/node/pause" && go build -trimpath -ldflags "-s -w" -o "$out/pause" .)
+    "$HERE/node/oci-archive.sh" "$out/pause.oci.tar" "$(node_image pause "$v")" 65535 \
+        "$out/pause:/pause" -- /pause
+    finish pause "$v" "$out"
+}
+
 # component version builder binaries...
 BUILDS=(
     "kubernetes $K8S_VERSION build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl"
@@ -139,13 +216,26 @@ BUILDS=(
     "kwok $KWOK_VERSION build_kwok kwok"
     "helm $HELM_VERSION build_helm helm"
 )
+if [ $with_node -eq 1 ]; then
+    BUILDS+=(
+        "kubernetes-node $K8S_VERSION build_kubernetes_node kubelet kube-proxy"
+        "containerd $CONTAINERD_VERSION build_containerd containerd containerd-shim-runc-v2 ctr"
+        "coredns $COREDNS_VERSION build_coredns coredns coredns.oci.tar"
+        "kube-router $KUBE_ROUTER_VERSION build_kube_router kube-router"
+        "local-path-provisioner $LOCAL_PATH_VERSION build_local_path local-path-provisioner"
+        "pause $PAUSE_VERSION build_pause pause pause.oci.tar"
+    )
+fi
 
 link_bins() {
     mkdir -p "$BIN_DIR"
     local line name version builder bins b
     for line in "${BUILDS[@]}"; do
         read -r name version builder bins <<<"$line"
-        for b in $bins; do ln -sfn "../$name-$version/$b" "$BIN_DIR/$b"; done
+        for b in $bins; do
+            # Image archives stay in their version directory; node/lib.sh knows where.
+            [[ $b == *.oci.tar ]] || ln -sfn "../$name-$version/$b" "$BIN_DIR/$b"
+        done
     done
 }
 
@@ -159,15 +249,17 @@ all_built() {
 }
 
 start=$SECONDS
+what="kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, helm $HELM_VERSION"
+[ $with_node -eq 0 ] || what+="; node: containerd $CONTAINERD_VERSION, coredns $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION, local-path-provisioner $LOCAL_PATH_VERSION, pause $PAUSE_VERSION"
 if all_built; then
     link_bins
-    log "control-plane binaries up to date in $BIN_DIR (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, helm $HELM_VERSION); nothing to build"
+    log "cluster binaries up to date in $BIN_DIR ($what); nothing to build"
     exit 0
 fi
 
 minor=${GO_VERSION#go1.}; minor=${minor%%.*}
 [[ $minor =~ ^[0-9]+$ ]] && [ "$minor" -ge 26 ] \
-    || die "$GO_VERSION is too old: kubernetes $K8S_VERSION, kwok and helm need Go >= 1.26"
+    || die "$GO_VERSION is too old: kubernetes $K8S_VERSION, kwok, helm and containerd need Go >= 1.26"
 
 mkdir -p "$CLUSTER_CACHE"
 # One build at a time per cache: a second caller waits, then finds everything built.
@@ -190,4 +282,4 @@ for line in "${BUILDS[@]}"; do
     log "$name $version: built in $((SECONDS - t0))s"
 done
 link_bins
-log "control-plane binaries ready in $BIN_DIR after $((SECONDS - start))s"
+log "cluster binaries ready in $BIN_DIR after $((SECONDS - start))s ($what)"

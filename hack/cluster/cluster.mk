@@ -1,23 +1,32 @@
-# Local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok).
-# Included by the top Makefile; see docs/development.md.
+# Local Kubernetes cluster: the control plane (etcd, kube-apiserver, controller-manager,
+# scheduler) with kwok's simulated node, or with NODE=real a real node (kubelet, containerd,
+# CoreDNS ...) in a network namespace of its own. Included by the top Makefile; see
+# docs/development.md.
+
+# NODE=kwok|real for cluster-build/cluster-up/cluster-reset; cluster-down and cluster-status
+# follow the mode the state dir was started in.
+NODE ?=
+CLUSTER_NODE_ENV := $(if $(NODE),PARTYQUIZ_CLUSTER_NODE=$(NODE))
+CLUSTER_BUILD_ARGS := $(if $(filter real,$(NODE)),--node)
 
 .PHONY: cluster-build
-cluster-build: ## Build the pinned control-plane binaries and helm into the cache (no-op when cached)
-	@hack/cluster/build.sh
+cluster-build: ## Build the pinned cluster binaries and helm into the cache (NODE=real: node too; no-op when cached)
+	@hack/cluster/build.sh $(CLUSTER_BUILD_ARGS)
+	@$(if $(filter real,$(NODE)),hack/images/bootstrap.sh)
 
 .PHONY: cluster-up
-cluster-up: cluster-build ## Start the local control plane (reuses a running one); prints the KUBECONFIG
-	@hack/cluster/up.sh
+cluster-up: cluster-build ## Start the local cluster (NODE=real: a real node); reuses a running one, prints the KUBECONFIG
+	@$(CLUSTER_NODE_ENV) hack/cluster/up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control plane, keeping its state
+cluster-down: ## Stop the local cluster (a real node: everything it started, its namespaces, cgroups), keeping its state
 	@hack/cluster/down.sh
 
 .PHONY: cluster-status
-cluster-status: ## Show whether each control-plane component runs, with logs of crashed ones
+cluster-status: ## Show whether each cluster component runs, with logs of crashed ones
 	@hack/cluster/status.sh
 
 .PHONY: cluster-reset
-cluster-reset: cluster-build ## Stop the control plane, delete its state (etcd data, certs) and start afresh
+cluster-reset: cluster-build ## Stop the cluster, delete its state (etcd data, certs, node) and start afresh
 	@hack/cluster/down.sh --purge
-	@hack/cluster/up.sh
+	@$(CLUSTER_NODE_ENV) hack/cluster/up.sh

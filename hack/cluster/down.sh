@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Stops the local control plane by the PIDs in its PID files (never by process name), newest
 # component first. State survives for the next `up.sh` unless --purge is given, which then deletes
-# the state directory (certs, etcd data, logs, kubeconfig).
+# the state directory (certs, etcd data, logs, kubeconfig). A real node (the state dir records
+# the mode) is stopped by node/down.sh, which also gives back its namespaces and cgroups.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+
+[ "${RECORDED_MODE:-$NODE_MODE}" = real ] && exec "$HERE/node/down.sh" "$@"
 
 purge=0
 case "${1:-}" in

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared configuration of the local control plane: pinned versions, cache and state locations,
-# loopback ports. Sourced by build.sh, up.sh, down.sh and status.sh; defines, never starts anything.
+# Shared configuration of the local cluster: pinned versions, cache and state locations,
+# loopback ports, the node mode. Sourced by build.sh, up.sh, down.sh and status.sh; defines,
+# never starts anything.
 #
 # Environment overrides (all optional):
 #   PARTYQUIZ_CACHE               cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/partyquiz)
@@ -8,13 +9,24 @@
 #                                 (default $PARTYQUIZ_CACHE/cluster/run)
 #   PARTYQUIZ_CLUSTER_PORT_BASE   loopback ports are this plus a fixed offset (default 17000):
 #                                 apiserver +443, etcd +379/+380, controller-manager +257,
-#                                 scheduler +259, kwok +247
-#   PARTYQUIZ_K8S_VERSION, PARTYQUIZ_ETCD_VERSION, PARTYQUIZ_KWOK_VERSION, PARTYQUIZ_HELM_VERSION
+#                                 scheduler +259, kwok +247. A real node also derives its network
+#                                 namespace and cgroup names from it (node/lib.sh).
+#   PARTYQUIZ_CLUSTER_NODE        kwok (default: a simulated node) or real (kubelet, containerd
+#                                 and the rest in a network namespace of their own; node/lib.sh).
+#                                 Unset, the mode the state dir was last started in.
+#   PARTYQUIZ_K8S_VERSION, PARTYQUIZ_ETCD_VERSION, PARTYQUIZ_KWOK_VERSION, PARTYQUIZ_HELM_VERSION,
+#   PARTYQUIZ_CONTAINERD_VERSION, PARTYQUIZ_COREDNS_VERSION, PARTYQUIZ_KUBE_ROUTER_VERSION,
+#   PARTYQUIZ_LOCAL_PATH_VERSION
 
 K8S_VERSION=${PARTYQUIZ_K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${PARTYQUIZ_ETCD_VERSION:-v3.5.35}
 KWOK_VERSION=${PARTYQUIZ_KWOK_VERSION:-v0.8.0}
 HELM_VERSION=${PARTYQUIZ_HELM_VERSION:-v3.22.0}
+# The real node (kubelet and kube-proxy come from the Kubernetes version above).
+CONTAINERD_VERSION=${PARTYQUIZ_CONTAINERD_VERSION:-v2.3.7}
+COREDNS_VERSION=${PARTYQUIZ_COREDNS_VERSION:-v1.14.7}
+KUBE_ROUTER_VERSION=${PARTYQUIZ_KUBE_ROUTER_VERSION:-v2.1.0}
+LOCAL_PATH_VERSION=${PARTYQUIZ_LOCAL_PATH_VERSION:-v0.0.30}
 
 CACHE_ROOT=${PARTYQUIZ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/partyquiz}
 CLUSTER_CACHE="$CACHE_ROOT/cluster"
@@ -32,15 +44,29 @@ KWOK_PORT=$((PORT_BASE + 247))
 
 APISERVER_URL="https://127.0.0.1:$APISERVER_PORT"
 KUBECONFIG_FILE="$STATE_DIR/kubeconfig"
-NODE_NAME=kwok-node-0
 SERVICE_CIDR=10.96.0.0/16
 POD_CIDR=10.244.0.0/16
 
-# Start order; stopped in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
+# The mode a state dir runs in is recorded by up.sh, so down.sh and status.sh need no flag.
+MODE_FILE="$STATE_DIR/node-mode"
+RECORDED_MODE=$(cat "$MODE_FILE" 2>/dev/null || true)
+NODE_MODE=${PARTYQUIZ_CLUSTER_NODE:-${RECORDED_MODE:-kwok}}
+case "$NODE_MODE" in
+    kwok | real) ;;
+    *) die "PARTYQUIZ_CLUSTER_NODE must be kwok or real, not '$NODE_MODE'" ;;
+esac
+
+# Start order; stopped in reverse. A real node runs no kwok: its kubelet registers itself.
+if [ "$NODE_MODE" = real ]; then
+    NODE_NAME=partyquiz-node
+    COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+else
+    NODE_NAME=kwok-node-0
+    COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+fi
 
 pid_file() { echo "$STATE_DIR/pids/$1.pid"; }
 log_file() { echo "$STATE_DIR/logs/$1.log"; }
@@ -61,7 +87,7 @@ component_pid() {
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     alive "$pid" || return 1
     # Guard against PID reuse: the process must run the binary we started.
-    [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$1" || return 1
+    [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$(component_pattern "$1")" || return 1
     echo "$pid"
 }
 
@@ -81,12 +107,64 @@ stop_component() {
     [ -n "${pid:-}" ]
 }
 
+# --- certificates and kubeconfigs (openssl; the CA lives in the state dir) --------------------
+PKI="$STATE_DIR/pki"
+CLIENT_EXT="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+
+issue_cert() { # name ca subject extensions
+    openssl genrsa -out "$PKI/$1.key" 2048 2>/dev/null
+    openssl req -new -key "$PKI/$1.key" -subj "$3" -out "$PKI/$1.csr" 2>/dev/null
+    printf '%s\n' "$4" >"$PKI/$1.ext"
+    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.crt" -CAkey "$PKI/$2.key" -CAcreateserial \
+        -days 3650 -sha256 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
+    rm -f "$PKI/$1.csr" "$PKI/$1.ext"
+}
+issue_ca() { # name common-name
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.crt" -days 3650 \
+        -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+}
+
+# Writes a kubeconfig (mode 600) for the client certificate $PKI/<cert>.{crt,key}.
+write_kubeconfig() { # path user cert [server]
+    local b64ca b64crt b64key
+    b64ca=$(base64 -w0 <"$PKI/ca.crt")
+    b64crt=$(base64 -w0 <"$PKI/$3.crt")
+    b64key=$(base64 -w0 <"$PKI/$3.key")
+    (umask 077 && cat >"$1.tmp" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: partyquiz-local
+  cluster:
+    server: ${4:-$APISERVER_URL}
+    certificate-authority-data: $b64ca
+users:
+- name: $2
+  user:
+    client-certificate-data: $b64crt
+    client-key-data: $b64key
+contexts:
+- name: partyquiz-local
+  context:
+    cluster: partyquiz-local
+    user: $2
+current-context: partyquiz-local
+KUBECONFIG
+    )
+    chmod 600 "$1.tmp"
+    mv "$1.tmp" "$1"
+}
+
 kubectl_admin() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=10s "$@"; }
 
-# Healthy means: every component alive, apiserver ready, the fake node Ready.
+# Healthy means: every component alive (a real node's too), apiserver ready, the node Ready.
 plane_healthy() {
     local c
     for c in "${COMPONENTS[@]}"; do component_pid "$c" >/dev/null || return 1; done
+    if [ "$NODE_MODE" = real ]; then node_processes_alive || return 1; fi
     [ -f "$KUBECONFIG_FILE" ] || return 1
     kubectl_admin get --raw /readyz >/dev/null 2>&1 || return 1
     [ "$(kubectl_admin get node "$NODE_NAME" \
@@ -97,7 +175,10 @@ print_env() {
     printf '%s\n' \
         "K8S_VERSION=$K8S_VERSION" "ETCD_VERSION=$ETCD_VERSION" "KWOK_VERSION=$KWOK_VERSION" \
         "HELM_VERSION=$HELM_VERSION" "BIN_DIR=$BIN_DIR" "STATE_DIR=$STATE_DIR" \
-        "KUBECONFIG=$KUBECONFIG_FILE" "APISERVER_URL=$APISERVER_URL" "NODE_NAME=$NODE_NAME"
+        "KUBECONFIG=$KUBECONFIG_FILE" "APISERVER_URL=$APISERVER_URL" "NODE_NAME=$NODE_NAME" \
+        "NODE_MODE=$NODE_MODE"
+    [ "$NODE_MODE" = real ] && print_node_env
+    return 0
 }
 
 # Reports every component whose PID file names a process that is gone, with its log's tail,
@@ -113,3 +194,6 @@ report_crashed() {
         [ "$keep" = keep ] || rm -f "$(pid_file "$c")"
     done
 }
+
+# shellcheck source=node/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/node/lib.sh"

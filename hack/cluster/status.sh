@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reports on the local control plane. Exit status: 0 healthy (every component alive, apiserver
-# ready, fake node Ready), 1 some component running but not healthy, 3 nothing running.
+# ready, node Ready), 1 some component running but not healthy, 3 nothing running. A real node's
+# processes are listed too.
 # A crashed component is shown with the tail of its log.
 #   hack/cluster/status.sh          human-readable status
 #   hack/cluster/status.sh --env    KEY=VALUE lines (versions, paths, URL) for tools and tests
@@ -10,13 +11,26 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 
 case "${1:-}" in
-    --env) print_env; exit 0 ;;
+    --env)
+        if [ "${RECORDED_MODE:-$NODE_MODE}" = real ] && [ "$NODE_MODE" != real ]; then
+            PARTYQUIZ_CLUSTER_NODE=real exec "$0" "$@"
+        fi
+        print_env
+        exit 0
+        ;;
     "") ;;
     *) die "usage: $0 [--env]" ;;
 esac
 
+# A state dir started with a real node reports on it whatever PARTYQUIZ_CLUSTER_NODE says.
+if [ "${RECORDED_MODE:-$NODE_MODE}" = real ] && [ "$NODE_MODE" != real ]; then
+    PARTYQUIZ_CLUSTER_NODE=real exec "$0" "$@"
+fi
+all=("${COMPONENTS[@]}")
+[ "$NODE_MODE" = real ] && all+=("${NODE_COMPONENTS[@]}")
+
 running=0
-for c in "${COMPONENTS[@]}"; do
+for c in "${all[@]}"; do
     if pid=$(component_pid "$c"); then
         running=$((running + 1))
         printf '  %-24s running (pid %s)\n' "$c" "$pid"

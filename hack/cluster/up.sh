@@ -4,6 +4,10 @@
 # ServiceAccount exists. Safe to run twice: a healthy plane is left alone, a crashed component is
 # reported with the tail of its log and started again. Binaries come from hack/cluster/build.sh;
 # state (certs, etcd data, logs, PID files, kubeconfig) lives in $PARTYQUIZ_CLUSTER_DIR.
+#
+# With PARTYQUIZ_CLUSTER_NODE=real this hands over to node/up.sh, which runs a real node (and
+# this script with --plane-only inside the node's network namespace: no kwok, an apiserver that
+# pods reach through the `kubernetes` Service and that reaches the kubelet).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -11,18 +15,42 @@ source "$HERE/lib.sh"
 
 START_TIMEOUT=${PARTYQUIZ_CLUSTER_START_TIMEOUT:-120}
 
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl; do
+plane_only=0
+case "${1:-}" in
+    --plane-only) plane_only=1 ;;
+    "") ;;
+    *) die "usage: $0" ;;
+esac
+if [ "$NODE_MODE" = real ] && [ $plane_only -eq 0 ]; then
+    exec "$HERE/node/up.sh"
+fi
+if [ "$(cat "$MODE_FILE" 2>/dev/null || echo "$NODE_MODE")" != "$NODE_MODE" ] && [ -d "$STATE_DIR/etcd" ]; then
+    die "$STATE_DIR holds a cluster started with PARTYQUIZ_CLUSTER_NODE=$(cat "$MODE_FILE"); stop it \
+and delete its state first (hack/cluster/down.sh --purge) or use another PARTYQUIZ_CLUSTER_DIR"
+fi
+
+plane_bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+[ "$NODE_MODE" = real ] || plane_bins+=(kwok)
+for b in "${plane_bins[@]}"; do
     [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing; build the binaries first: make cluster-build"
 done
 command -v openssl >/dev/null 2>&1 || die "openssl is required (apt-get install openssl)"
 
 start=$SECONDS
 mkdir -p "$STATE_DIR"
+echo "$NODE_MODE" >"$MODE_FILE"
 # Two callers at once (two test sessions, say) take turns; the second finds the plane running.
 exec 9>"$STATE_DIR/.up.lock"
 flock 9
 
-if plane_healthy; then
+if [ $plane_only -eq 1 ]; then
+    all_running=1
+    for c in "${COMPONENTS[@]}"; do component_pid "$c" >/dev/null || all_running=0; done
+    if [ $all_running -eq 1 ] && kubectl_admin get --raw /readyz >/dev/null 2>&1; then
+        log "control plane already running"
+        exit 0
+    fi
+elif plane_healthy; then
     if cmp -s "$HERE/kwok.yaml" "$STATE_DIR/kwok.yaml"; then
         log "control plane already running: $APISERVER_URL (kubeconfig $KUBECONFIG_FILE)"
         exit 0
@@ -34,38 +62,27 @@ report_crashed
 
 mkdir -p "$STATE_DIR"/{pki,pids,logs,etcd}
 chmod 700 "$STATE_DIR" "$STATE_DIR/pki"
-PKI="$STATE_DIR/pki"
 
 # --- certificates: a cluster CA (apiserver serving cert, admin client cert), a front-proxy CA
 # (request-header authentication, which controller-manager and scheduler look up), SA keys.
 # Each file is made only when missing, so a state dir keeps its identity across restarts.
-issue_cert() { # name ca subject extensions
-    openssl genrsa -out "$PKI/$1.key" 2048 2>/dev/null
-    openssl req -new -key "$PKI/$1.key" -subj "$3" -out "$PKI/$1.csr" 2>/dev/null
-    printf '%s\n' "$4" >"$PKI/$1.ext"
-    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.crt" -CAkey "$PKI/$2.key" -CAcreateserial \
-        -days 3650 -sha256 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
-    rm -f "$PKI/$1.csr" "$PKI/$1.ext"
-}
-issue_ca() { # name common-name
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.crt" -days 3650 \
-        -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
-        -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
-}
-CLIENT_EXT="basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-
 if [ ! -f "$PKI/ca.crt" ]; then
     log "creating certificates in $PKI"
     rm -f "$PKI/apiserver.crt" "$PKI/admin.crt"
     issue_ca ca partyquiz-local-ca
 fi
+# A real node's pods reach the apiserver at the node's address too.
+apiserver_sans="IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+[ "$NODE_MODE" = real ] && apiserver_sans+=",IP:$NODE_IP"
 [ -f "$PKI/apiserver.crt" ] || issue_cert apiserver ca "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=$apiserver_sans"
 [ -f "$PKI/admin.crt" ] || issue_cert admin ca "/O=system:masters/CN=partyquiz-admin" "$CLIENT_EXT"
+# The apiserver's identity towards a real kubelet (logs, exec, port-forward).
+if [ "$NODE_MODE" = real ] && [ ! -f "$PKI/apiserver-kubelet-client.crt" ]; then
+    issue_cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" "$CLIENT_EXT"
+fi
 if [ ! -f "$PKI/front-proxy-ca.crt" ]; then
     rm -f "$PKI/front-proxy-client.crt"
     issue_ca front-proxy-ca partyquiz-local-front-proxy-ca
@@ -76,30 +93,8 @@ if [ ! -f "$PKI/sa.pub" ]; then
     openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 fi
 
-b64() { base64 -w0 <"$1"; }
-cat >"$KUBECONFIG_FILE.tmp" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: partyquiz-local
-  cluster:
-    server: $APISERVER_URL
-    certificate-authority-data: $(b64 "$PKI/ca.crt")
-users:
-- name: partyquiz-admin
-  user:
-    client-certificate-data: $(b64 "$PKI/admin.crt")
-    client-key-data: $(b64 "$PKI/admin.key")
-contexts:
-- name: partyquiz-local
-  context:
-    cluster: partyquiz-local
-    user: partyquiz-admin
-current-context: partyquiz-local
-KUBECONFIG
-chmod 600 "$KUBECONFIG_FILE.tmp"
-mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
-cp "$HERE/kwok.yaml" "$STATE_DIR/kwok.yaml"
+write_kubeconfig "$KUBECONFIG_FILE" partyquiz-admin admin
+[ "$NODE_MODE" = real ] || cp "$HERE/kwok.yaml" "$STATE_DIR/kwok.yaml"
 
 # --- processes --------------------------------------------------------------------------------
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -152,9 +147,25 @@ start_component etcd "$ETCD_CLIENT_PORT" \
     --unsafe-no-fsync --log-level=warn
 await etcd 30 etcd_healthy
 
+if [ "$NODE_MODE" = real ]; then
+    # Inside the node's network namespace: listening on every address there lets pods reach it
+    # at the node's address, which the `kubernetes` Service's endpoints (kept by the apiserver's
+    # own lease reconciler) point at. The kubelet is reached at its InternalIP, with a client
+    # certificate, and its serving certificate is checked against the cluster CA.
+    apiserver_mode_args=(
+        --bind-address=0.0.0.0 --advertise-address="$NODE_IP"
+        --kubelet-preferred-address-types=InternalIP
+        --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
+        --kubelet-client-key="$PKI/apiserver-kubelet-client.key"
+        --kubelet-certificate-authority="$PKI/ca.crt"
+        --enable-admission-plugins=NodeRestriction
+    )
+else
+    apiserver_mode_args=(--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --endpoint-reconciler-type=none)
+fi
 start_component kube-apiserver "$APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    "${apiserver_mode_args[@]}" --secure-port="$APISERVER_PORT" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
     --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
@@ -169,7 +180,6 @@ start_component kube-apiserver "$APISERVER_PORT" \
     --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --allow-privileged=true \
-    --endpoint-reconciler-type=none \
     --profiling=false
 await "kube-apiserver /readyz" 60 kubectl_admin get --raw /readyz
 
@@ -190,6 +200,12 @@ start_component kube-scheduler "$SCHEDULER_PORT" \
     --leader-elect=false \
     --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" \
     --profiling=false
+
+if [ $plane_only -eq 1 ]; then
+    await "ServiceAccount default/default" "$START_TIMEOUT" kubectl_admin get serviceaccount default -n default
+    log "control plane up in $((SECONDS - start))s (Kubernetes $K8S_VERSION)"
+    exit 0
+fi
 
 # The fake node: kwok manages nodes carrying this annotation.
 kubectl_admin apply -f - >/dev/null <<NODE

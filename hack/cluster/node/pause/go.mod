@@ -1,0 +1,3 @@
+module partyquiz.local/pause
+
+go 1.26.0
