@@ -19,14 +19,14 @@ from tests.servers import Postgres, Redis, flush_redis, run_postgres, run_redis
 settings.register_profile("partyquiz", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("partyquiz")
 
-_TIER_MARKERS = frozenset({"integration", "e2e", "images", "browser"})
+_TIER_MARKERS = frozenset({"integration", "e2e", "images", "realnode", "browser"})
 _TESTS_ROOT = Path(__file__).parent
 
 
 # Cheap tiers first for fast feedback; the browser tier last, because Playwright's sync API
 # keeps an event loop running in the main thread until the session ends, and no asyncio test
 # may run after it has started.
-_TIER_ORDER = ("unit", "integration", "e2e", "images", "browser")
+_TIER_ORDER = ("unit", "integration", "e2e", "images", "realnode", "browser")
 
 
 def _tier(item: pytest.Item) -> str:

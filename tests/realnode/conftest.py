@@ -1,0 +1,173 @@
+"""Fixtures of the real-node tier: a real kubelet running the project's own images.
+
+Before the first test (outside per-test timeouts) the tier builds what it needs, each a no-op
+when cached: the cluster binaries with the node (hack/cluster/build.sh --node) and the images
+(hack/images/build.sh, which also exports them to the OCI archives the node imports from;
+PARTYQUIZ_IMAGES_PREBUILT=1 uses them as they are).
+
+Fixture API (the shape of the e2e tier's):
+
+    node  (session)  -> tests.realnode.harness.RealNode   the node and its control plane,
+        reused when healthy, otherwise started and stopped at the end of the session; its state
+        dir and port base derive from PARTYQUIZ_CLUSTER_DIR / PARTYQUIZ_CLUSTER_PORT_BASE
+        (harness.node_location), so it runs beside the e2e tier's kwok plane.
+    cluster  (session) -> tests.e2e.kube.Cluster   node.cluster
+    images  (session) -> dict[str, str]   image references by name (web, ws, operator, postgres,
+        redis and the test-built web-upgrade, web-never-ready), imported into the node
+    namespace  (function) -> str   a fresh namespace labelled
+        pod-security.kubernetes.io/enforce=restricted, deleted afterwards
+    host_before  (session) -> HostState   the host's routes, firewall and sysctls before any
+        node of this session started
+
+Everything under tests/realnode is marked `realnode`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.kube import Cluster, wait_for
+from tests.realnode.harness import (
+    CLUSTER_SCRIPTS,
+    IMAGE_SCRIPTS,
+    STATUS_NOT_RUNNING,
+    RealNode,
+    node_location,
+    run_script,
+    script_env,
+    unique,
+)
+from tests.realnode.host import HostState, host_state
+from tests.realnode.images import BUILT, image_refs
+
+REALNODE_DIR = Path(__file__).resolve().parent
+_HOST_BEFORE = pytest.StashKey[HostState]()
+_REPORT = pytest.StashKey[dict[str, str]]()
+
+
+def _selected(session: pytest.Session) -> bool:
+    return any(REALNODE_DIR in item.path.resolve().parents for item in session.items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the node's binaries and the images before any test runs."""
+    if session.config.option.collectonly or not _selected(session):
+        return
+    if os.geteuid() != 0:
+        raise pytest.UsageError(
+            "the real-node tier needs root (network namespaces, mounts, cgroups)"
+        )
+    # Before anything of this session could have touched the host.
+    session.config.stash[_HOST_BEFORE] = host_state()
+    steps = [[str(CLUSTER_SCRIPTS / "build.sh"), "--node"], [str(IMAGE_SCRIPTS / "bootstrap.sh")]]
+    if os.environ.get("PARTYQUIZ_IMAGES_PREBUILT") != "1":
+        # In dependency order: the test web images are built on the web image.
+        steps.append([str(IMAGE_SCRIPTS / "build.sh"), *BUILT.values()])
+    else:
+        steps.append([str(IMAGE_SCRIPTS / "archive.sh"), *image_refs().values()])
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        for step in steps:
+            if subprocess.run(step, check=False).returncode != 0:
+                raise pytest.UsageError(f"{' '.join(step)} failed (output above)")
+
+
+@pytest.fixture(scope="session")
+def host_before(request: pytest.FixtureRequest) -> HostState:
+    return request.config.stash[_HOST_BEFORE]
+
+
+@pytest.fixture(scope="session")
+def report(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Measurements to print at the end of the run, keyed by what was measured."""
+    return request.config.stash.setdefault(_REPORT, {})
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    measured = config.stash.get(_REPORT, {})
+    if measured:
+        terminalreporter.section("PartyQuiz real node")
+        width = max(len(key) for key in measured)
+        for key, value in measured.items():
+            terminalreporter.write_line(f"{key:<{width}}  {value}")
+
+
+@pytest.fixture(scope="session")
+def node(report: dict[str, str]) -> Iterator[RealNode]:
+    """The real node: reused when healthy, otherwise started here and stopped at the end."""
+    state_dir, port_base = node_location()
+    env = script_env(state_dir, port_base)
+    status = run_script(CLUSTER_SCRIPTS / "status.sh", env=env, timeout=60).returncode
+    started_here = status != 0
+    if status not in (0, STATUS_NOT_RUNNING):
+        # Partly running: a crash or an interrupted session of this run; start it afresh.
+        RealNode.attach(env).stop()
+    started = time.monotonic()
+    handle = RealNode.start(state_dir, port_base) if started_here else RealNode.attach(env)
+    if started_here:
+        report["node bring-up (up.sh)"] = f"{time.monotonic() - started:.1f} s"
+    try:
+        yield handle
+    finally:
+        if started_here:
+            started = time.monotonic()
+            handle.stop()
+            report["node teardown (down.sh)"] = f"{time.monotonic() - started:.1f} s"
+
+
+@pytest.fixture(scope="session")
+def cluster(node: RealNode) -> Cluster:
+    return node.cluster
+
+
+@pytest.fixture(scope="session")
+def images(node: RealNode, report: dict[str, str]) -> dict[str, str]:
+    """The images the tier runs, by name, imported into the node from their archives."""
+    refs = image_refs()
+    started = time.monotonic()
+    node.load_images(*refs.values())
+    report["image import (skipped when present)"] = f"{time.monotonic() - started:.1f} s"
+    return refs
+
+
+def make_namespace(cluster: Cluster, prefix: str = "pq-rn") -> str:
+    name = unique(prefix)
+    labels = {"partyquiz.dev/realnode": "true"}
+    for mode in ("enforce", "warn", "audit"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
+        name,
+    )
+    # Pods are refused until the token controller has created the namespace's default account.
+    wait_for(
+        lambda: (
+            cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
+            == 0
+        ),
+        timeout=30,
+        message=f"ServiceAccount default in namespace {name}",
+    )
+    return name
+
+
+def delete_namespace(cluster: Cluster, name: str) -> None:
+    cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace enforcing Pod Security "restricted", deleted after the test."""
+    name = make_namespace(cluster)
+    try:
+        yield name
+    finally:
+        delete_namespace(cluster, name)
