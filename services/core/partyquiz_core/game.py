@@ -265,6 +265,10 @@ class GameState(BaseModel):
     next_seq: int = 0
     banned_devices: frozenset[DeviceId] = frozenset()
     answers: CowMap[PlayerId, AnswerRecord] = Field(default_factory=CowMap)
+    credits: CowMap[PlayerId, float] = Field(default_factory=CowMap, exclude_if=lambda c: not c)
+    """Seconds of the open question a player lost to a failed game-service replica (see
+    ``Reconnect``): its answer may come that much after the deadline, and its recorded time
+    leaves them out. Saved only when there are some, so older replicas read every other game."""
     log: tuple[QuestionLog, ...] = ()
     ended_reason: EndReason | None = None
 
@@ -392,8 +396,13 @@ class Disconnect(_Command):
 
 
 class Reconnect(_Command):
+    """A player is back. ``outage_since`` (server time) is set by the game service when the
+    replica the player was connected through failed: the last moment it was known alive. It
+    travels beside the command in the inbox, never inside it (``exclude``)."""
+
     type: Literal["reconnect"] = "reconnect"
     player_id: PlayerId
+    outage_since: float | None = Field(default=None, exclude=True)
 
 
 Command: TypeAlias = Annotated[
@@ -457,9 +466,12 @@ class Transition(NamedTuple):
 # Public functions
 
 PODIUM_SIZE = 3
+# Most time a failed replica's player gets back (and the question stays open for it).
+MAX_OUTAGE_CREDIT_SECONDS = 10.0
 _EVERYONE = Everyone()
 _HOST = Host()
 _NO_ANSWERS: CowMap[PlayerId, AnswerRecord] = CowMap()
+_NO_CREDITS: CowMap[PlayerId, float] = CowMap()
 
 
 def settings_for(quiz: Quiz) -> GameSettings:
@@ -517,6 +529,9 @@ def apply(state: GameState, command: Command, now: float) -> Transition:
 def next_deadline(state: GameState) -> float | None:
     """Return when the owner must apply a ``Tick``, or None when no timer runs."""
     if state.phase is Phase.QUESTION and not state.paused:
+        if state.credits and state.deadline is not None:
+            waiting = [c for pid, c in state.credits.items() if pid not in state.answers]
+            return state.deadline + max(waiting, default=0.0)
         return state.deadline
     if state.phase is Phase.REVEAL and state.settings.reveal_seconds is not None:
         assert state.revealed_at is not None
@@ -532,6 +547,11 @@ def player_snapshot(state: GameState, player_id: PlayerId, now: float) -> Snapsh
     player = _player(state, player_id)
     tally = tally_of(state, player_id)
     fields = _common_snapshot(state, now)
+    credit = state.credits.get(player_id) if state.credits else None
+    if credit and fields.get("deadline") is not None:
+        # Its own deadline: the time it lost to a failed replica is given back.
+        fields["deadline"] += credit
+        fields["remaining"] = max(fields["deadline"] - now, 0.0)
     rank = _rank(state, player_id)
     fields["me"] = Standing(
         player_id=player.id,
@@ -717,7 +737,8 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
     if state.paused:
         raise AnswerRejectedError("the game is paused", code="paused")
     assert state.deadline is not None
-    if now > state.deadline:
+    credit = state.credits.get(cmd.player_id, 0.0) if state.credits else 0.0
+    if now > state.deadline + credit:
         raise AnswerRejectedError("time is up", code="late")
     question = state.quiz.questions[state.question_index]
     limit = question.time_limit_seconds
@@ -727,7 +748,7 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
         raise AnswerRejectedError("you already answered this question", code="duplicate")
     chosen = _valid_choices(question, cmd.choices)
 
-    elapsed = round(min(max(limit - (state.deadline - now), 0.0), float(limit)), 3)
+    elapsed = round(min(max(limit - (state.deadline - now) - credit, 0.0), float(limit)), 3)
     streak = tally_of(state, player.id).streak
     scored = score_answer(question, chosen, elapsed, streak, state.settings.scoring)
     record = AnswerRecord(tuple(sorted(chosen)), elapsed, scored.points)
@@ -891,7 +912,34 @@ def _disconnect(state: GameState, cmd: Disconnect, now: float) -> Transition:
 
 
 def _reconnect(state: GameState, cmd: Reconnect, now: float) -> Transition:
-    return _set_connected(state, cmd.player_id, connected=True)
+    back = _set_connected(state, cmd.player_id, connected=True)
+    credit = _outage_credit(state, cmd, now)
+    if not credit:
+        return back
+    new = _evolve(
+        back.state,
+        keep_standings=True,
+        bump=back.state is state,
+        credits=back.state.credits.set(cmd.player_id, credit),
+    )
+    return Transition(new, back.events)
+
+
+def _outage_credit(state: GameState, cmd: Reconnect, now: float) -> float:
+    """The open question's time a player lost to a failed replica: from the failure (or the
+    question opening for answers, if later) to now, at most ``MAX_OUTAGE_CREDIT_SECONDS``;
+    0 when it does not apply (no failure, no open question, already answered)."""
+    since = cmd.outage_since
+    if since is None or state.phase is not Phase.QUESTION or state.paused:
+        return 0.0
+    if state.deadline is None or cmd.player_id in state.answers:
+        return 0.0
+    limit = state.quiz.questions[state.question_index].time_limit_seconds
+    opened = state.deadline - limit
+    if since >= state.deadline:
+        return 0.0  # the question was over for it before the failure
+    credit = min(now - max(since, opened), MAX_OUTAGE_CREDIT_SECONDS)
+    return round(credit, 3) if credit > 0 else 0.0
 
 
 _HANDLERS: dict[type[BaseModel], Callable[[GameState, Any, float], Transition]] = {
@@ -1132,6 +1180,7 @@ def _open_question(state: GameState, index: int, now: float) -> Transition:
         remaining=None,
         revealed_at=None,
         answers=_NO_ANSWERS,
+        credits=_NO_CREDITS,
     )
     message = QuestionMsg(
         version=new.version,
@@ -1210,6 +1259,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         phase_at=now,
         scores=state.players.with_values(tallies),
         answers=_NO_ANSWERS,
+        credits=_NO_CREDITS,
         log=(*state.log, entry),
     )
     # The standings of the new state and every player's row in one pass.

@@ -257,9 +257,14 @@ class Limits(Protocol):
 
     async def close_connection(self, address: str, replica: str) -> None: ...
 
-    async def heartbeat(self, replica: str, ttl: float) -> None:
-        """Say that ``replica`` is alive for ``ttl`` seconds; a replica that stops saying so
-        stops counting against any address's connections."""
+    async def heartbeat(self, replica: str, ttl: float, now: float) -> None:
+        """Say that ``replica`` is alive at ``now`` (its clock), for ``ttl`` seconds; a
+        replica that stops saying so stops counting against any address's connections."""
+        ...
+
+    async def last_seen(self, replicas: Sequence[str]) -> dict[str, float]:
+        """When each of ``replicas`` last said it was alive (those whose word lapsed, or that
+        never said it, are left out)."""
         ...
 
 

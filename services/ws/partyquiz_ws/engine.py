@@ -33,7 +33,8 @@ from partyquiz_core.protocol import (
 from partyquiz_core.results import final_results
 from partyquiz_ws.backends import Payload, Snapshot, game_channel, payload_bytes, replica_channel
 
-SignResume = Callable[[PlayerId, GameId, DeviceId, float], str]
+# (player, game, device, now, the replica that holds the player's connection) -> token
+SignResume = Callable[[PlayerId, GameId, DeviceId, float, str], str]
 
 # A player may still resume into its ended game this long, to see the final standings.
 RESUME_AFTER_END_SECONDS = 600.0
@@ -59,6 +60,8 @@ class Envelope(NamedTuple):
     conn: int
     device: str | None = None
     code: str | None = None  # a host hello's join code
+    # A resume's: when the replica the player was on last said it was alive, if it failed.
+    since: float | None = None
 
     def encode(self) -> bytes:
         fields: dict[str, Any] = {
@@ -71,6 +74,8 @@ class Envelope(NamedTuple):
         }
         if self.code is not None:
             fields["code"] = self.code
+        if self.since is not None:
+            fields["since"] = self.since
         return orjson.dumps(fields)
 
 
@@ -79,7 +84,7 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, Any]:
     (validated by the caller, whose refusal goes back to the sender). Raises ``ValueError``,
     ``KeyError`` or ``TypeError`` when it is not an envelope at all."""
     env = orjson.loads(raw)
-    device, code = env.get("device"), env.get("code")
+    device, code, since = env.get("device"), env.get("code"), env.get("since")
     envelope = Envelope(
         kind=str(env["k"]),
         command=None,
@@ -88,6 +93,7 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, Any]:
         conn=int(env["conn"]),
         device=None if device is None else str(device),
         code=None if code is None else str(code),
+        since=None if since is None else float(since),
     )
     return envelope, env.get("c")
 
@@ -131,6 +137,7 @@ class Outcome:
 
     items: dict[str, list[list[Any]]] = field(default_factory=dict)
     answers: list[str] = field(default_factory=list)
+    sources: set[str] = field(default_factory=set)  # replicas the batch's entries came from
     applied: int = 0
     rejected: int = 0
     _count: tuple[list[Any], AnswerCountMsg] | None = None  # the batch's latest answer_count
@@ -165,6 +172,7 @@ class Engine:
 
     def __init__(self, sign_resume: SignResume) -> None:
         self._sign_resume = sign_resume
+        self._src = ""  # the replica the entry being applied came from
 
     def apply_entry(
         self, state: game.GameState, entry: Payload, now: float, out: Outcome
@@ -180,6 +188,8 @@ class Engine:
                 out.rejected += 1  # a malformed entry can only come from a bug; skip it
                 return state
         kind, conn = env.kind, env.conn
+        self._src = env.src
+        out.sources.add(env.src)
         at = min(env.at, now)
         reply = replica_channel(env.src)
         command = env.command
@@ -254,6 +264,8 @@ class Engine:
         out: Outcome,
     ) -> game.GameState:
         assert isinstance(command, game.Reconnect)
+        if env.since is not None and command.outage_since is None:
+            command = command.model_copy(update={"outage_since": env.since})
         player = state.players.get(command.player_id)
         if player is None:
             if env.device in state.banned_devices:
@@ -333,7 +345,7 @@ class Engine:
         self, msg: WelcomeMsg, state: game.GameState, player_id: PlayerId, now: float
     ) -> WelcomeMsg:
         player = state.players[player_id]
-        token = self._sign_resume(player_id, state.game_id, player.device_id, now)
+        token = self._sign_resume(player_id, state.game_id, player.device_id, now, self._src)
         return msg.model_copy(update={"resume_token": token})
 
 

@@ -159,6 +159,7 @@ class MemoryLimits:
         self._bans: dict[GameId, set[str]] = defaultdict(set)
         self._player_keys: dict[tuple[GameId, str], tuple[str, ...]] = {}
         self._connections: dict[str, int] = {}
+        self._seen: dict[str, float] = {}
 
     def _hit(self, key: str, window: float, now: float, add: int = 1) -> int:
         start = int(now // window)
@@ -213,8 +214,11 @@ class MemoryLimits:
         else:
             self._connections.pop(address, None)
 
-    async def heartbeat(self, replica: str, ttl: float) -> None:
-        return None
+    async def heartbeat(self, replica: str, ttl: float, now: float) -> None:
+        self._seen[replica] = now
+
+    async def last_seen(self, replicas: Sequence[str]) -> dict[str, float]:
+        return {r: self._seen[r] for r in replicas if r in self._seen}
 
 
 class MemorySnapshots:

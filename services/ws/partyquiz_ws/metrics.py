@@ -79,6 +79,13 @@ class WsMetrics:
             buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        self.answer_durable = Histogram(
+            "partyquiz_ws_answer_durable_seconds",
+            "From an answer frame reaching the handler to its inbox entry being stored: the "
+            "window in which a crash of this replica loses the answer.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
         self.answers = Counter(
             "partyquiz_ws_answers_total",
             "Answers by result: accepted, late, duplicate, invalid.",

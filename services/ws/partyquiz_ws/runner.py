@@ -51,6 +51,14 @@ GATHER_SECONDS = 0.002
 BUSY_SECONDS = 0.05
 # Default of the ``snapshot_interval_seconds`` setting.
 SNAPSHOT_EVERY = 0.5
+# A replica silent this long has failed (see server.HEARTBEAT_SECONDS); when one that served
+# players of a game fails during a question, the question stays open this long after the
+# failure (at most MAX_HOLD past its deadline) for them to come back.
+FAILED_AFTER = 2.0
+SUSPECT_AFTER = 1.0  # silent this long at the deadline: wait and see
+SUSPECT_RECHECK = 0.25
+FAILOVER_HOLD_SECONDS = 5.0
+MAX_HOLD = game.MAX_OUTAGE_CREDIT_SECONDS
 Clock = Callable[[], float]
 
 
@@ -91,6 +99,8 @@ class GameRunner:
         self._stopping = asyncio.Event()
         self._committed_id = "0-0"  # the snapshot this owner's next commit must replace
         self._logged = 0  # closed-question logs already stored
+        self._sources: set[str] = set()  # replicas whose players sent this game commands
+        self._hold: tuple[int, float] = (-1, 0.0)  # (question, until): see _hold_for_failover
 
     def stop(self) -> None:
         """Finish the batch in hand, give the lease up and return (within a lease third)."""
@@ -128,6 +138,41 @@ class GameRunner:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._backend.lease.release(self.game_id, self._replica))
 
+    def _held(self, state: game.GameState) -> float:
+        question, until = self._hold
+        return until if question in (state.question_index, -1) else 0.0
+
+    async def _hold_for_failover(self, state: game.GameState, now: float) -> bool:
+        """Whether to keep a question open past its deadline because a replica through which
+        players of this game were connected failed while it was open: they get
+        ``FAILOVER_HOLD_SECONDS`` from the failure to come back elsewhere (where they get the
+        lost time back, ``game.Reconnect``). Decided from heartbeats: a replica silent since
+        before the deadline is waited on until it speaks again or counts as failed."""
+        if state.phase is not Phase.QUESTION or state.deadline is None:
+            return False
+        question, until = self._hold
+        if question == state.question_index:
+            return now < until
+        limit = state.quiz.questions[state.question_index].time_limit_seconds
+        opened = state.deadline - limit
+        others = sorted(self._sources - {self._replica})
+        try:
+            seen = await self._backend.limits.last_seen(others)
+        except Exception:
+            seen = {}
+        ages = [now - t for t in seen.values() if t >= opened]
+        failed = [now - age for age in ages if age >= FAILED_AFTER]
+        if failed:
+            until = min(max(failed) + FAILOVER_HOLD_SECONDS, state.deadline + MAX_HOLD)
+            log.warning("a replica failed during a question; it stays open to %.1f", until)
+            self._hold = (state.question_index, until)
+            return now < until
+        if any(age >= SUSPECT_AFTER for age in ages):
+            self._hold = (-1, now + SUSPECT_RECHECK)  # ask again shortly
+            return True
+        self._hold = (state.question_index, 0.0)
+        return False
+
     def _set_owning(self, owning: bool) -> None:
         if owning != self.owning:
             self.owning = owning
@@ -162,7 +207,7 @@ class GameRunner:
             now = self._clock()
             wait = renewed + renew_every - time.monotonic()
             if deadline is not None:
-                wait = min(wait, deadline + self._grace - now)
+                wait = min(wait, max(deadline + self._grace, self._held(state)) - now)
             if dirty:
                 wait = min(wait, commit_due - time.monotonic())
             elif unsaved:
@@ -197,9 +242,15 @@ class GameRunner:
                         MAX_COMMIT_DELAY, self._ttl / 4, max(3 * commit_cost, GATHER_SECONDS)
                     )
                 commit_due = monotonic + delay
+            for source in out.sources:
+                self._sources.add(source)
+            out.sources.clear()
             deadline = game.next_deadline(state)
             drained = len(entries) < BATCH_SIZE  # answers still queued count before the timer
-            if drained and deadline is not None and now >= deadline + self._grace:
+            due = deadline is not None and now >= deadline + self._grace
+            if drained and due and await self._hold_for_failover(state, now):
+                due = False
+            if drained and due:
                 ticked = self._engine.tick(state, now, out)
                 if ticked is not state:
                     state, dirty, commit_due = ticked, True, 0.0

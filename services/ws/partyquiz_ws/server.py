@@ -78,7 +78,12 @@ TRANSPORT_MAX_BYTES = 16 * 1024
 CLOSE_NO_CREDENTIALS = 4001
 CLOSE_FLOODING = 4008
 CLOSE_TOO_MANY_CONNECTIONS = 4029
-HEARTBEAT_SECONDS = 2.0
+# Every replica says it is alive this often; one silent for FAILED_AFTER_SECONDS has failed
+# (or stalls so badly that its players could not answer either), and its word lapses after
+# HEARTBEAT_TTL_SECONDS (its connections stop counting against addresses).
+HEARTBEAT_SECONDS = 0.5
+FAILED_AFTER_SECONDS = 2.0
+HEARTBEAT_TTL_SECONDS = 10.0
 
 
 def address_of(ip: str) -> str:
@@ -174,7 +179,9 @@ class GameService:
     async def _heartbeat(self) -> None:
         while True:
             with contextlib.suppress(Exception):
-                await self.backend.limits.heartbeat(self.settings.replica_id, 5 * HEARTBEAT_SECONDS)
+                await self.backend.limits.heartbeat(
+                    self.settings.replica_id, HEARTBEAT_TTL_SECONDS, self.clock()
+                )
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _stop_runners(self) -> None:
@@ -255,9 +262,9 @@ class GameService:
                 delay = min(delay * 2, 30.0)
 
     def _sign_resume(
-        self, player_id: PlayerId, game_id: GameId, device_id: DeviceId, now: float
+        self, player_id: PlayerId, game_id: GameId, device_id: DeviceId, now: float, replica: str
     ) -> str:
-        return issue_resume_token(self.secret, player_id, game_id, device_id, now)
+        return issue_resume_token(self.secret, player_id, game_id, device_id, now, replica)
 
     # ---------------------------------------------------------------------- HTTP
 
@@ -432,6 +439,7 @@ class GameService:
         self._reply(client, "error", ErrorMsg(code=exc.code, message=exc.message).model_dump_json())
 
     async def _on_frame(self, client: Client, frame: str | bytes) -> None:
+        client.frame_at = time.perf_counter()
         if not self._allow(client):
             self._refuse_flood(client)
             return
@@ -460,7 +468,12 @@ class GameService:
             self._error(client, PartyQuizError("the server could not handle this", code="internal"))
 
     async def _append(
-        self, client: Client, kind: str, command: game.Command | None, code: str | None = None
+        self,
+        client: Client,
+        kind: str,
+        command: game.Command | None,
+        code: str | None = None,
+        since: float | None = None,
     ) -> None:
         assert client.game_id is not None
         entry = Envelope(
@@ -471,6 +484,7 @@ class GameService:
             client.conn_id,
             device=client.device_id,
             code=code,
+            since=since,
         )
         try:
             await self.backend.inbox.append(client.game_id, entry)
@@ -510,6 +524,9 @@ class GameService:
         else:  # pragma: no cover - every client message type is handled above
             raise ValidationError("unexpected message", code="bad_frame")
         await self._append(client, KIND_COMMAND, command)
+        if message.type == "answer":
+            # The window in which a crash of this replica loses the answer.
+            self.metrics.answer_durable.observe(time.perf_counter() - client.frame_at)
 
     async def _enter(self, client: Client, game_id: GameId) -> None:
         new_room = game_id not in self.hub.rooms
@@ -638,8 +655,26 @@ class GameService:
         client.device_id = claims.device_id
         client.player_id = claims.player_id
         client.pending = True
+        since = await self._failed_since(claims.replica)
         await self._enter(client, claims.game_id)
-        await self._append(client, KIND_RESUME, game.Reconnect(player_id=claims.player_id))
+        await self._append(
+            client, KIND_RESUME, game.Reconnect(player_id=claims.player_id), since=since
+        )
+
+    async def _failed_since(self, replica: str | None) -> float | None:
+        """When ``replica`` (which held a resuming player's connection) was last alive, if it
+        has failed since: the server's own record, never the client's word or clock."""
+        if not replica or replica == self.settings.replica_id:
+            return None
+        try:
+            seen = await self.backend.limits.last_seen([replica])
+        except Exception as exc:
+            log.warning("replica liveness not checked: %s", type(exc).__name__)
+            return None
+        last = seen.get(replica)
+        if last is None or self.clock() - last < FAILED_AFTER_SECONDS:
+            return None  # alive (the player's own network dropped), or gone for long
+        return last
 
     async def _host(self, client: Client, message: HostMsg) -> None:
         claims = verify_host_token(self.secret, message.host_token)

@@ -40,6 +40,7 @@ class PlayerClaims:
     player_id: PlayerId
     game_id: GameId
     device_id: DeviceId
+    replica: str | None = None  # the replica that held the player's connection at the welcome
 
 
 def _decode(secret: str, token: str, audience: str) -> dict[str, object]:
@@ -80,10 +81,16 @@ def verify_host_token(secret: str, token: str) -> HostClaims:
 
 
 def issue_resume_token(
-    secret: str, player_id: PlayerId, game_id: GameId, device_id: DeviceId, now: float
+    secret: str,
+    player_id: PlayerId,
+    game_id: GameId,
+    device_id: DeviceId,
+    now: float,
+    replica: str = "",
 ) -> str:
-    """Sign the token a player presents to resume its identity in this game."""
-    payload = {
+    """Sign the token a player presents to resume its identity in this game; ``replica`` is
+    the one that holds its connection (a resume elsewhere checks whether that one failed)."""
+    payload: dict[str, object] = {
         "iss": ISSUER,
         "aud": PLAYER_AUDIENCE,
         "sub": player_id,
@@ -92,6 +99,8 @@ def issue_resume_token(
         "iat": int(now),
         "exp": int(now) + RESUME_TOKEN_SECONDS,
     }
+    if replica:
+        payload["rep"] = replica
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
@@ -102,6 +111,7 @@ def verify_resume_token(secret: str, token: str) -> PlayerClaims:
         player_id=PlayerId(_claim(claims, "sub")),
         game_id=GameId(_claim(claims, "game_id")),
         device_id=DeviceId(_claim(claims, "device_id")),
+        replica=str(claims["rep"]) if isinstance(claims.get("rep"), str) else None,
     )
 
 

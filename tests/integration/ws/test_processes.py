@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from tests.integration.ws.processes import (
     SECRET,
     Proc,
@@ -346,3 +347,59 @@ async def test_the_question_timer_fires_on_the_replica_that_took_over(
         assert question["deadline"] - question["server_now"] == pytest.approx(5, abs=0.1)
         for player in players:
             await player.close()
+
+
+async def test_a_failed_replicas_player_gets_its_lost_time_back_not_a_late_answer(
+    web: Proc, fresh_redis_url: str
+) -> None:
+    quiz = {
+        "title": "Quick",
+        "settings": {"get_ready_seconds": 0},
+        "questions": [
+            {
+                "text": "Fast?",
+                "choices": [{"text": "A"}, {"text": "B"}],
+                "correct": [0],
+                "time_limit_seconds": 5,
+                "read_seconds": 0,
+            }
+        ],
+    }
+    redis = aioredis.Redis.from_url(fresh_redis_url)
+    with ws_processes(2, fresh_redis_url, web.http) as (a, b):
+        game = await asyncio.to_thread(create_hosted_game, web, quiz)
+        host = await Peer.open(a.ws)  # a creates and owns the game
+        await host.send(type="host", host_token=game["host_token"])
+        await host.expect("host_welcome")
+        stranded, other = await Peer.open(b.ws), await Peer.open(a.ws)
+        welcome = await stranded.join(game["join_code"], "Stranded")
+        await other.join(game["join_code"], "Other")
+        await host.send(type="start")
+        question = await stranded.expect("question")
+        b.kill()  # the replica holding the player dies without a word
+
+        # The game service's own heartbeat, not the client, tells when b failed.
+        while True:
+            seen = await redis.get("pq:replica:ws-1")
+            if seen is not None and time.time() - float(seen) >= 2.0:
+                break
+            await asyncio.sleep(0.05)
+        back = await Peer.open(a.ws)
+        await back.send(type="resume", resume_token=welcome["resume_token"])
+        state = (await back.expect("welcome"))["state"]
+        assert state["phase"] == "question"
+        assert state["deadline"] > question["deadline"]  # its own, later deadline
+
+        await asyncio.sleep(max(0.0, question["deadline"] + 0.5 - time.time()))
+        await other.send(type="answer", question_index=0, choices=[0])
+        assert (await other.expect("error"))["code"] == "late"
+        await back.send(type="answer", question_index=0, choices=[0])
+        receipt = await back.expect("answer_receipt")
+        # Answered 0.5 s after the deadline, but the 2 s or more from b's failure to the
+        # resume are not counted.
+        assert receipt["elapsed"] < 5.5 - 1.5
+        result = (await back.expect("personal_result"))["result"]
+        assert (result["correct"], result["points"] > 500) == (True, True)
+        for peer in (host, other, back):
+            await peer.close()
+    await redis.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -162,7 +163,7 @@ async def test_a_crashed_replicas_connections_stop_counting_against_an_address(
     client = aioredis.Redis.from_url(fresh_redis_url)
     try:
         limits = backend.limits
-        await limits.heartbeat("crashing", 60.0)
+        await limits.heartbeat("crashing", 60.0, time.time())
         assert await limits.open_connection("198.51.100.1", "crashing", 1)
         assert not await limits.open_connection("198.51.100.1", "alive", 1)
         # The crashed replica's heartbeat lapses (its key expires): its count no longer holds.

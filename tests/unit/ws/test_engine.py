@@ -13,6 +13,7 @@ from partyquiz_ws.engine import (
     KIND_COMMAND,
     KIND_HOST,
     KIND_JOIN,
+    KIND_RESUME,
     Engine,
     Envelope,
     Outcome,
@@ -29,7 +30,7 @@ REPLY = replica_channel("r1")
 
 
 def _engine() -> Engine:
-    return Engine(lambda pid, gid, dev, now: f"token-{pid}-{dev}")
+    return Engine(lambda pid, gid, dev, now, replica: f"token-{pid}-{dev}-{replica}")
 
 
 def _join(engine: Engine, state: game.GameState, pid: str, conn: int) -> game.GameState:
@@ -58,7 +59,7 @@ def test_a_join_welcomes_the_joiner_on_its_replica_with_a_resume_token() -> None
     kind, msg_type, conn, pid, frame = out.items[REPLY][0]
     assert (kind, msg_type, conn, pid) == ("joined", "welcome", 7, "p1")
     welcome = orjson.loads(frame)
-    assert welcome["resume_token"] == "token-p1-dev"
+    assert welcome["resume_token"] == "token-p1-dev-r1"  # names the replica it joined on
     assert welcome["nickname"] == "Ann"
     assert [item[0] for item in out.items[ROOM]] == ["host"]  # the lobby update
 
@@ -202,3 +203,18 @@ def test_a_saved_state_round_trips_with_closed_logs_stored_once() -> None:
     restored = decode_snapshot(Snapshot(base, "1-0", tuple(entry for _, entry in new_log)))
     assert restored == state
     assert encode_snapshot(state, 1)[1] == []  # nothing new to store the next time
+
+
+def test_a_resume_after_a_failure_carries_the_failure_time_beside_the_command() -> None:
+    engine = _engine()
+    state = _join(engine, game.new_game(GAME, QUIZ), "a", 1)
+    state = _command(engine, state, game.Start(), Outcome())
+    assert state.deadline is not None
+    opened = state.deadline - QUIZ.questions[0].time_limit_seconds  # answers open
+    entry = Envelope(KIND_RESUME, game.Reconnect(player_id=PlayerId("a")), opened + 3, "r2", 9)
+    raw = entry._replace(since=opened + 1).encode()
+    assert b"outage_since" not in raw  # an older owner still reads the command
+    out = Outcome()
+    state = engine.apply_entry(state, raw, opened + 3, out)
+    assert state.credits[PlayerId("a")] == 2.0
+    assert ["resumed", "a", "r2", 9] in out.items[ROOM]
