@@ -400,6 +400,6 @@ async def test_a_failed_replicas_player_gets_its_lost_time_back_not_a_late_answe
         assert receipt["elapsed"] < 5.5 - 1.5
         result = (await back.expect("personal_result"))["result"]
         assert (result["correct"], result["points"] > 500) == (True, True)
-        for peer in (host, other, back):
+        for peer in (host, other, back, stranded):
             await peer.close()
     await redis.aclose()
