@@ -74,10 +74,23 @@ class Runtime:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
+    def public_base(self, request: Request) -> str:
+        """The address players open the pages at (``PUBLIC_URL``, else this request's)."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        return f"{request.url.scheme}://{request.url.netloc}"
+
+    def join_url(self, request: Request, code: str) -> str:
+        """The link players open (and the QR code holds) to join game ``code``."""
+        return f"{self.public_base(request)}/join/{code}"
+
     def ws_url(self, request: Request) -> str:
         """Where players' browsers connect to the game service."""
         if self.settings.public_ws_url:
             return self.settings.public_ws_url
+        if self.settings.public_url:
+            scheme, host = self.settings.public_url.split("://", 1)
+            return f"{'wss' if scheme == 'https' else 'ws'}://{host}/ws"
         if self.settings.environment == "development":
             return DEVELOPMENT_WS_URL
         scheme = "wss" if request.url.scheme == "https" else "ws"

@@ -101,21 +101,37 @@ def safe_cell(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_PREFIXES) else value
 
 
+def _answer_text(quiz: Quiz, index: int, choices: Sequence[int]) -> str:
+    texts = quiz.questions[index].choices
+    return " | ".join(texts[c].text for c in choices if 0 <= c < len(texts))
+
+
 def render_csv(quiz: Quiz, players: Sequence[PlayerResult]) -> str:
-    """One row per player: rank, nickname, score, correct answers, then points per question."""
+    """One row per player: rank, nickname, score, correct answers (polls never count), then
+    the answer chosen and the points earned per question.
+
+    Starts with a UTF-8 byte order mark so spreadsheet programs read accented and emoji
+    nicknames as UTF-8 rather than the system's legacy code page.
+    """
     out = io.StringIO()
+    out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    question_columns = [f"q{i + 1}_points" for i in range(len(quiz.questions))]
+    question_columns = [
+        column
+        for i in range(len(quiz.questions))
+        for column in (f"q{i + 1}_answer", f"q{i + 1}_points")
+    ]
     writer.writerow(["rank", "nickname", "score", "correct_answers", *question_columns])
     for player in players:
-        points = {a.question_index: a.points for a in player.answers}
+        given = {a.question_index: a for a in player.answers}
+        cells: list[str | int] = []
+        for i in range(len(quiz.questions)):
+            answer = given.get(i)
+            if answer is None:
+                cells += ["", ""]
+            else:
+                cells += [safe_cell(_answer_text(quiz, i, answer.choices)), answer.points]
         writer.writerow(
-            [
-                player.rank,
-                safe_cell(player.nickname),
-                player.score,
-                player.correct_answers,
-                *(points.get(i, "") for i in range(len(quiz.questions))),
-            ]
+            [player.rank, safe_cell(player.nickname), player.score, player.correct_answers, *cells]
         )
     return out.getvalue()

@@ -87,6 +87,7 @@ class GameCreated(BaseModel):
     status: GameStatus
     host_token: str = Field(description="Present to the game service as the host (12 h).")
     ws_url: str
+    join_url: str = Field(description="The link (and QR code) players join with.")
     created_at: datetime
 
 
@@ -95,6 +96,7 @@ class HostToken(BaseModel):
     join_code: str
     host_token: str = Field(description="Present to the game service as the host (12 h).")
     ws_url: str
+    join_url: str = Field(description="The link (and QR code) players join with.")
 
 
 class GameSummary(BaseModel):

@@ -82,9 +82,15 @@ class WebSettings(BaseSettings):
         default=None,
         description=f"HS256 key shared with the game service; at least {MIN_SECRET_BYTES} bytes.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The address players open the pages at (http(s)://host[:port]): join "
+        "links and QR codes point there. Unset: the address the host's browser used.",
+    )
     public_ws_url: str | None = Field(
         default=None,
         description="Where players' browsers open the game WebSocket. Unset: "
+        "ws(s)://<PUBLIC_URL host>/ws when PUBLIC_URL is set, else "
         f"{DEVELOPMENT_WS_URL} in development, ws(s)://<request host>/ws in production.",
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
@@ -138,6 +144,11 @@ class WebSettings(BaseSettings):
             object.__setattr__(self, "redis_url", None)
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL: must start with redis://, rediss:// or unix://")
+        if self.public_url is not None:
+            url = self.public_url.rstrip("/")
+            if not url.startswith(("http://", "https://")) or "/" in url.split("://", 1)[1]:
+                raise ValueError("PUBLIC_URL: must be http(s)://host[:port] with no path")
+            object.__setattr__(self, "public_url", url)
         if self.public_ws_url and not self.public_ws_url.startswith(("ws://", "wss://")):
             raise ValueError("PUBLIC_WS_URL: must start with ws:// or wss://")
         if self.jwt_secret is None:

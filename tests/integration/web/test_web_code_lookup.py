@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import segno
 from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.web.conftest import MakeWeb, Web, sample_quiz
 
@@ -78,3 +81,48 @@ async def test_lookup_limit_holds_across_replicas_sharing_redis(
     assert statuses == [404, 404, 404, 429]
     from_elsewhere = replicas[0].client_from("198.51.100.20")
     assert (await from_elsewhere.get("/api/games/code/ZZZZZZ")).status_code == 404
+
+
+async def test_join_links_and_qr_codes_use_the_address_players_use(
+    make_web: MakeWeb, database_url: str
+) -> None:
+    # The host's browser is on this machine (testserver); phones use the LAN address.
+    web = await make_web(database_url, public_url="http://192.0.2.10:8000/")
+    auth = await web.register_and_login()
+    quiz = (await web.client.post("/api/quizzes", json=sample_quiz(), headers=auth)).json()
+    game = (await web.client.post("/api/games", json={"quiz_id": quiz["id"]}, headers=auth)).json()
+    code = game["join_code"]
+    assert game["join_url"] == f"http://192.0.2.10:8000/join/{code}"
+    assert game["ws_url"] == "ws://192.0.2.10:8000/ws"
+    again = await web.client.post(f"/api/games/{game['game_id']}/host-token", headers=auth)
+    assert again.json()["join_url"] == game["join_url"]
+    qr = await web.client.get(f"/qr/{code}.svg")
+    assert qr.content == _qr_of(f"http://192.0.2.10:8000/join/{code}", code)
+    assert qr.content != _qr_of(f"http://testserver/join/{code}", code)
+
+
+async def test_without_a_public_address_join_links_use_the_hosts_own(
+    make_web: MakeWeb, database_url: str
+) -> None:
+    web = await make_web(database_url)
+    auth = await web.register_and_login()
+    quiz = (await web.client.post("/api/quizzes", json=sample_quiz(), headers=auth)).json()
+    game = (await web.client.post("/api/games", json={"quiz_id": quiz["id"]}, headers=auth)).json()
+    assert game["join_url"] == f"http://testserver/join/{game['join_code']}"
+
+
+def _qr_of(url: str, code: str) -> bytes:
+    """The SVG the QR route gives for ``url`` (same encoder, same options)."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(
+        buffer,
+        kind="svg",
+        scale=1,
+        border=4,
+        xmldecl=False,
+        omitsize=True,
+        title=f"QR code: join PartyQuiz game {code}",
+        dark="#000000",
+        light="#ffffff",
+    )
+    return buffer.getvalue()

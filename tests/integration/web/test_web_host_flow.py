@@ -133,11 +133,18 @@ async def test_host_builds_a_quiz_runs_a_game_and_reads_the_results(web: Web) ->
 
     exported_csv = await web.client.get(f"/api/games/{game_id}/results.csv", headers=auth)
     assert exported_csv.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(exported_csv.text)))
+    assert exported_csv.content.startswith(b"\xef\xbb\xbf")  # UTF-8 for spreadsheets
+    rows = list(csv.reader(io.StringIO(exported_csv.text.removeprefix("\ufeff"))))
     assert rows == [
-        ["rank", "nickname", "score", "correct_answers", "q1_points", "q2_points", "q3_points"],
-        ["1", "Ada", "2900", "2", "1000", "1900", ""],
-        ["2", "'+Bob", "950", "1", "950", "0", ""],
+        [
+            "rank",
+            "nickname",
+            "score",
+            "correct_answers",
+            *(f"q{i}_{column}" for i in (1, 2, 3) for column in ("answer", "points")),
+        ],
+        ["1", "Ada", "2900", "2", "Paris", "1000", "2 | 5", "1900", "", ""],
+        ["2", "'+Bob", "950", "1", "Paris", "950", "4", "0", "", ""],
     ]
 
 

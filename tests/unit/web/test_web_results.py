@@ -60,17 +60,55 @@ def test_question_without_answers_has_no_average() -> None:
     assert [r.answered for r in results] == [0, 0]
 
 
-def test_csv_has_one_row_per_player_and_points_per_question() -> None:
+def test_csv_has_one_row_per_player_with_each_answer_and_its_points() -> None:
     text = render_csv(QUIZ, player_results(PLAYERS, ANSWERS))
-    rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["rank", "nickname", "score", "correct_answers", "q1_points", "q2_points"]
-    assert rows[1] == ["1", "'=cmd()", "1500", "2", "950", "550"]
-    assert rows[2] == ["2", "Bob", "800", "0", "0", "800"]
+    # A byte order mark first, so spreadsheets read the file as UTF-8.
+    assert text.startswith("\ufeffrank,")
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert rows[0] == [
+        "rank",
+        "nickname",
+        "score",
+        "correct_answers",
+        "q1_answer",
+        "q1_points",
+        "q2_answer",
+        "q2_points",
+    ]
+    assert rows[1] == ["1", "'=cmd()", "1500", "2", "Paris", "950", "Basel | Cologne", "550"]
+    assert rows[2] == ["2", "Bob", "800", "0", "Lyon", "0", "Basel", "800"]
+
+
+def test_csv_keeps_accented_and_emoji_nicknames_and_answers() -> None:
+    players = [PlayerRow("p1", "Zoë 👩‍💻", 1000, 1)]
+    text = render_csv(QUIZ, player_results(players, [AnswerRow("p1", 0, [0], 1.0, True, 1000)]))
+    assert text.encode("utf-8").startswith(b"\xef\xbb\xbfrank,")
+    assert "Zoë 👩‍💻,1000,1,Paris,1000" in text
 
 
 def test_csv_leaves_unanswered_questions_empty() -> None:
     text = render_csv(QUIZ, player_results([PlayerRow("p3", "Cy", 0, 3)], []))
-    assert text.splitlines()[1] == "3,Cy,0,0,,"
+    assert text.splitlines()[1] == "3,Cy,0,0,,,,"
+
+
+def test_polls_never_count_as_correct_answers() -> None:
+    quiz = Quiz.model_validate(
+        {
+            "title": "Mixed",
+            "questions": [
+                {
+                    "text": "France?",
+                    "choices": [{"text": "Paris"}, {"text": "Lyon"}],
+                    "correct": [0],
+                },
+                {"kind": "poll", "text": "Tea?", "choices": [{"text": "Yes"}, {"text": "No"}]},
+            ],
+        }
+    )
+    answers = [AnswerRow("p1", 0, [0], 1.0, True, 1000), AnswerRow("p1", 1, [1], 1.0, False, 0)]
+    (player,) = player_results([PlayerRow("p1", "Ann", 1000, 1)], answers)
+    assert player.correct_answers == 1
+    assert render_csv(quiz, [player]).splitlines()[1] == "1,Ann,1000,1,Paris,1000,No,0"
 
 
 def test_formula_like_cells_are_neutralised() -> None:

@@ -55,6 +55,8 @@ def test_migrate_needs_no_secret() -> None:
         ("DATABASE_URL", "mysql://db/x", "postgresql+asyncpg://"),
         ("REDIS_URL", "http://cache", "redis://"),
         ("PUBLIC_WS_URL", "http://example.org/ws", "ws://"),
+        ("PUBLIC_URL", "192.168.1.20:8000", "http(s)://host[:port]"),
+        ("PUBLIC_URL", "https://quiz.example.org/play", "no path"),
         ("MAX_BODY_BYTES", "10", "greater than or equal to 1024"),
     ],
 )
@@ -110,3 +112,8 @@ def test_bad_process_environment_value_names_the_variable(
     assert str(info.value) == (
         "PARTYQUIZ_WEB_LOGIN_RATE_LIMIT: Input should be greater than or equal to 1"
     )
+
+
+def test_a_public_url_loses_its_trailing_slash() -> None:
+    env = {"PARTYQUIZ_WEB_JWT_SECRET": GOOD_SECRET, "PARTYQUIZ_WEB_PUBLIC_URL": "http://h:8000/"}
+    assert load_settings(env).public_url == "http://h:8000"

@@ -91,6 +91,7 @@ async def create_game(
             status="created",
             host_token=token,
             ws_url=runtime.ws_url(request),
+            join_url=runtime.join_url(request, code),
             created_at=game.created_at,
         )
     raise ConflictError("no free join code found; try again", code="join_codes_exhausted")
@@ -173,7 +174,11 @@ async def reissue_host_token(
         raise GameStateError("the game has ended", code="game_ended")
     token = runtime.tokens.issue_host_token(host.id, game.id, game.join_code, runtime.clock())
     return HostToken(
-        game_id=game.id, join_code=game.join_code, host_token=token, ws_url=runtime.ws_url(request)
+        game_id=game.id,
+        join_code=game.join_code,
+        host_token=token,
+        ws_url=runtime.ws_url(request),
+        join_url=runtime.join_url(request, game.join_code),
     )
 
 
