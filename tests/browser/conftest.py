@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import (
@@ -92,7 +93,7 @@ def new_context(browser: Browser, stack: Stack) -> Iterator[Callable[..., Browse
     """Open browser contexts (one per person); all are closed after the test."""
     contexts: list[BrowserContext] = []
 
-    def open_context(*, phone: bool = False) -> BrowserContext:
+    def open_context(*, phone: bool = False, **options: Any) -> BrowserContext:
         context = browser.new_context(
             base_url=stack.web_url,
             viewport=PHONE if phone else BIG_SCREEN,
@@ -100,6 +101,7 @@ def new_context(browser: Browser, stack: Stack) -> Iterator[Callable[..., Browse
             is_mobile=phone,
             has_touch=phone,
             accept_downloads=True,
+            **options,
         )
         context.set_default_timeout(WAIT_MS)
         contexts.append(context)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.sync_api import Locator, Page, WebSocket, expect
+from playwright.sync_api import BrowserContext, Locator, Page, WebSocket, expect
 
 TOKEN_KEY = "partyquiz.host.session"
 
@@ -22,6 +23,7 @@ class QuestionSpec:
     correct: list[int]
     time_limit: int = 60
     points: str = "standard"
+    read_seconds: int = 0
 
 
 @dataclass
@@ -84,14 +86,19 @@ def fill_question(page: Page, index: int, spec: QuestionSpec) -> None:
             f"Answer {j + 1} is correct", exact=True
         ).check()
     page.locator(f"{base}-time_limit_seconds").fill(str(spec.time_limit))
-    page.locator(f"{base}-points").select_option(spec.points)
+    page.locator(f"{base}-read_seconds").fill(str(spec.read_seconds))
+    if spec.kind != "poll":
+        page.locator(f"{base}-points").select_option(spec.points)
 
 
-def build_quiz_in_editor(page: Page, title: str, questions: list[QuestionSpec]) -> str:
+def build_quiz_in_editor(
+    page: Page, title: str, questions: list[QuestionSpec], *, get_ready_seconds: int = 0
+) -> str:
     """Create a quiz through the editor; return its id."""
     page.get_by_role("link", name="New quiz").click()
     page.get_by_role("heading", name="New quiz").wait_for()
     page.locator("#f-title").fill(title)
+    page.locator("#f-settings-get_ready_seconds").fill(str(get_ready_seconds))
     for i, spec in enumerate(questions):
         if i > 0:
             page.get_by_role("button", name="Add a question").click()
@@ -130,3 +137,15 @@ def join(page: Page, code: str, nickname: str, *, via_link: bool = True) -> None
 def choice(page: Page, text: str) -> Locator:
     """An answer button on the phone, by its text (its accessible name)."""
     return page.locator("#choices").get_by_role("button", name=text, exact=True)
+
+
+def open_remote(host: Page, new_context: Callable[..., BrowserContext]) -> Page:
+    """Open the host's remote control of the game on ``host``'s big screen, on a phone."""
+    match = re.search(r"/host/games/([0-9a-f]+)/screen", host.url)
+    assert match, host.url
+    phone = new_context(phone=True).new_page()
+    phone.goto("/")
+    phone.evaluate(f"window.localStorage.setItem({TOKEN_KEY!r}, {host_token(host)!r})")
+    phone.goto(f"/host/games/{match.group(1)}/remote")
+    expect(phone.get_by_role("heading", name="Remote control")).to_be_visible()
+    return phone

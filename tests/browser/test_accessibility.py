@@ -52,6 +52,7 @@ TEXT_PAIRS = [
 ]
 QUIZ = {
     "title": "Shapes",
+    "settings": {"get_ready_seconds": 0},
     "questions": [
         {
             "kind": "single",
@@ -59,6 +60,7 @@ QUIZ = {
             "choices": [{"text": t} for t in ("A", "B", "C", "D", "E", "F")],
             "correct": [0],
             "time_limit_seconds": 120,
+            "read_seconds": 0,
         }
     ],
 }

@@ -10,11 +10,12 @@ from collections.abc import Callable
 import segno
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.flows import FrameLog, api, choice, join, launch_game
+from tests.browser.flows import FrameLog, api, choice, join, launch_game, open_remote
 from tests.browser.stack import Stack
 
 QUIZ = {
     "title": "Keys",
+    "settings": {"get_ready_seconds": 0},
     "questions": [
         {
             "kind": "single",
@@ -22,6 +23,7 @@ QUIZ = {
             "choices": [{"text": "One"}, {"text": "Two"}, {"text": "Three"}, {"text": "Four"}],
             "correct": [2],
             "time_limit_seconds": 120,
+            "read_seconds": 0,
         },
         {
             "kind": "single",
@@ -29,6 +31,7 @@ QUIZ = {
             "choices": [{"text": "A"}, {"text": "B"}, {"text": "C"}],
             "correct": [1],
             "time_limit_seconds": 120,
+            "read_seconds": 0,
         },
     ],
 }
@@ -125,7 +128,9 @@ def test_kick_removes_the_player_and_pause_freezes_answers(
 ) -> None:
     host = host_page
     stay, leave = _game(host, new_context, "Stay", "Leave")
-    host.get_by_role("button", name="Remove Leave").click()
+    remote = open_remote(host, new_context)
+    remote.once("dialog", lambda dialog: dialog.accept())
+    remote.get_by_role("button", name="Remove Leave").click()
     expect(leave.get_by_role("heading", name="You were removed from the game")).to_be_visible()
     expect(host.get_by_test_id("player-count")).to_have_text("1")
     code = host.get_by_test_id("join-code").inner_text()
@@ -176,8 +181,9 @@ def test_locking_joining_refuses_new_players(
 ) -> None:
     host = host_page
     (inside,) = _game(host, new_context, "Early")
-    host.get_by_role("button", name="Lock joining").click()
-    expect(host.get_by_role("button", name="Unlock joining")).to_be_visible()
+    remote = open_remote(host, new_context)
+    remote.get_by_role("button", name="Lock joining").click()
+    expect(remote.get_by_role("button", name="Unlock joining")).to_be_visible()
     expect(host.get_by_text("Joining is locked")).to_be_visible()
     code = host.get_by_test_id("join-code").inner_text()
     late = new_context(phone=True).new_page()
@@ -186,7 +192,7 @@ def test_locking_joining_refuses_new_players(
     late.get_by_role("button", name="Join").click()
     expect(late.locator("#join-error")).to_have_text("The host has locked joining for this game.")
     expect(inside.get_by_text("The host has locked joining; you are in.")).to_be_visible()
-    host.get_by_role("button", name="Unlock joining").click()
+    remote.get_by_role("button", name="Unlock joining").click()
     late.get_by_role("button", name="Join").click()
     expect(late.get_by_role("heading", name="You're in!")).to_be_visible()
     expect(host.get_by_test_id("player-count")).to_have_text("2")
@@ -202,7 +208,8 @@ def test_ending_the_game_early_tells_everyone(
     host.once("dialog", lambda dialog: dialog.accept())
     host.get_by_role("button", name="End game").click()
     expect(host.get_by_role("heading", name="Game over")).to_be_visible()
-    expect(host.get_by_text("You ended the game.")).to_be_visible()
+    expect(host.get_by_text("The host ended the game.")).to_be_visible()
+    expect(host.get_by_role("link", name="See the results")).to_be_visible()
     expect(phone.get_by_role("heading", name="Game over")).to_be_visible()
     expect(phone.get_by_text("The host ended the game.")).to_be_visible()
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.responses import FileResponse
 
 from partyquiz_core.codes import normalize_join_code
+from partyquiz_web.dependencies import RuntimeDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,6 +36,16 @@ _SHELL_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """The site icon, for browsers that ask for it before reading a page."""
+    return FileResponse(
+        STATIC_DIR / "favicon.svg",
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/join")
@@ -64,10 +75,11 @@ async def host_page(rest: str) -> FileResponse:
 
 
 @router.get("/qr/{code}.svg")
-async def join_qr_code(code: str, request: Request) -> Response:
-    """An SVG QR code of this server's join link for ``code`` (422 for a malformed code)."""
+async def join_qr_code(code: str, request: Request, runtime: RuntimeDep) -> Response:
+    """An SVG QR code of the join link for ``code`` at the address players use (422 for a
+    malformed code)."""
     canonical = normalize_join_code(code)
-    url = str(request.url_for("join_with_code", code=canonical))
+    url = runtime.join_url(request, canonical)
     qr = segno.make(url, error="m", micro=False)
     buffer = io.BytesIO()
     qr.save(

@@ -1,4 +1,5 @@
-// The quiz editor: every question kind, answers, correct answers, time limit and points mode.
+// The quiz editor: every question kind, answers, correct answers, time limit, reading time and
+// points mode, and the quiz's game settings. Leaving with unsaved changes asks first.
 // Validation is the API's: a 422 lists field paths (questions.2.correct), and each message is
 // drawn next to its field (or the nearest enclosing one) and linked with aria-describedby.
 
@@ -28,6 +29,7 @@ function normaliseKind(q) {
     q.correct = q.correct.length === 1 && q.correct[0] < 2 ? q.correct : [0];
   } else if (q.kind === "poll") {
     q.correct = [];
+    q.points = "none"; // a poll scores nothing, whatever the mode
   } else if (q.kind === "single") {
     q.correct = q.correct.length ? [q.correct[0]] : [0];
   } else if (q.kind === "multiple" && !q.correct.length) {
@@ -35,7 +37,10 @@ function normaliseKind(q) {
   }
 }
 
-export async function drawEditor(main, quizId, { call, navigate, template }) {
+const NEW_QUESTION = { kind: "single", text: "", choices: [{ text: "" }, { text: "" }, { text: "" }, { text: "" }], correct: [0], time_limit_seconds: 20, points: "standard", read_seconds: 5 };
+const DEFAULT_SETTINGS = { streak_bonus: false, leaderboard_size: 5, auto_advance_seconds: null, get_ready_seconds: 5 };
+
+export async function drawEditor(main, quizId, { call, navigate, guardLeaving, template }) {
   let id = quizId;
   let quiz;
   if (id) {
@@ -44,6 +49,10 @@ export async function drawEditor(main, quizId, { call, navigate, template }) {
   } else {
     quiz = copy(template);
   }
+  quiz.settings = { ...DEFAULT_SETTINGS, ...(quiz.settings || {}) };
+  // What the server has (or the empty template): anything else is unsaved work.
+  let saved = JSON.stringify(quiz);
+  if (guardLeaving) guardLeaving(() => JSON.stringify(quiz) !== saved);
   let errors = new Map();
   let formMessage = "";
   let statusMessage = "";
@@ -125,10 +134,21 @@ export async function drawEditor(main, quizId, { call, navigate, template }) {
             oninput: (event) => { q.time_limit_seconds = event.target.value === "" ? null : Number(event.target.value); },
           }),
           errorFor(`${base}.time_limit_seconds`))),
-      h("label", { for: fieldId(`${base}.points`) }, "Points"),
-      control("select", `${base}.points`, { onchange: (event) => { q.points = event.target.value; } },
-        POINTS.map(([value, label]) => h("option", { value, selected: q.points === value }, label))),
-      errorFor(`${base}.points`),
+      h("div", { class: "grid-2" },
+        q.kind === "poll"
+          ? h("p", { class: "hint" }, "A poll scores no points.")
+          : h("div", {},
+            h("label", { for: fieldId(`${base}.points`) }, "Points"),
+            control("select", `${base}.points`, { onchange: (event) => { q.points = event.target.value; } },
+              POINTS.map(([value, label]) => h("option", { value, selected: q.points === value }, label))),
+            errorFor(`${base}.points`)),
+        h("div", {},
+          h("label", { for: fieldId(`${base}.read_seconds`) }, "Reading time before answers open (seconds)"),
+          control("input", `${base}.read_seconds`, {
+            type: "number", inputmode: "numeric", min: "0", max: "30", step: "1", value: String(q.read_seconds ?? 5),
+            oninput: (event) => { q.read_seconds = event.target.value === "" ? null : Number(event.target.value); },
+          }),
+          errorFor(`${base}.read_seconds`))),
       control("div", `${base}.choices`, { role: "group", "aria-label": `Answers of question ${i + 1}` },
         h("h3", {}, "Answers"),
         q.kind === "poll" ? h("p", { class: "hint" }, "A poll has no right answer.") : h("p", { class: "hint" }, q.kind === "multiple" ? "Tick every right answer." : "Pick the right answer."),
@@ -146,6 +166,27 @@ export async function drawEditor(main, quizId, { call, navigate, template }) {
           type: "button", class: "danger", disabled: quiz.questions.length <= 1, "aria-label": `Remove question ${i + 1}`,
           onclick: () => { quiz.questions.splice(i, 1); draw(fieldId(`questions.${Math.max(0, i - 1)}.text`)); },
         }, "Remove question")));
+  }
+
+  function settingsBlock() {
+    const st = quiz.settings;
+    const number = (name, label, attrs, empty) => [
+      h("label", { for: fieldId(`settings.${name}`) }, label),
+      control("input", `settings.${name}`, {
+        type: "number", inputmode: "numeric", step: "1", ...attrs, value: st[name] === null || st[name] === undefined ? "" : String(st[name]),
+        oninput: (event) => { st[name] = event.target.value === "" ? empty : Number(event.target.value); },
+      }),
+      errorFor(`settings.${name}`)];
+    return control("fieldset", "settings", { class: "settings" },
+      h("legend", {}, "Game settings"),
+      h("label", { class: "check" },
+        h("input", { type: "checkbox", id: fieldId("settings.streak_bonus"), checked: Boolean(st.streak_bonus), onchange: (event) => { st.streak_bonus = event.target.checked; } }),
+        " Streak bonus: extra points for right answers in a row (100 more each time, up to 500)"),
+      h("div", { class: "grid-2" },
+        h("div", {}, number("leaderboard_size", "Players on the leaderboard", { min: "1", max: "50" }, 5)),
+        h("div", {}, number("get_ready_seconds", "“Get ready” countdown before the first question (seconds)", { min: "0", max: "30" }, 0))),
+      h("p", { class: "hint", id: "auto-advance-hint" }, "Leave empty to move on yourself; otherwise the answers and the leaderboard move on after this many seconds."),
+      number("auto_advance_seconds", "Move on by itself after (seconds)", { min: "3", max: "120", "aria-describedby": "auto-advance-hint" }, null));
   }
 
   function draw(focusId) {
@@ -169,10 +210,11 @@ export async function drawEditor(main, quizId, { call, navigate, template }) {
         h("button", {
           type: "button", class: "secondary", disabled: quiz.questions.length >= 100,
           onclick: () => {
-            quiz.questions.push({ kind: "single", text: "", choices: [{ text: "" }, { text: "" }, { text: "" }, { text: "" }], correct: [0], time_limit_seconds: 20, points: "standard" });
+            quiz.questions.push(copy(NEW_QUESTION));
             draw(fieldId(`questions.${quiz.questions.length - 1}.text`));
           },
         }, "Add a question")),
+      settingsBlock(),
       h("p", { class: "form-error", role: "alert", id: "form-error", tabindex: "-1" }, formMessage),
       h("p", { class: "form-status", role: "status", id: "form-status" }, statusMessage),
       h("div", { class: "actions" },
@@ -203,6 +245,8 @@ export async function drawEditor(main, quizId, { call, navigate, template }) {
       if (part === "questions" && parts[k + 1] !== undefined) { words.push(`Question ${Number(parts[k + 1]) + 1}`); k += 1; }
       else if (part === "choices" && parts[k + 1] !== undefined) { words.push(`answer ${Number(parts[k + 1]) + 1}`); k += 1; }
       else if (part === "time_limit_seconds") words.push("time limit");
+      else if (part === "read_seconds") words.push("reading time");
+      else if (part === "settings") words.push("Game settings");
       else if (part === "text") words.push(words.length ? "text" : "Text");
       else words.push(part.replace(/_/g, " "));
     }
@@ -246,12 +290,14 @@ export async function drawEditor(main, quizId, { call, navigate, template }) {
     button.disabled = true;
     button.textContent = "Saving…";
     try {
-      const saved = id
+      const record = id
         ? await call(`/api/quizzes/${id}`, { method: "PUT", json: quiz })
         : await call("/api/quizzes", { method: "POST", json: quiz });
-      quiz = copy(saved.quiz);
+      quiz = copy(record.quiz);
+      quiz.settings = { ...DEFAULT_SETTINGS, ...(quiz.settings || {}) };
+      saved = JSON.stringify(quiz);
       if (!id) {
-        id = saved.id;
+        id = record.id;
         window.history.replaceState(null, "", `/host/quizzes/${id}`);
       }
       statusMessage = `Saved at ${new Date().toLocaleTimeString()}.`;

@@ -6,14 +6,38 @@ import { api, ApiError, download, hostToken, setHostToken } from "./api.js";
 import { h, replace, announce, focusHeading } from "./dom.js";
 import { drawEditor } from "./editor.js";
 import { drawResults } from "./results.js";
+import { storeKey } from "./hostgame.js";
+import { drawRemote } from "./remote.js";
 import { drawScreen } from "./screen.js";
 
 const PAGE_SIZE = 50;
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 let cleanup = null;
+let leaveGuard = null;
+let currentPath = window.location.pathname + window.location.search;
 
-export function navigate(path, { replaceState = false } = {}) {
+const LEAVE_QUESTION = "You have unsaved changes. Leave without saving them?";
+
+/** A view with unsaved work registers `() => true while there is some`; null clears it. */
+export function guardLeaving(hasUnsavedWork) {
+  leaveGuard = hasUnsavedWork;
+}
+
+function mayLeave() {
+  return !leaveGuard || !leaveGuard() || window.confirm(LEAVE_QUESTION);
+}
+
+window.addEventListener("beforeunload", (event) => {
+  if (leaveGuard && leaveGuard()) {
+    event.preventDefault();
+    event.returnValue = LEAVE_QUESTION;
+  }
+});
+
+export function navigate(path, { replaceState = false, force = false } = {}) {
+  if (!force && !mayLeave()) return;
+  leaveGuard = null;
   if (replaceState) window.history.replaceState(null, "", path);
   else window.history.pushState(null, "", path);
   route();
@@ -22,7 +46,7 @@ export function navigate(path, { replaceState = false } = {}) {
 export function requireLogin(message) {
   setHostToken(null);
   const next = window.location.pathname + window.location.search;
-  navigate(`/host/login?next=${encodeURIComponent(next)}${message ? `&reason=${encodeURIComponent(message)}` : ""}`, { replaceState: true });
+  navigate(`/host/login?next=${encodeURIComponent(next)}${message ? `&reason=${encodeURIComponent(message)}` : ""}`, { replaceState: true, force: true });
 }
 
 /** Run an API call from a view; a 401 sends the host to the login page. */
@@ -131,16 +155,15 @@ function drawLogin(params) {
 const SAMPLE_QUIZ = {
   title: "New quiz",
   description: "",
-  questions: [{ kind: "single", text: "", choices: [{ text: "" }, { text: "" }, { text: "" }, { text: "" }], correct: [0], time_limit_seconds: 20, points: "standard" }],
+  questions: [{ kind: "single", text: "", choices: [{ text: "" }, { text: "" }, { text: "" }, { text: "" }], correct: [0], time_limit_seconds: 20, points: "standard", read_seconds: 5 }],
+  settings: { streak_bonus: false, leaderboard_size: 5, auto_advance_seconds: null, get_ready_seconds: 5 },
 };
 
 async function launchGame(quizId, button) {
   button.disabled = true;
   try {
     const created = await call("/api/games", { method: "POST", json: { quiz_id: quizId } });
-    window.localStorage.setItem(`partyquiz.host.game.${created.game_id}`, JSON.stringify({
-      host_token: created.host_token, ws_url: created.ws_url, join_code: created.join_code,
-    }));
+    storeKey(created.game_id, created);
     navigate(`/host/games/${created.game_id}/screen`);
   } catch (error) {
     button.disabled = false;
@@ -254,7 +277,8 @@ async function drawHistory() {
     if (page.length < PAGE_SIZE || games.length >= 10 * PAGE_SIZE) break;
   }
   const rows = games.map((g) => h("tr", {},
-    h("td", {}, h("a", { href: g.status === "ended" ? `/host/games/${g.game_id}` : `/host/games/${g.game_id}/screen` }, g.quiz_title)),
+    h("td", {}, h("a", { href: g.status === "ended" ? `/host/games/${g.game_id}` : `/host/games/${g.game_id}/screen` }, g.quiz_title),
+      g.status === "ended" ? null : [" · ", h("a", { href: `/host/games/${g.game_id}/remote`, "aria-label": `Remote control of ${g.quiz_title} (${g.join_code})` }, "Remote control")]),
     h("td", {}, g.join_code),
     h("td", {}, { created: "Not started", running: "Running", ended: "Ended" }[g.status]),
     h("td", { class: "num" }, String(g.player_count)),
@@ -273,10 +297,11 @@ async function drawHistory() {
 const ROUTES = [
   [/^\/host\/?$/, () => drawQuizList()],
   [/^\/host\/login\/?$/, (m) => drawLogin(m), { public: true }],
-  [/^\/host\/quizzes\/new\/?$/, () => drawEditor(main, null, { call, navigate, template: SAMPLE_QUIZ })],
-  [/^\/host\/quizzes\/([^/]+)\/?$/, (m) => drawEditor(main, m[1], { call, navigate, template: SAMPLE_QUIZ })],
+  [/^\/host\/quizzes\/new\/?$/, () => drawEditor(main, null, { call, navigate, guardLeaving, template: SAMPLE_QUIZ })],
+  [/^\/host\/quizzes\/([^/]+)\/?$/, (m) => drawEditor(main, m[1], { call, navigate, guardLeaving, template: SAMPLE_QUIZ })],
   [/^\/host\/games\/?$/, () => drawHistory()],
   [/^\/host\/games\/([^/]+)\/screen\/?$/, (m) => drawScreen(main, m[1], { call })],
+  [/^\/host\/games\/([^/]+)\/remote\/?$/, (m) => drawRemote(main, m[1], { call })],
   [/^\/host\/games\/([^/]+)\/?$/, (m) => drawResults(main, m[1], { call })],
 ];
 
@@ -288,7 +313,9 @@ async function route() {
   }
   document.body.classList.remove("screen");
   main.classList.remove("wide");
+  leaveGuard = null;
   const path = window.location.pathname;
+  currentPath = path + window.location.search;
   for (const [pattern, view, options] of ROUTES) {
     const match = pattern.exec(path);
     if (!match) continue;
@@ -324,6 +351,13 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   navigate(url.pathname + url.search);
 });
-window.addEventListener("popstate", () => route());
+window.addEventListener("popstate", () => {
+  if (!mayLeave()) {
+    // Stay: put the editor's address back on top of the history.
+    window.history.pushState(null, "", currentPath);
+    return;
+  }
+  route();
+});
 
 route();

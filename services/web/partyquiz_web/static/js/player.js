@@ -1,14 +1,19 @@
 // The player's phone page: join with a code and a nickname, then follow the game to the podium.
-// Owns the player's session (resume token per game code in localStorage, device id) and drawing
-// each phase. Rules, scores and time all come from the game service; nothing is decided here.
+// Owns the player's session (resume token per game code in localStorage, device id), the final
+// standing kept after the game, and drawing each phase so that every answer and the lock button
+// fit the screen without scrolling. Rules, scores and time all come from the game service;
+// nothing is decided here (nickname rules included: the server's message is shown as it is).
 
 import { api, ApiError } from "./api.js";
 import { h, replace, announce, pts, ordinal, focusHeading } from "./dom.js";
 import { GameConnection, Countdown } from "./gameclient.js";
+import { socketUrl } from "./hostgame.js";
+import { suggestNickname, graphemeCount } from "./nicknames.js";
 import { shapeIcon, tintedShape } from "./shapes.js";
 import { board, podium } from "./views.js";
 
 const DEVICE_KEY = "partyquiz.device";
+const NICKNAME_MAX = 20;
 const KIND_HINT = {
   single: "Pick one answer.",
   multiple: "Pick every answer that is right, then lock it in.",
@@ -25,7 +30,7 @@ const RESUME_ERRORS = new Set([
 ]);
 const JOIN_TEXT = {
   nickname_taken: "Someone in this game already has that nickname. Pick another one.",
-  invalid_nickname: "Use 1 to 20 visible characters for your nickname.",
+
   unknown_code: "No open game has this code. Check the big screen.",
   joining_locked: "The host has locked joining for this game.",
   banned: "The host removed you from this game; you cannot join it again.",
@@ -35,6 +40,7 @@ const JOIN_TEXT = {
 };
 const ANSWER_ERRORS = {
   late: "Too late: time was up before your answer arrived.",
+  not_open: "Answers are not open yet: read the question first.",
   duplicate: "You already answered this question; your first answer counts.",
   closed: "This question is closed.",
   paused: "The game is paused. Answer when it continues.",
@@ -88,6 +94,25 @@ function deviceId() {
 }
 
 const sessionKey = (code) => `partyquiz.player.${code}`;
+const finalKey = (code) => `partyquiz.final.${code}`;
+
+/** The player's final standing, kept after the game so a reload still shows it. */
+function saveFinal() {
+  if (!game.code || !game.session || !game.me || !game.me.rank) return;
+  window.localStorage.setItem(finalKey(game.code), JSON.stringify({
+    game_id: game.session.game_id, nickname: game.session.nickname, rank: game.me.rank,
+    score: game.me.score || 0, players: game.playerCount, reason: game.endedReason,
+    leaderboard: game.leaderboard || null, player_id: game.session.player_id,
+  }));
+}
+
+function loadFinal(code) {
+  try {
+    return JSON.parse(window.localStorage.getItem(finalKey(code)) || "null");
+  } catch {
+    return null;
+  }
+}
 
 function loadSession(code) {
   try {
@@ -138,19 +163,25 @@ function drawJoin({ code = "", nickname = "", codeError = "", nicknameError = ""
     autocomplete: "off", autocapitalize: "characters", spellcheck: "false", maxlength: "12",
     required: true, "aria-describedby": "join-code-error", "aria-invalid": codeError ? "true" : "false",
   });
+  // No maxlength: it would cut a long name (or a joined emoji) without a word; the length is
+  // checked below, in characters as people count them, and the server has the last word.
   const nickInput = h("input", {
-    id: "join-nickname", name: "nickname", type: "text", value: nickname, maxlength: "20",
+    id: "join-nickname", name: "nickname", type: "text", value: nickname,
     autocomplete: "nickname", required: true, "aria-describedby": "join-nickname-hint join-nickname-error",
     "aria-invalid": nicknameError ? "true" : "false",
   });
+  const spin = h("button", {
+    type: "button", class: "secondary", id: "suggest-nickname",
+    onclick: () => spinNickname(nickInput, spin),
+  }, "🎲 Suggest a name");
   const button = h("button", { type: "submit", class: "big" }, "Join");
   const form = h("form", { class: "card", novalidate: true },
     h("label", { for: "join-code" }, "Game code"),
     codeInput,
     h("p", { class: "field-error", id: "join-code-error" }, codeError),
     h("label", { for: "join-nickname" }, "Your nickname"),
-    h("p", { class: "hint", id: "join-nickname-hint" }, "1 to 20 characters; everyone sees it."),
-    nickInput,
+    h("p", { class: "hint", id: "join-nickname-hint" }, `Up to ${NICKNAME_MAX} characters; everyone sees it.`),
+    h("div", { class: "nick-row" }, nickInput, spin),
     h("p", { class: "field-error", id: "join-nickname-error" }, nicknameError),
     h("p", { class: "form-error", id: "join-error", role: "alert" }, formError),
     h("div", { class: "actions" }, button),
@@ -165,7 +196,13 @@ function drawJoin({ code = "", nickname = "", codeError = "", nicknameError = ""
       return;
     }
     if (!enteredNick) {
-      drawJoin({ code: enteredCode, nickname: "", nicknameError: "Choose a nickname." });
+      drawJoin({ code: enteredCode, nickname: "", nicknameError: "Choose a nickname, or press “Suggest a name”." });
+      document.getElementById("join-nickname").focus();
+      return;
+    }
+    const length = graphemeCount(enteredNick);
+    if (length > NICKNAME_MAX) {
+      drawJoin({ code: enteredCode, nickname: nickInput.value, nicknameError: `That nickname is ${length} characters long; the limit is ${NICKNAME_MAX}. Shorten it a little.` });
       document.getElementById("join-nickname").focus();
       return;
     }
@@ -188,7 +225,31 @@ async function findGame(code) {
   return lookup;
 }
 
+/** Spin a few suggestions past, then settle on one (at once when motion is reduced). */
+function spinNickname(input, button) {
+  const reduced = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  let left = reduced ? 1 : 6;
+  button.disabled = true;
+  const turn = () => {
+    input.value = suggestNickname(input.value);
+    left -= 1;
+    if (left > 0) window.setTimeout(turn, 70);
+    else {
+      button.disabled = false;
+      input.setAttribute("aria-invalid", "false");
+      announce(`Suggested nickname: ${input.value}`);
+    }
+  };
+  turn();
+}
+
 async function startJoin(code, nickname) {
+  const stored = loadSession(code);
+  if (stored && stored.resume_token && stored.nickname && stored.nickname.toLocaleLowerCase() === nickname.toLocaleLowerCase()) {
+    // This phone was already in this game under that name: come back with the score.
+    await startResume(code, stored);
+    return;
+  }
   let lookup;
   try {
     lookup = await findGame(code);
@@ -222,6 +283,11 @@ async function startResume(code, stored) {
       return;
     }
     clearSession();
+    const final = loadFinal(code);
+    if (final && (error.status === 404 || error.status === 410)) {
+      drawFinal(final);
+      return;
+    }
     drawJoin({ code, formError: error instanceof ApiError && error.status !== 404 && error.status !== 410 ? lookupMessage(error) : "That game is over. Join a new one with its code." });
     return;
   }
@@ -238,7 +304,7 @@ async function startResume(code, stored) {
 function connect() {
   if (game.conn) game.conn.stop();
   game.conn = new GameConnection({
-    url: game.lookup.ws_url,
+    url: socketUrl(game.lookup.ws_url),
     hello: () => {
       game.awaitingWelcome = true;
       if (game.session && game.session.resume_token) {
@@ -289,7 +355,7 @@ function receive(msg) {
       if (game.phase === "lobby") drawLobby();
       break;
     case "question":
-      openQuestion(msg, msg.deadline, msg.server_now, null, false);
+      openQuestion(msg, msg.deadline, msg.server_now, null, false, null, msg);
       break;
     case "answer_receipt":
       onReceipt(msg);
@@ -319,18 +385,21 @@ function receive(msg) {
       game.leaderboard = msg.entries;
       game.playerCount = msg.player_count;
       render();
+      saveFinal();
       break;
     case "paused":
       game.paused = true;
       game.remaining = msg.remaining;
-      if (game.phase === "question") drawPauseState();
+      if (game.phase === "question") render(true);
       announce("The game is paused.");
       break;
     case "resumed":
       game.paused = false;
       game.deadline = msg.deadline;
+      game.opensAt = msg.deadline - (game.question ? game.question.time_limit : 0);
+      game.showsAt = null;
       game.serverNow = msg.server_now;
-      if (game.phase === "question") drawPauseState();
+      if (game.phase === "question") render(true);
       announce("The game continues.");
       break;
     case "kicked":
@@ -371,6 +440,13 @@ function onWelcome(msg) {
       && !game.myAnswer && !game.paused) {
     // The answer went out just before the drop and was never receipted: send it again.
     game.conn.send({ type: "answer", question_index: pending.index, choices: pending.choices });
+  } else if (pending && !(game.question && pending.index === game.question.index && game.myAnswer)) {
+    // The connection came back after that question closed: the answer never counted. Say so.
+    game.session.pending = null;
+    saveSession();
+    game.lostAnswer = pending.index;
+    render(true);
+    announce(`Your answer to question ${pending.index + 1} did not reach the game before time was up, so it did not count.`, { assertive: true });
   }
 }
 
@@ -382,7 +458,7 @@ function applySnapshot(s) {
   game.leaderboard = s.leaderboard;
   game.endedReason = s.ended_reason;
   if (s.phase === "question" && s.question) {
-    openQuestion(s.question, s.deadline, s.server_now, s.remaining, s.paused, s.my_answer);
+    openQuestion(s.question, s.deadline, s.server_now, s.remaining, s.paused, s.my_answer, s);
     return;
   }
   game.phase = s.phase;
@@ -395,11 +471,13 @@ function applySnapshot(s) {
   render();
 }
 
-function openQuestion(q, deadline, serverNow, remaining, paused, myAnswer = null) {
+function openQuestion(q, deadline, serverNow, remaining, paused, myAnswer = null, times = {}) {
   const isNew = !game.question || game.question.index !== q.index || game.phase !== "question";
   game.phase = "question";
   game.question = q;
   game.deadline = deadline;
+  game.opensAt = times.opens_at ?? (deadline ? deadline - q.time_limit : null);
+  game.showsAt = times.shows_at ?? null;
   game.serverNow = serverNow;
   game.remaining = remaining;
   game.paused = Boolean(paused);
@@ -407,6 +485,7 @@ function openQuestion(q, deadline, serverNow, remaining, paused, myAnswer = null
   game.reveal = null;
   game.result = null;
   if (isNew) game.selected = new Set(myAnswer || []);
+  if (isNew && game.lostAnswer !== null && game.lostAnswer !== undefined && q.index > game.lostAnswer) game.lostAnswer = null;
   render();
   if (isNew) {
     const hint = POINTS_LABEL[q.points] ? ` ${POINTS_LABEL[q.points]}.` : "";
@@ -449,13 +528,17 @@ function onError(msg) {
     return;
   }
   if (msg.code in ANSWER_ERRORS) {
+    const wasOffline = Boolean(game.session && game.session.pending && game.session.pending.offline);
     if (game.session) {
       game.session.pending = null;
       saveSession();
     }
     const box = document.getElementById("answer-error");
-    if (box) box.textContent = ANSWER_ERRORS[msg.code];
-    announce(ANSWER_ERRORS[msg.code], { assertive: true });
+    const text = msg.code === "late" && wasOffline
+      ? "Your answer was sent when the connection came back, after time was up, so it did not count."
+      : ANSWER_ERRORS[msg.code];
+    if (box) box.textContent = text;
+    announce(text, { assertive: true });
     if (msg.code !== "duplicate" && game.phase === "question" && !game.myAnswer) {
       game.selected = new Set();
       drawAnswerState();
@@ -468,6 +551,7 @@ function onError(msg) {
 }
 
 function finish() {
+  saveFinal();
   clearSession();
   if (game.conn) game.conn.stop();
 }
@@ -488,12 +572,22 @@ function updateMe(standing) {
 
 function render(samePhase = false) {
   if (game.me) updateMe({});
-  const key = `${game.phase}:${game.question ? game.question.index : ""}`;
+  const step = game.phase === "question" ? questionStep() : "";
+  const key = `${game.phase}:${game.question ? game.question.index : ""}:${step}`;
   const fresh = key !== game.drawnKey;
   game.drawnKey = key;
+  document.body.classList.toggle("in-game", Boolean(game.phase));
+  document.body.classList.toggle("answering", game.phase === "question" && step === "answer");
+  window.clearTimeout(game.stepTimer);
   switch (game.phase) {
     case "lobby": drawLobby(); break;
-    case "question": drawQuestion(); break;
+    case "question":
+      if (step === "answer") {
+        if (fresh || !document.getElementById("choices")) drawQuestion();
+        else drawPauseState();
+      } else drawUpcoming(step);
+      scheduleStep();
+      break;
     case "reveal": drawReveal(); break;
     case "leaderboard": drawLeaderboard(); break;
     case "podium": drawPodium(); break;
@@ -511,7 +605,6 @@ function drawWaiting(text) {
 
 function drawLobby() {
   document.title = "Waiting to start · PartyQuiz";
-  const others = Math.max(0, game.playerCount - 1);
   replace(main,
     h("h1", {}, "You're in!"),
     h("p", { class: "card center" },
@@ -524,9 +617,56 @@ function drawLobby() {
   );
 }
 
+/** Where in a question the game is: "ready", "read" or "answer" (on the server's clock). */
+function questionStep() {
+  const q = game.question;
+  if (!q) return "answer";
+  if (game.paused) return (game.remaining ?? 0) > q.time_limit ? "read" : "answer";
+  if (game.opensAt === null || game.opensAt === undefined) return "answer";
+  const now = game.conn ? game.conn.serverNow() : Date.now() / 1000;
+  if (game.showsAt && now < game.showsAt) return "ready";
+  return now < game.opensAt ? "read" : "answer";
+}
+
+function scheduleStep() {
+  if (game.phase !== "question" || game.paused) return;
+  const now = game.conn ? game.conn.serverNow() : Date.now() / 1000;
+  const next = [game.showsAt, game.opensAt].find((t) => t && t > now);
+  if (next) game.stepTimer = window.setTimeout(() => render(true), (next - now) * 1000 + 30);
+}
+
+/** Before answers open: "get ready" (first question), then the question to read. */
+function drawUpcoming(step) {
+  const q = game.question;
+  document.title = step === "ready" ? "Get ready · PartyQuiz" : `Question ${q.index + 1} · PartyQuiz`;
+  const countEl = h("span", { class: "big-count", "aria-hidden": "true" });
+  const fillEl = h("div", { class: "timer-fill" });
+  const until = step === "ready" ? game.showsAt : game.opensAt;
+  const total = step === "ready" ? Math.max(1, game.showsAt - (game.serverNow || game.showsAt)) : Math.max(1, game.opensAt - (game.showsAt || game.serverNow || game.opensAt));
+  replace(main,
+    h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`),
+      POINTS_LABEL[q.points] ? h("span", { class: "notice" }, POINTS_LABEL[q.points]) : null),
+    step === "ready"
+      ? h("h1", { class: "upcoming-title" }, "Get ready!")
+      : h("h1", { class: "q-text", id: "q-text" }, q.text),
+    h("p", { class: "upcoming", id: "upcoming" }, step === "ready" ? "The first question comes in " : "Answers open in ", countEl),
+    h("div", { class: "timer-track", "aria-hidden": "true" }, fillEl),
+    game.paused ? h("p", { class: "notice", id: "paused-note" }, "Paused by the host.") : null,
+    lostAnswerNote());
+  if (game.countdown) game.countdown.stop();
+  game.countdown = new Countdown(countEl, fillEl);
+  if (game.paused) game.countdown.freeze((game.remaining ?? 0) - q.time_limit, total);
+  else game.countdown.run(until, game.conn ? game.conn.serverNow() : Date.now() / 1000, total);
+}
+
+function lostAnswerNote() {
+  if (game.lostAnswer === null || game.lostAnswer === undefined) return null;
+  return h("p", { class: "notice", id: "lost-answer", role: "alert" }, `Your answer to question ${game.lostAnswer + 1} did not reach the game before time was up, so it did not count.`);
+}
+
 function choiceButtons(q) {
   const multiple = q.kind === "multiple";
-  const list = h("ul", { class: `choices${q.choices.length <= 4 ? " two" : ""}`, id: "choices", "aria-label": "Answers" });
+  const list = h("ul", { class: `choices n${q.choices.length}`, id: "choices", "aria-label": "Answers" });
   q.choices.forEach((text, i) => {
     const button = h("button", {
       type: "button",
@@ -551,16 +691,20 @@ function drawQuestion() {
     countEl, h("div", { class: "timer-track", "aria-hidden": "true" }, fillEl),
     h("span", { class: "visually-hidden", id: "timer-text" }, ""));
   const points = POINTS_LABEL[q.points];
+  // The phone does not repeat the question at length (it is on the big screen): the answers
+  // and the lock button come first and always fit the screen.
   replace(main,
-    h("p", { class: "q-meta" },
-      h("span", {}, `Question ${q.index + 1} of ${q.total}`),
-      points ? h("span", { class: "notice" }, points) : null),
-    h("h1", { class: "q-text", id: "q-text" }, q.text),
-    timer,
-    h("p", { class: "hint", id: "kind-hint" }, `${KIND_HINT[q.kind] || ""} Keys 1–${q.choices.length} answer; arrow keys move.`),
+    h("div", { class: "q-bar" },
+      h("span", { class: "q-number" }, `${q.index + 1}/${q.total}`),
+      points ? h("span", { class: "badge" }, points) : null,
+      timer),
+    h("h1", { class: "q-text compact", id: "q-text" }, q.text),
+    h("p", { class: "hint kind-hint", id: "kind-hint" }, `${KIND_HINT[q.kind] || ""}`,
+      h("span", { class: "keys-hint" }, ` Keys 1–${q.choices.length} answer; arrow keys move.`)),
+    lostAnswerNote(),
     choiceButtons(q),
     q.kind === "multiple"
-      ? h("div", { class: "actions" }, h("button", { type: "button", class: "big", id: "lock-in", onclick: lockMultiple }, "Lock in my answer"))
+      ? h("button", { type: "button", class: "big lock-in", id: "lock-in", onclick: lockMultiple }, "Lock in my answer")
       : null,
     h("p", { class: "receipt", id: "receipt", "data-testid": "receipt" }),
     h("p", { class: "form-error answer-error", id: "answer-error" }),
@@ -577,7 +721,7 @@ function drawQuestion() {
   drawPauseState();
   drawAnswerState();
   const first = main.querySelector(".choice:not(:disabled)");
-  (first || main.querySelector("h1")).focus();
+  (first || main.querySelector("h1")).focus({ preventScroll: true });
 }
 
 function drawPauseState() {
@@ -585,7 +729,7 @@ function drawPauseState() {
   const timer = document.getElementById("timer");
   if (!timer || !game.countdown) return;
   timer.classList.toggle("paused", game.paused);
-  if (game.paused) game.countdown.freeze(game.remaining ?? 0, q.time_limit);
+  if (game.paused) game.countdown.freeze(Math.min(game.remaining ?? 0, q.time_limit), q.time_limit);
   else if (game.deadline !== null && game.deadline !== undefined) game.countdown.run(game.deadline, game.serverNow, q.time_limit);
   else game.countdown.freeze(game.remaining ?? 0, q.time_limit);
   const existing = document.getElementById("paused-note");
@@ -655,6 +799,8 @@ function submit(choices) {
   const sent = game.conn.send({ type: "answer", question_index: q.index, choices });
   drawAnswerState();
   if (!sent) {
+    game.session.pending.offline = true;
+    saveSession();
     document.getElementById("receipt").textContent = "Offline: your answer is sent as soon as the connection is back.";
   }
 }
@@ -684,6 +830,7 @@ function drawReveal() {
   const correct = game.reveal ? game.reveal.correct : [];
   const mine = game.myAnswer || [];
   replace(main,
+    lostAnswerNote(),
     q ? h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`)) : null,
     h("div", { class: `result ${kind}`, "data-testid": "result" },
       h("h1", { class: "headline" }, headline),
@@ -725,6 +872,7 @@ function drawLeaderboard() {
   syncMeFromEntries(game.leaderboard);
   const me = game.me || {};
   replace(main,
+    lostAnswerNote(),
     h("h1", {}, "Leaderboard"),
     me.rank ? h("p", { class: "card center" }, `You are ${ordinal(me.rank)} of ${game.playerCount} with ${pts(me.score)} points.`) : null,
     myBoard(game.leaderboard),
@@ -753,6 +901,20 @@ function drawEnded() {
     game.leaderboard ? myBoard(game.leaderboard) : null,
     h("p", {}, h("a", { href: "/" }, "Join another game")),
   );
+}
+
+/** The final standing kept on this phone, after the game is gone from the server. */
+function drawFinal(final) {
+  document.title = "Game over · PartyQuiz";
+  game.phase = null;
+  game.drawnKey = "final";
+  meBar.hidden = true;
+  replace(main,
+    h("h1", {}, "Game over"),
+    h("p", { class: "card center", "data-testid": "final-standing" },
+      `${final.nickname}, you finished ${ordinal(final.rank)}${final.players ? ` of ${final.players}` : ""} with ${pts(final.score)} points.`),
+    final.leaderboard ? board(final.leaderboard, final.player_id) : null,
+    h("p", {}, h("a", { href: "/" }, "Join another game")));
 }
 
 function drawKicked() {
@@ -801,8 +963,12 @@ function start() {
   document.addEventListener("keydown", onKey);
   const code = codeFromUrl();
   const stored = code ? loadSession(code) : null;
+  const final = code ? loadFinal(code) : null;
   if (code && stored && stored.resume_token) {
     startResume(code, stored);
+  } else if (final) {
+    game.code = code;
+    drawFinal(final);
   } else {
     game.code = code || null;
     drawJoin({ code: code || "" });

@@ -19,6 +19,8 @@ export async function drawResults(main, gameId, { call }) {
     const quiz = game.status === "ended" ? await currentQuiz(game, call) : null;
     document.title = `Results: ${game.quiz_title} · PartyQuiz`;
     const waiting = game.status !== "ended";
+    // Polls have no right answer: "correct answers" counts the questions that have one.
+    const scored = game.questions.filter((q) => q.kind !== "poll").length;
     const status = h("p", { class: "form-error", role: "alert", id: "results-status" });
     replace(main,
       h("h1", {}, `Results: ${game.quiz_title}`),
@@ -44,7 +46,7 @@ export async function drawResults(main, gameId, { call }) {
             h("td", {}, ordinal(p.rank)),
             h("td", { class: "player-name" }, p.nickname),
             h("td", { class: "num player-score" }, pts(p.score)),
-            h("td", { class: "num" }, `${p.correct_answers} of ${game.questions.length}`)))))),
+            h("td", { class: "num" }, `${p.correct_answers} of ${scored}`)))))),
       waiting ? null : h("section", { "aria-labelledby": "per-question" },
         h("h2", { id: "per-question" }, "Questions"),
         game.questions.map((q) => h("div", { class: "card", dataset: { questionIndex: String(q.index) } },

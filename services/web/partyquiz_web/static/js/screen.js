@@ -1,361 +1,38 @@
-// The host's big screen for one game: join code and QR, lobby with kick and lock, questions with
-// countdown and live answer count, distribution at the reveal, leaderboard, podium; the host's
-// controls (start, next, skip, pause/resume, end). The game service decides; this only asks.
+// The big screen for one game: what the room sees, sized for a projector or a TV from 1280x720 to
+// 3840x2160 (type and tiles scale with the screen). Lobby with the join address, code and QR;
+// get ready; the question read aloud; answers with a big countdown and the answer count; the
+// answers given; leaderboard with streaks; a podium revealed third, second, first; music.
+// The host's controls sit in a small dock at the bottom edge (they can be hidden, and also run
+// on the host's phone as the remote); moderation (the player list, kick) is in the remote
+// only, so nothing of it is projected. The game service decides; this only asks.
 
-import { h, replace, announce } from "./dom.js";
-import { GameConnection, Countdown } from "./gameclient.js";
-import { board, podium, distribution, choiceTiles } from "./views.js";
+import { h, replace, announce, pts, ordinal } from "./dom.js";
+import { Countdown } from "./gameclient.js";
+import { HostGame } from "./hostgame.js";
+import { shapeIcon } from "./shapes.js";
+import { Sound } from "./sound.js";
 
-const HELLO_ERRORS = new Set(["token_invalid", "token_expired", "forbidden", "unknown_game", "game_ended", "service_unauthorized", "web_refused"]);
-const RETRY_ERRORS = new Set(["web_unavailable", "unavailable"]);
 const POINTS_LABEL = { double: "Double points", none: "No points", standard: "" };
-
-const tokenKey = (gameId) => `partyquiz.host.game.${gameId}`;
-
-function loadKey(gameId) {
-  try {
-    return JSON.parse(window.localStorage.getItem(tokenKey(gameId)) || "null");
-  } catch {
-    return null;
-  }
-}
-
-/** Ask the web service for a fresh host token (another browser, a reload after 12 h ...). */
-async function fetchKey(gameId, call) {
-  const issued = await call(`/api/games/${gameId}/host-token`, { method: "POST" });
-  const key = { host_token: issued.host_token, ws_url: issued.ws_url, join_code: issued.join_code };
-  window.localStorage.setItem(tokenKey(gameId), JSON.stringify(key));
-  return key;
-}
+const STREAK_SHOWN_FROM = 2;
 
 export async function drawScreen(main, gameId, { call }) {
   document.body.classList.add("screen");
   main.classList.add("wide");
   const connBar = document.getElementById("conn");
-  let stored = loadKey(gameId);
-  if (!stored || !stored.host_token) {
-    try {
-      stored = await fetchKey(gameId, call);
-    } catch (error) {
-      if (error.status === 401) return undefined;
-      replace(main,
-        h("h1", {}, error.code === "game_ended" ? "This game is over" : "This game cannot be shown"),
-        h("p", {}, error.message),
-        h("p", {}, h("a", { href: `/host/games/${gameId}` }, "Results of this game"), " · ", h("a", { href: "/host" }, "Your quizzes")));
-      return undefined;
-    }
-  }
-  let refreshed = false;
-
-  const model = {
-    joinCode: stored.join_code,
-    phase: null,
-    drawn: null,
-    players: new Map(),
-    playerCount: 0,
-    locked: false,
-    question: null,
-    questionCount: 0,
-    deadline: null,
-    serverNow: null,
-    remaining: null,
-    paused: false,
-    answered: 0,
-    reveal: null,
-    leaderboard: null,
-    endedReason: null,
-    awaitingWelcome: false,
-  };
+  const stage = h("div", { id: "stage", class: "stage" });
+  const notice = h("p", { class: "dock-notice", id: "screen-status", role: "alert" });
+  const dock = h("div", { class: "dock", id: "dock", role: "group", "aria-label": "Host controls" });
+  const sound = new Sound();
+  let drawn = null;
   let countdown = null;
-  let conn = null;
-  const status = () => document.getElementById("screen-status");
+  let phaseTimer = null;
+  let controlsHidden = false;
 
-  function say(text) {
-    const el = status();
-    if (el) el.textContent = text;
-  }
-
-  function command(type, extra = {}) {
-    if (!conn.send({ type, ...extra })) say("Not connected to the game service; try again in a moment.");
-    else say("");
-  }
-
-  const joinUrl = () => `${window.location.origin}/join/${model.joinCode}`;
-
-  function controls(...buttons) {
-    return h("div", { class: "host-controls", role: "group", "aria-label": "Game controls" },
-      ...buttons,
-      model.phase !== "ended" ? h("button", { type: "button", class: "danger", onclick: () => { if (window.confirm("End the game now for everyone?")) command("end"); } }, "End game") : null);
-  }
-
-  function corner() {
-    return h("p", { class: "q-meta" },
-      h("span", {}, "Join at ", h("strong", {}, `${window.location.host}/join`), " with code ", h("strong", { "data-testid": "corner-code" }, model.joinCode || "")),
-      h("span", {}, `${model.playerCount} ${model.playerCount === 1 ? "player" : "players"}`));
-  }
-
-  function drawLobby() {
-    document.title = `Join with ${model.joinCode} · PartyQuiz`;
-    const playersList = h("ul", { class: "players", id: "players", "aria-label": "Players" });
-    for (const [playerId, nickname] of model.players) {
-      playersList.append(h("li", { dataset: { playerId } }, nickname,
-        h("button", { type: "button", class: "secondary", "aria-label": `Remove ${nickname}`, onclick: () => command("kick", { player_id: playerId }) }, "Remove")));
-    }
-    replace(main,
-      h("div", { class: "screen-grid" },
-        h("section", { class: "join-box card", "aria-labelledby": "join-heading" },
-          h("h1", { id: "join-heading", class: "join-url" }, "Join at ", h("strong", {}, `${window.location.host}/join`)),
-          h("p", {}, "Game code"),
-          h("p", { class: "join-code", id: "join-code", "data-testid": "join-code" }, model.joinCode || "…"),
-          model.joinCode ? h("img", { class: "qr", src: `/qr/${model.joinCode}.svg`, alt: `QR code that opens ${joinUrl()}` }) : null,
-          h("p", { class: "hint" }, "Scan the code with a phone camera to join.")),
-        h("section", { "aria-labelledby": "players-heading" },
-          h("h2", { id: "players-heading" }, h("span", { id: "player-count", "data-testid": "player-count" }, String(model.playerCount)), model.playerCount === 1 ? " player" : " players"),
-          model.players.size ? playersList : h("p", {}, "Waiting for players to join…"),
-          model.locked ? h("p", { class: "notice" }, "Joining is locked: no new players can join.") : null,
-          controls(
-            h("button", { type: "button", class: "big", id: "start", disabled: model.playerCount < 1, onclick: () => command("start") }, "Start the game"),
-            h("button", { type: "button", class: "secondary", id: "lock", "aria-pressed": model.locked ? "true" : "false", onclick: () => command(model.locked ? "unlock" : "lock") }, model.locked ? "Unlock joining" : "Lock joining")),
-          h("p", { class: "form-error", id: "screen-status", role: "alert" }))));
-  }
-
-  function drawQuestion() {
-    const q = model.question;
-    document.title = `Question ${q.index + 1} · PartyQuiz`;
-    const countEl = h("span", { class: "timer-count", "aria-hidden": "true" });
-    const fillEl = h("div", { class: "timer-fill" });
-    const points = POINTS_LABEL[q.points];
-    replace(main,
-      corner(),
-      h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`), points ? h("span", { class: "notice" }, points) : null),
-      h("h1", { class: "q-text" }, q.text),
-      h("div", { class: `timer${model.paused ? " paused" : ""}`, id: "timer" }, countEl, h("div", { class: "timer-track", "aria-hidden": "true" }, fillEl), h("span", { class: "visually-hidden", id: "timer-text" })),
-      model.paused ? h("p", { class: "notice" }, "Paused") : null,
-      choiceTiles(q.choices),
-      h("p", { class: "answered", id: "answered", "data-testid": "answered", "aria-live": "polite" }, answeredText()),
-      controls(
-        model.paused
-          ? h("button", { type: "button", class: "big", id: "resume", onclick: () => command("resume_game") }, "Resume")
-          : h("button", { type: "button", class: "secondary", id: "pause", onclick: () => command("pause") }, "Pause"),
-        h("button", { type: "button", class: "secondary", id: "skip", onclick: () => command("skip") }, "Skip to the answer")),
-      h("p", { class: "form-error", id: "screen-status", role: "alert" }));
-    if (countdown) countdown.stop();
-    countdown = new Countdown(countEl, fillEl, (s) => { document.getElementById("timer-text").textContent = `${s} seconds left`; });
-    if (model.paused || model.deadline === null) countdown.freeze(model.remaining ?? 0, q.time_limit);
-    else countdown.run(model.deadline, model.serverNow, q.time_limit);
-  }
-
-  function answeredText() {
-    return `${model.answered} of ${model.playerCount} answered`;
-  }
-
-  function drawReveal() {
-    const q = model.question;
-    const r = model.reveal;
-    document.title = "Answers · PartyQuiz";
-    const poll = q.kind === "poll";
-    replace(main,
-      corner(),
-      h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`)),
-      h("h1", { class: "q-text" }, q.text),
-      distribution(q.choices, r.distribution, r.correct, { poll }),
-      h("p", { class: "answered" }, `${r.answered} of ${r.total} answered`),
-      controls(h("button", { type: "button", class: "big", id: "next", onclick: () => command("next") }, "Show the leaderboard")),
-      h("p", { class: "form-error", id: "screen-status", role: "alert" }));
-  }
-
-  function drawLeaderboard() {
-    document.title = "Leaderboard · PartyQuiz";
-    const last = model.question && model.question.index + 1 >= model.question.total;
-    replace(main,
-      corner(),
-      h("h1", {}, "Leaderboard"),
-      board(model.leaderboard),
-      controls(h("button", { type: "button", class: "big", id: "next", onclick: () => command("next") }, last ? "Show the podium" : "Next question")),
-      h("p", { class: "form-error", id: "screen-status", role: "alert" }));
-  }
-
-  function drawPodium() {
-    document.title = "Podium · PartyQuiz";
-    replace(main,
-      h("h1", {}, "Podium"),
-      podium(model.leaderboard),
-      controls(h("button", { type: "button", class: "big", id: "next", onclick: () => command("next") }, "Finish the game")),
-      h("p", { class: "form-error", id: "screen-status", role: "alert" }));
-  }
-
-  function drawEnded() {
-    document.title = "Game over · PartyQuiz";
-    replace(main,
-      h("h1", {}, "Game over"),
-      h("p", {}, model.endedReason === "ended_by_host" ? "You ended the game." : "Thanks for playing!"),
-      model.leaderboard && model.leaderboard.length ? board(model.leaderboard) : null,
-      h("p", { class: "actions" },
-        h("a", { class: "button", href: `/host/games/${gameId}` }, "See the results"),
-        h("a", { class: "button secondary", href: "/host" }, "Back to your quizzes")));
-  }
-
-  function render() {
-    const key = `${model.phase}:${model.question ? model.question.index : ""}:${model.paused}`;
-    const fresh = key !== model.drawn;
-    model.drawn = key;
-    if (model.phase !== "question" && countdown) countdown.stop();
-    const draw = { lobby: drawLobby, question: drawQuestion, reveal: drawReveal, leaderboard: drawLeaderboard, podium: drawPodium, ended: drawEnded }[model.phase];
-    if (!draw) return;
-    // Keep the host's focus on the same control when only numbers change.
-    const focusedId = document.activeElement && document.activeElement.id;
-    draw();
-    const again = focusedId && document.getElementById(focusedId);
-    if (again && !fresh) again.focus();
-    else if (fresh) {
-      const primary = main.querySelector(".host-controls .big") || main.querySelector("h1");
-      if (primary) {
-        if (primary.tagName === "H1") primary.setAttribute("tabindex", "-1");
-        primary.focus({ preventScroll: true });
-      }
-    }
-  }
-
-  function applySnapshot(s) {
-    model.phase = s.phase;
-    model.playerCount = s.player_count;
-    model.locked = s.joining_locked;
-    model.questionCount = s.question_count;
-    model.question = s.question;
-    model.deadline = s.deadline;
-    model.serverNow = s.server_now;
-    model.remaining = s.remaining;
-    model.paused = s.paused;
-    model.answered = s.answered || 0;
-    model.reveal = s.reveal;
-    model.leaderboard = s.leaderboard;
-    model.endedReason = s.ended_reason;
-    if (s.players) model.players = new Map(s.players.map((p) => [p.player_id, p.nickname]));
-    if (s.phase === "ended") conn.stop();
-    render();
-  }
-
-  function receive(msg) {
-    switch (msg.type) {
-      case "host_welcome":
-        model.awaitingWelcome = false;
-        refreshed = false;
-        if (msg.join_code) model.joinCode = msg.join_code;
-        model.drawn = null;
-        applySnapshot(msg.state);
-        break;
-      case "state":
-        applySnapshot(msg.state);
-        break;
-      case "lobby":
-        for (const p of msg.joined) {
-          model.players.set(p.player_id, p.nickname);
-          announce(`${p.nickname} joined.`);
-        }
-        for (const playerId of msg.left) model.players.delete(playerId);
-        model.playerCount = msg.player_count;
-        model.locked = msg.joining_locked;
-        if (model.phase === "lobby") render();
-        else {
-          const answered = document.getElementById("answered");
-          if (answered && model.phase === "question") answered.textContent = answeredText();
-        }
-        break;
-      case "question":
-        model.phase = "question";
-        model.question = msg;
-        model.deadline = msg.deadline;
-        model.serverNow = msg.server_now;
-        model.remaining = msg.time_limit;
-        model.paused = false;
-        model.answered = 0;
-        model.reveal = null;
-        render();
-        announce(`Question ${msg.index + 1}: ${msg.text}`);
-        break;
-      case "answer_count":
-        model.answered = msg.answered;
-        model.playerCount = msg.total;
-        if (model.phase === "question") {
-          const el = document.getElementById("answered");
-          if (el) el.textContent = answeredText();
-        }
-        break;
-      case "reveal":
-        model.phase = "reveal";
-        model.reveal = msg;
-        render();
-        announce(`Time is up. ${msg.answered} of ${msg.total} answered.`);
-        break;
-      case "leaderboard":
-        model.phase = "leaderboard";
-        model.leaderboard = msg.entries;
-        model.playerCount = msg.player_count;
-        render();
-        break;
-      case "podium":
-        model.phase = "podium";
-        model.leaderboard = msg.entries;
-        render();
-        break;
-      case "paused":
-        model.paused = true;
-        model.remaining = msg.remaining;
-        model.deadline = null;
-        render();
-        break;
-      case "resumed":
-        model.paused = false;
-        model.deadline = msg.deadline;
-        model.serverNow = msg.server_now;
-        model.remaining = msg.remaining;
-        render();
-        break;
-      case "ended":
-        model.phase = "ended";
-        model.endedReason = msg.reason;
-        conn.stop();
-        render();
-        break;
-      case "error":
-        if (model.awaitingWelcome && !refreshed && (msg.code === "token_expired" || msg.code === "token_invalid")) {
-          // The stored key is stale: get a new one once, then try again.
-          refreshed = true;
-          fetchKey(gameId, call).then((key) => {
-            stored = key;
-            if (conn.socket) conn.socket.close(1000);
-          }).catch((error) => say(error.message));
-          return;
-        }
-        if (model.awaitingWelcome && HELLO_ERRORS.has(msg.code)) {
-          conn.stop();
-          replace(main,
-            h("h1", {}, msg.code === "game_ended" ? "This game is over" : "The game service refused this screen"),
-            h("p", {}, msg.message),
-            h("p", {}, h("a", { href: `/host/games/${gameId}` }, "Results of this game"), " · ", h("a", { href: "/host" }, "Your quizzes")));
-          return;
-        }
-        if (model.awaitingWelcome && RETRY_ERRORS.has(msg.code)) {
-          // The game service could not reach its storage or the web service yet; try again.
-          if (conn.socket) conn.socket.close(1000);
-          return;
-        }
-        say(msg.message);
-        break;
-      default:
-        break;
-    }
-  }
-
-  conn = new GameConnection({
-    url: stored.ws_url,
-    hello: () => {
-      model.awaitingWelcome = true;
-      return { type: "host", host_token: stored.host_token };
-    },
-    onMessage: receive,
-    onStatus: (state, detail = {}) => {
-      if (state === "reconnecting") {
+  const game = new HostGame(gameId, {
+    call,
+    onChange: (_game, msg) => render(msg),
+    onStatus: (status, detail) => {
+      if (status === "reconnecting") {
         connBar.className = "conn reconnecting";
         connBar.textContent = `Connection to the game service lost. Reconnecting…${detail.delay >= 1000 ? ` Next try in ${Math.round(detail.delay / 1000)} s.` : ""}`;
         connBar.hidden = false;
@@ -364,13 +41,343 @@ export async function drawScreen(main, gameId, { call }) {
         connBar.textContent = "";
       }
     },
+    onFatal: (error) => {
+      replace(main,
+        h("h1", {}, error.code === "game_ended" ? "This game is over" : "This game cannot be shown"),
+        h("p", {}, error.message),
+        h("p", {}, h("a", { href: `/host/games/${gameId}` }, "Results of this game"), " · ", h("a", { href: "/host" }, "Your quizzes")));
+    },
+    onNotice: (text) => { notice.textContent = text; },
   });
-  replace(main, h("h1", {}, "Connecting to the game…"));
-  conn.start();
-  return () => {
-    conn.stop();
+  const m = game.model;
+
+  function command(type, extra = {}) {
+    notice.textContent = game.command(type, extra) ? "" : "Not connected to the game service; try again in a moment.";
+  }
+
+  // ------------------------------------------------------------ dock (host only)
+
+  function toggleFullscreen() {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else document.documentElement.requestFullscreen().catch(() => { notice.textContent = "This browser refused full screen."; });
+  }
+
+  function drawDock() {
+    const action = game.primaryAction();
+    const soundState = sound.state();
+    replace(dock,
+      action ? h("button", { type: "button", class: "primary", id: "primary", "data-command": action[0], disabled: m.phase === "lobby" && m.playerCount < 1, onclick: () => command(action[0]) }, action[1]) : null,
+      m.phase === "question" && !m.paused ? h("button", { type: "button", id: "pause", onclick: () => command("pause") }, "Pause") : null,
+      m.phase === "ended"
+        ? h("a", { class: "button", href: `/host/games/${gameId}` }, "See the results")
+        : h("a", { class: "button", href: `/host/games/${gameId}/remote`, target: "_blank", rel: "noopener", id: "open-remote" }, "Players & remote"),
+      h("button", { type: "button", id: "fullscreen", "aria-pressed": document.fullscreenElement ? "true" : "false", onclick: toggleFullscreen }, "Full screen"),
+      h("button", {
+        type: "button", id: "mute", "aria-pressed": soundState === "on" ? "false" : "true",
+        title: soundState === "off-reduced-motion" ? "Sound is off because this device asks for reduced motion" : "",
+        onclick: () => { sound.toggle(); drawDock(); },
+      }, soundState === "on" ? "Mute" : "Sound on"),
+      h("button", { type: "button", id: "hide-controls", onclick: () => setControlsHidden(true) }, "Hide controls"),
+      m.phase !== "ended" && m.phase !== null ? h("button", { type: "button", class: "danger", id: "end", onclick: () => { if (window.confirm("End the game now for everyone?")) command("end"); } }, "End game") : null,
+      notice);
+  }
+
+  function setControlsHidden(hidden) {
+    controlsHidden = hidden;
+    document.body.classList.toggle("controls-hidden", hidden);
+    showControls.hidden = !hidden;
+    if (!hidden) dock.querySelector("button, a")?.focus();
+    else showControls.focus();
+  }
+  const showControls = h("button", { type: "button", class: "show-controls", id: "show-controls", hidden: true, onclick: () => setControlsHidden(false) }, "Show host controls");
+
+  function onKey(event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const target = event.target;
+    if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return;
+    if (target instanceof HTMLButtonElement || target instanceof HTMLAnchorElement) {
+      if (event.key === " " || event.key === "Enter") return; // the focused control handles it
+    }
+    const action = game.primaryAction();
+    if ((event.key === " " || event.key === "Enter" || event.key === "ArrowRight") && action) {
+      event.preventDefault();
+      command(action[0]);
+    } else if (event.key === "f" || event.key === "F") {
+      toggleFullscreen();
+    } else if (event.key === "m" || event.key === "M") {
+      sound.toggle();
+      drawDock();
+    } else if (event.key === "h" || event.key === "H") {
+      setControlsHidden(!controlsHidden);
+    } else if ((event.key === "p" || event.key === "P") && m.phase === "question") {
+      command(m.paused ? "resume_game" : "pause");
+    }
+  }
+
+  // ------------------------------------------------------------ stage (what the room sees)
+
+  function joinHost() {
+    try {
+      return new URL(m.joinUrl).host;
+    } catch {
+      return window.location.host;
+    }
+  }
+
+  function corner() {
+    return h("div", { class: "corner" },
+      h("span", {}, "Join at ", h("strong", {}, `${joinHost()}/join`), " · code ", h("strong", { "data-testid": "corner-code" }, m.joinCode || "")),
+      h("span", { "data-testid": "corner-players" }, `${m.playerCount} ${m.playerCount === 1 ? "player" : "players"}`));
+  }
+
+  function drawLobby() {
+    document.title = `Join with ${m.joinCode} · PartyQuiz`;
+    const names = [...m.players.values()];
+    replace(stage,
+      h("div", { class: "lobby" },
+        h("section", { class: "join-box", "aria-labelledby": "join-heading" },
+          h("h1", { id: "join-heading", class: "join-url" }, "Join at ", h("strong", {}, `${joinHost()}/join`)),
+          h("p", { class: "join-label" }, "Game code"),
+          h("p", { class: "join-code", id: "join-code", "data-testid": "join-code" }, m.joinCode || "…"),
+          m.joinCode ? h("img", { class: "qr", id: "qr", src: `/qr/${m.joinCode}.svg`, alt: `QR code that opens ${m.joinUrl || ""}` }) : null),
+        h("section", { class: "lobby-players", "aria-labelledby": "players-heading" },
+          h("h2", { id: "players-heading" }, h("span", { id: "player-count", "data-testid": "player-count" }, String(m.playerCount)), m.playerCount === 1 ? " player" : " players"),
+          names.length
+            ? h("ul", { class: "chips", id: "players", "aria-label": "Players" }, names.map((n) => h("li", {}, n)))
+            : h("p", { class: "waiting" }, "Waiting for players to join…"),
+          m.locked ? h("p", { class: "locked-note" }, "Joining is locked") : null)));
+  }
+
+  function timerParts() {
+    const countEl = h("span", { class: "timer-count", "aria-hidden": "true" });
+    const fillEl = h("div", { class: "timer-fill" });
+    return { countEl, fillEl, track: h("div", { class: "timer-track", "aria-hidden": "true" }, fillEl) };
+  }
+
+  function serverClock() {
+    return game.conn ? game.conn.serverNow() : Date.now() / 1000;
+  }
+
+  /** Where in a question we are: "ready", "read" or "answer" (from the server's times). */
+  function questionStep() {
+    if (m.paused || m.opensAt === null || m.opensAt === undefined) return "answer";
+    const now = serverClock();
+    if (m.showsAt && now < m.showsAt) return "ready";
+    if (now < m.opensAt) return "read";
+    return "answer";
+  }
+
+  function scheduleStep() {
+    window.clearTimeout(phaseTimer);
+    if (m.phase !== "question" || m.paused) return;
+    const now = serverClock();
+    const next = [m.showsAt, m.opensAt].find((t) => t && t > now);
+    if (next) phaseTimer = window.setTimeout(() => render(null), (next - now) * 1000 + 30);
+  }
+
+  function drawReady() {
+    document.title = "Get ready · PartyQuiz";
+    const { countEl, fillEl, track } = timerParts();
+    replace(stage,
+      h("div", { class: "ready" },
+        h("p", { class: "ready-kicker" }, `${m.questionCount} ${m.questionCount === 1 ? "question" : "questions"}`),
+        h("h1", { class: "ready-title" }, "Get ready!"),
+        h("div", { class: "big-count", id: "ready-count" }, countEl),
+        track));
+    startCountdown(countEl, fillEl, m.showsAt, m.showsAt - (m.serverNow || m.showsAt), "until the first question");
+  }
+
+  function drawRead() {
+    const q = m.question;
+    document.title = `Question ${q.index + 1} · PartyQuiz`;
+    const { countEl, fillEl, track } = timerParts();
+    const points = POINTS_LABEL[q.points];
+    replace(stage,
+      corner(),
+      h("div", { class: "reading" },
+        h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`), points ? h("span", { class: "badge" }, points) : null),
+        h("h1", { class: "q-text big", id: "q-text" }, q.text),
+        h("p", { class: "read-note" }, "Answers open in ", countEl),
+        track));
+    startCountdown(countEl, fillEl, m.opensAt, Math.max(1, m.opensAt - (m.showsAt || m.opensAt)), "until answers open");
+  }
+
+  function startCountdown(countEl, fillEl, until, total, label) {
     if (countdown) countdown.stop();
+    countdown = new Countdown(countEl, fillEl, (s) => {
+      const text = document.getElementById("timer-text");
+      if (text) text.textContent = `${s} seconds ${label}`;
+    });
+    countdown.run(until, serverClock(), total);
+  }
+
+  function tiles(q, { reveal = null } = {}) {
+    const max = reveal ? Math.max(1, ...reveal.distribution) : 1;
+    const poll = q.kind === "poll";
+    return h("ul", { class: `tiles n${q.choices.length}`, id: "tiles", "aria-label": "Answers" }, q.choices.map((text, i) => {
+      const right = reveal && !poll && reveal.correct.includes(i);
+      const n = reveal ? reveal.distribution[i] || 0 : null;
+      return h("li", { class: `tile choice-${i}${reveal ? (right ? " is-correct" : poll ? "" : " is-wrong") : ""}` },
+        shapeIcon(i),
+        h("span", { class: "text" }, text),
+        reveal ? " " : null,
+        reveal ? h("span", { class: "tally", dataset: { count: String(n) } },
+          h("span", { class: "bar", style: `width:${(n / max) * 100}%`, "aria-hidden": "true" }),
+          h("span", { class: "n" }, `${n}`),
+          h("span", { class: "visually-hidden" }, ` ${n === 1 ? "player" : "players"}${right ? ", correct" : ""}`)) : null,
+        right ? h("span", { class: "verdict", "aria-hidden": "true" }, " ✓") : null);
+    }));
+  }
+
+  function drawAnswering() {
+    const q = m.question;
+    document.title = `Question ${q.index + 1} · PartyQuiz`;
+    const { countEl, fillEl } = timerParts();
+    const points = POINTS_LABEL[q.points];
+    replace(stage,
+      corner(),
+      h("div", { class: "asking" },
+        h("div", { class: "q-head" },
+          h("div", { class: `countdown${m.paused ? " paused" : ""}`, id: "timer" }, countEl, h("span", { class: "visually-hidden", id: "timer-text" })),
+          h("div", { class: "q-main" },
+            h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`), points ? h("span", { class: "badge" }, points) : null, m.paused ? h("span", { class: "badge paused-badge" }, "Paused") : null),
+            h("h1", { class: "q-text", id: "q-text" }, q.text)),
+          h("div", { class: "answer-count", id: "answered", "data-testid": "answered", "aria-live": "polite" },
+            h("b", {}, String(m.answered)), " ", h("span", {}, `of ${m.playerCount} answered`))),
+        tiles(q)));
+    if (countdown) countdown.stop();
+    countdown = new Countdown(countEl, fillEl, (s) => {
+      const text = document.getElementById("timer-text");
+      if (text) text.textContent = `${s} seconds left`;
+      document.getElementById("timer")?.classList.toggle("three-digits", s >= 100);
+    });
+    if (m.paused || m.deadline === null) countdown.freeze(Math.min(m.remaining ?? 0, q.time_limit), q.time_limit);
+    else countdown.run(m.deadline, serverClock(), q.time_limit);
+  }
+
+  function drawReveal() {
+    const q = m.question;
+    const r = m.reveal;
+    document.title = "Answers · PartyQuiz";
+    replace(stage,
+      corner(),
+      h("div", { class: "asking revealed" },
+        h("div", { class: "q-head" },
+          h("div", { class: "q-main" },
+            h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`)),
+            h("h1", { class: "q-text", id: "q-text" }, q.text)),
+          h("div", { class: "answer-count" }, h("b", {}, String(r.answered)), " ", h("span", {}, `of ${r.total} answered`))),
+        h("div", { "data-testid": "distribution" }, tiles(q, { reveal: r }))));
+  }
+
+  function streakBadge(e) {
+    return e.streak >= STREAK_SHOWN_FROM ? h("span", { class: "streak", "data-testid": "streak" }, `🔥 ${e.streak} in a row`) : null;
+  }
+
+  function drawLeaderboard() {
+    document.title = "Leaderboard · PartyQuiz";
+    replace(stage,
+      corner(),
+      h("div", { class: "standings" },
+        h("h1", {}, "Leaderboard"),
+        h("ol", { class: "big-board", "data-testid": "board" }, (m.leaderboard || []).map((e) =>
+          h("li", { dataset: { playerId: e.player_id } },
+            h("span", { class: "rank" }, ordinal(e.rank)),
+            h("span", { class: "name" }, e.nickname, streakBadge(e)),
+            h("span", { class: "score" }, pts(e.score)))))));
+  }
+
+  function drawPodium() {
+    document.title = "Podium · PartyQuiz";
+    const entries = m.leaderboard || [];
+    const places = [0, 1, 2].map((i) => entries[i]);
+    // Drawn 2-1-3 like a real podium; revealed third, second, first (the delays are in CSS).
+    replace(stage,
+      h("div", { class: "podium-stage" },
+        h("h1", {}, "Podium"),
+        h("ol", { class: "big-podium", "aria-label": "Podium", "data-testid": "podium" }, places.map((e, i) =>
+          h("li", { class: `place p${i + 1}`, style: `order:${[2, 1, 3][i]}`, dataset: e ? { playerId: e.player_id } : {} },
+            h("span", { class: "name" }, e ? e.nickname : "—"),
+            h("span", { class: "score" }, e ? `${pts(e.score)} pts` : ""),
+            h("span", { class: "block" }, h("span", { class: "medal" }, ordinal(e ? e.rank : i + 1))))))));
+  }
+
+  function drawEnded() {
+    document.title = "Game over · PartyQuiz";
+    replace(stage,
+      h("div", { class: "standings" },
+        h("h1", {}, "Game over"),
+        h("p", { class: "subtitle" }, m.endedReason === "ended_by_host" ? "The host ended the game." : "Thanks for playing!"),
+        m.leaderboard && m.leaderboard.length
+          ? h("ol", { class: "big-board", "data-testid": "board" }, m.leaderboard.map((e) =>
+            h("li", {}, h("span", { class: "rank" }, ordinal(e.rank)), h("span", { class: "name" }, e.nickname), h("span", { class: "score" }, pts(e.score)))))
+          : null));
+  }
+
+  function render(msg) {
+    if (m.phase === null) return;
+    const step = m.phase === "question" ? questionStep() : "";
+    const key = `${m.phase}:${m.question ? m.question.index : ""}:${step}:${m.paused}`;
+    const fresh = key !== drawn;
+    drawn = key;
+    const draw = {
+      lobby: drawLobby,
+      question: { ready: drawReady, read: drawRead, answer: drawAnswering }[step],
+      reveal: drawReveal,
+      leaderboard: drawLeaderboard,
+      podium: drawPodium,
+      ended: drawEnded,
+    }[m.phase];
+    if (m.phase !== "question" && countdown) countdown.stop();
+    if (fresh || m.phase === "lobby" || m.phase === "leaderboard") {
+      draw();
+    } else if (m.phase === "question") {
+      const count = document.getElementById("answered");
+      if (count) replace(count, h("b", {}, String(m.answered)), " ", h("span", {}, `of ${m.playerCount} answered`));
+    }
+    const corner = stage.querySelector("[data-testid=corner-players]");
+    if (corner) corner.textContent = `${m.playerCount} ${m.playerCount === 1 ? "player" : "players"}`;
+    scheduleStep();
+    const focused = document.activeElement && document.activeElement.id;
+    drawDock();
+    const again = focused && document.getElementById(focused);
+    if (again && dock.contains(again)) again.focus();
+    else if (fresh && !controlsHidden) document.getElementById("primary")?.focus({ preventScroll: true });
+    if (fresh) {
+      music(step);
+      if (msg && msg.type === "question" && step === "read") announce(`Question ${m.question.index + 1}: ${m.question.text}`);
+    }
+    if (msg && msg.type === "lobby") for (const p of msg.joined) announce(`${p.nickname} joined.`);
+    if (msg && msg.type === "reveal") announce(`Time is up. ${msg.answered} of ${msg.total} answered.`);
+  }
+
+  function music(step) {
+    if (m.phase === "lobby") sound.play("lobby");
+    else if (m.phase === "question" && step === "answer" && !m.paused) sound.play("question");
+    else if (m.phase === "question") sound.play(null);
+    else if (m.phase === "reveal") sound.sting("reveal");
+    else if (m.phase === "podium") sound.sting("podium");
+    else sound.play(null);
+  }
+
+  const onFullscreen = () => drawDock();
+  replace(main, stage, dock, showControls);
+  replace(stage, h("h1", { class: "connecting" }, "Connecting to the game…"));
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("fullscreenchange", onFullscreen);
+  drawDock();
+  if (!(await game.start())) {
+    sound.close();
+    return undefined;
+  }
+  return () => {
+    game.stop();
+    sound.close();
+    if (countdown) countdown.stop();
+    window.clearTimeout(phaseTimer);
+    document.removeEventListener("keydown", onKey);
+    document.removeEventListener("fullscreenchange", onFullscreen);
+    document.body.classList.remove("controls-hidden");
     connBar.hidden = true;
   };
 }
-

@@ -1,0 +1,602 @@
+"""The party as the room lives it, at real phone and TV sizes: every answer and the lock button
+on screen without scrolling, a big screen that fills 720p to 4K with text legible at 5 m, get
+ready and a read pause before answers open, a podium in suspense, streaks, sound that can be
+muted, and a double-click that never skips a phase.
+
+"Legible at 5 m" is a number here: every text the room sees is at least 1/30 of the height of
+the screen's 16:9 area (36 px at 1080p, 24 px at 720p, 72 px at 2160p). On a 70-inch TV that
+is about 3 cm of font size, some 20 mm capital letters: comfortable reading at 5 m, where 20/20
+vision needs 7 mm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
+
+from tests.browser.flows import TOKEN_KEY, api, host_token, join, launch_game, open_remote
+
+PHONES: dict[str, ViewportSize] = {
+    "320x568": {"width": 320, "height": 568},
+    "360x640": {"width": 360, "height": 640},
+    "375x667": {"width": 375, "height": 667},
+    "390x844": {"width": 390, "height": 844},
+    "844x390": {"width": 844, "height": 390},
+}
+SCREENS: dict[str, ViewportSize] = {
+    "1280x720": {"width": 1280, "height": 720},
+    "1920x1080": {"width": 1920, "height": 1080},
+    "3840x2160": {"width": 3840, "height": 2160},
+}
+LEGIBLE_SHARE = 1 / 30  # of the 16:9 area's height: the minimum rendered text size at 5 m
+
+SIX = ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn"]
+FOUR = [
+    "A rather long answer that wraps over two lines",
+    "Paris",
+    "The city of a hundred spires",
+    "Rome",
+]
+
+
+def _quiz(title: str, **settings: Any) -> dict[str, Any]:
+    return {
+        "title": title,
+        "settings": {"get_ready_seconds": 0, **settings},
+        "questions": [
+            {
+                "kind": "multiple",
+                "text": "Which of these planets are closer to the sun than Jupiter?",
+                "choices": [{"text": t} for t in SIX],
+                "correct": [0, 1, 2, 3],
+                "time_limit_seconds": 120,
+                "read_seconds": 0,
+            },
+            {
+                "kind": "single",
+                "text": "Which one is the capital of France?",
+                "choices": [{"text": t} for t in FOUR],
+                "correct": [1],
+                "time_limit_seconds": 120,
+                "read_seconds": 0,
+            },
+        ],
+    }
+
+
+def _phone(new_context: Callable[..., BrowserContext], size: ViewportSize) -> Page:
+    context = new_context(phone=True)
+    page = context.new_page()
+    page.set_viewport_size(size)
+    return page
+
+
+def _fits(page: Page, selectors: list[str]) -> list[str]:
+    """What of ``selectors`` is not wholly inside the viewport, and whether the page scrolls."""
+    problems: list[str] = page.evaluate(
+        """(selectors) => {
+            const out = [];
+            const w = window.innerWidth, h = window.innerHeight;
+            for (const sel of selectors) {
+                const els = [...document.querySelectorAll(sel)];
+                if (!els.length) out.push(`${sel}: missing`);
+                for (const el of els) {
+                    const r = el.getBoundingClientRect();
+                    if (r.top < -0.5 || r.left < -0.5 || r.bottom > h + 0.5 || r.right > w + 0.5
+                        || r.width < 1 || r.height < 1) {
+                        out.push(`${sel} "${el.textContent.trim()}" at ${JSON.stringify(r)}`);
+                    }
+                }
+            }
+            const root = document.scrollingElement;
+            if (root.scrollHeight > h + 1) out.push(`page scrolls: ${root.scrollHeight} > ${h}`);
+            return out;
+        }""",
+        selectors,
+    )
+    return problems
+
+
+def _small_text(page: Page, root: str, minimum: float) -> list[str]:
+    """Visible texts under ``root`` rendered smaller than ``minimum`` CSS pixels."""
+    found: list[str] = page.evaluate(
+        """([root, minimum]) => {
+            const out = [];
+            const walker = document.createTreeWalker(
+                document.querySelector(root), NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const text = node.textContent.trim();
+                const el = node.parentElement;
+                if (!text || el.closest(".visually-hidden")) continue;
+                const r = el.getBoundingClientRect();
+                const style = getComputedStyle(el);
+                if (r.width < 1 || r.height < 1 || style.visibility === "hidden") continue;
+                const size = parseFloat(style.fontSize);
+                if (size < minimum) out.push(`${text.slice(0, 30)}: ${size}px`);
+            }
+            return out;
+        }""",
+        [root, minimum],
+    )
+    return found
+
+
+def test_every_answer_and_the_lock_button_fit_every_phone_without_scrolling(
+    host_page: Page, new_context: Callable[..., BrowserContext], shoot: Callable[[Page, str], Any]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Fit"))
+    code = launch_game(host, "Fit")
+    phones = {}
+    for name, size in PHONES.items():
+        phone = _phone(new_context, size)
+        join(phone, code, f"P{name}")
+        phones[name] = phone
+    expect(host.get_by_test_id("player-count")).to_have_text(str(len(PHONES)))
+    host.get_by_role("button", name="Start the game").click()
+
+    for name, phone in phones.items():
+        expect(phone.locator("#choices .choice")).to_have_count(6)
+        assert _fits(phone, ["#choices .choice", "#lock-in"]) == [], name
+        # Touch screens get no keyboard hints.
+        expect(phone.locator(".choice .key").first).to_be_hidden()
+        expect(phone.locator(".keys-hint")).to_be_hidden()
+        assert _small_text(phone, "#choices", 14) == [], name
+        shoot(phone, f"phone-answer-6-{name}")
+    # A pick, then the lock button: still all on screen, and the lock takes.
+    small = phones["320x568"]
+    small.locator("#choices .choice").nth(0).click()
+    small.locator("#choices .choice").nth(3).click()
+    expect(small.get_by_role("button", name="Lock in my answer")).to_be_enabled()
+    small.get_by_role("button", name="Lock in my answer").click()
+    expect(small.get_by_test_id("receipt")).to_contain_text("Answer locked at")
+    assert _fits(small, ["#choices .choice", "#lock-in", "#receipt"]) == []
+    shoot(small, "phone-answer-locked-320x568")
+
+    host.get_by_role("button", name="Skip to the answer").click()
+    host.get_by_role("button", name="Show the leaderboard").click()
+    host.get_by_role("button", name="Next question").click()
+    for name, phone in phones.items():
+        expect(phone.locator("#choices .choice")).to_have_count(4)
+        assert _fits(phone, ["#choices .choice"]) == [], name
+        shoot(phone, f"phone-answer-4-{name}")
+
+
+def _screen(
+    new_context: Callable[..., BrowserContext], host: Page, size: ViewportSize, **options: Any
+) -> Page:
+    """The big screen of ``host``'s current game on another display of ``size``."""
+    page = new_context(**options).new_page()
+    page.set_viewport_size(size)
+    page.goto("/")
+    page.evaluate(f"window.localStorage.setItem({TOKEN_KEY!r}, {host_token(host)!r})")
+    page.goto(host.url)
+    return page
+
+
+def _legible(page: Page) -> float:
+    size = page.viewport_size
+    assert size is not None
+    return min(size["height"], size["width"] * 9 / 16) * LEGIBLE_SHARE - 0.5
+
+
+def _box(page: Page, selector: str) -> dict[str, float]:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, selector
+    return box
+
+
+@pytest.mark.parametrize("size", list(SCREENS), ids=list(SCREENS))
+def test_the_big_screen_fills_the_room_and_its_text_is_legible_at_5_m(
+    size: str,
+    host_page: Page,
+    new_context: Callable[..., BrowserContext],
+    shoot: Callable[[Page, str], Any],
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz(f"Room {size}", streak_bonus=True))
+    code = launch_game(host, f"Room {size}")
+    screen = _screen(new_context, host, SCREENS[size])
+    width, height = SCREENS[size]["width"], SCREENS[size]["height"]
+    expect(screen.get_by_test_id("join-code")).to_have_text(code)
+    phones = []
+    for nickname in ("Ada", "Grace"):
+        phone = new_context(phone=True).new_page()
+        join(phone, code, nickname)
+        phones.append(phone)
+    expect(screen.locator("#players li")).to_have_count(2)
+
+    # Lobby: the way in is big; no host navigation or moderation is projected.
+    qr = _box(screen, "#qr")
+    assert qr["height"] >= 0.35 * height
+    assert _small_text(screen, "#stage", _legible(screen)) == []
+    expect(screen.locator(".topbar")).to_be_hidden()
+    expect(screen.get_by_role("button", name=re.compile("^Remove"))).to_have_count(0)
+    dock = _box(screen, "#dock")
+    assert dock["height"] <= 0.08 * height
+    shoot(screen, f"screen-lobby-{size}")
+
+    screen.get_by_role("button", name="Start the game").click()
+    expect(screen.locator("#tiles .tile")).to_have_count(6)
+    tiles = _box(screen, "#tiles")
+    question = _box(screen, "#q-text")
+    # The question and the tiles fill the screen: tiles take most of it, edge to edge.
+    assert tiles["width"] >= 0.85 * width
+    assert tiles["height"] >= 0.5 * height
+    assert tiles["y"] + tiles["height"] >= 0.8 * height
+    assert question["y"] < tiles["y"]
+    assert _small_text(screen, "#stage", _legible(screen)) == []
+    countdown = screen.locator("#timer .timer-count")
+    assert float(countdown.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")) >= (
+        0.06 * height
+    )
+    phones[0].locator("#choices .choice").nth(0).click()
+    phones[0].get_by_role("button", name="Lock in my answer").click()
+    expect(screen.get_by_test_id("answered")).to_have_text("1 of 2 answered")
+    shoot(screen, f"screen-question-{size}")
+
+    screen.get_by_role("button", name="Skip to the answer").click()
+    expect(screen.locator("#tiles .tile.is-correct")).to_have_count(4)
+    assert _small_text(screen, "#stage", _legible(screen)) == []
+    shoot(screen, f"screen-reveal-{size}")
+    screen.get_by_role("button", name="Show the leaderboard").click()
+    expect(screen.get_by_test_id("board").locator("li")).to_have_count(2)
+    assert _small_text(screen, "#stage", _legible(screen)) == []
+    shoot(screen, f"screen-leaderboard-{size}")
+
+
+def _play_to_podium(host: Page, phones: list[Page], answers: list[list[int]]) -> None:
+    """Answer every question (``answers[q][player]`` is the choice) and go to the podium."""
+    for index, picks in enumerate(answers):
+        for phone, pick in zip(phones, picks, strict=True):
+            phone.locator("#choices .choice").nth(pick).click()
+        expect(host.get_by_role("button", name="Show the leaderboard")).to_be_visible()
+        host.get_by_role("button", name="Show the leaderboard").click()
+        last = index == len(answers) - 1
+        host.get_by_role("button", name="Show the podium" if last else "Next question").click()
+
+
+def test_get_ready_then_read_then_answer_and_a_podium_in_suspense(
+    host_page: Page, new_context: Callable[..., BrowserContext], shoot: Callable[[Page, str], Any]
+) -> None:
+    host = host_page
+    quiz = {
+        "title": "Suspense",
+        "settings": {"get_ready_seconds": 2, "streak_bonus": True},
+        "questions": [
+            {
+                "text": f"Question {i + 1}: pick Yes",
+                "choices": [{"text": "Yes"}, {"text": "No"}],
+                "correct": [0],
+                "time_limit_seconds": 60,
+                "read_seconds": 2 if i == 0 else 0,
+            }
+            for i in range(2)
+        ],
+    }
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Suspense")
+    phones = []
+    for nickname in ("Ann", "Bea", "Cy"):
+        phone = new_context(phone=True).new_page()
+        join(phone, code, nickname)
+        phones.append(phone)
+    host.get_by_role("button", name="Start the game").click()
+
+    # Get ready, then the question to read, then the answers: on the screen and the phones.
+    expect(host.get_by_role("heading", name="Get ready!")).to_be_visible()
+    expect(phones[0].get_by_role("heading", name="Get ready!")).to_be_visible()
+    expect(phones[0].locator("#choices")).to_have_count(0)
+    expect(host.locator(".reading #q-text")).to_have_text("Question 1: pick Yes")
+    expect(phones[0].locator("#upcoming")).to_contain_text("Answers open in")
+    expect(phones[0].locator("#choices")).to_have_count(0)
+    shoot(phones[0], "phone-read-the-question")
+    expect(host.locator("#tiles .tile")).to_have_count(2)
+    expect(phones[0].locator("#choices .choice")).to_have_count(2)
+
+    _play_to_podium(host, phones, [[0, 0, 1], [0, 1, 1]])
+    podium = host.get_by_test_id("podium")
+    expect(podium.locator("li")).to_have_count(3)
+    delays = {
+        place: float(
+            podium.locator(f".{place}").evaluate(
+                "(el) => parseFloat(getComputedStyle(el).animationDelay)"
+            )
+        )
+        for place in ("p1", "p2", "p3")
+    }
+    # Third place rises first, then second, then the winner.
+    assert delays["p3"] < delays["p2"] < delays["p1"]
+    expect(podium.locator(".p1 .name")).to_have_text("Ann")
+    expect(podium.locator(".p1")).to_have_css("opacity", "1")
+    expect(host.locator("#conn")).to_be_hidden()
+    shoot(host, "host-5-podium")
+    expect(phones[0].get_by_test_id("final-standing")).to_contain_text("You finished 1st")
+
+
+def test_streaks_are_shown_on_the_big_screen(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    quiz = {
+        "title": "Streaks",
+        "settings": {"get_ready_seconds": 0, "streak_bonus": True},
+        "questions": [
+            {
+                "text": f"Q{i}",
+                "choices": [{"text": "Yes"}, {"text": "No"}],
+                "correct": [0],
+                "time_limit_seconds": 60,
+                "read_seconds": 0,
+            }
+            for i in range(3)
+        ],
+    }
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Streaks")
+    ann, bob = (new_context(phone=True).new_page() for _ in range(2))
+    join(ann, code, "Ann")
+    join(bob, code, "Bob")
+    host.get_by_role("button", name="Start the game").click()
+    for index in range(2):
+        ann.locator("#choices .choice").nth(0).click()
+        bob.locator("#choices .choice").nth(1).click()
+        host.get_by_role("button", name="Show the leaderboard").click()
+        if index == 0:
+            expect(host.get_by_test_id("streak")).to_have_count(0)
+            host.get_by_role("button", name="Next question").click()
+    board = host.get_by_test_id("board")
+    expect(board.locator("li").first).to_contain_text("Ann")
+    expect(board.get_by_test_id("streak")).to_have_text("🔥 2 in a row")
+    # The bonus is paid: two answers earn at most 2 x 1000 without it, and 100 more with it.
+    score = int(board.locator("li").first.locator(".score").inner_text().replace(",", ""))
+    assert 2000 < score <= 2100
+
+
+def test_a_double_click_on_show_the_leaderboard_does_not_skip_it(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Twice"))
+    code = launch_game(host, "Twice")
+    phone = new_context(phone=True).new_page()
+    join(phone, code, "Solo")
+    host.get_by_role("button", name="Start the game").click()
+    host.get_by_role("button", name="Skip to the answer").click()
+    host.get_by_role("button", name="Show the leaderboard").dblclick()
+    # The second press was refused (and said so); the leaderboard stays.
+    expect(host.locator("#screen-status")).to_have_text(
+        "The game had already moved on; that press was ignored."
+    )
+    expect(host.get_by_role("heading", name="Leaderboard")).to_be_visible()
+    expect(phone.get_by_role("heading", name="Leaderboard")).to_be_visible()
+    expect(host.get_by_role("button", name="Next question")).to_be_visible()
+
+
+def test_the_host_removes_and_locks_from_the_remote_in_every_phase(
+    host_page: Page, new_context: Callable[..., BrowserContext], shoot: Callable[[Page, str], Any]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Moderate"))
+    code = launch_game(host, "Moderate")
+    phones = {}
+    for nickname in ("Kind", "Rude", "Loud"):
+        phones[nickname] = new_context(phone=True).new_page()
+        join(phones[nickname], code, nickname)
+    remote = open_remote(host, new_context)
+    expect(remote.locator("#remote-players li")).to_have_count(3)
+    # Keyboard hosts reach the main action before any Remove button.
+    order = remote.evaluate(
+        """() => [...document.querySelectorAll("button, a[href]")]
+              .filter((el) => !el.disabled && el.offsetParent !== null)
+              .map((el) => el.id || el.textContent.trim())"""
+    )
+    assert order.index("remote-primary") < min(
+        i for i, name in enumerate(order) if name == "Remove"
+    )
+
+    remote.get_by_role("button", name="Start the game").click()
+    expect(phones["Kind"].locator("#choices .choice").first).to_be_visible()
+    remote.once("dialog", lambda dialog: dialog.accept())
+    remote.get_by_role("button", name="Remove Rude").click()
+    expect(
+        phones["Rude"].get_by_role("heading", name="You were removed from the game")
+    ).to_be_visible()
+    remote.get_by_role("button", name="Lock joining").click()
+    expect(remote.get_by_role("button", name="Unlock joining")).to_be_visible()
+    late = new_context(phone=True).new_page()
+    late.goto(f"/join/{code}")
+    late.get_by_label("Your nickname").fill("Late")
+    late.get_by_role("button", name="Join").click()
+    expect(late.locator("#join-error")).to_have_text("The host has locked joining for this game.")
+    shoot(remote, "remote-question")
+
+    remote.get_by_role("button", name="Skip to the answer").click()
+    expect(host.get_by_test_id("distribution")).to_be_visible()
+    remote.once("dialog", lambda dialog: dialog.accept())
+    remote.get_by_role("button", name="Remove Loud").click()
+    expect(
+        phones["Loud"].get_by_role("heading", name="You were removed from the game")
+    ).to_be_visible()
+    expect(remote.locator("#remote-players li")).to_have_count(1)
+    # Nothing of the moderation reaches the big screen.
+    expect(host.get_by_role("button", name=re.compile("^Remove"))).to_have_count(0)
+
+
+def test_a_phone_that_comes_back_by_typing_the_code_keeps_its_score(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Back"))
+    code = launch_game(host, "Back")
+    context = new_context(phone=True)
+    phone = context.new_page()
+    join(phone, code, "Zoë")
+    host.get_by_role("button", name="Start the game").click()
+    for i in range(4):
+        phone.locator("#choices .choice").nth(i).click()
+    phone.get_by_role("button", name="Lock in my answer").click()
+    expect(phone.get_by_role("heading", name="Correct!")).to_be_visible()
+    score = phone.locator("#me-score").inner_text()
+    assert score != "0"
+
+    # The page forgets the game (a cleared tab, a different browser window on this phone):
+    # the device stays the same, and so does the player.
+    phone.evaluate(f"window.localStorage.removeItem('partyquiz.player.{code}')")
+    phone.goto("/")
+    phone.get_by_label("Game code").fill(code)
+    phone.get_by_role("button", name="Continue").click()
+    phone.get_by_label("Your nickname").fill("zoë")
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.locator("#me-score")).to_have_text(score)
+    expect(phone.get_by_role("heading", name="Correct!")).to_be_visible()
+
+    other = new_context(phone=True).new_page()
+    other.goto(f"/join/{code}")
+    other.get_by_label("Your nickname").fill("Zoë")
+    other.get_by_role("button", name="Join").click()
+    expect(other.locator("#join-nickname-error")).to_contain_text("already has that nickname")
+
+
+def test_nicknames_can_be_suggested_and_a_too_long_one_is_explained(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Names"))
+    code = launch_game(host, "Names")
+    phone = new_context(phone=True).new_page()
+    phone.goto(f"/join/{code}")
+    field = phone.get_by_label("Your nickname")
+    phone.get_by_role("button", name="Suggest a name").click()
+    expect(field).to_have_value(re.compile(r"^[A-Z][a-z]+ [A-Z][a-z]+$"))
+    expect(phone.get_by_role("button", name="Suggest a name")).to_be_enabled()
+    first = field.input_value()
+    phone.get_by_role("button", name="Suggest a name").click()
+    expect(field).not_to_have_value(first)
+    expect(phone.get_by_role("button", name="Suggest a name")).to_be_enabled()
+
+    field.fill("A" * 25)
+    expect(field).to_have_value("A" * 25)  # nothing cut without a word
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.locator("#join-nickname-error")).to_have_text(
+        "That nickname is 25 characters long; the limit is 20. Shorten it a little."
+    )
+    expect(host.get_by_test_id("player-count")).to_have_text("0")
+
+    suggested = phone.get_by_role("button", name="Suggest a name")
+    suggested.click()
+    expect(suggested).to_be_enabled()
+    name = field.input_value()
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.get_by_test_id("lobby-nickname")).to_have_text(name)
+    expect(host.locator("#players li")).to_have_text([name])
+
+
+def test_a_name_the_server_refuses_shows_the_servers_reason(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Refused"))
+    code = launch_game(host, "Refused")
+    phone = new_context(phone=True).new_page()
+    refusals: list[str] = []
+
+    def on_socket(socket: Any) -> None:
+        def record(payload: str | bytes) -> None:
+            text = payload.decode() if isinstance(payload, bytes) else payload
+            if '"type":"error"' in text.replace(" ", ""):
+                refusals.append(text)
+
+        socket.on("framereceived", record)
+
+    phone.on("websocket", on_socket)
+    phone.goto(f"/join/{code}")
+    phone.get_by_label("Your nickname").fill("Bo\u200bb")  # an invisible character inside
+    phone.get_by_role("button", name="Join").click()
+    error = phone.locator("#join-nickname-error")
+    expect(error).not_to_be_empty()
+    assert refusals, "the server said nothing"
+    message = re.search(r'"message":\s*"([^"]+)"', refusals[-1])
+    assert message is not None
+    expect(error).to_have_text(message.group(1))
+
+
+def test_the_final_standing_survives_a_reload_after_the_game(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    quiz = _quiz("Final")
+    quiz["questions"] = quiz["questions"][1:]
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Final")
+    phone = new_context(phone=True).new_page()
+    join(phone, code, "Kim")
+    host.get_by_role("button", name="Start the game").click()
+    phone.locator("#choices .choice").nth(1).click()
+    host.get_by_role("button", name="Show the leaderboard").click()
+    host.get_by_role("button", name="Show the podium").click()
+    host.get_by_role("button", name="Finish the game").click()
+    expect(phone.get_by_role("heading", name="Game over")).to_be_visible()
+    phone.reload()
+    expect(phone.get_by_test_id("final-standing")).to_contain_text("Kim, you finished 1st")
+    expect(phone.get_by_role("link", name="Join another game")).to_be_visible()
+
+
+def test_sound_can_be_muted_and_stays_off_when_the_system_asks_for_less_motion(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    expect_sound = host.locator("body")
+    api(host, "POST", "/api/quizzes", _quiz("Sound"))
+    launch_game(host, "Sound")
+    expect(expect_sound).to_have_attribute("data-sound", "on")
+    host.get_by_role("button", name="Mute").click()
+    expect(expect_sound).to_have_attribute("data-sound", "muted")
+    expect(host.get_by_role("button", name="Sound on")).to_have_attribute("aria-pressed", "true")
+    host.get_by_role("button", name="Sound on").click()
+    expect(expect_sound).to_have_attribute("data-sound", "on")
+
+    calm = new_context(reduced_motion="reduce")
+    screen = calm.new_page()
+    screen.goto("/")
+    screen.evaluate(f"window.localStorage.setItem({TOKEN_KEY!r}, {host_token(host)!r})")
+    screen.goto(host.url)
+    expect(screen.get_by_test_id("join-code")).to_be_visible()
+    expect(screen.locator("body")).to_have_attribute("data-sound", "off-reduced-motion")
+    expect(screen.get_by_role("button", name="Sound on")).to_be_visible()
+
+
+def test_the_editor_asks_before_unsaved_changes_are_lost(host_page: Page) -> None:
+    page = host_page
+    page.get_by_role("link", name="New quiz").click()
+    page.locator("#f-title").fill("Half done")
+    page.locator("#f-questions-0-kind").select_option("poll")
+    # A poll shows no points to choose: it scores nothing.
+    expect(page.locator("#f-questions-0-points")).to_have_count(0)
+    expect(page.get_by_text("A poll scores no points.")).to_be_visible()
+    asked: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.get_by_role("link", name="← Back to your quizzes").click()
+    assert asked == ["You have unsaved changes. Leave without saving them?"]
+    expect(page.locator("#f-title")).to_have_value("Half done")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("link", name="← Back to your quizzes").click()
+    expect(page.get_by_role("heading", name="Your quizzes")).to_be_visible()
+
+
+def test_every_page_has_an_icon(host_page: Page) -> None:
+    icon = host_page.request.get("/favicon.ico")
+    assert icon.status == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    for path in ("/", "/join", "/host"):
+        host_page.goto(path)
+        assert host_page.locator('link[rel="icon"]').get_attribute("href") == "/static/favicon.svg"
