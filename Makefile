@@ -25,8 +25,9 @@ test-deps: ## Install everything the whole suite needs (Debian packages, control
 	@hack/bootstrap.sh test
 
 .PHONY: demo
-demo: deps ## Run the platform locally on embedded defaults (SQLite, in-process game state)
-	@$(RUN) python -m partyquiz_web.demo
+demo: ## Run the platform locally (SQLite, in-process game state); LAN=1 lets phones on your network join
+	@hack/bootstrap.sh demo
+	@$(if $(LAN),PARTYQUIZ_DEMO_LAN=1 )$(UV) run --frozen --no-sync python -m partyquiz_web.demo
 
 .PHONY: lint
 lint: deps ## ruff, mypy --strict, import-linter

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a PartyQuiz target needs on a fresh Debian machine, and nothing twice.
 #   hack/bootstrap.sh python   uv + the locked Python dependencies
+#   hack/bootstrap.sh demo     uv + only what `make demo` runs (web and game service)
 #   hack/bootstrap.sh test     the above + Debian's postgresql, redis-server, chromium, podman,
 #                              what a real node needs from Debian (runc, CNI plugins, iptables,
 #                              ipset, conntrack, socat, nftables) and the local cluster's
@@ -46,6 +47,12 @@ ensure_debs() {
 
 
 ensure_uv
+if [ "$what" = demo ]; then
+    # The services alone: no dev tools, no operator, no browser driver. --inexact keeps what a
+    # contributor's environment already has.
+    uv sync --frozen --no-dev --extra web --extra ws --inexact --quiet
+    exit 0
+fi
 ensure_python_deps
 case "$what" in
     python) ;;
@@ -55,5 +62,5 @@ case "$what" in
         if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh --node; fi
         if [ -x hack/images/bootstrap.sh ]; then hack/images/bootstrap.sh; fi
         ;;
-    *) echo "usage: $0 python|test" >&2; exit 2 ;;
+    *) echo "usage: $0 python|demo|test" >&2; exit 2 ;;
 esac
