@@ -79,6 +79,7 @@ from partyquiz_core.protocol import (
     EndedMsg,
     EndMsg,
     EndReason,
+    HostStatusMsg,
     JoinMsg,
     KickedMsg,
     KickMsg,
@@ -123,6 +124,7 @@ __all__ = [
     "GameSettings",
     "GameState",
     "Host",
+    "HostPresence",
     "Join",
     "Kick",
     "LockJoining",
@@ -259,6 +261,8 @@ class GameState(BaseModel):
     phase_at: float | None = None
     """When the current phase (or question) began."""
     joining_locked: bool = False
+    hosts_connected: int = 0
+    """Open host connections (screens and remotes), as the game service reported them."""
     players: CowMap[PlayerId, PlayerState] = Field(default_factory=CowMap)
     scores: CowMap[PlayerId, Tally] = Field(default_factory=CowMap, exclude=True)
     """Each player's tally as of the last closed question (``NO_TALLY`` from their join on)."""
@@ -405,6 +409,13 @@ class Reconnect(_Command):
     outage_since: float | None = Field(default=None, exclude=True)
 
 
+class HostPresence(_Command):
+    """A host connection opened (``connected``) or closed; players hear when none is left."""
+
+    type: Literal["host_presence"] = "host_presence"
+    connected: bool
+
+
 Command: TypeAlias = Annotated[
     Join
     | Answer
@@ -419,7 +430,8 @@ Command: TypeAlias = Annotated[
     | End
     | Tick
     | Disconnect
-    | Reconnect,
+    | Reconnect
+    | HostPresence,
     Field(discriminator="type"),
 ]
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
@@ -942,6 +954,21 @@ def _outage_credit(state: GameState, cmd: Reconnect, now: float) -> float:
     return round(credit, 3) if credit > 0 else 0.0
 
 
+def _host_presence(state: GameState, cmd: HostPresence, now: float) -> Transition:
+    if state.phase is Phase.ENDED:
+        return Transition(state, [])
+    before = state.hosts_connected
+    after = before + 1 if cmd.connected else max(0, before - 1)
+    if after == before:
+        return Transition(state, [])
+    new = _evolve(state, keep_standings=True, hosts_connected=after)
+    if (before > 0) == (after > 0):
+        return Transition(new, [])  # a second screen came or went: nothing players notice
+    return Transition(
+        new, [_to(_EVERYONE, HostStatusMsg(version=new.version, connected=after > 0))]
+    )
+
+
 _HANDLERS: dict[type[BaseModel], Callable[[GameState, Any, float], Transition]] = {
     Join: _join,
     Answer: _answer,
@@ -957,6 +984,7 @@ _HANDLERS: dict[type[BaseModel], Callable[[GameState, Any, float], Transition]] 
     Tick: _tick,
     Disconnect: _disconnect,
     Reconnect: _reconnect,
+    HostPresence: _host_presence,
 }
 
 
@@ -1361,6 +1389,7 @@ def _common_snapshot(state: GameState, now: float) -> dict[str, Any]:
         "question_count": len(state.quiz.questions),
         "paused": state.paused,
         "ended_reason": state.ended_reason,
+        "host_connected": state.hosts_connected > 0,
     }
     phase = state.phase
     if phase in (Phase.QUESTION, Phase.REVEAL, Phase.LEADERBOARD):

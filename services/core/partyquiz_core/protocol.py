@@ -292,6 +292,7 @@ class Snapshot(_Message):
     my_answer_elapsed: float | None = None
     my_result: PersonalResult | None = None  # in the reveal phase
     players: list[PlayerSummary] | None = None
+    host_connected: bool = True  # whether a host screen (or remote) is connected
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,6 +461,13 @@ class PongMsg(_ServerMessage):
     server_now: float
 
 
+class HostStatusMsg(_ServerMessage):
+    """To everyone: the host's last screen lost its connection, or a host screen is back."""
+
+    type: Literal["host_status"] = "host_status"
+    connected: bool
+
+
 class StateMsg(_ServerMessage):
     """The whole current phase, for a client that (re)connects or fell behind."""
 
@@ -484,7 +492,8 @@ ServerMessage: TypeAlias = Annotated[
     | EndedMsg
     | ErrorMsg
     | PongMsg
-    | StateMsg,
+    | StateMsg
+    | HostStatusMsg,
     Field(discriminator="type"),
 ]
 ServerMessageAdapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

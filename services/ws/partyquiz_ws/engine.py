@@ -196,7 +196,10 @@ class Engine:
         try:
             if kind == KIND_HOST:
                 self._host_hello(state, env.code, now, reply, conn, out)
-                return state
+                # Counted after its welcome: players hear when the host screen is back.
+                present = game.apply(state, game.HostPresence(connected=True), now)
+                self._route(present, None, reply, conn, None, now, out)
+                return present.state
             if command is None:
                 command = game.CommandAdapter.validate_python(raw_command)
             if kind == KIND_RESUME:

@@ -401,6 +401,10 @@ class GameService:
                 await self._append(
                     client, KIND_COMMAND, game.Disconnect(player_id=client.player_id)
                 )
+        if client.role == "host":
+            # Even while draining: the host's screen reconnects elsewhere and counts again.
+            with contextlib.suppress(Exception):
+                await self._append(client, KIND_COMMAND, game.HostPresence(connected=False))
         if emptied is not None:
             self._room_empty(game_id)
 

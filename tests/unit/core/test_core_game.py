@@ -27,6 +27,7 @@ from partyquiz_core.game import (
     GameSettings,
     GameState,
     Host,
+    HostPresence,
     Join,
     Kick,
     LockJoining,
@@ -1122,3 +1123,24 @@ def test_messages_built_without_validation_are_what_validation_builds() -> None:
         command.model_dump_json()
         == Answer(player_id=A, question_index=0, choices=[2, 1]).model_dump_json()
     )
+
+
+# --- the host's presence --------------------------------------------------------------------
+
+
+def test_players_hear_when_the_last_host_screen_drops_and_when_one_is_back() -> None:
+    game = make_game("ann")
+    status = [e.message for e in game.do(HostPresence(connected=True)).events]
+    assert [(m.type, m.connected) for m in status] == [("host_status", True)]
+    assert game.do(HostPresence(connected=True)).events == []  # the remote joins the screen
+    assert game.do(HostPresence(connected=False)).events == []  # one of two left
+    assert host_snapshot(game.state, 1000).host_connected
+    dropped = game.do(HostPresence(connected=False)).events
+    assert [(e.audience, e.message.type, e.message.connected) for e in dropped] == [
+        (Everyone(), "host_status", False)
+    ]
+    assert not player_snapshot(game.state, A, 1000).host_connected
+    before = game.state
+    assert game.do(HostPresence(connected=False)) == (before, [])  # never below zero
+    game.do(HostPresence(connected=True))
+    assert player_snapshot(game.state, A, 1000).host_connected

@@ -414,12 +414,26 @@ function receive(msg) {
       finish();
       render();
       break;
+    case "host_status":
+      showHostStatus(msg.connected);
+      break;
     case "error":
       onError(msg);
       break;
     default:
       break;
   }
+}
+
+/** Tell players when the host's screen dropped (the game waits for it) and when it is back. */
+function showHostStatus(connected) {
+  const was = game.hostConnected !== false;
+  game.hostConnected = connected;
+  const bar = document.getElementById("host-status");
+  bar.hidden = connected;
+  bar.textContent = connected ? "" : "The host's screen lost its connection. Stay here: the game goes on when it is back.";
+  if (was && !connected) announce(bar.textContent, { assertive: true });
+  else if (!was && connected) announce("The host is back.");
 }
 
 function onWelcome(msg) {
@@ -451,6 +465,7 @@ function onWelcome(msg) {
 }
 
 function applySnapshot(s) {
+  showHostStatus(s.host_connected !== false || s.phase === "ended");
   game.playerCount = s.player_count;
   game.locked = s.joining_locked;
   game.me = s.me || game.me;
@@ -534,7 +549,10 @@ function onError(msg) {
       saveSession();
     }
     const box = document.getElementById("answer-error");
-    const text = msg.code === "late" && wasOffline
+    const lostOffline = msg.code === "late" && wasOffline;
+    // Kept beyond this question: the reveal that follows says it again.
+    if (lostOffline && game.question) game.lostAnswer = game.question.index;
+    const text = lostOffline
       ? "Your answer was sent when the connection came back, after time was up, so it did not count."
       : ANSWER_ERRORS[msg.code];
     if (box) box.textContent = text;
