@@ -58,6 +58,13 @@ DOCS_SET = frozenset(
         "host-5-podium",
         "host-6-results",
         "host-editor-validation",
+        "screen-lobby-1920x1080",
+        "screen-question-3840x2160",
+        "screen-reveal-1280x720",
+        "phone-answer-6-320x568",
+        "phone-answer-4-844x390",
+        "phone-read-the-question",
+        "remote-question",
     }
 )
 

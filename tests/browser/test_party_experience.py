@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
 
 from tests.browser.flows import TOKEN_KEY, api, host_token, join, launch_game, open_remote
+from tests.browser.stack import Stack
 
 PHONES: dict[str, ViewportSize] = {
     "320x568": {"width": 320, "height": 568},
@@ -314,7 +315,7 @@ def test_get_ready_then_read_then_answer_and_a_podium_in_suspense(
     expect(podium.locator(".p1 .name")).to_have_text("Ann")
     expect(podium.locator(".p1")).to_have_css("opacity", "1")
     expect(host.locator("#conn")).to_be_hidden()
-    shoot(host, "host-5-podium")
+    shoot(host, "screen-podium-suspense")
     expect(phones[0].get_by_test_id("final-standing")).to_contain_text("You finished 1st")
 
 
@@ -401,11 +402,6 @@ def test_the_host_removes_and_locks_from_the_remote_in_every_phase(
 
     remote.get_by_role("button", name="Start the game").click()
     expect(phones["Kind"].locator("#choices .choice").first).to_be_visible()
-    remote.once("dialog", lambda dialog: dialog.accept())
-    remote.get_by_role("button", name="Remove Rude").click()
-    expect(
-        phones["Rude"].get_by_role("heading", name="You were removed from the game")
-    ).to_be_visible()
     remote.get_by_role("button", name="Lock joining").click()
     expect(remote.get_by_role("button", name="Unlock joining")).to_be_visible()
     late = new_context(phone=True).new_page()
@@ -414,6 +410,11 @@ def test_the_host_removes_and_locks_from_the_remote_in_every_phase(
     late.get_by_role("button", name="Join").click()
     expect(late.locator("#join-error")).to_have_text("The host has locked joining for this game.")
     shoot(remote, "remote-question")
+    remote.once("dialog", lambda dialog: dialog.accept())
+    remote.get_by_role("button", name="Remove Rude").click()
+    expect(
+        phones["Rude"].get_by_role("heading", name="You were removed from the game")
+    ).to_be_visible()
 
     remote.get_by_role("button", name="Skip to the answer").click()
     expect(host.get_by_test_id("distribution")).to_be_visible()
@@ -600,3 +601,60 @@ def test_every_page_has_an_icon(host_page: Page) -> None:
     for path in ("/", "/join", "/host"):
         host_page.goto(path)
         assert host_page.locator('link[rel="icon"]').get_attribute("href") == "/static/favicon.svg"
+
+
+def test_players_are_told_when_the_hosts_screen_drops_and_comes_back(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Dropped"))
+    launch_game(host, "Dropped")
+    screen_url, token = host.url, host_token(host)
+    phone = new_context(phone=True).new_page()
+    join(phone, host.get_by_test_id("join-code").inner_text(), "Pat")
+    expect(phone.get_by_test_id("host-status")).to_be_hidden()
+
+    host.close()  # the laptop's lid, the projector's cable
+    expect(phone.get_by_test_id("host-status")).to_have_text(
+        "The host's screen lost its connection. Stay here: the game goes on when it is back."
+    )
+    back = new_context().new_page()
+    back.goto("/")
+    back.evaluate(f"window.localStorage.setItem({TOKEN_KEY!r}, {token!r})")
+    back.goto(screen_url)
+    expect(back.get_by_test_id("player-count")).to_have_text("1")
+    expect(phone.get_by_test_id("host-status")).to_be_hidden()
+    back.get_by_role("button", name="Start the game").click()
+    expect(phone.locator("#choices .choice")).to_have_count(6)
+
+
+def test_an_answer_sent_offline_after_the_deadline_says_it_did_not_count(
+    host_page: Page, new_context: Callable[..., BrowserContext], stack: Stack
+) -> None:
+    host = host_page
+    quiz = _quiz("Offline")
+    quiz["questions"] = [{**quiz["questions"][1], "time_limit_seconds": 5}]
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Offline")
+    phone = new_context(phone=True).new_page()
+    join(phone, code, "Tunnel")
+    host.get_by_role("button", name="Start the game").click()
+    expect(phone.locator("#choices .choice")).to_have_count(4)
+    stack.network.cut()  # into the tunnel
+    try:
+        expect(phone.locator("#conn")).to_contain_text("Reconnecting")
+        phone.locator("#choices .choice").nth(1).click()
+        expect(phone.get_by_test_id("receipt")).to_contain_text("Offline")
+        # The question closes on the server at its deadline, with the phone still away.
+        expect(phone.locator(".timer-count")).to_have_text("0", timeout=30_000)
+    finally:
+        stack.network.heal()
+    # Reconnecting backs off up to 10 s between tries, so the note may take that long.
+    expect(phone.locator("#lost-answer")).to_have_text(
+        "Your answer to question 1 did not reach the game before time was up, so it did not count.",
+        timeout=30_000,
+    )
+    expect(phone.get_by_role("heading", name="No answer")).to_be_visible()
+    # Both the phone and the big screen were cut off: once both are back, nobody is warned.
+    expect(host.locator("#conn")).to_be_hidden(timeout=30_000)
+    expect(phone.get_by_test_id("host-status")).to_be_hidden()
