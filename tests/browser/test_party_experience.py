@@ -658,3 +658,18 @@ def test_an_answer_sent_offline_after_the_deadline_says_it_did_not_count(
     # Both the phone and the big screen were cut off: once both are back, nobody is warned.
     expect(host.locator("#conn")).to_be_hidden(timeout=30_000)
     expect(phone.get_by_test_id("host-status")).to_be_hidden()
+
+
+def test_a_new_host_starts_from_the_sample_library(host_page: Page) -> None:
+    page = host_page
+    expect(page.locator("#quiz-list")).to_contain_text("start with a sample quiz below")
+    samples = page.locator("#sample-list > li")
+    expect(samples).to_have_count(3)
+    title = samples.first.locator(".title").inner_text()
+    samples.first.get_by_role("button", name="Add to my quizzes").click()
+    expect(page.locator("#list-done")).to_have_text(f"Added “{title}” to your quizzes.")
+    expect(page.locator("#quiz-list > li").filter(has_text=title)).to_have_count(1)
+    page.locator("#quiz-list > li").filter(has_text=title).get_by_role(
+        "button", name="Play"
+    ).click()
+    expect(page.get_by_test_id("join-code")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))

@@ -73,6 +73,13 @@ class QuizSummary(BaseModel):
     updated_at: datetime
 
 
+class SampleSummary(BaseModel):
+    name: str = Field(description="Stable name; copy it with POST /api/quizzes/samples/{name}.")
+    title: str
+    description: str
+    question_count: int
+
+
 class QuizPublic(QuizSummary):
     quiz: Quiz
 

@@ -16,7 +16,8 @@ from partyquiz_web.http_errors import FieldErrorsError, error_responses, from_py
 from partyquiz_web.models import QuizRecord
 from partyquiz_web.repositories import QuizRepository
 from partyquiz_web.responses import OrjsonResponse
-from partyquiz_web.schemas import QuizPublic, QuizSummary
+from partyquiz_web.samples import sample_quiz, sample_quizzes
+from partyquiz_web.schemas import QuizPublic, QuizSummary, SampleSummary
 
 router = APIRouter(
     prefix="/api/quizzes", tags=["quizzes"], responses=error_responses(401, 404, 413, 422)
@@ -129,6 +130,32 @@ async def import_quiz(
     """Import an exported quiz file (JSON); every problem is listed with its field path."""
     quiz = parse_quiz_document(await request.body())
     record = _new_record(quiz, host.id, runtime)
+    QuizRepository(session).add(record)
+    await session.commit()
+    return _public(record)
+
+
+@router.get("/samples")
+async def list_samples(host: CurrentHost) -> list[SampleSummary]:
+    """The sample library: ready-made quizzes to copy into your own."""
+    del host  # for hosts only, like the rest of the quiz API
+    return [
+        SampleSummary(
+            name=name,
+            title=quiz.title,
+            description=quiz.description,
+            question_count=len(quiz.questions),
+        )
+        for name, quiz in sample_quizzes().items()
+    ]
+
+
+@router.post("/samples/{name}", status_code=status.HTTP_201_CREATED)
+async def copy_sample(
+    name: str, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
+) -> QuizPublic:
+    """Copy a sample quiz into your quizzes, to play or edit."""
+    record = _new_record(sample_quiz(name), host.id, runtime)
     QuizRepository(session).add(record)
     await session.commit()
     return _public(record)

@@ -213,7 +213,7 @@ async function drawQuizList() {
   async function nextPage() {
     const quizzes = await call(`/api/quizzes?limit=${PAGE_SIZE}&offset=${shown}`);
     if (!shown && !quizzes.length) {
-      list.append(h("li", {}, "No quizzes yet. Create one or import a quiz file."));
+      list.append(h("li", {}, "No quizzes yet. Create one, import a quiz file, or start with a sample quiz below."));
     }
     shown += quizzes.length;
     more.hidden = quizzes.length < PAGE_SIZE;
@@ -255,14 +255,41 @@ async function drawQuizList() {
     }
   }
 
+  const samples = h("ul", { class: "list", id: "sample-list", "aria-labelledby": "samples-heading" });
+  async function fillSamples() {
+    for (const sample of await call("/api/quizzes/samples")) {
+      const titleId = `sample-title-${sample.name}`;
+      const add = h("button", { type: "button", class: "secondary", "aria-describedby": titleId }, "Add to my quizzes");
+      add.addEventListener("click", async () => {
+        add.disabled = true;
+        try {
+          const copy = await call(`/api/quizzes/samples/${encodeURIComponent(sample.name)}`, { method: "POST" });
+          done.textContent = `Added “${copy.title}” to your quizzes.`;
+          await fill();
+        } catch (error) {
+          status.textContent = error.message;
+        } finally {
+          add.disabled = false;
+        }
+      });
+      samples.append(h("li", { dataset: { sample: sample.name } },
+        h("div", { class: "title", id: titleId }, sample.title),
+        h("div", { class: "hint" }, `${sample.description} ${sample.question_count} questions.`),
+        h("div", { class: "actions" }, add)));
+    }
+  }
+
   replace(main,
     h("h1", {}, "Your quizzes"),
     h("div", { class: "actions" },
       h("a", { class: "button", href: "/host/quizzes/new" }, "New quiz"),
       h("button", { type: "button", class: "secondary", onclick: () => fileInput.click() }, "Import JSON file…"),
       fileInput),
-    status, importErrors, done, list, h("div", { class: "actions" }, more));
-  await fill();
+    status, importErrors, done, list, h("div", { class: "actions" }, more),
+    h("h2", { id: "samples-heading" }, "Sample quizzes"),
+    h("p", { class: "hint" }, "Ready to play: add one to your quizzes, then play it as it is or edit it."),
+    samples);
+  await Promise.all([fill(), fillSamples()]);
 }
 
 // ---------------------------------------------------------------- past games
