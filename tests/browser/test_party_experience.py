@@ -673,3 +673,41 @@ def test_a_new_host_starts_from_the_sample_library(host_page: Page) -> None:
         "button", name="Play"
     ).click()
     expect(page.get_by_test_id("join-code")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))
+
+
+def test_a_host_imports_a_kahoot_spreadsheet_and_sees_bad_rows_by_number(
+    host_page: Page, tmp_path: Any
+) -> None:
+    from openpyxl import Workbook
+
+    page = host_page
+
+    def sheet(name: str, rows: list[list[Any]]) -> str:
+        book = Workbook()
+        book.active.append(
+            [
+                "",
+                "Question",
+                "Answer 1",
+                "Answer 2",
+                "Answer 3",
+                "Answer 4",
+                "Time limit (sec)",
+                "Correct answer(s)",
+            ]
+        )
+        for row in rows:
+            book.active.append(["", *row])
+        path = tmp_path / name
+        book.save(path)
+        return str(path)
+
+    bad = sheet("Broken.xlsx", [["Q1?", "A", "B", None, None, 20, 5]])
+    page.locator("#import-kahoot").set_input_files(bad)
+    expect(page.locator("#import-errors")).to_contain_text(
+        "row 2: correct answer 5 is not one of the filled-in answers"
+    )
+    good = sheet("Friday quiz.xlsx", [["Q1?", "A", "B", None, None, 20, 2]])
+    page.locator("#import-kahoot").set_input_files(good)
+    expect(page.locator("#list-done")).to_have_text("Imported “Friday quiz” with 1 question.")
+    expect(page.locator("#quiz-list > li").filter(has_text="Friday quiz")).to_have_count(1)

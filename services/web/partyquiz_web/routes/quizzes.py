@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 from partyquiz_core.quiz import Quiz
 from partyquiz_web.dependencies import CurrentHost, RuntimeDep, SessionDep
 from partyquiz_web.http_errors import FieldErrorsError, error_responses, from_pydantic
+from partyquiz_web.kahoot import quiz_from_kahoot_xlsx
 from partyquiz_web.models import QuizRecord
 from partyquiz_web.repositories import QuizRepository
 from partyquiz_web.responses import OrjsonResponse
@@ -129,6 +130,36 @@ async def import_quiz(
 ) -> QuizPublic:
     """Import an exported quiz file (JSON); every problem is listed with its field path."""
     quiz = parse_quiz_document(await request.body())
+    record = _new_record(quiz, host.id, runtime)
+    QuizRepository(session).add(record)
+    await session.commit()
+    return _public(record)
+
+
+@router.post(
+    "/import/kahoot",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                }
+            },
+        }
+    },
+)
+async def import_kahoot_spreadsheet(
+    request: Request,
+    host: CurrentHost,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    title: Annotated[str, Query(min_length=1, max_length=_TITLE_MAX)] = "Imported from Kahoot!",
+) -> QuizPublic:
+    """Import a filled-in Kahoot! quiz spreadsheet (.xlsx); bad rows are listed by number and
+    nothing is imported until every row is good."""
+    quiz = ensure_storable(quiz_from_kahoot_xlsx(await request.body(), title))
     record = _new_record(quiz, host.id, runtime)
     QuizRepository(session).add(record)
     await session.commit()

@@ -21,7 +21,7 @@ export function setHostToken(token) {
   else window.localStorage.removeItem(TOKEN_KEY);
 }
 
-async function send(path, { method = "GET", json, body, auth = false, accept = "application/json" } = {}) {
+async function send(path, { method = "GET", json, body, auth = false, accept = "application/json", contentType = "application/json" } = {}) {
   const headers = { Accept: accept };
   if (auth) {
     const token = hostToken();
@@ -32,7 +32,7 @@ async function send(path, { method = "GET", json, body, auth = false, accept = "
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(json);
   } else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
+    headers["Content-Type"] = contentType;
   }
   let response;
   try {

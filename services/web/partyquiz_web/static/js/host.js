@@ -201,6 +201,33 @@ async function drawQuizList() {
     }
   });
 
+  // Kahoot!'s quiz spreadsheet template (.xlsx): the file name becomes the title.
+  const xlsxInput = h("input", { type: "file", id: "import-kahoot", accept: ".xlsx,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", hidden: true, "aria-label": "Kahoot! spreadsheet to import" });
+  xlsxInput.addEventListener("change", async () => {
+    const file = xlsxInput.files && xlsxInput.files[0];
+    if (!file) return;
+    status.textContent = "";
+    done.textContent = "";
+    importErrors.replaceChildren();
+    const title = file.name.replace(/\.xlsx$/i, "").slice(0, 120) || "Imported from Kahoot!";
+    try {
+      const created = await call(`/api/quizzes/import/kahoot?title=${encodeURIComponent(title)}`, {
+        method: "POST", body: await file.arrayBuffer(),
+        contentType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+      });
+      const n = created.question_count;
+      done.textContent = `Imported “${created.title}” with ${n} ${n === 1 ? "question" : "questions"}.`;
+      await fill();
+    } catch (error) {
+      status.textContent = `Import failed: ${error.message}`;
+      for (const item of error.errors || []) {
+        importErrors.append(h("li", { class: "field-error" }, `${item.path}: ${item.message}`));
+      }
+    } finally {
+      xlsxInput.value = "";
+    }
+  });
+
   let shown = 0;
   const more = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => nextPage().catch((error) => { status.textContent = error.message; }) }, "Show more quizzes");
 
@@ -284,7 +311,8 @@ async function drawQuizList() {
     h("div", { class: "actions" },
       h("a", { class: "button", href: "/host/quizzes/new" }, "New quiz"),
       h("button", { type: "button", class: "secondary", onclick: () => fileInput.click() }, "Import JSON file…"),
-      fileInput),
+      h("button", { type: "button", class: "secondary", onclick: () => xlsxInput.click() }, "Import Kahoot! spreadsheet…"),
+      fileInput, xlsxInput),
     status, importErrors, done, list, h("div", { class: "actions" }, more),
     h("h2", { id: "samples-heading" }, "Sample quizzes"),
     h("p", { class: "hint" }, "Ready to play: add one to your quizzes, then play it as it is or edit it."),
