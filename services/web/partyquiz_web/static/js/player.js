@@ -688,7 +688,7 @@ function choiceButtons(q) {
   q.choices.forEach((text, i) => {
     const button = h("button", {
       type: "button",
-      class: `choice choice-${i}`,
+      class: `choice choice-${i}${text.length > 40 ? " long" : ""}`,
       "aria-pressed": "false",
       "aria-keyshortcuts": String(i + 1),
       dataset: { index: String(i) },
