@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     p.add_argument("--sizes", type=_ints, help="players per session, e.g. 1000,5000")
+    p.add_argument(
+        "--replica-sizes", type=_ints, help="players per B4 session (two replicas + Redis)"
+    )
     p.add_argument("--runs", type=int, help="interleaved runs per size (medians over them)")
     p.add_argument("--kinds", help=f"comma list of {','.join(KINDS)}")
     p.add_argument(
@@ -119,7 +122,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         kinds=kinds,
         rounds=base.rounds,
         warmup=base.warmup,
-        replica_sizes=base.replica_sizes,
+        replica_sizes=args.replica_sizes or base.replica_sizes,
         operator_counts=base.operator_counts,
         concurrency=base.concurrency,
         nice=args.nice,

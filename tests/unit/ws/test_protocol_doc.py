@@ -62,3 +62,13 @@ def test_every_error_code_is_documented() -> None:
     assert {"late", "duplicate", "bad_frame", "rate_limited"} <= codes
     missing = sorted(c for c in codes if f"`{c}`" not in DOC)
     assert not missing, f"error codes missing from docs/protocol.md: {missing}"
+
+
+def test_every_close_code_the_service_sends_is_documented() -> None:
+    sent: set[str] = {"1009", "1012", "1007"}  # websockets' own, for the causes the doc names
+    for path in SOURCES[1].glob("*.py"):
+        sent.update(re.findall(r"^CLOSE_[A-Z_]+ = (\d{4})$", path.read_text(), re.MULTILINE))
+    assert {"4001", "4003", "4008", "4009", "4029"} <= sent
+    table = DOC[DOC.index("## 7. Close codes") : DOC.index("## 8.")]
+    missing = sorted(code for code in sent if not re.search(rf"^\| {code}\b", table, re.M))
+    assert not missing, f"close codes missing from docs/protocol.md section 7: {missing}"
