@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from tests.unit.ws.harness import QUIZ, Peer, Running, create_game, host_token, running_service
+from tests.unit.ws.harness import (
+    QUIZ,
+    Clock,
+    Peer,
+    Running,
+    create_game,
+    host_token,
+    running_service,
+)
 from websockets.exceptions import ConnectionClosed
 
 from partyquiz_ws.backends import Backend
@@ -131,7 +139,12 @@ async def test_wrong_codes_connections_and_joins_are_counted_across_replicas(
     fresh_redis_url: str,
 ) -> None:
     async with two_replicas(
-        fresh_redis_url, wrong_code_limit=2, max_connections_per_address=2, join_rate_per_game=3
+        fresh_redis_url,
+        clock=Clock.at_window_start(60),
+        wrong_code_limit=2,
+        max_connections_per_address=2,
+        join_rate_per_game=3,
+        join_rate_window_seconds=60,
     ) as (first, a, b):
         _, code = await create_game(first)
         guesser = {"X-Forwarded-For": "2001:db8:5:5::1"}

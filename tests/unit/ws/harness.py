@@ -116,6 +116,14 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
+    @classmethod
+    def at_window_start(cls, window: float) -> Clock:
+        """A clock a second into a fresh fixed window of ``window`` seconds, so a test's
+        counting never straddles two windows."""
+        clock = cls()
+        clock.offset = window - time.time() % window + 1.0
+        return clock
+
 
 @contextlib.asynccontextmanager
 async def running_service(
