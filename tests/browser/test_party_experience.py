@@ -711,3 +711,42 @@ def test_a_host_imports_a_kahoot_spreadsheet_and_sees_bad_rows_by_number(
     page.locator("#import-kahoot").set_input_files(good)
     expect(page.locator("#list-done")).to_have_text("Imported “Friday quiz” with 1 question.")
     expect(page.locator("#quiz-list > li").filter(has_text="Friday quiz")).to_have_count(1)
+
+
+def test_an_info_slide_is_shown_between_questions_and_takes_no_answers(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    quiz = _quiz("Slides")
+    quiz["questions"] = [
+        {"kind": "info", "text": "Round 1: the solar system", "time_limit_seconds": 60},
+        quiz["questions"][1],
+    ]
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Slides")
+    phone = new_context(phone=True).new_page()
+    join(phone, code, "Ida")
+    host.get_by_role("button", name="Start the game").click()
+    expect(host.locator(".info-slide #q-text")).to_have_text("Round 1: the solar system")
+    expect(phone.locator("#q-text")).to_have_text("Round 1: the solar system")
+    expect(phone.get_by_text("Look at the big screen")).to_be_visible()
+    expect(phone.locator("#choices")).to_have_count(0)
+    assert _small_text(host, "#stage", _legible(host)) == []
+    host.get_by_role("button", name="Continue").click()
+    expect(phone.locator("#choices .choice")).to_have_count(4)
+    expect(host.locator("#tiles .tile")).to_have_count(4)
+
+
+def test_the_editor_makes_an_info_slide_without_answers(host_page: Page) -> None:
+    page = host_page
+    page.get_by_role("link", name="New quiz").click()
+    page.locator("#f-title").fill("With a slide")
+    page.locator("#f-questions-0-kind").select_option("info")
+    expect(page.get_by_role("group", name="Answers of question 1")).to_have_count(0)
+    page.get_by_label("Slide text").fill("Welcome, everyone!")
+    page.get_by_role("button", name="Save quiz").click()
+    expect(page.locator("#form-status")).to_contain_text("Saved")
+    saved = api(page, "GET", "/api/quizzes")[0]
+    quiz = api(page, "GET", f"/api/quizzes/{saved['id']}")["quiz"]
+    assert quiz["questions"][0]["kind"] == "info"
+    assert quiz["questions"][0]["choices"] == []

@@ -108,7 +108,7 @@ from partyquiz_core.protocol import (
     StartMsg,
     UnlockMsg,
 )
-from partyquiz_core.quiz import Question, QuestionKind, Quiz
+from partyquiz_core.quiz import UNSCORED_KINDS, Question, QuestionKind, Quiz
 from partyquiz_core.scoring import ScoringRules, is_fully_correct, score_answer, streak_after
 
 __all__ = [
@@ -758,6 +758,8 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
         raise AnswerRejectedError("answers open once the question has been read", code="not_open")
     if cmd.player_id in state.answers:
         raise AnswerRejectedError("you already answered this question", code="duplicate")
+    if question.kind is QuestionKind.INFO:
+        raise AnswerRejectedError("an info slide takes no answers", code="invalid_choice")
     chosen = _valid_choices(question, cmd.choices)
 
     elapsed = round(min(max(limit - (state.deadline - now) - credit, 0.0), float(limit)), 3)
@@ -792,19 +794,34 @@ def _start(state: GameState, cmd: Start, now: float) -> Transition:
     return _open_question(state, 0, now)
 
 
+def _on_info_slide(state: GameState) -> bool:
+    return (
+        state.phase is Phase.QUESTION
+        and state.quiz.questions[state.question_index].kind is QuestionKind.INFO
+    )
+
+
+def _move_on(state: GameState, now: float) -> Transition:
+    """Open the next question, or show the podium after the last one."""
+    if state.question_index + 1 < len(state.quiz.questions):
+        return _open_question(state, state.question_index + 1, now)
+    new = _evolve(
+        state, keep_standings=True, phase=Phase.PODIUM, phase_at=now, deadline=None, paused=False
+    )
+    message = PodiumMsg(
+        version=new.version,
+        entries=_leaderboard(new, PODIUM_SIZE),
+        player_count=len(new.players),
+    )
+    return Transition(new, [_to(_EVERYONE, message)])
+
+
 def _next(state: GameState, cmd: Next, now: float) -> Transition:
     if state.phase is Phase.REVEAL:
         return _show_leaderboard(state, now)
-    if state.phase is Phase.LEADERBOARD:
-        if state.question_index + 1 < len(state.quiz.questions):
-            return _open_question(state, state.question_index + 1, now)
-        new = _evolve(state, keep_standings=True, phase=Phase.PODIUM, phase_at=now)
-        message = PodiumMsg(
-            version=new.version,
-            entries=_leaderboard(new, PODIUM_SIZE),
-            player_count=len(new.players),
-        )
-        return Transition(new, [_to(_EVERYONE, message)])
+    if state.phase is Phase.LEADERBOARD or _on_info_slide(state):
+        # An info slide has nothing to reveal or rank: it moves straight on.
+        return _move_on(state, now)
     if state.phase is Phase.PODIUM:
         return _finish(state, EndReason.FINISHED, now)
     hint = {
@@ -818,6 +835,8 @@ def _next(state: GameState, cmd: Next, now: float) -> Transition:
 def _skip(state: GameState, cmd: Skip, now: float) -> Transition:
     if state.phase is not Phase.QUESTION:
         raise IllegalTransitionError("skip closes an open question; none is open")
+    if _on_info_slide(state):
+        return _move_on(state, now)
     new, reveal = _close_question(state, now)
     return Transition(new, [reveal])
 
@@ -897,7 +916,7 @@ def _kick(state: GameState, cmd: Kick, now: float) -> Transition:
 def _end(state: GameState, cmd: End, now: float) -> Transition:
     if state.phase is Phase.ENDED:
         raise IllegalTransitionError("the game has already ended")
-    if state.phase is Phase.QUESTION:
+    if state.phase is Phase.QUESTION and not _on_info_slide(state):
         # Answers that got a receipt still count: close (scoring them), show the reveal and
         # everyone's own result, then end; one command, one version.
         closed, reveal = _close_question(state, now)
@@ -911,6 +930,8 @@ def _tick(state: GameState, cmd: Tick, now: float) -> Transition:
     due = next_deadline(state)
     if due is None or now < due:
         return Transition(state, [])
+    if _on_info_slide(state):
+        return _move_on(state, now)  # shown for its time: on to the next question
     if state.phase is Phase.QUESTION:
         new, reveal = _close_question(state, now)
         return Transition(new, [reveal])
@@ -1194,7 +1215,9 @@ def _answer_count(state: GameState) -> Event:
 def _open_question(state: GameState, index: int, now: float) -> Transition:
     question = state.quiz.questions[index]
     shows_at = now + (state.settings.get_ready_seconds if index == 0 else 0.0)
-    opens_at = shows_at + question.read_seconds
+    # An info slide is only read: it shows for its time limit and takes no answers.
+    reading = 0 if question.kind is QuestionKind.INFO else question.read_seconds
+    opens_at = shows_at + reading
     deadline = opens_at + question.time_limit_seconds
     new = _evolve(
         state,
@@ -1243,7 +1266,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     answers = state.answers
     # Plain dicts: their lookups run in C.
     find, find_tally = answers.to_dict().get, state.scores.to_dict().get
-    is_poll = question.kind is QuestionKind.POLL
+    is_poll = question.kind in UNSCORED_KINDS
     distribution = [0] * len(question.choices)
     verdicts: dict[tuple[int, ...], bool] = {}
     tallies: list[Tally] = []  # in the order of ``state.players``
@@ -1317,7 +1340,7 @@ def _personal_result(
     question: Question, record: AnswerRecord | None, tally: Tally, rank: int
 ) -> PersonalResult:
     correct: bool | None
-    if question.kind is QuestionKind.POLL:
+    if question.kind in UNSCORED_KINDS:
         correct = None
     elif record is None:
         correct = False

@@ -29,6 +29,11 @@ class QuestionKind(StrEnum):
     MULTIPLE = "multiple"  # one or more correct choices; partial credit
     TRUE_FALSE = "true_false"  # choices are exactly "True" and "False"
     POLL = "poll"  # opinion: no correct choice, scores nothing
+    INFO = "info"  # a slide between questions (a section title, a fact): no choices, no answers
+
+
+UNSCORED_KINDS = frozenset({QuestionKind.POLL, QuestionKind.INFO})
+"""Kinds that score nothing and neither break nor extend a streak."""
 
 
 class PointsMode(StrEnum):
@@ -57,7 +62,7 @@ class Question(BaseModel):
 
     kind: QuestionKind = QuestionKind.SINGLE
     text: Annotated[Text, StringConstraints(max_length=300)]
-    choices: tuple[Choice, ...] = Field(min_length=MIN_CHOICES, max_length=MAX_CHOICES)
+    choices: tuple[Choice, ...] = Field(default=(), max_length=MAX_CHOICES)
     correct: tuple[int, ...] = ()
     time_limit_seconds: int = Field(
         default=20, ge=MIN_TIME_LIMIT_SECONDS, le=MAX_TIME_LIMIT_SECONDS
@@ -69,6 +74,12 @@ class Question(BaseModel):
     @model_validator(mode="after")
     def _check_correct_choices(self) -> Self:
         n = len(self.choices)
+        if self.kind is QuestionKind.INFO:
+            if n or self.correct:
+                raise ValueError("an info slide has no choices and no correct choice")
+            return self
+        if n < MIN_CHOICES:
+            raise ValueError(f"a question needs at least {MIN_CHOICES} choices")
         if any(i < 0 or i >= n for i in self.correct):
             raise ValueError(f"correct choice indices must be between 0 and {n - 1}")
         if len(set(self.correct)) != len(self.correct):
@@ -87,8 +98,8 @@ class Question(BaseModel):
 
     @property
     def base_points(self) -> int:
-        """Points a correct answer earns before the time factor; polls always earn 0."""
-        if self.kind is QuestionKind.POLL:
+        """Points a correct answer earns before the time factor; polls and info slides earn 0."""
+        if self.kind in UNSCORED_KINDS:
             return 0
         return POINTS_BY_MODE[self.points]
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from partyquiz_core.game import GameState, ranked_players
 from partyquiz_core.ids import GameId, PlayerId
 from partyquiz_core.protocol import EndReason
-from partyquiz_core.quiz import QuestionKind
+from partyquiz_core.quiz import UNSCORED_KINDS, QuestionKind
 from partyquiz_core.scoring import is_fully_correct
 
 
@@ -65,7 +65,7 @@ def final_results(state: GameState) -> GameResults:
     rows: list[AnswerRow] = []
     for entry in state.log:
         question = state.quiz.questions[entry.index]
-        is_poll = question.kind is QuestionKind.POLL
+        is_poll = question.kind in UNSCORED_KINDS
         distribution = [0] * len(question.choices)
         n_answered = n_correct = 0
         total_elapsed = 0.0

@@ -14,7 +14,8 @@ The rules, all of them:
   of correct choices``, and earns ``round(P * fraction * time factor)``. Only an answer with every
   correct choice and no wrong one is *correct* (and keeps a streak going).
 * Single choice and true/false: the one correct choice or nothing.
-* Poll questions score nothing, and neither break nor extend a streak, answered or not.
+* Poll questions (and info slides, which take no answers) score nothing, and neither break
+  nor extend a streak, answered or not.
 * Streak: a correct answer adds one, anything else (wrong, partial, no answer) resets it to 0.
   With ``ScoringRules.streak_bonus`` a correct answer that makes a streak of ``n >= 2`` earns
   ``min(streak_step * (n - 1), streak_cap)`` extra, only on questions that award points.
@@ -27,7 +28,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from partyquiz_core.quiz import Question, QuestionKind
+from partyquiz_core.quiz import UNSCORED_KINDS, Question, QuestionKind
 
 FULL_POINTS_SECONDS = 0.5
 
@@ -80,7 +81,7 @@ def time_factor(elapsed: float, time_limit: int) -> float:
 
 def _credit(question: Question, chosen: frozenset[int]) -> tuple[int, int]:
     """Return the credit as an exact ratio ``(numerator, denominator)``."""
-    if question.kind is QuestionKind.POLL:
+    if question.kind in UNSCORED_KINDS:
         return 0, 1
     correct = frozenset(question.correct)
     if question.kind is QuestionKind.MULTIPLE:
@@ -99,7 +100,7 @@ def credit(question: Question, chosen: frozenset[int]) -> float:
 def is_fully_correct(question: Question, choices: tuple[int, ...]) -> bool:
     """Whether ``choices`` is entirely right: every correct choice, no wrong one (never on a
     poll). Only such an answer keeps a streak going."""
-    if question.kind is QuestionKind.POLL:
+    if question.kind in UNSCORED_KINDS:
         return False
     credit_num, credit_den = _credit(question, frozenset(choices))
     return credit_num == credit_den
@@ -115,7 +116,7 @@ def streak_bonus(streak: int, rules: ScoringRules) -> int:
 def streak_after(question: Question, streak: int, *, correct: bool) -> int:
     """Return the streak after a question: a poll leaves it as it was, a fully correct answer
     extends it, anything else (wrong, partial, no answer) ends it."""
-    if question.kind is QuestionKind.POLL:
+    if question.kind in UNSCORED_KINDS:
         return streak
     return streak + 1 if correct else 0
 
@@ -128,7 +129,7 @@ def score_answer(
     rules: ScoringRules,
 ) -> ScoredAnswer:
     """Score ``chosen`` given after ``elapsed`` seconds by a player on a ``streak``."""
-    if question.kind is QuestionKind.POLL:
+    if question.kind in UNSCORED_KINDS:
         return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
     credit_num, credit_den = _credit(question, chosen)
     correct = credit_num == credit_den

@@ -1144,3 +1144,50 @@ def test_players_hear_when_the_last_host_screen_drops_and_when_one_is_back() -> 
     assert game.do(HostPresence(connected=False)) == (before, [])  # never below zero
     game.do(HostPresence(connected=True))
     assert player_snapshot(game.state, A, 1000).host_connected
+
+
+# --- info slides ----------------------------------------------------------------------------
+
+
+def _with_info_slide() -> Quiz:
+    return Quiz(
+        title="sections",
+        questions=(
+            Question(kind=QuestionKind.INFO, text="Round 1: space", time_limit_seconds=10),
+            Question(
+                text="Red planet?", choices=choices("Mars", "Venus"), correct=(0,), read_seconds=0
+            ),
+            Question(kind=QuestionKind.INFO, text="That's all!", time_limit_seconds=5),
+        ),
+    )
+
+
+def test_an_info_slide_shows_takes_no_answers_and_moves_straight_on() -> None:
+    game = make_game("ann", "bob", quiz=_with_info_slide(), started=True)
+    slide = game.messages("question")[-1]
+    assert (slide.kind, slide.choices, slide.deadline) == ("info", [], 1010)
+    refused(game, answer(A, 0, question=0), AnswerRejectedError, "invalid_choice")
+    game.do(Next(version=game.state.version))
+    assert (game.state.phase, game.state.question_index) == (Phase.QUESTION, 1)
+    assert game.messages("reveal") == []  # nothing to reveal on a slide
+    game.do(answer(A, 0, question=1), at=game.state.opened_at + 1)
+    game.do(Skip())
+    game.do(Next())
+    game.do(Next())
+    assert (game.state.phase, game.state.question_index) == (Phase.QUESTION, 2)
+    game.do(Tick(), at=game.state.deadline)  # shown for its time, then on by itself
+    assert game.state.phase is Phase.PODIUM
+    assert tally_of(game.state, A).streak == 1  # a slide neither breaks nor extends a streak
+
+
+def test_an_info_slide_has_no_choices_and_a_question_needs_two() -> None:
+    with pytest.raises(ValueError, match="no choices"):
+        Question(kind=QuestionKind.INFO, text="x", choices=choices("a", "b"))
+    with pytest.raises(ValueError, match="at least 2 choices"):
+        Question(text="x", choices=choices("a"), correct=(0,))
+
+
+def test_ending_on_an_info_slide_ends_without_a_reveal() -> None:
+    game = make_game("ann", quiz=_with_info_slide(), started=True)
+    transition = game.do(End())
+    assert [e.message.type for e in transition.events] == ["ended"]

@@ -25,6 +25,7 @@ from partyquiz_core.game import (
     End,
     GameSettings,
     GameState,
+    HostPresence,
     Join,
     Kick,
     LockJoining,
@@ -47,10 +48,21 @@ from partyquiz_core.game import (
     tally_of,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
-from partyquiz_core.quiz import QuestionKind
+from partyquiz_core.quiz import Question, QuestionKind
 from partyquiz_core.results import final_results
 from partyquiz_core.scoring import ScoringRules
 
+# The four kinds that take answers, with an info slide among them.
+_FOUR = four_kind_quiz()
+QUIZ = _FOUR.model_copy(
+    update={
+        "questions": (
+            *_FOUR.questions[:2],
+            Question(kind=QuestionKind.INFO, text="Half time", time_limit_seconds=10),
+            *_FOUR.questions[2:],
+        )
+    }
+)
 PLAYERS = [PlayerId(f"p{i}") for i in range(5)]
 DEVICES = [DeviceId(f"d{i}") for i in range(6)]
 NICKNAMES = ["ann", "Ann", "bob", "cid", "dee", " eve ", ""]
@@ -69,6 +81,8 @@ class SensibleAnswer:
         player_id = present[self.who % len(present)].id if present else PLAYERS[0]
         index = max(state.question_index, 0)
         question = state.quiz.questions[index]
+        if not question.choices:  # an info slide: any answer is refused
+            return Answer(player_id=player_id, question_index=index, choices=[0])
         chosen = sorted({p % len(question.choices) for p in self.picks})
         if question.kind is not QuestionKind.MULTIPLE:
             chosen = chosen[:1]
@@ -109,6 +123,7 @@ WEIGHTED: list[tuple[int, st.SearchStrategy[Command | SensibleAnswer]]] = [
     (3, st.builds(Disconnect, player_id=player_ids)),
     (3, st.builds(Reconnect, player_id=player_ids)),
     (1, st.just(End())),
+    (2, st.builds(HostPresence, connected=st.booleans())),
 ]
 _TABLE = [strategy for weight, strategy in WEIGHTED for _ in range(weight)]
 commands: st.SearchStrategy[Command | SensibleAnswer] = st.integers(0, len(_TABLE) - 1).flatmap(
@@ -164,7 +179,7 @@ class Played:
 
 def play(setting: GameSettings, script: Script, swap_at: int | None = None) -> Played:
     """Play ``script``; at step ``swap_at`` continue from a JSON copy of the state."""
-    state = new_game(GameId("g-prop"), four_kind_quiz(), setting)
+    state = new_game(GameId("g-prop"), QUIZ, setting)
     now = 1_000.0
     played = Played(states=[state], accepted_answers=[])
     banned: set[DeviceId] = set()

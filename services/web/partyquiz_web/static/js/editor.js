@@ -12,6 +12,7 @@ const KINDS = [
   ["multiple", "Multiple choice (several right answers)"],
   ["true_false", "True or false"],
   ["poll", "Poll (no right answer, no points)"],
+  ["info", "Info slide (text only, no answers)"],
 ];
 const POINTS = [["standard", "Standard (up to 1000)"], ["double", "Double (up to 2000)"], ["none", "No points"]];
 const MAX_CHOICES = 6;
@@ -24,6 +25,14 @@ function copy(value) {
 }
 
 function normaliseKind(q) {
+  if (q.kind === "info") {
+    q.choices = [];
+    q.correct = [];
+    q.points = "none";
+    q.read_seconds = 0;
+    return;
+  }
+  if (!q.choices.length) q.choices = [{ text: "" }, { text: "" }];
   if (q.kind === "true_false") {
     q.choices = [{ text: "True" }, { text: "False" }];
     q.correct = q.correct.length === 1 && q.correct[0] < 2 ? q.correct : [0];
@@ -70,6 +79,7 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
 
   function questionBlock(q, i) {
     const base = `questions.${i}`;
+    const info = q.kind === "info";
     const choiceInputs = q.choices.map((choice, j) => {
       const path = `${base}.choices.${j}.text`;
       const correctControl = q.kind === "poll" ? h("span") : h("label", {},
@@ -117,7 +127,7 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
     return control("fieldset", base, { class: "question" },
       h("legend", {}, `Question ${i + 1}`),
       errorFor(base),
-      h("label", { for: fieldId(`${base}.text`) }, "Question text"),
+      h("label", { for: fieldId(`${base}.text`) }, info ? "Slide text" : "Question text"),
       control("textarea", `${base}.text`, { maxlength: "300", oninput: (event) => { q.text = event.target.value; } }, q.text),
       errorFor(`${base}.text`),
       h("div", { class: "grid-2" },
@@ -134,7 +144,8 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
             oninput: (event) => { q.time_limit_seconds = event.target.value === "" ? null : Number(event.target.value); },
           }),
           errorFor(`${base}.time_limit_seconds`))),
-      h("div", { class: "grid-2" },
+      info ? h("p", { class: "hint" }, "An info slide shows its text on the big screen for its time limit (or until you continue); players answer nothing.") : null,
+      info ? null : h("div", { class: "grid-2" },
         q.kind === "poll"
           ? h("p", { class: "hint" }, "A poll scores no points.")
           : h("div", {},
@@ -149,14 +160,14 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
             oninput: (event) => { q.read_seconds = event.target.value === "" ? null : Number(event.target.value); },
           }),
           errorFor(`${base}.read_seconds`))),
-      control("div", `${base}.choices`, { role: "group", "aria-label": `Answers of question ${i + 1}` },
+      info ? null : control("div", `${base}.choices`, { role: "group", "aria-label": `Answers of question ${i + 1}` },
         h("h3", {}, "Answers"),
         q.kind === "poll" ? h("p", { class: "hint" }, "A poll has no right answer.") : h("p", { class: "hint" }, q.kind === "multiple" ? "Tick every right answer." : "Pick the right answer."),
         choiceInputs),
       errorFor(`${base}.choices`),
       errorFor(`${base}.correct`),
       h("div", { class: "actions" },
-        q.kind === "true_false" ? null : h("button", {
+        q.kind === "true_false" || info ? null : h("button", {
           type: "button", class: "secondary", disabled: q.choices.length >= MAX_CHOICES,
           onclick: () => { q.choices.push({ text: "" }); draw(fieldId(`${base}.choices.${q.choices.length - 1}.text`)); },
         }, `Add an answer to question ${i + 1}`),

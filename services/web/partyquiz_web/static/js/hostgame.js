@@ -243,7 +243,9 @@ export class HostGame {
     const m = this.model;
     switch (m.phase) {
       case "lobby": return ["start", "Start the game"];
-      case "question": return m.paused ? ["resume_game", "Resume"] : ["skip", "Skip to the answer"];
+      case "question":
+        if (m.paused) return ["resume_game", "Resume"];
+        return m.question && m.question.kind === "info" ? ["next", "Continue"] : ["skip", "Skip to the answer"];
       case "reveal": return ["next", "Show the leaderboard"];
       case "leaderboard":
         return ["next", m.question && m.question.index + 1 >= m.question.total ? "Show the podium" : "Next question"];

@@ -19,6 +19,7 @@ const KIND_HINT = {
   multiple: "Pick every answer that is right, then lock it in.",
   true_false: "True or false?",
   poll: "Poll: there is no right answer and no points.",
+  info: "",
 };
 const POINTS_LABEL = { double: "Double points", none: "No points", standard: "" };
 const JOIN_ERRORS = new Set([
@@ -700,8 +701,21 @@ function choiceButtons(q) {
   return list;
 }
 
+function drawInfoSlide() {
+  const q = game.question;
+  document.title = "Look at the big screen · PartyQuiz";
+  replace(main,
+    h("p", { class: "q-meta" }, h("span", {}, "Look at the big screen")),
+    h("h1", { class: "q-text", id: "q-text" }, q.text),
+    h("p", {}, "Nothing to answer here: the next question comes soon."));
+}
+
 function drawQuestion() {
   const q = game.question;
+  if (q.kind === "info") {
+    drawInfoSlide();
+    return;
+  }
   document.title = `Question ${q.index + 1} · PartyQuiz`;
   const countEl = h("span", { class: "timer-count", "aria-hidden": "true" });
   const fillEl = h("div", { class: "timer-fill" });

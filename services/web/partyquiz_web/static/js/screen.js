@@ -229,8 +229,25 @@ export async function drawScreen(main, gameId, { call }) {
     }));
   }
 
+  function drawInfo() {
+    const q = m.question;
+    document.title = "PartyQuiz";
+    const { countEl, fillEl, track } = timerParts();
+    replace(stage,
+      corner(),
+      h("div", { class: "reading info-slide" },
+        h("h1", { class: "q-text big", id: "q-text" }, q.text),
+        h("span", { class: "visually-hidden" }, countEl),
+        track));
+    startCountdown(countEl, fillEl, m.deadline ?? serverClock(), q.time_limit, "until the next question");
+  }
+
   function drawAnswering() {
     const q = m.question;
+    if (q.kind === "info") {
+      drawInfo();
+      return;
+    }
     document.title = `Question ${q.index + 1} · PartyQuiz`;
     const { countEl, fillEl } = timerParts();
     const points = POINTS_LABEL[q.points];
