@@ -11,7 +11,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MIN_TIME_LIMIT_SECONDS = 5
 MAX_TIME_LIMIT_SECONDS = 240
@@ -62,7 +70,7 @@ class Question(BaseModel):
 
     kind: QuestionKind = QuestionKind.SINGLE
     text: Annotated[Text, StringConstraints(max_length=300)]
-    choices: tuple[Choice, ...] = Field(default=(), max_length=MAX_CHOICES)
+    choices: tuple[Choice, ...] = Field(default=(), max_length=MAX_CHOICES, validate_default=True)
     correct: tuple[int, ...] = ()
     time_limit_seconds: int = Field(
         default=20, ge=MIN_TIME_LIMIT_SECONDS, le=MAX_TIME_LIMIT_SECONDS
@@ -71,15 +79,26 @@ class Question(BaseModel):
     read_seconds: int = Field(default=DEFAULT_READ_SECONDS, ge=0, le=MAX_READ_SECONDS)
     """Seconds the question is shown before answers open; the time limit starts after them."""
 
+    @field_validator("choices")
+    @classmethod
+    def _enough_choices(
+        cls, choices: tuple[Choice, ...], info: ValidationInfo
+    ) -> tuple[Choice, ...]:
+        # ``kind`` is declared first, so it is known here (absent only if it was invalid).
+        if info.data.get("kind") is QuestionKind.INFO:
+            if choices:
+                raise ValueError("an info slide has no choices")
+        elif len(choices) < MIN_CHOICES:
+            raise ValueError(f"a question needs at least {MIN_CHOICES} choices")
+        return choices
+
     @model_validator(mode="after")
     def _check_correct_choices(self) -> Self:
         n = len(self.choices)
         if self.kind is QuestionKind.INFO:
-            if n or self.correct:
-                raise ValueError("an info slide has no choices and no correct choice")
+            if self.correct:
+                raise ValueError("an info slide has no correct choice")
             return self
-        if n < MIN_CHOICES:
-            raise ValueError(f"a question needs at least {MIN_CHOICES} choices")
         if any(i < 0 or i >= n for i in self.correct):
             raise ValueError(f"correct choice indices must be between 0 and {n - 1}")
         if len(set(self.correct)) != len(self.correct):
