@@ -218,3 +218,27 @@ def test_a_resume_after_a_failure_carries_the_failure_time_beside_the_command() 
     state = engine.apply_entry(state, raw, opened + 3, out)
     assert state.credits[PlayerId("a")] == 2.0
     assert ["resumed", "a", "r2", 9] in out.items[ROOM]
+
+
+def test_every_snapshot_of_a_changing_game_round_trips_whatever_it_reuses() -> None:
+    engine = _engine()
+    state = game.new_game(GAME, QUIZ)
+    for i, pid in enumerate(("a", "b", "c")):
+        state = _join(engine, state, pid, i)
+    states = [state]
+    state = _command(engine, state, game.Start(), Outcome())
+    states.append(state)
+    assert state.deadline is not None
+    opened = state.deadline - QUIZ.questions[0].time_limit_seconds
+    for i, pid in enumerate(("a", "b")):  # answers: players and quiz unchanged, reused
+        answer = game.Answer(player_id=PlayerId(pid), question_index=0, choices=[i])
+        state = game.apply(state, answer, opened + 1 + i).state
+        states.append(state)
+    state = game.apply(state, game.Disconnect(player_id=PlayerId("c")), opened + 4).state
+    states.append(state)  # a presence change: the players change
+    state = game.apply(state, game.Skip(), opened + 5).state
+    states.append(state)  # closed: tallies change
+    for saved in states:
+        base, new_log = encode_snapshot(saved, 0)
+        logs = tuple(entry for _, entry in new_log)
+        assert decode_snapshot(Snapshot(base, "1-0", logs)) == saved
