@@ -142,10 +142,9 @@ async def import_quiz(
     openapi_extra={
         "requestBody": {
             "required": True,
+            # The body is the .xlsx file as it is, whatever its declared type.
             "content": {
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-                    "schema": {"type": "string", "format": "binary"}
-                }
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             },
         }
     },
