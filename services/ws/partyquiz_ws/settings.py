@@ -36,6 +36,10 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 )
 
 
+# Loopback and private address ranges (RFC 1918, unique-local IPv6).
+PRIVATE_NETWORKS = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
 def _default_replica_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
@@ -66,9 +70,11 @@ class WsSettings(BaseSettings):
     """Grace period after SIGTERM before the process exits even with clients left."""
     allowed_origins: str = ""
     """Comma list of allowed Origins; empty = same host only (production), any (development)."""
-    forwarded_allow_ips: str = "127.0.0.1"
-    """Comma list of proxy addresses or networks (``10.0.0.0/8``) whose X-Forwarded-For names
-    the client (``*``: any proxy)."""
+    forwarded_allow_ips: str = PRIVATE_NETWORKS
+    """Comma list of proxy addresses or networks whose X-Forwarded-For names the client
+    (``*``: any proxy). The default trusts loopback and the private ranges, where a cluster's
+    ingress or a load balancer connects from: otherwise every player behind one would count
+    as that proxy's address in the per-address limits."""
     replica_id: str = Field(default_factory=_default_replica_id, min_length=1, max_length=100)
     """Name of this replica in leases and reply channels; unique per process."""
     lease_ttl_seconds: float = Field(default=3.0, gt=0.2, le=60)

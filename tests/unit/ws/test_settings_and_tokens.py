@@ -129,3 +129,11 @@ def test_trusted_proxies_may_be_addresses_or_networks() -> None:
     assert settings.trusts_proxy("10.42.7.1")
     assert not settings.trusts_proxy("192.0.2.1")
     assert not settings.trusts_proxy("not-an-address")
+
+
+def test_by_default_a_proxy_in_a_private_network_names_the_client() -> None:
+    settings = WsSettings(jwt_secret=SECRET)
+    for proxy in ("127.0.0.1", "10.244.1.7", "172.20.0.3", "192.168.1.2", "fd12::1", "::1"):
+        assert settings.trusts_proxy(proxy), proxy
+    for client in ("203.0.113.9", "2001:db8::1", "172.32.0.1"):
+        assert not settings.trusts_proxy(client), client
