@@ -99,6 +99,8 @@ def run_stack(root: Path, database_url: str | None = None) -> Iterator[Stack]:
         "PARTYQUIZ_WS_PORT": str(ws_port),
         "PARTYQUIZ_WS_ALLOWED_ORIGINS": web_url,
         "PARTYQUIZ_WS_DRAIN_SECONDS": "1",
+        # A harmless listed word, so the pages' handling of refused nicknames is exercised.
+        "PARTYQUIZ_WS_NICKNAME_BLOCKLIST": "grumpy",
     }
     migrate = subprocess.run(
         [str(BIN / "partyquiz-web"), "migrate"], env=env, capture_output=True, text=True

@@ -526,6 +526,24 @@ def test_a_name_the_server_refuses_shows_the_servers_reason(
     expect(error).to_have_text(message.group(1))
 
 
+def test_a_listed_word_is_refused_next_to_the_nickname_and_another_name_joins(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", _quiz("Words"))
+    code = launch_game(host, "Words")
+    phone = new_context(phone=True).new_page()
+    phone.goto(f"/join/{code}")
+    phone.get_by_label("Your nickname").fill("Grumpy Cat")
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.locator("#join-nickname-error")).to_contain_text("not allow")
+    expect(phone.locator("#join-error")).to_be_empty()
+    phone.get_by_label("Your nickname").fill("Happy Cat")
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.get_by_test_id("lobby-nickname")).to_have_text("Happy Cat")
+    expect(host.locator("#players li")).to_have_text(["Happy Cat"])
+
+
 def test_the_final_standing_survives_a_reload_after_the_game(
     host_page: Page, new_context: Callable[..., BrowserContext]
 ) -> None:

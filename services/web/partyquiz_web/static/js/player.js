@@ -24,7 +24,8 @@ const KIND_HINT = {
 const POINTS_LABEL = { double: "Double points", none: "No points", standard: "" };
 const JOIN_ERRORS = new Set([
   "invalid_join_code", "unknown_code", "too_many_attempts", "joining_locked", "banned",
-  "game_full", "game_over", "invalid_nickname", "nickname_taken", "player_exists",
+  "game_full", "game_over", "invalid_nickname", "nickname_taken", "nickname_refused",
+  "player_exists", "too_many_joins",
 ]);
 const RESUME_ERRORS = new Set([
   "token_invalid", "token_expired", "unknown_game", "unknown_player", "banned",
@@ -38,6 +39,7 @@ const JOIN_TEXT = {
   game_full: "This game is full.",
   game_over: "This game is already over.",
   too_many_attempts: "Too many wrong codes. Wait a minute, then try again.",
+  too_many_joins: "Many players are joining right now. Wait a few seconds, then press Join again.",
 };
 const ANSWER_ERRORS = {
   late: "Too late: time was up before your answer arrived.",
@@ -533,7 +535,7 @@ function onError(msg) {
       drawJoin({ code: game.code, formError: text });
       return;
     }
-    const nicknameProblem = msg.code === "invalid_nickname" || msg.code === "nickname_taken";
+    const nicknameProblem = ["invalid_nickname", "nickname_taken", "nickname_refused"].includes(msg.code);
     const text = JOIN_TEXT[msg.code] || msg.message;
     drawJoin({
       code: game.code,
