@@ -6,10 +6,10 @@ Built once in the entry point and passed down; nothing here reads the environmen
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import socket
 import uuid
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +38,10 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 
 # Loopback and private address ranges (RFC 1918, unique-local IPv6).
 PRIVATE_NETWORKS = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
+def _split_list(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 def _default_replica_id() -> str:
@@ -72,9 +76,11 @@ class WsSettings(BaseSettings):
     """Comma list of allowed Origins; empty = same host only (production), any (development)."""
     forwarded_allow_ips: str = PRIVATE_NETWORKS
     """Comma list of proxy addresses or networks whose X-Forwarded-For names the client
-    (``*``: any proxy). The default trusts loopback and the private ranges, where a cluster's
-    ingress or a load balancer connects from: otherwise every player behind one would count
-    as that proxy's address in the per-address limits."""
+    (``*``: any proxy), the syntax of the web service's setting of the same name, so one list
+    of networks configures both. The default trusts loopback and the private ranges, where a
+    cluster's ingress or a load balancer connects from: otherwise every player behind one
+    would count as that proxy's address in the per-address limits. An entry that is neither
+    an address nor a network stops start-up."""
     replica_id: str = Field(default_factory=_default_replica_id, min_length=1, max_length=100)
     """Name of this replica in leases and reply channels; unique per process."""
     lease_ttl_seconds: float = Field(default=3.0, gt=0.2, le=60)
@@ -169,6 +175,19 @@ class WsSettings(BaseSettings):
                 raise ValueError(f"cannot read {value}: {type(exc).__name__}") from None
         return value
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses_or_networks(cls, value: str) -> str:
+        for entry in _split_list(value):
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{entry!r} is not an address, a network (10.0.0.0/8) or *"
+                    ) from None
+        return value
+
     @field_validator("web_internal_url")
     @classmethod
     def _web_url_scheme(cls, value: str) -> str:
@@ -193,26 +212,25 @@ class WsSettings(BaseSettings):
     def origins(self) -> tuple[str, ...]:
         return tuple(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
 
-    @property
-    def trusted_proxies(self) -> frozenset[str]:
-        return frozenset(p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip())
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted proxies as networks (an address is a network of one); ``*`` is every
+        address."""
+        entries = _split_list(self.forwarded_allow_ips)
+        if "*" in entries:
+            return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
     def trusts_proxy(self, address: str) -> bool:
         """Whether ``address`` is a proxy whose ``X-Forwarded-For`` names the client: listed
         as an address, inside a listed network (``10.0.0.0/8``), or ``*``."""
-        trusted = self.trusted_proxies
-        if address in trusted or "*" in trusted:
-            return True
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
-        for entry in trusted:
-            if "/" in entry:
-                with contextlib.suppress(ValueError):
-                    if ip in ipaddress.ip_network(entry, strict=False):
-                        return True
-        return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.trusted_networks)
 
     def nickname_words(self) -> list[str]:
         """Every word the nickname filter refuses, from the setting and the file."""

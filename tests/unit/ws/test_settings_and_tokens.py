@@ -10,12 +10,13 @@ from pathlib import Path
 
 import jwt
 import pytest
+from pydantic import ValidationError
 from tests.unit.ws.harness import SECRET, host_token
 
 from partyquiz_core.errors import ForbiddenError
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_ws.server import address_of
-from partyquiz_ws.settings import WsSettings
+from partyquiz_ws.settings import WsSettings, describe_settings_error
 from partyquiz_ws.tokens import (
     issue_resume_token,
     issue_service_token,
@@ -137,3 +138,21 @@ def test_by_default_a_proxy_in_a_private_network_names_the_client() -> None:
         assert settings.trusts_proxy(proxy), proxy
     for client in ("203.0.113.9", "2001:db8::1", "172.32.0.1"):
         assert not settings.trusts_proxy(client), client
+
+
+def test_a_trusted_proxy_that_is_not_an_address_or_network_stops_start_up() -> None:
+    with pytest.raises(ValidationError) as raised:
+        WsSettings(jwt_secret=SECRET, forwarded_allow_ips="10.0.0.0/8, ingress.local")
+    assert describe_settings_error(raised.value) == (
+        "PARTYQUIZ_WS_FORWARDED_ALLOW_IPS: 'ingress.local' is not an address, a network "
+        "(10.0.0.0/8) or *"
+    )
+
+
+def test_any_proxy_is_trusted_with_a_star_and_ipv4_mapped_peers_match_their_network() -> None:
+    anyone = WsSettings(jwt_secret=SECRET, forwarded_allow_ips="*")
+    assert anyone.trusts_proxy("203.0.113.9")
+    assert anyone.trusts_proxy("2001:db8::1")
+    private = WsSettings(jwt_secret=SECRET, forwarded_allow_ips="10.0.0.0/8")
+    assert private.trusts_proxy("::ffff:10.1.2.3")
+    assert not private.trusts_proxy("::ffff:203.0.113.9")
