@@ -64,9 +64,14 @@ def dump_file_pattern(prefix: str) -> str:
     return f"{BACKUP_DIR}/{prefix}-*{DUMP_SUFFIX}"
 
 
-def backup_script(prefix: str, retain: int) -> str:
+def backup_script(
+    prefix: str, retain: int, wait_seconds: int = builders.MIGRATION_WAIT_SECONDS
+) -> str:
     """Return the script of a backup pod.
 
+    It first waits up to ``wait_seconds`` for PostgreSQL to accept connections: a new pod's
+    first connections can be refused for a moment (the server restarting, or a NetworkPolicy
+    implementation that has not admitted the pod's address yet), and pg_dump does not retry.
     Files are ``<prefix>-<UTC timestamp>[...]`` so a name sort is a time sort; the dump is
     written to ``*.partial`` and renamed only after pg_dump succeeded, so a crash never leaves
     something that looks like a backup; retention runs only after a good dump and deletes the
@@ -77,6 +82,16 @@ def backup_script(prefix: str, retain: int) -> str:
     return "\n".join(
         [
             "set -eu",
+            "waited=0",
+            "until pg_isready --quiet --timeout=2; do",
+            "  waited=$((waited + 1))",
+            f'  if [ "$waited" -ge {wait_seconds} ]; then',
+            '    echo "PostgreSQL at ${PGHOST:-localhost}:${PGPORT:-5432} did not accept'
+            f' connections within {wait_seconds} s" >&2',
+            "    exit 1",
+            "  fi",
+            "  sleep 1",
+            "done",
             'stamp="$(date -u +%Y%m%dT%H%M%SZ)"',
             f'final="{BACKUP_DIR}/{prefix}-${{stamp}}${{DUMP_TAG:+-$DUMP_TAG}}{DUMP_SUFFIX}"',
             'partial="${final}.partial"',

@@ -50,6 +50,8 @@ COMPONENT_BACKUP = "backup"
 WS_PRE_STOP_SECONDS = 3
 # Seconds left after the drain for the process to close its listeners and exit.
 WS_EXIT_MARGIN_SECONDS = 7
+# Seconds a migration (and a backup) pod keeps trying while the database does not answer yet.
+MIGRATION_WAIT_SECONDS = 60
 
 KEY_JWT = "jwt-secret"
 KEY_POSTGRES_PASSWORD = "postgres-password"  # noqa: S105 - a key name
@@ -782,7 +784,10 @@ def build_migration_job(inst: Instance, revision: str) -> Manifest:
         if key not in ("startupProbe", "readinessProbe", "livenessProbe", "ports")
     }
     container["name"] = "migrate"
-    container["args"] = ["migrate"]
+    # A new pod's first connections can be refused for a moment (PostgreSQL restarting, or a
+    # NetworkPolicy implementation that has not admitted the new pod's address yet), so migrate
+    # keeps trying for a while instead of failing the attempt at once.
+    container["args"] = ["migrate", "--wait", str(MIGRATION_WAIT_SECONDS)]
     labels = {**inst.spec.migrations.pod_labels, **common_labels(inst, COMPONENT_MIGRATION)}
     labels[REVISION_LABEL] = revision
     labels["app.kubernetes.io/version"] = inst.spec.version

@@ -152,19 +152,46 @@ def _fake_pg_dump(bin_dir: Path, *, fail: bool) -> None:
             "shift; done"
         )
     )
-    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.write_text(f'#!/bin/sh\necho pg_dump >> "{bin_dir / "calls"}"\n{body}\n')
     script.chmod(0o755)
 
 
-def _run_script(tmp_path: Path, prefix: str, retain: int, *, fail: bool = False) -> int:
+def _fake_pg_isready(bin_dir: Path, refusals: int) -> None:
+    """pg_isready that reports a refused connection ``refusals`` times, then a ready server."""
+    script = bin_dir / "pg_isready"
+    count = bin_dir / "pg_isready.calls"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'n=$(($(cat "{count}" 2>/dev/null || echo 0) + 1)); echo "$n" > "{count}"\n'
+        f'echo "pg_isready $n" >> "{bin_dir / "calls"}"\n'
+        f'[ "$n" -gt {refusals} ] || exit 2\n'
+    )
+    script.chmod(0o755)
+
+
+def _run(
+    tmp_path: Path,
+    prefix: str,
+    retain: int,
+    *,
+    fail: bool = False,
+    refusals: int = 0,
+    wait: int = 60,
+) -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     _fake_pg_dump(bin_dir, fail=fail)
-    script = backup.backup_script(prefix, retain).replace(backup.BACKUP_DIR, str(tmp_path / "b"))
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DUMP_TAG": "rev1"}
+    _fake_pg_isready(bin_dir, refusals)
+    script = backup.backup_script(prefix, retain, wait_seconds=wait)
+    script = script.replace(backup.BACKUP_DIR, str(tmp_path / "b"))
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DUMP_TAG": "rev1", "PGHOST": "db"}
     sh = shutil.which("sh")
     assert sh is not None
-    return subprocess.run([sh, "-c", script], env=env, capture_output=True, check=False).returncode
+    return subprocess.run([sh, "-c", script], env=env, capture_output=True, text=True, check=False)
+
+
+def _run_script(tmp_path: Path, prefix: str, retain: int, *, fail: bool = False) -> int:
+    return _run(tmp_path, prefix, retain, fail=fail).returncode
 
 
 def test_script_keeps_only_the_newest_dumps_of_its_kind(tmp_path: Path) -> None:
@@ -190,3 +217,23 @@ def test_failed_dump_leaves_no_file_and_deletes_nothing(tmp_path: Path) -> None:
     (out / "scheduled-20250101T000000Z.dump").write_text("old")
     assert _run_script(tmp_path, "scheduled", 1, fail=True) != 0
     assert [p.name for p in out.iterdir()] == ["scheduled-20250101T000000Z.dump"]
+
+
+def test_script_waits_for_postgres_to_accept_connections_before_dumping(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    done = _run(tmp_path, "pre-migration", 3, refusals=1)
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "bin" / "calls").read_text().split("\n")
+    assert calls[:3] == ["pg_isready 1", "pg_isready 2", "pg_dump"]
+    assert len(list((tmp_path / "b").glob("pre-migration-*-rev1.dump"))) == 1
+
+
+def test_script_gives_up_on_a_database_that_never_answers_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "b").mkdir()
+    done = _run(tmp_path, "pre-migration", 3, refusals=99, wait=1)
+    assert done.returncode != 0
+    assert "PostgreSQL at db:5432 did not accept connections within 1 s" in done.stderr
+    assert "pg_dump" not in (tmp_path / "bin" / "calls").read_text()
+    assert list((tmp_path / "b").iterdir()) == []

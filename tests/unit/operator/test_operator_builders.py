@@ -134,7 +134,8 @@ def test_migration_job_runs_migrate_without_probes_and_never_restarts() -> None:
     pod = job["spec"]["template"]["spec"]
     assert job["metadata"]["name"] == "quiz-migrate-abc123"
     assert pod["restartPolicy"] == "Never"
-    assert pod["containers"][0]["args"] == ["migrate"]
+    # It keeps trying while the database does not answer yet instead of failing the attempt.
+    assert pod["containers"][0]["args"] == ["migrate", "--wait", "60"]
     assert "command" not in pod["containers"][0]  # the image's entrypoint runs it
     assert not {"startupProbe", "readinessProbe", "livenessProbe"} & set(pod["containers"][0])
     assert job["spec"]["backoffLimit"] == 2
