@@ -284,42 +284,32 @@ def unique(prefix: str) -> str:
 @contextlib.contextmanager
 def port_forward(cluster: Cluster, namespace: str, target: str, port: int) -> Iterator[int]:
     """Forward a free loopback port to ``target`` (``svc/x`` or ``pod/x``); yield the port."""
-    process = subprocess.Popen(
-        [
-            str(cluster.kubectl),
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-            "port-forward",
-            "-n",
-            namespace,
-            "--address",
-            "127.0.0.1",
-            target,
-            f":{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        local = None
-        while local is None:
-            line = process.stdout.readline()
-            match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
-            if match:
-                local = int(match.group(1))
-            elif not line and process.poll() is not None:
-                stderr = process.stderr.read() if process.stderr else ""
-                raise AssertionError(f"kubectl port-forward {target} exited: {stderr}")
-            elif time.monotonic() > deadline:
-                raise AssertionError(f"kubectl port-forward {target} did not start")
-        yield local
-    finally:
-        process.terminate()
+    argv = [
+        str(cluster.kubectl), "--kubeconfig", str(cluster.kubeconfig), "port-forward",
+        "-n", namespace, "--address", "127.0.0.1", target, f":{port}",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+            yield _forwarded_port(process, target)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _forwarded_port(process: subprocess.Popen[str], target: str) -> int:
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+        if match:
+            return int(match.group(1))
+        if not line and process.poll() is not None:
+            stderr = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"kubectl port-forward {target} exited: {stderr}")
+    raise AssertionError(f"kubectl port-forward {target} did not start within 60 s")
