@@ -56,6 +56,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     TypeAdapter,
     field_serializer,
+    field_validator,
     model_validator,
 )
 
@@ -108,7 +109,7 @@ from partyquiz_core.protocol import (
     StartMsg,
     UnlockMsg,
 )
-from partyquiz_core.quiz import UNSCORED_KINDS, Question, QuestionKind, Quiz
+from partyquiz_core.quiz import UNSCORED_KINDS, Question, QuestionKind, Quiz, read_stored_quiz
 from partyquiz_core.scoring import ScoringRules, is_fully_correct, score_answer, streak_after
 
 __all__ = [
@@ -157,9 +158,14 @@ __all__ = [
 
 
 class GameSettings(BaseModel):
-    """Per-game options, fixed when the game is created."""
+    """Per-game options, fixed when the game is created.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    This model and every other one saved with a game (the state, players, logs, commands in
+    the inbox) ignores fields it does not know: a replica of an older version, during a rolling
+    update or after a rollback, reads what a newer one saved and leaves the rest alone.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     scoring: ScoringRules = ScoringRules()
     leaderboard_size: int = Field(default=5, ge=1, le=100)
@@ -180,7 +186,7 @@ class GameSettings(BaseModel):
 class PlayerState(BaseModel):
     """One player; ``seq`` is the join order, the tie-break on equal scores."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: PlayerId
     nickname: str
@@ -215,7 +221,7 @@ class AnswerRecord(NamedTuple):
 class QuestionLog(BaseModel):
     """The answers of one closed question; never changes once written."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     index: int
     closed_at: float
@@ -239,7 +245,7 @@ class GameState(BaseModel):
     append-only: a snapshot writer may store closed entries once).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     game_id: GameId
     quiz: Quiz
@@ -294,6 +300,12 @@ class GameState(BaseModel):
             player["score"], player["streak"] = tally(player_id, NO_TALLY)
         return saved
 
+    @field_validator("quiz", mode="before")
+    @classmethod
+    def _quiz_as_stored(cls, quiz: Any) -> Any:
+        # A saved game's quiz may hold fields of a newer version: read it as stored.
+        return read_stored_quiz(quiz) if isinstance(quiz, dict) else quiz
+
     @model_validator(mode="before")
     @classmethod
     def _tallies_from_players(cls, data: Any) -> Any:
@@ -325,7 +337,7 @@ class GameState(BaseModel):
 
 
 class _Command(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class Join(_Command):

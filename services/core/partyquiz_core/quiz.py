@@ -4,12 +4,16 @@ Owns the shape and the authoring rules of a quiz (question kinds, choices, which
 correct, time limits, read-the-question pauses, point modes) and the quiz's game settings
 (streak bonus, leaderboard size, auto-advance, get-ready countdown). It is also the documented
 JSON import/export format. It knows nothing about games in progress or scoring.
+
+What a person sends is read strictly (an unknown field is refused: a typo never disappears);
+what was stored is read with ``read_stored_quiz``, which ignores fields it does not know, so a
+version rolled back, or an older replica during a rolling update, reads what a newer one wrote.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -30,6 +34,26 @@ DEFAULT_READ_SECONDS = 5
 MAX_READ_SECONDS = 30
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+STORED: dict[str, Any] = {"stored": True}
+"""Validation context for stored payloads: unknown fields are dropped instead of refused."""
+
+
+class _Authored(BaseModel):
+    """A part of a quiz: strict as input, tolerant of unknown fields when read as stored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_unknown_fields_when_stored(cls, data: Any, info: ValidationInfo) -> Any:
+        context = info.context
+        if not isinstance(data, dict) or not context or not context.get("stored"):
+            return data
+        known = cls.model_fields
+        if all(key in known for key in data):
+            return data
+        return {key: value for key, value in data.items() if key in known}
 
 
 class QuestionKind(StrEnum):
@@ -57,16 +81,12 @@ POINTS_BY_MODE: dict[PointsMode, int] = {
 }
 
 
-class Choice(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Choice(_Authored):
     text: Annotated[Text, StringConstraints(max_length=120)]
 
 
-class Question(BaseModel):
+class Question(_Authored):
     """One question; ``correct`` holds indices into ``choices``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: QuestionKind = QuestionKind.SINGLE
     text: Annotated[Text, StringConstraints(max_length=300)]
@@ -123,10 +143,8 @@ class Question(BaseModel):
         return POINTS_BY_MODE[self.points]
 
 
-class QuizSettings(BaseModel):
+class QuizSettings(_Authored):
     """How a game of this quiz runs; every field is optional in the quiz format."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     streak_bonus: bool = False
     """Pay extra points for consecutive fully correct answers (see ``partyquiz_core.scoring``)."""
@@ -139,13 +157,19 @@ class QuizSettings(BaseModel):
     """The "get ready" countdown before the first question."""
 
 
-class Quiz(BaseModel):
+class Quiz(_Authored):
     """A quiz as authored, imported and exported (format version 1)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     format_version: int = Field(default=1, ge=1, le=1)
     title: Annotated[Text, StringConstraints(max_length=120)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
     questions: tuple[Question, ...] = Field(min_length=1, max_length=MAX_QUESTIONS)
     settings: QuizSettings = QuizSettings()
+
+
+def read_stored_quiz(data: Any) -> Quiz:
+    """Validate a quiz that was stored (a database row, a snapshot, another service's copy),
+    ignoring fields this version does not know."""
+    if isinstance(data, str | bytes):
+        return Quiz.model_validate_json(data, context=STORED)
+    return Quiz.model_validate(data, context=STORED)

@@ -34,9 +34,11 @@ FULL_POINTS_SECONDS = 0.5
 
 
 class ScoringRules(BaseModel):
-    """Per-game scoring options; the defaults match Kahoot's classic scoring (no streak bonus)."""
+    """Per-game scoring options; the defaults match Kahoot's classic scoring (no streak bonus).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Saved with every game: fields it does not know (from a newer version) are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     streak_bonus: bool = False
     """Award ``streak_step`` extra points per consecutive correct answer beyond the first."""

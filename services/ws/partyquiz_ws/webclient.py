@@ -14,7 +14,7 @@ import httpx
 
 from partyquiz_core.errors import ForbiddenError, NotFoundError, PartyQuizError
 from partyquiz_core.ids import GameId, JoinCode
-from partyquiz_core.quiz import Quiz
+from partyquiz_core.quiz import read_stored_quiz
 from partyquiz_ws.tokens import issue_service_token
 
 TIMEOUT_SECONDS = 10.0
@@ -34,7 +34,7 @@ class InternalGame:
         self.join_code = JoinCode(str(data["join_code"]))
         self.status = str(data["status"])
         self.host_id = str(data["host_id"])
-        self.quiz = Quiz.model_validate(data["quiz"])
+        self.quiz = read_stored_quiz(data["quiz"])
 
 
 class WebClient:

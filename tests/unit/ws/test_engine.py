@@ -205,6 +205,37 @@ def test_a_saved_state_round_trips_with_closed_logs_stored_once() -> None:
     assert encode_snapshot(state, 1)[1] == []  # nothing new to store the next time
 
 
+def test_a_snapshot_and_inbox_entries_a_newer_replica_wrote_are_read_by_this_one() -> None:
+    # A newer replica saved the game and queued an answer with fields this one does not know
+    # (a rolling update, or a rollback): this replica takes the game over and plays on.
+    engine = _engine()
+    state = _join(engine, _join(engine, game.new_game(GAME, QUIZ), "a", 1), "b", 2)
+    state = _command(engine, state, game.Start(), Outcome())
+    state = _command(engine, state, _answer_a(), Outcome())
+    state = _command(engine, state, game.Skip(), Outcome())  # closes question 0: a log entry
+    base, new_log = encode_snapshot(state, 0)
+    newer = orjson.loads(base)
+    newer["future_field"] = 1
+    newer["players"]["a"]["future_flag"] = True
+    newer["quiz"]["questions"][0]["future_hint"] = "x"
+    logs = []
+    for _, entry in new_log:
+        logged = orjson.loads(entry)
+        logged["future_stat"] = 2
+        logs.append(orjson.dumps(logged))
+    restored = decode_snapshot(Snapshot(orjson.dumps(newer), "1-0", tuple(logs)))
+    assert restored == state
+    restored = _command(engine, restored, game.Next(), Outcome())
+    restored = _command(engine, restored, game.Next(), Outcome())  # question 1 is open
+    answer = game.Answer(player_id=PlayerId("b"), question_index=1, choices=[0])
+    entry = orjson.loads(Envelope(KIND_COMMAND, answer, NOW + 1, "r2", 9).encode())
+    entry["c"]["future_detail"] = "typed"
+    entry["future_envelope_field"] = 1
+    out = Outcome()
+    engine.apply_entry(restored, orjson.dumps(entry), NOW + 1, out)
+    assert out.answers == ["accepted"]
+
+
 def test_a_resume_after_a_failure_carries_the_failure_time_beside_the_command() -> None:
     engine = _engine()
     state = _join(engine, game.new_game(GAME, QUIZ), "a", 1)

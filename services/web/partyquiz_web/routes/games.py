@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from partyquiz_core.codes import generate_join_code, normalize_join_code
 from partyquiz_core.errors import ConflictError, GameStateError, NotFoundError, ValidationError
-from partyquiz_core.quiz import Quiz
+from partyquiz_core.quiz import Quiz, read_stored_quiz
 from partyquiz_web.dependencies import ClientIp, CurrentHost, RuntimeDep, SessionDep
 from partyquiz_web.http_errors import RateLimitedError, error_responses
 from partyquiz_web.models import Game
@@ -147,7 +147,7 @@ async def _detail(game: Game, games: GameRepository) -> tuple[Quiz, GameDetail]:
         AnswerRow(a.player_id, a.question_index, a.choices, a.elapsed, a.correct, a.points)
         for a in await games.answers(game.id)
     ]
-    quiz = Quiz.model_validate(game.quiz_snapshot)
+    quiz = read_stored_quiz(game.quiz_snapshot)
     detail = GameDetail(
         **_summary(game, len(players)).model_dump(),
         players=player_results(players, answers),

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from partyquiz_core.codes import normalize_join_code
 from partyquiz_core.errors import NotFoundError, ValidationError
-from partyquiz_core.quiz import Quiz
+from partyquiz_core.quiz import read_stored_quiz
 from partyquiz_web.dependencies import RuntimeDep, SessionDep, require_service_token
 from partyquiz_web.http_errors import FieldErrorsError
 from partyquiz_web.repositories import GameRepository
@@ -36,7 +36,7 @@ async def get_game_by_code(join_code: str, session: SessionDep) -> InternalGame:
         game_id=game.id,
         join_code=game.join_code,
         status=game.status,
-        quiz=Quiz.model_validate(game.quiz_snapshot),
+        quiz=read_stored_quiz(game.quiz_snapshot),
         host_id=game.host_id,
     )
 
@@ -77,7 +77,7 @@ async def store_results(game_id: str, results: GameResults, session: SessionDep)
     game = await games.by_id(game_id)
     if game.status == "ended":
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    _check_results(results, len(Quiz.model_validate(game.quiz_snapshot).questions))
+    _check_results(results, len(read_stored_quiz(game.quiz_snapshot).questions))
     try:
         ended_at = datetime.fromtimestamp(results.ended_at, UTC)
     except (OverflowError, OSError, ValueError):

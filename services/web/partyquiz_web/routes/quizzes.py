@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import ValidationError as PydanticValidationError
 
-from partyquiz_core.quiz import Quiz
+from partyquiz_core.quiz import Quiz, read_stored_quiz
 from partyquiz_web.dependencies import CurrentHost, RuntimeDep, SessionDep
 from partyquiz_web.http_errors import FieldErrorsError, error_responses, from_pydantic
 from partyquiz_web.kahoot import quiz_from_kahoot_xlsx
@@ -38,7 +38,7 @@ def _summary(record: QuizRecord) -> QuizSummary:
 
 
 def _public(record: QuizRecord) -> QuizPublic:
-    return QuizPublic(**_summary(record).model_dump(), quiz=Quiz.model_validate(record.content))
+    return QuizPublic(**_summary(record).model_dump(), quiz=read_stored_quiz(record.content))
 
 
 def _new_record(quiz: Quiz, owner_id: str, runtime: RuntimeDep) -> QuizRecord:
@@ -226,7 +226,7 @@ async def duplicate_quiz(
 ) -> QuizPublic:
     """Copy a quiz under the title "Copy of …"."""
     quizzes = QuizRepository(session)
-    original = Quiz.model_validate((await quizzes.get_owned(quiz_id, host.id)).content)
+    original = read_stored_quiz((await quizzes.get_owned(quiz_id, host.id)).content)
     title = f"Copy of {original.title}"[:_TITLE_MAX].rstrip()
     record = _new_record(original.model_copy(update={"title": title}), host.id, runtime)
     quizzes.add(record)
@@ -242,7 +242,7 @@ async def duplicate_quiz(
 async def export_quiz(quiz_id: str, host: CurrentHost, session: SessionDep) -> OrjsonResponse:
     """Download the quiz in the import format."""
     record = await QuizRepository(session).get_owned(quiz_id, host.id)
-    quiz = Quiz.model_validate(record.content)
+    quiz = read_stored_quiz(record.content)
     slug = re.sub(r"[^a-z0-9]+", "-", quiz.title.lower()).strip("-")[:60] or "quiz"
     return OrjsonResponse(
         quiz.model_dump(mode="json"),
