@@ -1,30 +1,62 @@
 #!/usr/bin/env bash
-# Installs what `make bench` needs and nothing twice: Debian's nodejs, npm and redis-server when
-# missing, and the peers' pinned npm packages (bench/peers/package-lock.json) into a cache
-# directory outside the repo. They are benchmark peers only, never a dependency of the product.
+# Installs what `make bench` needs into a cache directory outside the repo, and nothing twice:
+# Debian's nodejs, npm, redis-server and gcc (through hack/bootstrap.sh), the peers' pinned npm
+# packages (bench/peers/package-lock.json), the python-socketio peer's pinned environment
+# (bench/peers/pysocketio-requirements.txt), the C floor compiled with this machine's gcc, and
+# Centrifugo built from Go modules at a pinned version. They are benchmark peers only, never a
+# dependency of the product. A peer that cannot be installed is reported and left out; the
+# suite says so beside its figures.
 #   bench/install.sh <cache-dir>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${1:?usage: bench/install.sh <cache-dir>}
+CENTRIFUGO_VERSION=v6.9.1
 
-missing=()
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "==> installing Debian packages: ${missing[*]}" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
-
+hack/bootstrap.sh bench
 mkdir -p "$dest"
+# One install at a time: several checkouts share this cache.
+exec 9>"$dest/.install.lock"
+flock 9
+
 if ! cmp -s bench/peers/package-lock.json "$dest/package-lock.json" \
-        || [ ! -f "$dest/node_modules/socket.io/package.json" ]; then
+        || [ ! -f "$dest/node_modules/@socket.io/redis-adapter/package.json" ]; then
     echo "==> installing the benchmark peers' npm packages into $dest" >&2
     cp bench/peers/package.json bench/peers/package-lock.json "$dest/"
     (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+floor_hash=$(sha256sum bench/peers/c_floor.c | cut -c1-12)
+if [ ! -x "$dest/c_floor-$floor_hash/c_floor" ]; then
+    echo "==> compiling the C floor with $(gcc --version | head -1)" >&2
+    mkdir -p "$dest/c_floor-$floor_hash"
+    gcc -O2 -Wall -o "$dest/c_floor-$floor_hash/c_floor.tmp" bench/peers/c_floor.c
+    mv "$dest/c_floor-$floor_hash/c_floor.tmp" "$dest/c_floor-$floor_hash/c_floor"
+fi
+ln -sfn "c_floor-$floor_hash/c_floor" "$dest/c_floor"
+
+py_hash=$(sha256sum bench/peers/pysocketio-requirements.txt | cut -c1-12)
+if [ ! -f "$dest/pysocketio-$py_hash/.complete" ]; then
+    echo "==> installing python-socketio into $dest/pysocketio-$py_hash" >&2
+    rm -rf "$dest/pysocketio-$py_hash"
+    uv venv --quiet --python 3.11 "$dest/pysocketio-$py_hash"
+    VIRTUAL_ENV="$dest/pysocketio-$py_hash" uv pip install --quiet \
+        -r bench/peers/pysocketio-requirements.txt
+    touch "$dest/pysocketio-$py_hash/.complete"
+fi
+ln -sfn "pysocketio-$py_hash" "$dest/pysocketio"
+
+centrifugo="$dest/centrifugo-$CENTRIFUGO_VERSION/bin/centrifugo"
+if [ ! -x "$centrifugo" ]; then
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    if [ -x "$go" ]; then
+        echo "==> building Centrifugo $CENTRIFUGO_VERSION from Go modules (a few minutes cold)" >&2
+        if ! GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="$dest/centrifugo-$CENTRIFUGO_VERSION/bin" \
+                "$go" install -trimpath -ldflags "-s -w" \
+                "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION" >&2; then
+            echo "==> Centrifugo could not be built; its figures will be missing" >&2
+        fi
+    else
+        echo "==> no Go toolchain: Centrifugo is left out of the figures" >&2
+    fi
+fi
+if [ -x "$centrifugo" ]; then ln -sfn "centrifugo-$CENTRIFUGO_VERSION/bin/centrifugo" "$dest/centrifugo"; fi

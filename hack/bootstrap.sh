@@ -2,6 +2,8 @@
 # Installs what a PartyQuiz target needs on a fresh Debian machine, and nothing twice.
 #   hack/bootstrap.sh python   uv + the locked Python dependencies
 #   hack/bootstrap.sh demo     uv + only what `make demo` runs (web and game service)
+#   hack/bootstrap.sh bench    uv + the locked Python dependencies + what `make bench` needs from
+#                              Debian (nodejs, npm, redis-server, gcc for the C floor)
 #   hack/bootstrap.sh test     the above + Debian's postgresql, redis-server, chromium, podman,
 #                              what a real node needs from Debian (runc, CNI plugins, iptables,
 #                              ipset, conntrack, socat, nftables) and the local cluster's
@@ -56,11 +58,21 @@ fi
 ensure_python_deps
 case "$what" in
     python) ;;
+    bench)
+        # By command: node and npm may come from elsewhere than Debian (NodeSource, nvm).
+        debs=()
+        command -v node >/dev/null 2>&1 || debs+=(nodejs)
+        command -v npm >/dev/null 2>&1 || debs+=(npm)
+        command -v redis-server >/dev/null 2>&1 || debs+=(redis-server)
+        command -v taskset >/dev/null 2>&1 || debs+=(util-linux)
+        command -v gcc >/dev/null 2>&1 || debs+=(gcc libc6-dev)
+        [ ${#debs[@]} -eq 0 ] || ensure_debs "${debs[@]}"
+        ;;
     test)
         ensure_debs postgresql redis-server chromium fonts-dejavu-core prometheus
         ensure_debs runc containernetworking-plugins iptables ipset conntrack socat nftables
         if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh --node; fi
         if [ -x hack/images/bootstrap.sh ]; then hack/images/bootstrap.sh; fi
         ;;
-    *) echo "usage: $0 python|demo|test" >&2; exit 2 ;;
+    *) echo "usage: $0 python|demo|bench|test" >&2; exit 2 ;;
 esac

@@ -1,14 +1,17 @@
 // Minimal Node `ws` peer for PartyQuiz's benchmarks: one game, the shared in-memory Game, JSON
 // frames shaped like PartyQuiz's, compression off. Broadcasts serialise once and send the same
-// buffer to every socket, as an idiomatic ws app does. Usage:
-//   node ws_server.cjs --port P --quiz quiz.json
+// buffer to every socket, as an idiomatic ws app does. With --prebuilt 1 a broadcast also builds
+// the WebSocket frame once (ws's Sender.frame) and writes the same bytes to every socket, which
+// is what PartyQuiz's fan-out does: the fair peer for CPU per fan-out. Usage:
+//   node ws_server.cjs --port P --quiz quiz.json [--prebuilt 1]
 'use strict';
 
 const http = require('http');
-const { WebSocketServer } = require('ws');
+const { WebSocketServer, Sender } = require('ws');
 const { Game, loadQuiz, parseArgs } = require('./game.cjs');
 
 const args = parseArgs(process.argv);
+const prebuilt = args.prebuilt === '1';
 const quiz = loadQuiz(args.quiz);
 const game = new Game(quiz, () => Date.now() / 1000);
 const sockets = new Map(); // player_id -> ws
@@ -23,7 +26,12 @@ function deliver(out) {
   for (const { to, msg } of out) {
     if (to === 'everyone') {
       const data = Buffer.from(JSON.stringify(msg));
-      for (const ws of sockets.values()) if (ws.readyState === 1) ws.send(data, { binary: false });
+      if (prebuilt) {
+        const frame = Buffer.concat(Sender.frame(data, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false }));
+        for (const ws of sockets.values()) if (ws.readyState === 1) ws._socket.write(frame);
+      } else {
+        for (const ws of sockets.values()) if (ws.readyState === 1) ws.send(data, { binary: false });
+      }
       if (host) send(host, msg);
     } else if (to === 'host') {
       send(host, msg);
