@@ -1,8 +1,9 @@
 """``python -m bench``: run the benchmark suite and write the "Game service" section.
 
 Owns the command line, the profiles (``quick`` for a smoke run, ``full`` for the published
-figures), where raw results and logs go (a run directory under the cache, outside the repo)
-and the final write of docs/benchmarks.md. It never touches other sections of that file.
+figures), where raw results and logs go (a run directory under the cache, outside the repo),
+the raw figures kept in the repo (one small CSV per scenario beside docs/benchmarks.md) and the
+final write of docs/benchmarks.md. It never touches other sections of that file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,40 +24,85 @@ from bench.operator_bench import OPERATOR_RESYNC_SECONDS, run_operator_bench
 from bench.procs import BenchError, raise_fd_limit
 from bench.quiz import bench_quiz, question_message
 from bench.render import render_game_service, render_operator
-from bench.report import replace_section
-from bench.suite import Plan, log, run_game_service, run_replicas, self_check
-from bench.summary import (
-    Metrics,
-    Verdict,
-    aggregate,
-    check_operator_targets,
-    check_targets,
-    split_by_replica,
-    summarize_session,
-)
-from bench.targets import REPO_ROOT, Env
+from bench.report import csv_text, replace_section, session_rows
+from bench.suite import WORKERS, Plan, Scenario, Targets, log, run_scenario, self_check
+from bench.summary import Verdict, check_operator_targets, check_targets, summarize_records
+from bench.targets import KINDS, REPO_ROOT, Env
+
+GAME = ("partyquiz", "ws", "ws-prebuilt", "socketio", "pysocketio", "centrifugo", "cfloor")
+REDIS = ("partyquiz-redis", "socketio-redis", "ws")
+
+
+def _scenarios(
+    sizes: dict[str, tuple[int, ...]], runs: int, many: int, rounds: int
+) -> tuple[Scenario, ...]:
+    return (
+        Scenario("game", sizes["game"], GAME, runs, rounds, 1),
+        Scenario("redis", sizes["redis"], REDIS, runs, rounds, 1),
+        Scenario(
+            "scaleout",
+            sizes["scaleout"],
+            ("partyquiz-redis-1", "partyquiz-redis-2x"),
+            max(1, runs - 2),
+            rounds,
+            1,
+            answer_path=False,
+            burst=False,
+        ),
+        Scenario(
+            "many",
+            sizes["many"],
+            ("partyquiz-redis-1",),
+            max(1, runs - 2),
+            0,
+            0,
+            answer_path=False,
+            burst_window_s=10.0,
+            games=many,
+        ),
+        Scenario(
+            "drain",
+            sizes["drain"],
+            ("partyquiz-redis",),
+            max(1, runs - 2),
+            0,
+            0,
+            answer_path=False,
+            drain=True,
+        ),
+    )
+
 
 PROFILES = {
     "quick": Plan(
-        sizes=(200,),
-        runs=1,
-        kinds=("partyquiz", "socketio", "ws", "raw"),
-        rounds=2,
-        warmup=1,
-        replica_sizes=(200,),
+        _scenarios(
+            {"game": (200,), "redis": (200,), "scaleout": (200,), "many": (200,), "drain": (200,)},
+            runs=1,
+            many=10,
+            rounds=2,
+        ),
         operator_counts=(3,),
     ),
     "full": Plan(
-        sizes=(1000, 5000, 10000),
-        runs=5,
-        kinds=("partyquiz", "socketio", "ws", "raw"),
-        rounds=5,
-        warmup=1,
-        replica_sizes=(1000,),
+        _scenarios(
+            {
+                "game": (1000, 5000, 10000),
+                "redis": (10000,),
+                "scaleout": (10000,),
+                "many": (10000,),
+                "drain": (5000,),
+            },
+            runs=5,
+            many=500,
+            rounds=3,
+        ),
         operator_counts=(10, 100),
     ),
 }
-KINDS = ("partyquiz", "socketio", "ws", "raw")
+SCENARIOS = ("game", "redis", "scaleout", "many", "drain", "operator")
+# A full run rewrites the published figures only when the machine was this quiet (1-minute
+# load average) as it started; otherwise they stay in the run directory (see --docs).
+PUBLISH_MAX_LOAD = 1.5
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -66,27 +113,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cache = Path(os.environ.get("PARTYQUIZ_CACHE") or Path.home() / ".cache" / "partyquiz")
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    p.add_argument("--sizes", type=_ints, help="players per session, e.g. 1000,5000")
-    p.add_argument(
-        "--replica-sizes", type=_ints, help="players per B4 session (two replicas + Redis)"
-    )
+    p.add_argument("--sizes", type=_ints, help="players per session for every scenario run")
     p.add_argument("--runs", type=int, help="interleaved runs per size (medians over them)")
-    p.add_argument("--kinds", help=f"comma list of {','.join(KINDS)}")
+    p.add_argument("--kinds", help=f"comma list, a subset of {','.join(KINDS)}")
     p.add_argument(
         "--scenarios",
-        default="game,replicas,operator",
-        help="comma list of game (B1-B3), replicas (B4), operator (B5)",
+        default=",".join(SCENARIOS),
+        help=f"comma list of {', '.join(SCENARIOS)}",
     )
+    p.add_argument("--workers", type=int, default=WORKERS, help="load-generator worker processes")
     p.add_argument("--node", default=shutil.which("node") or "node")
-    p.add_argument("--node-modules", type=Path, default=cache / "bench" / "node_modules")
+    p.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=cache / "bench",
+        help="where bench/install.sh put the peers",
+    )
     p.add_argument("--results-dir", type=Path, default=cache / "bench" / "runs")
     p.add_argument(
         "--docs",
         type=Path,
         default=None,
         help="file whose 'Game service' / 'Operator' sections are rewritten (default with "
-        "--profile full: docs/benchmarks.md; a quick run never overwrites published figures "
-        "unless this is given)",
+        "--profile full on a quiet machine: docs/benchmarks.md; a quick run never overwrites "
+        "published figures unless this is given)",
     )
     p.add_argument("--no-docs", action="store_true", help="print the sections instead")
     p.add_argument(
@@ -112,63 +162,54 @@ def _py_spy() -> str:
 
 def build_plan(args: argparse.Namespace) -> Plan:
     base = PROFILES[args.profile]
-    kinds = tuple(k for k in (args.kinds or ",".join(base.kinds)).split(",") if k)
-    unknown = set(kinds) - set(KINDS)
+    wanted = set(args.scenarios.split(","))
+    unknown = wanted - set(SCENARIOS)
     if unknown:
-        raise SystemExit(f"unknown kinds: {', '.join(sorted(unknown))}")
-    return Plan(
-        sizes=args.sizes or base.sizes,
-        runs=args.runs or base.runs,
-        kinds=kinds,
-        rounds=base.rounds,
-        warmup=base.warmup,
-        replica_sizes=args.replica_sizes or base.replica_sizes,
-        operator_counts=base.operator_counts,
-        concurrency=base.concurrency,
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    kinds = set(args.kinds.split(",")) if args.kinds else None
+    if kinds is not None and kinds - set(KINDS):
+        raise SystemExit(f"unknown kinds: {', '.join(sorted(kinds - set(KINDS)))}")
+    scenarios = []
+    for s in base.scenarios:
+        if s.name not in wanted:
+            continue
+        chosen = tuple(k for k in s.kinds if kinds is None or k in kinds)
+        if not chosen:
+            continue
+        scenarios.append(
+            replace(s, kinds=chosen, sizes=args.sizes or s.sizes, runs=args.runs or s.runs)
+        )
+    return replace(
+        base,
+        scenarios=tuple(scenarios),
+        operator_counts=base.operator_counts if "operator" in wanted else (),
         nice=args.nice,
+        workers=args.workers,
     )
 
 
-def summarize_runs(
-    records: list[dict[str, Any]],
-) -> tuple[dict[int, dict[str, Metrics]], dict[int, Metrics]]:
-    sessions: dict[tuple[int, str], list[Metrics]] = {}
-    replica_sessions: dict[int, list[Metrics]] = {}
-    for rec in records:
-        if "error" in rec:
-            continue
-        metrics = summarize_session(rec["raw"])
-        if rec["scenario"] == "replicas":
-            local, remote = split_by_replica(rec["raw"], 2)
-            metrics.update(
-                {
-                    "local_p50_ms": local["p50_ms"],
-                    "remote_p50_ms": remote["p50_ms"],
-                    "local_p99_ms": local["p99_ms"],
-                    "remote_p99_ms": remote["p99_ms"],
-                }
-            )
-            if local["p50_ms"] is not None and remote["p50_ms"] is not None:
-                metrics["added_p50_ms"] = remote["p50_ms"] - local["p50_ms"]
-            replica_sessions.setdefault(rec["size"], []).append(metrics)
-        else:
-            sessions.setdefault((rec["size"], rec["kind"]), []).append(metrics)
-    by_size: dict[int, dict[str, Metrics]] = {}
-    for (size, kind), runs in sessions.items():
-        by_size.setdefault(size, {})[kind] = aggregate(runs)
-    replicas = {size: aggregate(runs) for size, runs in replica_sessions.items()}
-    return by_size, replicas
+def _plan_text(plan: Plan) -> str:
+    parts = []
+    for s in plan.scenarios:
+        sizes = "/".join(f"{n:,}" for n in s.sizes)
+        parts.append(f"{s.name}: {sizes} players, {s.runs} interleaved run{'s' * (s.runs > 1)}")
+    text = "; ".join(parts)
+    if plan.nice:
+        text += f"; servers and load generator at nice {plan.nice}"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = build_plan(args)
-    scenarios = set(args.scenarios.split(","))
-    biggest = max([*plan.sizes, *plan.replica_sizes])
-    limit = raise_fd_limit(2 * biggest + 1024)
-    if limit < biggest + 256:
+    biggest = max(
+        (s.players(k, n) for s in plan.scenarios for k in s.kinds for n in s.sizes), default=0
+    )
+    limit = raise_fd_limit(3 * biggest + 2048)
+    if limit < biggest + 1024:
         raise SystemExit(f"open-file limit {limit} is too low for {biggest} connections")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_at_start = os.getloadavg()[0]
     run_dir = args.results_dir / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     run_dir.mkdir(parents=True, exist_ok=True)
     quiz = bench_quiz(plan.questions)
@@ -181,94 +222,101 @@ def main(argv: list[str] | None = None) -> int:
         quiz_path=quiz_path,
         payload_path=payload_path,
         node=args.node,
-        node_modules=args.node_modules,
+        peers_dir=args.peers_dir,
         server_cpu=1,
         loadgen_cpu=0,
         nice=plan.nice,
         py_spy=_py_spy() if args.py_spy else None,
     )
-    machine = describe(args.node, args.node_modules)
+    machine = describe(args.node, args.peers_dir)
     records: list[dict[str, Any]] = []
     results_file = run_dir / "results.jsonl"
 
     def record(rec: dict[str, Any]) -> None:
+        rec["load"] = round(os.getloadavg()[0], 2)
         records.append(rec)
         with results_file.open("a") as out:
             out.write(json.dumps(rec) + "\n")
 
-    operator_results: list[dict[str, Any]] = []
     try:
         self_check(env)
     except BenchError as exc:
         log(f"FAILED: {exc}")
         return 1
     failed_scenarios: list[str] = []
-    # Each scenario stands alone: one that cannot run still leaves the others' figures.
+    targets = Targets(env, quiz)
     try:
-        if "game" in scenarios:
-            run_game_service(plan, env, quiz, record)
-    except BenchError as exc:
-        log(f"B1-B3 FAILED: {exc}")
-        failed_scenarios.append("game")
+        for scenario in plan.scenarios:
+            # Each scenario stands alone: one that cannot run still leaves the others' figures.
+            try:
+                run_scenario(plan, scenario, env, targets, quiz, record)
+            except BenchError as exc:
+                log(f"{scenario.name} FAILED: {exc}")
+                failed_scenarios.append(scenario.name)
+    finally:
+        targets.close()
+    operator_results: list[dict[str, Any]] = []
     try:
-        if "replicas" in scenarios and "partyquiz" in plan.kinds:
-            run_replicas(plan, env, quiz, record)
-    except BenchError as exc:
-        log(f"B4 FAILED: {exc}")
-        failed_scenarios.append("replicas")
-    try:
-        if "operator" in scenarios:
+        if plan.operator_counts:
             operator_results = run_operator_bench(plan.operator_counts, run_dir)
             (run_dir / "operator.json").write_text(json.dumps(operator_results))
     except BenchError as exc:
         log(f"B5 FAILED: {exc}")
         failed_scenarios.append("operator")
+    machine["load_end"] = f"{os.getloadavg()[0]:.2f}"
     sections: dict[str, str] = {}
     verdicts: list[Verdict] = []
-    if records:
-        by_size, replicas = summarize_runs(records)
-        verdicts = check_targets(by_size, replicas)
-        plan_text = (
-            f"{plan.runs} interleaved run{'s' if plan.runs > 1 else ''} per size, "
-            f"{plan.warmup} warm-up + {plan.rounds} measured fan-outs per run"
-        )
-        if plan.nice:
-            plan_text += (
-                f"; servers and load generator at nice {plan.nice} so the other work on "
-                "this shared machine does not starve them"
+    docs_path: Path | None = args.docs
+    if docs_path is None and args.profile == "full":
+        if load_at_start < PUBLISH_MAX_LOAD:
+            docs_path = REPO_ROOT / "docs" / "benchmarks.md"
+        else:
+            log(
+                f"the 1-minute load average was {load_at_start:.2f} at the start (publishing "
+                f"needs < {PUBLISH_MAX_LOAD}): docs left as they are; pass --docs to publish"
             )
+    raw_dir = None if docs_path is None else docs_path.parent / "benchmarks"
+    if records:
+        results = summarize_records(records)
+        verdicts = check_targets(results)
         failures = [
-            f"{r['kind']} {r['size']} players run {r['run'] + 1}: "
-            f"{r['error'].splitlines()[0][:160]}"
+            f"{r['scenario']} {KINDS[r['kind']].label} {r.get('players', r['size'])} players "
+            f"run {r['run'] + 1}: {r['error'].splitlines()[0][:160]}"
             for r in records
             if "error" in r
         ]
         sections["Game service"] = render_game_service(
-            machine, plan_text, by_size, replicas, verdicts, started, failures
+            machine,
+            _plan_text(plan),
+            results,
+            verdicts,
+            started,
+            failures,
+            raw_dir="benchmarks/" if raw_dir is not None else "",
         )
     if operator_results:
         verdicts += check_operator_targets(operator_results)
         sections["Operator"] = render_operator(
             started, machine, operator_results, OPERATOR_RESYNC_SECONDS
         )
+    tables = session_rows(records)
+    for scenario, (headers, rows) in tables.items():
+        (run_dir / f"{scenario}.csv").write_text(csv_text(headers, rows))
     for title, body in sections.items():
         (run_dir / f"{title.lower().replace(' ', '-')}.md").write_text(body)
         if args.no_docs:
             print(f"## {title}\n\n{body}")
-    docs_path: Path | None = args.docs
-    if docs_path is None and args.profile == "full":
-        docs_path = REPO_ROOT / "docs" / "benchmarks.md"
     if sections and docs_path is None and not args.no_docs:
-        log(f"quick run: sections left in {run_dir} (pass --docs to publish them)")
+        log(f"sections left in {run_dir} (pass --docs to publish them)")
     if sections and docs_path is not None and not args.no_docs:
         doc = docs_path.read_text() if docs_path.exists() else ""
         for title, body in sections.items():
             doc = replace_section(doc, title, body)
-        fd, tmp = tempfile.mkstemp(dir=docs_path.parent, prefix=".benchmarks.")
-        with os.fdopen(fd, "w") as out:
-            out.write(doc)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the doc is not
-        os.replace(tmp, docs_path)
+        _write(docs_path, doc)
+        if raw_dir is not None:
+            raw_dir.mkdir(exist_ok=True)
+            for scenario, (headers, rows) in tables.items():
+                _write(raw_dir / f"{scenario}.csv", csv_text(headers, rows))
         log(f"wrote the {', '.join(sections)} section(s) of {docs_path}")
     log(f"raw results and logs: {run_dir}")
     for v in verdicts:
@@ -278,6 +326,15 @@ def main(argv: list[str] | None = None) -> int:
         log(f"scenarios that could not run: {', '.join(failed_scenarios)} (see above)")
         return 1
     return 0
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically, readable by everyone like the rest of the checkout."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the doc is not
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -69,9 +69,34 @@ def _revision() -> str:
     return f"{head} (with uncommitted changes)" if dirty else head
 
 
-def describe(node: str, node_modules: Path) -> dict[str, str]:
+def _command_version(argv: list[str], pick: int = 0) -> str:
+    """The first line of a tool's version output (word ``pick`` of it when given)."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    line = (done.stdout or done.stderr).strip().splitlines()
+    if not line:
+        return "unknown"
+    return line[0].split()[pick] if pick and len(line[0].split()) > pick else line[0]
+
+
+def _venv_version(peers_dir: Path, dist: str) -> str:
+    found = sorted(
+        (peers_dir / "pysocketio" / "lib").glob(f"python*/site-packages/{dist}-*.dist-info")
+    )
+    return (
+        found[0].name.removeprefix(f"{dist}-").removesuffix(".dist-info")
+        if found
+        else "not installed"
+    )
+
+
+def describe(node: str, peers_dir: Path) -> dict[str, str]:
     """Return the machine and the versions as display strings."""
     load = os.getloadavg()
+    node_modules = peers_dir / "node_modules"
+    redis_server = _command_version(["redis-server", "--version"], 2).removeprefix("v=")
     return {
         "cores": str(os.cpu_count()),
         "cpu": _cpu_model(),
@@ -86,4 +111,12 @@ def describe(node: str, node_modules: Path) -> dict[str, str]:
         "socket.io": _npm_version(node_modules, "socket.io"),
         "engine.io": _npm_version(node_modules, "engine.io"),
         "ws": _npm_version(node_modules, "ws"),
+        "@socket.io/redis-adapter": _npm_version(node_modules, "@socket.io/redis-adapter"),
+        "redis": _py_version("redis"),
+        "hiredis": _py_version("hiredis"),
+        "redis-server": redis_server,
+        "python-socketio": _venv_version(peers_dir, "python_socketio"),
+        "uvicorn": _venv_version(peers_dir, "uvicorn"),
+        "centrifugo": _command_version([str(peers_dir / "centrifugo"), "version"], 1),
+        "gcc": _command_version(["gcc", "--version"]),
     }

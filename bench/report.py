@@ -1,4 +1,5 @@
-"""Rendering of benchmark results: Markdown tables and the sections of docs/benchmarks.md.
+"""Rendering of benchmark results: Markdown tables, the sections of docs/benchmarks.md and the
+CSV files of raw figures published beside it.
 
 Pure string functions, unit-tested in tests/unit/bench. ``replace_section`` rewrites only the
 named ``## `` section and keeps every other section (the "Images" section belongs to the image
@@ -7,7 +8,10 @@ build) byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 Cell = str | float | int | None
 
@@ -30,6 +34,14 @@ def format_ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}x"
 
 
+def _numeric(cell: Cell) -> bool:
+    """Whether a cell reads as a number (formatted figures like ``12.3 (11.0 to 14.2)``,
+    ``0.84x`` or a dash for a missing one included): those columns align right."""
+    if cell is None or isinstance(cell, int | float):
+        return True
+    return bool(cell) and (cell[0].isdigit() or cell[0] in "-—")
+
+
 def render_table(
     headers: Sequence[str], rows: Sequence[Sequence[Cell]], digits: Sequence[int] = ()
 ) -> str:
@@ -41,10 +53,7 @@ def render_table(
         raise ValueError("every row needs one cell per header")
     decimals = [*digits, *[1] * (len(headers) - len(digits))]
     text = [[format_cell(cell, decimals[i]) for i, cell in enumerate(row)] for row in rows]
-    numeric = [
-        bool(rows) and all(isinstance(row[i], int | float) or row[i] is None for row in rows)
-        for i in range(len(headers))
-    ]
+    numeric = [bool(rows) and all(_numeric(row[i]) for row in rows) for i in range(len(headers))]
     widths = [max([len(headers[i])] + [len(row[i]) for row in text]) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
@@ -75,3 +84,41 @@ def replace_section(document: str, title: str, body: str) -> str:
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     tail = "".join(lines[end:])
     return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+
+
+# The raw figures kept in the repo: who ran, then every metric of the session.
+SESSION_COLUMNS = ("scenario", "kind", "size", "players", "run", "load", "error")
+
+
+def session_rows(
+    records: Iterable[Mapping[str, Any]],
+) -> dict[str, tuple[list[str], list[list[Cell]]]]:
+    """One table per scenario, one row per session with its figures (``summary``'s metrics;
+    a failed session keeps its error), for the small CSV files published with the report."""
+    from bench.summary import summarize_session
+
+    tables: dict[str, list[dict[str, Cell]]] = {}
+    for rec in records:
+        row: dict[str, Cell] = {k: rec.get(k) for k in SESSION_COLUMNS}
+        if "error" in rec:
+            row["error"] = str(rec["error"]).splitlines()[0][:200] if rec["error"] else ""
+        elif "raw" in rec:
+            for key, value in summarize_session(rec["raw"]).items():
+                row[key] = None if value is None else round(value, 4)
+        tables.setdefault(str(rec["scenario"]), []).append(row)
+    out: dict[str, tuple[list[str], list[list[Cell]]]] = {}
+    for scenario, rows in tables.items():
+        metrics = sorted({k for r in rows for k in r} - set(SESSION_COLUMNS))
+        headers = [*SESSION_COLUMNS, *metrics]
+        out[scenario] = (headers, [[r.get(h) for h in headers] for r in rows])
+    return out
+
+
+def csv_text(headers: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    """CSV with a header line; empty cells for missing values, no thousands separators."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow(["" if cell is None else cell for cell in row])
+    return buffer.getvalue()

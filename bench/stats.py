@@ -1,4 +1,5 @@
-"""Statistics of the benchmark suite: percentiles, medians and the interleaved run order.
+"""Statistics of the benchmark suite: percentiles, medians, spreads over runs, paired ratios
+and the interleaved run order.
 
 Pure functions over plain numbers, unit-tested in tests/unit/bench. No I/O and no clock reads:
 the harness measures, these only summarise.
@@ -7,7 +8,8 @@ the harness measures, these only summarise.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -64,3 +66,34 @@ def spread(values: Sequence[float]) -> float | None:
         return None
     mid = median(values)
     return ratio(max(values) - min(values), mid)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A figure over repeated runs: the median beside the best and worst run."""
+
+    median: float
+    low: float
+    high: float
+    runs: int
+
+
+def spread_of(values: Iterable[float | None]) -> Spread | None:
+    """The median, minimum and maximum of the values present (None when there are none)."""
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    if not present:
+        return None
+    return Spread(median(present), min(present), max(present), len(present))
+
+
+def paired_ratios(
+    numerators: Mapping[int, float | None], denominators: Mapping[int, float | None]
+) -> list[float]:
+    """Per-run ratios of two servers measured in the same interleaved round (keyed by run):
+    each run is compared with its neighbour in time, never with another round's."""
+    out = []
+    for run in sorted(numerators.keys() & denominators.keys()):
+        r = ratio(numerators[run], denominators[run])
+        if r is not None:
+            out.append(r)
+    return out

@@ -1,9 +1,20 @@
-"""The game-service benchmarks (B1-B4): sessions in interleaved order, results kept raw.
+"""The game-service scenarios: sessions in interleaved order, results kept raw.
 
-Owns the run plan: for each size, every server kind once per round (A B C D A B C D ...), each
-session a fresh server on the server core and one load-generator process on the other core.
-B4 starts its own Redis and two PartyQuiz replicas. It measures nothing itself (the load
+Owns the run plan: for each scenario and size, every server kind once per round
+(A B C D A B C D ...), each session fresh servers on the server core and the load generator
+(a conductor and its worker processes) on the other core. It measures nothing itself (the load
 generator does) and renders nothing (``render``).
+
+Scenarios:
+- ``game``: one game on one server process, PartyQuiz embedded beside the peers and floors
+  (B1-B3, T2-T4): ramp, question fan-outs with reveal and leaderboard, an answer-path question
+  (every player but one answers, so only answers are charged), an answer burst.
+- ``redis``: the production topology, PartyQuiz as two replicas on Redis, beside Socket.IO on
+  two nodes with its Redis adapter and Node ws (T1-T3, B4).
+- ``scaleout``: one replica + Redis with N players against two replicas (one per core) with 2N
+  (T5).
+- ``many``: many small games on one replica + Redis, answers spread over 10 s (T6).
+- ``drain``: every player on one of two replicas, which drains (SIGTERM) mid-game (T7).
 """
 
 from __future__ import annotations
@@ -13,31 +24,66 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.procs import BenchError
 from bench.quiz import correct_choices
 from bench.stats import interleaved
-from bench.targets import PEERS_DIR, Env, PartyQuizStack, Running, start_node_peer, start_raw_floor
+from bench.targets import (
+    KINDS,
+    PEERS_DIR,
+    Env,
+    PartyQuizStack,
+    Running,
+    start_centrifugo,
+    start_floor,
+    start_node_peer,
+    start_pysocketio,
+    start_socketio_redis,
+)
+
+# Load-generator processes playing the players (the conductor plays the hosts).
+WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    sizes: tuple[int, ...]
+    kinds: tuple[str, ...]
+    runs: int
+    rounds: int  # measured question fan-outs per session (each with reveal and leaderboard)
+    warmup: int  # fan-outs discarded at the start of each session
+    answer_path: bool = True  # a question every player but one answers (CPU per answer)
+    burst: bool = True  # a question every player answers within the window
+    burst_window_s: float = 1.0
+    games: int = 1  # games per session; players are spread over them
+    drain: bool = False  # the first replica drains after the burst
+
+    def players(self, kind: str, size: int) -> int:
+        """Players of a session: ``size``, doubled for the scale-out's two replicas."""
+        return 2 * size if kind == "partyquiz-redis-2x" else size
+
+    @property
+    def questions(self) -> int:
+        return self.warmup + self.rounds + int(self.answer_path) + int(self.burst) + 1
 
 
 @dataclass(frozen=True)
 class Plan:
-    sizes: tuple[int, ...]
-    runs: int
-    kinds: tuple[str, ...]
-    rounds: int  # measured question fan-outs per session
-    warmup: int  # fan-outs discarded at the start of each session
-    replica_sizes: tuple[int, ...]  # B4
+    scenarios: tuple[Scenario, ...]
     operator_counts: tuple[int, ...] = ()  # B5: PartyQuiz objects per measurement
     concurrency: int = 64  # connections opening at once (below asyncio's default backlog, 100)
     nice: int = 0  # scheduling priority of servers and load generator on a shared machine
+    workers: int = WORKERS
 
     @property
     def questions(self) -> int:
-        return self.warmup + self.rounds + 1  # + the answer-burst question
+        return max((s.questions for s in self.scenarios), default=1)
+
+    def only(self, names: set[str]) -> Plan:
+        return replace(self, scenarios=tuple(s for s in self.scenarios if s.name in names))
 
 
 def log(message: str) -> None:
@@ -46,41 +92,47 @@ def log(message: str) -> None:
 
 def loadgen_config(
     plan: Plan,
-    env: Env,
+    scenario: Scenario,
     running: Running,
     players: int,
     tag: str,
     quiz: dict[str, Any],
-    *,
-    burst: bool,
 ) -> dict[str, Any]:
-    total = 90 + players * 0.02 + (plan.warmup + plan.rounds) * (20 + players * 0.004) + 120
+    kind = KINDS[running.kind]
+    fanouts = (scenario.warmup + scenario.rounds) * 3 + 6
+    total = 120 + players * 0.03 + fanouts * (20 + players * 0.004) + 2 * scenario.burst_window_s
     return {
-        "kind": "partyquiz" if running.kind.startswith("partyquiz") else running.kind,
-        "url": running.url,
-        "player_urls": running.player_urls or [running.url],
-        "origin": running.origin,
+        "kind": running.kind,
+        "protocol": kind.protocol,
+        "host_urls": running.host_urls,
+        "player_urls": running.player_urls,
+        "origin": "http://127.0.0.1",
         "players": players,
         "concurrency": plan.concurrency,
-        "join_code": running.join_code,
-        "host_token": running.host_token,
+        "games": [{"join_code": code, "host_token": token} for code, token in running.games],
         "server_pids": running.pids,
         "redis_port": running.redis_port,
-        "rounds": plan.rounds,
-        "warmup": plan.warmup,
-        "burst": burst,
-        "burst_window_s": 1.0,
-        "burst_result_timeout_s": 40,
+        "redis_pid": running.redis_pid,
+        "rounds": scenario.rounds,
+        "warmup": scenario.warmup,
+        "fanout_only": kind.floor,
+        "answer_path": scenario.answer_path and not kind.floor,
+        "burst": scenario.burst and not kind.floor,
+        "burst_window_s": scenario.burst_window_s,
+        "burst_result_timeout_s": 60,
+        "drain": None if running.drain is None else {**running.drain, "timeout_s": 60},
         "correct": correct_choices(quiz),
-        "ramp_timeout_s": 60 + players * 0.02,
+        "ramp_timeout_s": 90 + players * 0.02,
         "settle_ms": 1000,
         "total_timeout_s": total,
         "run_id": tag,
+        "workers": plan.workers,
+        "loadgen_cores": 1,
     }
 
 
 def run_loadgen(env: Env, config: dict[str, Any], tag: str) -> dict[str, Any]:
-    """Run the load generator on its core; return its JSON result."""
+    """Run the load generator (conductor and workers) on its core; return its JSON result."""
     path = env.log_dir / f"loadgen-{tag}.json"
     result_path = env.log_dir / f"result-{tag}.json"
     path.write_text(json.dumps({**config, "result_path": str(result_path)}))
@@ -116,78 +168,97 @@ def run_loadgen(env: Env, config: dict[str, Any], tag: str) -> dict[str, Any]:
     return result
 
 
-def run_game_service(
-    plan: Plan, env: Env, quiz: dict[str, Any], record: Callable[[dict[str, Any]], None]
+class Targets:
+    """Starts any kind's servers; PartyQuiz's web service is started once, when first needed."""
+
+    def __init__(self, env: Env, quiz: dict[str, Any]) -> None:
+        self.env = env
+        self.quiz = quiz
+        self._stack: PartyQuizStack | None = None
+
+    @property
+    def stack(self) -> PartyQuizStack:
+        if self._stack is None:
+            self._stack = PartyQuizStack(self.env, self.quiz)
+        return self._stack
+
+    def start(self, scenario: Scenario, kind: str, tag: str) -> Running:
+        if kind == "partyquiz":
+            return self.stack.start(tag)
+        if kind.startswith("partyquiz-redis"):
+            return self.stack.start_replicated(
+                kind,
+                tag,
+                replicas=1 if kind == "partyquiz-redis-1" else 2,
+                games=scenario.games,
+                drain=scenario.drain,
+            )
+        if kind in ("ws", "ws-prebuilt", "socketio"):
+            return start_node_peer(self.env, kind, tag)
+        if kind == "socketio-redis":
+            return start_socketio_redis(self.env, tag)
+        if kind == "pysocketio":
+            return start_pysocketio(self.env, tag)
+        if kind == "centrifugo":
+            return start_centrifugo(self.env, tag)
+        if KINDS[kind].floor:
+            return start_floor(self.env, kind, tag)
+        raise BenchError(f"no way to start {kind}")
+
+    def finish(self) -> None:
+        if self._stack is not None:
+            self._stack.finish_profiles()
+
+    def close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+
+
+def run_scenario(
+    plan: Plan,
+    scenario: Scenario,
+    env: Env,
+    targets: Targets,
+    quiz: dict[str, Any],
+    record: Callable[[dict[str, Any]], None],
 ) -> None:
-    """B1-B3 for every size and kind; each raw result goes to ``record`` as it arrives."""
-    stack = PartyQuizStack(env, quiz) if "partyquiz" in plan.kinds else None
-    try:
-        for size in plan.sizes:
-            for run, kind in interleaved(plan.kinds, plan.runs):
-                tag = f"{kind}-{size}-{run}"
-                log(f"B1-B3 {kind} with {size} players, run {run + 1}/{plan.runs}")
-                if kind == "partyquiz":
-                    assert stack is not None
-                    running = stack.start(tag)
-                elif kind == "raw":
-                    running = start_raw_floor(env, tag)
-                else:
-                    running = start_node_peer(env, kind, tag)
-                rec: dict[str, Any] = {"scenario": "game", "kind": kind, "size": size, "run": run}
-                try:
-                    config = loadgen_config(plan, env, running, size, tag, quiz, burst=True)
-                    rec["raw"] = run_loadgen(env, config, tag)
-                    running.check_alive()
-                except BenchError as exc:
-                    # One failed session must not void the others; the report counts it.
-                    log(f"session {tag} failed: {exc}")
-                    rec["error"] = str(exc)[:2000]
-                finally:
+    """Every size, kind and run of one scenario; each raw result goes to ``record``."""
+    kinds = []
+    for kind in scenario.kinds:
+        why = env.missing(kind)
+        if why:
+            log(f"{scenario.name}: {KINDS[kind].label} left out: {why}")
+            record({"scenario": scenario.name, "kind": kind, "size": 0, "run": 0, "error": why})
+        else:
+            kinds.append(kind)
+    for size in scenario.sizes:
+        for run, kind in interleaved(kinds, scenario.runs):
+            players = scenario.players(kind, size)
+            tag = f"{scenario.name}-{kind}-{size}-{run}"
+            log(f"{scenario.name}: {KINDS[kind].label} with {players} players, run {run + 1}")
+            rec: dict[str, Any] = {
+                "scenario": scenario.name,
+                "kind": kind,
+                "size": size,
+                "players": players,
+                "run": run,
+            }
+            running: Running | None = None
+            try:
+                running = targets.start(scenario, kind, tag)
+                config = loadgen_config(plan, scenario, running, players, tag, quiz)
+                rec["raw"] = run_loadgen(env, config, tag)
+                running.check_alive()
+            except BenchError as exc:
+                # One failed session must not void the others; the report counts it.
+                log(f"session {tag} failed: {exc}")
+                rec["error"] = str(exc)[:2000]
+                rec.pop("raw", None)
+            finally:
+                if running is not None:
                     running.stop()
-                    if stack is not None:
-                        stack.finish_profiles()
-                record(rec)
-    finally:
-        if stack is not None:
-            stack.close()
-
-
-def run_replicas(
-    plan: Plan, env: Env, quiz: dict[str, Any], record: Callable[[dict[str, Any]], None]
-) -> None:
-    """B4: two ws replicas share one game through Redis; players alternate between them."""
-    # tests.servers owns throwaway Redis servers for tests and benchmarks alike.
-    from tests.servers import run_redis
-
-    stack = PartyQuizStack(env, quiz)
-    try:
-        for size in plan.replica_sizes:
-            for run in range(plan.runs):
-                tag = f"replicas-{size}-{run}"
-                log(f"B4 two replicas with {size} players, run {run + 1}/{plan.runs}")
-                rec: dict[str, Any] = {
-                    "scenario": "replicas",
-                    "kind": "partyquiz-2",
-                    "size": size,
-                    "run": run,
-                }
-                with run_redis() as redis:
-                    running = stack.start_replicated(
-                        tag, redis.url(), redis.port, redis.process.pid
-                    )
-                    try:
-                        config = loadgen_config(plan, env, running, size, tag, quiz, burst=True)
-                        rec["raw"] = run_loadgen(env, config, tag)
-                        running.check_alive()
-                    except BenchError as exc:
-                        log(f"session {tag} failed: {exc}")
-                        rec["error"] = str(exc)[:2000]
-                    finally:
-                        running.stop()
-                        stack.finish_profiles()
-                record(rec)
-    finally:
-        stack.close()
+                targets.finish()
+            record(rec)
 
 
 def self_check(env: Env) -> None:
@@ -198,5 +269,5 @@ def self_check(env: Env) -> None:
         )
     if subprocess.run(["taskset", "-c", "0", "true"], check=False).returncode != 0:
         raise BenchError("taskset cannot pin to core 0")
-    if Path("/proc/self/task").exists() is False:
-        raise BenchError("/proc is needed to read process CPU time")
+    if not (PEERS_DIR.parent / "peers").exists():
+        raise BenchError("bench/peers is missing")

@@ -1,47 +1,65 @@
-// Load generator for PartyQuiz's benchmarks: one Node process (pinned to its own core by the
-// harness) that plays the host and N players against one server, speaking that server's
-// protocol: PartyQuiz / Node ws / raw floor (JSON text frames) or Socket.IO (Engine.IO v4 over
-// the WebSocket transport only). It samples the server's CPU (/proc/<pid>/task/*/schedstat, ns)
-// and RSS around each phase and its own CPU, and writes one JSON result; the
-// Python harness computes percentiles and medians. The result is written to cfg.result_path.
-// Every wait is bounded; it exits by itself.
+// Load generator for PartyQuiz's benchmarks: this conductor plays the host(s) and forks
+// `workers` processes (loadgen_worker.cjs) that play the players, every W-th one each, so no
+// single event loop reads every frame of a fan-out. All of them time on one monotonic clock.
+// It speaks the server's protocol (protocols.cjs), samples the servers' CPU
+// (/proc/<pid>/task/*/schedstat, ns; user/system ticks from /proc/<pid>/stat) and, when a
+// Redis is involved, its INFO commandstats around each phase, and writes one JSON result to
+// cfg.result_path. The Python harness computes percentiles and medians. Every wait is bounded.
 //   node loadgen.cjs config.json
 'use strict';
 
 const fs = require('fs');
-const { WebSocket } = require('ws');
+const net = require('net');
+const path = require('path');
+const { fork } = require('child_process');
+const { connect, now, selfCpuMs, sleep, round2 } = require('./protocols.cjs');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+cfg.games = cfg.games || [{ join_code: cfg.join_code, host_token: cfg.host_token }];
+cfg.host_urls = cfg.host_urls || [cfg.url];
 const N = cfg.players;
-const now = () => performance.now();
 const log = (...a) => process.stderr.write(`[loadgen ${cfg.kind} n=${N}] ${a.join(' ')}\n`);
 
-// ---- /proc sampling ---------------------------------------------------------------------------
-function serverCpuNs() {
+// ---- /proc and Redis sampling -----------------------------------------------------------------
+function cpuNsOf(pid) {
   let total = 0;
-  for (const pid of cfg.server_pids) {
-    let tasks = [];
-    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { continue; }
-    for (const tid of tasks) {
-      try { total += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
-    }
+  let tasks = [];
+  try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return 0; }
+  for (const tid of tasks) {
+    try { total += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
   }
   return total;
 }
-function serverRssOf(pid) {
+const serverCpuNs = () => cfg.server_pids.reduce((sum, pid) => sum + cpuNsOf(pid), 0);
+const cpuByPid = () => cfg.server_pids.map(cpuNsOf);
+// utime and stime (clock ticks) summed over the servers: what the kernel charged to user
+// space and to system calls (loopback TCP included).
+function userSysTicks() {
+  let user = 0;
+  let sys = 0;
+  for (const pid of cfg.server_pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      user += Number(fields[11]);
+      sys += Number(fields[12]);
+    } catch { /* exited */ }
+  }
+  return [user, sys];
+}
+function rssOf(pid) {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
-  } catch { return 0; } // exited
+  } catch { return 0; }
 }
-function serverRssKiB() {
-  return cfg.server_pids.reduce((sum, pid) => sum + serverRssOf(pid), 0);
-}
-// PUBLISH + SPUBLISH calls so far, from INFO commandstats; null when no Redis is involved.
-function redisPublishCalls() {
+const serverRssKiB = () => cfg.server_pids.reduce((sum, pid) => sum + rssOf(pid), 0);
+
+// INFO commandstats as {command: calls}; null when no Redis is involved.
+function redisCommandCalls() {
   if (!cfg.redis_port) return Promise.resolve(null);
   return new Promise((resolve) => {
-    const sock = require('net').connect(cfg.redis_port, '127.0.0.1');
+    const sock = net.connect(cfg.redis_port, '127.0.0.1');
     let buf = '';
     const done = (v) => { sock.destroy(); resolve(v); };
     sock.setTimeout(5000, () => done(null));
@@ -51,92 +69,99 @@ function redisPublishCalls() {
       buf += d.toString('latin1');
       const m = /^\$(\d+)\r\n/.exec(buf);
       if (!m || buf.length < m[0].length + Number(m[1])) return;
-      let calls = 0;
-      for (const cmd of ['publish', 'spublish']) {
-        const c = new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(buf);
-        if (c) calls += Number(c[1]);
-      }
+      const calls = {};
+      for (const c of buf.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g)) calls[c[1]] = Number(c[2]);
       done(calls);
     });
   });
 }
-const selfCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ---- connections ------------------------------------------------------------------------------
-const TYPE_KEY = Buffer.from('"type":"');
-function jsonType(buf) {
-  // The top-level "type" sits in the first few bytes of every server's frames ("version" may
-  // come first); nested objects never carry one. Fall back to a full parse otherwise.
-  const at = buf.indexOf(TYPE_KEY);
-  if (at >= 0 && at < 48) {
-    const end = buf.indexOf(34, at + 8);
-    if (end > 0) return buf.toString('latin1', at + 8, end);
+function callsDelta(a, b) {
+  if (!a || !b) return null;
+  const out = {};
+  for (const [cmd, n] of Object.entries(b)) {
+    const d = n - (a[cmd] || 0);
+    if (d > 0) out[cmd] = d;
   }
-  try { return JSON.parse(buf).type; } catch { return 'unparsable'; }
+  return out;
+}
+const sumCalls = (d) => (d ? Object.values(d).reduce((s, n) => s + n, 0) : null);
+const publishes = (d) => (d ? (d.publish || 0) + (d.spublish || 0) : null);
+
+// Everything a phase is charged: servers' CPU (total and per pid), user/system ticks, Redis
+// commands, and the load generator's own CPU (this process and every worker).
+async function mark() {
+  return {
+    t: now(), cpu: serverCpuNs(), byPid: cpuByPid(), ticks: userSysTicks(),
+    redis: await redisCommandCalls(), self: selfCpuMs(), workers: workerCpuMs(),
+  };
+}
+function charged(a, b) {
+  const wall = b.t - a.t;
+  const d = callsDelta(a.redis, b.redis);
+  return {
+    server_cpu_ms: (b.cpu - a.cpu) / 1e6,
+    server_cpu_ms_by_pid: b.byPid.map((x, k) => round2((x - a.byPid[k]) / 1e6)),
+    server_user_ticks: b.ticks[0] - a.ticks[0],
+    server_system_ticks: b.ticks[1] - a.ticks[1],
+    redis_calls: d,
+    redis_ops: sumCalls(d),
+    publish_calls: publishes(d),
+    loadgen_util: (b.self - a.self + b.workers - a.workers) / wall / cfg.loadgen_cores,
+  };
 }
 
-class Conn {
-  constructor(url, onReady, onMessage, onClose) {
-    this.onMessage = onMessage;
-    this.sio = cfg.kind === 'socketio';
-    this.ws = new WebSocket(url, {
-      perMessageDeflate: false,
-      headers: { Origin: cfg.origin },
-      handshakeTimeout: 30000,
+// ---- workers ----------------------------------------------------------------------------------
+const W = Math.max(1, cfg.workers || 2);
+const workers = [];
+const workerCpu = new Array(W).fill(0);
+const workerCpuMs = () => workerCpu.reduce((s, x) => s + x, 0);
+let nextId = 1;
+const waiting = new Map(); // `${id}:${op}` -> {left, replies, resolve}
+
+function startWorkers() {
+  for (let w = 0; w < W; w += 1) {
+    const child = fork(path.join(__dirname, 'loadgen_worker.cjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', (m) => {
+      workerCpu[w] = m.cpu_ms;
+      const key = `${m.id}:${m.op}`;
+      const wait = waiting.get(key);
+      if (!wait) return;
+      wait.replies[w] = m;
+      wait.left -= 1;
+      if (wait.left === 0) { waiting.delete(key); wait.resolve(wait.replies); }
     });
-    this.ws.on('open', () => { if (!this.sio) onReady(); });
-    this.ws.on('error', (err) => onClose(String(err.code || err.message)));
-    this.ws.on('close', (code) => onClose(`close_${code}`));
-    this.ws.on('message', (data) => {
-      if (!this.sio) {
-        this.onMessage(jsonType(data), data);
-        return;
-      }
-      const c = data[0];
-      if (c === 0x34 && data[1] === 0x32) { // "42" event
-        const end = data.indexOf(34, 4);
-        this.onMessage(data.toString('latin1', 4, end), data);
-      } else if (c === 0x32) { // "2" ping
-        this.ws.send('3');
-      } else if (c === 0x30) { // "0" open
-        this.ws.send('40');
-      } else if (c === 0x34 && data[1] === 0x30) { // "40" namespace connected
-        onReady();
-      } else if (c === 0x34 && data[1] === 0x34) {
-        onClose('sio_connect_error');
-      }
-    });
+    child.on('exit', (code) => { if (!finished) { log(`worker ${w} exited (${code})`); finish({ aborted: `worker ${w} exited` }); } });
+    workers.push(child);
   }
-
-  send(obj) {
-    if (this.ws.readyState !== 1) return;
-    this.ws.send(this.sio ? `42${JSON.stringify([obj.type, obj])}` : JSON.stringify(obj));
-  }
-
-  parse(data) {
-    return this.sio ? JSON.parse(data.toString('utf8').slice(2))[1] : JSON.parse(data);
-  }
-
-  close() { try { this.ws.terminate(); } catch { /* already gone */ } }
 }
 
-// ---- waiting for fan-outs ---------------------------------------------------------------------
-const counts = new Map();
-let waiter = null;
-function bump(type) {
-  const n = (counts.get(type) || 0) + 1;
-  counts.set(type, n);
-  if (waiter && waiter.type === type && n >= waiter.target) { const w = waiter; waiter = null; w.resolve(true); }
+// Send one op to every worker (or one message per worker) and return, for each reply op
+// named, a promise of every worker's reply. A worker replies once per op and id.
+function request(msgs, ops) {
+  const id = nextId++;
+  const replies = {};
+  for (const op of ops) {
+    replies[op] = new Promise((resolve) => { waiting.set(`${id}:${op}`, { left: W, replies: new Array(W), resolve }); });
+  }
+  workers.forEach((child, w) => child.send({ ...(Array.isArray(msgs) ? msgs[w] : msgs), id }));
+  return { id, replies };
 }
-function waitCount(type, target, timeoutMs) {
-  if ((counts.get(type) || 0) >= target) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => { waiter = null; resolve(false); }, timeoutMs);
-    waiter = { type, target, resolve: (v) => { clearTimeout(t); resolve(v); } };
-  });
+const ask = async (msgs, op) => request(msgs, [op]).replies[op];
+
+// Wait for `promise` (the replies of request `id`) at most `timeoutMs`; then tell the workers
+// to reply with what they have.
+async function bounded(id, promise, timeoutMs) {
+  let timer;
+  const early = await Promise.race([promise, new Promise((r) => { timer = setTimeout(() => r(null), timeoutMs); })]);
+  clearTimeout(timer);
+  if (early) return early;
+  workers.forEach((child) => child.send({ op: 'collect', id }));
+  return promise;
 }
 
+// ---- hosts ------------------------------------------------------------------------------------
+const hosts = [];
+const hostSeen = [];
 const errors = {};
 const errorSamples = [];
 function noteError(code, detail) {
@@ -144,268 +169,257 @@ function noteError(code, detail) {
   if (errorSamples.length < 10) errorSamples.push(`${code}: ${String(detail).slice(0, 300)}`);
 }
 
-// ---- players ----------------------------------------------------------------------------------
-const players = [];
-let fanout = null; // {type, index?, lat: Float64Array, t0}
-const questionBytes = { n: 0, bytes: 0 };
-
-function makePlayer(i) {
-  const p = {
-    i, t0: now(), connectMs: -1, id: null, receipt: null, result: null, conn: null, closed: false,
-    scheduled: 0, receiptMs: -1, resultAt: -1, prevScore: 0,
-  };
-  return p;
-}
-
-function onPlayerMessage(p, type, data) {
-  if (fanout && type === fanout.type) {
-    if (fanout.lat[p.i] < 0) {
-      fanout.lat[p.i] = now() - fanout.t0;
-      if (type === 'question' && questionBytes.n < 50) {
-        questionBytes.n += 1;
-        questionBytes.bytes += data.length;
-      }
-      if (type === 'personal_result') { const m = p.conn.parse(data); p.result = m.result || m; }
-      bump(type);
-    }
-    return;
-  }
-  switch (type) {
-    case 'welcome':
-      if (p.connectMs < 0) {
-        p.connectMs = now() - p.t0;
-        p.id = p.conn.parse(data).player_id;
-        bump('welcome');
-      }
-      break;
-    case 'answer_receipt':
-      if (p.receiptMs < 0) {
-        p.receiptMs = now() - p.scheduled;
-        p.receipt = p.conn.parse(data);
-        bump('answer_receipt');
-      } else {
-        noteError('second_receipt', data.toString());
-      }
-      break;
-    case 'error':
-      noteError(`error:${p.conn.parse(data).code}`, data.toString());
-      bump('answer_error');
-      break;
-    default:
-      break;
-  }
-}
-
-function playerUrl(i) {
-  const urls = cfg.player_urls || [cfg.url];
-  return urls[i % urls.length];
-}
-
-function connectPlayer(i) {
-  return new Promise((resolve) => {
-    const p = makePlayer(i);
-    players[i] = p;
-    let settled = false;
-    const done = (ok) => { if (!settled) { settled = true; resolve(ok); } };
-    p.conn = new Conn(playerUrl(i), () => {
-      p.conn.send({ type: 'join', code: cfg.join_code, nickname: `b${i}`, device_id: `bench-${cfg.run_id}-${i}` });
-    }, (type, data) => {
-      onPlayerMessage(p, type, data);
-      if (type === 'welcome') done(true);
-      else if (type === 'error' && p.connectMs < 0) done(false);
+function connectHost(g, url) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`host ${g} did not get host_welcome`)), 30000);
+    const hello = { type: 'host', host_token: cfg.games[g].host_token };
+    const conn = connect(cfg.protocol, url, cfg.origin, () => conn.hello(hello), (type, data, parse) => {
+      if (type === 'host_welcome') { clearTimeout(t); resolve(conn); }
+      if (type === 'error') noteError(`host_error:${parse().code}`, data.toString());
+      if (hostSeen.length < 200) hostSeen.push(type);
     }, (why) => {
-      if (!p.closed) { p.closed = true; noteError(`player_${why}`, `player ${i}`); }
-      done(false);
+      if (hosts[g] === conn && draining && why === 1012) {
+        // The host's replica drains too: the big screen comes back elsewhere at once.
+        connectHost(g, cfg.drain.alt_url).then((c) => { hosts[g] = c; }, (err) => noteError('host_resume', err.message));
+        return;
+      }
+      noteError(`host_close_${why}`, `host ${g}`);
     });
   });
 }
-
-async function ramp() {
-  let next = 0;
-  let failed = 0;
-  const deadline = now() + cfg.ramp_timeout_s * 1000;
-  async function worker() {
-    while (next < N && now() < deadline) {
-      const i = next++;
-      if (!(await connectPlayer(i))) failed += 1;
-    }
-  }
-  await Promise.all(Array.from({ length: cfg.concurrency }, worker));
-  return failed;
-}
-
-// ---- host -------------------------------------------------------------------------------------
-let host = null;
-const hostSeen = [];
-function connectHost() {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('host did not get host_welcome')), 15000);
-    host = new Conn(cfg.url, () => host.send({ type: 'host', host_token: cfg.host_token }), (type, data) => {
-      if (type === 'host_welcome') { clearTimeout(t); resolve(); }
-      if (type === 'error') noteError(`host_error:${host.parse(data).code}`, data.toString());
-      if (hostSeen.length < 200) hostSeen.push(type);
-    }, (why) => noteError(`host_${why}`, 'host connection'));
-  });
-}
+const hostCommand = (type) => { for (const h of hosts) h.send({ type }); };
 
 // ---- phases -----------------------------------------------------------------------------------
 const waitMs = () => Math.max(10000, N * 2);
+let live = []; // connected player indices, in order
+let questionBytes = null;
 
+// Arm the workers for `type`, send `command` to every host, wait until every live player got
+// `type`: latencies from the command (null where it never came).
 async function fanOut(command, type) {
-  counts.set(type, 0);
-  const lat = new Float64Array(N).fill(-1);
+  const armed = request({ op: 'arm', type }, ['armed', 'arrived']);
+  await armed.replies.armed;
   await sleep(50);
-  const cpuA = serverCpuNs();
-  const selfA = selfCpuMs();
-  const t0 = now();
-  const pubA = await redisPublishCalls();
-  fanout = { type, lat, t0 };
-  host.send({ type: command });
-  const complete = await waitCount(type, liveCount(), waitMs());
+  const a = await mark();
+  hostCommand(command);
+  const replies = await bounded(armed.id, armed.replies.arrived, waitMs());
   const t1 = now();
-  const cpuB = serverCpuNs();
-  const selfB = selfCpuMs();
-  fanout = null;
-  await sleep(100); // let the server finish trailing work (host frames, metrics) so it is counted
-  const cpuC = serverCpuNs();
-  const pubB = pubA === null ? null : await redisPublishCalls();
+  const b = await mark();
+  await sleep(100); // trailing work (host frames, metrics) is charged to the fan-out
+  const c = await mark();
+  const lat = new Float64Array(N).fill(-1);
+  let complete = true;
+  const checks = { lost: 0, doubled: 0, missing: 0 };
+  for (const r of replies) {
+    complete = complete && r.complete;
+    if (r.question_bytes) questionBytes = r.question_bytes;
+    for (const [i, at] of r.times) if (at >= 0) lat[i] = at - a.t;
+    for (const k of Object.keys(checks)) checks[k] += r[k] || 0;
+  }
   const received = Array.from(lat).filter((x) => x >= 0);
   return {
-    command, type, complete, received: received.length, wall_ms: t1 - t0,
-    server_cpu_ms: (cpuC - cpuA) / 1e6,
-    server_util: (cpuB - cpuA) / 1e6 / (t1 - t0),
-    loadgen_util: (selfB - selfA) / (t1 - t0),
-    publish_calls: pubB === null ? null : pubB - pubA,
-    latencies_ms: Array.from(lat, (x) => (x >= 0 ? Math.round(x * 100) / 100 : null)),
-  };
-}
-
-function liveCount() { return players.filter((p) => p && p.connectMs >= 0 && !p.closed).length; }
-
-async function burst(index, correctChoices) {
-  const live = players.filter((p) => p.connectMs >= 0 && !p.closed);
-  counts.set('answer_receipt', 0);
-  counts.set('answer_error', 0);
-  const window = cfg.burst_window_s * 1000;
-  const base = now() + 50;
-  live.forEach((p, k) => { p.scheduled = base + (k * window) / live.length; p.receiptMs = -1; p.result = null; });
-  const cpuA = serverCpuNs();
-  const selfA = selfCpuMs();
-  let sent = 0;
-  let lateSends = 0;
-  await new Promise((resolve) => {
-    const pump = () => {
-      const t = now();
-      while (sent < live.length && live[sent].scheduled <= t) {
-        const p = live[sent++];
-        if (t - p.scheduled > 5) lateSends += 1;
-        p.conn.send({ type: 'answer', question_index: index, choices: correctChoices });
-      }
-      if (sent < live.length) setImmediate(pump); else resolve();
-    };
-    setTimeout(pump, 45);
-  });
-  const tDeadline = live[live.length - 1].scheduled;
-  // The question closes once everyone answered (or at its deadline); wait for the personal results.
-  counts.set('personal_result', 0);
-  const lat = new Float64Array(N).fill(-1);
-  fanout = { type: 'personal_result', lat, t0: tDeadline };
-  const gotAll = await waitCount('personal_result', live.length, cfg.burst_result_timeout_s * 1000);
-  const tResult = now();
-  fanout = null;
-  const cpuB = serverCpuNs();
-  const selfB = selfCpuMs();
-  const receipts = live.filter((p) => p.receiptMs >= 0);
-  let lost = 0;
-  let doubled = 0;
-  let missingResult = 0;
-  for (const p of live) {
-    if (!p.result) { missingResult += 1; continue; }
-    const r = p.result;
-    if (p.receiptMs >= 0 && !(r.correct && r.points > 0)) lost += 1;
-    if (r.score !== p.prevScore + r.points) doubled += 1;
-  }
-  const lb = await fanOut('next', 'leaderboard');
-  const resultLat = Array.from(lat).filter((x) => x >= 0);
-  delete lb.latencies_ms;
-  return {
-    players: live.length, sent, late_sends: lateSends, receipts: receipts.length,
-    answer_errors: counts.get('answer_error') || 0,
-    receipt_latencies_ms: receipts.map((p) => Math.round(p.receiptMs * 100) / 100),
-    publish_calls: null,
-    all_results: gotAll, missing_results: missingResult, lost, double_counted: doubled,
-    deadline_to_last_result_ms: resultLat.length ? Math.max(...resultLat) : null,
-    result_latencies_ms: resultLat.map((x) => Math.round(x * 100) / 100),
-    deadline_to_last_leaderboard_ms: lb.complete ? (tResult - tDeadline) + lb.wall_ms : null,
-    leaderboard: lb,
-    server_cpu_ms: (cpuB - cpuA) / 1e6,
-    loadgen_util: (selfB - selfA) / (tResult - base),
+    command, type, complete, received: received.length, wall_ms: t1 - a.t,
+    ...charged(a, c),
+    server_util: (b.cpu - a.cpu) / 1e6 / (t1 - a.t),
+    loadgen_util: charged(a, b).loadgen_util,
+    checks,
+    latencies_ms: Array.from(lat, (x) => (x >= 0 ? round2(x) : null)),
   };
 }
 
 async function main() {
   const hardStop = setTimeout(() => { log('hard time limit reached'); finish({ aborted: 'time limit' }); }, cfg.total_timeout_s * 1000);
   hardStop.unref();
-  await connectHost();
+  startWorkers();
+  await ask({ op: 'config', cfg }, 'ready');
+  for (let g = 0; g < cfg.games.length; g += 1) hosts.push(await connectHost(g, cfg.host_urls[g % cfg.host_urls.length]));
   await sleep(200);
   const rss0 = serverRssKiB();
-  const cpu0 = serverCpuNs();
-  const self0 = selfCpuMs();
-  const r0 = now();
-  const failed = await ramp();
-  const rampMs = now() - r0;
-  const self1 = selfCpuMs();
-  const cpu1 = serverCpuNs();
-  const connected = liveCount();
-  log(`ramp: ${connected} connected, ${failed} failed in ${Math.round(rampMs)} ms`);
+  const m0 = await mark();
+  const deadline = now() + cfg.ramp_timeout_s * 1000;
+  const lanes = Math.max(1, Math.ceil(cfg.concurrency / W));
+  const ramped = await ask(workers.map((_, w) => ({
+    op: 'ramp', indices: range(N).filter((i) => i % W === w), concurrency: lanes, deadline,
+  })), 'ramped');
+  const m1 = await mark();
+  const rampMs = m1.t - m0.t;
+  const connects = [];
+  let failed = 0;
+  for (const r of ramped) {
+    failed += r.failed;
+    for (const [i, ms] of r.connected) { connects.push(ms); live.push(i); }
+  }
+  live.sort((x, y) => x - y);
+  log(`ramp: ${live.length} connected, ${failed} failed in ${Math.round(rampMs)} ms`);
   await sleep(cfg.settle_ms);
-  const rss1 = serverRssKiB();
   const result = {
-    kind: cfg.kind, players: N, connected, failed,
+    kind: cfg.kind, players: N, connected: live.length, failed, workers: W, games: cfg.games.length,
+    server_pids: cfg.server_pids, redis_pid: cfg.redis_pid || null,
     ramp: {
-      wall_ms: rampMs, rss_before_kib: rss0, rss_after_kib: rss1,
-      server_cpu_ms: (cpu1 - cpu0) / 1e6, loadgen_util: (self1 - self0) / rampMs,
-      connect_latencies_ms: players.filter((p) => p && p.connectMs >= 0).map((p) => Math.round(p.connectMs * 100) / 100),
-      rss_after_kib_per_pid: cfg.server_pids.map((pid) => serverRssOf(pid)),
+      wall_ms: rampMs, rss_before_kib: rss0, rss_after_kib: serverRssKiB(),
+      ...charged(m0, m1),
+      connect_latencies_ms: connects,
+      rss_after_kib_per_pid: cfg.server_pids.map(rssOf),
     },
     fanouts: [],
     round_fanouts: [],
+    answer_path: null,
     burst: null,
+    drain: null,
   };
   const rounds = cfg.warmup + cfg.rounds;
-  for (let r = 0; r < rounds && connected > 0; r += 1) {
+  const fanOnly = cfg.fanout_only;
+  let question = -1;
+  for (let r = 0; r < rounds && live.length; r += 1) {
     const q = await fanOut(r === 0 ? 'start' : 'next', 'question');
+    question += 1;
     q.warmup = r < cfg.warmup;
     result.fanouts.push(q);
-    log(`question ${r}: ${q.received}/${connected} in ${Math.round(q.wall_ms)} ms, server ${q.server_cpu_ms.toFixed(1)} ms CPU`);
-    if (cfg.kind === 'raw') continue;
+    log(`question ${r}: ${q.received}/${live.length} in ${Math.round(q.wall_ms)} ms, server ${q.server_cpu_ms.toFixed(1)} ms CPU`);
+    if (fanOnly) continue;
     const rev = await fanOut('skip', 'personal_result');
-    for (const p of players) if (p && p.result) p.prevScore = p.result.score;
     const lb = await fanOut('next', 'leaderboard');
-    result.round_fanouts.push({ reveal: { ...rev, latencies_ms: undefined }, leaderboard: { ...lb, latencies_ms: undefined } });
+    result.round_fanouts.push({ reveal: strip(rev), leaderboard: strip(lb) });
   }
-  if (cfg.burst && cfg.kind !== 'raw' && connected > 0) {
-    const q = await fanOut('next', 'question');
-    result.burst_question = { ...q, latencies_ms: undefined };
-    result.burst = await burst(rounds, cfg.correct[rounds]);
-    log(`burst: ${result.burst.receipts}/${result.burst.players} receipts, lost ${result.burst.lost}`);
+  if (!fanOnly && live.length && cfg.answer_path) {
+    // Every player but one answers: the question stays open, so the CPU counted from the first
+    // send until every receipt is back (and trailing work settled) is the answer path alone.
+    const q = await fanOut(question < 0 ? 'start' : 'next', 'question');
+    question += 1;
+    result.answer_path_question = strip(q);
+    result.answer_path = await answers(question, [live[live.length - 1]], false);
+    log(`answer path: ${result.answer_path.receipts}/${result.answer_path.sent} receipts, server ${result.answer_path.server_cpu_ms.toFixed(1)} ms CPU`);
+    const rev = await fanOut('skip', 'personal_result');
+    const lb = await fanOut('next', 'leaderboard');
+    result.answer_path_close = { reveal: strip(rev), leaderboard: strip(lb) };
   }
-  result.question_bytes = questionBytes.n ? questionBytes.bytes / questionBytes.n : null;
+  if (!fanOnly && live.length && cfg.burst) {
+    const q = await fanOut(question < 0 ? 'start' : 'next', 'question');
+    question += 1;
+    result.burst_question = strip(q);
+    result.burst = await answers(question, [], true);
+    log(`burst: ${result.burst.receipts}/${result.burst.players} receipts, lost ${result.burst.lost}, late sends ${result.burst.late_sends}`);
+  }
+  if (cfg.drain && live.length) result.drain = await drainReplica();
+  result.question_bytes = questionBytes;
   finish(result);
 }
 
+const range = (n) => Array.from({ length: n }, (_, i) => i);
+const strip = (f) => ({ ...f, latencies_ms: undefined });
+
+// Every live player but `skip` answers `question` on an open-loop schedule spread over the
+// window. With `close`, the question closes when the last answer is in: the personal results
+// are timed from the window's end, then the host's `next` brings the leaderboard.
+async function answers(question, skip, close) {
+  const choices = cfg.correct[question % cfg.correct.length];
+  let armed = null;
+  if (close) {
+    armed = request({ op: 'arm', type: 'personal_result' }, ['armed', 'arrived']);
+    await armed.replies.armed;
+  }
+  const window = cfg.burst_window_s * 1000;
+  const base = now() + 50;
+  const order = live.filter((i) => !skip.includes(i));
+  const a = await mark();
+  const sending = request({ op: 'burst', index: question, choices, base, window, order: live, skip }, ['burst_done']);
+  const done = await bounded(sending.id, sending.replies.burst_done, window + cfg.burst_result_timeout_s * 1000);
+  const tReceipts = now();
+  const b = await mark();
+  let sent = 0; let late = 0; let maxLate = 0; let answerErrors = 0; let complete = true;
+  const receipts = [];
+  for (const r of done) {
+    sent += r.sent; late += r.late; answerErrors += r.answer_errors; complete = complete && r.complete;
+    maxLate = Math.max(maxLate, r.max_late_ms);
+    for (const [, ms] of r.receipts) receipts.push(ms);
+  }
+  const tDeadline = base + ((live.length - 1) * window) / live.length; // the last send
+  const out = {
+    players: order.length, sent, late_sends: late, max_late_ms: maxLate, receipts: receipts.length,
+    answer_errors: answerErrors, complete, receipt_latencies_ms: receipts,
+  };
+  if (!close) {
+    await sleep(100);
+    const c = await mark();
+    return { ...out, ...charged(a, c), receipts_wall_ms: tReceipts - a.t, loadgen_util: charged(a, b).loadgen_util };
+  }
+  const results = await bounded(armed.id, armed.replies.arrived, cfg.burst_result_timeout_s * 1000);
+  const tResult = now();
+  const c = await mark();
+  let lost = 0; let doubled = 0; let missing = 0; let gotAll = true;
+  const resultLat = [];
+  for (const r of results) {
+    gotAll = gotAll && r.complete;
+    lost += r.lost; doubled += r.doubled; missing += r.missing;
+    for (const [, at] of r.times) if (at >= 0) resultLat.push(round2(at - tDeadline));
+  }
+  const lb = await fanOut('next', 'leaderboard');
+  return {
+    ...out, all_results: gotAll, missing_results: missing, lost, double_counted: doubled,
+    deadline_to_last_result_ms: resultLat.length ? Math.max(...resultLat) : null,
+    result_latencies_ms: resultLat,
+    deadline_to_last_leaderboard_ms: lb.complete ? (tResult - tDeadline) + lb.wall_ms : null,
+    leaderboard: strip(lb),
+    ...charged(a, c),
+    loadgen_util: charged(a, c).loadgen_util,
+  };
+}
+
+// A replica drains (SIGTERM to cfg.drain.pid): its players reconnect to the other one with
+// their resume tokens, as the pages do; each resume's time from the signal and whether the
+// welcome carried the player's score are recorded.
+let draining = false;
+async function drainReplica() {
+  const d = cfg.drain;
+  const urls = cfg.player_urls;
+  const mine = live.filter((i) => urls[i % urls.length] === d.url);
+  const watch = request({ op: 'drain', url: d.alt_url, indices: mine }, ['watching', 'drained']);
+  await watch.replies.watching;
+  draining = true;
+  const a = await mark();
+  process.kill(d.pid, 'SIGTERM');
+  const replies = await bounded(watch.id, watch.replies.drained, d.timeout_s * 1000);
+  const b = await mark();
+  const resumed = [];
+  let scoresIntact = 0; let scoresWrong = 0; let missing = 0;
+  for (const r of replies) {
+    missing += r.missing.length;
+    for (const [, at, ok] of r.resumed) {
+      resumed.push(round2(at - a.t));
+      if (ok === true) scoresIntact += 1; else scoresWrong += 1;
+    }
+  }
+  // The game goes on: one more question reaches everyone, resumed players included.
+  const after = await fanOut('next', 'question');
+  log(`drain: ${resumed.length}/${mine.length} resumed, last after ${resumed.length ? Math.max(...resumed).toFixed(0) : '-'} ms`);
+  return {
+    players: mine.length, resumed: resumed.length, missing, scores_intact: scoresIntact, scores_wrong: scoresWrong,
+    resume_latencies_ms: resumed, last_resume_ms: resumed.length ? Math.max(...resumed) : null,
+    ...charged(a, b), question_after: strip(after),
+  };
+}
+
 let finished = false;
-function finish(result) {
+async function finish(result) {
   if (finished) return;
   finished = true;
+  if (!result.aborted) {
+    const asked = request({ op: 'errors' }, ['errors']);
+    const reports = await bounded(asked.id, asked.replies.errors, 5000);
+    for (const r of reports || []) {
+      if (!r) continue;
+      for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] || 0) + n;
+      for (const s of r.samples) if (errorSamples.length < 20) errorSamples.push(s);
+    }
+  }
   result.errors = errors;
   result.error_samples = errorSamples;
   result.host_seen = hostSeen.slice(0, 30);
   // A file, written synchronously: a large write to a pipe can be cut short by exit().
   fs.writeFileSync(cfg.result_path, `${JSON.stringify(result)}\n`);
-  for (const p of players) if (p) p.conn.close();
-  if (host) host.close();
-  setTimeout(() => process.exit(0), 200).unref();
+  for (const h of hosts) h.close();
+  for (const child of workers) { try { child.send({ op: 'close' }); } catch { /* gone */ } }
+  setTimeout(() => process.exit(0), 300).unref();
 }
 
 main().catch((err) => { log(err.stack || err); finish({ aborted: String(err.message || err) }); });

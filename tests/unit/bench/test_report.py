@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from bench.report import format_cell, format_ratio, render_table, replace_section
+from bench.report import (
+    csv_text,
+    format_cell,
+    format_ratio,
+    render_table,
+    replace_section,
+    session_rows,
+)
 
 
 def test_table_aligns_numbers_right_and_text_left() -> None:
@@ -88,3 +95,27 @@ def test_a_level_three_heading_stays_inside_its_section() -> None:
     doc = "# T\n\n## Game service\n\nold\n\n### Detail\n\nmore\n\n## Images\n\nkeep\n"
     updated = replace_section(doc, "Game service", "new")
     assert updated == "# T\n\n## Game service\n\nnew\n\n## Images\n\nkeep\n"
+
+
+def test_formatted_figures_align_right_like_numbers() -> None:
+    table = render_table(["server", "CPU ms"], [["ws", "12.3 (11.0 to 14.2)"], ["pq", "—"]])
+    assert table.splitlines()[1] == "| ------ | ------------------: |"
+
+
+def test_raw_figures_are_one_csv_row_per_session_failures_included() -> None:
+    from tests.unit.bench.test_summary import _raw
+
+    records = [
+        {"scenario": "game", "kind": "partyquiz", "size": 4, "players": 4, "run": 0, "raw": _raw()},
+        {"scenario": "game", "kind": "ws", "size": 4, "players": 4, "run": 0, "error": "boom\nx"},
+    ]
+    tables = session_rows(records)
+    headers, rows = tables["game"]
+    assert headers[:7] == ["scenario", "kind", "size", "players", "run", "load", "error"]
+    lines = csv_text(headers, rows).splitlines()
+    assert len(lines) == 3
+    ok = dict(zip(headers, rows[0], strict=True))
+    assert ok["answer_cpu_ms_per_1000"] == 2000.0
+    failed = dict(zip(headers, rows[1], strict=True))
+    assert (failed["error"], failed["answer_cpu_ms_per_1000"]) == ("boom", None)
+    assert lines[2].startswith("game,ws,4,4,0,,boom,")

@@ -5,7 +5,17 @@ from __future__ import annotations
 import math
 
 import pytest
-from bench.stats import interleaved, median, median_by_kind, percentile, ratio, spread
+from bench.stats import (
+    Spread,
+    interleaved,
+    median,
+    median_by_kind,
+    paired_ratios,
+    percentile,
+    ratio,
+    spread,
+    spread_of,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,3 +96,15 @@ def test_ratio_is_none_when_it_cannot_be_computed() -> None:
 def test_spread_is_the_range_relative_to_the_median() -> None:
     assert spread([9.0, 10.0, 11.0]) == pytest.approx(0.2)
     assert spread([10.0]) is None
+
+
+def test_spread_of_runs_is_the_median_with_the_extremes_ignoring_missing_runs() -> None:
+    assert spread_of([3.0, None, 1.0, 2.0, math.nan]) == Spread(2.0, 1.0, 3.0, 3)
+    assert spread_of([None]) is None
+
+
+def test_paired_ratios_compare_runs_of_the_same_round_only() -> None:
+    mine = {0: 90.0, 1: 100.0, 2: 140.0, 3: 50.0}
+    theirs = {0: 100.0, 1: 125.0, 2: 140.0, 4: 10.0}
+    assert paired_ratios(mine, theirs) == [0.9, 0.8, 1.0]
+    assert paired_ratios({0: None}, {0: 1.0}) == []
