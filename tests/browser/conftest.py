@@ -1,7 +1,9 @@
 """Browser fixtures: one real web + game service stack per session, Debian's chromium driven by
 Playwright, a host and player phones as separate browser contexts, and screenshots.
 
-Every test registers its own host, so tests share the processes but never their data.
+Tests share the processes and one registered host per stack (``host_page``): each test makes
+quizzes and games of its own, with titles no other test uses, and finds them by title; a test
+about what a new account sees registers its own host (``fresh_host_page``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.browser.flows import TOKEN_KEY
 from tests.browser.stack import Stack, chromium_path, run_stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,9 +122,48 @@ def new_context(browser: Browser, stack: Stack) -> Iterator[Callable[..., Browse
         context.close()
 
 
+@pytest.fixture(scope="session")
+def host_tokens() -> dict[str, str]:
+    """The login token of the host the tests of one stack share, by the stack's web URL."""
+    return {}
+
+
+def _registered_host_token(playwright: Playwright, web_url: str) -> str:
+    api = playwright.request.new_context(base_url=web_url)
+    try:
+        account = {"email": f"host-{uuid.uuid4().hex[:10]}@example.org", "password": PASSWORD}
+        registered = api.post("/api/auth/register", data=account)
+        assert registered.status == 201, registered.text()
+        login = api.post("/api/auth/login", data=account)
+        assert login.status == 200, login.text()
+        token = login.json()["access_token"]
+        assert isinstance(token, str)
+        return token
+    finally:
+        api.dispose()
+
+
 @pytest.fixture
-def host_page(new_context: Callable[..., BrowserContext]) -> Page:
-    """A big-screen page of a freshly registered host, logged in, on the quiz list."""
+def host_page(
+    new_context: Callable[..., BrowserContext],
+    stack: Stack,
+    playwright: Playwright,
+    host_tokens: dict[str, str],
+) -> Page:
+    """A big-screen page of the stack's shared host, logged in, on the quiz list."""
+    token = host_tokens.get(stack.web_url)
+    if token is None:
+        token = host_tokens[stack.web_url] = _registered_host_token(playwright, stack.web_url)
+    origin = {"origin": stack.web_url, "localStorage": [{"name": TOKEN_KEY, "value": token}]}
+    page = new_context(storage_state={"cookies": [], "origins": [origin]}).new_page()
+    page.goto("/host")
+    page.get_by_role("heading", name="Your quizzes").wait_for()
+    return page
+
+
+@pytest.fixture
+def fresh_host_page(new_context: Callable[..., BrowserContext]) -> Page:
+    """A big-screen page of a host registered through the page just now: an empty account."""
     page = new_context().new_page()
     register_host(page)
     return page

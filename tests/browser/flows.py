@@ -111,13 +111,19 @@ def build_quiz_in_editor(
 
 
 def launch_game(page: Page, title: str) -> str:
-    """From the quiz list, press Play on ``title``; return the join code on the big screen."""
+    """From the quiz list, press Play on ``title`` (the newest quiz of that title, the list's
+    first); return the join code on the big screen."""
     page.goto("/host")
-    item = page.locator("#quiz-list > li").filter(has_text=title)
-    item.get_by_role("button", name="Play").click()
+    quiz_item(page, title).get_by_role("button", name="Play").click()
     code = page.get_by_test_id("join-code")
     expect(code).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))
     return code.inner_text()
+
+
+def quiz_item(page: Page, title: str) -> Locator:
+    """The newest quiz titled exactly ``title`` on the host's quiz list."""
+    exact = page.locator(".title", has_text=re.compile(rf"^{re.escape(title)}$"))
+    return page.locator("#quiz-list > li").filter(has=exact).first
 
 
 def join(page: Page, code: str, nickname: str, *, via_link: bool = True) -> None:

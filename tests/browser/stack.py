@@ -72,7 +72,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def run_stack(root: Path, database_url: str | None = None) -> Iterator[Stack]:
-    """Migrate, then serve web and ws on free ports; yield where they listen; stop both."""
+    """Serve ws, migrate and serve web, on free ports; yield where they listen; stop both."""
     root.mkdir(parents=True, exist_ok=True)
     web_port, ws_port = free_port(), free_port()
     web_url = f"http://127.0.0.1:{web_port}"
@@ -88,7 +88,7 @@ def run_stack(root: Path, database_url: str | None = None) -> Iterator[Stack]:
         "PARTYQUIZ_WEB_PUBLIC_WS_URL": ws_url,
         "PARTYQUIZ_WEB_PORT": str(web_port),
         "PARTYQUIZ_WEB_HOST": "127.0.0.1",
-        # Every test registers and logs in its own host from one address.
+        # Tests register hosts and log in from one address.
         "PARTYQUIZ_WEB_LOGIN_RATE_LIMIT": "1000",
         "PARTYQUIZ_WEB_CODE_LOOKUP_RATE_LIMIT": "1000",
         "PARTYQUIZ_WEB_LOG_LEVEL": "warning",
@@ -102,23 +102,24 @@ def run_stack(root: Path, database_url: str | None = None) -> Iterator[Stack]:
         # A harmless listed word, so the pages' handling of refused nicknames is exercised.
         "PARTYQUIZ_WS_NICKNAME_BLOCKLIST": "grumpy",
     }
-    migrate = subprocess.run(
-        [str(BIN / "partyquiz-web"), "migrate"], env=env, capture_output=True, text=True
-    )
-    if migrate.returncode != 0:
-        raise RuntimeError(f"partyquiz-web migrate failed: {migrate.stderr}")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         with (root / "web.log").open("wb") as web_log, (root / "ws.log").open("wb") as ws_log:
+            # The game service needs no database: it starts while web's migration runs.
+            procs.append(
+                subprocess.Popen([str(BIN / "partyquiz-ws")], env=env, stdout=ws_log, stderr=ws_log)
+            )
+            migrate = subprocess.run(
+                [str(BIN / "partyquiz-web"), "migrate"], env=env, capture_output=True, text=True
+            )
+            if migrate.returncode != 0:
+                raise RuntimeError(f"partyquiz-web migrate failed: {migrate.stderr}")
             procs.append(
                 subprocess.Popen(
                     [str(BIN / "partyquiz-web"), "serve"], env=env, stdout=web_log, stderr=web_log
                 )
             )
-            procs.append(
-                subprocess.Popen([str(BIN / "partyquiz-ws")], env=env, stdout=ws_log, stderr=ws_log)
-            )
-        for proc, port, log in ((procs[0], web_port, "web.log"), (procs[1], ws_port, "ws.log")):
+        for proc, port, log in ((procs[1], web_port, "web.log"), (procs[0], ws_port, "ws.log")):
             _wait_until_listening(proc, port, root / log)
         relay.start()
         yield Stack(web_url, ws_url, web_port, ws_port, root, relay)

@@ -37,13 +37,15 @@ NICKNAMES = ["Ada", "Grace", "Linus"]
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """The whole game on the embedded default and on PostgreSQL, as in production."""
-    database_url = None
-    if request.param == "postgresql":
-        postgres = request.getfixturevalue("postgres")
-        database_url = postgres.url(postgres.create_database())
+    """The whole game on the embedded default (the session's stack) and on PostgreSQL, as in
+    production."""
+    if request.param == "sqlite":
+        yield stack
+        return
+    postgres = request.getfixturevalue("postgres")
+    database_url = postgres.url(postgres.create_database())
     with run_stack(tmp_path_factory.mktemp(f"stack-{request.param}"), database_url) as running:
         yield running
 

@@ -94,8 +94,10 @@ def test_every_question_kind_round_trips_through_export_and_import(host_page: Pa
     assert api(page, "GET", f"/api/quizzes/{imported['id']}")["quiz"] == saved
 
 
-def test_a_broken_import_lists_each_problem_with_its_path(host_page: Page, tmp_path: Path) -> None:
-    page = host_page
+def test_a_broken_import_lists_each_problem_with_its_path(
+    fresh_host_page: Page, tmp_path: Path
+) -> None:
+    page = fresh_host_page
     bad = tmp_path / "bad.quiz.json"
     bad.write_text(json.dumps({"title": "Bad", "questions": [{"text": "Q", "choices": []}]}))
     page.locator("#import-file").set_input_files(bad)
