@@ -44,6 +44,33 @@ def pg_restore_args(database: str) -> list[str]:
     ]
 
 
+RESTORE_SQL = "/tmp/partyquiz-restore.sql"  # noqa: S108 - in the restore pod, which only it uses
+
+
+def restore_script() -> str:
+    """Return the script that restores the dump named by its first argument (PG* env: where).
+
+    pg_restore alone, even with ``--clean``, replaces only the objects in the dump: a table a
+    later migration added would survive the restore of an earlier dump, and that migration would
+    fail on the next upgrade. So the dump is first turned into SQL (a dump that cannot be read
+    stops there, before anything changed), then, in one transaction, the public schema is
+    dropped, recreated and loaded: the database ends up exactly as dumped, or unchanged.
+    """
+    # Double quotes only, so the script can be passed in single quotes (docs/operations.md).
+    return "\n".join(
+        [
+            "set -eu",
+            f'trap "rm -f {RESTORE_SQL}" EXIT',
+            f'pg_restore --no-owner --no-privileges --file {RESTORE_SQL} "$1"',
+            "psql --no-psqlrc --quiet --single-transaction --set ON_ERROR_STOP=1"
+            ' --command "SET client_min_messages = warning"'
+            ' --command "DROP SCHEMA public CASCADE" --command "CREATE SCHEMA public"'
+            f" --file {RESTORE_SQL}",
+            'echo "restored $1"',
+        ]
+    )
+
+
 def backup_pvc_name(inst: Instance) -> str:
     """Return the name of the backup volume claim."""
     return f"{inst.name}-backups"

@@ -150,3 +150,59 @@ def test_backup_script_keeps_the_configured_number_of_dumps(
     assert len(kept) == 3
     assert newest.name in kept
     assert f"{backup.PRE_MIGRATION_PREFIX}-20240101T000000Z-old{backup.DUMP_SUFFIX}" not in kept
+
+
+def _run_restore_script(
+    postgres: Postgres, database: str, dump: Path, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run the restore pod's script (docs/operations.md, step 3) on ``dump``."""
+    script = backup.restore_script().replace(backup.RESTORE_SQL, str(tmp_path / "restore.sql"))
+    sh = shutil.which("sh")
+    assert sh is not None
+    return subprocess.run(
+        [sh, "-c", script, "sh", str(dump)],
+        env=_libpq_env(postgres, database),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_restoring_a_dump_from_before_a_migration_removes_what_the_migration_added(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    database = postgres.create_database()
+    assert _migrate(postgres, database).returncode == 0
+    _psql(postgres, database, SEED)
+    head = _psql(postgres, database, "SELECT version_num FROM alembic_version")
+    (tmp_path / "backups").mkdir()
+    dump = _run_backup_script(postgres, database, tmp_path / "backups", tag="before")
+    # What a later release's migration does: a new table, a new revision, more data.
+    _psql(postgres, database, "CREATE TABLE upgrade_probe (id integer PRIMARY KEY)")
+    _psql(postgres, database, "UPDATE alembic_version SET version_num = 'later'")
+    _psql(postgres, database, "UPDATE quizzes SET title = 'Edited after the backup'")
+
+    done = _run_restore_script(postgres, database, dump, tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert _psql(postgres, database, "SELECT to_regclass('upgrade_probe') IS NULL") == "t"
+    assert _psql(postgres, database, "SELECT version_num FROM alembic_version") == head
+    assert _psql(postgres, database, "SELECT title FROM quizzes") == "Capitals of Europe"
+    # The version the dump belongs to runs on it, and the later migration could run again.
+    assert _migrate(postgres, database).returncode == 0
+    assert not list(tmp_path.glob("restore.sql"))
+
+
+def test_a_dump_that_cannot_be_read_leaves_the_database_as_it_was(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    database = postgres.create_database()
+    assert _migrate(postgres, database).returncode == 0
+    _psql(postgres, database, SEED)
+    broken = tmp_path / "broken.dump"
+    broken.write_bytes(b"PGDMP" + b"\0" * 64)
+
+    done = _run_restore_script(postgres, database, broken, tmp_path)
+
+    assert done.returncode != 0
+    assert _psql(postgres, database, "SELECT title FROM quizzes") == "Capitals of Europe"

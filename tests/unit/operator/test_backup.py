@@ -237,3 +237,19 @@ def test_script_gives_up_on_a_database_that_never_answers_and_writes_nothing(
     assert "PostgreSQL at db:5432 did not accept connections within 1 s" in done.stderr
     assert "pg_dump" not in (tmp_path / "bin" / "calls").read_text()
     assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_the_runbook_restores_with_the_restore_script_line_for_line() -> None:
+    runbook = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
+    documented = {line.strip() for line in runbook.splitlines()}
+    assert set(backup.restore_script().splitlines()) <= documented
+
+
+def test_restore_reads_the_whole_dump_before_it_changes_anything() -> None:
+    lines = backup.restore_script().splitlines()
+    reading = next(i for i, line in enumerate(lines) if line.startswith("pg_restore"))
+    loading = next(i for i, line in enumerate(lines) if line.startswith("psql"))
+    assert reading < loading
+    assert lines[0] == "set -eu"  # an unreadable dump stops the script before psql
+    assert "--single-transaction" in lines[loading]
+    assert "ON_ERROR_STOP=1" in lines[loading]
