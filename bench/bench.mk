@@ -7,6 +7,8 @@
 #   make bench BENCH=quick      a small smoke run (200 players, 1 run; ~5 min); its figures stay
 #                               in the run directory unless BENCH_ARGS has --docs
 #   make bench BENCH_ARGS='--sizes 1000 --runs 3 --scenarios game --no-docs'
+# B5 starts a control plane of its own on PARTYQUIZ_BENCH_CLUSTER_PORT_BASE (default 27000);
+# give concurrent runs different bases.
 
 BENCH ?= full
 BENCH_ARGS ?=

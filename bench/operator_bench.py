@@ -28,7 +28,8 @@ from bench.stats import percentile
 from bench.targets import REPO_ROOT
 
 CLUSTER_SCRIPTS = REPO_ROOT / "hack" / "cluster"
-PORT_BASE = "27000"  # the e2e plane uses the default 17000
+# B5's own plane: the e2e plane uses the default 17000; two B5 runs at once need two bases.
+PORT_BASE = os.environ.get("PARTYQUIZ_BENCH_CLUSTER_PORT_BASE", "27000")
 BENCH_NAMESPACE = "partyquiz-operator-bench"
 OPERATOR_RESYNC_SECONDS = 5.0  # what tests.e2e.operator.harness.OperatorProcess runs with
 
