@@ -35,13 +35,11 @@ lint: deps ## ruff, mypy --strict, import-linter
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports
-	$(RUN) python -m partyquiz_operator.crdgen --check
-	$(RUN) python -m partyquiz_operator.monitoring --check
+	$(RUN) python -m partyquiz_operator.generate --check
 
 .PHONY: generate
 generate: deps ## Regenerate the CRD, its reference docs, alert rules and dashboard from the operator's model
-	$(RUN) python -m partyquiz_operator.crdgen
-	$(RUN) python -m partyquiz_operator.monitoring
+	$(RUN) python -m partyquiz_operator.generate
 
 .PHONY: fmt
 fmt: deps ## Format and auto-fix

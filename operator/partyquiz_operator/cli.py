@@ -7,6 +7,7 @@ It holds no reconcile logic.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from datetime import UTC, datetime
@@ -16,10 +17,8 @@ from typing import Any
 import kopf
 import yaml
 
-from partyquiz_operator import crdgen, handlers, k8s, reaping
+from partyquiz_operator import handlers, k8s, reaping
 from partyquiz_operator.metrics import OperatorMetrics
-from partyquiz_operator.reconcile import Reconciler
-from partyquiz_operator.recorder import EventRecorder
 from partyquiz_operator.settings import OperatorSettings
 
 
@@ -101,29 +100,11 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
 def run(settings: OperatorSettings) -> None:
     """Wire the operator from ``settings`` and run kopf until stopped."""
     metrics = OperatorMetrics()
-    # kopf's handler threads, the pass queue's, the request threads (four times as many), the
-    # resync loop and the Events thread.
-    api_client = k8s.load_api_client(settings.kubeconfig, pool_size=6 * settings.worker_threads + 2)
-    cluster = k8s.Cluster(api_client, metrics, timeout=settings.request_timeout_seconds)
-    cache = handlers.new_watch_cache()
-    reconciler = Reconciler(
-        cluster,
-        metrics,
-        cache=cache,
-        events=EventRecorder(cluster),
-        request_threads=4 * settings.worker_threads,
-    )
+    credentials = k8s.load_credentials(settings.kubeconfig)
     registry = kopf.OperatorRegistry()
     kopf_settings = kopf.OperatorSettings()
     handlers.configure(kopf_settings, settings)
-    handlers.register(registry, reconciler, metrics, settings, cache)
-
-    @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return k8s.kopf_connection(api_client)
-
-    if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+    handlers.register(registry, settings, metrics, credentials)
     namespaces = settings.namespace_list()
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(
@@ -140,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``partyquiz-operator`` console script."""
     args = build_parser().parse_args(argv)
     if args.command == "crd":
-        sys.stdout.write(yaml.safe_dump(crdgen.build_crd(), sort_keys=False))
+        from partyquiz_operator.generate import crd  # the one runtime use of a generator
+
+        sys.stdout.write(yaml.safe_dump(crd.build_crd(), sort_keys=False))
         return 0
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -159,15 +142,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def release_finalizers(settings: OperatorSettings, *, older_than: float) -> int:
     """Release stale clean-up finalizers once and report what was released."""
-    metrics = OperatorMetrics()
-    api_client = k8s.load_api_client(settings.kubeconfig)
-    cluster = k8s.Cluster(api_client, metrics, timeout=settings.request_timeout_seconds)
-    released = reaping.release_stale_finalizers(
-        cluster,
-        settings.namespace_list(),
-        now=datetime.now(UTC),
-        older_than_seconds=older_than,
-    )
+
+    async def release() -> list[str]:
+        session = k8s.Api(
+            k8s.load_credentials(settings.kubeconfig),
+            OperatorMetrics(),
+            timeout=settings.request_timeout_seconds,
+        )
+        await session.open()
+        try:
+            return await reaping.release_stale_finalizers(
+                session,
+                settings.namespace_list(),
+                now=datetime.now(UTC),
+                older_than_seconds=older_than,
+            )
+        finally:
+            await session.close()
+
+    released = asyncio.run(release())
     print(f"released {len(released)}: {' '.join(released)}".rstrip(": "))
     return 0
 

@@ -1,120 +1,60 @@
-"""kopf handlers: thin adapters from kopf's causes to ``reconcile.Reconciler`` calls.
+"""The kopf shell: settings, indexes of the children, handlers, probes, start and stop.
 
-Owns the registration (on a registry passed in, so tests get a fresh one), the kopf settings,
-and the one place where operator errors become ``kopf.PermanentError`` / ``kopf.TemporaryError``.
-The PartyQuiz handlers are sync functions, so kopf runs the blocking reconcile in its thread
-pool and the event loop never blocks; child events only queue their owner on a ``WorkQueue``
-whose own threads reconcile it, so they never wait for (or hold) kopf's pool. The rest of a new
-instance's first pass and the resync go on lower lanes of the same queue, behind every pass a
-child's change asked for. No decisions are made here.
+Owns the registration (on a registry passed in, so tests get a fresh one) and the one place
+where a pass's ``Outcome`` becomes ``kopf.TemporaryError`` (with the pass's delay) or
+``kopf.PermanentError``, so kopf owns the retries of the passes it starts. Children are watched
+with a server-side label selector (only the operator's objects arrive) and kept in
+``@kopf.index``es keyed by (namespace, instance), which is where passes read them. Every handler
+is async: all of it runs on kopf's event loop. No decisions are made here.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
+import asyncio
 import logging
-import math
-import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import kopf
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from partyquiz_operator import api, builders, liveness, reaping
-from partyquiz_operator.errors import SpecError, TransientError
+from partyquiz_operator import api, k8s, reaping
 from partyquiz_operator.metrics import OperatorMetrics
-from partyquiz_operator.reconcile import Reconciler
+from partyquiz_operator.passes import Outcome, Passes
+from partyquiz_operator.plan.lifecycle import Key
+from partyquiz_operator.render.common import FIELD_MANAGER, INSTANCE_LABEL, MANAGED_BY_LABEL
 from partyquiz_operator.settings import OperatorSettings
-from partyquiz_operator.watchcache import WatchCache, only_status_changed
-from partyquiz_operator.workqueue import WorkQueue
+from partyquiz_operator.trigger import OwnerTrigger, resync
 
 logger = logging.getLogger(__name__)
 
 FINALIZER = reaping.FINALIZER
 ANNOTATION_PREFIX = "partyquiz.dev"
 
-# Children whose changes (including deletion) trigger an immediate reconcile of their owner,
-# as (group, version, plural, kind); their latest versions are kept in the ``WatchCache``.
-# Secrets are repaired by the periodic resync instead: watching Secrets would mean reading
-# every Secret in the watched namespaces.
+# The children a pass reads, as (group, version, plural, kind). Watched with a label selector
+# (only the operator's objects), indexed by instance, and each change triggers its instance's
+# pass. Secrets are not watched: that would need the right to read every Secret.
 WATCHED_CHILDREN: tuple[tuple[str, str, str, str], ...] = (
     ("", "v1", "serviceaccounts", "ServiceAccount"),
+    ("", "v1", "services", "Service"),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    ("", "v1", "pods", "Pod"),
     ("apps", "v1", "deployments", "Deployment"),
     ("apps", "v1", "statefulsets", "StatefulSet"),
     ("batch", "v1", "jobs", "Job"),
-    ("", "v1", "services", "Service"),
+    ("batch", "v1", "cronjobs", "CronJob"),
     ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
     ("networking.k8s.io", "v1", "ingresses", "Ingress"),
     ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
 )
-
-
-# A busy instance (one that never idles for ``resync_seconds``) still gets a resync pass, which
-# reads the children the watches do not cover, at least every this many ``resync_seconds``.
-RESYNC_AT_LEAST_EVERY = 3
-
-# The watched children's kinds, which the resync relists into the watch cache.
-CACHED_KINDS = [kind for *_, kind in WATCHED_CHILDREN]
-
-
-# Kinds whose status a pass reads. A change to only the status of any other watched child (a
-# PodDisruptionBudget's counts change with every pod) cannot change what a pass decides, so it
-# triggers no pass.
-STATUS_READ_KINDS = frozenset({"Deployment", "StatefulSet", "Job"})
-
-# Kinds whose every field outside spec, labels, annotations and owners is status (a
-# ServiceAccount is not: its fields sit at the top level, so every change of one counts).
-_SPEC_KINDS = frozenset(
-    {"Service", "PodDisruptionBudget", "NetworkPolicy", "Ingress", "HorizontalPodAutoscaler"}
-)
-
-
-def new_watch_cache() -> WatchCache:
-    """Return an empty cache of the kinds in ``WATCHED_CHILDREN`` and of PartyQuiz objects."""
-    return WatchCache(frozenset({api.KIND, *(kind for *_, kind in WATCHED_CHILDREN)}))
-
-
-# The pass queue's lanes, in priority order: a child changed (or a pass must go again); the
-# rest of a new instance's first pass; the resync.
-CHILD_LANE, FIRST_PASS_LANE, RESYNC_LANE = 0, 1, 2
-
-
-def lane_threads(worker_threads: int) -> tuple[int | None, int, int]:
-    """Return how many queue threads each lane may use at once: all, a half, a quarter."""
-    return (None, max(1, worker_threads // 2), max(1, worker_threads // 4))
-
-
-T = TypeVar("T")
-
-
-def _same_version(kept: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-    version = kept.get("metadata", {}).get("resourceVersion")
-    return version is not None and version == body.get("metadata", {}).get("resourceVersion")
-
-
-class _QuietWatchHandlers(logging.Filter):
-    """Drop kopf's "Handler ... succeeded." line for the bookkeeping event handlers.
-
-    They run for every watch event of every object of the watched kinds (hundreds a second on a
-    busy cluster); their failures are still logged.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO:
-            return True
-        message = record.getMessage()
-        bookkeeping = message.startswith(("Handler 'child-", "Handler 'instance-event'"))
-        return not (bookkeeping and message.endswith(" succeeded."))
+RESYNC_BEAT_FACTOR = 3  # liveness fails after this many silent resync intervals (plus 30 s)
 
 
 def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
-    """Apply the operator's choices to kopf's settings (and to kopf's object log)."""
-    objects_log = logging.getLogger("kopf.objects")
-    if not any(isinstance(f, _QuietWatchHandlers) for f in objects_log.filters):
-        objects_log.addFilter(_QuietWatchHandlers())
+    """Apply the operator's choices to kopf's settings."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=ANNOTATION_PREFIX
@@ -122,193 +62,170 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
-    # Our own Events report transitions; kopf's per-handler Events would be a write per pass.
+    # The passes record their own Events (transitions only); kopf's would be one per handler.
     settings.posting.enabled = False
     settings.watching.server_timeout = operator.watch_server_timeout_seconds
     settings.watching.client_timeout = operator.watch_client_timeout_seconds
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = operator.request_timeout_seconds * 2
-    settings.execution.max_workers = operator.worker_threads
     # Resource discovery by watching CRDs needs cluster-wide rights the chart does not grant.
     settings.scanning.disabled = True
+    for group, _, plural, _ in WATCHED_CHILDREN:
+        selector = (group, plural) if group else plural
+        settings.watching.label_selectors[selector] = f"{MANAGED_BY_LABEL}={FIELD_MANAGER}"
 
 
-def owner_of(body: Mapping[str, Any]) -> str | None:
-    """Return the name of the PartyQuiz that controls ``body``, if any."""
-    for ref in body.get("metadata", {}).get("ownerReferences", []) or []:
-        if ref.get("kind") == api.KIND and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
-            return str(ref.get("name"))
-    return None
+def kopf_connection(credentials: k8s.Credentials) -> kopf.ConnectionInfo:
+    """Return kopf's credentials from the ones the passes use."""
+    token = credentials.token()
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        ca_path=credentials.ca_path,
+        insecure=credentials.insecure,
+        scheme="Bearer" if token else None,
+        token=token,
+        certificate_path=credentials.cert_path,
+        private_key_path=credentials.key_path,
+    )
+
+
+def _kept(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what the index keeps of a child: all of it, but only what passes read of a pod."""
+    kept = {**body, "kind": kind}
+    if kind == "Pod":
+        meta, st = body.get("metadata", {}), body.get("status") or {}
+        kept = {
+            "kind": kind,
+            "metadata": {
+                k: meta.get(k) for k in ("name", "labels", "annotations", "deletionTimestamp")
+            },
+            "status": {
+                k: st.get(k)
+                for k in ("phase", "conditions", "containerStatuses", "initContainerStatuses")
+            },
+        }
+    return kept
+
+
+def _key(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body["metadata"]
+    return str(meta["namespace"]), str(meta["name"])
+
+
+def _raise(outcome: Outcome) -> None:
+    if outcome.permanent:
+        raise kopf.PermanentError(outcome.message)
+    if outcome.retry_after is not None:
+        raise kopf.TemporaryError(outcome.message, delay=outcome.retry_after)
+
+
+class Shell:
+    """What the handlers share once the operator started: the API session, passes, trigger."""
+
+    def __init__(self) -> None:
+        self.passes: Passes | None = None
+        self.trigger: OwnerTrigger | None = None
+        self.beat: dict[str, float] = {"resync": time.monotonic()}
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.closers: list[Callable[[], Awaitable[None]]] = []
 
 
 def register(
     registry: kopf.OperatorRegistry,
-    reconciler: Reconciler,
-    metrics: OperatorMetrics,
     operator: OperatorSettings,
-    cache: WatchCache | None = None,
+    metrics: OperatorMetrics,
+    credentials: k8s.Credentials,
 ) -> None:
-    """Register every handler of the operator on ``registry``.
-
-    ``cache`` is the one the reconciler reads; child events keep it current.
-    """
+    """Register every handler of the operator on ``registry``."""
     pq = (api.GROUP, api.VERSION, api.PLURAL)
+    shell = Shell()
+    indexes: dict[str, Any] = {}
 
-    alive = liveness.Liveness(
-        resync_seconds=operator.resync_seconds,
-        watch_stall_seconds=operator.watch_stall_seconds,
-        now=time.monotonic(),
-    )
+    def children(namespace: str, name: str) -> dict[Key, Mapping[str, Any]]:
+        found: dict[Key, Mapping[str, Any]] = {}
+        for *_, kind in WATCHED_CHILDREN:
+            for body in indexes[kind].get((namespace, name), []):
+                found[(kind, body["metadata"]["name"])] = body
+        return found
 
-    def run(handler: str, call: Callable[[], T]) -> T:
-        started = time.perf_counter()
-        try:
-            result = call()
-        except SpecError as exc:
-            metrics.reconcile_total.labels(handler, "permanent_error").inc()
-            raise kopf.PermanentError(str(exc)) from exc
-        except TransientError as exc:
-            metrics.reconcile_total.labels(handler, "temporary_error").inc()
-            raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
-        finally:
-            metrics.reconcile_duration.labels(handler).observe(time.perf_counter() - started)
-        metrics.reconcile_total.labels(handler, "ok").inc()
-        return result
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf_connection(credentials)
 
-    # When each instance's last pass, and its last resync pass, ended (monotonic): the resync
-    # queues instances that had no pass for ``resync_seconds`` or no resync pass for
-    # ``RESYNC_AT_LEAST_EVERY`` of them.
-    last_pass: dict[tuple[str, str], float] = {}
-    last_resync: dict[tuple[str, str], float] = {}
-    last_pass_guard = threading.Lock()
+    @kopf.index(*pq, registry=registry, id="partyquizzes")
+    async def instances(body: kopf.Body, **_: Any) -> dict[tuple[str, str], bool]:
+        return {_key(body): True}
 
-    def passed(key: tuple[str, str], *, resync: bool = False) -> None:
-        with last_pass_guard:
-            last_pass[key] = now = time.monotonic()
-            if resync:
-                last_resync[key] = now
+    for group, version, plural, kind in WATCHED_CHILDREN:
 
-    def due(key: tuple[str, str], now: float) -> bool:
-        idle = now - last_pass.get(key, -math.inf)
-        unchecked = now - last_resync.get(key, -math.inf)
-        return (
-            idle >= operator.resync_seconds
-            or unchecked >= operator.resync_seconds * RESYNC_AT_LEAST_EVERY
+        def index_child(kind: str = kind) -> Any:
+            async def child(
+                body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any
+            ) -> Any:
+                instance = labels.get(INSTANCE_LABEL)
+                return {(namespace, instance): _kept(kind, body)} if instance else {}
+
+            return child
+
+        kopf.index(group, version, plural, registry=registry, id=f"children-{plural}")(
+            index_child()
         )
 
-    def reconcile_owner(key: tuple[str, str], lane: int) -> None:
-        namespace, owner = key
-        resync = lane == RESYNC_LANE
-        handler = {CHILD_LANE: "child", FIRST_PASS_LANE: "first-pass"}.get(lane, "resync")
-        try:
-            run(
-                handler,
-                functools.partial(
-                    reconciler.reconcile_named,
-                    namespace,
-                    owner,
-                    reads="resync" if resync else "event",
-                ),
-            )
-        except (kopf.PermanentError, kopf.TemporaryError) as exc:
-            # The owner's own handlers and the resync retry; a queued pass cannot.
-            logger.warning("%s pass of %s/%s: %s", handler, namespace, owner, exc)
-        finally:
-            passed(key, resync=resync)
+        def on_child(kind: str = kind) -> Any:
+            async def changed(type: str | None, body: kopf.Body, **_: Any) -> None:
+                if shell.trigger is not None:
+                    shell.trigger.child_changed(kind, type, body)
 
-    owners: WorkQueue[tuple[str, str]] = WorkQueue(
-        reconcile_owner,
-        threads=operator.worker_threads,
-        name="partyquiz-pass",
-        lanes=lane_threads(operator.worker_threads),
-    )
+            return changed
+
+        kopf.on.event(group, version, plural, registry=registry, id=f"child-{plural}")(on_child())
+
+    @kopf.on.startup(registry=registry)
+    async def start(**kwargs: Any) -> None:
+        for *_, plural, kind in WATCHED_CHILDREN:
+            indexes[kind] = kwargs[f"children-{plural}"]
+        session = k8s.Api(credentials, metrics, timeout=operator.request_timeout_seconds)
+        await session.open()
+        shell.closers.append(session.close)
+        shell.passes = Passes(session, metrics, children)
+        shell.trigger = OwnerTrigger(shell.passes)
+        shell.tasks.append(
+            asyncio.create_task(
+                resync(
+                    shell.trigger,
+                    shell.passes,
+                    kwargs["partyquizzes"],
+                    every=operator.resync_seconds,
+                    beat=shell.beat,
+                ),
+                name="partyquiz-resync",
+            )
+        )
+        if operator.metrics_port:
+            runner = await serve_metrics(metrics, operator.metrics_port)
+            shell.closers.append(runner.cleanup)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        for task in shell.tasks:
+            task.cancel()
+        if shell.trigger is not None:
+            await shell.trigger.stop()
+        for close in reversed(shell.closers):
+            await close()
 
     @kopf.on.resume(*pq, registry=registry, id="reconcile")
     @kopf.on.create(*pq, registry=registry, id="reconcile")
     @kopf.on.update(*pq, registry=registry, id="reconcile")
-    def reconcile_changed(body: kopf.Body, reason: str, **_: Any) -> None:
-        # At start-up (resume) the watch cache is still filling: read the API server.
-        from_cache = reason != kopf.Reason.RESUME
-        # A new instance's first pass stops once its data stores are started (see
-        # Reconciler.reconcile); the rest follows on the child queue's threads.
-        stores_first = reason == kopf.Reason.CREATE
-        key = (body["metadata"]["namespace"], body["metadata"]["name"])
-        try:
-            outcome = run(
-                "changed",
-                lambda: reconciler.reconcile(
-                    body, from_cache=from_cache, stores_first=stores_first
-                ),
-            )
-        finally:
-            passed(key)
-        if outcome.dirty:
-            # A child changed during the pass (its event was coalesced into this pass, which
-            # may have read the child before the change): go again, off kopf's threads.
-            owners.add(key, CHILD_LANE)
-        elif outcome.follow_up:
-            # The pass stopped once the data stores were started; the rest follows behind
-            # the passes children asked for (a child's change moves it up).
-            owners.add(key, FIRST_PASS_LANE)
+    async def reconcile(body: kopf.Body, **_: Any) -> None:
+        assert shell.passes is not None
+        _raise(await shell.passes.run(_key(body), "changed"))
 
-    stop_resync = threading.Event()
-
-    def resync_forever() -> None:
-        """Have every instance reconciled at least each ``resync_seconds`` (the safety net).
-
-        Every ``resync_seconds`` the watched children are relisted into the watch cache (which
-        repairs what a watch missed); every half of it, each instance whose last pass ended
-        ``resync_seconds`` ago or earlier (or whose last resync pass ended
-        ``RESYNC_AT_LEAST_EVERY`` times that ago) is queued on the resync lane, behind
-        every event-driven pass. One loop for all instances instead of a kopf timer per object:
-        per-object timers make kopf put a finalizer on every PartyQuiz, and a finalizer is
-        exactly what must not be there when nothing needs cleaning up (see docs/operator.md,
-        "Deletion").
-        """
-        namespaces = operator.namespace_list()
-        relisted_at: float | None = None
-        seeded = False
-        while not seeded and not stop_resync.is_set():
-            # Once at start: afterwards the watches keep the cache complete.
-            try:
-                reconciler.seed_children(namespaces, CACHED_KINDS)
-                relisted_at = time.monotonic()
-                seeded = True
-            except TransientError as exc:
-                logger.warning("cannot list the watched kinds yet: %s", exc)
-                stop_resync.wait(min(operator.resync_seconds, 5.0))
-        while not stop_resync.wait(operator.resync_seconds / 2):
-            alive.beat(time.monotonic())
-            try:
-                instances = reconciler.list_instances(namespaces)
-                now = time.monotonic()
-                if relisted_at is None or now - relisted_at >= operator.resync_seconds * 0.99:
-                    relisted_at = now
-                    for body in reconciler.relist_children(namespaces, CACHED_KINDS):
-                        owner = owner_of(body)
-                        namespace = body.get("metadata", {}).get("namespace", "")
-                        if owner is not None and namespace:
-                            owners.add((namespace, owner))
-            except TransientError as exc:
-                logger.warning("resync: cannot list: %s", exc)
-                continue
-            now = time.monotonic()
-            alive.listed(instances, now)
-            with last_pass_guard:
-                keys = [(ns, name) for ns, name, _ in instances if due((ns, name), now)]
-            for key in keys:
-                owners.add(key, RESYNC_LANE)
-
-    @kopf.on.startup(registry=registry)
-    def start_resync(**_: Any) -> None:
-        owners.start()
-        threading.Thread(target=resync_forever, name="partyquiz-resync", daemon=True).start()
-
-    @kopf.on.cleanup(registry=registry)
-    def stop_resync_loop(**_: Any) -> None:
-        stop_resync.set()
-        owners.stop()
-        reconciler.close()
+    @kopf.on.event(*pq, registry=registry, id="instance-gone")
+    async def instance_gone(type: str, body: kopf.Body, **_: Any) -> None:
+        if type == "DELETED" and shell.passes is not None and shell.trigger is not None:
+            shell.trigger.forget(_key(body))
+            shell.passes.forget(_key(body))
 
     @kopf.on.delete(
         *pq,
@@ -317,80 +234,34 @@ def register(
         timeout=operator.cleanup_timeout_seconds,
         when=lambda spec, **_: not spec.get("retainDataOnDelete", True),
     )
-    def clean_up(body: kopf.Body, **_: Any) -> None:
-        removed = run("delete", lambda: reconciler.clean_up(body))
-        logger.info("clean-up of %s removed %s", body["metadata"]["name"], removed or "nothing")
-
-    # Async, like child_changed: bookkeeping only, so it needs no thread of kopf's pool.
-    @kopf.on.event(*pq, registry=registry, id="instance-event")
-    async def instance_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        meta = body.get("metadata", {})
-        namespace, name = meta.get("namespace", ""), meta.get("name", "")
-        if type == "DELETED":
-            metrics.forget_instance(namespace, name)
-            alive.watched(namespace, name, None)
-            reconciler.forget_instance(namespace, name)
-            with last_pass_guard:
-                last_pass.pop((namespace, name), None)
-                last_resync.pop((namespace, name), None)
-            if cache is not None:
-                cache.forget(api.KIND, namespace, name)
-        else:
-            alive.watched(namespace, name, meta.get("resourceVersion"))
-            if cache is not None:
-                # Passes read the PartyQuiz here; kopf reuses its Body views, so keep a copy.
-                cache.put(api.KIND, copy.deepcopy(dict(body)))
-
-    def child_handler(kind: str) -> Callable[..., Any]:
-        async def child_changed(type: str | None, body: kopf.Body, **_: Any) -> None:
-            meta = body.get("metadata", {})
-            namespace, name = meta.get("namespace", ""), meta.get("name", "")
-            if not builders.is_managed(body):
-                # Not ours (or no longer labelled as ours): only its name is noted, so a pass
-                # never takes the name for free. kopf watches every object of the kind anyway
-                # (its label filters act on its side), so this costs no extra traffic.
-                if cache is not None:
-                    cache.foreign(kind, namespace, name, present=type != "DELETED")
-                    cache.forget(kind, namespace, name)
-                owner = owner_of(body)
-                if owner is not None and namespace:
-                    owners.add((namespace, owner))  # someone took our label off: repair it
-                return
-            if cache is not None:
-                cache.foreign(kind, namespace, name, present=False)
-                if type == "DELETED":
-                    cache.forget(kind, namespace, name)
-                else:
-                    previous = cache.get(kind, namespace, name)
-                    if previous is not None and _same_version(previous, body):
-                        # The echo of the operator's own write, whose answer the cache
-                        # already holds: nothing a pass has not seen.
-                        return
-                    # kopf reuses its Body views; keep a plain copy of this version.
-                    current = copy.deepcopy(dict(body))
-                    cache.put(kind, current)
-                    status_only = only_status_changed(previous, current)
-                    if kind in _SPEC_KINDS and status_only:
-                        return
-            owner = owner_of(body)
-            if owner is not None and namespace:
-                owners.add((namespace, owner))
-
-        return child_changed
-
-    for group, version, plural, kind in WATCHED_CHILDREN:
-        kopf.on.event(
-            group,
-            version,
-            plural,
-            registry=registry,
-            id=f"child-{plural}",
-        )(child_handler(kind))
+    async def clean_up(body: kopf.Body, **_: Any) -> None:
+        assert shell.passes is not None
+        namespace, name = _key(body)
+        removed = await shell.passes.clean_up(body, children(namespace, name))
+        logger.info("clean-up of %s/%s removed %s", namespace, name, removed or "nothing")
 
     @kopf.on.probe(registry=registry, id="alive")
-    def operator_alive(**_: Any) -> str:
-        """Fail liveness when the resync loop or the PartyQuiz watch stalled (see liveness)."""
-        problems = alive.problems(time.monotonic())
-        if problems:
-            raise RuntimeError("; ".join(problems))
+    async def alive(**_: Any) -> str:
+        """Fail liveness when the resync loop stopped coming round."""
+        silence = time.monotonic() - shell.beat["resync"]
+        if silence > RESYNC_BEAT_FACTOR * operator.resync_seconds + 30:
+            raise RuntimeError(f"no resync for {silence:.0f}s")
+        if any(task.done() for task in shell.tasks):
+            raise RuntimeError("the resync loop ended")
         return "ok"
+
+
+async def serve_metrics(metrics: OperatorMetrics, port: int) -> web.AppRunner:
+    """Serve ``/metrics`` on ``port`` from the event loop; return the runner to stop it."""
+
+    async def scrape(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - pods listen on all
+    return runner

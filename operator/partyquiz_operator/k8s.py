@@ -1,27 +1,71 @@
-"""The operator's only door to the Kubernetes API (the only module importing the client).
+"""The operator's only door to the Kubernetes API: credentials, requests, typed failures.
 
-Owns credentials, request timeouts, server-side apply under the ``partyquiz-operator`` field
-manager, and the mapping of HTTP failures to ``errors.KubeApiError``. Every call is blocking:
-callers run it in a worker thread, never on the event loop. It makes no decisions.
+Owns loading credentials (a kubeconfig or the in-cluster account, through the Kubernetes
+client's config loader, the only use of that client), one aiohttp session on the operator's
+event loop, server-side apply under the ``partyquiz-operator`` field manager, and the mapping of
+every failed request to this tree, once (nothing else looks at status codes or message text):
+
+    ApiError                   a request failed; carries verb, resource, HTTP status, reason
+    ├── Unavailable            no answer, a timeout, 429 or 5xx: the same request may work later
+    ├── Conflict               409: a write raced another one; the next pass decides again
+    ├── NamespaceTerminating   the namespace is being deleted with everything in it
+    └── Rejected               any other 4xx: the request itself is refused as written
+
+It makes no decisions.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-import kopf
+import aiohttp
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from partyquiz_operator import api
-from partyquiz_operator.builders import FIELD_MANAGER
-from partyquiz_operator.errors import KubeApiError
 from partyquiz_operator.metrics import OperatorMetrics
+from partyquiz_operator.render.common import FIELD_MANAGER
+
+
+class ApiError(Exception):
+    """A Kubernetes API request failed with ``status`` (0 when no answer came)."""
+
+    def __init__(self, verb: str, resource: str, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{verb} {resource}: HTTP {status} {reason}: {message}".rstrip(": "))
+        self.verb, self.resource, self.status, self.reason = verb, resource, status, reason
+
+
+class Unavailable(ApiError):
+    """No answer, a timeout, throttling (429) or a server error (5xx)."""
+
+
+class Conflict(ApiError):
+    """A write raced another one (409)."""
+
+
+class NamespaceTerminating(ApiError):
+    """The namespace is being deleted: nothing in it can be created any more."""
+
+
+class Rejected(ApiError):
+    """The request is refused as written (400, 403, 422 and the like)."""
+
+
+def _classify(status: int, payload: Mapping[str, Any]) -> type[ApiError]:
+    causes = (payload.get("details") or {}).get("causes") or []
+    if any(cause.get("reason") == "NamespaceTerminating" for cause in causes):
+        return NamespaceTerminating
+    if status == 409:
+        return Conflict
+    if status == 429 or status >= 500:
+        return Unavailable
+    return Rejected
 
 
 @dataclass(frozen=True)
@@ -62,45 +106,86 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def _list_query(label_selector: str, any_version: bool) -> dict[str, str] | None:
-    query = {"labelSelector": label_selector} if label_selector else {}
-    if any_version:
-        query["resourceVersion"] = "0"
-    return query or None
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach and authenticate to the API server."""
+
+    server: str
+    ca_path: str | None
+    cert_path: str | None
+    key_path: str | None
+    insecure: bool
+    token: Callable[[], str | None]  # re-read on each call: projected tokens rotate
 
 
-def load_api_client(kubeconfig: str | None, *, pool_size: int | None = None) -> Any:
-    """Return an API client from ``kubeconfig``, $KUBECONFIG or the in-cluster account.
-
-    ``pool_size`` is how many connections to the API server are kept open for reuse; it should
-    cover every thread that makes requests, or the busiest ones open and drop connections.
-    """
-    configuration = k8s_client.Configuration()
-    if pool_size is not None:
-        configuration.connection_pool_maxsize = pool_size
+def load_credentials(kubeconfig: str | None) -> Credentials:
+    """Return credentials from ``kubeconfig``, or the in-cluster account, or $KUBECONFIG."""
+    cfg = k8s_client.Configuration()
     if kubeconfig is None:
         try:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            k8s_config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     else:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
-        )
-    return k8s_client.ApiClient(configuration)
+        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
+
+    def token() -> str | None:
+        auth = cfg.get_api_key_with_prefix("authorization", alias="BearerToken")
+        if not auth:
+            return None
+        return str(auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth)
+
+    return Credentials(
+        server=str(cfg.host).rstrip("/"),
+        ca_path=cfg.ssl_ca_cert,
+        cert_path=cfg.cert_file,
+        key_path=cfg.key_file,
+        insecure=not cfg.verify_ssl,
+        token=token,
+    )
 
 
-class Cluster:
-    """Blocking, typed-enough access to the objects the operator manages."""
+def _ssl_context(credentials: Credentials) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=credentials.ca_path)
+    if credentials.cert_path and credentials.key_path:
+        context.load_cert_chain(credentials.cert_path, credentials.key_path)
+    if credentials.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
-    def __init__(self, api_client: Any, metrics: OperatorMetrics, *, timeout: float) -> None:
-        self._api = api_client
+
+def _path(kind: Kind, namespace: str | None, name: str | None = None, sub: str = "") -> str:
+    path = kind.prefix
+    if namespace is not None:
+        path += f"/namespaces/{quote(namespace)}"
+    path += f"/{kind.plural}"
+    if name is not None:
+        path += f"/{quote(name)}"
+    return path + (f"/{sub}" if sub else "")
+
+
+class Api:
+    """Asynchronous, typed-enough access to the objects the operator manages."""
+
+    def __init__(self, credentials: Credentials, metrics: OperatorMetrics, *, timeout: float):
+        self._credentials = credentials
         self._metrics = metrics
-        self._timeout = timeout
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
 
-    # --- transport -----------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the session (on the running event loop)."""
+        connector = aiohttp.TCPConnector(ssl=_ssl_context(self._credentials), limit=64)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
 
-    def _request(
+    async def close(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(
         self,
         verb: str,
         method: str,
@@ -110,174 +195,113 @@ class Cluster:
         query: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
-        allow_missing: bool = False,
+        missing_ok: bool = False,
     ) -> dict[str, Any] | None:
-        url_path = path + ("?" + urlencode(query) if query else "")
+        if self._session is None:
+            raise RuntimeError("the API session is not open")
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        serialized = self._api.param_serialize(
-            method=method,
-            resource_path=url_path,
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
-        # The REST client JSON-encodes bodies itself for JSON content types; others go as text.
-        payload = body if body is None or content_type.endswith("json") else json.dumps(body)
+        token = self._credentials.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body)
         try:
-            response = self._api.call_api(
-                serialized[0],
-                serialized[1],
-                header_params=serialized[2],
-                body=payload,
-                _request_timeout=self._timeout,
-            )
-            response.read()
-        except Exception as exc:  # urllib3 errors: connection refused, timeouts, TLS
+            async with self._session.request(
+                method,
+                self._credentials.server + path,
+                params=dict(query or {}),
+                data=data,
+                headers=headers,
+            ) as response:
+                status, raw = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self._metrics.kube_api_requests.labels(verb, kind.plural, "error").inc()
-            raise KubeApiError(verb, kind.plural, 0, str(exc)) from exc
-        status = int(response.status)
+            raise Unavailable(verb, kind.plural, 0, type(exc).__name__, str(exc)) from exc
         self._metrics.kube_api_requests.labels(verb, kind.plural, str(status)).inc()
-        data = response.data or b"{}"
-        if status == 404 and allow_missing:
+        if status == 404 and missing_ok:
             return None
+        try:
+            payload: dict[str, Any] = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {"message": raw[:300].decode(errors="replace")}
         if status >= 400:
-            try:
-                message = json.loads(data).get("message", "")
-            except ValueError:
-                message = data[:300].decode(errors="replace")
-            raise KubeApiError(verb, kind.plural, status, message)
-        parsed: dict[str, Any] = json.loads(data) if data else {}
-        return parsed
+            error = _classify(status, payload)
+            raise error(
+                verb, kind.plural, status, payload.get("reason", ""), payload.get("message", "")
+            )
+        return payload
 
-    @staticmethod
-    def _path(kind: Kind, namespace: str, name: str | None = None, sub: str = "") -> str:
-        path = f"{kind.prefix}/namespaces/{quote(namespace)}/{kind.plural}"
-        if name is not None:
-            path += f"/{quote(name)}"
-        return path + (f"/{sub}" if sub else "")
-
-    # --- generic operations --------------------------------------------------------------
-
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """Return the object or None when it does not exist."""
         k = KINDS[kind]
-        return self._request("get", "GET", k, self._path(k, namespace, name), allow_missing=True)
+        return await self._request("get", "GET", k, _path(k, namespace, name), missing_ok=True)
 
-    def list_labelled(
-        self, kind: str, namespace: str, label_selector: str, *, any_version: bool = False
+    async def list(
+        self, kind: str, namespace: str | None, label_selector: str = ""
     ) -> list[dict[str, Any]]:
-        """Return the objects of ``kind`` in ``namespace`` matching ``label_selector``.
-
-        ``any_version``: let the API server answer from its watch cache (``resourceVersion=0``,
-        possibly a moment behind) instead of reading etcd, which for a LIST means reading every
-        object of the kind in the namespace before the label filter.
-        """
+        """Return the objects of ``kind`` matching ``label_selector`` (every namespace: None)."""
         k = KINDS[kind]
-        found = self._request(
-            "list",
-            "GET",
-            k,
-            self._path(k, namespace),
-            query=_list_query(label_selector, any_version),
-        )
-        return list((found or {}).get("items", []))
-
-    def list_all(self, kind: str) -> list[dict[str, Any]]:
-        """Return the objects of ``kind`` in every namespace."""
-        k = KINDS[kind]
-        found = self._request("list", "GET", k, f"{k.prefix}/{k.plural}")
-        return list((found or {}).get("items", []))
-
-    def list_versioned(
-        self, kind: str, namespace: str | None, label_selector: str, *, any_version: bool = False
-    ) -> tuple[list[dict[str, Any]], str]:
-        """Return the matching objects of ``kind`` and the list's resourceVersion.
-
-        ``namespace`` None lists every namespace. Each item gets ``kind`` and ``apiVersion``
-        (a list leaves them out), so it looks like what a watch delivers. ``any_version`` as
-        for ``list_labelled``.
-        """
-        k = KINDS[kind]
-        path = self._path(k, namespace) if namespace is not None else f"{k.prefix}/{k.plural}"
-        query = _list_query(label_selector, any_version)
-        found = self._request("list", "GET", k, path, query=query) or {}
-        items = list(found.get("items", []))
+        query = {"labelSelector": label_selector} if label_selector else None
+        found = await self._request("list", "GET", k, _path(k, namespace), query=query)
+        items = list((found or {}).get("items", []))
         for item in items:
             item.setdefault("kind", k.kind)
             item.setdefault("apiVersion", k.api_version)
-        return items, str(found.get("metadata", {}).get("resourceVersion", ""))
+        return items
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply ``manifest`` under the operator's field manager, taking conflicts."""
         k = KINDS[manifest["kind"]]
         meta = manifest["metadata"]
-        applied = self._request(
+        applied = await self._request(
             "apply",
             "PATCH",
             k,
-            self._path(k, meta["namespace"], meta["name"]),
+            _path(k, meta["namespace"], meta["name"]),
             query={"fieldManager": FIELD_MANAGER, "force": "true"},
             body=manifest,
             content_type="application/apply-patch+yaml",
         )
         return applied or {}
 
-    def merge_patch(
+    async def merge_patch(
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any], *, sub: str = ""
     ) -> dict[str, Any] | None:
         """JSON-merge-patch an object (or its ``sub``resource); None when it is gone."""
         k = KINDS[kind]
-        return self._request(
+        return await self._request(
             "patch",
             "PATCH",
             k,
-            self._path(k, namespace, name, sub),
+            _path(k, namespace, name, sub),
             query={"fieldManager": FIELD_MANAGER},
             body=patch,
             content_type="application/merge-patch+json",
-            allow_missing=True,
+            missing_ok=True,
         )
 
-    def delete(
-        self, kind: str, namespace: str, name: str, *, propagation: str = "Background"
-    ) -> bool:
-        """Delete an object; return False when it was already gone."""
+    async def delete(self, kind: str, namespace: str, name: str) -> bool:
+        """Delete an object (dependents in the background); False when it was already gone."""
         k = KINDS[kind]
-        result = self._request(
-            "delete",
-            "DELETE",
-            k,
-            self._path(k, namespace, name),
-            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
-            allow_missing=True,
-        )
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        path = _path(k, namespace, name)
+        result = await self._request("delete", "DELETE", k, path, body=options, missing_ok=True)
         return result is not None
 
-    # --- specific operations -------------------------------------------------------------
-
-    def served_kinds(self, api_version: str) -> set[str]:
+    async def served_kinds(self, api_version: str) -> set[str]:
         """Return the kinds the API server serves in ``api_version`` (none when it is absent)."""
         discovery = Kind(api_version, "APIResourceList", "discovery")
-        found = self._request("get", "GET", discovery, f"{discovery.prefix}", allow_missing=True)
-        return {
-            str(r["kind"])
-            for r in (found or {}).get("resources", [])
-            if "/" not in str(r.get("name", ""))
-        }
+        found = await self._request("get", "GET", discovery, discovery.prefix, missing_ok=True)
+        resources = (found or {}).get("resources", [])
+        return {str(r["kind"]) for r in resources if "/" not in str(r.get("name", ""))}
 
-    def patch_status(
+    async def patch_status(
         self, namespace: str, name: str, status: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Merge-patch the PartyQuiz's status subresource; return the object (None: gone)."""
-        return self.merge_patch(api.KIND, namespace, name, {"status": status}, sub="status")
+        return await self.merge_patch(api.KIND, namespace, name, {"status": status}, sub="status")
 
-    def create_event(
-        self,
-        involved: Mapping[str, Any],
-        *,
-        type_: str,
-        reason: str,
-        message: str,
-        now: datetime,
+    async def create_event(
+        self, involved: Mapping[str, Any], *, type_: str, reason: str, message: str, now: datetime
     ) -> None:
         """Record a core/v1 Event about ``involved`` (a PartyQuiz body)."""
         meta = involved["metadata"]
@@ -304,23 +328,4 @@ class Cluster:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        self._request("create", "POST", k, self._path(k, meta["namespace"]), body=event)
-
-
-def kopf_connection(api_client: Any) -> kopf.ConnectionInfo:
-    """Return kopf's credentials from the same configuration the reconciler's client uses."""
-    cfg = api_client.configuration
-    token = None
-    # Through the getter, so a projected in-cluster token is re-read when kopf logs in again.
-    auth = cfg.get_api_key_with_prefix("authorization", alias="BearerToken")
-    if auth:
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
-    return kopf.ConnectionInfo(
-        server=cfg.host,
-        ca_path=cfg.ssl_ca_cert,
-        insecure=not cfg.verify_ssl,
-        scheme="Bearer" if token else None,
-        token=token,
-        certificate_path=cfg.cert_file,
-        private_key_path=cfg.key_file,
-    )
+        await self._request("create", "POST", k, _path(k, meta["namespace"]), body=event)

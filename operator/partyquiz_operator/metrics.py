@@ -1,26 +1,21 @@
 """Prometheus metrics of the operator: every metric name lives here and nowhere else.
 
-Owns the collectors (on a private registry, so tests get a fresh set) and the ``/metrics``
-HTTP server. Labels never carry unbounded values other than instance names.
+Owns the collectors (on a private registry, so tests get a fresh set); ``handlers`` serves
+them. Labels never carry unbounded values other than instance names.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    ProcessCollector,
-    start_http_server,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from partyquiz_operator import api
 
 # Label values known up front, so every series exists (at zero) from the first scrape.
-RECONCILE_HANDLERS = ("changed", "resync", "child", "delete")
+# changed: kopf (create, update, resume); child: a child changed; retry: after a failed
+# pass's delay; resync: the periodic pass; delete: the clean-up of a deleted instance.
+RECONCILE_HANDLERS = ("changed", "child", "retry", "resync", "delete")
 RECONCILE_RESULTS = ("ok", "temporary_error", "permanent_error")
 MIGRATION_RESULTS = ("succeeded", "failed")
 ROLLOUT_COMPONENTS = ("web", "ws")
@@ -142,19 +137,3 @@ class OperatorMetrics:
             counts[phase] = counts.get(phase, 0) + 1
         for phase, count in counts.items():
             self.managed_instances.labels(phase=phase).set(count)
-
-    def write_count(self) -> float:
-        """Return how many mutating API requests were made so far (for tests and debugging)."""
-        return sum(
-            float(sample.value)
-            for metric in self.kube_api_requests.collect()
-            for sample in metric.samples
-            if sample.name.endswith("_total") and sample.labels.get("verb") in _WRITE_VERBS
-        )
-
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - pods listen on all
-        """Serve ``/metrics`` on ``port`` in a background thread."""
-        start_http_server(port, addr=addr, registry=self.registry)
-
-
-_WRITE_VERBS: frozenset[str | None] = frozenset({"apply", "create", "patch", "update", "delete"})

@@ -3,7 +3,7 @@
 Owns the last-resort path for deletions while the operator is not running: the chart runs it as
 a CronJob, separate from the operator Deployment. Releasing loses nothing because the garbage
 collector removes the children and, through the StatefulSets' PVC retention policy, the data
-PVCs. Blocking I/O through ``k8s.Cluster`` only; it makes no other decision.
+PVCs. I/O through ``k8s.Api`` only; it makes no other decision.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 from partyquiz_operator import api
-from partyquiz_operator.k8s import Cluster
+from partyquiz_operator.k8s import Api
 
 logger = logging.getLogger(__name__)
 
@@ -23,15 +23,12 @@ def _parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def release_stale_finalizers(
-    cluster: Cluster, namespaces: list[str], *, now: datetime, older_than_seconds: float
+async def release_stale_finalizers(
+    cluster: Api, namespaces: list[str], *, now: datetime, older_than_seconds: float
 ) -> list[str]:
     """Drop ``FINALIZER`` from instances deleted more than ``older_than_seconds`` ago."""
-    bodies = (
-        [b for ns in namespaces for b in cluster.list_labelled(api.KIND, ns, "")]
-        if namespaces
-        else cluster.list_all(api.KIND)
-    )
+    scopes: list[str | None] = list(namespaces) or [None]
+    bodies = [b for ns in scopes for b in await cluster.list(api.KIND, ns)]
     released = []
     for body in bodies:
         meta = body["metadata"]
@@ -43,7 +40,7 @@ def release_stale_finalizers(
         if waited < older_than_seconds:
             continue
         remaining = [f for f in finalizers if f != FINALIZER]
-        cluster.merge_patch(
+        await cluster.merge_patch(
             api.KIND,
             meta["namespace"],
             meta["name"],

@@ -36,12 +36,6 @@ class OperatorSettings(BaseSettings):
         description="Server-side timeout of each watch request; watches are re-opened after it, "
         "so a silently dropped connection never stalls the operator for long.",
     )
-    watch_stall_seconds: float = Field(
-        default=180.0,
-        gt=0,
-        description="Liveness fails when a PartyQuiz version seen by the periodic LIST has not "
-        "arrived through the watch for this long (a stalled watch).",
-    )
     watch_client_timeout_seconds: int = Field(
         default=330, gt=0, description="Client-side timeout of each watch request."
     )
@@ -53,15 +47,6 @@ class OperatorSettings(BaseSettings):
         gt=0,
         description="Longest time deletion clean-up may keep retrying before the finalizer is "
         "released anyway, so a broken clean-up never wedges a deletion.",
-    )
-    worker_threads: int = Field(
-        default=16,
-        ge=1,
-        le=64,
-        description="Threads running the (blocking) reconcile passes: kopf's handler pool and, "
-        "as many again, the pass queue (see docs/operator.md for its lanes), and four times as "
-        "many for the requests of a pass that go out together. "
-        "Passes mostly wait for the API server, so more threads than cores pay off.",
     )
     kubeconfig: str | None = Field(
         default=None,

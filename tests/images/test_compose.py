@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from partyquiz_operator import backup
+from partyquiz_operator.render import jobs
 from partyquiz_web.migrating import head_revision
 from tests.images.compose import COMPOSE_FILE, Stack, compose_stack, image_env, run_init
 from tests.images.podman import REPO, image_ref, podman, project_version, wait_for
@@ -313,8 +313,8 @@ def test_compose_file_defaults_to_the_published_images_of_this_release() -> None
 
 def test_backup_script_uses_the_operators_dump_and_restore_command_lines() -> None:
     script = (REPO / "compose" / "backup.sh").read_text()
-    assert shlex.join(backup.pg_dump_args()) in script
-    restore = backup.pg_restore_args("x")
+    assert shlex.join(jobs.pg_dump_args()) in script
+    restore = jobs.pg_restore_args("x")
     assert " ".join(restore[: restore.index("--dbname")]) in script.replace(
         " \\\n            ", " "
     )

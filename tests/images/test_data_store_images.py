@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from partyquiz_operator import api, backup, builders
+from partyquiz_operator import api
+from partyquiz_operator.render import jobs, stores
+from partyquiz_operator.render.common import Instance
 from tests.images.podman import image_config
 from tests.images.pods import (
     RenderedPod,
@@ -45,7 +47,7 @@ def namespace() -> Iterator[NetworkNamespace]:
 
 
 @pytest.fixture
-def instance(test_images: dict[str, str]) -> builders.Instance:
+def instance(test_images: dict[str, str]) -> Instance:
     spec = api.parse_spec(
         {
             "version": "1.4.0",
@@ -53,22 +55,22 @@ def instance(test_images: dict[str, str]) -> builders.Instance:
             "redis": {"managed": {"image": test_images["test-redis"]}},
         }
     )
-    return builders.Instance(name="quiz", namespace="games", uid="uid-1", spec=spec)
+    return Instance(name="quiz", namespace="games", uid="uid-1", spec=spec)
 
 
-def _postgres(inst: builders.Instance, volume: str, password: str) -> RenderedPod:
+def _postgres(inst: Instance, volume: str, password: str) -> RenderedPod:
     return RenderedPod(
-        spec=pod_spec(builders.build_postgres_statefulset(inst)),
-        secrets={builders.KEY_POSTGRES_PASSWORD: password},
-        claims={builders.DATA_VOLUME: volume},
+        spec=pod_spec(stores.build_postgres_statefulset(inst)),
+        secrets={stores.KEY_POSTGRES_PASSWORD: password},
+        claims={stores.DATA_VOLUME: volume},
     )
 
 
-def _redis(inst: builders.Instance, volume: str, password: str) -> RenderedPod:
+def _redis(inst: Instance, volume: str, password: str) -> RenderedPod:
     return RenderedPod(
-        spec=pod_spec(builders.build_redis_statefulset(inst)),
-        secrets={builders.KEY_REDIS_PASSWORD: password},
-        claims={builders.DATA_VOLUME: volume},
+        spec=pod_spec(stores.build_redis_statefulset(inst)),
+        secrets={stores.KEY_REDIS_PASSWORD: password},
+        claims={stores.DATA_VOLUME: volume},
     )
 
 
@@ -76,7 +78,7 @@ def _sql(server: Running, query: str, password: str) -> tuple[int, str]:
     """Run ``query`` as the operator's database user over TCP from the namespace's address."""
     result = server.exec(
         "psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-tA",
-        "-h", ADDRESS, "-U", builders.DATABASE_USER, "-d", builders.DATABASE_NAME, "-c", query,
+        "-h", ADDRESS, "-U", stores.DATABASE_USER, "-d", stores.DATABASE_NAME, "-c", query,
         env={"PGPASSWORD": password},
     )  # fmt: skip
     return result.returncode, (result.stdout + result.stderr).strip()
@@ -99,7 +101,7 @@ def test_data_store_image_runs_as_the_uid_the_operator_gives_it(
 
 
 def test_postgres_initialises_an_empty_volume_with_the_given_user_password_and_database(
-    instance: builders.Instance, namespace: NetworkNamespace
+    instance: Instance, namespace: NetworkNamespace
 ) -> None:
     with (
         podman_volume() as volume,
@@ -122,7 +124,7 @@ def test_postgres_initialises_an_empty_volume_with_the_given_user_password_and_d
 
 
 def test_postgres_restart_keeps_the_data_and_ignores_a_new_password_like_the_official_image(
-    instance: builders.Instance, namespace: NetworkNamespace
+    instance: Instance, namespace: NetworkNamespace
 ) -> None:
     with podman_volume() as volume:
         with running_pod(_postgres(instance, volume, PASSWORD), namespace) as first:
@@ -141,7 +143,7 @@ def test_postgres_restart_keeps_the_data_and_ignores_a_new_password_like_the_off
 
 
 def test_postgres_refuses_to_initialise_without_a_password(
-    instance: builders.Instance, namespace: NetworkNamespace
+    instance: Instance, namespace: NetworkNamespace
 ) -> None:
     with podman_volume() as volume:
         pod = _postgres(instance, volume, "")
@@ -151,7 +153,7 @@ def test_postgres_refuses_to_initialise_without_a_password(
 
 
 def test_backup_job_dumps_with_the_test_image_and_the_dump_restores(
-    instance: builders.Instance, namespace: NetworkNamespace
+    instance: Instance, namespace: NetworkNamespace
 ) -> None:
     with (
         podman_volume() as data,
@@ -161,9 +163,9 @@ def test_backup_job_dumps_with_the_test_image_and_the_dump_restores(
         db.wait_ready(READY_WITHIN_SECONDS)
         assert _sql(db, STORE_TEXT, PASSWORD)[0] == 0
         job = RenderedPod(
-            spec=pod_spec(backup.build_backup_job(instance, "rev1")),
-            secrets={builders.KEY_POSTGRES_PASSWORD: PASSWORD},
-            claims={backup.BACKUP_VOLUME: backups},
+            spec=pod_spec(jobs.build_backup_job(instance, "rev1")),
+            secrets={stores.KEY_POSTGRES_PASSWORD: PASSWORD},
+            claims={jobs.BACKUP_VOLUME: backups},
             # The Service name stands for the database's address; there is no DNS here.
             env_overrides={"PGHOST": ADDRESS},
         )
@@ -177,7 +179,7 @@ def test_backup_job_dumps_with_the_test_image_and_the_dump_restores(
             spec={
                 **job.spec,
                 "containers": [
-                    {**job.container, "command": [*backup.pg_restore_args("partyquiz"), dump]}
+                    {**job.container, "command": [*jobs.pg_restore_args("partyquiz"), dump]}
                 ],
             },
             secrets=job.secrets,
@@ -190,7 +192,7 @@ def test_backup_job_dumps_with_the_test_image_and_the_dump_restores(
 
 
 def test_redis_asks_for_the_password_and_keeps_its_data_across_a_restart(
-    instance: builders.Instance, namespace: NetworkNamespace
+    instance: Instance, namespace: NetworkNamespace
 ) -> None:
     with podman_volume() as volume:
         with running_pod(_redis(instance, volume, PASSWORD), namespace) as first:

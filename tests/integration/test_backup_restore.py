@@ -1,6 +1,6 @@
 """Backups round-trip: the backup pod's own script dumps a migrated database; pg_restore loads it.
 
-The dump runs the exact script the operator puts in its backup pods (``backup.backup_script``)
+The dump runs the exact script the operator puts in its backup pods (``render.jobs.backup_script``)
 with real pg_dump/pg_restore against a real PostgreSQL; the restore follows the procedure in
 docs/operations.md ("Upgrades, rollbacks, backups and restore on Kubernetes").
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.servers import PG_BIN, Postgres
 
-from partyquiz_operator import backup
+from partyquiz_operator.render import jobs as backup
 
 pytestmark = pytest.mark.timeout(180)
 

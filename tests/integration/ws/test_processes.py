@@ -21,7 +21,8 @@ from tests.unit.ws.harness import Peer, create_game, running_service
 
 from partyquiz_core.quiz import Quiz
 from partyquiz_core.scoring import ScoringRules, score_answer, score_missed
-from partyquiz_operator import api, builders
+from partyquiz_operator import api
+from partyquiz_operator.render import workloads
 from partyquiz_ws.bots import BotConfig, GameReport, run_bots
 from partyquiz_ws.memory_backend import memory_backend
 
@@ -69,7 +70,7 @@ OPERATOR_SPEC = api.PartyQuizSpec.model_validate(
 )
 DRAIN_SECONDS = OPERATOR_SPEC.ws.drain_seconds
 EXIT_BUDGET_SECONDS = (
-    builders.ws_termination_grace_seconds(OPERATOR_SPEC) - builders.WS_PRE_STOP_SECONDS
+    workloads.ws_termination_grace_seconds(OPERATOR_SPEC) - workloads.WS_PRE_STOP_SECONDS
 )
 
 

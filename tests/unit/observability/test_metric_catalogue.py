@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from partyquiz_operator import api, status
+from partyquiz_operator import api
 from partyquiz_operator.metrics import (
     MIGRATION_RESULTS,
     RECONCILE_HANDLERS,
@@ -19,6 +19,7 @@ from partyquiz_operator.metrics import (
     ROLLOUT_RESULTS,
     OperatorMetrics,
 )
+from partyquiz_operator.plan import status
 from partyquiz_web.metrics import WebMetrics
 from partyquiz_ws.metrics import WsMetrics
 

@@ -12,8 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from partyquiz_operator import builders, monitoring
+from partyquiz_operator import monitoring
+from partyquiz_operator.generate import __main__ as generate
+from partyquiz_operator.generate import dashboard
 from partyquiz_operator.metrics import OperatorMetrics
+from partyquiz_operator.render import common, network
+from partyquiz_operator.render import monitoring as rendered
 from partyquiz_web.metrics import WebMetrics
 from partyquiz_ws.metrics import WsMetrics
 
@@ -76,17 +80,17 @@ def metric_names(expr: str) -> set[str]:
 
 
 def test_generated_rules_and_dashboard_match_their_source() -> None:
-    for path, content in monitoring.expected_files(REPO).items():
+    for path, content in generate.expected_files(REPO).items():
         assert path.read_text() == content, (
             f"{path.relative_to(REPO)} is out of date: "
-            "run `uv run python -m partyquiz_operator.monitoring`"
+            "run `uv run python -m partyquiz_operator.generate`"
         )
 
 
 def test_check_mode_reports_stale_files_and_write_mode_fixes_them(tmp_path: Path) -> None:
-    assert monitoring.main(["--root", str(tmp_path), "--check"]) == 1
-    assert monitoring.main(["--root", str(tmp_path)]) == 0
-    assert monitoring.main(["--root", str(tmp_path), "--check"]) == 0
+    assert generate.main(["--root", str(tmp_path), "--check"]) == 1
+    assert generate.main(["--root", str(tmp_path)]) == 0
+    assert generate.main(["--root", str(tmp_path), "--check"]) == 0
 
 
 def test_promtool_accepts_the_static_rules_file() -> None:
@@ -131,7 +135,7 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_section() ->
 def test_rules_and_dashboard_use_only_metrics_the_services_expose() -> None:
     known = catalogue()
     expressions = [a.expr for a in monitoring.all_alerts()]
-    expressions += monitoring.dashboard_expressions(monitoring.build_dashboard())
+    expressions += dashboard.dashboard_expressions(dashboard.build_dashboard())
     for expr in expressions:
         unknown = metric_names(expr) - known
         assert not unknown, f"{expr!r} uses metrics no service exposes: {sorted(unknown)}"
@@ -145,7 +149,7 @@ def test_label_sets_never_carry_ids_codes_or_raw_paths() -> None:
                 assert not forbidden & set(sample.labels), (metric.name, sample.labels)
 
 
-def instance(namespace: str = "games", name: str = "quiz") -> builders.Instance:
+def instance(namespace: str = "games", name: str = "quiz") -> common.Instance:
     from partyquiz_operator import api
 
     spec = api.parse_spec(
@@ -155,13 +159,13 @@ def instance(namespace: str = "games", name: str = "quiz") -> builders.Instance:
             "redis": {"managed": {}},
         }
     )
-    return builders.Instance(name=name, namespace=namespace, uid="uid-1", spec=spec)
+    return common.Instance(name=name, namespace=namespace, uid="uid-1", spec=spec)
 
 
 def test_per_instance_rule_watches_only_its_installation_and_passes_promtool(
     tmp_path: Path,
 ) -> None:
-    rule = monitoring.build_prometheus_rule(instance(), labels={"release": "prometheus"})
+    rule = rendered.build_prometheus_rule(instance(), labels={"release": "prometheus"})
     assert rule["metadata"]["labels"]["release"] == "prometheus"
     assert rule["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     rules = rule["spec"]["groups"][0]["rules"]
@@ -182,8 +186,10 @@ def test_per_instance_rule_watches_only_its_installation_and_passes_promtool(
 
 def test_service_monitor_scrapes_the_metrics_ports_of_web_and_ws_services() -> None:
     inst = instance()
-    monitor = monitoring.build_service_monitor(inst, interval="15s")
-    services = [builders.build_web_service(inst), builders.build_ws_service(inst)]
+    monitor = rendered.build_service_monitor(inst, interval="15s")
+    services = [
+        s for s in network.build_services(inst) if s["metadata"]["name"] in ("quiz-web", "quiz-ws")
+    ]
     selector = monitor["spec"]["selector"]
     ports = {e["port"] for e in monitor["spec"]["endpoints"]}
     for service in services:
@@ -212,8 +218,8 @@ def test_spec_monitoring_decides_which_objects_are_built() -> None:
                 "monitoring": monitoring_spec,
             }
         )
-        inst = builders.Instance(name="quiz", namespace="games", uid="u", spec=spec)
-        return [o["kind"] for o in monitoring.build_monitoring_objects(inst)]
+        inst = common.Instance(name="quiz", namespace="games", uid="u", spec=spec)
+        return [o["kind"] for o in rendered.build_monitoring_objects(inst)]
 
     assert objects({}) == []
     assert objects({"serviceMonitor": {"enabled": True}}) == ["ServiceMonitor"]
@@ -223,9 +229,9 @@ def test_spec_monitoring_decides_which_objects_are_built() -> None:
 
 def test_missing_prometheus_operator_crds_are_a_condition_not_a_failure() -> None:
     wanted = {"ServiceMonitor", "PrometheusRule"}
-    status, reason, message = monitoring.monitoring_condition(wanted, set())
+    status, reason, message = rendered.monitoring_condition(wanted, set())
     assert (status, reason) == ("False", "PrometheusOperatorCRDsMissing")
     assert "PrometheusRule, ServiceMonitor" in message
-    status, reason, _ = monitoring.monitoring_condition(wanted, {"ServiceMonitor"})
+    status, reason, _ = rendered.monitoring_condition(wanted, {"ServiceMonitor"})
     assert (status, reason) == ("False", "PrometheusOperatorCRDsMissing")
-    assert monitoring.monitoring_condition(wanted, wanted | {"Probe"})[:2] == ("True", "Applied")
+    assert rendered.monitoring_condition(wanted, wanted | {"Probe"})[:2] == ("True", "Applied")

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from partyquiz_operator import api, crdgen
+from partyquiz_operator import api
+from partyquiz_operator.generate import __main__ as generate
+from partyquiz_operator.generate import crd as crdgen
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -28,15 +30,15 @@ def walk(schema: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mappi
 def test_committed_generated_files_match_the_model(path: Path) -> None:
     expected = crdgen.expected_files(REPO)[REPO / path]
     assert (REPO / path).read_text() == expected, (
-        f"{path} is out of date: run `uv run python -m partyquiz_operator.crdgen`"
+        f"{path} is out of date: run `uv run python -m partyquiz_operator.generate`"
     )
 
 
 def test_check_mode_reports_drift_without_writing(tmp_path: Path) -> None:
-    assert crdgen.main(["--root", str(tmp_path), "--check"]) == 1
+    assert generate.main(["--root", str(tmp_path), "--check"]) == 1
     assert not (tmp_path / crdgen.CRD_PATHS[0]).exists()
-    assert crdgen.main(["--root", str(tmp_path)]) == 0
-    assert crdgen.main(["--root", str(tmp_path), "--check"]) == 0
+    assert generate.main(["--root", str(tmp_path)]) == 0
+    assert generate.main(["--root", str(tmp_path), "--check"]) == 0
 
 
 def test_schema_is_structural_and_every_field_is_described() -> None:

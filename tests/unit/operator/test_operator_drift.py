@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from partyquiz_operator import drift
+from partyquiz_operator.plan import drift
 
 
 @pytest.mark.parametrize(

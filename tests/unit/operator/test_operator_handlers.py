@@ -1,16 +1,15 @@
-"""kopf wiring: settings that keep writes and rights minimal, and owner lookup of children."""
+"""The kopf shell: settings that keep writes and rights minimal, watches only of our children."""
 
 from __future__ import annotations
-
-import logging
 
 import kopf
 
 from partyquiz_operator import handlers
+from partyquiz_operator.plan.rollout import stuck_pod
 from partyquiz_operator.settings import OperatorSettings
 
 
-def test_kopf_settings_use_our_finalizer_and_annotations_and_post_no_events() -> None:
+def test_kopf_settings_use_our_finalizer_and_annotations_and_post_no_events_of_their_own() -> None:
     settings = kopf.OperatorSettings()
     handlers.configure(settings, OperatorSettings(watch_server_timeout_seconds=120))
     assert settings.persistence.finalizer == "partyquiz.dev/cleanup"
@@ -21,30 +20,36 @@ def test_kopf_settings_use_our_finalizer_and_annotations_and_post_no_events() ->
     assert settings.scanning.disabled is True
 
 
-def test_children_are_routed_to_their_partyquiz_owner_only() -> None:
-    owned = {
+def test_only_the_operators_own_children_are_watched() -> None:
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings, OperatorSettings())
+    for group, version, plural, kind in handlers.WATCHED_CHILDREN:
+        resource = kopf.Resource(group, version, plural, kind=kind, namespaced=True)
+        selectors = list(settings.watching.label_selectors.collect(resource))
+        assert selectors == ["app.kubernetes.io/managed-by=partyquiz-operator"], plural
+    partyquizzes = kopf.Resource("partyquiz.dev", "v1alpha1", "partyquizzes", namespaced=True)
+    assert not list(settings.watching.label_selectors.collect(partyquizzes))
+
+
+def test_a_pod_is_kept_with_only_what_passes_read_and_still_tells_a_stuck_container() -> None:
+    pod = {
         "metadata": {
-            "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x"},
-                {"apiVersion": "partyquiz.dev/v1alpha1", "kind": "PartyQuiz", "name": "quiz"},
-            ]
-        }
+            "name": "quiz-web-1",
+            "labels": {"app.kubernetes.io/component": "web"},
+            "annotations": {"partyquiz.dev/revision": "r1"},
+            "managedFields": [{"manager": "kubelet"}] * 20,
+        },
+        "spec": {"containers": [{"name": "web", "image": "x"}]},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"name": "web", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+            ],
+        },
     }
-    assert handlers.owner_of(owned) == "quiz"
-    assert handlers.owner_of({"metadata": {}}) is None
-    foreign = {"metadata": {"ownerReferences": [{"apiVersion": "x.io/v1", "kind": "PartyQuiz"}]}}
-    assert handlers.owner_of(foreign) is None
-
-
-def test_bookkeeping_event_handlers_do_not_log_each_success_but_failures_still_show() -> None:
-    handlers.configure(kopf.OperatorSettings(), OperatorSettings())
-    log = logging.getLogger("kopf.objects")
-
-    def shown(level: int, message: str) -> bool:
-        record = log.makeRecord("kopf.objects", level, __file__, 1, message, (), None)
-        return bool(log.filter(record))
-
-    assert not shown(logging.INFO, "Handler 'child-deployments' succeeded.")
-    assert not shown(logging.INFO, "Handler 'instance-event' succeeded.")
-    assert shown(logging.INFO, "Handler 'reconcile' succeeded.")
-    assert shown(logging.ERROR, "Handler 'child-deployments' failed with an exception.")
+    kept = handlers._kept("Pod", pod)
+    assert "spec" not in kept
+    assert "managedFields" not in kept["metadata"]
+    assert stuck_pod([kept], "r1") is not None
+    deployment = {"metadata": {"name": "quiz-web"}, "spec": {"replicas": 2}}
+    assert handlers._kept("Deployment", deployment) == {**deployment, "kind": "Deployment"}

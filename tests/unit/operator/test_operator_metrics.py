@@ -1,4 +1,4 @@
-"""Operator metrics: per-instance series follow instances; writes are counted by verb."""
+"""Operator metrics: per-instance series follow instances and go with them."""
 
 from __future__ import annotations
 
@@ -22,11 +22,3 @@ def test_instances_are_counted_by_phase_and_forgotten_on_delete() -> None:
     assert value(metrics, "partyquiz_operator_instance_ready", namespace="a", name="q1") is None
     assert value(metrics, "partyquiz_operator_managed_instances", phase="Ready") == 1
     metrics.forget_instance("a", "never-seen")
-
-
-def test_write_count_sums_only_mutating_verbs() -> None:
-    metrics = OperatorMetrics()
-    metrics.kube_api_requests.labels("get", "services", "200").inc(5)
-    metrics.kube_api_requests.labels("apply", "services", "200").inc(2)
-    metrics.kube_api_requests.labels("delete", "jobs", "200").inc()
-    assert metrics.write_count() == 3

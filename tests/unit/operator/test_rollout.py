@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from partyquiz_operator import rollout
+from partyquiz_operator.plan import rollout
+from partyquiz_operator.render.common import REVISION_ANNOTATION
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 REV = "abc123"
@@ -31,7 +32,7 @@ def deployment(
         "metadata": {"name": "quiz-web", "generation": generation},
         "spec": {
             "replicas": replicas,
-            "template": {"metadata": {"annotations": {rollout.REVISION_ANNOTATION: revision}}},
+            "template": {"metadata": {"annotations": {REVISION_ANNOTATION: revision}}},
         },
         "status": {
             "observedGeneration": observed,
@@ -52,7 +53,7 @@ def pod(
     key = "initContainerStatuses" if init else "containerStatuses"
     meta: dict[str, Any] = {
         "name": "quiz-web-x",
-        "annotations": {rollout.REVISION_ANNOTATION: revision},
+        "annotations": {REVISION_ANNOTATION: revision},
     }
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T12:00:00Z"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from partyquiz_operator import api, status
+from partyquiz_operator import api
+from partyquiz_operator.plan import status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 READY = status.WorkloadState(

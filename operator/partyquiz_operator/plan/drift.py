@@ -79,6 +79,8 @@ def _leaf_equal(want: Any, have: Any) -> bool:
 
 def contains(have: Any, want: Any) -> bool:
     """Return whether ``have`` holds everything in ``want`` (maps by key, lists by element)."""
+    if want == have:  # the common case, compared at C speed
+        return True
     if isinstance(want, Mapping):
         if not isinstance(have, Mapping):
             return False

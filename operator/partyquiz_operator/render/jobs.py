@@ -1,9 +1,9 @@
-"""Backups of the managed PostgreSQL: the volume, the pre-migration dump Job, the CronJob.
+"""Jobs: the schema migration of a revision and the PostgreSQL backups (volume, Job, CronJob).
 
-Owns the dump and restore command lines (shared with the restore procedure in
-docs/operations.md and its integration test) and the shell script a backup pod runs: dump to a
-partial file, rename it into place, then enforce retention. Pure builders like ``builders``;
-it must not talk to the cluster.
+Owns the migration Job (the web pod without probes, running ``partyquiz-web migrate``), the
+dump and restore command lines (shared with docs/operations.md and its integration test) and
+the script a backup pod runs: dump to a partial file, rename it into place, then enforce
+retention. Pure.
 """
 
 from __future__ import annotations
@@ -11,10 +11,33 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from partyquiz_operator import builders
-from partyquiz_operator.builders import Instance, Manifest
+from partyquiz_operator import api
+from partyquiz_operator.render.common import (
+    COMPONENT_BACKUP,
+    COMPONENT_MIGRATION,
+    POSTGRES_PORT,
+    REVISION_ANNOTATION,
+    REVISION_LABEL,
+    TMP_MOUNT,
+    Instance,
+    Manifest,
+    common_labels,
+    container_security_context,
+    empty_dir,
+    metadata,
+    pod_spec,
+    postgres_name,
+    secret_env,
+)
+from partyquiz_operator.render.stores import (
+    DATABASE_NAME,
+    DATABASE_USER,
+    KEY_POSTGRES_PASSWORD,
+    POSTGRES_UID,
+    credentials_secret_name,
+)
+from partyquiz_operator.render.workloads import APP_UID, web_pod_template
 
-COMPONENT_BACKUP = builders.COMPONENT_BACKUP
 BACKUP_DIR = "/backups"
 BACKUP_VOLUME = "backups"
 PRE_MIGRATION_PREFIX = "pre-migration"
@@ -22,6 +45,46 @@ SCHEDULED_PREFIX = "scheduled"
 DUMP_SUFFIX = ".dump"
 # A dump is a read-only transaction; give it the migration's deadline, never unbounded.
 BACKUP_BACKOFF_LIMIT = 1
+# Seconds a migration (and a backup) pod keeps trying while the database does not answer yet.
+MIGRATION_WAIT_SECONDS = 60
+
+
+def migration_job_name(inst: Instance, revision: str) -> str:
+    """Return the name of the migration Job of ``revision``."""
+    return f"{inst.name}-migrate-{revision}"
+
+
+def build_migration_job(inst: Instance, revision: str) -> Manifest:
+    """Return the migration Job of ``revision``: the web pod, minus probes, running migrate."""
+    template = web_pod_template(inst)
+    container = {
+        key: value
+        for key, value in template["spec"]["containers"][0].items()
+        if key not in ("startupProbe", "readinessProbe", "livenessProbe", "ports")
+    }
+    container["name"] = "migrate"
+    # A new pod's first connections can be refused for a moment (PostgreSQL restarting, or a
+    # NetworkPolicy implementation that has not admitted the new pod's address yet), so migrate
+    # keeps trying for a while instead of failing the attempt at once.
+    container["args"] = ["migrate", "--wait", str(MIGRATION_WAIT_SECONDS)]
+    labels = {**inst.spec.migrations.pod_labels, **common_labels(inst, COMPONENT_MIGRATION)}
+    labels[REVISION_LABEL] = revision
+    labels["app.kubernetes.io/version"] = inst.spec.version
+    spec = pod_spec(inst, [container], uid=APP_UID, volumes=[empty_dir("tmp")], grace_seconds=30)
+    spec["restartPolicy"] = "Never"
+    meta = metadata(inst, migration_job_name(inst, revision), COMPONENT_MIGRATION)
+    meta["labels"] = dict(labels)
+    pod_meta = {"labels": labels, "annotations": {REVISION_ANNOTATION: revision}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": inst.spec.migrations.backoff_limit,
+            "activeDeadlineSeconds": inst.spec.migrations.active_deadline_seconds,
+            "template": {"metadata": pod_meta, "spec": spec},
+        },
+    }
 
 
 def pg_dump_args() -> list[str]:
@@ -91,9 +154,7 @@ def dump_file_pattern(prefix: str) -> str:
     return f"{BACKUP_DIR}/{prefix}-*{DUMP_SUFFIX}"
 
 
-def backup_script(
-    prefix: str, retain: int, wait_seconds: int = builders.MIGRATION_WAIT_SECONDS
-) -> str:
+def backup_script(prefix: str, retain: int, wait_seconds: int = MIGRATION_WAIT_SECONDS) -> str:
     """Return the script of a backup pod.
 
     It first waits up to ``wait_seconds`` for PostgreSQL to accept connections: a new pod's
@@ -133,29 +194,21 @@ def backup_script(
     )
 
 
-def _settings(inst: Instance) -> Any:
+def _managed(inst: Instance) -> api.ManagedDatabase:
     managed = inst.spec.database.managed
     if managed is None:
         raise ValueError("backups exist only for a managed database")
     return managed
 
 
-def _backup_pod_spec(inst: Instance, prefix: str, tag: str | None) -> dict[str, Any]:
-    managed = _settings(inst)
+def _backup_job_spec(inst: Instance, prefix: str, tag: str | None) -> dict[str, Any]:
+    managed = _managed(inst)
     env: list[dict[str, Any]] = [
-        {"name": "PGHOST", "value": builders.postgres_name(inst)},
-        {"name": "PGPORT", "value": str(builders.POSTGRES_PORT)},
-        {"name": "PGUSER", "value": builders.DATABASE_USER},
-        {"name": "PGDATABASE", "value": builders.DATABASE_NAME},
-        {
-            "name": "PGPASSWORD",
-            "valueFrom": {
-                "secretKeyRef": {
-                    "name": builders.credentials_secret_name(inst),
-                    "key": builders.KEY_POSTGRES_PASSWORD,
-                }
-            },
-        },
+        {"name": "PGHOST", "value": postgres_name(inst)},
+        {"name": "PGPORT", "value": str(POSTGRES_PORT)},
+        {"name": "PGUSER", "value": DATABASE_USER},
+        {"name": "PGDATABASE", "value": DATABASE_NAME},
+        secret_env("PGPASSWORD", credentials_secret_name(inst), KEY_POSTGRES_PASSWORD),
     ]
     if tag is not None:
         env.append({"name": "DUMP_TAG", "value": tag})
@@ -166,42 +219,25 @@ def _backup_pod_spec(inst: Instance, prefix: str, tag: str | None) -> dict[str, 
         "command": ["sh", "-c", backup_script(prefix, managed.backup.retain)],
         "env": env,
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
-        "securityContext": builders.container_security_context(builders.POSTGRES_UID),
-        "volumeMounts": [
-            {"name": BACKUP_VOLUME, "mountPath": BACKUP_DIR},
-            dict(builders.TMP_MOUNT),
-        ],
+        "securityContext": container_security_context(POSTGRES_UID),
+        "volumeMounts": [{"name": BACKUP_VOLUME, "mountPath": BACKUP_DIR}, dict(TMP_MOUNT)],
     }
-    return {
-        "serviceAccountName": builders.service_account_name(inst),
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "restartPolicy": "Never",
-        "securityContext": builders.pod_security_context(builders.POSTGRES_UID),
-        "terminationGracePeriodSeconds": 30,
-        "containers": [container],
-        "volumes": [
-            {"name": BACKUP_VOLUME, "persistentVolumeClaim": {"claimName": backup_pvc_name(inst)}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-        ],
-    }
-
-
-def _job_spec(inst: Instance, prefix: str, tag: str | None) -> dict[str, Any]:
-    labels = builders.common_labels(inst, COMPONENT_BACKUP)
+    volumes = [
+        {"name": BACKUP_VOLUME, "persistentVolumeClaim": {"claimName": backup_pvc_name(inst)}},
+        empty_dir("tmp"),
+    ]
+    spec = pod_spec(inst, [container], uid=POSTGRES_UID, volumes=volumes, grace_seconds=30)
+    spec["restartPolicy"] = "Never"
     return {
         "backoffLimit": BACKUP_BACKOFF_LIMIT,
         "activeDeadlineSeconds": inst.spec.migrations.active_deadline_seconds,
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": _backup_pod_spec(inst, prefix, tag),
-        },
+        "template": {"metadata": {"labels": common_labels(inst, COMPONENT_BACKUP)}, "spec": spec},
     }
 
 
 def build_backup_pvc(inst: Instance) -> Manifest:
-    """Return the backup volume claim (kept on deletion like the data volumes)."""
-    managed = _settings(inst)
+    """Return the backup volume claim."""
+    managed = _managed(inst)
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": managed.backup.storage}},
@@ -211,32 +247,32 @@ def build_backup_pvc(inst: Instance) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": builders.labelled_metadata(inst, backup_pvc_name(inst), COMPONENT_BACKUP),
+        "metadata": metadata(inst, backup_pvc_name(inst), COMPONENT_BACKUP),
         "spec": spec,
     }
 
 
 def build_backup_job(inst: Instance, revision: str) -> Manifest:
     """Return the Job dumping the database before the migration of ``revision``."""
-    metadata = builders.labelled_metadata(inst, backup_job_name(inst, revision), COMPONENT_BACKUP)
-    metadata["labels"][builders.REVISION_LABEL] = revision
+    meta = metadata(inst, backup_job_name(inst, revision), COMPONENT_BACKUP)
+    meta["labels"][REVISION_LABEL] = revision
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata,
-        "spec": _job_spec(inst, PRE_MIGRATION_PREFIX, revision),
+        "metadata": meta,
+        "spec": _backup_job_spec(inst, PRE_MIGRATION_PREFIX, revision),
     }
 
 
 def build_backup_cronjob(inst: Instance) -> Manifest | None:
     """Return the scheduled backup CronJob, or None when no schedule is set."""
-    managed = _settings(inst)
+    managed = _managed(inst)
     if managed.backup.schedule is None:
         return None
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": builders.labelled_metadata(inst, backup_cronjob_name(inst), COMPONENT_BACKUP),
+        "metadata": metadata(inst, backup_cronjob_name(inst), COMPONENT_BACKUP),
         "spec": {
             "schedule": managed.backup.schedule,
             "timeZone": "Etc/UTC",
@@ -244,40 +280,9 @@ def build_backup_cronjob(inst: Instance) -> Manifest | None:
             "startingDeadlineSeconds": 3600,
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"spec": _job_spec(inst, SCHEDULED_PREFIX, None)},
+            "jobTemplate": {"spec": _backup_job_spec(inst, SCHEDULED_PREFIX, None)},
         },
     }
-
-
-def backup_network_policy_name(inst: Instance) -> str:
-    """Return the name of the NetworkPolicy letting backup pods reach PostgreSQL."""
-    return f"{builders.postgres_name(inst)}-backup"
-
-
-def build_backup_network_policy(inst: Instance) -> Manifest:
-    """Return the NetworkPolicy admitting backup pods to PostgreSQL (policies add up)."""
-    return builders.network_policy(
-        inst,
-        backup_network_policy_name(inst),
-        builders.COMPONENT_DATABASE,
-        [COMPONENT_BACKUP],
-        builders.POSTGRES_PORT,
-    )
-
-
-def build_backup_children(inst: Instance) -> list[Manifest]:
-    """Return the revision-independent backup children the spec asks for, in apply order.
-
-    The volume is made here only for scheduled backups; a pre-migration dump makes it when it
-    first needs it (``build_backup_job_children``), so an install without backups has none.
-    """
-    if inst.spec.database.managed is None:
-        return []
-    children = [build_backup_network_policy(inst)]
-    cronjob = build_backup_cronjob(inst)
-    if cronjob is not None:
-        children += [build_backup_pvc(inst), cronjob]
-    return children
 
 
 def backup_wanted(inst: Instance) -> bool:

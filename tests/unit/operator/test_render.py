@@ -1,4 +1,4 @@
-"""Builders: every child is labelled, owned, secure and selects pods only by immutable labels."""
+"""Renderers: every child is labelled, owned, secure and selects pods only by immutable labels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import yaml
 from tests.unit.operator.operator_pss import hardening_violations, restricted_violations
 
-from partyquiz_operator import api, builders
+from partyquiz_operator import api, render
+from partyquiz_operator.render import common, jobs, network, stores, workloads
 
 REPO = Path(__file__).resolve().parents[3]
 SELECTOR_KEYS = {
@@ -22,8 +23,8 @@ SELECTOR_KEYS = {
 RECOMMENDED = {*SELECTOR_KEYS, "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"}
 
 
-def make(spec: dict[str, Any], name: str = "quiz") -> builders.Instance:
-    return builders.Instance(
+def make(spec: dict[str, Any], name: str = "quiz") -> common.Instance:
+    return common.Instance(
         name=name, namespace="games", uid="uid-1234", spec=api.parse_spec(spec), generation=3
     )
 
@@ -56,14 +57,19 @@ def counter_tokens() -> Any:
     return token
 
 
-def all_children(inst: builders.Instance) -> list[dict[str, Any]]:
-    secret = builders.build_credentials_secret(inst, {}, counter_tokens())
-    rev = builders.compute_revision(inst, {})
+def infrastructure(inst: common.Instance) -> list[dict[str, Any]]:
+    secret = stores.build_credentials_secret(inst, {}, counter_tokens())
+    waves = render.infrastructure(inst, credentials=secret, claims={})
+    return [child for wave in waves for child in wave]
+
+
+def all_children(inst: common.Instance) -> list[dict[str, Any]]:
+    rev = workloads.compute_revision(inst, {})
     return [
-        *builders.build_infrastructure(inst, credentials=secret),
-        builders.build_web_deployment(inst, rev),
-        builders.build_ws_deployment(inst, rev),
-        builders.build_migration_job(inst, rev),
+        *infrastructure(inst),
+        workloads.build_web_deployment(inst, rev),
+        workloads.build_ws_deployment(inst, rev),
+        jobs.build_migration_job(inst, rev),
     ]
 
 
@@ -98,7 +104,7 @@ def test_every_child_is_owned_and_labelled(label: str, spec: dict[str, Any]) -> 
     for child in all_children(inst):
         meta = child["metadata"]
         assert meta["namespace"] == "games"
-        assert meta["ownerReferences"] == [builders.owner_reference(inst)]
+        assert meta["ownerReferences"] == [common.owner_reference(inst)]
         assert set(meta["labels"]) >= RECOMMENDED, child["kind"]
         assert meta["labels"]["app.kubernetes.io/instance"] == "quiz"
         assert len(meta["name"]) <= 63
@@ -130,7 +136,7 @@ def test_every_long_running_container_has_all_three_probes() -> None:
 
 def test_migration_job_runs_migrate_without_probes_and_never_restarts() -> None:
     inst = make(MINIMAL)
-    job = builders.build_migration_job(inst, "abc123")
+    job = jobs.build_migration_job(inst, "abc123")
     pod = job["spec"]["template"]["spec"]
     assert job["metadata"]["name"] == "quiz-migrate-abc123"
     assert pod["restartPolicy"] == "Never"
@@ -147,7 +153,7 @@ def test_managed_stack_has_statefulsets_with_volume_claims_and_aof() -> None:
     assert ("StatefulSet", "quiz-postgres") in kinds
     assert ("StatefulSet", "quiz-redis") in kinds
     assert ("Service", "quiz-postgres-headless") in kinds
-    redis = builders.build_redis_statefulset(make(MINIMAL))
+    redis = stores.build_redis_statefulset(make(MINIMAL))
     args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
     claim = redis["spec"]["volumeClaimTemplates"][0]
@@ -158,7 +164,7 @@ def test_external_stores_create_no_statefulset_and_pods_read_the_given_secrets()
     inst = make(EXTERNAL)
     children = all_children(inst)
     assert not [c for c in children if c["kind"] in ("StatefulSet", "NetworkPolicy")]
-    web = builders.build_web_deployment(inst, "r1")["spec"]["template"]["spec"]["containers"][0]
+    web = workloads.build_web_deployment(inst, "r1")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in web["env"]}
     assert env["PARTYQUIZ_WEB_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
         "name": "db",
@@ -172,12 +178,12 @@ def test_external_stores_create_no_statefulset_and_pods_read_the_given_secrets()
         "name": "jwt",
         "key": "secret",
     }
-    assert builders.referenced_secrets(inst) == [("db", "url"), ("cache", "url"), ("jwt", "secret")]
+    assert stores.referenced_secrets(inst) == [("db", "url"), ("cache", "url"), ("jwt", "secret")]
 
 
 def test_ws_pods_get_the_web_url_drain_time_and_a_matching_grace_period() -> None:
     inst = make({**MINIMAL, "ws": {"drainSeconds": 45}})
-    pod = builders.build_ws_deployment(inst, "r1")["spec"]["template"]["spec"]
+    pod = workloads.build_ws_deployment(inst, "r1")["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["PARTYQUIZ_WS_WEB_INTERNAL_URL"] == "http://quiz-web.games.svc:8000"
     assert env["PARTYQUIZ_WS_DRAIN_SECONDS"] == "45"
@@ -186,16 +192,16 @@ def test_ws_pods_get_the_web_url_drain_time_and_a_matching_grace_period() -> Non
 
 
 def test_images_default_to_the_version_and_can_be_overridden() -> None:
-    web = builders.web_pod_template(make(MINIMAL))["spec"]["containers"][0]
+    web = workloads.web_pod_template(make(MINIMAL))["spec"]["containers"][0]
     assert web["image"] == "ghcr.io/partyquiz/partyquiz-web:1.4.0"
     custom = make({**MINIMAL, "images": {"ws": "registry.local/ws@sha256:" + "a" * 64}})
-    ws = builders.ws_pod_template(custom)["spec"]["containers"][0]
+    ws = workloads.ws_pod_template(custom)["spec"]["containers"][0]
     assert ws["image"] == "registry.local/ws@sha256:" + "a" * 64
 
 
 def test_generated_secret_keeps_existing_values_and_fills_missing_ones() -> None:
     inst = make(MINIMAL)
-    first = builders.build_credentials_secret(inst, {}, counter_tokens())
+    first = stores.build_credentials_secret(inst, {}, counter_tokens())
     decoded = {k: base64.b64decode(v).decode() for k, v in first["data"].items()}
     assert set(decoded) == {
         "jwt-secret",
@@ -211,34 +217,34 @@ def test_generated_secret_keeps_existing_values_and_fills_missing_ones() -> None
     def forbidden(_: int) -> str:
         raise AssertionError("no new token may be generated when all values exist")
 
-    again = builders.build_credentials_secret(inst, decoded, forbidden)
+    again = stores.build_credentials_secret(inst, decoded, forbidden)
     assert again["data"] == first["data"]
 
 
 def test_user_supplied_jwt_secret_is_not_generated() -> None:
-    secret = builders.build_credentials_secret(make(EXTERNAL), {}, counter_tokens())
+    secret = stores.build_credentials_secret(make(EXTERNAL), {}, counter_tokens())
     assert secret["data"] == {}
 
 
 def test_revision_changes_with_pod_inputs_but_not_with_replica_counts() -> None:
-    base = builders.compute_revision(make(MINIMAL), {})
-    assert base == builders.compute_revision(make(MINIMAL), {})
+    base = workloads.compute_revision(make(MINIMAL), {})
+    assert base == workloads.compute_revision(make(MINIMAL), {})
     assert len(base) == 10
     scaled = make({**MINIMAL, "web": {"replicas": 5}, "ws": {"replicas": 7}})
-    assert builders.compute_revision(scaled, {}) == base
+    assert workloads.compute_revision(scaled, {}) == base
     upgraded = make({**MINIMAL, "version": "1.5.0"})
-    assert builders.compute_revision(upgraded, {}) != base
-    assert builders.compute_revision(make(MINIMAL), {"db/url": "abc"}) != base
+    assert workloads.compute_revision(upgraded, {}) != base
+    assert workloads.compute_revision(make(MINIMAL), {"db/url": "abc"}) != base
     labelled = make({**MINIMAL, "podLabels": {"team": "a"}})
-    assert builders.compute_revision(labelled, {}) != base
+    assert workloads.compute_revision(labelled, {}) != base
 
 
 def test_deployments_roll_with_zero_unavailable_and_carry_the_revision() -> None:
-    dep = builders.build_web_deployment(make(MINIMAL), "rev1")
+    dep = workloads.build_web_deployment(make(MINIMAL), "rev1")
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert dep["spec"]["replicas"] == 2
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
-    assert annotations[builders.REVISION_ANNOTATION] == "rev1"
+    assert annotations[common.REVISION_ANNOTATION] == "rev1"
 
 
 def test_pod_labels_and_annotations_reach_pods_but_not_selectors() -> None:
@@ -250,33 +256,33 @@ def test_pod_labels_and_annotations_reach_pods_but_not_selectors() -> None:
         }
     )
     for dep in (
-        builders.build_web_deployment(inst, "r"),
-        builders.build_ws_deployment(inst, "r"),
+        workloads.build_web_deployment(inst, "r"),
+        workloads.build_ws_deployment(inst, "r"),
     ):
         template = dep["spec"]["template"]
         assert template["metadata"]["labels"]["kwok.partyquiz.dev/behaviour"] == "never-ready"
         assert template["metadata"]["annotations"]["example.com/a"] == "b"
         assert "kwok.partyquiz.dev/behaviour" not in dep["spec"]["selector"]["matchLabels"]
-    job = builders.build_migration_job(inst, "r")
+    job = jobs.build_migration_job(inst, "r")
     assert "kwok.partyquiz.dev/behaviour" not in job["spec"]["template"]["metadata"]["labels"]
 
 
 def test_autoscaling_leaves_web_replicas_to_the_autoscaler() -> None:
     inst = make({**MINIMAL, "web": {"autoscaling": {"minReplicas": 2, "maxReplicas": 4}}})
-    assert "replicas" not in builders.build_web_deployment(inst, "r")["spec"]
-    hpa = builders.build_web_autoscaler(inst)
+    assert "replicas" not in workloads.build_web_deployment(inst, "r")["spec"]
+    hpa = workloads.build_web_autoscaler(inst)
     assert hpa["spec"]["scaleTargetRef"]["name"] == "quiz-web"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
 
 
 def test_ingress_routes_ws_path_to_game_service_and_rest_to_web() -> None:
     inst = make({**MINIMAL, "ingress": {"host": "quiz.example.com", "tlsSecretName": "tls"}})
-    ingress = builders.build_ingress(inst)
+    ingress = network.build_ingress(inst)
     paths = ingress["spec"]["rules"][0]["http"]["paths"]
     routes = {p["path"]: p["backend"]["service"]["name"] for p in paths}
     assert routes == {"/ws": "quiz-ws", "/": "quiz-web"}
     assert ingress["spec"]["tls"] == [{"hosts": ["quiz.example.com"], "secretName": "tls"}]
-    web = builders.web_pod_template(inst)["spec"]["containers"][0]
+    web = workloads.web_pod_template(inst)["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in web["env"]}
     assert env["PARTYQUIZ_WEB_PUBLIC_WS_URL"] == "wss://quiz.example.com/ws"
 
@@ -284,8 +290,8 @@ def test_ingress_routes_ws_path_to_game_service_and_rest_to_web() -> None:
 def test_network_policies_admit_only_the_intended_clients() -> None:
     inst = make(MINIMAL)
     for build, clients, port in (
-        (builders.build_postgres_network_policy, ["web", "migration"], 5432),
-        (builders.build_redis_network_policy, ["web", "ws"], 6379),
+        (lambda i: network.build_network_policies(i)[0], ["web", "migration"], 5432),
+        (lambda i: network.build_network_policies(i)[1], ["web", "ws"], 6379),
     ):
         policy = build(inst)["spec"]
         rule = policy["ingress"][0]
@@ -297,20 +303,20 @@ def test_network_policies_admit_only_the_intended_clients() -> None:
 
 
 def test_data_retention_follows_the_spec_on_statefulset_claims() -> None:
-    kept = builders.build_postgres_statefulset(make(MINIMAL))
+    kept = stores.build_postgres_statefulset(make(MINIMAL))
     assert kept["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
-    dropped = builders.build_postgres_statefulset(make({**MINIMAL, "retainDataOnDelete": False}))
+    dropped = stores.build_postgres_statefulset(make({**MINIMAL, "retainDataOnDelete": False}))
     assert dropped["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
 
 
 def test_existing_claim_size_is_kept_in_the_immutable_template() -> None:
     inst = make({**MINIMAL, "database": {"managed": {"storage": "20Gi"}}})
-    sts = builders.build_postgres_statefulset(inst, claim_storage="10Gi")
+    sts = stores.build_postgres_statefulset(inst, claim="10Gi")
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
         "storage": "10Gi"
     }
 
 
 def test_service_account_has_no_token_automount() -> None:
-    sa = builders.build_service_account(make(MINIMAL))
+    sa = workloads.build_service_account(make(MINIMAL))
     assert sa["automountServiceAccountToken"] is False

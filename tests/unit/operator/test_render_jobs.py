@@ -1,4 +1,4 @@
-"""Backup builders: a volume, a pre-migration dump Job, a scheduled CronJob, retention in-script."""
+"""Backups: a volume, a pre-migration dump Job, a scheduled CronJob, retention in the script."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from tests.unit.operator.operator_pss import restricted_violations
 
-from partyquiz_operator import api, backup, builders
+from partyquiz_operator import api, render
+from partyquiz_operator.render import common, jobs, network, stores
 
 MANAGED = {"version": "1.4.0", "database": {"managed": {}}, "redis": {"managed": {}}}
 EXTERNAL_DB = {
@@ -21,10 +22,22 @@ EXTERNAL_DB = {
 }
 
 
-def make(spec: dict[str, Any]) -> builders.Instance:
-    return builders.Instance(
+def make(spec: dict[str, Any]) -> common.Instance:
+    return common.Instance(
         name="quiz", namespace="games", uid="uid-1234", spec=api.parse_spec(spec), generation=3
     )
+
+
+def backup_children(inst: common.Instance) -> list[dict[str, Any]]:
+    """Return the backup children among what the spec renders (revision-independent)."""
+    credentials = stores.build_credentials_secret(inst, {}, lambda n: "x" * n)
+    waves = render.infrastructure(inst, credentials=credentials, claims={})
+    return [
+        c
+        for c in waves[-1]
+        if c["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
+        or c["metadata"]["name"].endswith("-postgres-backup")
+    ]
 
 
 def with_backup(**settings: Any) -> dict[str, Any]:
@@ -33,19 +46,19 @@ def with_backup(**settings: Any) -> dict[str, Any]:
 
 def test_backups_are_on_by_default_for_a_managed_database() -> None:
     inst = make(MANAGED)
-    assert backup.backup_wanted(inst)
-    kinds = [c["kind"] for c in backup.build_backup_children(inst)]
+    assert jobs.backup_wanted(inst)
+    kinds = [c["kind"] for c in backup_children(inst)]
     assert kinds == ["NetworkPolicy"]  # the volume comes with the first dump
 
 
 def test_backup_first_can_be_turned_off() -> None:
-    assert not backup.backup_wanted(make({**MANAGED, "migrations": {"backupFirst": False}}))
+    assert not jobs.backup_wanted(make({**MANAGED, "migrations": {"backupFirst": False}}))
 
 
 def test_an_external_database_gets_no_backup_children() -> None:
     inst = make(EXTERNAL_DB)
-    assert not backup.backup_wanted(inst)
-    assert backup.build_backup_children(inst) == []
+    assert not jobs.backup_wanted(inst)
+    assert backup_children(inst) == []
 
 
 def test_backup_volume_uses_the_database_storage_class_and_its_own_size() -> None:
@@ -53,7 +66,7 @@ def test_backup_volume_uses_the_database_storage_class_and_its_own_size() -> Non
         **MANAGED,
         "database": {"managed": {"storageClassName": "fast", "backup": {"storage": "3Gi"}}},
     }
-    pvc = backup.build_backup_pvc(make(spec))
+    pvc = jobs.build_backup_pvc(make(spec))
     assert pvc["metadata"]["name"] == "quiz-backups"
     assert pvc["spec"]["storageClassName"] == "fast"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "3Gi"
@@ -61,9 +74,9 @@ def test_backup_volume_uses_the_database_storage_class_and_its_own_size() -> Non
 
 
 def test_pre_migration_job_dumps_to_the_backup_volume_tagged_with_the_revision() -> None:
-    job = backup.build_backup_job(make(MANAGED), "abc123")
+    job = jobs.build_backup_job(make(MANAGED), "abc123")
     assert job["metadata"]["name"] == "quiz-backup-abc123"
-    assert job["metadata"]["labels"][builders.REVISION_LABEL] == "abc123"
+    assert job["metadata"]["labels"][common.REVISION_LABEL] == "abc123"
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e for e in container["env"]}
@@ -71,7 +84,7 @@ def test_pre_migration_job_dumps_to_the_backup_volume_tagged_with_the_revision()
     assert env["PGHOST"]["value"] == "quiz-postgres"
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": "quiz-credentials",
-        "key": builders.KEY_POSTGRES_PASSWORD,
+        "key": stores.KEY_POSTGRES_PASSWORD,
     }
     assert container["image"] == api.DEFAULT_POSTGRES_IMAGE
     assert "pg_dump --format=custom" in container["command"][2]
@@ -80,38 +93,38 @@ def test_pre_migration_job_dumps_to_the_backup_volume_tagged_with_the_revision()
     claim = next(v for v in pod["volumes"] if v["name"] == "backups")
     assert claim["persistentVolumeClaim"]["claimName"] == "quiz-backups"
     assert pod["restartPolicy"] == "Never"
-    assert job["spec"]["backoffLimit"] == backup.BACKUP_BACKOFF_LIMIT
+    assert job["spec"]["backoffLimit"] == jobs.BACKUP_BACKOFF_LIMIT
     assert job["spec"]["activeDeadlineSeconds"] == 600
 
 
 def test_backup_pods_meet_pod_security_restricted() -> None:
     inst = make(with_backup(schedule="0 3 * * *"))
-    job = backup.build_backup_job(inst, "r1")
-    cron = backup.build_backup_cronjob(inst)
+    job = jobs.build_backup_job(inst, "r1")
+    cron = jobs.build_backup_cronjob(inst)
     assert cron is not None
     assert restricted_violations(job["spec"]["template"]["spec"]) == []
     assert restricted_violations(cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]) == []
 
 
 def test_backup_pods_are_admitted_to_postgres_by_their_own_policy() -> None:
-    policy = backup.build_backup_network_policy(make(MANAGED))
+    policy = network.build_backup_network_policy(make(MANAGED))
     assert policy["metadata"]["name"] == "quiz-postgres-backup"
-    assert policy["spec"]["podSelector"]["matchLabels"] == builders.selector_labels(
-        make(MANAGED), builders.COMPONENT_DATABASE
+    assert policy["spec"]["podSelector"]["matchLabels"] == common.selector_labels(
+        make(MANAGED), common.COMPONENT_DATABASE
     )
     peer = policy["spec"]["ingress"][0]["from"][0]["podSelector"]
     assert peer["matchExpressions"][0]["values"] == ["backup"]
-    job = backup.build_backup_job(make(MANAGED), "r1")
+    job = jobs.build_backup_job(make(MANAGED), "r1")
     assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
 
 
 def test_no_schedule_means_no_cronjob() -> None:
-    assert backup.build_backup_cronjob(make(MANAGED)) is None
+    assert jobs.build_backup_cronjob(make(MANAGED)) is None
 
 
 def test_schedule_makes_a_non_overlapping_utc_cronjob_with_the_retention() -> None:
     inst = make(with_backup(schedule="15 3 * * *", retain=4))
-    cron = backup.build_backup_cronjob(inst)
+    cron = jobs.build_backup_cronjob(inst)
     assert cron is not None
     assert cron["metadata"]["name"] == "quiz-backup"
     assert cron["spec"]["schedule"] == "15 3 * * *"
@@ -120,7 +133,7 @@ def test_schedule_makes_a_non_overlapping_utc_cronjob_with_the_retention() -> No
     script = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
     assert "scheduled-" in script
     assert "tail -n +5" in script
-    kinds = [c["kind"] for c in backup.build_backup_children(inst)]
+    kinds = [c["kind"] for c in backup_children(inst)]
     assert kinds == ["NetworkPolicy", "PersistentVolumeClaim", "CronJob"]
 
 
@@ -136,7 +149,7 @@ def test_retention_must_keep_at_least_one_dump() -> None:
 
 
 def test_restore_command_replaces_objects_in_one_transaction() -> None:
-    args = backup.pg_restore_args("partyquiz")
+    args = jobs.pg_restore_args("partyquiz")
     assert args[0] == "pg_restore"
     assert {"--clean", "--if-exists", "--single-transaction", "--exit-on-error"} <= set(args)
     assert args[-2:] == ["--dbname", "partyquiz"]
@@ -182,8 +195,8 @@ def _run(
     bin_dir.mkdir(exist_ok=True)
     _fake_pg_dump(bin_dir, fail=fail)
     _fake_pg_isready(bin_dir, refusals)
-    script = backup.backup_script(prefix, retain, wait_seconds=wait)
-    script = script.replace(backup.BACKUP_DIR, str(tmp_path / "b"))
+    script = jobs.backup_script(prefix, retain, wait_seconds=wait)
+    script = script.replace(jobs.BACKUP_DIR, str(tmp_path / "b"))
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DUMP_TAG": "rev1", "PGHOST": "db"}
     sh = shutil.which("sh")
     assert sh is not None
@@ -242,11 +255,11 @@ def test_script_gives_up_on_a_database_that_never_answers_and_writes_nothing(
 def test_the_runbook_restores_with_the_restore_script_line_for_line() -> None:
     runbook = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
     documented = {line.strip() for line in runbook.splitlines()}
-    assert set(backup.restore_script().splitlines()) <= documented
+    assert set(jobs.restore_script().splitlines()) <= documented
 
 
 def test_restore_reads_the_whole_dump_before_it_changes_anything() -> None:
-    lines = backup.restore_script().splitlines()
+    lines = jobs.restore_script().splitlines()
     reading = next(i for i, line in enumerate(lines) if line.startswith("pg_restore"))
     loading = next(i for i, line in enumerate(lines) if line.startswith("psql"))
     assert reading < loading

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from partyquiz_operator import builders
+from partyquiz_operator.render.common import REVISION_ANNOTATION
 
 RolloutState = Literal["Progressing", "Baking", "Complete", "Failed"]
 
@@ -22,7 +22,6 @@ IMAGE_PULL_REASONS = frozenset(
     ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 )
 CRASH_LOOP_REASONS = frozenset(("CrashLoopBackOff",))
-REVISION_ANNOTATION = builders.REVISION_ANNOTATION
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ it must not read the cluster or the clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from partyquiz_operator import api
+from partyquiz_operator.render.common import REVISION_ANNOTATION
 
 MigrationState = Literal["Waiting", "BackingUp", "Running", "Complete", "Failed"]
 RolloutPhase = Literal["Progressing", "Baking"]
@@ -41,6 +43,28 @@ class WorkloadState:
             and self.available >= self.desired
             and self.ready >= self.desired
         )
+
+
+def workload_state(live: Mapping[str, Any] | None) -> WorkloadState:
+    """Return what a Deployment or StatefulSet (None: absent) says about its pods."""
+    if live is None:
+        return WorkloadState()
+    spec, meta = live.get("spec", {}), live.get("metadata", {})
+    st = live.get("status", {}) or {}
+    conditions = {c.get("type"): c for c in st.get("conditions", []) or []}
+    progressing = conditions.get("Progressing", {})
+    return WorkloadState(
+        exists=True,
+        desired=int(spec.get("replicas", 1)),
+        ready=int(st.get("readyReplicas", 0) or 0),
+        updated=int(st.get("updatedReplicas", 0) or 0),
+        available=int(st.get("availableReplicas", 0) or 0),
+        generation_observed=int(st.get("observedGeneration", 0) or 0)
+        >= int(meta.get("generation", 0)),
+        revision=(meta.get("annotations") or {}).get(REVISION_ANNOTATION),
+        deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
+        rollout_finished_once=progressing.get("reason") == "NewReplicaSetAvailable",
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,288 @@
+"""Data stores: the credentials Secret, PostgreSQL and Redis StatefulSets, their volumes.
+
+Owns where each service finds its database, Redis and JWT secret (generated or the user's own
+Secret) and the StatefulSets with their volume claim templates. Pure.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from partyquiz_operator.render.common import (
+    COMPONENT_CACHE,
+    COMPONENT_DATABASE,
+    POSTGRES_PORT,
+    REDIS_PORT,
+    TMP_MOUNT,
+    Instance,
+    Manifest,
+    common_labels,
+    container_security_context,
+    empty_dir,
+    exec_probes,
+    metadata,
+    pod_spec,
+    postgres_name,
+    redis_name,
+    resources,
+    secret_env,
+    selector_labels,
+)
+
+POSTGRES_UID = 999
+REDIS_UID = 999
+DATABASE_USER = "partyquiz"
+DATABASE_NAME = "partyquiz"
+JWT_SECRET_BYTES = 48
+MIN_JWT_SECRET_BYTES = 32  # what the web and ws services refuse to start below
+PASSWORD_BYTES = 24
+DATA_VOLUME = "data"
+
+KEY_JWT = "jwt-secret"
+KEY_POSTGRES_PASSWORD = "postgres-password"  # noqa: S105 - a key name
+KEY_REDIS_PASSWORD = "redis-password"  # noqa: S105 - a key name
+KEY_DATABASE_URL = "database-url"
+KEY_REDIS_URL = "redis-url"
+
+
+def credentials_secret_name(inst: Instance) -> str:
+    """Return the name of the generated credentials Secret."""
+    return f"{inst.name}-credentials"
+
+
+def headless_name(statefulset_name: str) -> str:
+    """Return the governing headless Service name of a StatefulSet."""
+    return f"{statefulset_name}-headless"
+
+
+def data_pvc_name(statefulset_name: str) -> str:
+    """Return the name of the data PVC of a single-replica StatefulSet."""
+    return f"{DATA_VOLUME}-{statefulset_name}-0"
+
+
+def jwt_ref(inst: Instance) -> tuple[str, str]:
+    """Return the (Secret, key) holding the JWT signing secret."""
+    ref = inst.spec.jwt_secret_ref
+    if ref is not None:
+        return ref.name, ref.key
+    return credentials_secret_name(inst), KEY_JWT
+
+
+def database_ref(inst: Instance) -> tuple[str, str]:
+    """Return the (Secret, key) holding the database URL."""
+    external = inst.spec.database.external
+    if external is not None:
+        return external.secret_ref.name, external.secret_ref.key
+    return credentials_secret_name(inst), KEY_DATABASE_URL
+
+
+def redis_ref(inst: Instance) -> tuple[str, str]:
+    """Return the (Secret, key) holding the Redis URL."""
+    external = inst.spec.redis.external
+    if external is not None:
+        return external.secret_ref.name, external.secret_ref.key
+    return credentials_secret_name(inst), KEY_REDIS_URL
+
+
+def referenced_secrets(inst: Instance) -> list[tuple[str, str]]:
+    """Return the user-supplied (Secret, key) pairs the pods read; they must exist."""
+    refs: list[tuple[str, str]] = []
+    if inst.spec.database.external is not None:
+        refs.append(database_ref(inst))
+    if inst.spec.redis.external is not None:
+        refs.append(redis_ref(inst))
+    if inst.spec.jwt_secret_ref is not None:
+        refs.append(jwt_ref(inst))
+    return refs
+
+
+def _encode(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def build_credentials_secret(
+    inst: Instance, existing: Mapping[str, str], new_token: Callable[[int], str]
+) -> Manifest:
+    """Return the generated credentials Secret, keeping every value that already exists.
+
+    ``existing`` holds the decoded data of the live Secret (empty when absent); ``new_token(n)``
+    returns a fresh URL-safe random string of ``n`` bytes of entropy.
+    """
+    data: dict[str, str] = dict(existing)
+
+    def keep_or_new(key: str, entropy: int) -> str:
+        if key not in data:
+            data[key] = new_token(entropy)
+        return data[key]
+
+    if inst.spec.jwt_secret_ref is None:
+        keep_or_new(KEY_JWT, JWT_SECRET_BYTES)
+    if inst.spec.database.managed is not None:
+        password = keep_or_new(KEY_POSTGRES_PASSWORD, PASSWORD_BYTES)
+        data.setdefault(
+            KEY_DATABASE_URL,
+            f"postgresql+asyncpg://{DATABASE_USER}:{password}@{postgres_name(inst)}"
+            f".{inst.namespace}.svc:{POSTGRES_PORT}/{DATABASE_NAME}",
+        )
+    if inst.spec.redis.managed is not None:
+        password = keep_or_new(KEY_REDIS_PASSWORD, PASSWORD_BYTES)
+        data.setdefault(
+            KEY_REDIS_URL,
+            f"redis://:{password}@{redis_name(inst)}.{inst.namespace}.svc:{REDIS_PORT}/0",
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(inst, credentials_secret_name(inst), "credentials"),
+        "type": "Opaque",
+        "data": {key: _encode(value) for key, value in sorted(data.items())},
+    }
+
+
+def _claim_template(
+    inst: Instance, component: str, storage: str, storage_class: str | None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": storage}},
+    }
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": DATA_VOLUME, "labels": common_labels(inst, component)},
+        "spec": spec,
+    }
+
+
+def _statefulset(
+    inst: Instance,
+    name: str,
+    component: str,
+    container: dict[str, Any],
+    *,
+    uid: int,
+    volumes: list[dict[str, Any]],
+    claim: dict[str, Any],
+) -> Manifest:
+    retention = "Retain" if inst.spec.retain_data_on_delete else "Delete"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(inst, name, component),
+        "spec": {
+            "serviceName": headless_name(name),
+            "replicas": 1,
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector_labels(inst, component)},
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": retention,
+                "whenScaled": "Retain",
+            },
+            "template": {
+                "metadata": {"labels": common_labels(inst, component)},
+                "spec": pod_spec(inst, [container], uid=uid, volumes=volumes, grace_seconds=60),
+            },
+            "volumeClaimTemplates": [claim],
+        },
+    }
+
+
+def claim_storage(statefulset: Mapping[str, Any] | None) -> str | None:
+    """Return the storage size of a live StatefulSet's data claim template, if any."""
+    for claim in (statefulset or {}).get("spec", {}).get("volumeClaimTemplates", []):
+        if claim.get("metadata", {}).get("name") == DATA_VOLUME:
+            value = claim.get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
+            return str(value) if value is not None else None
+    return None
+
+
+def build_postgres_statefulset(inst: Instance, *, claim: str | None = None) -> Manifest:
+    """Return the managed PostgreSQL StatefulSet.
+
+    ``claim`` keeps the size of the existing volume claim template: StatefulSet claim templates
+    are immutable, so growth is applied to the PVC itself instead.
+    """
+    managed = inst.spec.database.managed
+    if managed is None:
+        raise ValueError("database is external")
+    ready = ["pg_isready", "-h", "127.0.0.1", "-U", DATABASE_USER, "-d", DATABASE_NAME]
+    container = {
+        "name": "postgres",
+        "image": managed.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": "POSTGRES_USER", "value": DATABASE_USER},
+            {"name": "POSTGRES_DB", "value": DATABASE_NAME},
+            secret_env("POSTGRES_PASSWORD", credentials_secret_name(inst), KEY_POSTGRES_PASSWORD),
+            {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+        ],
+        **exec_probes(ready, startup_failures=150),
+        "resources": resources(managed.resources),
+        "securityContext": container_security_context(POSTGRES_UID),
+        "volumeMounts": [
+            {"name": DATA_VOLUME, "mountPath": "/var/lib/postgresql/data"},
+            {"name": "run", "mountPath": "/var/run/postgresql"},
+            dict(TMP_MOUNT),
+        ],
+    }
+    template = _claim_template(
+        inst, COMPONENT_DATABASE, claim or managed.storage, managed.storage_class_name
+    )
+    return _statefulset(
+        inst,
+        postgres_name(inst),
+        COMPONENT_DATABASE,
+        container,
+        uid=POSTGRES_UID,
+        volumes=[empty_dir("run", "16Mi"), empty_dir("tmp", "256Mi")],
+        claim=template,
+    )
+
+
+def build_redis_statefulset(inst: Instance, *, claim: str | None = None) -> Manifest:
+    """Return the managed Redis StatefulSet (append-only file on its volume)."""
+    managed = inst.spec.redis.managed
+    if managed is None:
+        raise ValueError("redis is external")
+    ping = ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG']
+    container = {
+        "name": "redis",
+        "image": managed.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["redis-server"],
+        "args": [
+            "--port",
+            str(REDIS_PORT),
+            "--appendonly",
+            "yes",
+            "--dir",
+            "/data",
+            "--requirepass",
+            "$(REDIS_PASSWORD)",
+        ],
+        "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
+        "env": [secret_env("REDIS_PASSWORD", credentials_secret_name(inst), KEY_REDIS_PASSWORD)],
+        **exec_probes(ping, startup_failures=60),
+        "resources": resources(managed.resources),
+        "securityContext": container_security_context(REDIS_UID),
+        "volumeMounts": [{"name": DATA_VOLUME, "mountPath": "/data"}, dict(TMP_MOUNT)],
+    }
+    template = _claim_template(
+        inst, COMPONENT_CACHE, claim or managed.storage, managed.storage_class_name
+    )
+    return _statefulset(
+        inst,
+        redis_name(inst),
+        COMPONENT_CACHE,
+        container,
+        uid=REDIS_UID,
+        volumes=[empty_dir("tmp")],
+        claim=template,
+    )

@@ -1,0 +1,252 @@
+"""Workloads: the web and game pods, their Deployments, the revision, what scales and shields them.
+
+Owns the pod templates of web and ws (env, probes, drain), the revision hash over everything
+that changes those pods, the Deployments rendered at a revision, the PodDisruptionBudgets, the
+web autoscaler and the pods' ServiceAccount. Pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from partyquiz_operator import api
+from partyquiz_operator.render.common import (
+    COMPONENT_WEB,
+    COMPONENT_WS,
+    REVISION_ANNOTATION,
+    TMP_MOUNT,
+    WEB_PORT,
+    WS_PORT,
+    Instance,
+    Manifest,
+    common_labels,
+    container_security_context,
+    empty_dir,
+    http_probes,
+    metadata,
+    pod_spec,
+    resources,
+    secret_env,
+    selector_labels,
+    service_account_name,
+    web_name,
+    ws_name,
+)
+from partyquiz_operator.render.network import public_ws_url, web_internal_url
+from partyquiz_operator.render.stores import database_ref, jwt_ref, redis_ref
+
+APP_UID = 10001
+# Seconds a terminating game pod waits before SIGTERM so Services stop routing to it first;
+# reconnecting players then land on another replica instead of the draining one.
+WS_PRE_STOP_SECONDS = 3
+# Seconds left after the drain for the process to close its listeners and exit.
+WS_EXIT_MARGIN_SECONDS = 7
+
+
+def web_image(spec: api.PartyQuizSpec) -> str:
+    """Return the web image: the override or the official image tagged with the version."""
+    return spec.images.web or f"{api.DEFAULT_WEB_IMAGE_REPOSITORY}:{spec.version}"
+
+
+def ws_image(spec: api.PartyQuizSpec) -> str:
+    """Return the game image: the override or the official image tagged with the version."""
+    return spec.images.ws or f"{api.DEFAULT_WS_IMAGE_REPOSITORY}:{spec.version}"
+
+
+def build_service_account(inst: Instance) -> Manifest:
+    """Return the pods' ServiceAccount; pods get no API token."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(inst, service_account_name(inst), "serviceaccount"),
+        "automountServiceAccountToken": False,
+    }
+
+
+def web_env(inst: Instance) -> list[dict[str, Any]]:
+    """Return the environment of the web (and migration) container."""
+    return [
+        secret_env("PARTYQUIZ_WEB_DATABASE_URL", *database_ref(inst)),
+        secret_env("PARTYQUIZ_WEB_REDIS_URL", *redis_ref(inst)),
+        secret_env("PARTYQUIZ_WEB_JWT_SECRET", *jwt_ref(inst)),
+        {"name": "PARTYQUIZ_WEB_PUBLIC_WS_URL", "value": public_ws_url(inst)},
+    ]
+
+
+def ws_env(inst: Instance) -> list[dict[str, Any]]:
+    """Return the environment of the game container."""
+    return [
+        secret_env("PARTYQUIZ_WS_REDIS_URL", *redis_ref(inst)),
+        secret_env("PARTYQUIZ_WS_JWT_SECRET", *jwt_ref(inst)),
+        {"name": "PARTYQUIZ_WS_WEB_INTERNAL_URL", "value": web_internal_url(inst)},
+        {"name": "PARTYQUIZ_WS_DRAIN_SECONDS", "value": str(inst.spec.ws.drain_seconds)},
+    ]
+
+
+def _template(
+    inst: Instance, component: str, container: dict[str, Any], *, grace_seconds: int
+) -> dict[str, Any]:
+    spec = inst.spec
+    labels = {**spec.pod_labels, **common_labels(inst, component)}
+    labels["app.kubernetes.io/version"] = spec.version
+    meta: dict[str, Any] = {"labels": labels}
+    if spec.pod_annotations:
+        meta["annotations"] = dict(spec.pod_annotations)
+    volumes = [empty_dir("tmp")]
+    return {
+        "metadata": meta,
+        "spec": pod_spec(
+            inst, [container], uid=APP_UID, volumes=volumes, grace_seconds=grace_seconds
+        ),
+    }
+
+
+def web_pod_template(inst: Instance) -> dict[str, Any]:
+    """Return the web pod template without its revision annotation."""
+    spec = inst.spec
+    container = {
+        "name": "web",
+        "image": web_image(spec),
+        "imagePullPolicy": spec.images.pull_policy,
+        # Arguments, not a command: the image's entrypoint keeps tini as PID 1, which
+        # forwards SIGTERM from the first instant and reaps children.
+        "args": ["serve"],
+        "ports": [{"name": "http", "containerPort": WEB_PORT, "protocol": "TCP"}],
+        "env": web_env(inst),
+        **http_probes("http"),
+        "resources": resources(spec.web.resources),
+        "securityContext": container_security_context(APP_UID),
+        "volumeMounts": [dict(TMP_MOUNT)],
+    }
+    return _template(inst, COMPONENT_WEB, container, grace_seconds=30)
+
+
+def ws_termination_grace_seconds(spec: api.PartyQuizSpec) -> int:
+    """Return the game pods' grace period: pre-stop pause, then the drain, then a margin."""
+    return WS_PRE_STOP_SECONDS + spec.ws.drain_seconds + WS_EXIT_MARGIN_SECONDS
+
+
+def ws_pod_template(inst: Instance) -> dict[str, Any]:
+    """Return the game pod template without its revision annotation."""
+    spec = inst.spec
+    container = {
+        "name": "ws",
+        "image": ws_image(spec),
+        "imagePullPolicy": spec.images.pull_policy,
+        # No command or args: the image's entrypoint is tini + partyquiz-ws.
+        "ports": [{"name": "ws", "containerPort": WS_PORT, "protocol": "TCP"}],
+        "env": ws_env(inst),
+        **http_probes("ws"),
+        "resources": resources(spec.ws.resources),
+        "securityContext": container_security_context(APP_UID),
+        "volumeMounts": [dict(TMP_MOUNT)],
+        "lifecycle": {"preStop": {"sleep": {"seconds": WS_PRE_STOP_SECONDS}}},
+    }
+    grace = ws_termination_grace_seconds(spec)
+    return _template(inst, COMPONENT_WS, container, grace_seconds=grace)
+
+
+def compute_revision(inst: Instance, secret_digests: Mapping[str, str]) -> str:
+    """Return the revision: a short hash of everything that changes the web and ws pods.
+
+    ``secret_digests`` maps each referenced user Secret key ("name/key") to a digest of its
+    value, so rotating an external URL or JWT secret is a new revision too.
+    """
+    material = {
+        "web": web_pod_template(inst),
+        "ws": ws_pod_template(inst),
+        "secrets": dict(sorted(secret_digests.items())),
+    }
+    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def _deployment(
+    inst: Instance,
+    name: str,
+    component: str,
+    template: dict[str, Any],
+    *,
+    replicas: int | None,
+    revision: str,
+) -> Manifest:
+    annotations = {**template["metadata"].get("annotations", {}), REVISION_ANNOTATION: revision}
+    spec: dict[str, Any] = {
+        "revisionHistoryLimit": 5,
+        "progressDeadlineSeconds": inst.spec.rollout.progress_deadline_seconds,
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "selector": {"matchLabels": selector_labels(inst, component)},
+        "template": {**template, "metadata": {**template["metadata"], "annotations": annotations}},
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    meta = metadata(inst, name, component, annotations={REVISION_ANNOTATION: revision})
+    meta["labels"]["app.kubernetes.io/version"] = inst.spec.version
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def build_web_deployment(inst: Instance, revision: str) -> Manifest:
+    """Return the web Deployment rendered at ``revision``; replicas are left to the HPA if set."""
+    replicas = None if inst.spec.web.autoscaling is not None else inst.spec.web.replicas
+    template = web_pod_template(inst)
+    return _deployment(
+        inst, web_name(inst), COMPONENT_WEB, template, replicas=replicas, revision=revision
+    )
+
+
+def build_ws_deployment(inst: Instance, revision: str) -> Manifest:
+    """Return the game Deployment rendered at ``revision``."""
+    template = ws_pod_template(inst)
+    replicas = inst.spec.ws.replicas
+    return _deployment(
+        inst, ws_name(inst), COMPONENT_WS, template, replicas=replicas, revision=revision
+    )
+
+
+def _pdb(inst: Instance, name: str, component: str) -> Manifest:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(inst, name, component),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(inst, component)},
+        },
+    }
+
+
+def build_disruption_budgets(inst: Instance) -> list[Manifest]:
+    """Return the web and game PodDisruptionBudgets (one pod voluntarily disrupted at a time)."""
+    return [_pdb(inst, web_name(inst), COMPONENT_WEB), _pdb(inst, ws_name(inst), COMPONENT_WS)]
+
+
+def build_web_autoscaler(inst: Instance) -> Manifest:
+    """Return the web HorizontalPodAutoscaler (CPU utilisation)."""
+    autoscaling = inst.spec.web.autoscaling
+    if autoscaling is None:
+        raise ValueError("autoscaling is off")
+    target = {
+        "type": "Utilization",
+        "averageUtilization": autoscaling.target_cpu_utilization_percentage,
+    }
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(inst, web_name(inst), COMPONENT_WEB),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": web_name(inst),
+            },
+            "minReplicas": autoscaling.min_replicas,
+            "maxReplicas": autoscaling.max_replicas,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": target}}],
+        },
+    }

@@ -1,0 +1,157 @@
+"""Passes that kopf does not start: a child changed, an error's delay ran out, the resync.
+
+kopf runs a handler when the PartyQuiz itself changes; it has nothing that runs the owner's
+pass when one of its children changes (controller-runtime's enqueue-owner). ``OwnerTrigger`` is
+that piece, kept small: one asyncio task per instance with work to do, which runs a pass, runs
+exactly one more if anything asked meanwhile, and looks again after the delay a failed pass
+asks for. ``resync`` is the one loop that gives every instance a pass when it had none for
+``resync_seconds`` (drift of children nobody watches, rotated Secrets, monitoring CRDs that
+appeared). Both run on kopf's event loop; neither decides anything about an instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from partyquiz_operator.passes import InstanceKey, Passes
+
+logger = logging.getLogger(__name__)
+
+# Kinds whose status no pass reads: a change of only their status triggers nothing (a PDB's
+# counts move with every pod).
+STATUS_UNREAD = frozenset(
+    {
+        "Service",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "CronJob",
+    }
+)
+
+
+def _essence(body: Mapping[str, Any]) -> str:
+    """Return a digest of everything but the status (and bookkeeping) of an object."""
+    meta = body.get("metadata", {})
+    kept = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+    kept["metadata"] = [
+        meta.get(k)
+        for k in ("labels", "annotations", "ownerReferences", "deletionTimestamp", "generation")
+    ]
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class OwnerTrigger:
+    """Run an instance's pass when something asks; at most one running and one more queued."""
+
+    def __init__(self, passes: Passes) -> None:
+        self._passes = passes
+        self._running: dict[InstanceKey, asyncio.Task[None]] = {}
+        self._again: dict[InstanceKey, str] = {}
+        self._later: dict[InstanceKey, asyncio.TimerHandle] = {}
+        self._essences: dict[tuple[str, str, str], str] = {}
+
+    def child_changed(self, kind: str, event: str | None, body: Mapping[str, Any]) -> None:
+        """Note a watch event of a child; run its instance's pass unless nothing it reads moved."""
+        meta = body.get("metadata", {})
+        namespace, instance = (
+            meta.get("namespace"),
+            (meta.get("labels") or {}).get("app.kubernetes.io/instance"),
+        )
+        if not namespace or not instance:
+            return
+        ident = (kind, namespace, str(meta.get("name", "")))
+        if event == "DELETED":
+            self._essences.pop(ident, None)
+        elif kind in STATUS_UNREAD:
+            essence = _essence(body)
+            if self._essences.get(ident) == essence:
+                return
+            self._essences[ident] = essence
+        self.poke((namespace, instance), "child")
+
+    def poke(self, key: InstanceKey, handler: str) -> None:
+        """Have the instance's pass run now, or once more after the one running."""
+        if key in self._running:
+            self._again.setdefault(key, handler)
+            return
+        self._running[key] = asyncio.create_task(self._drive(key, handler))
+
+    def forget(self, key: InstanceKey) -> None:
+        """Drop a deleted instance: no retry is pending for it any more."""
+        later = self._later.pop(key, None)
+        if later is not None:
+            later.cancel()
+
+    def _retry(self, key: InstanceKey, delay: float) -> None:
+        previous = self._later.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._later[key] = loop.call_later(delay, self._retry_now, key)
+
+    def _retry_now(self, key: InstanceKey) -> None:
+        self._later.pop(key, None)
+        self.poke(key, "retry")
+
+    async def _drive(self, key: InstanceKey, handler: str) -> None:
+        try:
+            while True:
+                async with self._passes.exclusive(key):
+                    # Whatever asked until now is seen by this pass: it reads afresh.
+                    self._again.pop(key, None)
+                    try:
+                        outcome = await self._passes.run_held(key, handler)
+                    except Exception:
+                        logger.exception("%s pass of %s/%s failed", handler, *key)
+                        outcome = None
+                if outcome is None:
+                    self._retry(key, 10.0)
+                elif outcome.retry_after is not None:
+                    self._retry(key, outcome.retry_after)
+                again = self._again.pop(key, None)
+                if again is None:
+                    return
+                handler = again
+        finally:
+            self._running.pop(key, None)
+
+    async def stop(self) -> None:
+        """Cancel pending retries and wait for running passes to end."""
+        for later in self._later.values():
+            later.cancel()
+        self._later.clear()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+async def resync(
+    trigger: OwnerTrigger,
+    passes: Passes,
+    instances: Iterable[InstanceKey],
+    *,
+    every: float,
+    beat: dict[str, float],
+) -> None:
+    """Forever: give each instance whose last pass ended ``every`` seconds ago a pass.
+
+    Only instances that had a pass are due (their first comes from kopf, once its indexes are
+    filled). One loop for all instances instead of a kopf timer per object: per-object timers
+    and daemons make kopf put a finalizer on every PartyQuiz, and a finalizer is exactly what
+    must not be there when nothing needs cleaning up (see docs/operator.md, "Deletion").
+    """
+    while True:
+        await asyncio.sleep(every / 2)
+        now = time.monotonic()
+        beat["resync"] = now
+        for key in list(instances):
+            ended = passes.last_pass.get(key)
+            if ended is not None and now - ended >= every:
+                trigger.poke(key, "resync")

@@ -1,0 +1,140 @@
+"""The lifecycle of a new PartyQuiz and of its children afterwards: install, drift, removal.
+
+Each test walks ``plan.lifecycle.decide`` through a namespace (tests.unit.operator.world) the way
+the operator's passes do, playing the controllers by hand, and checks what a platform team would
+see: the phase and conditions, which objects exist, what the pods run.
+"""
+
+from __future__ import annotations
+
+from tests.unit.operator.world import World, installed, world
+
+from partyquiz_operator.plan.lifecycle import Plan
+
+
+def templates(w: World) -> tuple[str, str]:
+    return w.template_revision("quiz-web"), w.template_revision("quiz-ws")
+
+
+def reasons(plan: Plan) -> list[str]:
+    return [event.reason for event in plan.events]
+
+
+def test_first_install_fences_and_starts_the_data_stores_before_anything_else() -> None:
+    w = world()
+    plan = w.step()
+    kinds = [{m["kind"] for m in wave} for wave in plan.waves]
+    assert kinds[0] == {"ServiceAccount", "Secret", "NetworkPolicy"}
+    assert kinds[1] == {"StatefulSet"}
+    assert "Deployment" not in w.names("Deployment") | {k for wave in kinds for k in wave}
+    assert w.st.phase == "Provisioning"
+    assert w.condition("DatabaseReady").status == "False"
+
+
+def test_first_install_migrates_once_postgresql_is_ready_then_rolls_out_and_is_ready() -> None:
+    w = world()
+    w.step()
+    w.step()
+    assert not w.names("Job"), "no migration before PostgreSQL is ready"
+    w.settle("StatefulSet")
+    w.step()
+    (job,) = w.names("Job")
+    assert job.startswith("quiz-migrate-")
+    assert w.st.phase == "Migrating"
+    assert not w.names("Deployment"), "workloads wait for the migration"
+    w.settle("Job")
+    w.step()
+    assert w.names("Deployment") == {"quiz-web", "quiz-ws"}
+    assert w.st.phase == "RollingOut"
+    w.settle("Deployment")
+    plan = w.step()
+    assert w.st.phase == "Ready"
+    assert w.condition("Ready").status == "True"
+    revisions = w.st.revisions
+    assert revisions.current == revisions.target == revisions.migrated
+    assert w.st.version == "1.4.0"
+    assert "PhaseReady" in reasons(plan)
+    assert ("rollouts", "web", "succeeded") in plan.tallies
+
+
+def test_a_ready_instance_writes_nothing_on_later_passes() -> None:
+    w, _ = installed()
+    for _ in range(3):
+        plan = w.step()
+        assert not plan.waves
+        assert not plan.deletes
+        assert not plan.patches
+        assert not plan.status_changed
+
+
+def test_a_first_install_is_ready_without_baking_there_is_nothing_to_roll_back_to() -> None:
+    w, _ = installed(rollout={"bakeSeconds": 600, "progressDeadlineSeconds": 60})
+    assert w.st.known_good is not None
+
+
+def test_generated_credentials_are_made_once_and_never_rewritten() -> None:
+    w, _ = installed()
+    data = dict(w.objects[("Secret", "quiz-credentials")]["data"])
+    w.edit(version="1.5.0")
+    for _ in range(3):
+        w.step()
+        w.settle()
+    assert w.objects[("Secret", "quiz-credentials")]["data"] == data
+
+
+def test_a_deleted_child_comes_back_and_a_hand_edit_is_taken_back() -> None:
+    w, _ = installed()
+    del w.objects[("Service", "quiz-web")]
+    w.objects[("Deployment", "quiz-ws")]["spec"]["replicas"] = 5
+    plan = w.step()
+    assert set(w.applied(plan)) == {("Service", "quiz-web"), ("Deployment", "quiz-ws")}
+    assert w.objects[("Deployment", "quiz-ws")]["spec"]["replicas"] == 2
+
+
+def test_a_name_held_by_someone_elses_object_is_never_taken_over() -> None:
+    w = world()
+    w.objects[("Service", "quiz-web")] = {
+        "kind": "Service",
+        "metadata": {"name": "quiz-web", "labels": {}},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    plan = w.step()
+    assert ("Service", "quiz-web") not in w.applied(plan)
+    assert w.condition("Degraded").reason == "NameConflict"
+    assert plan.retry_after is not None
+    assert w.objects[("Service", "quiz-web")]["spec"] == {"ports": [{"port": 80}]}
+
+
+def test_dropping_the_ingress_and_autoscaling_removes_them_and_restores_replicas() -> None:
+    w, _ = installed(ingress={"host": "quiz.example.com"}, web={"autoscaling": {}})
+    assert w.names("Ingress") == {"quiz"}
+    assert w.names("HorizontalPodAutoscaler") == {"quiz-web"}
+    w.edit(ingress=None, web={"replicas": 3})
+    w.step()
+    assert not w.names("Ingress")
+    assert not w.names("HorizontalPodAutoscaler")
+    w.settle("Job")
+    w.run_until("Ready", settle=("Deployment",))
+    assert w.objects[("Deployment", "quiz-web")]["spec"]["replicas"] == 3
+
+
+def test_storage_growth_is_patched_onto_the_claim_not_the_immutable_template() -> None:
+    w, _ = installed(database={"managed": {"storage": "1Gi"}})
+    w.objects[("PersistentVolumeClaim", "data-quiz-postgres-0")] = {
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "data-quiz-postgres-0",
+            "labels": {"app.kubernetes.io/instance": "quiz", "app.kubernetes.io/managed-by": "x"},
+        },
+        "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+    }
+    w.edit(database={"managed": {"storage": "3Gi"}})
+    plan = w.step()
+    assert plan.patches == (
+        (
+            ("PersistentVolumeClaim", "data-quiz-postgres-0"),
+            {"spec": {"resources": {"requests": {"storage": "3Gi"}}}},
+        ),
+    )
+    template = w.objects[("StatefulSet", "quiz-postgres")]["spec"]["volumeClaimTemplates"][0]
+    assert template["spec"]["resources"]["requests"]["storage"] == "1Gi"

@@ -1,0 +1,56 @@
+"""Operator restarts part-way through a pass: the next pass converges, nothing runs twice."""
+
+from __future__ import annotations
+
+import pytest
+from tests.unit.operator.world import World, installed, world
+
+from partyquiz_operator.plan.lifecycle import Plan
+
+
+def templates(w: World) -> tuple[str, str]:
+    return w.template_revision("quiz-web"), w.template_revision("quiz-ws")
+
+
+def reasons(plan: Plan) -> list[str]:
+    return [event.reason for event in plan.events]
+
+
+@pytest.mark.parametrize("crash_after", ["record", "deletes", "applies"])
+def test_a_restart_at_any_point_of_a_rollback_keeps_rolling_back(crash_after: str) -> None:
+    w, first = installed(rollout={"progressDeadlineSeconds": 600, "bakeSeconds": 0})
+    w.edit(version="1.5.0")
+    w.step()
+    w.settle("Job")
+    w.step()
+    target = w.st.revisions.target
+    w.stuck_pod("web", "CrashLoopBackOff")
+    w.step(crash_after=crash_after)
+    assert w.st.revisions.failed == target
+    w.step()  # the restarted operator's first pass
+    assert templates(w) == (first, first)
+    assert w.condition("Degraded").reason == "RolledBack"
+
+
+@pytest.mark.parametrize("crash_after", ["applies", None])
+def test_a_restart_during_an_upgrade_runs_its_migration_once(crash_after: str | None) -> None:
+    w, _ = installed()
+    w.edit(version="1.5.0")
+    w.step(crash_after=crash_after)
+    jobs = w.names("Job")
+    for _ in range(3):
+        w.step()
+    assert w.names("Job") == jobs
+    w.settle()
+    w.run_until("Ready", settle=("Deployment",))
+
+
+def test_a_restart_before_the_first_status_converges_to_one_migration() -> None:
+    w = world()
+    w.step(crash_after="applies")
+    w.settle("StatefulSet")
+    w.step(crash_after="applies")
+    w.step()
+    assert len(w.names("Job")) == 1
+    w.settle()
+    w.run_until("Ready", settle=("Deployment",))
