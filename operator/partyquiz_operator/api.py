@@ -640,8 +640,8 @@ class PartyQuizSpec(_Model):
     )
     retain_data_on_delete: bool = Field(
         default=True,
-        description="Keep the database and Redis PersistentVolumeClaims when the PartyQuiz "
-        "is deleted.",
+        description="Keep the database, Redis and backup PersistentVolumeClaims and the "
+        "credentials Secret that opens them when the PartyQuiz is deleted.",
     )
 
 

@@ -36,6 +36,7 @@ Children = Callable[[str, str], Mapping[lifecycle.Key, Mapping[str, Any]]]
 # How long to wait before another pass when the API server failed a request.
 UNAVAILABLE_RETRY_SECONDS = 5.0
 NAMESPACE_GOING_RETRY_SECONDS = 30.0
+FAILED_RETRY_SECONDS = 60.0
 MAX_READ_ROUNDS = 4
 
 
@@ -139,6 +140,9 @@ class Passes:
             return await self._rejected(body, exc)
         except k8s.ApiError as exc:
             return Outcome("Unknown", UNAVAILABLE_RETRY_SECONDS, message=str(exc))
+        except Exception as exc:  # a defect: no input may take passes down; say so, look again
+            logger.exception("pass of %s/%s failed", namespace, name)
+            return await self._failed(body, exc)
         return Outcome(
             plan.status.phase, plan.retry_after, permanent=plan.permanent, message=plan.message
         )
@@ -221,11 +225,27 @@ class Passes:
 
     async def _rejected(self, body: Mapping[str, Any], exc: k8s.Rejected) -> Outcome:
         """Report a request the API server refused as written: nothing to retry until it changes."""
+        plan = await self._block(body, "ApplyRejected", str(exc), retry_after=None)
+        return Outcome(plan.status.phase, permanent=True, message=str(exc))
+
+    async def _failed(self, body: Mapping[str, Any] | None, exc: Exception) -> Outcome:
+        """Report a pass that failed on a defect of the operator, and look again later."""
+        message = f"the operator failed on this instance ({type(exc).__name__}); see its log"
+        if body is None:
+            return Outcome("Unknown", FAILED_RETRY_SECONDS, message=message)
+        plan = await self._block(body, "OperatorError", message, retry_after=FAILED_RETRY_SECONDS)
+        return Outcome(plan.status.phase, FAILED_RETRY_SECONDS, message=message)
+
+    async def _block(
+        self, body: Mapping[str, Any], reason: str, message: str, *, retry_after: float | None
+    ) -> lifecycle.Plan:
         previous = api.parse_status(body.get("status"))
         generation = int(body["metadata"].get("generation", 1))
-        plan = lifecycle.blocked(previous, generation, "ApplyRejected", str(exc), now=self._clock())
+        plan = lifecycle.blocked(
+            previous, generation, reason, message, now=self._clock(), retry_after=retry_after
+        )
         try:
             await self._report(body, plan)
         except k8s.ApiError as again:
-            logger.warning("cannot report a refused request: %s", again)
-        return Outcome(plan.status.phase, permanent=True, message=str(exc))
+            logger.warning("cannot report %s: %s", reason, again)
+        return plan

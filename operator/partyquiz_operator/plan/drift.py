@@ -48,10 +48,10 @@ def parse_quantity(text: str) -> Decimal | None:
         value = Decimal(number)
     except InvalidOperation:
         return None
-    if suffix[:1] in ("e", "E"):
-        return value * (Decimal(10) ** int(suffix[1:]))
     factor = _SUFFIXES.get(suffix)
-    return None if factor is None else value * factor
+    if factor is not None:  # "E" (exa) and "Ei" are suffixes, not exponents
+        return value * factor
+    return value * (Decimal(10) ** int(suffix[1:]))
 
 
 def manifest_hash(desired: Mapping[str, Any]) -> str:

@@ -31,6 +31,9 @@ from partyquiz_operator.render.common import (
     COMPONENT_MIGRATION,
     COMPONENT_WEB,
     COMPONENT_WS,
+    FIELD_MANAGER,
+    INSTANCE_LABEL,
+    MANAGED_BY_LABEL,
     REVISION_LABEL,
     Instance,
     Manifest,
@@ -47,6 +50,7 @@ TokenFactory = Callable[[int], str]
 OPTIONAL_KINDS = frozenset({"Ingress", "HorizontalPodAutoscaler", "CronJob"})
 # How long to wait before looking again when no watched object will say that a wait is over.
 SECRET_RETRY_SECONDS = 15.0
+CREDENTIALS_RETRY_SECONDS = 30.0
 CONFLICT_RETRY_SECONDS = 60.0
 
 
@@ -115,6 +119,22 @@ def decode(secret: Mapping[str, Any] | None) -> dict[str, str]:
 def is_owned_by(live: Mapping[str, Any] | None, uid: str) -> bool:
     """Return whether ``live`` names the object with ``uid`` as its controller."""
     return live is not None and drift.is_owned_by(live, uid)
+
+
+def is_kept_for(live: Mapping[str, Any], inst: Instance) -> bool:
+    """Return whether ``live`` is the instance's own but controlled by nothing: kept data.
+
+    The credentials and the volumes outlive a PartyQuiz deleted with ``retainDataOnDelete``; a
+    new PartyQuiz of the same name takes them over (anything else of that name stays foreign).
+    """
+    meta = live.get("metadata", {})
+    labels = meta.get("labels") or {}
+    controlled = any(ref.get("controller") for ref in meta.get("ownerReferences") or [])
+    return (
+        not controlled
+        and labels.get(MANAGED_BY_LABEL) == FIELD_MANAGER
+        and labels.get(INSTANCE_LABEL) == inst.name
+    )
 
 
 def job_state(
@@ -205,7 +225,9 @@ class _Pass:
         live = self.lookup(kind, name)
         if (kind, name) in self.missing:
             return None
-        if live is not None and not is_owned_by(live, self.inst.uid):
+        if live is not None and not (
+            is_owned_by(live, self.inst.uid) or is_kept_for(live, self.inst)
+        ):
             self.conflict = self.conflict or (kind, name)
             return dict(live)
         hashed = drift.with_hash(desired)
@@ -252,6 +274,37 @@ def _secret_digests(p: _Pass) -> tuple[dict[str, str], tuple[str, str] | None]:
                 f"the JWT secret needs at least {stores.MIN_JWT_SECRET_BYTES}",
             )
     return digests, None
+
+
+def _credentials_problem(p: _Pass, data: Mapping[str, str]) -> tuple[str, str] | None:
+    """Return why the PostgreSQL volume cannot be opened with the credentials (None: it can).
+
+    PostgreSQL reads its password only when it initialises an empty volume, so the volume is
+    marked with a digest of the password it got; a volume without the Secret that opens it, or
+    with another one, is reported instead of reaching Ready with logins that all fail.
+    """
+    inst = p.inst
+    if inst.spec.database.managed is None:
+        return None
+    volume = stores.data_pvc_name(postgres_name(inst))
+    pvc = p.indexed("PersistentVolumeClaim", volume)
+    if pvc is None:
+        return None
+    secret = stores.credentials_secret_name(inst)
+    fix = f"restore Secret {secret} kept with the volume, or delete the volume to start empty"
+    password = data.get(stores.KEY_POSTGRES_PASSWORD)
+    if password is None:
+        gone = f"{volume} holds a database, but Secret {secret} with its password is gone"
+        return "CredentialsMissing", f"{gone}: {fix}"
+    digest = stores.credentials_digest(password)
+    marked = (pvc["metadata"].get("annotations") or {}).get(stores.CREDENTIALS_ANNOTATION)
+    if marked is None:
+        mark = {"metadata": {"annotations": {stores.CREDENTIALS_ANNOTATION: digest}}}
+        p.patches.append((("PersistentVolumeClaim", volume), mark))
+    elif marked != digest:
+        other = f"{volume} was initialised with another password than Secret {secret} holds"
+        return "CredentialsMismatch", f"{other}: {fix}"
+    return None
 
 
 def _infrastructure(p: _Pass) -> tuple[status.WorkloadState | None, status.WorkloadState | None]:
@@ -653,6 +706,11 @@ def decide(
         reason, message = unusable
         retry = SECRET_RETRY_SECONDS if reason == "SecretMissing" else None
         return blocked(previous, generation, reason, message, now=now, retry_after=retry)
+    existing = p.lookup("Secret", stores.credentials_secret_name(inst))
+    problem = _credentials_problem(p, decode(existing))
+    if problem is not None:
+        retry = CREDENTIALS_RETRY_SECONDS
+        return blocked(previous, generation, *problem, now=now, retry_after=retry)
     database, redis = _infrastructure(p)
 
     revision = workloads.compute_revision(inst, digests)

@@ -236,7 +236,7 @@ def _backup_job_spec(inst: Instance, prefix: str, tag: str | None) -> dict[str, 
 
 
 def build_backup_pvc(inst: Instance) -> Manifest:
-    """Return the backup volume claim."""
+    """Return the backup volume claim, kept on deletion exactly like the data volumes."""
     managed = _managed(inst)
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
@@ -247,7 +247,9 @@ def build_backup_pvc(inst: Instance) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": metadata(inst, backup_pvc_name(inst), COMPONENT_BACKUP),
+        "metadata": metadata(
+            inst, backup_pvc_name(inst), COMPONENT_BACKUP, owned=not inst.spec.retain_data_on_delete
+        ),
         "spec": spec,
     }
 

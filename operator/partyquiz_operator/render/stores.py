@@ -7,6 +7,7 @@ Secret) and the StatefulSets with their volume claim templates. Pure.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,6 +40,9 @@ JWT_SECRET_BYTES = 48
 MIN_JWT_SECRET_BYTES = 32  # what the web and ws services refuse to start below
 PASSWORD_BYTES = 24
 DATA_VOLUME = "data"
+
+# On the PostgreSQL data volume: a digest of the password the database was initialised with.
+CREDENTIALS_ANNOTATION = "partyquiz.dev/credentials-digest"
 
 KEY_JWT = "jwt-secret"
 KEY_POSTGRES_PASSWORD = "postgres-password"  # noqa: S105 - a key name
@@ -98,6 +102,11 @@ def referenced_secrets(inst: Instance) -> list[tuple[str, str]]:
     return refs
 
 
+def credentials_digest(password: str) -> str:
+    """Return the digest of a PostgreSQL password that its data volume is marked with."""
+    return hashlib.sha256(password.encode()).hexdigest()[:16]
+
+
 def _encode(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
@@ -108,7 +117,9 @@ def build_credentials_secret(
     """Return the generated credentials Secret, keeping every value that already exists.
 
     ``existing`` holds the decoded data of the live Secret (empty when absent); ``new_token(n)``
-    returns a fresh URL-safe random string of ``n`` bytes of entropy.
+    returns a fresh URL-safe random string of ``n`` bytes of entropy. The Secret is the only
+    copy of the passwords the data volumes were initialised with, so it follows their retention:
+    kept when the PartyQuiz is deleted unless ``retainDataOnDelete`` is false.
     """
     data: dict[str, str] = dict(existing)
 
@@ -135,7 +146,12 @@ def build_credentials_secret(
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": metadata(inst, credentials_secret_name(inst), "credentials"),
+        "metadata": metadata(
+            inst,
+            credentials_secret_name(inst),
+            "credentials",
+            owned=not inst.spec.retain_data_on_delete,
+        ),
         "type": "Opaque",
         "data": {key: _encode(value) for key, value in sorted(data.items())},
     }

@@ -7,6 +7,8 @@ see: the phase and conditions, which objects exist, what the pods run.
 
 from __future__ import annotations
 
+import copy
+
 from tests.unit.operator.world import World, installed, world
 
 from partyquiz_operator.plan.lifecycle import Plan
@@ -120,21 +122,72 @@ def test_dropping_the_ingress_and_autoscaling_removes_them_and_restores_replicas
 
 def test_storage_growth_is_patched_onto_the_claim_not_the_immutable_template() -> None:
     w, _ = installed(database={"managed": {"storage": "1Gi"}})
-    w.objects[("PersistentVolumeClaim", "data-quiz-postgres-0")] = {
-        "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": "data-quiz-postgres-0",
-            "labels": {"app.kubernetes.io/instance": "quiz", "app.kubernetes.io/managed-by": "x"},
-        },
-        "spec": {"resources": {"requests": {"storage": "1Gi"}}},
-    }
     w.edit(database={"managed": {"storage": "3Gi"}})
     plan = w.step()
-    assert plan.patches == (
-        (
-            ("PersistentVolumeClaim", "data-quiz-postgres-0"),
-            {"spec": {"resources": {"requests": {"storage": "3Gi"}}}},
-        ),
-    )
+    claim = ("PersistentVolumeClaim", "data-quiz-postgres-0")
+    assert plan.patches == ((claim, {"spec": {"resources": {"requests": {"storage": "3Gi"}}}}),)
+    assert w.objects[claim]["spec"]["resources"]["requests"]["storage"] == "3Gi"
     template = w.objects[("StatefulSet", "quiz-postgres")]["spec"]["volumeClaimTemplates"][0]
     assert template["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_storage_of_any_size_the_api_takes_never_takes_a_pass_down() -> None:
+    for size in ("1E", "1Ei"):
+        w, _ = installed(database={"managed": {"storage": "1Gi"}})
+        w.edit(database={"managed": {"storage": size}})
+        plan = w.step()
+        assert plan.patches[0][1] == {"spec": {"resources": {"requests": {"storage": size}}}}
+
+
+# --- retained data ----------------------------------------------------------------------------
+
+
+def delete_partyquiz(w: World) -> None:
+    """Delete the PartyQuiz: the garbage collector takes every child it controls."""
+    for key, obj in list(w.objects.items()):
+        refs = obj["metadata"].get("ownerReferences") or []
+        if any(ref.get("uid") == w.uid for ref in refs):
+            del w.objects[key]
+    w.status, w.generation, w.uid = None, 1, "uid-quiz-again"
+
+
+def test_retained_data_keeps_its_credentials_and_backups_and_comes_back_usable() -> None:
+    w, _ = installed(database={"managed": {"backup": {"schedule": "0 3 * * *"}}})
+    secret = copy.deepcopy(w.objects[("Secret", "quiz-credentials")])
+    assert "quiz-backups" in w.names("PersistentVolumeClaim")
+    delete_partyquiz(w)
+    assert w.objects[("Secret", "quiz-credentials")] == secret, "the password outlives it"
+    assert w.names("PersistentVolumeClaim") == {
+        "data-quiz-postgres-0",
+        "data-quiz-redis-0",
+        "quiz-backups",
+    }
+    w.install()
+    assert w.objects[("Secret", "quiz-credentials")]["data"] == secret["data"]
+
+
+def test_data_not_retained_goes_with_the_partyquiz_credentials_included() -> None:
+    w, _ = installed(retainDataOnDelete=False)
+    delete_partyquiz(w)
+    assert ("Secret", "quiz-credentials") not in w.objects
+
+
+def test_a_volume_whose_credentials_are_gone_is_reported_and_no_new_password_is_made() -> None:
+    w, _ = installed()
+    delete_partyquiz(w)
+    del w.objects[("Secret", "quiz-credentials")]
+    plan = w.step()
+    assert plan.retry_after is not None
+    assert w.st.phase != "Ready"
+    assert w.condition("Degraded").reason == "CredentialsMissing"
+    assert "data-quiz-postgres-0" in w.condition("Degraded").message
+    assert ("Secret", "quiz-credentials") not in w.objects
+
+
+def test_a_volume_initialised_with_another_password_is_reported_not_ready() -> None:
+    w, _ = installed()
+    secret = w.objects[("Secret", "quiz-credentials")]
+    secret["data"]["postgres-password"] = "b3RoZXI="  # "other"
+    w.step()
+    assert w.condition("Degraded").reason == "CredentialsMismatch"
+    assert w.condition("Ready").status == "False"

@@ -11,7 +11,16 @@ from partyquiz_operator.plan import drift
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("100m", Decimal("0.1")), ("1", Decimal(1)), ("1Gi", Decimal(2**30)), ("1e3", Decimal(1000))],
+    [
+        ("100m", Decimal("0.1")),
+        ("1", Decimal(1)),
+        ("1Gi", Decimal(2**30)),
+        ("1e3", Decimal(1000)),
+        ("5e-3", Decimal("0.005")),
+        ("1E", Decimal(10**18)),
+        ("1Ei", Decimal(2**60)),
+        ("2Pi", Decimal(2 * 2**50)),
+    ],
 )
 def test_quantities_parse_to_their_value(text: str, value: Decimal) -> None:
     assert drift.parse_quantity(text) == value

@@ -64,9 +64,11 @@ def infrastructure(inst: common.Instance) -> list[dict[str, Any]]:
 
 
 def all_children(inst: common.Instance) -> list[dict[str, Any]]:
+    backups = [jobs.build_backup_pvc(inst)] if inst.spec.database.managed is not None else []
     rev = workloads.compute_revision(inst, {})
     return [
         *infrastructure(inst),
+        *backups,
         workloads.build_web_deployment(inst, rev),
         workloads.build_ws_deployment(inst, rev),
         jobs.build_migration_job(inst, rev),
@@ -99,12 +101,18 @@ def test_the_checker_catches_a_root_pod() -> None:
 
 
 @pytest.mark.parametrize(("label", "spec"), SPECS, ids=[label for label, _ in SPECS])
-def test_every_child_is_owned_and_labelled(label: str, spec: dict[str, Any]) -> None:
+def test_every_child_is_owned_and_labelled_but_kept_data_outlives_its_owner(
+    label: str, spec: dict[str, Any]
+) -> None:
     inst = make(spec)
+    kept = {("Secret", "quiz-credentials"), ("PersistentVolumeClaim", "quiz-backups")}
     for child in all_children(inst):
         meta = child["metadata"]
         assert meta["namespace"] == "games"
-        assert meta["ownerReferences"] == [common.owner_reference(inst)]
+        if (child["kind"], meta["name"]) in kept and inst.spec.retain_data_on_delete:
+            assert "ownerReferences" not in meta
+        else:
+            assert meta["ownerReferences"] == [common.owner_reference(inst)]
         assert set(meta["labels"]) >= RECOMMENDED, child["kind"]
         assert meta["labels"]["app.kubernetes.io/instance"] == "quiz"
         assert len(meta["name"]) <= 63

@@ -70,7 +70,9 @@ def test_backup_volume_uses_the_database_storage_class_and_its_own_size() -> Non
     assert pvc["metadata"]["name"] == "quiz-backups"
     assert pvc["spec"]["storageClassName"] == "fast"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "3Gi"
-    assert pvc["metadata"]["ownerReferences"][0]["uid"] == "uid-1234"
+    assert "ownerReferences" not in pvc["metadata"], "kept on deletion, like the data"
+    dropped = jobs.build_backup_pvc(make({**spec, "retainDataOnDelete": False}))
+    assert dropped["metadata"]["ownerReferences"][0]["uid"] == "uid-1234"
 
 
 def test_pre_migration_job_dumps_to_the_backup_volume_tagged_with_the_revision() -> None:

@@ -77,6 +77,7 @@ class World:
     tokens: Any = field(default_factory=counter_tokens)
     plans: list[Plan] = field(default_factory=list)
     version: int = 100
+    uid: str = UID
 
     # --- the PartyQuiz ----------------------------------------------------------------------
 
@@ -85,7 +86,7 @@ class World:
         meta = {
             "name": self.name,
             "namespace": NAMESPACE,
-            "uid": UID,
+            "uid": self.uid,
             "generation": self.generation,
             "annotations": dict(self.annotations),
         }
@@ -158,9 +159,7 @@ class World:
         if crash_after == "deletes":
             return plan
         for key, patch in plan.patches:
-            self.objects[key]["spec"]["resources"]["requests"].update(
-                patch["spec"]["resources"]["requests"]
-            )
+            merge(self.objects[key], patch)
         for wave in plan.waves:
             for manifest in wave:
                 self._apply(manifest)
@@ -195,7 +194,18 @@ class World:
                 self.finish_job(name)
 
     def ready_statefulset(self, name: str, ready: int = 1) -> None:
+        """Report the StatefulSet's pod ready; its claim is made from the template first."""
         sts = self.objects[("StatefulSet", name)]
+        template = sts["spec"]["volumeClaimTemplates"][0]
+        claim = f"{template['metadata']['name']}-{name}-0"
+        self.objects.setdefault(
+            ("PersistentVolumeClaim", claim),
+            {
+                "kind": "PersistentVolumeClaim",
+                "metadata": {**copy.deepcopy(template["metadata"]), "name": claim},
+                "spec": copy.deepcopy(template["spec"]),
+            },
+        )
         sts["status"] = {
             "observedGeneration": sts["metadata"]["generation"],
             "replicas": 1,
@@ -293,6 +303,17 @@ class World:
             if settle:
                 self.settle(*settle)
         raise AssertionError(f"never {phase}: {self.status}")
+
+
+def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Apply a JSON merge patch to ``target`` in place."""
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        elif value is None:
+            target.pop(key, None)
+        else:
+            target[key] = copy.deepcopy(value)
 
 
 def lifecycle_rounds() -> int:
