@@ -32,14 +32,24 @@ DEFAULT_REDIS_IMAGE = "docker.io/library/redis:7.4"
 # names are DNS-1035 labels of at most 63 characters, with room left for StatefulSet pod names.
 MAX_NAME_LENGTH = 40
 
-SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+# The version labels every pod (a label value: at most 63 characters, no "+"), so a semantic
+# version without build metadata.
+SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]*[0-9A-Za-z])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a regex, not a secret
-IMAGE_PATTERN = r"^[^\s]+$"
-LABEL_KEY_CEL = (
-    "self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))"
+# An image reference as the container runtimes parse it: [registry[:port]/]path[:tag][@digest].
+_PATH_COMPONENT = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+_HOST_PART = r"[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?"
+_REGISTRY = rf"{_HOST_PART}(\.{_HOST_PART})*(:[0-9]+)?"
+IMAGE_PATTERN = (
+    rf"^({_REGISTRY}/)?{_PATH_COMPONENT}(/{_PATH_COMPONENT})*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[a-z0-9]+([+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?$"
 )
+KEY_PATTERN = (  # a label or annotation key: [DNS subdomain prefix/]name
+    "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_KEY_CEL = f"self.all(k, k.matches('{KEY_PATTERN}'))"
 
 
 def _rules(*rules: dict[str, str]) -> dict[str, Any]:
@@ -81,6 +91,19 @@ QUANTITY_RULE = {
 }
 
 
+def _at_most(limit: str, what: str) -> dict[str, str]:
+    return {
+        "rule": f"!isQuantity(self) || quantity(self).compareTo(quantity('{limit}')) <= 0",
+        "message": f"{what} must be at most {limit}",
+    }
+
+
+NOT_NEGATIVE_RULE = {
+    "rule": "!isQuantity(self) || quantity(self).compareTo(quantity('0')) >= 0",
+    "message": "must not be negative",
+}
+
+
 class ResourceList(_Model):
     """Amounts of CPU and memory."""
 
@@ -88,13 +111,13 @@ class ResourceList(_Model):
         default=None,
         max_length=32,
         description="CPU as a Kubernetes quantity, for example 250m or 2.",
-        json_schema_extra=_rules(QUANTITY_RULE),
+        json_schema_extra=_rules(QUANTITY_RULE, NOT_NEGATIVE_RULE, _at_most("1k", "cpu")),
     )
     memory: str | None = Field(
         default=None,
         max_length=32,
         description="Memory as a Kubernetes quantity, for example 256Mi or 1Gi.",
-        json_schema_extra=_rules(QUANTITY_RULE),
+        json_schema_extra=_rules(QUANTITY_RULE, NOT_NEGATIVE_RULE, _at_most("64Ti", "memory")),
     )
 
 
@@ -219,13 +242,35 @@ class Ws(_Model):
 STORAGE_RULES = (
     QUANTITY_RULE,
     {
-        "rule": "quantity(self).compareTo(quantity('1Mi')) >= 0",
+        "rule": "!isQuantity(self) || quantity(self).compareTo(quantity('1Mi')) >= 0",
         "message": "storage must be at least 1Mi",
     },
+    _at_most("64Ti", "storage"),
 )
 
 
-CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
+def _cron_field(value: str, *, any_day: bool = False) -> str:
+    start = r"\*|\?" if any_day else r"\*"
+    item = rf"({start}|({value})(-({value}))?)(/[0-9]{{1,2}})?"
+    return rf"{item}(,{item})*"
+
+
+_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+_DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+# Five fields in their ranges (names of months and days allowed), or a macro.
+CRON_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+    + r"\s+".join(
+        (
+            _cron_field(r"[0-5]?[0-9]"),
+            _cron_field(r"[01]?[0-9]|2[0-3]"),
+            _cron_field(r"0?[1-9]|[12][0-9]|3[01]", any_day=True),
+            _cron_field(rf"0?[1-9]|1[0-2]|{_MONTHS}|{_MONTHS.lower()}"),
+            _cron_field(rf"[0-7]|{_DAYS}|{_DAYS.lower()}", any_day=True),
+        )
+    )
+    + ")$"
+)
 
 
 class DatabaseBackup(_Model):
@@ -295,6 +340,7 @@ class ManagedDatabase(_Model):
     storage_class_name: str | None = Field(
         default=None,
         max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
         description="StorageClass of the data volume; the cluster default when unset. Immutable.",
     )
     image: str = Field(
@@ -382,6 +428,7 @@ class ManagedRedis(_Model):
     storage_class_name: str | None = Field(
         default=None,
         max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
         description="StorageClass of the volume; the cluster default when unset. Immutable.",
     )
     image: str = Field(
@@ -433,6 +480,12 @@ class Redis(_Model):
         return self
 
 
+ANNOTATION_KEY_RULE = {
+    "rule": f"self.all(k, k.matches('{KEY_PATTERN}'))",
+    "message": "annotation keys must be valid keys ([prefix/]name)",
+}
+
+
 class Ingress(_Model):
     """Public HTTP(S) entry: the web service at ``/`` and the game service at ``/ws``."""
 
@@ -445,6 +498,7 @@ class Ingress(_Model):
     class_name: str | None = Field(
         default=None,
         max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
         description="IngressClass to use; the cluster default when unset.",
     )
     tls_secret_name: str | None = Field(
@@ -457,6 +511,7 @@ class Ingress(_Model):
         default_factory=dict,
         max_length=64,
         description="Extra annotations on the Ingress (for example for the ingress controller).",
+        json_schema_extra=_rules(ANNOTATION_KEY_RULE),
     )
 
 
@@ -596,14 +651,15 @@ class PartyQuizSpec(_Model):
             {
                 "rule": "self.version.matches('" + SEMVER_PATTERN.replace("\\", "\\\\") + "')",
                 "message": "version must be a semantic version such as 1.4.0 "
-                "(no leading v, no 'latest')",
+                "(no leading v, no 'latest', no +build metadata)",
             }
         )
     )
 
     version: str = Field(
-        max_length=64,
-        description="PartyQuiz version to run, for example 1.4.0. Image tags default to it.",
+        max_length=63,
+        description="PartyQuiz version to run, for example 1.4.0 (a semantic version without "
+        "build metadata: it labels the pods). Image tags default to it.",
     )
     images: Images = Field(default_factory=Images, description="Image overrides.")
     web: Web = Field(default_factory=Web, description="The web service.")
@@ -633,6 +689,7 @@ class PartyQuizSpec(_Model):
         default_factory=dict,
         max_length=32,
         description="Extra annotations on the web and ws pods.",
+        json_schema_extra=_rules(ANNOTATION_KEY_RULE),
     )
     suspend: bool = Field(
         default=False,

@@ -29,7 +29,19 @@ HEADER = (
 )
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+    {
+        "name": "Version",
+        "type": "string",
+        "description": "Version the pods run.",
+        "jsonPath": ".status.version",
+    },
+    {
+        "name": "Target",
+        "type": "string",
+        "description": "Version the spec asks for.",
+        "jsonPath": ".spec.version",
+        "priority": 1,
+    },
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {
         "name": "Ready",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -248,31 +249,90 @@ class _Pass:
             self.deletes.append(key)
 
 
+# What the services accept in the URLs an external store's Secret holds.
+URL_SCHEMES = {
+    "database": ("postgresql+asyncpg://",),
+    "redis": ("redis://", "rediss://", "unix://"),
+}
+# The oldest major versions of the managed stores' images that PartyQuiz runs on.
+OLDEST_MAJOR = {"PostgreSQL": 15, "Redis": 7}
+
+
+def _major(image: str) -> int | None:
+    """Return the major version an image's tag names (None: no version in the tag)."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    match = re.match(r"^v?([0-9]+)(\.|-|$)", tag)
+    return int(match.group(1)) if match else None
+
+
+def _unsupported_image(inst: Instance) -> str | None:
+    """Return why a managed store's image is too old to run, if it is."""
+    for what, store, managed in (
+        ("PostgreSQL", "database", inst.spec.database.managed),
+        ("Redis", "redis", inst.spec.redis.managed),
+    ):
+        major = None if managed is None else _major(managed.image)
+        if managed is not None and major is not None and major < OLDEST_MAJOR[what]:
+            return (
+                f"{store}.managed.image {managed.image} is {what} {major}; PartyQuiz needs "
+                f"{what} {OLDEST_MAJOR[what]} or newer"
+            )
+    return None
+
+
+def _url_problem(store: str, name: str, key: str, value: str) -> str | None:
+    """Return why the URL an external store's Secret holds cannot work (never the URL itself)."""
+    schemes = URL_SCHEMES[store]
+    url = base64.b64decode(value).decode(errors="replace")
+    if url.startswith(schemes):
+        return None
+    scheme = url.split("://", 1)[0] + "://" if "://" in url else "no scheme"
+    return (
+        f"Secret {name} key {key!r} holds a {store} URL with {scheme}; it must start with "
+        + " or ".join(schemes)
+    )
+
+
 def _secret_digests(p: _Pass) -> tuple[dict[str, str], tuple[str, str] | None]:
-    """Return digests of the referenced user Secrets, or (reason, message) when one is unusable."""
+    """Return digests of the referenced user Secrets, or (reason, message) when one is unusable.
+
+    A missing Secret or key comes first, then a JWT secret too short, then a URL the services
+    would refuse.
+    """
+    inst = p.inst
     digests: dict[str, str] = {}
-    for name, key in stores.referenced_secrets(p.inst):
+    values: dict[tuple[str, str], str] = {}
+    for name, key in stores.referenced_secrets(inst):
         secret = p.lookup("Secret", name)
         if ("Secret", name) in p.missing:
             continue
         if secret is None:
-            return digests, (
-                "SecretMissing",
-                f"Secret {name} (referenced by the spec) does not exist",
-            )
+            message = f"Secret {name} (referenced by the spec) does not exist"
+            return digests, ("SecretMissing", message)
         value = (secret.get("data") or {}).get(key)
         if value is None:
             return digests, ("SecretMissing", f"Secret {name} has no key {key!r}")
+        values[(name, key)] = value
         digests[f"{name}/{key}"] = hashlib.sha256(value.encode()).hexdigest()[:16]
-    ref = p.inst.spec.jwt_secret_ref
-    if ref is not None and f"{ref.name}/{ref.key}" in digests:
-        raw = base64.b64decode((p.lookup("Secret", ref.name) or {})["data"][ref.key])
+    ref = inst.spec.jwt_secret_ref
+    if ref is not None and (ref.name, ref.key) in values:
+        raw = base64.b64decode(values[(ref.name, ref.key)])
         if len(raw) < stores.MIN_JWT_SECRET_BYTES:
             return digests, (
                 "InvalidSpec",
                 f"Secret {ref.name} key {ref.key!r} holds {len(raw)} bytes; "
                 f"the JWT secret needs at least {stores.MIN_JWT_SECRET_BYTES}",
             )
+    for store, external, ref_of in (
+        ("database", inst.spec.database.external, stores.database_ref),
+        ("redis", inst.spec.redis.external, stores.redis_ref),
+    ):
+        if external is not None and ref_of(inst) in values:
+            name, key = ref_of(inst)
+            problem = _url_problem(store, name, key, values[(name, key)])
+            if problem is not None:
+                return digests, ("UnsupportedURL", problem)
     return digests, None
 
 
@@ -704,8 +764,11 @@ def decide(
         return Reads(names=frozenset(p.missing))
     if unusable is not None:
         reason, message = unusable
-        retry = SECRET_RETRY_SECONDS if reason == "SecretMissing" else None
+        retry = None if reason == "InvalidSpec" else SECRET_RETRY_SECONDS
         return blocked(previous, generation, reason, message, now=now, retry_after=retry)
+    too_old = _unsupported_image(inst)
+    if too_old is not None:
+        return blocked(previous, generation, "UnsupportedImage", too_old, now=now)
     existing = p.lookup("Secret", stores.credentials_secret_name(inst))
     problem = _credentials_problem(p, decode(existing))
     if problem is not None:

@@ -212,8 +212,9 @@ def test_external_database_and_redis_create_no_statefulset(
 def test_missing_external_secret_is_reported_and_recovered_once_created(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    ref = {"external": {"secretRef": {"name": "later", "key": "url"}}}
-    apply_quiz(cluster, namespace, quiz(database=ref, redis=ref))
+    ref = {"external": {"secretRef": {"name": "later", "key": "db"}}}
+    redis = {"external": {"secretRef": {"name": "later", "key": "url"}}}
+    apply_quiz(cluster, namespace, quiz(database=ref, redis=redis))
 
     def reported() -> bool:
         pq = get_pq(cluster, namespace, "quiz")
@@ -228,6 +229,7 @@ def test_missing_external_secret_is_reported_and_recovered_once_created(
         "later",
         "-n",
         namespace,
+        "--from-literal=db=postgresql+asyncpg://u:p@db.example:5432/q",
         "--from-literal=url=redis://x:6379/0",
     )
     wait_for_phase(cluster, namespace, "quiz", "Ready", timeout=120)

@@ -64,8 +64,11 @@ def test_crd_names_scope_subresources_and_printer_columns() -> None:
     version = crd["spec"]["versions"][0]
     assert version["name"] == "v1alpha1"
     assert version["subresources"] == {"status": {}}
-    columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Version", "Phase", "Ready", "Web", "WS", "Age"]
+    columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    assert list(columns) == ["Version", "Target", "Phase", "Ready", "Web", "WS", "Age"]
+    assert columns["Version"]["jsonPath"] == ".status.version", "what runs, not what is asked"
+    assert columns["Target"]["jsonPath"] == ".spec.version"
+    assert columns["Target"]["priority"] == 1, "shown with -o wide"
 
 
 def test_every_status_field_of_the_model_is_declared() -> None:
