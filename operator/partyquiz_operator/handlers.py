@@ -31,36 +31,65 @@ from partyquiz_operator.trigger import OwnerTrigger, resync
 logger = logging.getLogger(__name__)
 
 FINALIZER = reaping.FINALIZER
-ANNOTATION_PREFIX = "partyquiz.dev"
-
-# The children a pass reads, as (group, version, plural, kind). Watched with a label selector
-# (only the operator's objects), indexed by instance, and each change triggers its instance's
-# pass. Secrets are not watched: that would need the right to read every Secret.
-WATCHED_CHILDREN: tuple[tuple[str, str, str, str], ...] = (
-    ("", "v1", "serviceaccounts", "ServiceAccount"),
-    ("", "v1", "services", "Service"),
-    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
-    ("", "v1", "pods", "Pod"),
-    ("apps", "v1", "deployments", "Deployment"),
-    ("apps", "v1", "statefulsets", "StatefulSet"),
-    ("batch", "v1", "jobs", "Job"),
-    ("batch", "v1", "cronjobs", "CronJob"),
-    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
-    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
-    ("networking.k8s.io", "v1", "ingresses", "Ingress"),
-    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+# kopf's own bookkeeping annotations. Not "partyquiz.dev/": kopf leaves every annotation under
+# its prefix out of the changes it reacts to, and partyquiz.dev/retry must be one of them.
+KOPF_PREFIX = "kopf.partyquiz.dev"
+# What kopf kept under partyquiz.dev/ before; removed on the first pass that sees it.
+FORMER_KOPF_ANNOTATIONS = (
+    "partyquiz.dev/kopf-managed",
+    "partyquiz.dev/last-handled-configuration",
+    "partyquiz.dev/reconcile",
+    "partyquiz.dev/cleanup",
 )
+
+# The children a pass reads, as (group, version, plural, kind, every object). The operator's
+# own objects are indexed by instance, which is where passes read them, and each change runs
+# its instance's pass. Of the kinds it creates by name, every object is watched and the names
+# of others' objects are kept too, so a pass knows a free name without asking and never takes
+# over someone else's object; of pods and claims (which it never creates by a name another
+# object could hold first, or creates once) only its own are watched (server-side label
+# selector). Secrets are not watched: that would need the right to read every Secret.
+WATCHED_CHILDREN: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("", "v1", "serviceaccounts", "ServiceAccount", True),
+    ("", "v1", "services", "Service", True),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", False),
+    ("", "v1", "pods", "Pod", False),
+    ("apps", "v1", "deployments", "Deployment", True),
+    ("apps", "v1", "statefulsets", "StatefulSet", True),
+    ("batch", "v1", "jobs", "Job", True),
+    ("batch", "v1", "cronjobs", "CronJob", True),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
+    ("networking.k8s.io", "v1", "ingresses", "Ingress", True),
+    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True),
+)
+EVERY_OBJECT_KINDS = frozenset(kind for *_, kind, every in WATCHED_CHILDREN if every)
 RESYNC_BEAT_FACTOR = 3  # liveness fails after this many silent resync intervals (plus 30 s)
 
 
+class _QuietBookkeeping(logging.Filter):
+    """Drop kopf's "Handler ... succeeded." line of the handlers that run on every watch event.
+
+    They run hundreds of times a second on a busy cluster; their failures are still logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        message = record.getMessage()
+        bookkeeping = message.startswith(("Handler 'child-", "Handler 'instance-gone'"))
+        return not (bookkeeping and message.endswith(" succeeded."))
+
+
 def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
-    """Apply the operator's choices to kopf's settings."""
+    """Apply the operator's choices to kopf's settings (and quiet kopf's per-event log)."""
+    objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, _QuietBookkeeping) for f in objects.filters):
+        objects.addFilter(_QuietBookkeeping())
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix=ANNOTATION_PREFIX
-    )
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     # The passes record their own Events (transitions only); kopf's would be one per handler.
     settings.posting.enabled = False
@@ -70,9 +99,10 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     settings.networking.request_timeout = operator.request_timeout_seconds * 2
     # Resource discovery by watching CRDs needs cluster-wide rights the chart does not grant.
     settings.scanning.disabled = True
-    for group, _, plural, _ in WATCHED_CHILDREN:
-        selector = (group, plural) if group else plural
-        settings.watching.label_selectors[selector] = f"{MANAGED_BY_LABEL}={FIELD_MANAGER}"
+    for group, _, plural, _, every in WATCHED_CHILDREN:
+        if not every:
+            selector = (group, plural) if group else plural
+            settings.watching.label_selectors[selector] = f"{MANAGED_BY_LABEL}={FIELD_MANAGER}"
 
 
 def kopf_connection(credentials: k8s.Credentials) -> kopf.ConnectionInfo:
@@ -112,6 +142,23 @@ def _key(body: Mapping[str, Any]) -> tuple[str, str]:
     return str(meta["namespace"]), str(meta["name"])
 
 
+TAKEN = "taken"  # index key (TAKEN, namespace, name): some object of the kind holds the name
+
+
+class Taken:
+    """The names some object of a fully watched kind holds in one namespace (for ``in``)."""
+
+    def __init__(self, indexes: Mapping[str, Any], namespace: str) -> None:
+        self._indexes = indexes
+        self._namespace = namespace
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        kind, name = key
+        return (TAKEN, self._namespace, name) in self._indexes[kind]
+
+
 def _raise(outcome: Outcome) -> None:
     if outcome.permanent:
         raise kopf.PermanentError(outcome.message)
@@ -143,27 +190,35 @@ def register(
 
     def children(namespace: str, name: str) -> dict[Key, Mapping[str, Any]]:
         found: dict[Key, Mapping[str, Any]] = {}
-        for *_, kind in WATCHED_CHILDREN:
+        for *_, kind, _ in WATCHED_CHILDREN:
             for body in indexes[kind].get((namespace, name), []):
                 found[(kind, body["metadata"]["name"])] = body
         return found
+
+    def taken(namespace: str) -> Taken:
+        return Taken(indexes, namespace)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return kopf_connection(credentials)
 
     @kopf.index(*pq, registry=registry, id="partyquizzes")
-    async def instances(body: kopf.Body, **_: Any) -> dict[tuple[str, str], bool]:
-        return {_key(body): True}
+    async def instances(body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+        return {_key(body): dict(body)}
 
-    for group, version, plural, kind in WATCHED_CHILDREN:
+    def instance(namespace: str, name: str) -> Mapping[str, Any] | None:
+        return next(iter(indexes["PartyQuiz"].get((namespace, name), [])), None)
 
-        def index_child(kind: str = kind) -> Any:
+    for group, version, plural, kind, every in WATCHED_CHILDREN:
+
+        def index_child(kind: str = kind, every: bool = every) -> Any:
             async def child(
-                body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any
+                body: kopf.Body, namespace: str, name: str, labels: Mapping[str, str], **_: Any
             ) -> Any:
-                instance = labels.get(INSTANCE_LABEL)
-                return {(namespace, instance): _kept(kind, body)} if instance else {}
+                keys: dict[Any, Any] = {(TAKEN, namespace, name): True} if every else {}
+                if labels.get(MANAGED_BY_LABEL) == FIELD_MANAGER and labels.get(INSTANCE_LABEL):
+                    keys[(namespace, labels[INSTANCE_LABEL])] = _kept(kind, body)
+                return keys
 
             return child
 
@@ -182,12 +237,15 @@ def register(
 
     @kopf.on.startup(registry=registry)
     async def start(**kwargs: Any) -> None:
-        for *_, plural, kind in WATCHED_CHILDREN:
+        for *_, plural, kind, _ in WATCHED_CHILDREN:
             indexes[kind] = kwargs[f"children-{plural}"]
+        indexes["PartyQuiz"] = kwargs["partyquizzes"]
         session = k8s.Api(credentials, metrics, timeout=operator.request_timeout_seconds)
         await session.open()
         shell.closers.append(session.close)
-        shell.passes = Passes(session, metrics, children)
+        shell.passes = Passes(
+            session, metrics, instance, children, taken, watched=EVERY_OBJECT_KINDS
+        )
         shell.trigger = OwnerTrigger(shell.passes)
         shell.tasks.append(
             asyncio.create_task(
@@ -211,14 +269,19 @@ def register(
             task.cancel()
         if shell.trigger is not None:
             await shell.trigger.stop()
+        if shell.passes is not None:
+            await shell.passes.drain()
         for close in reversed(shell.closers):
             await close()
 
     @kopf.on.resume(*pq, registry=registry, id="reconcile")
     @kopf.on.create(*pq, registry=registry, id="reconcile")
     @kopf.on.update(*pq, registry=registry, id="reconcile")
-    async def reconcile(body: kopf.Body, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         assert shell.passes is not None
+        for former in FORMER_KOPF_ANNOTATIONS:
+            if former in body.metadata.annotations:
+                patch.metadata.annotations[former] = None
         _raise(await shell.passes.run(_key(body), "changed"))
 
     @kopf.on.event(*pq, registry=registry, id="instance-gone")

@@ -17,27 +17,47 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Container, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from partyquiz_operator import api, k8s
 from partyquiz_operator.metrics import OperatorMetrics
 from partyquiz_operator.plan import lifecycle
+from partyquiz_operator.plan.status import Transition
 from partyquiz_operator.render.monitoring import MONITORING_API_VERSION
 
 logger = logging.getLogger(__name__)
 
 InstanceKey = tuple[str, str]  # (namespace, name)
 Children = Callable[[str, str], Mapping[lifecycle.Key, Mapping[str, Any]]]
+Instances = Callable[[str, str], Mapping[str, Any] | None]
+Names = Callable[[str], Container[lifecycle.Key]]
 
 # How long to wait before another pass when the API server failed a request.
 UNAVAILABLE_RETRY_SECONDS = 5.0
 NAMESPACE_GOING_RETRY_SECONDS = 30.0
 FAILED_RETRY_SECONDS = 60.0
 MAX_READ_ROUNDS = 4
+
+
+def _version(body: Mapping[str, Any]) -> str | None:
+    value = (body.get("metadata") or {}).get("resourceVersion")
+    return None if value is None else str(value)
+
+
+def _newer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Return whether ``a`` is a later version of the object than ``b``.
+
+    resourceVersions are etcd revisions here; when one is not a number, the watch (``b``)
+    wins, as it is the API server's own order.
+    """
+    try:
+        return int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def utc_now() -> datetime:
@@ -74,19 +94,34 @@ class Passes:
         self,
         api: k8s.Api,
         metrics: OperatorMetrics,
+        instances: Instances,
         children: Children,
+        taken: Names,
         *,
+        watched: frozenset[str] = frozenset(),
         clock: Callable[[], datetime] = utc_now,
         token_factory: Callable[[int], str] = new_token,
     ) -> None:
         self._api = api
         self._metrics = metrics
+        self._instances = instances
         self._children = children
+        self._taken = taken
+        self._watched = watched
         self._clock = clock
         self._new_token = token_factory
         self._locks: dict[InstanceKey, asyncio.Lock] = {}
         # When each instance's last pass ended (monotonic), for the resync.
         self.last_pass: dict[InstanceKey, float] = {}
+        # This process's own writes, read back until the watches deliver them: the PartyQuiz
+        # as its last status patch returned it, and per instance each child as an apply
+        # returned it (None: deleted). A watch event of exactly that version carries nothing new.
+        self._written: dict[InstanceKey, dict[str, Any]] = {}
+        self._own: dict[InstanceKey, dict[lifecycle.Key, Mapping[str, Any] | None]] = {}
+        # Secrets are not watched: a pass a child's change asked for takes them as this process
+        # last read or wrote them; every other pass reads them afresh.
+        self._secrets: dict[InstanceKey, dict[lifecycle.Key, Mapping[str, Any] | None]] = {}
+        self._posting: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def exclusive(self, key: InstanceKey) -> AsyncIterator[None]:
@@ -95,9 +130,28 @@ class Passes:
         async with lock:
             yield
 
+    def watched(self, key: InstanceKey, kind: str, body: Mapping[str, Any], *, gone: bool) -> bool:
+        """Note a child's watch event; return whether it only brings back this process's write.
+
+        Once the watch has delivered an own write (or something newer, or the deletion), the
+        index is at least as new and the own copy is dropped.
+        """
+        own = self._own.get(key, {})
+        child = (kind, str(body.get("metadata", {}).get("name", "")))
+        if child not in own:
+            return False
+        mine = own[child]
+        echo = mine is not None and _version(mine) == _version(body) and not gone
+        if gone or mine is None or echo or _newer(body, mine):
+            del own[child]
+        return echo
+
     def forget(self, key: InstanceKey) -> None:
         """Drop what is kept about a deleted instance."""
         self.last_pass.pop(key, None)
+        self._written.pop(key, None)
+        self._own.pop(key, None)
+        self._secrets.pop(key, None)
         lock = self._locks.get(key)
         if lock is not None and not lock.locked():
             del self._locks[key]
@@ -109,10 +163,14 @@ class Passes:
             return await self.run_held(key, handler)
 
     async def run_held(self, key: InstanceKey, handler: str) -> Outcome:
-        """Run one pass of an instance already held with ``exclusive``."""
+        """Run one pass of an instance already held with ``exclusive``.
+
+        ``handler`` names what asked for it ("child": a child changed; it may take the Secrets
+        as last read).
+        """
         started = time.perf_counter()
         try:
-            outcome = await self._pass(*key)
+            outcome = await self._pass(*key, fresh=handler != "child")
         finally:
             self.last_pass[key] = time.monotonic()
             self._metrics.reconcile_duration.labels(handler).observe(time.perf_counter() - started)
@@ -121,16 +179,24 @@ class Passes:
             logger.warning("%s pass of %s/%s: %s", handler, *key, outcome.message)
         return outcome
 
-    async def _pass(self, namespace: str, name: str) -> Outcome:
-        body: dict[str, Any] | None = None
+    def _instance(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """Return the PartyQuiz: as the watch delivered it, or as this process last wrote it."""
+        watched = self._instances(namespace, name)
+        written = self._written.get((namespace, name))
+        if watched is None or written is None:
+            return watched
+        return written if _newer(written, watched) else watched
+
+    async def _pass(self, namespace: str, name: str, *, fresh: bool) -> Outcome:
+        body: Mapping[str, Any] | None = None
         try:
-            body = await self._api.get("PartyQuiz", namespace, name)
+            body = self._instance(namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return Outcome(phase="Deleted")
             self._metrics.record_generation_seen(
                 namespace, name, int(body["metadata"].get("generation", 1))
             )
-            plan = await self._decide(body)
+            plan = await self._decide(body, fresh=fresh)
             await self._carry_out(body, plan)
         except k8s.NamespaceTerminating as exc:
             return Outcome("Deleting", NAMESPACE_GOING_RETRY_SECONDS, message=str(exc))
@@ -147,12 +213,31 @@ class Passes:
             plan.status.phase, plan.retry_after, permanent=plan.permanent, message=plan.message
         )
 
-    async def _decide(self, body: Mapping[str, Any]) -> lifecycle.Plan:
+    def _indexed(self, key: InstanceKey) -> dict[lifecycle.Key, Mapping[str, Any]]:
+        """Return the instance's children from the watches, with its own newer writes over them."""
+        indexed = dict(self._children(*key))
+        for child, mine in self._own.get(key, {}).items():
+            if mine is None:
+                indexed.pop(child, None)
+            elif child not in indexed or _newer(mine, indexed[child]):
+                indexed[child] = mine
+        return indexed
+
+    async def _decide(self, body: Mapping[str, Any], *, fresh: bool) -> lifecycle.Plan:
         meta = body["metadata"]
-        seen = lifecycle.Seen(indexed=self._children(meta["namespace"], meta["name"]))
+        key = (meta["namespace"], meta["name"])
+        remembered = {} if fresh else self._secrets.get(key, {})
+        indexed = self._indexed(key)
+        seen = lifecycle.Seen(
+            indexed=indexed,
+            fetched=dict(remembered),
+            watched=self._watched,
+            taken=self._taken(key[0]),
+        )
         for _ in range(MAX_READ_ROUNDS):
             decided = lifecycle.decide(body, seen, now=self._clock(), new_token=self._new_token)
             if isinstance(decided, lifecycle.Plan):
+                self._secrets[key] = {k: v for k, v in seen.fetched.items() if k[0] == "Secret"}
                 return decided
             seen = await self._read(meta["namespace"], decided, seen)
         raise RuntimeError(f"{meta['name']}: the planner kept asking for more reads")
@@ -166,13 +251,16 @@ class Passes:
         if reads.discovery:
             served = frozenset(await self._api.served_kinds(MONITORING_API_VERSION))
         fetched = {**seen.fetched, **dict(zip(keys, found, strict=True))}
-        return lifecycle.Seen(indexed=seen.indexed, fetched=fetched, served=served)
+        return replace(seen, fetched=fetched, served=served)
 
     async def _carry_out(self, body: Mapping[str, Any], plan: lifecycle.Plan) -> None:
         namespace = body["metadata"]["namespace"]
         if plan.record_first:
             await self._report(body, plan)
         await asyncio.gather(*(self._api.delete(kind, namespace, n) for kind, n in plan.deletes))
+        own = self._own.setdefault((namespace, body["metadata"]["name"]), {})
+        for deleted in plan.deletes:
+            own[deleted] = None
         for (kind, child), patch in plan.patches:
             await self._api.merge_patch(kind, namespace, child, patch)
         for wave in plan.waves:
@@ -180,7 +268,9 @@ class Passes:
                 logger.info(
                     "applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"]
                 )
-            await asyncio.gather(*(self._api.apply(manifest) for manifest in wave))
+            applied = await asyncio.gather(*(self._api.apply(manifest) for manifest in wave))
+            for manifest, live in zip(wave, applied, strict=True):
+                self._wrote(body, manifest, live)
         if not plan.record_first:
             await self._report(body, plan)
         for tally in plan.tallies:
@@ -197,22 +287,41 @@ class Passes:
         self._metrics.record_instance(namespace, name, new.phase, new.observed_generation)
         if not plan.status_changed:
             return
-        await self._api.patch_status(namespace, name, new.model_dump(by_alias=True, mode="json"))
-        now = self._clock()
-        posted = await asyncio.gather(
-            *(
-                self._api.create_event(
+        patched = await self._api.patch_status(
+            namespace, name, new.model_dump(by_alias=True, mode="json")
+        )
+        if patched is not None:
+            self._written[(namespace, name)] = patched
+        # Events are best effort (the status already says it): posted without holding the pass.
+        task = asyncio.create_task(self._post_events(body, plan.events, self._clock()))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    async def _post_events(
+        self, body: Mapping[str, Any], events: tuple[Transition, ...], now: datetime
+    ) -> None:
+        for event in events:
+            try:
+                await self._api.create_event(
                     body, type_=event.type, reason=event.reason, message=event.message, now=now
                 )
-                for event in plan.events
-            ),
-            return_exceptions=True,
-        )
-        for event, result in zip(plan.events, posted, strict=True):
-            if isinstance(result, k8s.ApiError):
-                logger.warning("cannot record event %s: %s", event.reason, result)
-            elif isinstance(result, BaseException):
-                raise result
+            except k8s.ApiError as exc:
+                logger.warning("cannot record event %s: %s", event.reason, exc)
+
+    async def drain(self) -> None:
+        """Wait for the Events still being posted (at shutdown)."""
+        await asyncio.gather(*self._posting, return_exceptions=True)
+
+    def _wrote(
+        self, body: Mapping[str, Any], manifest: Mapping[str, Any], live: Mapping[str, Any]
+    ) -> None:
+        """Remember what an apply returned: its version (an echo), a Secret's content."""
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        if kind == "Secret":
+            self._secrets.setdefault(key, {})[(kind, name)] = dict(live)
+        else:
+            self._own.setdefault(key, {})[(kind, name)] = {**live, "kind": kind}
 
     async def clean_up(
         self, body: Mapping[str, Any], children: Mapping[lifecycle.Key, Mapping[str, Any]]

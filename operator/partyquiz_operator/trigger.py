@@ -19,7 +19,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from partyquiz_operator import api
 from partyquiz_operator.passes import InstanceKey, Passes
+from partyquiz_operator.render.common import FIELD_MANAGER, INSTANCE_LABEL, MANAGED_BY_LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +40,43 @@ STATUS_UNREAD = frozenset(
 )
 
 
-def _essence(body: Mapping[str, Any]) -> str:
-    """Return a digest of everything but the status (and bookkeeping) of an object."""
+def _essence(kind: str, body: Mapping[str, Any]) -> str:
+    """Return a digest of what a pass reads of a child whose every change does not matter.
+
+    Of most kinds everything but the status; of a pod only what the rollout verdict and the
+    stall diagnosis read (a container waiting for a reason, scheduling): its readiness reaches
+    the passes through its Deployment's or StatefulSet's status; of a claim its size, marks and
+    phase.
+    """
     meta = body.get("metadata", {})
-    kept = {k: v for k, v in body.items() if k not in ("metadata", "status")}
-    kept["metadata"] = [
-        meta.get(k)
-        for k in ("labels", "annotations", "ownerReferences", "deletionTimestamp", "generation")
-    ]
+    if kind == "PersistentVolumeClaim":
+        spec = body.get("spec") or {}
+        kept: Any = [
+            meta.get("annotations"),
+            meta.get("deletionTimestamp"),
+            (spec.get("resources") or {}).get("requests"),
+            (body.get("status") or {}).get("phase"),
+        ]
+    elif kind == "Pod":
+        st = body.get("status") or {}
+        statuses = [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]
+        waiting = [((c.get("state") or {}).get("waiting") or {}).get("reason") for c in statuses]
+        scheduled = [c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"]
+        kept = [meta.get("deletionTimestamp"), waiting, [c.get("status") for c in scheduled]]
+    else:
+        kept = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+        kept["metadata"] = [
+            meta.get(k)
+            for k in ("labels", "annotations", "ownerReferences", "deletionTimestamp", "generation")
+        ]
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _controlling_partyquiz(meta: Mapping[str, Any]) -> str | None:
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == api.KIND and str(ref.get("apiVersion", "")).startswith(api.GROUP):
+            return str(ref.get("name"))
+    return None
 
 
 class OwnerTrigger:
@@ -60,23 +90,35 @@ class OwnerTrigger:
         self._essences: dict[tuple[str, str, str], str] = {}
 
     def child_changed(self, kind: str, event: str | None, body: Mapping[str, Any]) -> None:
-        """Note a watch event of a child; run its instance's pass unless nothing it reads moved."""
+        """Note a watch event of a child; run its instance's pass unless nothing it reads moved.
+
+        Objects labelled as the operator's belong to the instance their label names; any
+        other object only when a PartyQuiz controls it (someone took its labels off).
+        """
         meta = body.get("metadata", {})
-        namespace, instance = (
-            meta.get("namespace"),
-            (meta.get("labels") or {}).get("app.kubernetes.io/instance"),
-        )
+        labels = meta.get("labels") or {}
+        namespace = meta.get("namespace")
+        ours = labels.get(MANAGED_BY_LABEL) == FIELD_MANAGER
+        instance = labels.get(INSTANCE_LABEL) if ours else _controlling_partyquiz(meta)
+        ident = (kind, str(namespace), str(meta.get("name", "")))
+        gone = event == "DELETED"
+        if gone:
+            self._essences.pop(ident, None)
         if not namespace or not instance:
             return
-        ident = (kind, namespace, str(meta.get("name", "")))
-        if event == "DELETED":
-            self._essences.pop(ident, None)
-        elif kind in STATUS_UNREAD:
-            essence = _essence(body)
+        key = (namespace, instance)
+        if self._passes.watched(key, kind, body, gone=gone):
+            return  # the echo of the operator's own write: nothing a pass has not seen
+        if (
+            not gone
+            and ours
+            and (kind in STATUS_UNREAD or kind in ("Pod", "PersistentVolumeClaim"))
+        ):
+            essence = _essence(kind, body)
             if self._essences.get(ident) == essence:
                 return
             self._essences[ident] = essence
-        self.poke((namespace, instance), "child")
+        self.poke(key, "child")
 
     def poke(self, key: InstanceKey, handler: str) -> None:
         """Have the instance's pass run now, or once more after the one running."""

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +67,10 @@ class Seen:
     indexed: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
     fetched: Mapping[Key, Mapping[str, Any] | None] = field(default_factory=dict)
     served: frozenset[str] | None = None
+    # Kinds whose every object is watched, and the names objects of them hold: a name of such
+    # a kind that no object holds is known to be free without asking.
+    watched: frozenset[str] = frozenset()
+    taken: Container[Key] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,8 @@ class _Pass:
             return self.seen.indexed[key]
         if key in self.seen.fetched:
             return self.seen.fetched[key]
+        if kind in self.seen.watched and key not in self.seen.taken:
+            return None  # no object holds the name
         self.missing.add(key)
         return None
 
@@ -414,6 +420,53 @@ def _grow_volume(p: _Pass, statefulset: str, wanted: str, claim: str) -> None:
         p.patches.append((("PersistentVolumeClaim", name), patch))
 
 
+def _stall(p: _Pass, statefulset: str) -> tuple[str, str] | None:
+    """Return (reason, message) of what keeps a data store's pod from becoming ready, if seen."""
+    claim = stores.data_pvc_name(statefulset)
+    pvc = p.indexed("PersistentVolumeClaim", claim)
+    if pvc is not None and (pvc.get("status") or {}).get("phase") == "Pending":
+        storage_class = (pvc.get("spec") or {}).get("storageClassName")
+        where = (
+            f"StorageClass {storage_class}"
+            if storage_class
+            else "no StorageClass set and no default StorageClass in the cluster"
+        )
+        return "ClaimPending", (
+            f"volume claim {claim} is Pending, no volume is bound to it ({where}); "
+            f"kubectl describe pvc {claim} says why"
+        )
+    pod_name = f"{statefulset}-0"
+    pod = p.indexed("Pod", pod_name)
+    if pod is None:
+        return None
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            why = cond.get("message") or cond.get("reason") or "no reason given"
+            return "Unschedulable", f"pod {pod_name} cannot be scheduled: {why}"
+    for container, reason, detail in rollout.waiting_reasons(pod):
+        if reason not in ("ContainerCreating", "PodInitializing"):
+            suffix = f": {detail}" if detail else ""
+            return reason, f"pod {pod_name} container {container} is in {reason}{suffix}"
+    return None
+
+
+def _store_conditions(
+    p: _Pass,
+) -> tuple[tuple[bool, str, str], tuple[bool, str, str]]:
+    """Return the DatabaseReady and CacheReady conditions as the watched children say."""
+    inst = p.inst
+    found = []
+    for what, managed, name in (
+        ("PostgreSQL", inst.spec.database.managed, postgres_name(inst)),
+        ("Redis", inst.spec.redis.managed, redis_name(inst)),
+    ):
+        live = p.lives.get(("StatefulSet", name)) or p.indexed("StatefulSet", name)
+        state = None if managed is None else status.workload_state(live)
+        stall = None if managed is None else _stall(p, name)
+        found.append(status.store_condition(state, what, name, stall))
+    return found[0], found[1]
+
+
 def _known_good(inst: Instance, revision: str) -> api.KnownGood:
     """Return the record a rollback needs to re-render ``revision``: its whole spec."""
     spec = inst.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -521,11 +574,37 @@ def _pods(p: _Pass, component: str) -> list[Mapping[str, Any]]:
     ]
 
 
+def _as_known_good(inst: Instance, good: api.KnownGood) -> Instance:
+    """Return the instance as its known-good revision renders, scaled as the spec asks now.
+
+    The pods are the known-good revision's; how many there are (replicas, autoscaling) and the
+    rollout's deadline follow the current spec, so scaling works while a newer revision waits
+    or failed.
+    """
+    known = api.parse_spec(json.loads(good.spec))
+    now = inst.spec
+    web = known.web.model_copy(
+        update={"replicas": now.web.replicas, "autoscaling": now.web.autoscaling}
+    )
+    ws = known.ws.model_copy(update={"replicas": now.ws.replicas})
+    scaled = known.model_copy(update={"web": web, "ws": ws, "rollout": now.rollout})
+    return replace(inst, spec=scaled)
+
+
 def _roll_back(p: _Pass, good: api.KnownGood, w: _Workloads) -> None:
     """Render web and ws from the known-good spec; never migrates."""
-    good_inst = replace(p.inst, spec=api.parse_spec(json.loads(good.spec)))
-    w.web, w.ws = _deployments(p, good_inst, good.revision)
+    w.web, w.ws = _deployments(p, _as_known_good(p.inst, good), good.revision)
     w.rolling_back = not _rolled_out(w.web, w.ws)
+
+
+def _hold(p: _Pass) -> _Workloads:
+    """Keep what runs while the target revision cannot roll out yet (or failed to migrate)."""
+    good = p.previous.known_good
+    if good is None:  # nothing ran yet
+        return _Workloads(web=_observed(p, web_name(p.inst)), ws=_observed(p, ws_name(p.inst)))
+    w = _Workloads()
+    w.web, w.ws = _deployments(p, _as_known_good(p.inst, good), good.revision)
+    return w
 
 
 def _roll_out(p: _Pass, revision: str, now: datetime) -> _Workloads:
@@ -696,14 +775,14 @@ def _finish(
         message = (
             f"{kind} {name} already exists and is not owned by this PartyQuiz; rename or delete it"
         )
-        generation = p.inst.generation
         return blocked(
             p.previous,
-            generation,
+            p.inst.generation,
             "NameConflict",
             message,
             now=now,
             retry_after=CONFLICT_RETRY_SECONDS,
+            stores=_store_conditions(p),
         )
     if new.revisions.current is not None and new.revisions.current != p.previous.revisions.current:
         p.tallies += [("rollouts", component, "succeeded") for component in ("web", "ws")]
@@ -727,10 +806,11 @@ def blocked(
     *,
     now: datetime,
     retry_after: float | None = None,
+    stores: tuple[tuple[bool, str, str], tuple[bool, str, str]] | None = None,
 ) -> Plan:
     """Return the plan of an instance that cannot go on until something changes: report only."""
     new = status.blocked_status(
-        previous, now=now, generation=generation, reason=reason, message=message
+        previous, now=now, generation=generation, reason=reason, message=message, stores=stores
     )
     return Plan(
         status=new,
@@ -761,19 +841,25 @@ def decide(
     digests, unusable = _secret_digests(p)
     p.lookup("Secret", stores.credentials_secret_name(inst))
     if p.missing:
+        # The Secrets decide everything else; ask for them together with the children the
+        # spec names that the watches do not hold, so a new instance needs one round trip.
+        _infrastructure(p)
         return Reads(names=frozenset(p.missing))
+    observed = _store_conditions(p)
     if unusable is not None:
         reason, message = unusable
         retry = None if reason == "InvalidSpec" else SECRET_RETRY_SECONDS
-        return blocked(previous, generation, reason, message, now=now, retry_after=retry)
+        return blocked(
+            previous, generation, reason, message, now=now, retry_after=retry, stores=observed
+        )
     too_old = _unsupported_image(inst)
     if too_old is not None:
-        return blocked(previous, generation, "UnsupportedImage", too_old, now=now)
+        return blocked(previous, generation, "UnsupportedImage", too_old, now=now, stores=observed)
     existing = p.lookup("Secret", stores.credentials_secret_name(inst))
     problem = _credentials_problem(p, decode(existing))
     if problem is not None:
         retry = CREDENTIALS_RETRY_SECONDS
-        return blocked(previous, generation, *problem, now=now, retry_after=retry)
+        return blocked(previous, generation, *problem, now=now, retry_after=retry, stores=observed)
     database, redis = _infrastructure(p)
 
     revision = workloads.compute_revision(inst, digests)
@@ -801,7 +887,7 @@ def decide(
             _prune(p, {revision, previous.revisions.current, good}, revision)
 
     if migration != "Complete":
-        w = _Workloads(web=_observed(p, web_name(inst)), ws=_observed(p, ws_name(inst)))
+        w = _hold(p)
     elif revision == previous.revisions.current:
         w = _Workloads(known_good=_known_good(inst, revision))
         w.web, w.ws = _deployments(p, inst, revision)
@@ -818,6 +904,8 @@ def decide(
         redis=redis,
         migration=migration,
         migration_message=migration_message,
+        database_stall=None if database is None else _stall(p, postgres_name(inst)),
+        redis_stall=None if redis is None else _stall(p, redis_name(inst)),
         web=status.workload_state(w.web),
         ws=status.workload_state(w.ws),
         endpoints=network.endpoints(inst),

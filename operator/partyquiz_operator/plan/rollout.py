@@ -66,7 +66,7 @@ def _pod_revision(pod: Mapping[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
-def _waiting_reasons(pod: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
+def waiting_reasons(pod: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
     """Yield (container, reason, message) of every waiting container of ``pod``."""
     st = pod.get("status") or {}
     for key in ("initContainerStatuses", "containerStatuses"):
@@ -83,7 +83,7 @@ def stuck_pod(pods: Sequence[Mapping[str, Any]], revision: str) -> tuple[str, st
         if _pod_revision(pod) != revision or pod.get("metadata", {}).get("deletionTimestamp"):
             continue
         name = pod.get("metadata", {}).get("name", "?")
-        for container, reason, detail in _waiting_reasons(pod):
+        for container, reason, detail in waiting_reasons(pod):
             if reason in IMAGE_PULL_REASONS or reason in CRASH_LOOP_REASONS:
                 suffix = f": {detail}" if detail else ""
                 return reason, f"pod {name} container {container} is in {reason}{suffix}"

@@ -16,6 +16,8 @@ from partyquiz_operator import api
 from partyquiz_operator.render.common import REVISION_ANNOTATION
 
 MigrationState = Literal["Waiting", "BackingUp", "Running", "Complete", "Failed"]
+# Reasons of a False condition that only say a step is under way (a Normal Event).
+WAITING_REASONS = frozenset({"Starting", "Running", "BackingUp", "WaitingForDatabase"})
 RolloutPhase = Literal["Progressing", "Baking"]
 
 
@@ -78,6 +80,9 @@ class Observation:
     redis: WorkloadState | None
     migration: MigrationState
     migration_message: str = ""
+    # (reason, message) of what keeps a data store's pod from becoming ready, when known.
+    database_stall: tuple[str, str] | None = None
+    redis_stall: tuple[str, str] | None = None
     web: WorkloadState = field(default_factory=WorkloadState)
     ws: WorkloadState = field(default_factory=WorkloadState)
     endpoints: api.Endpoints = field(default_factory=api.Endpoints)
@@ -146,12 +151,37 @@ def _component(state: WorkloadState) -> api.ComponentStatus:
     )
 
 
-def _store_ready(state: WorkloadState | None, what: str, name: str) -> tuple[bool, str, str]:
+def store_condition(
+    state: WorkloadState | None, what: str, name: str, stall: tuple[str, str] | None = None
+) -> tuple[bool, str, str]:
+    """Return (ready, reason, message) of a data store: what a stalled one waits for."""
     if state is None:
         return True, "External", f"using the external {what}"
     if state.ready >= 1 and state.exists:
         return True, "Ready", f"{what} pod {name}-0 is ready"
+    if stall is not None:
+        return False, stall[0], f"{what} is not ready: {stall[1]}"
     return False, "Starting", f"waiting for {what} pod {name}-0 to become ready"
+
+
+def _stores(
+    conditions: list[api.Condition],
+    stores: tuple[tuple[bool, str, str], tuple[bool, str, str]],
+    *,
+    now: datetime,
+    generation: int,
+) -> list[api.Condition]:
+    for type_, (ok, reason, message) in zip(("DatabaseReady", "CacheReady"), stores, strict=True):
+        conditions = set_condition(
+            conditions,
+            type_,  # type: ignore[arg-type]
+            "True" if ok else "False",
+            reason,
+            message,
+            now=now,
+            generation=generation,
+        )
+    return conditions
 
 
 def _workload_problem(label: str, state: WorkloadState) -> tuple[bool, str] | None:
@@ -178,26 +208,13 @@ def compute_status(
     conditions = list(previous.conditions)
     revisions = previous.revisions
 
-    db_ok, db_reason, db_message = _store_ready(obs.database, "PostgreSQL", database_name)
-    cache_ok, cache_reason, cache_message = _store_ready(obs.redis, "Redis", redis_name)
-    conditions = set_condition(
-        conditions,
-        "DatabaseReady",
-        "True" if db_ok else "False",
-        db_reason,
-        db_message,
-        now=now,
-        generation=gen,
+    db_ok, _, db_message = database = store_condition(
+        obs.database, "PostgreSQL", database_name, obs.database_stall
     )
-    conditions = set_condition(
-        conditions,
-        "CacheReady",
-        "True" if cache_ok else "False",
-        cache_reason,
-        cache_message,
-        now=now,
-        generation=gen,
+    cache_ok, _, cache_message = cache = store_condition(
+        obs.redis, "Redis", redis_name, obs.redis_stall
     )
+    conditions = _stores(conditions, (database, cache), now=now, generation=gen)
 
     target = obs.target_revision
     migrated = revisions.migrated
@@ -252,6 +269,11 @@ def compute_status(
         phase, reason, message = "Ready", "AllComponentsReady", f"version {obs.version} is ready"
         current = target
         version = obs.version
+        idle = [label for label, state in (("web", obs.web), ("ws", obs.ws)) if state.desired == 0]
+        if idle:
+            # Rolled out, but nothing serves players: not Ready.
+            phase, reason = "Degraded", "ScaledToZero"
+            message = f"{' and '.join(idle)} run 0 replicas: nothing serves players"
 
     progressing = phase in ("Provisioning", "Migrating", "RollingOut", "RollingBack")
     degraded = phase in ("Degraded", "RollingBack")
@@ -331,9 +353,16 @@ def blocked_status(
     generation: int,
     reason: str,
     message: str,
+    stores: tuple[tuple[bool, str, str], tuple[bool, str, str]] | None = None,
 ) -> api.PartyQuizStatus:
-    """Return the status of an instance that cannot proceed until the user acts."""
-    phase: api.Phase = "Pending" if previous.revisions.current is None else "Degraded"
+    """Return the status of an instance that cannot go on until the user (or time) acts.
+
+    It is Degraded, so its Events are Warnings; only a referenced Secret not created yet before
+    anything ran is Pending (the instance waits for it). ``stores`` are the data stores'
+    conditions as observed, so they do not freeze while the instance is blocked.
+    """
+    waiting = reason == "SecretMissing" and previous.revisions.current is None
+    phase: api.Phase = "Pending" if waiting else "Degraded"
     conditions = list(previous.conditions)
     for type_, value in (("Ready", "False"), ("Progressing", "False"), ("Degraded", "True")):
         conditions = set_condition(
@@ -345,6 +374,8 @@ def blocked_status(
             now=now,
             generation=generation,
         )
+    if stores is not None:
+        conditions = _stores(conditions, stores, now=now, generation=generation)
     return previous.model_copy(
         update={"observed_generation": generation, "phase": phase, "conditions": conditions}
     )
@@ -375,12 +406,23 @@ def transitions(before: api.PartyQuizStatus, after: api.PartyQuizStatus) -> list
             )
         )
     old = {c.type: c for c in before.conditions}
+    degraded = next((c for c in after.conditions if c.type == "Degraded"), None)
+    was = old.get("Degraded")
+    if (
+        before.phase == after.phase
+        and degraded is not None
+        and degraded.status == "True"
+        and was is not None
+        and was.status == "True"
+        and was.reason != degraded.reason
+    ):
+        events.append(Transition("Warning", degraded.reason, degraded.message))
     for cond in after.conditions:
         prior = old.get(cond.type)
         if cond.type in ("Ready", "Progressing", "Degraded"):
             continue
-        if prior is None or prior.status != cond.status:
-            failing = cond.status == "False" and cond.reason.endswith("Failed")
+        if prior is None or prior.status != cond.status or prior.reason != cond.reason:
+            failing = cond.status == "False" and cond.reason not in WAITING_REASONS
             events.append(
                 Transition(
                     "Warning" if failing else "Normal",

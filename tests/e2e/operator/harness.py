@@ -63,6 +63,7 @@ class OperatorProcess:
     metrics_port: int = field(default_factory=_free_port)
     health_port: int = field(default_factory=_free_port)
     namespaces: tuple[str, ...] = ()
+    resync_seconds: float = RESYNC_SECONDS
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -86,7 +87,7 @@ class OperatorProcess:
                 "--health-port",
                 str(self.health_port),
                 "--resync-seconds",
-                str(RESYNC_SECONDS),
+                str(self.resync_seconds),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -191,3 +191,86 @@ def test_a_volume_initialised_with_another_password_is_reported_not_ready() -> N
     w.step()
     assert w.condition("Degraded").reason == "CredentialsMismatch"
     assert w.condition("Ready").status == "False"
+
+
+# --- honest status ------------------------------------------------------------------------------
+
+
+def test_a_blocked_instance_is_degraded_with_a_warning_and_its_stores_stay_current() -> None:
+    w = world()
+    w.step()
+    w.settle("StatefulSet")
+    w.objects[("Service", "quiz-web")] = {
+        "kind": "Service",
+        "metadata": {"name": "quiz-web", "labels": {}},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    plan = w.step()
+    assert w.st.phase == "Degraded"
+    assert w.condition("Degraded").reason == "NameConflict"
+    assert ("Warning", "PhaseDegraded") in [(e.type, e.reason) for e in plan.events]
+    assert w.condition("DatabaseReady").status == "True", "not frozen at 'waiting for the pod'"
+
+
+def test_a_data_store_waiting_for_its_volume_says_so() -> None:
+    w = world()
+    w.step()
+    w.objects[("PersistentVolumeClaim", "data-quiz-postgres-0")] = {
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "data-quiz-postgres-0",
+            "labels": {
+                "app.kubernetes.io/instance": "quiz",
+                "app.kubernetes.io/managed-by": "partyquiz-operator",
+            },
+        },
+        "spec": {"resources": {"requests": {"storage": "10Gi"}}},
+        "status": {"phase": "Pending"},
+    }
+    plan = w.step()
+    database = w.condition("DatabaseReady")
+    assert database.reason == "ClaimPending"
+    assert "data-quiz-postgres-0 is Pending" in database.message
+    assert "no default StorageClass" in database.message
+    assert "data-quiz-postgres-0 is Pending" in w.condition("Ready").message
+    assert any(e.type == "Warning" and e.reason == "DatabaseReadyFalse" for e in plan.events)
+
+
+def test_a_data_store_pod_that_cannot_be_scheduled_says_why() -> None:
+    w = world()
+    w.step()
+    w.objects[("Pod", "quiz-redis-0")] = {
+        "kind": "Pod",
+        "metadata": {
+            "name": "quiz-redis-0",
+            "labels": {
+                "app.kubernetes.io/instance": "quiz",
+                "app.kubernetes.io/managed-by": "partyquiz-operator",
+                "app.kubernetes.io/component": "cache",
+            },
+        },
+        "status": {
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient memory.",
+                }
+            ]
+        },
+    }
+    w.step()
+    assert w.condition("CacheReady").reason == "Unschedulable"
+    assert "Insufficient memory" in w.condition("CacheReady").message
+
+
+def test_an_instance_scaled_to_zero_is_not_ready() -> None:
+    w, _ = installed()
+    w.edit(ws={"replicas": 0})
+    w.step()
+    w.settle("Deployment")
+    w.step()
+    assert w.st.phase == "Degraded"
+    assert w.condition("Ready").status == "False"
+    assert w.condition("Ready").reason == "ScaledToZero"

@@ -257,3 +257,46 @@ def test_without_auto_rollback_a_failed_rollout_stays_where_it_is() -> None:
     assert w.st.phase == "Degraded"
     assert "autoRollback is off" in w.condition("Degraded").message
     assert templates(w) == (target, target)
+
+
+# --- scaling while a newer revision waits or failed ---------------------------------------------
+
+
+def test_scaling_works_while_an_upgrade_that_failed_to_migrate_waits() -> None:
+    w, first = installed()
+    w.edit(version="1.5.0")
+    w.step()
+    w.finish_job(f"quiz-migrate-{w.st.revisions.target}", failed=True)
+    w.step()
+    w.edit(web={"replicas": 3}, ws={"replicas": 4})
+    w.step()
+    assert w.objects[("Deployment", "quiz-web")]["spec"]["replicas"] == 3
+    assert w.objects[("Deployment", "quiz-ws")]["spec"]["replicas"] == 4
+    assert templates(w) == (first, first), "the pods stay on the revision that runs"
+    assert w.st.observed_generation == w.generation
+    assert w.st.phase == "Degraded"
+
+
+def test_scaling_works_after_a_rollback_and_keeps_the_known_good_pods() -> None:
+    w, first = installed(rollout={"progressDeadlineSeconds": 600, "bakeSeconds": 0})
+    w.edit(version="1.5.0")
+    w.step()
+    w.settle("Job")
+    w.step()
+    w.stuck_pod("web", "CrashLoopBackOff")
+    w.step()
+    assert templates(w) == (first, first)
+    w.edit(web={"replicas": 5})
+    w.step()
+    assert w.objects[("Deployment", "quiz-web")]["spec"]["replicas"] == 5
+    assert templates(w) == (first, first)
+    assert w.condition("Degraded").reason == "RolledBack"
+
+
+def test_scaling_during_a_migration_reaches_the_pods_that_serve_meanwhile() -> None:
+    w, first = installed()
+    w.edit(version="1.5.0", ws={"replicas": 3})
+    w.step()
+    assert w.st.phase == "Migrating"
+    assert w.objects[("Deployment", "quiz-ws")]["spec"]["replicas"] == 3
+    assert templates(w) == (first, first)

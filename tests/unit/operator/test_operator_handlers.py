@@ -20,13 +20,31 @@ def test_kopf_settings_use_our_finalizer_and_annotations_and_post_no_events_of_t
     assert settings.scanning.disabled is True
 
 
-def test_only_the_operators_own_children_are_watched() -> None:
+def test_the_retry_annotation_is_a_change_kopf_reacts_to() -> None:
     settings = kopf.OperatorSettings()
     handlers.configure(settings, OperatorSettings())
-    for group, version, plural, kind in handlers.WATCHED_CHILDREN:
+    storage = settings.persistence.diffbase_storage
+    plain = kopf.Body({"metadata": {"name": "quiz"}, "spec": {"version": "1.4.0"}})
+    patch = kopf.Patch()
+    storage.store(body=plain, patch=patch, essence=storage.build(body=plain))
+    annotations = {**patch["metadata"]["annotations"], "partyquiz.dev/retry": "1"}
+    handled = kopf.Body({"metadata": {"name": "quiz", "annotations": annotations}, "spec": {}})
+    essence = storage.build(body=handled)
+    assert essence["metadata"]["annotations"] == {"partyquiz.dev/retry": "1"}
+
+
+def test_pods_and_claims_are_watched_only_when_ours_every_other_kind_whole() -> None:
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings, OperatorSettings())
+    for group, version, plural, kind, every in handlers.WATCHED_CHILDREN:
         resource = kopf.Resource(group, version, plural, kind=kind, namespaced=True)
         selectors = list(settings.watching.label_selectors.collect(resource))
-        assert selectors == ["app.kubernetes.io/managed-by=partyquiz-operator"], plural
+        ours = ["app.kubernetes.io/managed-by=partyquiz-operator"]
+        assert selectors == ([] if every else ours), plural
+    assert {kind for *_, kind, every in handlers.WATCHED_CHILDREN if not every} == {
+        "Pod",
+        "PersistentVolumeClaim",
+    }
     partyquizzes = kopf.Resource("partyquiz.dev", "v1alpha1", "partyquizzes", namespaced=True)
     assert not list(settings.watching.label_selectors.collect(partyquizzes))
 

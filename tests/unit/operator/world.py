@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from partyquiz_operator import api
+from partyquiz_operator.handlers import EVERY_OBJECT_KINDS
 from partyquiz_operator.plan import lifecycle
 from partyquiz_operator.plan.lifecycle import Key, Plan, Reads, Seen
 from partyquiz_operator.render.common import INSTANCE_LABEL, REVISION_ANNOTATION
@@ -122,7 +124,8 @@ class World:
             and (obj["metadata"].get("labels") or {}).get(INSTANCE_LABEL) == self.name
             and (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by")
         }
-        return Seen(indexed=indexed)
+        taken = {key for key in self.objects if key[0] in EVERY_OBJECT_KINDS}
+        return Seen(indexed=indexed, watched=EVERY_OBJECT_KINDS, taken=taken)
 
     def decide(self) -> Plan:
         """Return the plan of one pass, its reads answered from the objects."""
@@ -140,7 +143,7 @@ class World:
             found = self.objects.get(key)
             fetched[key] = found
         served = self.served if reads.discovery else seen.served
-        return Seen(indexed=seen.indexed, fetched=fetched, served=served)
+        return dataclasses.replace(seen, fetched=fetched, served=served)
 
     def step(self, *, crash_after: str | None = None) -> Plan:
         """Run one pass and carry its plan out; ``crash_after`` stops it part-way.
