@@ -52,6 +52,10 @@ KEY_PATTERN = (  # a label or annotation key: [DNS subdomain prefix/]name
 LABEL_KEY_CEL = f"self.all(k, k.matches('{KEY_PATTERN}'))"
 
 
+# RFC 1918 and unique-local networks: where cluster pod networks, and so ingress controllers, live.
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+
+
 def _rules(*rules: dict[str, str]) -> dict[str, Any]:
     """Attach CEL validation rules (``x-kubernetes-validations``) to a schema."""
     return {"x-kubernetes-validations": list(rules)}
@@ -218,6 +222,14 @@ class Web(_Model):
     autoscaling: Autoscaling | None = Field(
         default=None,
         description="Enables a HorizontalPodAutoscaler for the web Deployment when set.",
+    )
+    public_ws_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^wss?://[^\s]+$",
+        alias="publicWsUrl",
+        description="WebSocket URL players' browsers open (ws:// or wss://). Unset: the page's "
+        "own host and scheme with path /ws, which the Ingress routes to the game service.",
     )
 
 
@@ -486,6 +498,11 @@ ANNOTATION_KEY_RULE = {
 }
 
 
+ProxyAddress = Annotated[
+    str, Field(max_length=64, description="An IP address or a CIDR network such as 10.0.0.0/8.")
+]
+
+
 class Ingress(_Model):
     """Public HTTP(S) entry: the web service at ``/`` and the game service at ``/ws``."""
 
@@ -512,6 +529,20 @@ class Ingress(_Model):
         max_length=64,
         description="Extra annotations on the Ingress (for example for the ingress controller).",
         json_schema_extra=_rules(ANNOTATION_KEY_RULE),
+    )
+    trusted_proxies: list[ProxyAddress] = Field(
+        default_factory=lambda: list(PRIVATE_NETWORKS),
+        max_length=32,
+        description="Addresses or networks (CIDR) of the proxies in front of web and ws whose "
+        "X-Forwarded-For names the client (rate limits are per client). The default, the "
+        "private networks, holds the pod network where ingress controllers such as "
+        "ingress-nginx, Traefik or HAProxy run; narrow it to your controller's pods.",
+        json_schema_extra=_rules(
+            {
+                "rule": "self.all(p, isIP(p) || isCIDR(p))",
+                "message": "trustedProxies entries must be IP addresses or CIDR networks",
+            }
+        ),
     )
 
 

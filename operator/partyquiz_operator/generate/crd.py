@@ -194,7 +194,7 @@ def _walk(
     req = set(schema.get("required", []))
     for name, prop in props.items():
         yield from _walk(prop, f"{path}.{name}", name in req)
-    if "items" in schema and "properties" in schema["items"]:
+    if "items" in schema and {"properties", "description"} & set(schema["items"]):
         yield from _walk(schema["items"], f"{path}[]", False)
 
 

@@ -55,17 +55,29 @@ def public_url(inst: Instance) -> str | None:
     return f"{scheme}://{ingress.host}"
 
 
-def public_ws_url(inst: Instance) -> str:
-    """Return the websocket URL browsers are told to connect to."""
+def public_ws_url(inst: Instance) -> str | None:
+    """Return the WebSocket URL browsers are known to reach, or None.
+
+    Set in the spec, it is that; otherwise browsers derive it from the page (same host, path
+    /ws), and it is known only behind an Ingress with TLS (an Ingress without TLS may still be
+    behind a load balancer that ends TLS, so its scheme is the page's to say).
+    """
+    if inst.spec.web.public_ws_url is not None:
+        return inst.spec.web.public_ws_url
     ingress = inst.spec.ingress
-    if ingress is None:
-        return ws_internal_url(inst)
-    scheme = "wss" if ingress.tls_secret_name else "ws"
-    return f"{scheme}://{ingress.host}{WS_PATH}"
+    if ingress is None or ingress.tls_secret_name is None:
+        return None
+    return f"wss://{ingress.host}{WS_PATH}"
+
+
+def trusted_proxies(inst: Instance) -> str | None:
+    """Return the proxies web and ws take client addresses from (None: only loopback)."""
+    ingress = inst.spec.ingress
+    return None if ingress is None else ",".join(ingress.trusted_proxies)
 
 
 def endpoints(inst: Instance) -> api.Endpoints:
-    """Return the addresses the status reports."""
+    """Return the addresses the status reports; the browser's WebSocket URL only when known."""
     return api.Endpoints(
         web=web_internal_url(inst),
         ws=ws_internal_url(inst),

@@ -35,7 +35,7 @@ from partyquiz_operator.render.common import (
     web_name,
     ws_name,
 )
-from partyquiz_operator.render.network import public_ws_url, web_internal_url
+from partyquiz_operator.render.network import public_ws_url, trusted_proxies, web_internal_url
 from partyquiz_operator.render.stores import database_ref, jwt_ref, redis_ref
 
 APP_UID = 10001
@@ -67,23 +67,39 @@ def build_service_account(inst: Instance) -> Manifest:
 
 
 def web_env(inst: Instance) -> list[dict[str, Any]]:
-    """Return the environment of the web (and migration) container."""
-    return [
+    """Return the environment of the web (and migration) container.
+
+    The browsers' WebSocket URL is given only when it is known (configured, or an Ingress
+    with TLS); otherwise the web service derives it from each request (the page's own host and
+    scheme, path /ws). Behind an Ingress it takes the client's address and scheme from the
+    trusted proxies' forwarded headers.
+    """
+    env = [
         secret_env("PARTYQUIZ_WEB_DATABASE_URL", *database_ref(inst)),
         secret_env("PARTYQUIZ_WEB_REDIS_URL", *redis_ref(inst)),
         secret_env("PARTYQUIZ_WEB_JWT_SECRET", *jwt_ref(inst)),
-        {"name": "PARTYQUIZ_WEB_PUBLIC_WS_URL", "value": public_ws_url(inst)},
     ]
+    browsers = public_ws_url(inst)
+    if browsers is not None:
+        env.append({"name": "PARTYQUIZ_WEB_PUBLIC_WS_URL", "value": browsers})
+    proxies = trusted_proxies(inst)
+    if proxies is not None:
+        env.append({"name": "PARTYQUIZ_WEB_FORWARDED_ALLOW_IPS", "value": proxies})
+    return env
 
 
 def ws_env(inst: Instance) -> list[dict[str, Any]]:
     """Return the environment of the game container."""
-    return [
+    env = [
         secret_env("PARTYQUIZ_WS_REDIS_URL", *redis_ref(inst)),
         secret_env("PARTYQUIZ_WS_JWT_SECRET", *jwt_ref(inst)),
         {"name": "PARTYQUIZ_WS_WEB_INTERNAL_URL", "value": web_internal_url(inst)},
         {"name": "PARTYQUIZ_WS_DRAIN_SECONDS", "value": str(inst.spec.ws.drain_seconds)},
     ]
+    proxies = trusted_proxies(inst)
+    if proxies is not None:
+        env.append({"name": "PARTYQUIZ_WS_FORWARDED_ALLOW_IPS", "value": proxies})
+    return env
 
 
 def _template(

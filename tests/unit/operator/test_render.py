@@ -295,6 +295,48 @@ def test_ingress_routes_ws_path_to_game_service_and_rest_to_web() -> None:
     assert env["PARTYQUIZ_WEB_PUBLIC_WS_URL"] == "wss://quiz.example.com/ws"
 
 
+def env_of(inst: common.Instance, template: Any) -> dict[str, str | None]:
+    container = template(inst)["spec"]["containers"][0]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_behind_an_ingress_both_services_trust_the_proxies_for_client_addresses() -> None:
+    inst = make({**MINIMAL, "ingress": {"host": "quiz.example.com"}})
+    private = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    assert env_of(inst, workloads.web_pod_template)["PARTYQUIZ_WEB_FORWARDED_ALLOW_IPS"] == private
+    assert env_of(inst, workloads.ws_pod_template)["PARTYQUIZ_WS_FORWARDED_ALLOW_IPS"] == private
+    narrowed = make(
+        {**MINIMAL, "ingress": {"host": "quiz.example.com", "trustedProxies": ["10.244.3.0/24"]}}
+    )
+    web = env_of(narrowed, workloads.web_pod_template)
+    assert web["PARTYQUIZ_WEB_FORWARDED_ALLOW_IPS"] == "10.244.3.0/24"
+    direct = make(MINIMAL)
+    assert "PARTYQUIZ_WEB_FORWARDED_ALLOW_IPS" not in env_of(direct, workloads.web_pod_template)
+    assert "PARTYQUIZ_WS_FORWARDED_ALLOW_IPS" not in env_of(direct, workloads.ws_pod_template)
+
+
+@pytest.mark.parametrize(
+    ("spec", "url"),
+    [
+        ({}, None),
+        ({"ingress": {"host": "quiz.example.com"}}, None),
+        (
+            {"ingress": {"host": "quiz.example.com", "tlsSecretName": "tls"}},
+            "wss://quiz.example.com/ws",
+        ),
+        ({"web": {"publicWsUrl": "wss://games.example.com/ws"}}, "wss://games.example.com/ws"),
+    ],
+    ids=["no ingress", "ingress without tls", "ingress with tls", "configured"],
+)
+def test_browsers_are_told_a_websocket_url_only_when_it_is_known(
+    spec: dict[str, Any], url: str | None
+) -> None:
+    inst = make({**MINIMAL, **spec})
+    assert env_of(inst, workloads.web_pod_template).get("PARTYQUIZ_WEB_PUBLIC_WS_URL") == url
+    assert network.endpoints(inst).public_ws == url
+    assert network.endpoints(inst).ws == "ws://quiz-ws.games.svc:8001/ws"
+
+
 def test_network_policies_admit_only_the_intended_clients() -> None:
     inst = make(MINIMAL)
     for build, clients, port in (
