@@ -246,8 +246,9 @@ class Ws(_Model):
         ge=0,
         le=3600,
         description="Seconds a terminating game pod keeps serving running games before it "
-        "closes connections; the pod's grace period is this plus 10 seconds (a 3-second "
-        "pre-stop pause so Services stop routing to it first, and 7 to exit).",
+        "closes connections; the pod's grace period is this plus 15 seconds (a 3-second "
+        "pre-stop pause so Services stop routing to it first, 10 for the last close "
+        "handshakes and 2 to exit).",
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 from partyquiz_operator import api
 from partyquiz_operator.render import jobs, stores
 from partyquiz_operator.render.common import Instance
-from tests.images.podman import image_config
+from tests.images.podman import image_config, podman
 from tests.images.pods import (
     RenderedPod,
     Running,
@@ -90,6 +90,14 @@ def _redis_cli(server: Running, password: str | None, *command: str) -> str:
     return (result.stdout + result.stderr).strip()
 
 
+def _assert_probes_pass(server: Running) -> None:
+    """Run the container's startup, liveness and readiness probes as the kubelet would."""
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        command = server.pod.container[probe]["exec"]["command"]
+        result = server.exec(*command)
+        assert result.returncode == 0, f"{probe}: {result.stdout}{result.stderr}"
+
+
 @pytest.mark.parametrize(("name", "uid"), [("test-postgres", 999), ("test-redis", 999)])
 def test_data_store_image_runs_as_the_uid_the_operator_gives_it(
     name: str, uid: int, test_images: dict[str, str]
@@ -121,6 +129,7 @@ def test_postgres_initialises_an_empty_volume_with_the_given_user_password_and_d
         status = db.exec("cat", "/proc/1/status").stdout
         assert any(line.split()[:3] == ["Uid:", "999", "999"] for line in status.splitlines())
         assert "PostgreSQL init process complete" in db.logs()
+        _assert_probes_pass(db)
 
 
 def test_postgres_restart_keeps_the_data_and_ignores_a_new_password_like_the_official_image(
@@ -202,6 +211,14 @@ def test_redis_asks_for_the_password_and_keeps_its_data_across_a_restart(
             assert _redis_cli(first, PASSWORD, "CONFIG", "GET", "appendonly") == "appendonly\nyes"
             status = first.exec("cat", "/proc/1/status").stdout
             assert any(line.split()[:3] == ["Uid:", "999", "999"] for line in status.splitlines())
+            # The password is on no command line: not in what the runtime started (what
+            # `crictl inspect` shows on a node) nor in any process's arguments (`ps`).
+            started = podman("inspect", "--format", "{{json .Path}} {{json .Args}}", first.name)
+            assert "redis-server" in started.stdout
+            assert PASSWORD not in started.stdout
+            lines = first.exec("sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
+            assert PASSWORD not in lines
+            _assert_probes_pass(first)
             assert first.stop() == 0, first.logs()[-2000:]
         # The password is configuration, not data: a new one applies, as in the official image.
         with running_pod(_redis(instance, volume, NEW_PASSWORD), namespace) as second:

@@ -188,18 +188,28 @@ def http_probes(port: str) -> dict[str, Any]:
     }
 
 
-def exec_probes(command: list[str], *, startup_failures: int) -> dict[str, Any]:
-    """Return startup, readiness and liveness probes that all run ``command``."""
-    check = {"exec": {"command": command}}
+def exec_probes(command: list[str], *, startup_failures: int, alive: list[str]) -> dict[str, Any]:
+    """Return probes running commands: ``command`` says ready, ``alive`` that the process lives.
+
+    Startup and liveness ask only whether the process answers, so a long recovery is never
+    killed; readiness asks whether it serves.
+    """
+    ready = {"exec": {"command": command}}
+    answers = {"exec": {"command": alive}}
     return {
         "startupProbe": {
-            **check,
+            **answers,
             "periodSeconds": 2,
             "failureThreshold": startup_failures,
             "timeoutSeconds": 5,
         },
-        "readinessProbe": {**check, "periodSeconds": 5, "failureThreshold": 3, "timeoutSeconds": 5},
-        "livenessProbe": {**check, "periodSeconds": 15, "failureThreshold": 4, "timeoutSeconds": 5},
+        "readinessProbe": {**ready, "periodSeconds": 5, "failureThreshold": 3, "timeoutSeconds": 5},
+        "livenessProbe": {
+            **answers,
+            "periodSeconds": 15,
+            "failureThreshold": 4,
+            "timeoutSeconds": 5,
+        },
     }
 
 

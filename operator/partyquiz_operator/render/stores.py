@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -228,6 +229,9 @@ def build_postgres_statefulset(inst: Instance, *, claim: str | None = None) -> M
     if managed is None:
         raise ValueError("database is external")
     ready = ["pg_isready", "-h", "127.0.0.1", "-U", DATABASE_USER, "-d", DATABASE_NAME]
+    # Alive while it answers at all: pg_isready exits 1 while the server rejects connections,
+    # as during crash recovery, which may take long and must never be killed by its probes.
+    answers = ["sh", "-c", f"{shlex.join(ready)}; [ $? -le 1 ]"]
     container = {
         "name": "postgres",
         "image": managed.image,
@@ -239,7 +243,7 @@ def build_postgres_statefulset(inst: Instance, *, claim: str | None = None) -> M
             secret_env("POSTGRES_PASSWORD", credentials_secret_name(inst), KEY_POSTGRES_PASSWORD),
             {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
         ],
-        **exec_probes(ready, startup_failures=150),
+        **exec_probes(ready, startup_failures=150, alive=answers),
         "resources": resources(managed.resources),
         "securityContext": container_security_context(POSTGRES_UID),
         "volumeMounts": [
@@ -267,25 +271,23 @@ def build_redis_statefulset(inst: Instance, *, claim: str | None = None) -> Mani
     managed = inst.spec.redis.managed
     if managed is None:
         raise ValueError("redis is external")
-    ping = ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG']
+    # The password reaches redis-cli through REDISCLI_AUTH and redis-server as configuration
+    # on its standard input: never on a command line (ps) nor in the pod spec.
+    ping = 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'
+    ready = ["sh", "-c", f"{ping} | grep -q PONG"]
+    # Alive while it answers, also while it loads a large append-only file.
+    answers = ["sh", "-c", f"{ping} | grep -qE 'PONG|LOADING'"]
+    server = shlex.join(
+        ["redis-server", "-", "--port", str(REDIS_PORT), "--appendonly", "yes", "--dir", "/data"]
+    )
     container = {
         "name": "redis",
         "image": managed.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["redis-server"],
-        "args": [
-            "--port",
-            str(REDIS_PORT),
-            "--appendonly",
-            "yes",
-            "--dir",
-            "/data",
-            "--requirepass",
-            "$(REDIS_PASSWORD)",
-        ],
+        "command": ["sh", "-c", f'exec {server} <<EOF\nrequirepass "$REDIS_PASSWORD"\nEOF\n'],
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "env": [secret_env("REDIS_PASSWORD", credentials_secret_name(inst), KEY_REDIS_PASSWORD)],
-        **exec_probes(ping, startup_failures=60),
+        **exec_probes(ready, startup_failures=60, alive=answers),
         "resources": resources(managed.resources),
         "securityContext": container_security_context(REDIS_UID),
         "volumeMounts": [{"name": DATA_VOLUME, "mountPath": "/data"}, dict(TMP_MOUNT)],

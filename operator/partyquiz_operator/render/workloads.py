@@ -42,8 +42,11 @@ APP_UID = 10001
 # Seconds a terminating game pod waits before SIGTERM so Services stop routing to it first;
 # reconnecting players then land on another replica instead of the draining one.
 WS_PRE_STOP_SECONDS = 3
-# Seconds left after the drain for the process to close its listeners and exit.
-WS_EXIT_MARGIN_SECONDS = 7
+# Seconds the game service waits for a client to answer its close frame (the websockets
+# library's close timeout, which it keeps) once the drain has asked everyone to reconnect.
+WS_CLOSE_SECONDS = 10
+# Seconds left after that for the process to close its listeners and exit.
+WS_EXIT_MARGIN_SECONDS = 2
 
 
 def web_image(spec: api.PartyQuizSpec) -> str:
@@ -141,8 +144,9 @@ def web_pod_template(inst: Instance) -> dict[str, Any]:
 
 
 def ws_termination_grace_seconds(spec: api.PartyQuizSpec) -> int:
-    """Return the game pods' grace period: pre-stop pause, then the drain, then a margin."""
-    return WS_PRE_STOP_SECONDS + spec.ws.drain_seconds + WS_EXIT_MARGIN_SECONDS
+    """Return the game pods' grace period: the pre-stop pause, the drain, the last close
+    handshakes and a margin to exit, so the kubelet never kills a pod that is still draining."""
+    return WS_PRE_STOP_SECONDS + spec.ws.drain_seconds + WS_CLOSE_SECONDS + WS_EXIT_MARGIN_SECONDS
 
 
 def ws_pod_template(inst: Instance) -> dict[str, Any]:

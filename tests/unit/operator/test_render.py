@@ -162,8 +162,8 @@ def test_managed_stack_has_statefulsets_with_volume_claims_and_aof() -> None:
     assert ("StatefulSet", "quiz-redis") in kinds
     assert ("Service", "quiz-postgres-headless") in kinds
     redis = stores.build_redis_statefulset(make(MINIMAL))
-    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--appendonly") + 1] == "yes"
+    script = redis["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert "--appendonly yes" in script
     claim = redis["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
 
@@ -195,8 +195,43 @@ def test_ws_pods_get_the_web_url_drain_time_and_a_matching_grace_period() -> Non
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["PARTYQUIZ_WS_WEB_INTERNAL_URL"] == "http://quiz-web.games.svc:8000"
     assert env["PARTYQUIZ_WS_DRAIN_SECONDS"] == "45"
-    assert pod["terminationGracePeriodSeconds"] == 55
+    # 3 s pre-stop pause + 45 s drain + 10 s for the last close handshakes + 2 s to exit
+    assert pod["terminationGracePeriodSeconds"] == 60
     assert not {"command", "args"} & set(pod["containers"][0])  # the image's entrypoint
+
+
+def test_game_pods_may_finish_the_drain_and_the_last_close_handshakes_before_the_kill() -> None:
+    spec = make({**MINIMAL, "ws": {"drainSeconds": 30}}).spec
+    grace = workloads.ws_termination_grace_seconds(spec)
+    pre_stop, close_handshake = 3, 10
+    assert grace > pre_stop + spec.ws.drain_seconds + close_handshake
+
+
+def test_no_password_is_on_a_command_line_or_in_the_pod_spec() -> None:
+    inst = make(MINIMAL)
+    for sts in (stores.build_redis_statefulset(inst), stores.build_postgres_statefulset(inst)):
+        container = sts["spec"]["template"]["spec"]["containers"][0]
+        spelled = yaml.safe_dump(
+            {k: v for k, v in container.items() if k not in ("env", "volumeMounts")}
+        )
+        assert "$(" not in spelled, "the kubelet would put the value on the command line"
+        assert " -a " not in spelled
+        assert "--requirepass" not in spelled
+        env = {e["name"]: e for e in container["env"]}
+        password = env.get("REDIS_PASSWORD") or env["POSTGRES_PASSWORD"]
+        assert "valueFrom" in password
+
+
+def test_the_stores_probes_never_kill_a_long_recovery_but_readiness_waits_for_it() -> None:
+    inst = make(MINIMAL)
+    postgres = stores.build_postgres_statefulset(inst)["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert "[ $? -le 1 ]" in postgres[probe]["exec"]["command"][2], probe
+    assert postgres["readinessProbe"]["exec"]["command"][0] == "pg_isready"
+    redis = stores.build_redis_statefulset(inst)["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert "LOADING" in redis[probe]["exec"]["command"][2], probe
+    assert "LOADING" not in redis["readinessProbe"]["exec"]["command"][2]
 
 
 def test_images_default_to_the_version_and_can_be_overridden() -> None:
