@@ -260,7 +260,8 @@ def instance_alerts(scope: Scope) -> list[Alert]:
             "critical",
             "PartyQuiz web cannot reach its {{ $labels.dependency }}",
             "The web readiness check of {{ $labels.namespace }}/{{ $labels.partyquiz }} has "
-            "not reached {{ $labels.dependency }} for 2 minutes; web pods are not ready.",
+            "not reached {{ $labels.dependency }} for 2 minutes (without the database web pods "
+            "are not ready; without Redis live games stop).",
         ),
     ]
 

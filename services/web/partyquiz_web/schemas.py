@@ -159,7 +159,7 @@ class CodeLookup(BaseModel):
 
 
 class HealthStatus(BaseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     failing: list[str] = []
 
 
