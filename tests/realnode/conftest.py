@@ -56,12 +56,8 @@ def _selected(session: pytest.Session) -> bool:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Build the node's binaries and the images before any test runs."""
-    if session.config.option.collectonly or not _selected(session):
+    if session.config.option.collectonly or not _selected(session) or _unusable_reason():
         return
-    if os.geteuid() != 0:
-        raise pytest.UsageError(
-            "the real-node tier needs root (network namespaces, mounts, cgroups)"
-        )
     # Before anything of this session could have touched the host.
     session.config.stash[_HOST_BEFORE] = host_state()
     steps = [[str(CLUSTER_SCRIPTS / "build.sh"), "--node"], [str(IMAGE_SCRIPTS / "bootstrap.sh")]]
@@ -75,6 +71,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for step in steps:
             if subprocess.run(step, check=False).returncode != 0:
                 raise pytest.UsageError(f"{' '.join(step)} failed (output above)")
+
+
+def _unusable_reason() -> str | None:
+    """Why a real node cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "a real node needs root (network namespaces, mounts, cgroups)"
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +105,9 @@ def pytest_terminal_summary(
 @pytest.fixture(scope="session")
 def node(report: dict[str, str]) -> Iterator[RealNode]:
     """The real node: reused when healthy, otherwise started here and stopped at the end."""
+    reason = _unusable_reason()
+    if reason is not None:
+        pytest.skip(reason)
     state_dir, port_base = node_location()
     env = script_env(state_dir, port_base)
     status = run_script(CLUSTER_SCRIPTS / "status.sh", env=env, timeout=60).returncode

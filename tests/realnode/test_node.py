@@ -35,10 +35,20 @@ SERVE = ["python3", "-c", (
     "h.ThreadingHTTPServer(('', 8080), H).serve_forever()\n"
 )]  # fmt: skip
 FETCH = (
-    "import socket, sys, urllib.request\n"
+    "import socket, sys, time, urllib.request\n"
     "print(socket.gethostbyname('kubernetes.default.svc.cluster.local'))\n"
     "print(socket.gethostbyname(sys.argv[1]))\n"
-    "reply = urllib.request.urlopen('http://' + sys.argv[1] + ':8080/', timeout=10)\n"
+    # kube-proxy programs a new Service's rules a moment after the pod is ready: a client
+    # retries a refused connection, as any client of a fresh Service would.
+    "deadline = time.monotonic() + 30\n"
+    "while True:\n"
+    "    try:\n"
+    "        reply = urllib.request.urlopen('http://' + sys.argv[1] + ':8080/', timeout=10)\n"
+    "        break\n"
+    "    except OSError:\n"
+    "        if time.monotonic() > deadline:\n"
+    "            raise\n"
+    "        time.sleep(0.2)\n"
     "print(reply.read().decode())\n"
 )
 
