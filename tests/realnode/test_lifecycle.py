@@ -56,7 +56,7 @@ from tests.realnode.partyquiz import (
 )
 from websockets.sync.client import connect
 
-from partyquiz_operator import backup
+from partyquiz_operator.render import jobs
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -673,7 +673,7 @@ def restored(
     revision = upgraded["after"]["revisions"]["current"]
     (dump,) = [n for n in listing if n.startswith("pre-migration-") and revision in n]
     # 3. Restore it, with the runbook's script.
-    restore = ["sh", "-c", backup.restore_script(), "sh", f"/backups/{dump}"]
+    restore = ["sh", "-c", jobs.restore_script(), "sh", f"/backups/{dump}"]
     cluster.kubectl("exec", *ns, pod, "--", *restore, timeout=300)
     cluster.kubectl("delete", *ns, "pod", pod)
     # 4. The version the dump belongs to (the one before the upgrade), 5. resume.
