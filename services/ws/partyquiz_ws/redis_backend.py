@@ -3,18 +3,32 @@
 Owns key names and the Lua scripts that make ownership safe: the lease is ``SET NX PX``;
 a commit (renew lease, save snapshot, trim the inbox stream, queue results, publish) runs as one
 script that first checks the lease, so a replica that lost a game can never overwrite it.
+
+And how this process talks to Redis, so that neither many players nor many games exhaust it:
+every command goes through one ``Pipeliner`` (commands issued while a few pipelines are on their
+way leave together in the next one: a burst of 10 000 answers or 5 000 players resuming at once
+takes a few hundred round trips on a few connections), and the owner of many games waits for
+their commands with ONE blocking ``XREAD`` over all their streams (``InboxFeed``) instead of
+holding a connection per game.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import hashlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError, RedisError
 
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import (
@@ -24,13 +38,22 @@ from partyquiz_ws.backends import (
     Payload,
     Publication,
     Snapshot,
+    id_after,
     payload_bytes,
 )
 
+log = logging.getLogger(__name__)
+
 KEY_TTL_SECONDS = 24 * 3600
-# Appends in flight at once: pipelines (each on a pooled connection) and entries per pipeline.
-MAX_APPEND_PIPELINES = 4
-MAX_APPEND_BATCH = 512
+# Commands in flight at once: pipelines (each on a pooled connection) and commands per pipeline.
+MAX_PIPELINES = 4
+MAX_PIPELINE_COMMANDS = 512
+# The shared inbox read blocks this long before it starts over (and looks for new games).
+FEED_BLOCK_MS = 1000
+# Entries one wake-up of the shared read fetches per game (the rest come with the next).
+FEED_COUNT = 512
+# A game whose owner has not read its inbox for this long is left out of the shared read.
+FEED_IDLE_SECONDS = 10.0
 PENDING_RESULTS = "pq:results:pending"
 
 
@@ -146,6 +169,13 @@ redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 return 1
 """
 
+# Delivered results leave the outbox in one step. KEYS: pending set, results, claim; ARGV: game
+_REMOVE_RESULTS = """
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+"""
+
 # KEYS: lease, snapshot, inbox, results, pending-results set
 # ARGV: holder, ttl_ms, save ('1' = save the snapshot, else only record the published id),
 #       state, last_id, published id, has_results, results, game_id, key_ttl,
@@ -202,96 +232,267 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-class RedisInbox:
-    """Appends go out as they come, in pipelines: every append made while the previous
-    pipeline was on its way leaves in the next one, so a burst of 10 000 answers takes a few
-    hundred round trips instead of 10 000 (each of which waited for a pooled connection).
-    An append returns once Redis has stored its entry, as before."""
+Queued = Callable[[Pipeline], Any]
+
+
+class Pipeliner:
+    """Runs this process's Redis commands in pipelines.
+
+    The commands issued in one turn of the event loop leave together at its end, in one
+    pipeline, while fewer than ``MAX_PIPELINES`` are on their way; the ones issued meanwhile
+    wait and leave together in the next. So a quiet replica pays one round trip per command
+    (or per handful issued together), and a busy one a few hundred round trips for thousands
+    of commands, on at most ``MAX_PIPELINES`` connections instead of one pooled connection per
+    command (which, beyond the pool's size, waited for a free one). Each command still returns
+    its own reply or raises its own error.
+    """
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._queue: list[tuple[str, bytes, asyncio.Future[str]]] = []
+        self._queue: list[tuple[Queued, asyncio.Future[Any]]] = []
         self._sending = 0
+        self._flushing = False  # a flush is scheduled for the end of this loop turn
         self._tasks: set[asyncio.Task[None]] = set()
+        self._scripts: dict[str, str] = {}
 
-    async def append(self, game_id: GameId, entry: Payload) -> str:
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._queue.append((_inbox_key(game_id), payload_bytes(entry), future))
-        if self._sending < MAX_APPEND_PIPELINES:
-            self._send_next()
+    def script(self, source: str) -> str:
+        """Register a Lua script; return its SHA-1 for ``evalsha``."""
+        sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+        self._scripts[sha] = source
+        return sha
+
+    async def call(self, queue: Queued) -> Any:
+        """Queue one command (``queue`` adds exactly one to a pipeline); return its reply."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((queue, future))
+        if not self._flushing and self._sending < MAX_PIPELINES:
+            self._flushing = True
+            loop.call_soon(self._flush)
         return await future
+
+    def _flush(self) -> None:
+        self._flushing = False
+        while self._queue and self._sending < MAX_PIPELINES:
+            self._send_next()
+
+    async def evalsha(self, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """Run a registered script, loading it first if this Redis has not seen it."""
+        try:
+            return await self.call(lambda pipe: pipe.evalsha(sha, len(keys), *keys, *args))
+        except NoScriptError:
+            await self.call(lambda pipe: pipe.script_load(self._scripts[sha]))
+            return await self.call(lambda pipe: pipe.evalsha(sha, len(keys), *keys, *args))
 
     def _send_next(self) -> None:
         if not self._queue:
             return
-        batch, self._queue = self._queue[:MAX_APPEND_BATCH], self._queue[MAX_APPEND_BATCH:]
+        batch = self._queue[:MAX_PIPELINE_COMMANDS]
+        del self._queue[:MAX_PIPELINE_COMMANDS]
         self._sending += 1
         task = asyncio.get_running_loop().create_task(self._send(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[str, bytes, asyncio.Future[str]]]) -> None:
+    async def _send(self, batch: list[tuple[Queued, asyncio.Future[Any]]]) -> None:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                for key, payload, _ in batch:
-                    pipe.xadd(key, {b"c": payload})
+                for queue, _ in batch:
+                    queue(pipe)
                 results = await pipe.execute(raise_on_error=False)
-        except Exception as exc:  # the connection failed: every append of it failed
+        except Exception as exc:  # the connection failed: every command of it failed
             results = [exc] * len(batch)
         finally:
             self._sending -= 1
-        for (_, _, future), result in zip(batch, results, strict=True):
+        for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
-                future.set_result(_str(result))
+                future.set_result(result)
         self._send_next()
+
+
+@dataclass(eq=False)
+class _Feed:
+    """One game's share of the shared read: entries fetched for its owner, not yet taken."""
+
+    key: str
+    consumed: str  # the owner's position: entries up to here were returned to it
+    tail: str  # the newest entry fetched or returned (the shared read goes on from here)
+    buffer: deque[tuple[str, bytes]] = field(default_factory=deque)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    used: float = field(default_factory=time.monotonic)
+    epoch: int = 0  # bumped when the owner starts over from another position
+
+    def take(self, count: int) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        while self.buffer and len(out) < count:
+            entry = self.buffer.popleft()
+            if id_after(entry[0], self.consumed):
+                out.append(entry)
+                self.consumed = entry[0]
+        return out
+
+    def accept(self, entries: Sequence[tuple[str, bytes]]) -> None:
+        for entry in entries:
+            if id_after(entry[0], self.tail):
+                self.buffer.append(entry)
+                self.tail = entry[0]
+        if self.buffer:
+            self.arrived.set()
+
+
+def _entries(reply: Any) -> dict[str, list[tuple[str, bytes]]]:
+    """An ``XREAD`` reply as entries per stream key (those without a command are skipped)."""
+    out: dict[str, list[tuple[str, bytes]]] = {}
+    for stream, entries in reply or ():
+        found = out.setdefault(_str(stream), [])
+        for entry_id, fields in entries:
+            payload = fields.get(b"c") if fields else None
+            if payload is not None:
+                found.append((_str(entry_id), _bytes(payload)))
+    return out
+
+
+class RedisInbox:
+    """Appends go through the pipeliner (each returns once Redis stored its entry). Reads
+    that must wait are served by ONE blocking ``XREAD`` over the streams of every game this
+    replica owns, on a connection of its own, which also watches a wake-up stream of this
+    process: a game that joins the shared read, or whose owner starts over from another
+    position, adds to it so the read starts over at once. A read that need not wait asks
+    Redis directly. Entries are handed out in id order, each once per position."""
+
+    def __init__(self, pipeliner: Pipeliner, reader: aioredis.Redis) -> None:
+        self._pipeliner = pipeliner
+        self._reader = reader
+        self._feeds: dict[GameId, _Feed] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake_key = f"pq:wake:{uuid.uuid4().hex}"
+        self._woken = START_ID  # the newest wake-up the shared read has seen
+        self._waking: set[asyncio.Task[None]] = set()
+
+    async def append(self, game_id: GameId, entry: Payload) -> str:
+        payload = payload_bytes(entry)
+        key = _inbox_key(game_id)
+        return _str(await self._pipeliner.call(lambda pipe: pipe.xadd(key, {b"c": payload})))
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
     ) -> list[tuple[str, Payload]]:
-        block = _ms(wait) if wait > 0 else None
-        reply: Any = await self._client.xread(
-            {_inbox_key(game_id): after}, count=count, block=block
+        feed = self._feeds.get(game_id)
+        if feed is None or feed.consumed != after:
+            # New here, or its owner starts over (a snapshot of its own or someone else's).
+            epoch = 0 if feed is None else feed.epoch + 1
+            feed = self._feeds[game_id] = _Feed(_inbox_key(game_id), after, after, epoch=epoch)
+            self._wake_shared_read()
+        feed.used = time.monotonic()
+        found = feed.take(count)
+        if found:
+            return list(found)
+        if wait <= 0:
+            key = feed.key
+            reply = await self._pipeliner.call(lambda pipe: pipe.xread({key: after}, count=count))
+            if feed.consumed == after:  # unless it started over meanwhile
+                feed.accept(_entries(reply).get(key, []))
+            return list(feed.take(count))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._read_for_everyone(), name="inbox-feed"
+            )
+        feed.arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await feed.arrived.wait()
+        return list(feed.take(count))
+
+    def _wake_shared_read(self) -> None:
+        if self._task is None or self._task.done():
+            return  # it starts with every game's current position
+        key = self._wake_key
+        task = asyncio.get_running_loop().create_task(
+            self._pipeliner.call(lambda pipe: pipe.xadd(key, {b"w": b"1"}, maxlen=1))
         )
-        out: list[tuple[str, Payload]] = []
-        for _stream, entries in reply or ():
-            for entry_id, fields in entries:
-                out.append((_str(entry_id), _bytes(fields[b"c"])))
-        return out
+        self._waking.add(task)
+        task.add_done_callback(self._woke)
+
+    def _woke(self, task: asyncio.Task[Any]) -> None:
+        self._waking.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not wake the shared inbox read (%s)", task.exception())
+
+    async def _read_for_everyone(self) -> None:
+        while True:
+            now = time.monotonic()
+            for game_id in [g for g, f in self._feeds.items() if now - f.used > FEED_IDLE_SECONDS]:
+                del self._feeds[game_id]
+            if not self._feeds:
+                return  # started again by the next read that waits
+            feeds = list(self._feeds.items())
+            epochs = [f.epoch for _, f in feeds]
+            streams: dict[Any, Any] = {f.key: f.tail for _, f in feeds}
+            streams[self._wake_key] = self._woken
+            try:
+                reply: Any = await self._reader.xread(
+                    streams, count=FEED_COUNT, block=FEED_BLOCK_MS
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("reading the inbox of this replica's games failed (%s)", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for stream, entries in reply or ():
+                if _str(stream) == self._wake_key and entries:
+                    self._woken = _str(entries[-1][0])
+            fetched = _entries(reply)
+            for (game_id, feed), epoch in zip(feeds, epochs, strict=True):
+                entries = fetched.get(feed.key)
+                if entries and feed.epoch == epoch and self._feeds.get(game_id) is feed:
+                    feed.accept(entries)
+
+    async def close(self) -> None:
+        for task in [self._task, *self._waking]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
 
 class RedisLease:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+    def __init__(self, pipeliner: Pipeliner) -> None:
+        self._redis = pipeliner
+        self._renew = pipeliner.script(_RENEW)
+        self._release = pipeliner.script(_RELEASE)
 
     async def acquire(self, game_id: GameId, holder: str, ttl: float) -> bool:
-        if await self._client.set(_lease_key(game_id), holder, nx=True, px=_ms(ttl)):
+        key = _lease_key(game_id)
+        if await self._redis.call(lambda pipe: pipe.set(key, holder, nx=True, px=_ms(ttl))):
             return True
         return await self.renew(game_id, holder, ttl)
 
     async def renew(self, game_id: GameId, holder: str, ttl: float) -> bool:
-        return bool(await self._renew(keys=[_lease_key(game_id)], args=[holder, _ms(ttl)]))
+        return bool(
+            await self._redis.evalsha(self._renew, [_lease_key(game_id)], [holder, _ms(ttl)])
+        )
 
     async def release(self, game_id: GameId, holder: str) -> None:
-        await self._release(keys=[_lease_key(game_id)], args=[holder])
+        await self._redis.evalsha(self._release, [_lease_key(game_id)], [holder])
 
 
 class RedisSnapshots:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
-        self._create = client.register_script(_CREATE)
-        self._commit = client.register_script(_COMMIT)
+    def __init__(self, pipeliner: Pipeliner) -> None:
+        self._redis = pipeliner
+        self._create = pipeliner.script(_CREATE)
+        self._commit = pipeliner.script(_COMMIT)
 
     async def ping(self) -> bool:
-        return bool(await self._client.ping())
+        return bool(await self._redis.call(lambda pipe: pipe.ping()))
 
     async def load(self, game_id: GameId) -> Snapshot | None:
-        fields: dict[Any, Any] = await self._client.hgetall(_snapshot_key(game_id))
+        key = _snapshot_key(game_id)
+        fields: dict[Any, Any] = await self._redis.call(lambda pipe: pipe.hgetall(key))
         named = {_str(k): v for k, v in fields.items()}
         if "state" not in named:
             return None
@@ -305,21 +506,25 @@ class RedisSnapshots:
         )
 
     async def exists(self, game_id: GameId) -> bool:
-        return bool(await self._client.exists(_snapshot_key(game_id)))
+        key = _snapshot_key(game_id)
+        return bool(await self._redis.call(lambda pipe: pipe.exists(key)))
 
     async def phase(self, game_id: GameId) -> str | None:
-        state = await self._client.hget(_snapshot_key(game_id), "state")
+        key = _snapshot_key(game_id)
+        state = await self._redis.call(lambda pipe: pipe.hget(key, "state"))
         return None if state is None else str(orjson.loads(state)["phase"])
 
     async def create(self, game_id: GameId, join_code: JoinCode, snapshot: Snapshot) -> bool:
-        created = await self._create(
-            keys=[_snapshot_key(game_id), _code_key(join_code)],
-            args=[snapshot.state, snapshot.last_id, game_id, KEY_TTL_SECONDS],
+        created = await self._redis.evalsha(
+            self._create,
+            [_snapshot_key(game_id), _code_key(join_code)],
+            [snapshot.state, snapshot.last_id, game_id, KEY_TTL_SECONDS],
         )
         return bool(created)
 
     async def find_game(self, join_code: JoinCode) -> GameId | None:
-        value = await self._client.get(_code_key(join_code))
+        key = _code_key(join_code)
+        value = await self._redis.call(lambda pipe: pipe.get(key))
         return None if value is None else GameId(_str(value))
 
     async def commit(
@@ -363,16 +568,17 @@ class RedisSnapshots:
             _results_key(game_id),
             PENDING_RESULTS,
         ]
-        return bool(await self._commit(keys=keys, args=args))
+        return bool(await self._redis.evalsha(self._commit, keys, args))
 
 
 class RedisBus:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
+    def __init__(self, pipeliner: Pipeliner, client: aioredis.Redis) -> None:
+        self._redis = pipeliner
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
 
     async def publish(self, publication: Publication) -> None:
-        await self._client.publish(publication.channel, payload_bytes(publication.payload))
+        channel, payload = publication.channel, payload_bytes(publication.payload)
+        await self._redis.call(lambda pipe: pipe.publish(channel, payload))
 
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
@@ -404,48 +610,49 @@ class RedisBus:
 
 
 class RedisOutbox:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
+    def __init__(self, pipeliner: Pipeliner) -> None:
+        self._redis = pipeliner
+        self._remove = pipeliner.script(_REMOVE_RESULTS)
 
     async def pending(self) -> list[GameId]:
-        members = await self._client.smembers(PENDING_RESULTS)
+        members = await self._redis.call(lambda pipe: pipe.smembers(PENDING_RESULTS))
         return [GameId(_str(m)) for m in members]
 
     async def get(self, game_id: GameId) -> bytes | None:
-        value = await self._client.get(_results_key(game_id))
+        key = _results_key(game_id)
+        value = await self._redis.call(lambda pipe: pipe.get(key))
         return None if value is None else _bytes(value)
 
     async def claim(self, game_id: GameId, holder: str, ttl: float) -> bool:
         key = _results_key(game_id) + ":claim"
-        if await self._client.set(key, holder, nx=True, px=_ms(ttl)):
+        if await self._redis.call(lambda pipe: pipe.set(key, holder, nx=True, px=_ms(ttl))):
             return True
-        current = await self._client.get(key)
+        current = await self._redis.call(lambda pipe: pipe.get(key))
         return current is not None and _str(current) == holder
 
     async def remove(self, game_id: GameId) -> None:
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.srem(PENDING_RESULTS, game_id)
-            pipe.delete(_results_key(game_id), _results_key(game_id) + ":claim")
-            await pipe.execute()
+        key = _results_key(game_id)
+        await self._redis.evalsha(self._remove, [PENDING_RESULTS, key, key + ":claim"], [game_id])
 
 
 class RedisLimits:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
-        self._open = client.register_script(_OPEN_CONNECTION)
-        self._ban = client.register_script(_BAN)
-        self._close = client.register_script(_CLOSE_CONNECTION)
+    def __init__(self, pipeliner: Pipeliner) -> None:
+        self._redis = pipeliner
+        self._open = pipeliner.script(_OPEN_CONNECTION)
+        self._ban = pipeliner.script(_BAN)
+        self._close = pipeliner.script(_CLOSE_CONNECTION)
 
     async def wrong_codes(self, address: str, window: float, now: float) -> int:
-        value = await self._client.get(_window_key("wrong", address, window, now))
+        key = _window_key("wrong", address, window, now)
+        value = await self._redis.call(lambda pipe: pipe.get(key))
         return 0 if value is None else int(value)
 
     async def count_wrong_code(self, address: str, window: float, now: float) -> None:
         key = _window_key("wrong", address, window, now)
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.pexpire(key, _ms(window + 1))
-            await pipe.execute()
+        await asyncio.gather(
+            self._redis.call(lambda pipe: pipe.incr(key)),
+            self._redis.call(lambda pipe: pipe.pexpire(key, _ms(window + 1))),
+        )
 
     async def count_join(
         self,
@@ -458,59 +665,69 @@ class RedisLimits:
     ) -> JoinTally:
         by_address = _window_key("join-address", address, window, now)
         by_game = _window_key("join-game", game_id, window, now)
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.incr(by_address)
-            pipe.pexpire(by_address, _ms(window + 1))
-            pipe.incr(by_game)
-            pipe.pexpire(by_game, _ms(window + 1))
-            pipe.smismember(_bans_key(game_id), list(ban_keys))
-            pipe.hset(_player_keys_key(game_id), player_id, " ".join(ban_keys))
-            pipe.expire(_player_keys_key(game_id), KEY_TTL_SECONDS)
-            address_joins, _, game_joins, _, banned, _, _ = await pipe.execute()
+        bans, kept = _bans_key(game_id), _player_keys_key(game_id)
+        keys, joined = list(ban_keys), " ".join(ban_keys)
+        call = self._redis.call
+        address_joins, _, game_joins, _, banned, _, _ = await asyncio.gather(
+            call(lambda pipe: pipe.incr(by_address)),
+            call(lambda pipe: pipe.pexpire(by_address, _ms(window + 1))),
+            call(lambda pipe: pipe.incr(by_game)),
+            call(lambda pipe: pipe.pexpire(by_game, _ms(window + 1))),
+            call(lambda pipe: pipe.smismember(bans, keys)),
+            call(lambda pipe: pipe.hset(kept, player_id, joined)),
+            call(lambda pipe: pipe.expire(kept, KEY_TTL_SECONDS)),
+        )
         return JoinTally(int(address_joins), int(game_joins), any(banned))
 
     async def ban(self, game_id: GameId, player_id: str, keys: Sequence[str]) -> None:
-        await self._ban(
-            keys=[_bans_key(game_id), _player_keys_key(game_id)],
-            args=[player_id, KEY_TTL_SECONDS, *keys],
+        await self._redis.evalsha(
+            self._ban,
+            [_bans_key(game_id), _player_keys_key(game_id)],
+            [player_id, KEY_TTL_SECONDS, *keys],
         )
 
     async def open_connection(self, address: str, replica: str, limit: int) -> bool:
-        opened = await self._open(
-            keys=[_connections_key(address)],
-            args=[replica, limit, KEY_TTL_SECONDS, _replica_key("")],
+        opened = await self._redis.evalsha(
+            self._open,
+            [_connections_key(address)],
+            [replica, limit, KEY_TTL_SECONDS, _replica_key("")],
         )
         return bool(opened)
 
     async def close_connection(self, address: str, replica: str) -> None:
-        await self._close(keys=[_connections_key(address)], args=[replica])
+        await self._redis.evalsha(self._close, [_connections_key(address)], [replica])
 
     async def heartbeat(self, replica: str, ttl: float, now: float) -> None:
-        await self._client.set(_replica_key(replica), repr(now), px=_ms(ttl))
+        key = _replica_key(replica)
+        await self._redis.call(lambda pipe: pipe.set(key, repr(now), px=_ms(ttl)))
 
     async def last_seen(self, replicas: Sequence[str]) -> dict[str, float]:
         if not replicas:
             return {}
-        values = await self._client.mget([_replica_key(r) for r in replicas])
+        keys = [_replica_key(r) for r in replicas]
+        values = await self._redis.call(lambda pipe: pipe.mget(keys))
         return {r: float(v) for r, v in zip(replicas, values, strict=True) if v is not None}
 
 
 def redis_backend(url: str, max_connections: int = 200, pool_timeout: float = 5.0) -> Backend:
     """Build the Redis backend; connections open lazily on first use.
 
-    The pool blocks: with all ``max_connections`` busy a command waits up to ``pool_timeout``
-    seconds for one (then raises ``ConnectionError``) rather than failing at once.
+    Commands share a few pipelined connections of a blocking pool (see ``Pipeliner``); when
+    all ``max_connections`` are busy a pipeline waits up to ``pool_timeout`` seconds for one
+    (then its commands fail with ``ConnectionError``). Pub/sub and the shared inbox read have
+    a connection each of their own.
     """
+    options: dict[str, Any] = {"health_check_interval": 10, "socket_keepalive": True}
     pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=pool_timeout,
-        health_check_interval=10,
-        socket_keepalive=True,
+        url, max_connections=max_connections, timeout=pool_timeout, **options
     )
     client = aioredis.Redis(connection_pool=pool)
-    snapshots = RedisSnapshots(client)
-    bus = RedisBus(client)
+    reader_pool = aioredis.ConnectionPool.from_url(url, max_connections=1, **options)
+    reader = aioredis.Redis(connection_pool=reader_pool)
+    pipeliner = Pipeliner(client)
+    snapshots = RedisSnapshots(pipeliner)
+    bus = RedisBus(pipeliner, client)
+    inbox = RedisInbox(pipeliner, reader)
 
     async def ping() -> bool:
         try:
@@ -519,18 +736,21 @@ def redis_backend(url: str, max_connections: int = 200, pool_timeout: float = 5.
             return False
 
     async def close() -> None:
+        await inbox.close()
         await bus.close()
         with contextlib.suppress(RedisError, RuntimeError):
             await client.aclose()
             await pool.aclose()
+            await reader.aclose()
+            await reader_pool.aclose()
 
     return Backend(
-        inbox=RedisInbox(client),
-        lease=RedisLease(client),
+        inbox=inbox,
+        lease=RedisLease(pipeliner),
         snapshots=snapshots,
         bus=bus,
-        outbox=RedisOutbox(client),
-        limits=RedisLimits(client),
+        outbox=RedisOutbox(pipeliner),
+        limits=RedisLimits(pipeliner),
         replicated=True,
         ping=ping,
         close=close,

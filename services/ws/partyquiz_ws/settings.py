@@ -60,12 +60,13 @@ class WsSettings(BaseSettings):
     redis_url: str | None = None
     """Redis URL; unset runs the embedded single-replica mode (state in this process only)."""
     redis_max_connections: int = Field(default=200, ge=4, le=100_000)
-    """Redis connections this process may open. Each game this replica owns holds one while it
-    waits for commands, pub/sub holds one; the rest serve appends and commits. When all are
-    busy a caller waits (see ``redis_pool_timeout_seconds``) instead of failing."""
+    """Redis connections this process may open for its commands. Commands travel in pipelines
+    on a few of them (four at most at once), however many players and games it serves;
+    pub/sub and the shared wait for the inbox of every game it owns have one each besides.
+    When all are busy a pipeline waits (see ``redis_pool_timeout_seconds``)."""
     redis_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    """Longest wait for a free Redis connection before the command fails as ``unavailable``;
-    a burst (1000 players leaving at once) queues for a few ms instead of failing."""
+    """Longest wait for a free Redis connection before the commands waiting for it fail (an
+    answer as ``unavailable``)."""
     web_internal_url: str = "http://127.0.0.1:8000"
     """Base URL of the web service's internal API (quiz lookup, started, results)."""
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen on all interfaces

@@ -199,3 +199,37 @@ async def test_a_burst_of_appends_waits_for_connections_instead_of_failing(
         assert sorted(e[1] for e in entries) == sorted(f"leave{i}".encode() for i in range(500))
     finally:
         await backend.close()
+
+
+async def test_an_owner_starting_over_reads_again_from_its_new_position(backend: Backend) -> None:
+    ids = [await backend.inbox.append(GAME, f"e{i}".encode()) for i in range(4)]
+    assert [e[0] for e in await backend.inbox.read(GAME, ids[1], 10, 0)] == ids[2:]
+    # A new owner loads an older snapshot: it replays from there, entries it saw included.
+    assert [e[0] for e in await backend.inbox.read(GAME, ids[0], 10, 0.05)] == ids[1:]
+    waiting = asyncio.create_task(backend.inbox.read(GAME, ids[3], 10, 5.0))
+    await asyncio.sleep(0.05)
+    later = await backend.inbox.append(GAME, b"later")
+    assert [e[0] for e in await asyncio.wait_for(waiting, 5)] == [later]
+
+
+async def test_an_owner_of_many_games_waits_for_all_of_them_on_few_connections(
+    fresh_redis_url: str,
+) -> None:
+    # Each waiting game used to hold a pooled connection: more games than connections
+    # stalled every other command until the pool timed out.
+    backend = redis_backend(fresh_redis_url, max_connections=8, pool_timeout=2.0)
+    games = [GameId(f"many-{i}") for i in range(60)]
+    try:
+        readers = [asyncio.create_task(backend.inbox.read(g, "0-0", 10, 10.0)) for g in games]
+        await asyncio.sleep(0.2)  # every reader is waiting
+        assert await backend.lease.acquire(games[0], "owner", 5.0)
+        sent = await asyncio.gather(
+            *(backend.inbox.append(g, f"to {g}".encode()) for g in games)
+        )
+        got = await asyncio.wait_for(asyncio.gather(*readers), 5)
+        assert [[e for e in entries] for entries in got] == [
+            [(entry_id, f"to {g}".encode())] for g, entry_id in zip(games, sent, strict=True)
+        ]
+    finally:
+        await backend.close()
+
