@@ -7,6 +7,7 @@ caller can retry. It keeps no state beyond its HTTP connection pool.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -18,6 +19,10 @@ from partyquiz_core.quiz import read_stored_quiz
 from partyquiz_ws.tokens import issue_service_token
 
 TIMEOUT_SECONDS = 10.0
+# Requests in flight at once. Hundreds of games starting together used to open as many
+# connections, and sorting out that many waiting requests took the replica most of a core
+# for seconds (httpcore's pool is quadratic in them); the rest wait here, cheaply.
+MAX_CONCURRENT_REQUESTS = 8
 
 
 class WebUnavailableError(PartyQuizError):
@@ -40,7 +45,12 @@ class InternalGame:
 class WebClient:
     def __init__(self, base_url: str, secret: str) -> None:
         self._secret = secret
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT_SECONDS)
+        limits = httpx.Limits(
+            max_connections=MAX_CONCURRENT_REQUESTS,
+            max_keepalive_connections=MAX_CONCURRENT_REQUESTS,
+        )
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT_SECONDS, limits=limits)
+        self._turns = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -53,7 +63,8 @@ class WebClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = await self._http.request(method, path, content=body, headers=headers)
+            async with self._turns:
+                response = await self._http.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise WebUnavailableError(f"web service unreachable: {type(exc).__name__}") from exc
         if response.status_code == 404:
