@@ -142,7 +142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--py-spy",
         action="store_true",
-        help="profile every partyquiz-ws process with py-spy (profile-*.top.txt in the run dir)",
+        help="profile every partyquiz-ws process with py-spy during the answer phases "
+        "(<session>-profile-<pid>-<phase>.top.txt in the run dir)",
     )
     p.add_argument(
         "--nice",

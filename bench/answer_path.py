@@ -1,19 +1,28 @@
 """Micro-benchmark of the game service's answer path without the network (never timed in CI).
 
-Runs the real ``GameService`` (embedded backend, its runner, engine and fan-out) with N players
-in an open question and feeds it N answer frames through ``_on_frame``, the way the WebSocket
-handler does, yielding to the event loop every ``--every`` frames. Transports are sinks that
-count writes, so the figure is the Python work per answer from the frame to its receipt
-leaving -- what B3 pays on top of websockets' receive path and two system calls.
-Run: ``uv run --frozen --all-extras python -m bench.answer_path [--players N] [--every K]``.
+Runs the real ``GameService`` (its runner, engine and fan-out) with N players in an open
+question and feeds it N answer frames through ``_on_frame``, the way the WebSocket handler does,
+yielding to the event loop every ``--every`` frames. Transports are sinks that count writes, so
+the figure is the Python work per answer from the frame to its receipt leaving -- what the suite
+pays on top of websockets' receive path and two system calls.
+
+Embedded by default; with ``--redis`` two replicas share the game on a Redis of their own (the
+host's replica owns it, players alternate between them, as in the suite's ``redis`` scenario),
+both in this process, and Redis's CPU is reported apart. ``--profile FILE`` writes cProfile
+statistics of the answers alone.
+Run: ``uv run --frozen --all-extras python -m bench.answer_path [--players N] [--redis]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
+import os
 import time
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from websockets.protocol import OPEN
@@ -21,10 +30,12 @@ from websockets.protocol import OPEN
 from bench.core_apply import bench_quiz
 from partyquiz_core import game
 from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
-from partyquiz_ws.backends import Snapshot, game_channel
+from partyquiz_ws.backends import Backend, Snapshot, game_channel
+from partyquiz_ws.engine import encode_snapshot
 from partyquiz_ws.fanout import Client
 from partyquiz_ws.memory_backend import memory_backend
 from partyquiz_ws.metrics import WsMetrics
+from partyquiz_ws.redis_backend import redis_backend
 from partyquiz_ws.server import GameService
 from partyquiz_ws.settings import WsSettings
 from partyquiz_ws.webclient import WebClient
@@ -57,59 +68,115 @@ class _Connection:
         self.send_in_progress = None
 
 
-async def run(players: int, every: int) -> float:
-    """Return CPU seconds per answer for ``players`` answers."""
-    settings = WsSettings(jwt_secret="b" * 40, environment="development", port=1)
-    backend = memory_backend()
+def _cpu_of(pid: int) -> float:
+    """CPU seconds of a process from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _service(backend: Backend, replica: str) -> tuple[GameService, WebClient]:
+    settings = WsSettings(
+        jwt_secret="b" * 40, environment="development", port=1, replica_id=replica
+    )
     web = WebClient(settings.web_internal_url, settings.jwt_secret.get_secret_value())
     service = GameService(settings, backend, WsMetrics(), web)
     await service.start()
+    return service, web
+
+
+async def run(
+    players: int, every: int, redis_url: str | None, profile: Path | None, redis_pid: int | None
+) -> tuple[float, float]:
+    """Return (CPU seconds per answer in this process, in Redis) for ``players`` answers."""
     game_id = GameId("bench")
     state = game.new_game(game_id, bench_quiz())
+    for i in range(players):
+        join = game.Join(
+            player_id=PlayerId(f"player-{i:05d}"), device_id=DeviceId(f"d{i}"), nickname=f"P{i}"
+        )
+        state = game.apply(state, join, time.time()).state
+    state = game.apply(state, game.Start(), time.time()).state
+    replicas = ("a", "b") if redis_url else ("a",)
+    services = []
+    for name in replicas:
+        backend = redis_backend(redis_url) if redis_url else memory_backend()
+        services.append(await _service(backend, f"bench-{name}"))
+    owner = services[0][0]
+    if redis_url:
+        base, log = encode_snapshot(state, 0)
+        snapshot = Snapshot(state=base)
+        assert not log
+    else:
+        snapshot = Snapshot(state=b"", live=state)
+    await owner.backend.snapshots.create(game_id, JoinCode("BENCHX"), snapshot)
     clients = []
     for i in range(players):
-        player_id = PlayerId(f"player-{i:05d}")
-        join = game.Join(player_id=player_id, device_id=DeviceId(f"d{i}"), nickname=f"P{i}")
-        state = game.apply(state, join, time.time()).state
+        service = services[i % len(services)][0]
         conn: Any = _Connection()
         client = Client(conn=conn, conn_id=i + 1, ip="127.0.0.1", role="player")
-        client.player_id = player_id
+        client.player_id = PlayerId(f"player-{i:05d}")
         client.tokens = 10.0
         service.hub.clients[client.conn_id] = client
-        clients.append(client)
-    state = game.apply(state, game.Start(), time.time()).state
-    await backend.snapshots.create(game_id, JoinCode("BENCHX"), Snapshot(state=b"", live=state))
-    for client in clients:
+        clients.append((service, client))
+    for service, client in clients:
         service.hub.enter(client, game_id)
-    await backend.bus.subscribe(game_channel(game_id))
-    service._ensure_runner(game_id)
-    await asyncio.sleep(0.3)  # the runner takes the lease
+    for service, _web in services:
+        await service.backend.bus.subscribe(game_channel(game_id))
+    owner._ensure_runner(game_id)
+    await asyncio.sleep(0.5)  # the owner takes the lease
+    for service, _web in services[1:]:
+        service._ensure_runner(game_id)
     gc.collect()
     gc.freeze()
     frames = [f'{{"type":"answer","question_index":0,"choices":[{i % 3}]}}' for i in range(players)]
     answering = clients[:-1]  # the question stays open
     _Sink.writes, _Sink.expected, _Sink.done = 0, len(answering), asyncio.Event()
+    profiler = cProfile.Profile() if profile else None
+    redis_before = _cpu_of(redis_pid) if redis_pid else 0.0
     started = time.process_time()
-    for i, client in enumerate(answering):
+    if profiler:
+        profiler.enable()
+    for i, (service, client) in enumerate(answering):
         await service._on_frame(client, frames[i])
         if i % every == every - 1:
             await asyncio.sleep(0)
-    await asyncio.wait_for(_Sink.done.wait(), 60)
+    await asyncio.wait_for(_Sink.done.wait(), 120)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
     cpu = time.process_time() - started
-    await service.stop()
-    await web.aclose()
-    return cpu / len(answering)
+    redis_cpu = (_cpu_of(redis_pid) - redis_before) if redis_pid else 0.0
+    for service, web in services:
+        await service.stop()
+        await web.aclose()
+        await service.backend.close()
+    return cpu / len(answering), redis_cpu / len(answering)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, default=10_000)
     parser.add_argument("--every", type=int, default=1, help="frames per event-loop turn")
+    parser.add_argument("--redis", action="store_true", help="two replicas on a Redis of their own")
+    parser.add_argument("--profile", type=Path, help="write cProfile statistics here")
     args = parser.parse_args()
-    per_answer = asyncio.run(run(args.players, args.every))
+    with ExitStack() as stack:
+        url, pid = None, None
+        if args.redis:
+            # tests.servers owns throwaway Redis servers for tests and benchmarks alike.
+            from tests.servers import run_redis
+
+            redis = stack.enter_context(run_redis("--appendonly", "yes"))
+            url, pid = redis.url(), redis.process.pid
+        per_answer, redis_per_answer = asyncio.run(
+            run(args.players, args.every, url, args.profile, pid)
+        )
     print(f"players                      {args.players}")
+    print(f"mode                         {'2 replicas + Redis' if args.redis else 'embedded'}")
     print(f"frames per event-loop turn   {args.every}")
     print(f"CPU per answer               {per_answer * 1e6:,.1f} us (frame to receipt, no network)")
+    if args.redis:
+        print(f"Redis CPU per answer         {redis_per_answer * 1e6:,.1f} us")
 
 
 if __name__ == "__main__":

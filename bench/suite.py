@@ -93,6 +93,7 @@ def log(message: str) -> None:
 def loadgen_config(
     plan: Plan,
     scenario: Scenario,
+    env: Env,
     running: Running,
     players: int,
     tag: str,
@@ -128,6 +129,9 @@ def loadgen_config(
         "run_id": tag,
         "workers": plan.workers,
         "loadgen_cores": 1,
+        "profile": None
+        if not (env.py_spy and running.profiled)
+        else {"py_spy": env.py_spy, "pids": running.profiled, "prefix": str(env.log_dir / tag)},
     }
 
 
@@ -205,10 +209,6 @@ class Targets:
             return start_floor(self.env, kind, tag)
         raise BenchError(f"no way to start {kind}")
 
-    def finish(self) -> None:
-        if self._stack is not None:
-            self._stack.finish_profiles()
-
     def close(self) -> None:
         if self._stack is not None:
             self._stack.close()
@@ -246,9 +246,10 @@ def run_scenario(
             running: Running | None = None
             try:
                 running = targets.start(scenario, kind, tag)
-                config = loadgen_config(plan, scenario, running, players, tag, quiz)
+                config = loadgen_config(plan, scenario, env, running, players, tag, quiz)
                 rec["raw"] = run_loadgen(env, config, tag)
                 running.check_alive()
+                rank_profiles(env, tag)
             except BenchError as exc:
                 # One failed session must not void the others; the report counts it.
                 log(f"session {tag} failed: {exc}")
@@ -257,8 +258,17 @@ def run_scenario(
             finally:
                 if running is not None:
                     running.stop()
-                targets.finish()
             record(rec)
+
+
+def rank_profiles(env: Env, tag: str) -> None:
+    """Rank the functions of each phase profile the load generator took (``.top.txt``)."""
+    from bench.profiling import render
+
+    for raw in env.log_dir.glob(f"{tag}-profile-*.txt"):
+        if not raw.name.endswith(".top.txt"):
+            with raw.open() as lines:
+                raw.with_suffix(".top.txt").write_text(render(lines))
 
 
 def self_check(env: Env) -> None:

@@ -14,7 +14,6 @@ import json
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +80,7 @@ class Running:
     redis_pid: int | None = None
     drain: dict[str, Any] | None = None  # the replica the load generator sends SIGTERM
     may_exit: set[str] = field(default_factory=set)  # procs that stop on purpose
+    profiled: list[int] = field(default_factory=list)  # pids py-spy may sample (partyquiz-ws)
     cleanup: list[Path] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -107,7 +107,7 @@ class Env:
     server_cpu: int
     loadgen_cpu: int
     nice: int = 0
-    py_spy: str | None = None  # path of py-spy: profile every partyquiz-ws process
+    py_spy: str | None = None  # py-spy: profile partyquiz-ws during the answer phases
 
     @property
     def node_modules(self) -> Path:
@@ -334,7 +334,6 @@ class PartyQuizStack:
 
     def __init__(self, env: Env, quiz: dict[str, Any]) -> None:
         self.env = env
-        self.profilers: list[Proc] = []  # py-spy processes; they end with their target
         self.secret = secrets.token_urlsafe(48)
         self.web_port = free_port()
         # One database per stack: every scenario starts its own web service.
@@ -428,34 +427,21 @@ class PartyQuizStack:
             cwd=self.env.log_dir,
         )
         wait_for_http(proc, f"http://127.0.0.1:{port}/readyz")
-        if self.env.py_spy:
-            self.profilers.append(
-                start(
-                    f"py-spy-{tag}",
-                    [
-                        self.env.py_spy,
-                        "record",
-                        "--pid",
-                        str(proc.pid),
-                        "--nonblocking",
-                        "--format",
-                        "raw",
-                        "--rate",
-                        "200",
-                        "--output",
-                        str(self.env.log_dir / f"profile-{tag}.txt"),
-                    ],
-                    log_dir=self.env.log_dir,
-                    cpu=self.env.loadgen_cpu,
-                )
-            )
         return proc, port
 
     def start(self, tag: str) -> Running:
         code, token = self.new_game()
         proc, port = self.start_ws(tag)
         url = f"ws://127.0.0.1:{port}/ws"
-        return Running("partyquiz", [url], [url], [proc.pid], [proc], games=[(code, token)])
+        return Running(
+            "partyquiz",
+            [url],
+            [url],
+            [proc.pid],
+            [proc],
+            games=[(code, token)],
+            profiled=[proc.pid],
+        )
 
     def start_replicated(
         self,
@@ -504,28 +490,13 @@ class PartyQuizStack:
             redis_port=redis_port,
             redis_pid=redis.pid,
             cleanup=[data],
+            profiled=[p.pid for p in procs[1:]],
         )
         if drain:
             running.drain = {"pid": procs[1].pid, "url": urls[0], "alt_url": urls[1]}
             running.may_exit.add(procs[1].name)
         return running
 
-    def finish_profiles(self) -> None:
-        """Wait for py-spy to write each profile (it exits with its target); rank them."""
-        from bench.profiling import render
-
-        for prof in self.profilers:
-            try:
-                prof.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                prof.stop()
-            raw = self.env.log_dir / f"{prof.name.replace('py-spy-', 'profile-')}.txt"
-            if raw.exists():
-                with raw.open() as lines:
-                    raw.with_suffix(".top.txt").write_text(render(lines))
-        self.profilers.clear()
-
     def close(self) -> None:
-        self.finish_profiles()
         self.http.close()
         self.web.stop()

@@ -11,7 +11,7 @@
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { fork } = require('child_process');
+const { fork, spawn } = require('child_process');
 const { connect, now, selfCpuMs, sleep, round2 } = require('./protocols.cjs');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
@@ -108,6 +108,22 @@ function charged(a, b) {
     publish_calls: publishes(d),
     loadgen_util: (b.self - a.self + b.workers - a.workers) / wall / cfg.loadgen_cores,
   };
+}
+
+// ---- profiles of one phase (--py-spy): py-spy on every game-service process -----------------
+function profileStart(phase, seconds) {
+  if (!cfg.profile) return [];
+  return cfg.profile.pids.map((pid) => spawn(cfg.profile.py_spy, [
+    'record', '--pid', String(pid), '--nonblocking', '--format', 'raw', '--rate', '250',
+    '--duration', String(Math.ceil(seconds)), '--output', `${cfg.profile.prefix}-profile-${pid}-${phase}.txt`,
+  ], { stdio: 'ignore' }));
+}
+function profileEnd(children) {
+  return Promise.all(children.map((child) => new Promise((resolve) => {
+    if (child.exitCode !== null) { resolve(); return; }
+    const t = setTimeout(() => { child.kill('SIGINT'); resolve(); }, 15000);
+    child.on('exit', () => { clearTimeout(t); resolve(); });
+  })));
 }
 
 // ---- workers ----------------------------------------------------------------------------------
@@ -287,7 +303,9 @@ async function main() {
     const q = await fanOut(question < 0 ? 'start' : 'next', 'question');
     question += 1;
     result.answer_path_question = strip(q);
+    const profiling = profileStart('answers', cfg.burst_window_s + 1);
     result.answer_path = await answers(question, [live[live.length - 1]], false);
+    await profileEnd(profiling);
     log(`answer path: ${result.answer_path.receipts}/${result.answer_path.sent} receipts, server ${result.answer_path.server_cpu_ms.toFixed(1)} ms CPU`);
     const rev = await fanOut('skip', 'personal_result');
     const lb = await fanOut('next', 'leaderboard');
@@ -297,7 +315,9 @@ async function main() {
     const q = await fanOut(question < 0 ? 'start' : 'next', 'question');
     question += 1;
     result.burst_question = strip(q);
+    const profiling = profileStart('burst', cfg.burst_window_s + 2);
     result.burst = await answers(question, [], true);
+    await profileEnd(profiling);
     log(`burst: ${result.burst.receipts}/${result.burst.players} receipts, lost ${result.burst.lost}, late sends ${result.burst.late_sends}`);
   }
   if (cfg.drain && live.length) result.drain = await drainReplica();
@@ -376,9 +396,12 @@ async function drainReplica() {
   const watch = request({ op: 'drain', url: d.alt_url, indices: mine }, ['watching', 'drained']);
   await watch.replies.watching;
   draining = true;
+  cfg.profile = cfg.profile && { ...cfg.profile, pids: cfg.profile.pids.filter((pid) => pid !== d.pid) };
+  const profiling = profileStart('drain', 15);
   const a = await mark();
   process.kill(d.pid, 'SIGTERM');
   const replies = await bounded(watch.id, watch.replies.drained, d.timeout_s * 1000);
+  await profileEnd(profiling);
   const b = await mark();
   const resumed = [];
   let scoresIntact = 0; let scoresWrong = 0; let missing = 0;

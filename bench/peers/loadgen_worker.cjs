@@ -84,8 +84,9 @@ function startBurst(m) {
       p.conn.send({ type: 'answer', question_index: m.index, choices: m.choices });
     }
     if (next < mine.length) {
-      const wait = mine[next][1] - now();
-      if (wait > 2) setTimeout(pump, wait - 1); else setImmediate(pump);
+      // Sleep until the next send is due (timers have 1 ms steps), never spin: the workers
+      // share a core, and one spinning would take the time the other needs to send on time.
+      setTimeout(pump, Math.max(1, Math.floor(mine[next][1] - now())));
     } else {
       burst.sending = false;
       if (!burst.pending.size) settleBurst(true);
