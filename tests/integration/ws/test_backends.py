@@ -223,13 +223,10 @@ async def test_an_owner_of_many_games_waits_for_all_of_them_on_few_connections(
         readers = [asyncio.create_task(backend.inbox.read(g, "0-0", 10, 10.0)) for g in games]
         await asyncio.sleep(0.2)  # every reader is waiting
         assert await backend.lease.acquire(games[0], "owner", 5.0)
-        sent = await asyncio.gather(
-            *(backend.inbox.append(g, f"to {g}".encode()) for g in games)
-        )
+        sent = await asyncio.gather(*(backend.inbox.append(g, f"to {g}".encode()) for g in games))
         got = await asyncio.wait_for(asyncio.gather(*readers), 5)
         assert [[e for e in entries] for entries in got] == [
             [(entry_id, f"to {g}".encode())] for g, entry_id in zip(games, sent, strict=True)
         ]
     finally:
         await backend.close()
-
