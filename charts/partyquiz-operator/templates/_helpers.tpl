@@ -17,6 +17,22 @@
 {{- end }}
 {{- end }}
 
+{{/*
+A name made of the full name and a suffix, within a limit (CronJobs: 52, Services: 63). Too
+long, the full name is cut and an 8-character hash of it keeps the result unique.
+Call with (dict "context" . "suffix" "metrics" "limit" 63).
+*/}}
+{{- define "partyquiz-operator.suffixedName" -}}
+{{- $full := include "partyquiz-operator.fullname" .context }}
+{{- $name := printf "%s-%s" $full .suffix }}
+{{- if le (len $name) (int .limit) }}
+{{- $name }}
+{{- else }}
+{{- $keep := sub (int .limit) (add (len .suffix) 10) }}
+{{- printf "%s-%s-%s" (trunc (int $keep) $full | trimSuffix "-") (sha256sum $full | trunc 8) .suffix }}
+{{- end }}
+{{- end }}
+
 {{/* Chart label value. */}}
 {{- define "partyquiz-operator.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
@@ -65,46 +81,59 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* The rules the operator needs; shared by the Role and the ClusterRole. No wildcards. */}}
+{{/*
+The rules the operator needs, and no more; shared by the Role and the ClusterRole. No
+wildcards. The operator lists and watches every kind it indexes, reads by name what it must
+check before creating it, writes with server-side apply (patch, create) and deletes only the
+kinds it removes. Secrets are only read by name, created and patched, never listed or watched;
+the admission policy (admission-policy.yaml) keeps even those writes to its own Secrets.
+*/}}
 {{- define "partyquiz-operator.rules" -}}
 - apiGroups: ["partyquiz.dev"]
   resources: ["partyquizzes"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["partyquiz.dev"]
   resources: ["partyquizzes/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
+{{- /* Owner references that block their owner's deletion need this (admission). */}}
 - apiGroups: ["partyquiz.dev"]
   resources: ["partyquizzes/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
-  resources: ["secrets", "services", "serviceaccounts"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  resources: ["secrets"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: [""]
+  resources: ["services", "serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["", "events.k8s.io"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["batch"]
   resources: ["jobs", "cronjobs"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies", "ingresses"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- /* spec.monitoring: ServiceMonitor and PrometheusRule, when the Prometheus Operator CRDs exist. */}}
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors", "prometheusrules"]
-  verbs: ["get", "create", "patch", "update", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from tests.e2e.kube import Cluster
 from tests.e2e.operator.harness import (
+    CLUSTER_SCOPED,
     OPERATOR_NAMESPACE,
     SERVICE_ACCOUNT,
     OperatorProcess,
@@ -47,7 +48,7 @@ def operator_rbac(cluster: Cluster) -> Iterator[str]:
     cluster.apply(rest, OPERATOR_NAMESPACE)
     yield OPERATOR_NAMESPACE
     for obj in rest:
-        if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+        if obj["kind"] in CLUSTER_SCOPED:
             cluster.kubectl(
                 "delete",
                 obj["kind"].lower(),

@@ -35,6 +35,13 @@ RELEASE = f"pq{SESSION}"
 SERVICE_ACCOUNT = f"{RELEASE}-partyquiz-operator"
 RESYNC_SECONDS = 5.0
 WRITE_VERBS = ("apply", "create", "patch", "update", "delete")
+# What the chart installs outside its namespace (tests remove these again).
+CLUSTER_SCOPED = (
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
 
 
 def _free_port() -> int:

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.e2e.kube import Cluster, wait_for
 from tests.e2e.operator.harness import (
     CHART,
+    CLUSTER_SCOPED,
     REPO,
     SERVICE_ACCOUNT,
     OperatorProcess,
@@ -51,6 +53,62 @@ def test_values_schema_refuses_bad_values(cluster: Cluster, value: str, message:
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def _template(cluster: Cluster, release: str, namespace: str, *values: str) -> list[dict[str, Any]]:
+    """`helm template` as a user runs it: no --kube-version, the CRDs left out."""
+    args = ["template", release, str(CHART), "-n", namespace]
+    for value in values:
+        args += ["--set", value]
+    return [doc for doc in yaml.safe_load_all(cluster.helm(*args).stdout) if doc]
+
+
+@pytest.mark.parametrize("release", ["q" * 27, "q" * 37, "q" * 53])
+def test_long_release_names_give_names_the_api_server_accepts(
+    cluster: Cluster, namespace: str, release: str
+) -> None:
+    objects = _template(cluster, release, namespace, "grafanaDashboard.enabled=true")
+    # The API server is the judge: every object passes its validation (dry run, nothing kept).
+    listed = {"apiVersion": "v1", "kind": "List", "items": objects}
+    cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(listed)
+    )
+    names = {o["kind"]: o["metadata"]["name"] for o in objects}
+    assert len(names["CronJob"]) <= 52  # its Jobs' names add 11 characters
+    assert len(names["Service"]) <= 63
+    # Two long names that differ only at the end still name different objects.
+    other = _template(cluster, release[:-1] + "r", namespace, "grafanaDashboard.enabled=true")
+    for obj in other:
+        assert obj["metadata"]["name"] != names[obj["kind"]], obj["kind"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (("metrics.port=9000", "health.port=9000"), "metrics.port and health.port must differ"),
+        (("finalizerReaper.schedule=99 99 99 99 99",), "/finalizerReaper/schedule"),
+        (("finalizerReaper.schedule=every day",), "/finalizerReaper/schedule"),
+    ],
+)
+def test_values_the_api_server_would_refuse_are_refused_by_helm(
+    cluster: Cluster, values: tuple[str, ...], message: str
+) -> None:
+    args = [arg for value in values for arg in ("--set", value)]
+    result = cluster.helm("template", "pq", str(CHART), *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_the_operator_and_the_reaper_keep_the_images_entrypoint(cluster: Cluster) -> None:
+    """tini stays PID 1 (signals, reaping): the chart passes arguments, never a command."""
+    objects = _template(cluster, "pq", "ops")
+    workloads = {o["kind"]: o for o in objects if o["kind"] in ("Deployment", "CronJob")}
+    operator = workloads["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    reaper = workloads["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "command" not in operator
+    assert operator["args"][0] == "run"
+    assert "command" not in reaper["containers"][0]
+    assert reaper["containers"][0]["args"][0] == "release-finalizers"
 
 
 def test_default_chart_grants_a_namespaced_role_without_wildcards(cluster: Cluster) -> None:
@@ -149,6 +207,10 @@ def test_namespaced_install_reconciles_its_own_namespace(
             scoped.stop()
     finally:
         operator.start()
+        for obj in objects:
+            if obj["kind"] in CLUSTER_SCOPED:
+                name = obj["metadata"]["name"]
+                cluster.kubectl("delete", obj["kind"].lower(), name, "--ignore-not-found")
 
 
 def test_stale_finalizer_is_released_when_the_operator_is_down(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,9 @@ def test_reference_docs_list_every_spec_field() -> None:
         if "{" in path or path == "spec":
             continue
         assert f"`{path}`" in reference, path
+
+
+def test_the_chart_accepts_the_same_reaper_schedules_as_the_crd_accepts_backup_schedules() -> None:
+    schema = json.loads((REPO / "charts/partyquiz-operator/values.schema.json").read_text())
+    schedule = schema["properties"]["finalizerReaper"]["properties"]["schedule"]
+    assert schedule["pattern"] == api.CRON_PATTERN
