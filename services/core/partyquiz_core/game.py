@@ -44,6 +44,9 @@ presence changes emit nothing.
 
 from __future__ import annotations
 
+import hashlib
+import random
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NamedTuple, TypeAlias, TypeVar
@@ -71,6 +74,7 @@ from partyquiz_core.errors import (
     ValidationError,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_core.matching import answer_key
 from partyquiz_core.nicknames import nickname_keys, normalize_nickname
 from partyquiz_core.protocol import (
     AnswerCountMsg,
@@ -104,13 +108,28 @@ from partyquiz_core.protocol import (
     RevealView,
     ServerMessage,
     SkipMsg,
+    SliderView,
     Snapshot,
     Standing,
     StartMsg,
     UnlockMsg,
 )
-from partyquiz_core.quiz import UNSCORED_KINDS, Question, QuestionKind, Quiz, read_stored_quiz
-from partyquiz_core.scoring import ScoringRules, is_fully_correct, score_answer, streak_after
+from partyquiz_core.quiz import (
+    CHOICE_KINDS,
+    MAX_TYPED_ANSWER_CHARS,
+    UNSCORED_KINDS,
+    Question,
+    QuestionKind,
+    Quiz,
+    read_stored_quiz,
+)
+from partyquiz_core.scoring import (
+    ScoringRules,
+    credit,
+    is_fully_correct,
+    score_answer,
+    streak_after,
+)
 
 __all__ = [
     "Answer",
@@ -152,6 +171,7 @@ __all__ = [
     "player_snapshot",
     "ranked_players",
     "settings_for",
+    "shown_order",
     "tally_of",
     "validate_nickname",
 ]
@@ -211,7 +231,13 @@ NO_TALLY = Tally(0, 0)  # a player before their first scored question
 
 
 class AnswerRecord(NamedTuple):
-    """One accepted answer; serialised as ``[choices, elapsed, points]`` to stay compact."""
+    """One accepted answer; serialised as ``[choices, elapsed, points]`` to stay compact.
+
+    ``choices`` is the answer in the form scoring reads (``partyquiz_core.scoring``): the
+    picked choices, sorted; an ordering question's items in the player's order (item
+    indices, not the shuffled positions shown); ``(position,)`` on a slider's scale; the index
+    of the accepted answer a typed text matched, or nothing (the text is in ``texts``).
+    """
 
     choices: tuple[int, ...]
     elapsed: float  # seconds, rounded to milliseconds
@@ -227,7 +253,10 @@ class QuestionLog(BaseModel):
     closed_at: float
     answers: CowMap[PlayerId, AnswerRecord]
     distribution: tuple[int, ...]
-    """How many answers picked each choice."""
+    """How many answers picked each choice; type answer, slider and ordering: how many were
+    right, partly right and wrong."""
+    texts: CowMap[PlayerId, str] = Field(default_factory=CowMap, exclude_if=lambda t: not t)
+    """Type answer: what each player typed (saved only when there is some)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +308,9 @@ class GameState(BaseModel):
     """Seconds of the open question a player lost to a failed game-service replica (see
     ``Reconnect``): its answer may come that much after the deadline, and its recorded time
     leaves them out. Saved only when there are some, so older replicas read every other game."""
+    texts: CowMap[PlayerId, str] = Field(default_factory=CowMap, exclude_if=lambda t: not t)
+    """Type answer: what each player typed for the open question (``answers`` holds which
+    accepted answer it matched). Saved only when there is some."""
     log: tuple[QuestionLog, ...] = ()
     ended_reason: EndReason | None = None
 
@@ -352,6 +384,9 @@ class Answer(_Command):
     player_id: PlayerId
     question_index: int
     choices: list[int]
+    # Saved only when given, so replicas of earlier versions read every other answer.
+    text: str | None = Field(default=None, exclude_if=lambda text: text is None)
+    value: float | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class _PhaseCommand(_Command):
@@ -496,6 +531,7 @@ _EVERYONE = Everyone()
 _HOST = Host()
 _NO_ANSWERS: CowMap[PlayerId, AnswerRecord] = CowMap()
 _NO_CREDITS: CowMap[PlayerId, float] = CowMap()
+_NO_TEXTS: CowMap[PlayerId, str] = CowMap()
 
 
 def settings_for(quiz: Quiz) -> GameSettings:
@@ -585,15 +621,19 @@ def player_snapshot(state: GameState, player_id: PlayerId, now: float) -> Snapsh
         streak=tally.streak,
     )
     record: AnswerRecord | None = None
+    typed: str | None = None
     if state.phase is Phase.QUESTION:
         record = state.answers.get(player_id)
+        typed = state.texts.get(player_id) if state.texts else None
     elif state.phase is Phase.REVEAL and state.log:
         record = state.log[-1].answers.get(player_id)
+        typed = state.log[-1].texts.get(player_id) if state.log[-1].texts else None
         fields["my_result"] = _personal_result(
             state.quiz.questions[state.question_index], record, tally, rank
         )
     if record is not None:
-        fields["my_answer"] = list(record.choices)
+        question = state.quiz.questions[state.question_index]
+        fields.update(_shown_answer(state, question, record, typed))
         fields["my_answer_elapsed"] = record.elapsed
     return Snapshot(**fields)
 
@@ -642,6 +682,8 @@ def command_from_message(message: ClientMessage, player_id: PlayerId | None) -> 
             player_id=player_id,
             question_index=message.question_index,
             choices=list(message.choices),
+            text=message.text,
+            value=message.value,
         )
     if isinstance(message, KickMsg):
         return Kick(player_id=PlayerId(message.player_id))
@@ -772,26 +814,42 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
         raise AnswerRejectedError("you already answered this question", code="duplicate")
     if question.kind is QuestionKind.INFO:
         raise AnswerRejectedError("an info slide takes no answers", code="invalid_choice")
-    chosen = _valid_choices(question, cmd.choices)
+    if question.kind in CHOICE_KINDS:
+        recorded, typed = _valid_choices(question, cmd), None
+    else:
+        recorded, typed = _recorded_answer(state, question, cmd)
 
     elapsed = round(min(max(limit - (state.deadline - now) - credit, 0.0), float(limit)), 3)
     streak = tally_of(state, player.id).streak
-    scored = score_answer(question, chosen, elapsed, streak, state.settings.scoring)
-    record = AnswerRecord(tuple(sorted(chosen)), elapsed, scored.points)
-    new = _evolve(state, keep_standings=True, answers=state.answers.set(player.id, record))
-    events = [
-        _to(
-            Player(player_id=player.id),
-            _unchecked(
-                AnswerReceiptMsg,
-                version=new.version,
-                question_index=new.question_index,
-                choices=list(record.choices),
-                elapsed=elapsed,
-            ),
-        ),
-        _answer_count(new),
-    ]
+    scored = score_answer(question, recorded, elapsed, streak, state.settings.scoring)
+    record = AnswerRecord(recorded, elapsed, scored.points)
+    if typed is None:
+        new = _evolve(state, keep_standings=True, answers=state.answers.set(player.id, record))
+        receipt = _unchecked(
+            AnswerReceiptMsg,
+            version=new.version,
+            question_index=new.question_index,
+            choices=list(recorded) if question.kind in CHOICE_KINDS else cmd.choices,
+            elapsed=elapsed,
+        )
+        if question.kind is QuestionKind.SLIDER:
+            receipt = _shown_slider_receipt(question, receipt, recorded)
+    else:
+        new = _evolve(
+            state,
+            keep_standings=True,
+            answers=state.answers.set(player.id, record),
+            texts=state.texts.set(player.id, typed),
+        )
+        receipt = _unchecked(
+            AnswerReceiptMsg,
+            version=new.version,
+            question_index=new.question_index,
+            choices=[],
+            elapsed=elapsed,
+            text=typed,
+        )
+    events = [_to(Player(player_id=player.id), receipt), _answer_count(new)]
     if new.settings.close_when_all_answered and len(new.answers) >= len(new.players):
         closed, reveal = _close_question(new, now, bump=False)
         return Transition(closed, [*events, reveal])
@@ -896,12 +954,14 @@ def _kick(state: GameState, cmd: Kick, now: float) -> Transition:
         raise IllegalTransitionError("the game has ended")
     player = _player(state, cmd.player_id)
     answers = state.answers.remove(player.id) if player.id in state.answers else state.answers
+    texts = state.texts.remove(player.id) if player.id in state.texts else state.texts
     new = _evolve(
         state,
         players=state.players.remove(player.id),
         scores=state.scores.remove(player.id) if player.id in state.scores else state.scores,
         banned_devices=state.banned_devices | {player.device_id},
         answers=answers,
+        texts=texts,
         nicknames=_without_nickname(_nicknames(state), player.nickname),
     )
     events = [
@@ -1198,8 +1258,12 @@ def _leaderboard(state: GameState, size: int) -> list[LeaderboardEntry]:
     return entries
 
 
-def _valid_choices(question: Question, choices: list[int]) -> frozenset[int]:
+def _valid_choices(question: Question, cmd: Answer) -> tuple[int, ...]:
+    """The picked choices of a choice question, sorted (its recorded answer)."""
+    choices = cmd.choices
     chosen = frozenset(choices)
+    if cmd.text is not None or cmd.value is not None:
+        raise AnswerRejectedError("this question is answered by picking", code="invalid_choice")
     if not choices:
         raise AnswerRejectedError("pick at least one choice", code="invalid_choice")
     if len(chosen) != len(choices):
@@ -1208,7 +1272,140 @@ def _valid_choices(question: Question, choices: list[int]) -> frozenset[int]:
         raise AnswerRejectedError("no such choice", code="invalid_choice")
     if question.kind is not QuestionKind.MULTIPLE and len(chosen) != 1:
         raise AnswerRejectedError("pick exactly one choice", code="invalid_choice")
-    return chosen
+    return tuple(sorted(chosen))
+
+
+def _recorded_answer(
+    state: GameState, question: Question, cmd: Answer
+) -> tuple[tuple[int, ...], str | None]:
+    """Check a type-answer, slider or ordering answer; return its recorded form (see
+    ``AnswerRecord``) and the typed text (type answer only)."""
+    kind = question.kind
+    if kind is QuestionKind.TYPE_ANSWER:
+        if cmd.choices or cmd.value is not None or cmd.text is None:
+            raise AnswerRejectedError("type your answer", code="invalid_choice")
+        typed = " ".join(cmd.text.split())
+        if not answer_key(typed):
+            raise AnswerRejectedError("type your answer", code="invalid_choice")
+        # Kept with the game's results, which refuse control characters: refused here, where
+        # the player hears why, not when the game ends and every result would be refused.
+        if any(unicodedata.category(c) == "Cc" for c in typed):
+            raise AnswerRejectedError(
+                "an answer cannot contain control characters", code="invalid_choice"
+            )
+        if len(typed) > MAX_TYPED_ANSWER_CHARS:
+            raise AnswerRejectedError(
+                f"an answer is at most {MAX_TYPED_ANSWER_CHARS} characters", code="invalid_choice"
+            )
+        key = answer_key(typed)
+        matched = [i for i, accepted in enumerate(question.accepted) if answer_key(accepted) == key]
+        return tuple(matched[:1]), typed
+    if kind is QuestionKind.SLIDER:
+        slider = question.slider
+        assert slider is not None
+        value = cmd.value
+        if cmd.choices or cmd.text is not None or value is None:
+            raise AnswerRejectedError("pick a number on the slider", code="invalid_choice")
+        margin = slider.step / 2
+        if not slider.min - margin <= value <= slider.max + margin:
+            raise AnswerRejectedError(
+                f"pick a number from {slider.min:g} to {slider.max:g}", code="invalid_choice"
+            )
+        return (slider.position(value),), None
+    # Ordering: every shown position once, in the player's order.
+    order = shown_order(state.game_id, state.question_index, len(question.choices))
+    if (
+        cmd.text is not None
+        or cmd.value is not None
+        or sorted(cmd.choices) != list(range(len(order)))
+    ):
+        raise AnswerRejectedError("put every item in order, each once", code="invalid_choice")
+    return tuple(order[position] for position in cmd.choices), None
+
+
+def _shown_slider_receipt(
+    question: Question, receipt: AnswerReceiptMsg, recorded: tuple[int, ...]
+) -> AnswerReceiptMsg:
+    assert question.slider is not None
+    return receipt.model_copy(update={"value": question.slider.value_at(recorded[0])})
+
+
+def shown_order(game_id: GameId, index: int, items: int) -> tuple[int, ...]:
+    """The order an ordering question's items are shown in: item index by shown position.
+
+    Shuffled the same way on every replica (seeded by the game and the question, never by a
+    clock), and never the right order itself.
+    """
+    seed = int.from_bytes(hashlib.sha256(f"{game_id}/{index}".encode()).digest()[:8], "big")
+    order = list(range(items))
+    random.Random(seed).shuffle(order)
+    if order == sorted(order):
+        order = order[1:] + order[:1]
+    return tuple(order)
+
+
+def _shown_answer(
+    state: GameState, question: Question, record: AnswerRecord, typed: str | None
+) -> dict[str, Any]:
+    """A recorded answer as its player gave it (``my_answer`` and friends of a snapshot)."""
+    kind = question.kind
+    if kind is QuestionKind.ORDERING:
+        order = shown_order(state.game_id, state.question_index, len(question.choices))
+        return {"my_answer": [order.index(item) for item in record.choices]}
+    if kind is QuestionKind.SLIDER:
+        assert question.slider is not None
+        return {"my_answer": [], "my_answer_value": question.slider.value_at(record.choices[0])}
+    if kind is QuestionKind.TYPE_ANSWER:
+        # Never the matched index: that would tell whether it is right before the reveal.
+        return {"my_answer": [], "my_answer_text": typed}
+    return {"my_answer": list(record.choices)}
+
+
+def _question_fields(state: GameState, index: int) -> dict[str, Any]:
+    """What players see of question ``index``: never what is right."""
+    question = state.quiz.questions[index]
+    texts = [c.text for c in question.choices]
+    if question.kind is QuestionKind.ORDERING:
+        texts = [texts[item] for item in shown_order(state.game_id, index, len(texts))]
+    fields: dict[str, Any] = {
+        "index": index,
+        "total": len(state.quiz.questions),
+        "text": question.text,
+        "kind": question.kind,
+        "choices": texts,
+        "time_limit": question.time_limit_seconds,
+        "points": question.points,
+    }
+    slider = question.slider
+    if slider is not None:
+        fields["slider"] = SliderView(
+            min=slider.min, max=slider.max, step=slider.step, unit=slider.unit
+        )
+    return fields
+
+
+def _solution_fields(state: GameState, question: Question) -> dict[str, Any]:
+    """What is right, for a reveal: the correct choices, or the right order as shown
+    positions, the accepted answers, or the right number and its tolerance."""
+    kind = question.kind
+    if kind is QuestionKind.ORDERING:
+        order = shown_order(state.game_id, state.question_index, len(question.choices))
+        return {"correct": [order.index(item) for item in range(len(order))]}
+    if kind is QuestionKind.TYPE_ANSWER:
+        return {"correct": [], "accepted": list(question.accepted)}
+    if kind is QuestionKind.SLIDER:
+        assert question.slider is not None
+        slider = question.slider
+        return {"correct": [], "correct_value": slider.answer, "tolerance": slider.tolerance}
+    return {"correct": list(question.correct)}
+
+
+def _grade(question: Question, recorded: tuple[int, ...]) -> int:
+    """Where an answer counts in a type-answer, slider or ordering question's distribution:
+    0 right, 1 partly right, 2 wrong."""
+    if is_fully_correct(question, recorded):
+        return 0
+    return 1 if credit(question, recorded) > 0 else 2
 
 
 def _answer_count(state: GameState) -> Event:
@@ -1244,16 +1441,11 @@ def _open_question(state: GameState, index: int, now: float) -> Transition:
         revealed_at=None,
         answers=_NO_ANSWERS,
         credits=_NO_CREDITS,
+        texts=_NO_TEXTS,
     )
     message = QuestionMsg(
         version=new.version,
-        index=index,
-        total=len(state.quiz.questions),
-        text=question.text,
-        kind=question.kind,
-        choices=[c.text for c in question.choices],
-        time_limit=question.time_limit_seconds,
-        points=question.points,
+        **_question_fields(new, index),
         deadline=deadline,
         server_now=now,
         opens_at=opens_at,
@@ -1279,8 +1471,11 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     # Plain dicts: their lookups run in C.
     find, find_tally = answers.to_dict().get, state.scores.to_dict().get
     is_poll = question.kind in UNSCORED_KINDS
-    distribution = [0] * len(question.choices)
+    by_choice = question.kind in CHOICE_KINDS
+    # Choice questions count answers per choice; the others right, partly right and wrong.
+    distribution = [0] * (len(question.choices) if by_choice else 3)
     verdicts: dict[tuple[int, ...], bool] = {}
+    grades: dict[tuple[int, ...], int] = {}
     tallies: list[Tally] = []  # in the order of ``state.players``
     tally = _new_tally
     missed = None if is_poll else False  # the verdict on a player who did not answer
@@ -1295,8 +1490,14 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
             streak = streak_after(question, streak, correct=False)
         else:
             choices = record.choices
-            for choice in choices:
-                distribution[choice] += 1
+            if by_choice:
+                for choice in choices:
+                    distribution[choice] += 1
+            else:
+                grade = grades.get(choices)
+                if grade is None:
+                    grade = grades[choices] = _grade(question, choices)
+                distribution[grade] += 1
             verdict = verdicts.get(choices)
             if verdict is None:
                 verdict = verdicts[choices] = is_fully_correct(question, choices)
@@ -1310,6 +1511,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         closed_at=now,
         answers=answers,
         distribution=tuple(distribution),
+        texts=state.texts,
     )
     new = _evolve(
         state,
@@ -1323,6 +1525,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
         scores=state.players.with_values(tallies),
         answers=_NO_ANSWERS,
         credits=_NO_CREDITS,
+        texts=_NO_TEXTS,
         log=(*state.log, entry),
     )
     # The standings of the new state and every player's row in one pass.
@@ -1338,7 +1541,7 @@ def _close_question(state: GameState, now: float, *, bump: bool = True) -> tuple
     reveal = RevealMsg(
         version=new.version,
         question_index=new.question_index,
-        correct=list(question.correct),
+        **_solution_fields(new, question),
         distribution=distribution,
         answered=len(answers),
         total=len(tallies),
@@ -1430,15 +1633,7 @@ def _common_snapshot(state: GameState, now: float) -> dict[str, Any]:
     if phase in (Phase.QUESTION, Phase.REVEAL, Phase.LEADERBOARD):
         index = state.question_index
         question = state.quiz.questions[index]
-        fields["question"] = QuestionView(
-            index=index,
-            total=len(state.quiz.questions),
-            text=question.text,
-            kind=question.kind,
-            choices=[c.text for c in question.choices],
-            time_limit=question.time_limit_seconds,
-            points=question.points,
-        )
+        fields["question"] = QuestionView(**_question_fields(state, index))
         if phase is Phase.QUESTION:
             fields["answered"] = len(state.answers)
             if state.paused:
@@ -1453,7 +1648,7 @@ def _common_snapshot(state: GameState, now: float) -> dict[str, Any]:
         elif phase is Phase.REVEAL:
             entry = state.log[-1]
             fields["reveal"] = RevealView(
-                correct=list(question.correct),
+                **_solution_fields(state, question),
                 distribution=list(entry.distribution),
                 answered=len(entry.answers),
                 total=len(state.players),

@@ -22,7 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from partyquiz_core.errors import ValidationError
 from partyquiz_core.ids import GameId, PlayerId
-from partyquiz_core.quiz import MAX_CHOICES, PointsMode, QuestionKind
+from partyquiz_core.quiz import MAX_CHOICES, MAX_TYPED_ANSWER_CHARS, PointsMode, QuestionKind
 
 MAX_FRAME_BYTES = 4096
 
@@ -89,11 +89,18 @@ class HostMsg(_ClientMessage):
 
 
 class AnswerMsg(_ClientMessage):
-    """A player answers the open question (indices into its ``choices``)."""
+    """A player answers the open question: indices into its ``choices`` (the picked ones, or
+    all of them in the player's order for an ordering question), the ``text`` typed for a
+    type-answer question, or the ``value`` picked on a slider."""
 
     type: Literal["answer"] = "answer"
     question_index: int = Field(ge=0, le=10_000)
-    choices: list[Annotated[int, Field(ge=0, le=1000)]] = Field(max_length=MAX_CHOICES)
+    choices: list[Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default_factory=list, max_length=MAX_CHOICES
+    )
+    # A little room beyond the limit, so a long answer is refused with words, not as a frame.
+    text: str | None = Field(default=None, max_length=4 * MAX_TYPED_ANSWER_CHARS)
+    value: float | None = None
 
 
 class _HostCommandMsg(_ClientMessage):
@@ -192,8 +199,22 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
 # Pieces of server messages
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class SliderView(_Message):
+    """A slider's scale as players see it: never the right number or the tolerance."""
+
+    min: float
+    max: float
+    step: float
+    unit: str
+
+
 class QuestionView(_Message):
-    """A question as players see it while it is open: never the correct choices."""
+    """A question as players see it while it is open: never the correct choices (an ordering
+    question's items come shuffled, a type-answer question has no choices)."""
 
     index: int
     total: int
@@ -202,6 +223,7 @@ class QuestionView(_Message):
     choices: list[str]
     time_limit: int
     points: PointsMode
+    slider: SliderView | None = Field(default=None, exclude_if=_absent)  # slider questions
 
 
 class PlayerSummary(_Message):
@@ -257,10 +279,13 @@ class Standing(_Message):
 
 
 class RevealView(_Message):
-    correct: list[int]
-    distribution: list[int]  # answers per choice
+    correct: list[int]  # ordering: every item, in the right order
+    distribution: list[int]  # answers per choice; type answer, slider, ordering: see RevealMsg
     answered: int
     total: int
+    accepted: list[str] | None = Field(default=None, exclude_if=_absent)  # type answer
+    correct_value: float | None = Field(default=None, exclude_if=_absent)  # slider
+    tolerance: float | None = Field(default=None, exclude_if=_absent)  # slider
 
 
 class Snapshot(_Message):
@@ -287,6 +312,8 @@ class Snapshot(_Message):
     ended_reason: EndReason | None = None
     me: Standing | None = None
     my_answer: list[int] | None = None  # the player's recorded choices for the current question
+    my_answer_text: str | None = Field(default=None, exclude_if=_absent)  # type answer
+    my_answer_value: float | None = Field(default=None, exclude_if=_absent)  # slider
     # The recorded answer time of ``my_answer``: a receipt lost with a dropped connection
     # is recovered from the snapshot on resume.
     my_answer_elapsed: float | None = None
@@ -345,15 +372,19 @@ class QuestionMsg(_ServerMessage):
     server_now: float
     opens_at: float
     shows_at: float
+    slider: SliderView | None = Field(default=None, exclude_if=_absent)  # slider questions
 
 
 class AnswerReceiptMsg(_ServerMessage):
-    """The answer counts; ``elapsed`` is the time recorded for scoring (seconds)."""
+    """The answer counts; ``elapsed`` is the time recorded for scoring (seconds). It repeats
+    the answer as recorded, and never says whether it is right."""
 
     type: Literal["answer_receipt"] = "answer_receipt"
     question_index: int
     choices: list[int]
     elapsed: float
+    text: str | None = Field(default=None, exclude_if=_absent)  # type answer
+    value: float | None = Field(default=None, exclude_if=_absent)  # slider, on the scale
 
 
 class AnswerCountMsg(_ServerMessage):
@@ -378,10 +409,14 @@ class RevealMsg(_ServerMessage):
 
     type: Literal["reveal"] = "reveal"
     question_index: int
-    correct: list[int]
+    correct: list[int]  # ordering: every item, in the right order
+    # Answers per choice; type answer, slider and ordering: [right, partly right, wrong].
     distribution: list[int]
     answered: int
     total: int
+    accepted: list[str] | None = Field(default=None, exclude_if=_absent)  # type answer
+    correct_value: float | None = Field(default=None, exclude_if=_absent)  # slider
+    tolerance: float | None = Field(default=None, exclude_if=_absent)  # slider
     results: dict[PlayerId, ResultRow] = Field(default_factory=dict)
 
     def public(self) -> RevealMsg:

@@ -1,7 +1,8 @@
 """Quizzes and questions: the content a host authors and a game plays.
 
 Owns the shape and the authoring rules of a quiz (question kinds, choices, which choices are
-correct, time limits, read-the-question pauses, point modes) and the quiz's game settings
+correct, accepted typed answers, slider scales, items to put in order, time limits,
+read-the-question pauses, point modes) and the quiz's game settings
 (streak bonus, leaderboard size, auto-advance, get-ready countdown). It is also the documented
 JSON import/export format. It knows nothing about games in progress or scoring.
 
@@ -12,6 +13,7 @@ version rolled back, or an older replica during a rolling update, reads what a n
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -25,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from partyquiz_core.matching import answer_key
+
 MIN_TIME_LIMIT_SECONDS = 5
 MAX_TIME_LIMIT_SECONDS = 240
 MIN_CHOICES = 2
@@ -32,6 +36,12 @@ MAX_CHOICES = 6
 MAX_QUESTIONS = 100
 DEFAULT_READ_SECONDS = 5
 MAX_READ_SECONDS = 30
+MIN_ORDERING_ITEMS = 3
+MAX_ACCEPTED_ANSWERS = 10
+MAX_TYPED_ANSWER_CHARS = 60
+MAX_SLIDER_STEPS = 10_000
+MAX_SLIDER_NUMBER = 1e12  # slider numbers stay within +-this (exact in binary floating point)
+MIN_SLIDER_STEP = 1e-6
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -62,10 +72,26 @@ class QuestionKind(StrEnum):
     TRUE_FALSE = "true_false"  # choices are exactly "True" and "False"
     POLL = "poll"  # opinion: no correct choice, scores nothing
     INFO = "info"  # a slide between questions (a section title, a fact): no choices, no answers
+    TYPE_ANSWER = "type_answer"  # players type the answer; any of ``accepted`` is right
+    SLIDER = "slider"  # players pick a number on ``slider``'s scale
+    ORDERING = "ordering"  # players put ``choices`` (authored in the right order) in order
 
 
 UNSCORED_KINDS = frozenset({QuestionKind.POLL, QuestionKind.INFO})
 """Kinds that score nothing and neither break nor extend a streak."""
+
+CHOICE_KINDS = frozenset(
+    {QuestionKind.SINGLE, QuestionKind.MULTIPLE, QuestionKind.TRUE_FALSE, QuestionKind.POLL}
+)
+"""Kinds answered by picking some of the choices (the answer is a set of choice indices)."""
+
+_WITHOUT_CHOICES = frozenset({QuestionKind.INFO, QuestionKind.TYPE_ANSWER, QuestionKind.SLIDER})
+_LABELS = {
+    QuestionKind.INFO: "an info slide",
+    QuestionKind.TYPE_ANSWER: "a type-answer question",
+    QuestionKind.SLIDER: "a slider question",
+    QuestionKind.ORDERING: "an ordering question",
+}
 
 
 class PointsMode(StrEnum):
@@ -85,8 +111,81 @@ class Choice(_Authored):
     text: Annotated[Text, StringConstraints(max_length=120)]
 
 
+def _whole(value: float) -> bool:
+    """Whether ``value`` is a whole number, allowing for binary floating point (0.1 + 0.2)."""
+    return abs(value - round(value)) <= 1e-6 * max(1.0, abs(value))
+
+
+def _decimals(value: float) -> int:
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+class Slider(_Authored):
+    """The scale of a slider question: players pick a number from ``min`` to ``max`` in
+    ``step``s; ``answer`` is right, and so is anything within ``tolerance`` of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    min: float = Field(ge=-MAX_SLIDER_NUMBER, le=MAX_SLIDER_NUMBER)
+    max: float = Field(ge=-MAX_SLIDER_NUMBER, le=MAX_SLIDER_NUMBER)
+    step: float = Field(default=1, ge=MIN_SLIDER_STEP, le=MAX_SLIDER_NUMBER)
+    answer: float = Field(ge=-MAX_SLIDER_NUMBER, le=MAX_SLIDER_NUMBER)
+    tolerance: float = Field(default=0, ge=0, le=MAX_SLIDER_NUMBER)
+    """How far from ``answer`` a pick still earns full points (a whole number of steps)."""
+    unit: Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] = ""
+    """Shown after every number (``km``, ``%``, ``°C``); empty for none."""
+
+    @model_validator(mode="after")
+    def _a_scale_of_whole_steps(self) -> Self:
+        if self.max <= self.min:
+            raise ValueError("max must be greater than min")
+        steps = (self.max - self.min) / self.step
+        if not _whole(steps):
+            raise ValueError("max - min must be a whole number of steps")
+        if round(steps) > MAX_SLIDER_STEPS:
+            raise ValueError(f"a slider has at most {MAX_SLIDER_STEPS} steps; use a larger step")
+        if not self.min <= self.answer <= self.max:
+            raise ValueError("the answer must be between min and max")
+        if not _whole((self.answer - self.min) / self.step):
+            raise ValueError("the answer must be on the scale: min plus a whole number of steps")
+        if not _whole(self.tolerance / self.step):
+            raise ValueError("the tolerance must be a whole number of steps")
+        return self
+
+    @property
+    def steps(self) -> int:
+        """How many steps the scale has (positions ``0..steps``)."""
+        return round((self.max - self.min) / self.step)
+
+    @property
+    def answer_position(self) -> int:
+        return round((self.answer - self.min) / self.step)
+
+    @property
+    def tolerance_steps(self) -> int:
+        return round(self.tolerance / self.step)
+
+    def position(self, value: float) -> int:
+        """The position on the scale nearest to ``value`` (which must be finite)."""
+        return min(max(round((value - self.min) / self.step), 0), self.steps)
+
+    def value_at(self, position: int) -> float:
+        """The number at ``position``, rounded to the decimals of ``min`` and ``step``."""
+        decimals = max(_decimals(self.min), _decimals(self.step))
+        return round(self.min + position * self.step, decimals)
+
+
+AcceptedAnswer = Annotated[Text, StringConstraints(max_length=MAX_TYPED_ANSWER_CHARS)]
+
+
 class Question(_Authored):
-    """One question; ``correct`` holds indices into ``choices``."""
+    """One question; ``correct`` holds indices into ``choices``.
+
+    A type-answer question has ``accepted`` answers instead of choices, a slider question its
+    ``slider``, and an ordering question lists its ``choices`` in the right order (players see
+    them shuffled).
+    """
 
     kind: QuestionKind = QuestionKind.SINGLE
     text: Annotated[Text, StringConstraints(max_length=300)]
@@ -98,6 +197,13 @@ class Question(_Authored):
     points: PointsMode = PointsMode.STANDARD
     read_seconds: int = Field(default=DEFAULT_READ_SECONDS, ge=0, le=MAX_READ_SECONDS)
     """Seconds the question is shown before answers open; the time limit starts after them."""
+    # Written only when set: a quiz without them is stored exactly as earlier versions wrote it.
+    accepted: tuple[AcceptedAnswer, ...] = Field(
+        default=(), max_length=MAX_ACCEPTED_ANSWERS, exclude_if=lambda accepted: not accepted
+    )
+    """Type answer: every answer that counts as right (compared by ``matching.answer_key``)."""
+    slider: Slider | None = Field(default=None, exclude_if=lambda slider: slider is None)
+    """Slider: the scale, the right number and the tolerance."""
 
     @field_validator("choices")
     @classmethod
@@ -105,9 +211,15 @@ class Question(_Authored):
         cls, choices: tuple[Choice, ...], info: ValidationInfo
     ) -> tuple[Choice, ...]:
         # ``kind`` is declared first, so it is known here (absent only if it was invalid).
-        if info.data.get("kind") is QuestionKind.INFO:
+        kind = info.data.get("kind")
+        if kind in _WITHOUT_CHOICES:
             if choices:
-                raise ValueError("an info slide has no choices")
+                raise ValueError(f"{_LABELS[kind]} has no choices")
+        elif kind is QuestionKind.ORDERING:
+            if len(choices) < MIN_ORDERING_ITEMS:
+                raise ValueError(
+                    f"an ordering question needs at least {MIN_ORDERING_ITEMS} items to order"
+                )
         elif len(choices) < MIN_CHOICES:
             raise ValueError(f"a question needs at least {MIN_CHOICES} choices")
         return choices
@@ -115,9 +227,23 @@ class Question(_Authored):
     @model_validator(mode="after")
     def _check_correct_choices(self) -> Self:
         n = len(self.choices)
-        if self.kind is QuestionKind.INFO:
+        kind = self.kind
+        if kind is not QuestionKind.TYPE_ANSWER and self.accepted:
+            raise ValueError("only a type-answer question has accepted answers")
+        if kind is not QuestionKind.SLIDER and self.slider is not None:
+            raise ValueError("only a slider question has a slider")
+        if kind not in CHOICE_KINDS:
             if self.correct:
-                raise ValueError("an info slide has no correct choice")
+                what = (
+                    "the right order is the order of its items"
+                    if kind is QuestionKind.ORDERING
+                    else "it has no choices to mark"
+                )
+                raise ValueError(f"{_LABELS[kind]} has no correct choice indices: {what}")
+            if kind is QuestionKind.TYPE_ANSWER:
+                self._check_accepted()
+            if kind is QuestionKind.SLIDER and self.slider is None:
+                raise ValueError("a slider question needs its slider: min, max, step and answer")
             return self
         if any(i < 0 or i >= n for i in self.correct):
             raise ValueError(f"correct choice indices must be between 0 and {n - 1}")
@@ -134,6 +260,15 @@ class Question(_Authored):
         if self.kind is QuestionKind.TRUE_FALSE and n != 2:
             raise ValueError("a true/false question has exactly two choices")
         return self
+
+    def _check_accepted(self) -> None:
+        if not self.accepted:
+            raise ValueError("a type-answer question needs at least one accepted answer")
+        keys = [answer_key(text) for text in self.accepted]
+        if not all(keys):
+            raise ValueError("an accepted answer needs letters, digits or punctuation")
+        if len(set(keys)) != len(keys):
+            raise ValueError("accepted answers must differ by more than case, accents and spaces")
 
     @property
     def base_points(self) -> int:

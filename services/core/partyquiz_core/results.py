@@ -7,13 +7,15 @@ player row; the question statistics count the answers of the players listed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from partyquiz_core.game import GameState, ranked_players
 from partyquiz_core.ids import GameId, PlayerId
 from partyquiz_core.protocol import EndReason
-from partyquiz_core.quiz import UNSCORED_KINDS, QuestionKind
-from partyquiz_core.scoring import is_fully_correct
+from partyquiz_core.quiz import CHOICE_KINDS, UNSCORED_KINDS, Question, QuestionKind
+from partyquiz_core.scoring import credit, is_fully_correct
 
 
 class _Result(BaseModel):
@@ -35,14 +37,21 @@ class QuestionResult(_Result):
     kind: QuestionKind
     answered: int
     correct: int | None  # fully correct answers; None for polls
-    distribution: list[int]  # answers per choice
+    # Answers per choice; type answer, slider and ordering: [right, partly right, wrong].
+    distribution: list[int]
     average_elapsed: float | None  # seconds; None when nobody answered
 
 
 class AnswerRow(_Result):
+    """One answer: ``choices`` are the picked choices, or an ordering question's items in the
+    player's order; ``text`` is what was typed (type answer), ``value`` the number picked
+    (slider)."""
+
     question_index: int
     player_id: PlayerId
     choices: list[int]
+    text: str | None = None
+    value: float | None = None
     elapsed: float
     points: int
     correct: bool | None  # None for polls
@@ -57,6 +66,16 @@ class GameResults(_Result):
     answers: list[AnswerRow]
 
 
+def _given(question: Question, recorded: tuple[int, ...], typed: str | None) -> dict[str, Any]:
+    """An answer's ``choices``, ``text`` and ``value`` from its recorded form."""
+    if question.kind is QuestionKind.TYPE_ANSWER:
+        return {"choices": [], "text": typed}
+    if question.kind is QuestionKind.SLIDER:
+        assert question.slider is not None
+        return {"choices": [], "value": question.slider.value_at(recorded[0])}
+    return {"choices": list(recorded)}
+
+
 def final_results(state: GameState) -> GameResults:
     """Return everything worth keeping about ``state``'s game."""
     answered: dict[PlayerId, int] = dict.fromkeys(state.players, 0)
@@ -66,7 +85,8 @@ def final_results(state: GameState) -> GameResults:
     for entry in state.log:
         question = state.quiz.questions[entry.index]
         is_poll = question.kind in UNSCORED_KINDS
-        distribution = [0] * len(question.choices)
+        by_choice = question.kind in CHOICE_KINDS
+        distribution = [0] * (len(question.choices) if by_choice else 3)
         n_answered = n_correct = 0
         total_elapsed = 0.0
         for player_id, record in entry.answers.items():
@@ -79,16 +99,19 @@ def final_results(state: GameState) -> GameResults:
             if right:
                 n_correct += 1
                 correct[player_id] += 1
-            for choice in record.choices:
-                distribution[choice] += 1
+            if by_choice:
+                for choice in record.choices:
+                    distribution[choice] += 1
+            else:
+                distribution[0 if right else 1 if credit(question, record.choices) else 2] += 1
             rows.append(
                 AnswerRow(
                     question_index=entry.index,
                     player_id=player_id,
-                    choices=list(record.choices),
                     elapsed=record.elapsed,
                     points=record.points,
                     correct=right,
+                    **_given(question, record.choices, entry.texts.get(player_id)),
                 )
             )
         questions.append(

@@ -14,6 +14,14 @@ The rules, all of them:
   of correct choices``, and earns ``round(P * fraction * time factor)``. Only an answer with every
   correct choice and no wrong one is *correct* (and keeps a streak going).
 * Single choice and true/false: the one correct choice or nothing.
+* Type answer: full credit when the typed text matches one of the accepted answers, ignoring
+  case, accents and spaces (``partyquiz_core.matching``); nothing otherwise.
+* Ordering: full credit for exactly the right order, nothing for any other (no partial
+  credit: two swapped items are as wrong as a reversed list).
+* Slider: full credit within the tolerance of the right number. Outside it, partial credit
+  that starts at half and falls linearly to nothing a quarter of the scale further out:
+  with ``d`` the distance beyond the tolerance and ``R = max - min``, ``fraction = max(0,
+  R - 4 d) / (2 R)``. Only a pick within the tolerance is *correct*.
 * Poll questions (and info slides, which take no answers) score nothing, and neither break
   nor extend a streak, answered or not.
 * Streak: a correct answer adds one, anything else (wrong, partial, no answer) resets it to 0.
@@ -24,6 +32,7 @@ The rules, all of them:
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,30 +90,51 @@ def time_factor(elapsed: float, time_limit: int) -> float:
     return num / den
 
 
-def _credit(question: Question, chosen: frozenset[int]) -> tuple[int, int]:
-    """Return the credit as an exact ratio ``(numerator, denominator)``."""
-    if question.kind in UNSCORED_KINDS:
+def _credit(question: Question, answer: Collection[int]) -> tuple[int, int]:
+    """Return the credit as an exact ratio ``(numerator, denominator)``.
+
+    ``answer`` is what a game records: the chosen choices (any order), the items in the
+    player's order (ordering), ``(position,)`` on the scale (slider), or ``(i,)`` for the
+    accepted answer the typed text matched and ``()`` for none (type answer).
+    """
+    kind = question.kind
+    if kind in UNSCORED_KINDS:
         return 0, 1
+    if kind is QuestionKind.TYPE_ANSWER:
+        return (1 if answer else 0), 1
+    if kind is QuestionKind.ORDERING:
+        return (1 if tuple(answer) == tuple(range(len(question.choices))) else 0), 1
+    if kind is QuestionKind.SLIDER:
+        slider = question.slider
+        assert slider is not None
+        (position,) = answer
+        beyond = abs(position - slider.answer_position) - slider.tolerance_steps
+        if beyond <= 0:
+            return 1, 1
+        return max(0, slider.steps - 4 * beyond), 2 * slider.steps
+    chosen = frozenset(answer)
     correct = frozenset(question.correct)
-    if question.kind is QuestionKind.MULTIPLE:
+    if kind is QuestionKind.MULTIPLE:
         right = len(chosen & correct)
         wrong = len(chosen) - right
         return max(0, right - wrong), len(correct)
     return (1 if chosen == correct else 0), 1
 
 
-def credit(question: Question, chosen: frozenset[int]) -> float:
-    """Return the fraction of the question's points the chosen choices deserve (0..1)."""
-    num, den = _credit(question, chosen)
+def credit(question: Question, answer: Collection[int]) -> float:
+    """Return the fraction of the question's points an answer deserves (0..1); see
+    ``_credit`` for the recorded form of each kind's answer."""
+    num, den = _credit(question, answer)
     return num / den
 
 
-def is_fully_correct(question: Question, choices: tuple[int, ...]) -> bool:
-    """Whether ``choices`` is entirely right: every correct choice, no wrong one (never on a
-    poll). Only such an answer keeps a streak going."""
+def is_fully_correct(question: Question, answer: Collection[int]) -> bool:
+    """Whether ``answer`` is entirely right: every correct choice and no wrong one, the exact
+    order, a number within the tolerance, an accepted text (never on a poll). Only such an
+    answer keeps a streak going."""
     if question.kind in UNSCORED_KINDS:
         return False
-    credit_num, credit_den = _credit(question, frozenset(choices))
+    credit_num, credit_den = _credit(question, answer)
     return credit_num == credit_den
 
 
@@ -125,15 +155,16 @@ def streak_after(question: Question, streak: int, *, correct: bool) -> int:
 
 def score_answer(
     question: Question,
-    chosen: frozenset[int],
+    answer: Collection[int],
     elapsed: float,
     streak: int,
     rules: ScoringRules,
 ) -> ScoredAnswer:
-    """Score ``chosen`` given after ``elapsed`` seconds by a player on a ``streak``."""
+    """Score ``answer`` (in its recorded form) given after ``elapsed`` seconds by a player on
+    a ``streak``."""
     if question.kind in UNSCORED_KINDS:
         return ScoredAnswer(correct=False, fraction=0.0, points=0, streak=streak)
-    credit_num, credit_den = _credit(question, chosen)
+    credit_num, credit_den = _credit(question, answer)
     correct = credit_num == credit_den
     new_streak = streak_after(question, streak, correct=correct)
     base = question.base_points

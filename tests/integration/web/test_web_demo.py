@@ -15,6 +15,8 @@ import httpx
 import pytest
 from tests.servers import free_port
 
+from partyquiz_core.quiz import QuestionKind
+
 READY_TIMEOUT_SECONDS = 90
 
 
@@ -98,14 +100,14 @@ def test_demo_serves_a_seeded_host_and_stops_on_sigterm(
             assert login.status_code == 200
             auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
             quizzes = client.get("/api/quizzes", headers=auth).json()
-            assert [q["question_count"] for q in quizzes] == [6]
+            assert [q["question_count"] for q in quizzes] == [9]
             kinds = {
                 q["kind"]
                 for q in client.get(f"/api/quizzes/{quizzes[0]['id']}", headers=auth).json()[
                     "quiz"
                 ]["questions"]
             }
-            assert kinds == {"info", "single", "multiple", "true_false", "poll"}
+            assert kinds == {q.value for q in QuestionKind}
             game = client.post("/api/games", json={"quiz_id": quizzes[0]["id"]}, headers=auth)
             assert game.json()["ws_url"] == f"ws://localhost:{ws_port}/ws"
         if with_ws:

@@ -3,13 +3,15 @@
 Each run plays a random mix of host, player and timer commands at a random clock, applies them
 to the pure state machine, and checks what must hold whatever the order: scores never drop,
 nothing counts after a question closes, banned devices stay out, versions only grow, the state
-survives a JSON round trip mid-game, no call ever mutates the state it was given, and no event
-but the reveal carries the correct choices.
+survives a JSON round trip mid-game, no call ever mutates the state it was given, and nothing
+that reaches a player before the reveal tells what is right (correct choices, accepted texts,
+the slider's number, the items' right order).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +25,7 @@ from partyquiz_core.game import (
     Command,
     Disconnect,
     End,
+    Event,
     GameSettings,
     GameState,
     HostPresence,
@@ -45,24 +48,56 @@ from partyquiz_core.game import (
     next_deadline,
     player_snapshot,
     ranked_players,
+    shown_order,
     tally_of,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
-from partyquiz_core.quiz import Question, QuestionKind
+from partyquiz_core.quiz import Question, QuestionKind, Quiz, Slider
 from partyquiz_core.results import final_results
 from partyquiz_core.scoring import ScoringRules
 
-# The four kinds that take answers, with an info slide among them.
+# Every kind that takes answers, with an info slide among them.
 _FOUR = four_kind_quiz()
+ACCEPTED = ("Bern", "Berne")
 QUIZ = _FOUR.model_copy(
     update={
         "questions": (
             *_FOUR.questions[:2],
             Question(kind=QuestionKind.INFO, text="Half time", time_limit_seconds=10),
+            Question(
+                kind=QuestionKind.TYPE_ANSWER,
+                text="Capital of Switzerland?",
+                accepted=ACCEPTED,
+                read_seconds=0,
+            ),
+            Question(
+                kind=QuestionKind.SLIDER,
+                text="Eiffel Tower finished in?",
+                slider=Slider(min=1850, max=1950, answer=1889, tolerance=2),
+                read_seconds=0,
+            ),
+            Question(
+                kind=QuestionKind.ORDERING,
+                text="Smallest first",
+                choices=(
+                    _FOUR.questions[1].choices[0],
+                    _FOUR.questions[1].choices[1],
+                    _FOUR.questions[1].choices[2],
+                    _FOUR.questions[1].choices[3],
+                ),
+                read_seconds=0,
+            ),
             *_FOUR.questions[2:],
         )
     }
 )
+TYPED = ["Bern", " berne", "BERN", "Zurich", "Geneva", "b e r n", "Bärn"]
+# Random games seldom get past their first questions: each script plays the quiz from a
+# different question on (rotated), so every kind comes first in some of them.
+ROTATIONS = [
+    QUIZ.model_copy(update={"questions": QUIZ.questions[i:] + QUIZ.questions[:i]})
+    for i in range(len(QUIZ.questions))
+]
 PLAYERS = [PlayerId(f"p{i}") for i in range(5)]
 DEVICES = [DeviceId(f"d{i}") for i in range(6)]
 NICKNAMES = ["ann", "Ann", "bob", "cid", "dee", " eve ", ""]
@@ -81,6 +116,16 @@ class SensibleAnswer:
         player_id = present[self.who % len(present)].id if present else PLAYERS[0]
         index = max(state.question_index, 0)
         question = state.quiz.questions[index]
+        if question.kind is QuestionKind.TYPE_ANSWER:
+            typed = TYPED[self.picks[0] % len(TYPED)]
+            return Answer(player_id=player_id, question_index=index, choices=[], text=typed)
+        if question.kind is QuestionKind.SLIDER:
+            value = 1850 + sum(self.picks) * 7.3
+            return Answer(player_id=player_id, question_index=index, choices=[], value=value)
+        if question.kind is QuestionKind.ORDERING:
+            order = list(itertools.permutations(range(len(question.choices))))
+            picked = order[sum(p * 7**i for i, p in enumerate(self.picks)) % len(order)]
+            return Answer(player_id=player_id, question_index=index, choices=list(picked))
         if not question.choices:  # an info slide: any answer is refused
             return Answer(player_id=player_id, question_index=index, choices=[0])
         chosen = sorted({p % len(question.choices) for p in self.picks})
@@ -135,19 +180,28 @@ delays = st.one_of(
 )
 
 
+@dataclass(frozen=True)
+class Script:
+    """A quiz and the commands to play on it, each after a delay."""
+
+    quiz: Quiz
+    steps: list[tuple[Command | SensibleAnswer, float]]
+
+
 @st.composite
-def scripts(draw: st.DrawFn) -> list[tuple[Command | SensibleAnswer, float]]:
-    """A game opening (some players join, usually a start) followed by random commands."""
+def scripts(draw: st.DrawFn) -> Script:
+    """A game opening (some players join, usually a start) followed by random commands, on
+    one of the quiz's rotations."""
     opening: list[tuple[Command | SensibleAnswer, float]] = [
         (Join(player_id=PLAYERS[i], device_id=DEVICES[i], nickname=f"player{i}"), 0.5)
         for i in range(draw(st.integers(1, 4)))
     ]
     if draw(st.integers(0, 9)):
         opening.append((Start(), 1.0))
-    return opening + draw(st.lists(st.tuples(commands, delays), min_size=5, max_size=60))
+    rest = draw(st.lists(st.tuples(commands, delays), min_size=5, max_size=60))
+    return Script(draw(st.sampled_from(ROTATIONS)), opening + rest)
 
 
-Script = list[tuple[Command | SensibleAnswer, float]]
 steps = scripts()
 game_settings = st.builds(
     GameSettings,
@@ -171,6 +225,53 @@ def assert_caches_are_fresh(state: GameState) -> None:
         assert private["_nicknames"] == expected
 
 
+SOLUTION_KEYS = {"correct", "accepted", "correct_value", "tolerance"}
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def assert_tells_nothing_right(state: GameState, sent: dict[str, object]) -> None:
+    """What a player may see while a question is open: no solution field, no accepted text
+    (other than one it typed itself), no right number, no items in the right order."""
+    assert not _keys(sent) & SOLUTION_KEYS, sent
+    question = state.quiz.questions[state.question_index] if state.question_index >= 0 else None
+    text = json.dumps(sent)
+    if question is not None and question.kind is QuestionKind.TYPE_ANSWER:
+        own = {sent.get("text"), sent.get("my_answer_text")}
+        assert all(f'"{a}"' not in text or a in own for a in ACCEPTED), sent
+        # Not even which accepted answer a text matched: a receipt looks the same either way.
+        assert not sent.get("my_answer"), sent
+        assert sent.get("type") != "answer_receipt" or sent["choices"] == [], sent
+    if question is not None and question.kind is QuestionKind.SLIDER:
+        assert "1889" not in text or sent.get("value") or sent.get("my_answer_value"), sent
+    if question is not None and question.kind is QuestionKind.ORDERING:
+        items = [c.text for c in question.choices]
+        order = shown_order(state.game_id, state.question_index, len(items))
+        assert order != tuple(range(len(items)))
+        shown = sent.get("choices") or (sent.get("question") or {}).get("choices")
+        if shown and sent.get("type") != "answer_receipt":
+            assert shown != items, sent
+
+
+def assert_nothing_right_before_the_reveal(state: GameState, event: Event) -> None:
+    """Every event but the reveal (and what follows it) keeps the answer to itself."""
+    message = event.message
+    if message.type in ("reveal", "personal_result", "leaderboard", "podium", "ended"):
+        return
+    sent = message.model_dump(mode="json")
+    if message.type == "state" or message.type == "welcome":
+        sent = sent["state"]
+        if sent.get("phase") != "question":
+            return
+    assert_tells_nothing_right(state, sent)
+
+
 @dataclass
 class Played:
     states: list[GameState]
@@ -179,11 +280,11 @@ class Played:
 
 def play(setting: GameSettings, script: Script, swap_at: int | None = None) -> Played:
     """Play ``script``; at step ``swap_at`` continue from a JSON copy of the state."""
-    state = new_game(GameId("g-prop"), QUIZ, setting)
+    state = new_game(GameId("g-prop"), script.quiz, setting)
     now = 1_000.0
     played = Played(states=[state], accepted_answers=[])
     banned: set[DeviceId] = set()
-    for step, (command, delay) in enumerate(script):
+    for step, (command, delay) in enumerate(script.steps):
         if step == swap_at:
             state = GameState.model_validate_json(state.model_dump_json())
         now += delay
@@ -207,9 +308,7 @@ def play(setting: GameSettings, script: Script, swap_at: int | None = None) -> P
             assert new.version == state.version + 1
             assert all(e.message.version == new.version for e in transition.events)
         for event in transition.events:
-            # Correct choices travel only with the reveal.
-            if event.message.type != "reveal":
-                assert "correct" not in event.message.model_dump()
+            assert_nothing_right_before_the_reveal(new, event)
         if isinstance(command, Answer):
             played.accepted_answers.append((state, command, now))
         if isinstance(command, Kick):
@@ -218,10 +317,13 @@ def play(setting: GameSettings, script: Script, swap_at: int | None = None) -> P
             assert command.device_id not in banned
         assert new.banned_devices == banned
         assert_caches_are_fresh(new)
-        # Derived views never fail on any reachable state.
+        # Derived views never fail on any reachable state, and a player's tells nothing
+        # that is right while the question is open.
         host_snapshot(new, now)
         for player_id in new.players:
-            player_snapshot(new, player_id, now)
+            snapshot = player_snapshot(new, player_id, now)
+            if new.phase is Phase.QUESTION:
+                assert_tells_nothing_right(new, snapshot.model_dump(mode="json"))
         if new is not state:
             played.states.append(new)
         state = new

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from partyquiz_core.quiz import Choice, Question, QuestionKind, Quiz, QuizSettings
+from partyquiz_core.quiz import Choice, Question, QuestionKind, Quiz, QuizSettings, Slider
 from partyquiz_web.demo import SAMPLE_QUIZ
 
 DOC = Path(__file__).parents[3] / "docs" / "quiz-format.md"
@@ -29,5 +29,5 @@ def test_documented_example_is_the_demo_sample_quiz() -> None:
 def test_every_question_field_is_documented() -> None:
     text = DOC.read_text()
     fields = set(Quiz.model_fields) | set(Question.model_fields) | set(Choice.model_fields)
-    fields |= set(QuizSettings.model_fields)
+    fields |= set(QuizSettings.model_fields) | set(Slider.model_fields)
     assert all(f"`{name}`" in text for name in fields)

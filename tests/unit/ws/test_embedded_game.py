@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 from tests.unit.ws.harness import Peer, create_game, host_token, running_service
 
+from partyquiz_core.quiz import Quiz
 from partyquiz_ws.memory_backend import memory_backend
 
 
@@ -68,3 +70,89 @@ async def test_full_game_flow_reaches_every_player_and_keeps_results() -> None:
         assert game_id not in metrics
         for p in [host, *players]:
             await p.close()
+
+
+async def test_typed_slider_and_ordering_answers_travel_and_nothing_right_comes_early() -> None:
+    quiz = Quiz.model_validate(
+        {
+            "title": "New kinds",
+            "settings": {"get_ready_seconds": 0},
+            "questions": [
+                {
+                    "kind": "type_answer",
+                    "text": "Capital?",
+                    "accepted": ["Bern"],
+                    "read_seconds": 0,
+                },
+                {
+                    "kind": "slider",
+                    "text": "Year?",
+                    "slider": {"min": 1850, "max": 1950, "answer": 1889, "tolerance": 2},
+                    "read_seconds": 0,
+                },
+                {
+                    "kind": "ordering",
+                    "text": "Smallest first",
+                    "choices": [{"text": "Ant"}, {"text": "Cat"}, {"text": "Horse"}],
+                    "read_seconds": 0,
+                },
+            ],
+        }
+    )
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend, quiz)
+        host = await Peer.open(svc.url)
+        await host.send(type="host", host_token=host_token(game_id, code))
+        await host.expect("host_welcome")
+        ann, bob = await Peer.open(svc.url), await Peer.open(svc.url)
+        await ann.join(code, "Ann")
+        await bob.join(code, "Bob")
+        await host.send(type="start")
+
+        await ann.expect("question")
+        await ann.send(type="answer", question_index=0, text=" bern ")
+        receipt = await ann.expect("answer_receipt")
+        assert (receipt["choices"], receipt["text"]) == ([], "bern")
+        await bob.send(type="answer", question_index=0, choices=[0])
+        assert (await bob.expect("error"))["code"] == "invalid_choice"
+        await bob.send(type="answer", question_index=0, text="Zurich")
+        await bob.expect("answer_receipt")
+        reveal = await ann.expect("reveal")
+        assert (reveal["accepted"], reveal["distribution"]) == (["Bern"], [1, 0, 1])
+        assert (await ann.expect("personal_result"))["result"]["correct"] is True
+
+        await host.send(type="next")
+        await host.send(type="next")
+        question = await bob.expect("question")
+        assert question["slider"] == {"min": 1850, "max": 1950, "step": 1, "unit": ""}
+        await ann.send(type="answer", question_index=1, value=1890)
+        assert (await ann.expect("answer_receipt"))["value"] == 1890
+        await bob.send(type="answer", question_index=1, value=1900.4)
+        assert (await bob.expect("answer_receipt"))["value"] == 1900
+        reveal = await bob.expect("reveal")
+        assert (reveal["correct_value"], reveal["tolerance"]) == (1889, 2)
+        partly = (await bob.expect("personal_result"))["result"]
+        assert (partly["correct"], partly["points"] > 0) == (False, True)
+
+        await host.send(type="next")
+        await host.send(type="next")
+        question = await ann.expect("question")
+        assert question["choices"] != ["Ant", "Cat", "Horse"]
+        right = [question["choices"].index(item) for item in ("Ant", "Cat", "Horse")]
+        await ann.send(type="answer", question_index=2, choices=right)
+        assert (await ann.expect("answer_receipt"))["choices"] == right
+        await bob.send(type="answer", question_index=2, choices=right[::-1])
+        await bob.expect("answer_receipt")
+        reveal = await ann.expect("reveal")
+        assert reveal["correct"] == right
+
+        # Before each reveal, nothing a player received said what was right.
+        for peer in (ann, bob):
+            shown_early = [m for m in peer.received if m["type"] in ("question", "answer_receipt")]
+            text = orjson.dumps(shown_early).decode()
+            assert '"accepted"' not in text
+            assert "1889" not in text
+            assert '"correct' not in text
+        for peer in (host, ann, bob):
+            await peer.close()
