@@ -135,3 +135,5 @@ class GameAnswer(Base):
     elapsed: Mapped[float] = mapped_column(sa.Float())
     correct: Mapped[bool]
     points: Mapped[int]
+    text: Mapped[str | None] = mapped_column(sa.String(60))  # what was typed (type answer)
+    value: Mapped[float | None] = mapped_column(sa.Float())  # the number picked (slider)

@@ -199,6 +199,8 @@ class GameRepository:
                         "elapsed": a.elapsed,
                         "correct": a.correct,
                         "points": a.points,
+                        "text": a.text,
+                        "value": a.value,
                     }
                     for a in results.answers
                 ],

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from partyquiz_core.quiz import Quiz
+from partyquiz_core.quiz import CHOICE_KINDS, QuestionKind, Quiz
 from partyquiz_web.schemas import PlayerAnswer, PlayerResult, QuestionResult
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -35,6 +35,8 @@ class AnswerRow:
     elapsed: float
     correct: bool
     points: int
+    text: str | None = None
+    value: float | None = None
 
 
 def player_results(
@@ -58,6 +60,8 @@ def player_results(
                     PlayerAnswer(
                         question_index=a.question_index,
                         choices=list(a.choices),
+                        text=a.text,
+                        value=a.value,
                         correct=a.correct,
                         points=a.points,
                         elapsed=a.elapsed,
@@ -74,17 +78,21 @@ def question_results(quiz: Quiz, answers: Sequence[AnswerRow]) -> list[QuestionR
     results = []
     for index, question in enumerate(quiz.questions):
         mine = [a for a in answers if a.question_index == index]
-        counts = [0] * len(question.choices)
-        for answer in mine:
+        by_choice = question.kind in CHOICE_KINDS
+        counts = [0] * (len(question.choices) if by_choice else 0)
+        for answer in mine if by_choice else ():
             for choice in set(answer.choices):
                 if 0 <= choice < len(counts):
                     counts[choice] += 1
+        correct = list(question.correct)
+        if question.kind is QuestionKind.ORDERING:
+            correct = list(range(len(question.choices)))
         results.append(
             QuestionResult(
                 index=index,
                 text=question.text,
                 kind=question.kind,
-                correct=list(question.correct),
+                correct=correct,
                 answered=len(mine),
                 answered_correctly=sum(1 for a in mine if a.correct),
                 average_elapsed=(
@@ -101,14 +109,26 @@ def safe_cell(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_PREFIXES) else value
 
 
-def _answer_text(quiz: Quiz, index: int, choices: Sequence[int]) -> str:
-    texts = quiz.questions[index].choices
-    return " | ".join(texts[c].text for c in choices if 0 <= c < len(texts))
+def _answer_text(quiz: Quiz, index: int, answer: PlayerAnswer) -> str:
+    """An answer in words: the choices picked, the items in order, the text typed or the
+    number picked (with the slider's unit)."""
+    question = quiz.questions[index]
+    if question.kind is QuestionKind.TYPE_ANSWER:
+        return answer.text or ""
+    if question.kind is QuestionKind.SLIDER:
+        if answer.value is None:
+            return ""
+        unit = question.slider.unit if question.slider is not None else ""
+        return f"{answer.value:g} {unit}".strip()
+    texts = question.choices
+    picked = [texts[c].text for c in answer.choices if 0 <= c < len(texts)]
+    return (" > " if question.kind is QuestionKind.ORDERING else " | ").join(picked)
 
 
 def render_csv(quiz: Quiz, players: Sequence[PlayerResult]) -> str:
     """One row per player: rank, nickname, score, correct answers (polls never count), then
-    the answer chosen and the points earned per question.
+    the answer given (choices, items in order, text typed or number) and the points earned
+    per question.
 
     Starts with a UTF-8 byte order mark so spreadsheet programs read accented and emoji
     nicknames as UTF-8 rather than the system's legacy code page.
@@ -130,7 +150,7 @@ def render_csv(quiz: Quiz, players: Sequence[PlayerResult]) -> str:
             if answer is None:
                 cells += ["", ""]
             else:
-                cells += [safe_cell(_answer_text(quiz, i, answer.choices)), answer.points]
+                cells += [safe_cell(_answer_text(quiz, i, answer)), answer.points]
         writer.writerow(
             [player.rank, safe_cell(player.nickname), player.score, player.correct_answers, *cells]
         )

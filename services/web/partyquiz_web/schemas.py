@@ -120,7 +120,11 @@ class GameSummary(BaseModel):
 
 class PlayerAnswer(BaseModel):
     question_index: int
-    choices: list[int]
+    choices: list[int] = Field(
+        description="The picked choices; ordering: every item, in the player's order."
+    )
+    text: str | None = Field(default=None, description="Type answer: what the player typed.")
+    value: float | None = Field(default=None, description="Slider: the number picked.")
     correct: bool
     points: int
     elapsed: float
@@ -139,11 +143,15 @@ class QuestionResult(BaseModel):
     index: int
     text: str
     kind: QuestionKind
-    correct: list[int]
+    correct: list[int] = Field(
+        description="The correct choices; ordering: every item, in the right order."
+    )
     answered: int
     answered_correctly: int
     average_elapsed: float | None
-    choice_counts: list[int] = Field(description="How many players picked each choice.")
+    choice_counts: list[int] = Field(
+        description="How many players picked each choice (empty for the kinds without picks)."
+    )
 
 
 class GameDetail(GameSummary):
@@ -185,6 +193,8 @@ class ResultAnswer(BaseModel):
     player_id: PlayerIdText
     question_index: Annotated[int, Field(ge=0)]
     choices: list[int]
+    text: Annotated[str, StringConstraints(max_length=60, pattern=_NO_CONTROL)] | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     elapsed: Annotated[float, Field(ge=0)]
     correct: bool
     points: int

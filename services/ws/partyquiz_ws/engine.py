@@ -427,6 +427,9 @@ def results_payload(state: game.GameState, ended_at: float) -> dict[str, Any]:
                 "elapsed": a.elapsed,
                 "correct": bool(a.correct),
                 "points": a.points,
+                # Only when given: the web service of an earlier version reads the rest.
+                **({"text": a.text} if a.text is not None else {}),
+                **({"value": a.value} if a.value is not None else {}),
             }
             for a in results.answers
         ],

@@ -102,6 +102,60 @@ async def test_results_are_stored_once_and_a_repeat_changes_nothing(web: Web) ->
     assert (answers, players) == (12, 3)
 
 
+async def test_typed_texts_and_slider_numbers_are_kept_in_the_results_and_the_csv(
+    web: Web,
+) -> None:
+    auth = await web.register_and_login()
+    quiz = {
+        "title": "New kinds",
+        "questions": [
+            {"kind": "type_answer", "text": "Capital?", "accepted": ["Bern"]},
+            {
+                "kind": "slider",
+                "text": "Boiling point?",
+                "slider": {"min": 0, "max": 200, "answer": 100, "tolerance": 5, "unit": "°C"},
+            },
+        ],
+    }
+    created = (await web.client.post("/api/quizzes", json=quiz, headers=auth)).json()
+    game = (
+        await web.client.post("/api/games", json={"quiz_id": created["id"]}, headers=auth)
+    ).json()
+    body = {
+        "ended_at": web.clock.now,
+        "players": [{"player_id": "p1", "nickname": "Ann", "score": 1300, "rank": 1}],
+        "answers": [
+            {
+                "player_id": "p1",
+                "question_index": 0,
+                "choices": [],
+                "text": "bern",
+                "elapsed": 2.0,
+                "correct": True,
+                "points": 900,
+            },
+            {
+                "player_id": "p1",
+                "question_index": 1,
+                "choices": [],
+                "value": 108.0,
+                "elapsed": 3.0,
+                "correct": False,
+                "points": 400,
+            },
+        ],
+    }
+    stored = await web.client.post(
+        f"/internal/games/{game['game_id']}/results", json=body, headers=web.service_headers()
+    )
+    assert stored.status_code == 204, stored.text
+    detail = (await web.client.get(f"/api/games/{game['game_id']}", headers=auth)).json()
+    given = [(a["text"], a["value"]) for a in detail["players"][0]["answers"]]
+    assert given == [("bern", None), (None, 108.0)]
+    csv = await web.client.get(f"/api/games/{game['game_id']}/results.csv", headers=auth)
+    assert csv.text.splitlines()[1] == "1,Ann,1300,1,bern,900,108 °C,400"
+
+
 async def test_inconsistent_results_are_refused_and_nothing_is_stored(web: Web) -> None:
     auth, game = await _new_game(web)
     bad = _results(web.clock.now, 2)

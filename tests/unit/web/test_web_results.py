@@ -119,3 +119,44 @@ def test_formula_like_cells_are_neutralised() -> None:
         "'@A1",
         "plain",
     ]
+
+
+NEW_KINDS = Quiz.model_validate(
+    {
+        "title": "New kinds",
+        "questions": [
+            {"kind": "type_answer", "text": "Capital of Switzerland?", "accepted": ["Bern"]},
+            {
+                "kind": "slider",
+                "text": "Boiling point?",
+                "slider": {"min": 0, "max": 200, "answer": 100, "tolerance": 5, "unit": "°C"},
+            },
+            {
+                "kind": "ordering",
+                "text": "Smallest first",
+                "choices": [{"text": "Ant"}, {"text": "Cat"}, {"text": "Horse"}],
+            },
+        ],
+    }
+)
+
+
+def test_results_of_typed_slider_and_ordering_answers_read_as_given() -> None:
+    answers = [
+        AnswerRow("p1", 0, [], 2.0, True, 900, text="bern"),
+        AnswerRow("p1", 1, [], 3.0, False, 400, value=108.0),
+        AnswerRow("p1", 2, [1, 0, 2], 4.0, False, 0),
+    ]
+    (player,) = player_results([PlayerRow("p1", "Ann", 1300, 1)], answers)
+    assert [(a.text, a.value) for a in player.answers] == [
+        ("bern", None),
+        (None, 108.0),
+        (None, None),
+    ]
+    row = render_csv(NEW_KINDS, [player]).splitlines()[1]
+    assert row == "1,Ann,1300,1,bern,900,108 °C,400,Cat > Ant > Horse,0"
+    typed, slider, ordering = question_results(NEW_KINDS, answers)
+    assert (typed.choice_counts, typed.answered_correctly) == ([], 1)
+    assert slider.choice_counts == []
+    assert ordering.correct == [0, 1, 2]
+    assert ordering.choice_counts == []

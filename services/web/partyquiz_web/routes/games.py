@@ -144,7 +144,16 @@ async def _detail(game: Game, games: GameRepository) -> tuple[Quiz, GameDetail]:
         PlayerRow(p.player_id, p.nickname, p.score, p.rank) for p in await games.players(game.id)
     ]
     answers = [
-        AnswerRow(a.player_id, a.question_index, a.choices, a.elapsed, a.correct, a.points)
+        AnswerRow(
+            a.player_id,
+            a.question_index,
+            a.choices,
+            a.elapsed,
+            a.correct,
+            a.points,
+            a.text,
+            a.value,
+        )
         for a in await games.answers(game.id)
     ]
     quiz = read_stored_quiz(game.quiz_snapshot)
