@@ -68,6 +68,16 @@ DOCS_SET = frozenset(
         "phone-answer-4-844x390",
         "phone-read-the-question",
         "remote-question",
+        "phone-type-answer-320x568",
+        "phone-slider-320x568",
+        "phone-ordering-320x568",
+        "phone-ordering-844x390",
+        "phone-slider-result",
+        "screen-type-answer-reveal-1280x720",
+        "screen-slider-reveal-1920x1080",
+        "screen-ordering-1280x720",
+        "screen-ordering-reveal-1280x720",
+        "host-editor-new-kinds",
     }
 )
 

@@ -1,12 +1,8 @@
 """The party as the room lives it, at real phone and TV sizes: every answer and the lock button
 on screen without scrolling, a big screen that fills 720p to 4K with text legible at 5 m, get
 ready and a read pause before answers open, a podium in suspense, streaks, sound that can be
-muted, and a double-click that never skips a phase.
-
-"Legible at 5 m" is a number here: every text the room sees is at least 1/30 of the height of
-the screen's 16:9 area (36 px at 1080p, 24 px at 720p, 72 px at 2160p). On a 70-inch TV that
-is about 3 cm of font size, some 20 mm capital letters: comfortable reading at 5 m, where 20/20
-vision needs 7 mm.
+muted, and a double-click that never skips a phase. The sizes and the geometry rules
+(legible at 5 m, on screen without scrolling) are in ``tests.browser.geometry``.
 """
 
 from __future__ import annotations
@@ -16,24 +12,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.flows import TOKEN_KEY, api, host_token, join, launch_game, open_remote
+from tests.browser.geometry import (
+    PHONES,
+    SCREENS,
+    box,
+    fits,
+    legible,
+    phone_at,
+    screen_at,
+    small_text,
+)
 from tests.browser.stack import Stack
-
-PHONES: dict[str, ViewportSize] = {
-    "320x568": {"width": 320, "height": 568},
-    "360x640": {"width": 360, "height": 640},
-    "375x667": {"width": 375, "height": 667},
-    "390x844": {"width": 390, "height": 844},
-    "844x390": {"width": 844, "height": 390},
-}
-SCREENS: dict[str, ViewportSize] = {
-    "1280x720": {"width": 1280, "height": 720},
-    "1920x1080": {"width": 1920, "height": 1080},
-    "3840x2160": {"width": 3840, "height": 2160},
-}
-LEGIBLE_SHARE = 1 / 30  # of the 16:9 area's height: the minimum rendered text size at 5 m
 
 SIX = ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn"]
 FOUR = [
@@ -69,63 +61,6 @@ def _quiz(title: str, **settings: Any) -> dict[str, Any]:
     }
 
 
-def _phone(new_context: Callable[..., BrowserContext], size: ViewportSize) -> Page:
-    context = new_context(phone=True)
-    page = context.new_page()
-    page.set_viewport_size(size)
-    return page
-
-
-def _fits(page: Page, selectors: list[str]) -> list[str]:
-    """What of ``selectors`` is not wholly inside the viewport, and whether the page scrolls."""
-    problems: list[str] = page.evaluate(
-        """(selectors) => {
-            const out = [];
-            const w = window.innerWidth, h = window.innerHeight;
-            for (const sel of selectors) {
-                const els = [...document.querySelectorAll(sel)];
-                if (!els.length) out.push(`${sel}: missing`);
-                for (const el of els) {
-                    const r = el.getBoundingClientRect();
-                    if (r.top < -0.5 || r.left < -0.5 || r.bottom > h + 0.5 || r.right > w + 0.5
-                        || r.width < 1 || r.height < 1) {
-                        out.push(`${sel} "${el.textContent.trim()}" at ${JSON.stringify(r)}`);
-                    }
-                }
-            }
-            const root = document.scrollingElement;
-            if (root.scrollHeight > h + 1) out.push(`page scrolls: ${root.scrollHeight} > ${h}`);
-            return out;
-        }""",
-        selectors,
-    )
-    return problems
-
-
-def _small_text(page: Page, root: str, minimum: float) -> list[str]:
-    """Visible texts under ``root`` rendered smaller than ``minimum`` CSS pixels."""
-    found: list[str] = page.evaluate(
-        """([root, minimum]) => {
-            const out = [];
-            const walker = document.createTreeWalker(
-                document.querySelector(root), NodeFilter.SHOW_TEXT);
-            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-                const text = node.textContent.trim();
-                const el = node.parentElement;
-                if (!text || el.closest(".visually-hidden")) continue;
-                const r = el.getBoundingClientRect();
-                const style = getComputedStyle(el);
-                if (r.width < 1 || r.height < 1 || style.visibility === "hidden") continue;
-                const size = parseFloat(style.fontSize);
-                if (size < minimum) out.push(`${text.slice(0, 30)}: ${size}px`);
-            }
-            return out;
-        }""",
-        [root, minimum],
-    )
-    return found
-
-
 def test_every_answer_and_the_lock_button_fit_every_phone_without_scrolling(
     host_page: Page, new_context: Callable[..., BrowserContext], shoot: Callable[[Page, str], Any]
 ) -> None:
@@ -134,7 +69,7 @@ def test_every_answer_and_the_lock_button_fit_every_phone_without_scrolling(
     code = launch_game(host, "Fit")
     phones = {}
     for name, size in PHONES.items():
-        phone = _phone(new_context, size)
+        phone = phone_at(new_context, size)
         join(phone, code, f"P{name}")
         phones[name] = phone
     expect(host.get_by_test_id("player-count")).to_have_text(str(len(PHONES)))
@@ -142,11 +77,11 @@ def test_every_answer_and_the_lock_button_fit_every_phone_without_scrolling(
 
     for name, phone in phones.items():
         expect(phone.locator("#choices .choice")).to_have_count(6)
-        assert _fits(phone, ["#choices .choice", "#lock-in"]) == [], name
+        assert fits(phone, ["#choices .choice", "#lock-in"]) == [], name
         # Touch screens get no keyboard hints.
         expect(phone.locator(".choice .key").first).to_be_hidden()
         expect(phone.locator(".keys-hint")).to_be_hidden()
-        assert _small_text(phone, "#choices", 14) == [], name
+        assert small_text(phone, "#choices", 14) == [], name
         shoot(phone, f"phone-answer-6-{name}")
     # A pick, then the lock button: still all on screen, and the lock takes.
     small = phones["320x568"]
@@ -155,7 +90,7 @@ def test_every_answer_and_the_lock_button_fit_every_phone_without_scrolling(
     expect(small.get_by_role("button", name="Lock in my answer")).to_be_enabled()
     small.get_by_role("button", name="Lock in my answer").click()
     expect(small.get_by_test_id("receipt")).to_contain_text("Answer locked at")
-    assert _fits(small, ["#choices .choice", "#lock-in", "#receipt"]) == []
+    assert fits(small, ["#choices .choice", "#lock-in", "#receipt"]) == []
     shoot(small, "phone-answer-locked-320x568")
 
     host.get_by_role("button", name="Skip to the answer").click()
@@ -163,32 +98,8 @@ def test_every_answer_and_the_lock_button_fit_every_phone_without_scrolling(
     host.get_by_role("button", name="Next question").click()
     for name, phone in phones.items():
         expect(phone.locator("#choices .choice")).to_have_count(4)
-        assert _fits(phone, ["#choices .choice"]) == [], name
+        assert fits(phone, ["#choices .choice"]) == [], name
         shoot(phone, f"phone-answer-4-{name}")
-
-
-def _screen(
-    new_context: Callable[..., BrowserContext], host: Page, size: ViewportSize, **options: Any
-) -> Page:
-    """The big screen of ``host``'s current game on another display of ``size``."""
-    page = new_context(**options).new_page()
-    page.set_viewport_size(size)
-    page.goto("/")
-    page.evaluate(f"window.localStorage.setItem({TOKEN_KEY!r}, {host_token(host)!r})")
-    page.goto(host.url)
-    return page
-
-
-def _legible(page: Page) -> float:
-    size = page.viewport_size
-    assert size is not None
-    return min(size["height"], size["width"] * 9 / 16) * LEGIBLE_SHARE - 0.5
-
-
-def _box(page: Page, selector: str) -> dict[str, float]:
-    box = page.locator(selector).bounding_box()
-    assert box is not None, selector
-    return box
 
 
 @pytest.mark.parametrize("size", list(SCREENS), ids=list(SCREENS))
@@ -201,7 +112,7 @@ def test_the_big_screen_fills_the_room_and_its_text_is_legible_at_5_m(
     host = host_page
     api(host, "POST", "/api/quizzes", _quiz(f"Room {size}", streak_bonus=True))
     code = launch_game(host, f"Room {size}")
-    screen = _screen(new_context, host, SCREENS[size])
+    screen = screen_at(new_context, host, SCREENS[size])
     width, height = SCREENS[size]["width"], SCREENS[size]["height"]
     expect(screen.get_by_test_id("join-code")).to_have_text(code)
     phones = []
@@ -212,25 +123,25 @@ def test_the_big_screen_fills_the_room_and_its_text_is_legible_at_5_m(
     expect(screen.locator("#players li")).to_have_count(2)
 
     # Lobby: the way in is big; no host navigation or moderation is projected.
-    qr = _box(screen, "#qr")
+    qr = box(screen, "#qr")
     assert qr["height"] >= 0.35 * height
-    assert _small_text(screen, "#stage", _legible(screen)) == []
+    assert small_text(screen, "#stage", legible(screen)) == []
     expect(screen.locator(".topbar")).to_be_hidden()
     expect(screen.get_by_role("button", name=re.compile("^Remove"))).to_have_count(0)
-    dock = _box(screen, "#dock")
+    dock = box(screen, "#dock")
     assert dock["height"] <= 0.08 * height
     shoot(screen, f"screen-lobby-{size}")
 
     screen.get_by_role("button", name="Start the game").click()
     expect(screen.locator("#tiles .tile")).to_have_count(6)
-    tiles = _box(screen, "#tiles")
-    question = _box(screen, "#q-text")
+    tiles = box(screen, "#tiles")
+    question = box(screen, "#q-text")
     # The question and the tiles fill the screen: tiles take most of it, edge to edge.
     assert tiles["width"] >= 0.85 * width
     assert tiles["height"] >= 0.5 * height
     assert tiles["y"] + tiles["height"] >= 0.8 * height
     assert question["y"] < tiles["y"]
-    assert _small_text(screen, "#stage", _legible(screen)) == []
+    assert small_text(screen, "#stage", legible(screen)) == []
     countdown = screen.locator("#timer .timer-count")
     assert float(countdown.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")) >= (
         0.06 * height
@@ -242,11 +153,11 @@ def test_the_big_screen_fills_the_room_and_its_text_is_legible_at_5_m(
 
     screen.get_by_role("button", name="Skip to the answer").click()
     expect(screen.locator("#tiles .tile.is-correct")).to_have_count(4)
-    assert _small_text(screen, "#stage", _legible(screen)) == []
+    assert small_text(screen, "#stage", legible(screen)) == []
     shoot(screen, f"screen-reveal-{size}")
     screen.get_by_role("button", name="Show the leaderboard").click()
     expect(screen.get_by_test_id("board").locator("li")).to_have_count(2)
-    assert _small_text(screen, "#stage", _legible(screen)) == []
+    assert small_text(screen, "#stage", legible(screen)) == []
     shoot(screen, f"screen-leaderboard-{size}")
 
 
@@ -749,7 +660,7 @@ def test_an_info_slide_is_shown_between_questions_and_takes_no_answers(
     expect(phone.locator("#q-text")).to_have_text("Round 1: the solar system")
     expect(phone.get_by_text("Look at the big screen")).to_be_visible()
     expect(phone.locator("#choices")).to_have_count(0)
-    assert _small_text(host, "#stage", _legible(host)) == []
+    assert small_text(host, "#stage", legible(host)) == []
     host.get_by_role("button", name="Continue").click()
     expect(phone.locator("#choices .choice")).to_have_count(4)
     expect(host.locator("#tiles .tile")).to_have_count(4)

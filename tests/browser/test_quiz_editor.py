@@ -119,3 +119,62 @@ def test_duplicate_makes_a_copy_with_the_same_questions(host_page: Page) -> None
     assert (
         api(page, "GET", f"/api/quizzes/{copy['id']}")["quiz"]["questions"] == original["questions"]
     )
+
+
+def test_the_editor_makes_type_answer_slider_and_ordering_questions(
+    host_page: Page, shoot: Callable[[Page, str], Path]
+) -> None:
+    page = host_page
+    page.get_by_role("link", name="New quiz").click()
+    page.locator("#f-title").fill("Three new kinds")
+    page.locator("#f-questions-0-kind").select_option("type_answer")
+    page.locator("#f-questions-0-text").fill("Capital of Switzerland?")
+    page.get_by_label("Question 1, accepted answer 1").fill("Bern")
+    page.get_by_role("button", name="Add an accepted answer to question 1").click()
+    page.get_by_label("Question 1, accepted answer 2").fill("berne")
+
+    page.get_by_role("button", name="Add a question").click()
+    page.locator("#f-questions-1-kind").select_option("slider")
+    page.locator("#f-questions-1-text").fill("Eiffel Tower finished in?")
+    for field, value in (("min", "1850"), ("max", "1950"), ("answer", "1889"), ("tolerance", "3")):
+        page.locator(f"#f-questions-1-slider-{field}").fill(value)
+    page.locator("#f-questions-1-slider-step").fill("2")
+
+    page.get_by_role("button", name="Add a question").click()
+    page.locator("#f-questions-2-kind").select_option("ordering")
+    page.locator("#f-questions-2-text").fill("Smallest first")
+    page.get_by_role("button", name="Remove item 4 of question 3").click()
+    for j, text in enumerate(["Cat", "Ant", "Horse"]):
+        page.get_by_label(f"Question 3, item {j + 1}").fill(text)
+    page.get_by_role("button", name="Move item 2 of question 3 up").click()
+    expect(page.get_by_label("Question 3, item 1")).to_have_value("Ant")
+
+    # The slider's steps do not fit its tolerance (3 is not a whole number of 2s): said there.
+    page.get_by_role("button", name="Save quiz").click()
+    expect(page.locator("#f-questions-1-slider-error")).to_contain_text("whole number of steps")
+    page.locator("#f-questions-1-slider-tolerance").fill("4")
+    page.locator("#f-questions-1-slider-answer").fill("1890")
+    page.get_by_role("button", name="Save quiz").click()
+    expect(page.locator("#form-status")).to_contain_text("Saved")
+    # The three questions at once, on a tall window, from the first one down.
+    page.set_viewport_size({"width": 1280, "height": 1800})
+    page.locator("fieldset.question").first.evaluate("el => el.scrollIntoView({block: 'start'})")
+    shoot(page, "host-editor-new-kinds")
+    quiz = api(page, "GET", f"/api/quizzes/{page.url.rsplit('/', 1)[-1]}")["quiz"]
+    typed, slider, ordering = quiz["questions"]
+    assert (typed["kind"], typed["accepted"], typed["choices"]) == (
+        "type_answer",
+        ["Bern", "berne"],
+        [],
+    )
+    assert slider["slider"] == {
+        "min": 1850,
+        "max": 1950,
+        "step": 2,
+        "answer": 1890,
+        "tolerance": 4,
+        "unit": "",
+    }
+    assert [c["text"] for c in ordering["choices"]] == ["Ant", "Cat", "Horse"]
+    assert "accepted" not in slider
+    assert "slider" not in ordering

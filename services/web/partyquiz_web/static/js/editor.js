@@ -1,5 +1,6 @@
-// The quiz editor: every question kind, answers, correct answers, time limit, reading time and
-// points mode, and the quiz's game settings. Leaving with unsaved changes asks first.
+// The quiz editor: every question kind (choices and the right ones, accepted typed answers, a
+// slider's scale, items in their right order), time limit, reading time and points mode, and
+// the quiz's game settings. Leaving with unsaved changes asks first.
 // Validation is the API's: a 422 lists field paths (questions.2.correct), and each message is
 // drawn next to its field (or the nearest enclosing one) and linked with aria-describedby.
 
@@ -7,29 +8,54 @@ import { ApiError, download } from "./api.js";
 import { h, replace, announce } from "./dom.js";
 import { tintedShape } from "./shapes.js";
 
+// Short enough to read whole in the half-width select; each kind's block says the rest.
 const KINDS = [
-  ["single", "Single choice (one right answer)"],
-  ["multiple", "Multiple choice (several right answers)"],
+  ["single", "Single choice"],
+  ["multiple", "Multiple choice"],
   ["true_false", "True or false"],
-  ["poll", "Poll (no right answer, no points)"],
-  ["info", "Info slide (text only, no answers)"],
+  ["poll", "Poll (no points)"],
+  ["type_answer", "Type answer"],
+  ["slider", "Slider (a number)"],
+  ["ordering", "Put in order"],
+  ["info", "Info slide"],
 ];
+const PICKING = new Set(["single", "multiple", "true_false", "poll"]);
+const MAX_ACCEPTED = 10;
+const MIN_ORDERING_ITEMS = 3;
+const NEW_SLIDER = { min: 0, max: 100, step: 1, answer: 50, tolerance: 0, unit: "" };
 const POINTS = [["standard", "Standard (up to 1000)"], ["double", "Double (up to 2000)"], ["none", "No points"]];
 const MAX_CHOICES = 6;
 const MIN_CHOICES = 2;
 
 const fieldId = (path) => `f-${path.replace(/\./g, "-")}`;
+const ORDINALS = ["First", "Second", "Third", "Fourth", "Fifth", "Sixth"];
+const ordinalWord = (j) => ORDINALS[j] || `Item ${j + 1}`;
 
 function copy(value) {
   return JSON.parse(JSON.stringify(value));
 }
 
 function normaliseKind(q) {
+  // Fields of another kind would be refused: each kind keeps only its own.
+  if (q.kind !== "type_answer") delete q.accepted;
+  if (q.kind !== "slider") delete q.slider;
   if (q.kind === "info") {
     q.choices = [];
     q.correct = [];
     q.points = "none";
     q.read_seconds = 0;
+    return;
+  }
+  if (q.kind === "type_answer" || q.kind === "slider") {
+    q.choices = [];
+    q.correct = [];
+    if (q.kind === "type_answer" && !(q.accepted && q.accepted.length)) q.accepted = [""];
+    if (q.kind === "slider" && !q.slider) q.slider = { ...NEW_SLIDER };
+    return;
+  }
+  if (q.kind === "ordering") {
+    q.correct = [];
+    while (q.choices.length < MIN_ORDERING_ITEMS) q.choices.push({ text: "" });
     return;
   }
   if (!q.choices.length) q.choices = [{ text: "" }, { text: "" }];
@@ -80,9 +106,17 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
   function questionBlock(q, i) {
     const base = `questions.${i}`;
     const info = q.kind === "info";
+    const ordering = q.kind === "ordering";
+    const word = ordering ? "item" : "answer";
     const choiceInputs = q.choices.map((choice, j) => {
       const path = `${base}.choices.${j}.text`;
-      const correctControl = q.kind === "poll" ? h("span") : h("label", {},
+      const swap = (delta) => {
+        [q.choices[j], q.choices[j + delta]] = [q.choices[j + delta], q.choices[j]];
+        draw(fieldId(`${base}.choices.${j + delta}.text`));
+      };
+      const correctControl = q.kind === "poll" ? h("span") : ordering ? h("span", { class: "actions", style: "margin:0" },
+        h("button", { type: "button", class: "secondary", disabled: j === 0, "aria-label": `Move item ${j + 1} of question ${i + 1} up`, onclick: () => swap(-1) }, "↑"),
+        h("button", { type: "button", class: "secondary", disabled: j === q.choices.length - 1, "aria-label": `Move item ${j + 1} of question ${i + 1} down`, onclick: () => swap(1) }, "↓")) : h("label", {},
         h("input", {
           type: q.kind === "multiple" ? "checkbox" : "radio",
           name: `correct-${i}`,
@@ -99,18 +133,18 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
       return h("div", { class: "choice-row" },
         tintedShape(j),
         h("div", {},
-          h("label", { for: fieldId(path), class: "visually-hidden" }, `Question ${i + 1}, answer ${j + 1}`),
+          h("label", { for: fieldId(path), class: "visually-hidden" }, `Question ${i + 1}, ${word} ${j + 1}`),
           control("input", path, {
             type: "text", value: choice.text, maxlength: "120", readonly: q.kind === "true_false",
-            placeholder: `Answer ${j + 1}`,
+            placeholder: ordering ? `${ordinalWord(j)} in the right order` : `Answer ${j + 1}`,
             oninput: (event) => { choice.text = event.target.value; },
           }),
           errorFor(path)),
         h("div", { class: "actions", style: "margin:0" },
           correctControl,
           q.kind === "true_false" ? null : h("button", {
-            type: "button", class: "secondary", disabled: q.choices.length <= MIN_CHOICES,
-            "aria-label": `Remove answer ${j + 1} of question ${i + 1}`,
+            type: "button", class: "secondary", disabled: q.choices.length <= (ordering ? MIN_ORDERING_ITEMS : MIN_CHOICES),
+            "aria-label": `Remove ${word} ${j + 1} of question ${i + 1}`,
             onclick: () => {
               q.choices.splice(j, 1);
               q.correct = q.correct.filter((c) => c !== j).map((c) => (c > j ? c - 1 : c));
@@ -160,23 +194,80 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
             oninput: (event) => { q.read_seconds = event.target.value === "" ? null : Number(event.target.value); },
           }),
           errorFor(`${base}.read_seconds`))),
-      info ? null : control("div", `${base}.choices`, { role: "group", "aria-label": `Answers of question ${i + 1}` },
+      PICKING.has(q.kind) ? control("div", `${base}.choices`, { role: "group", "aria-label": `Answers of question ${i + 1}` },
         h("h3", {}, "Answers"),
         q.kind === "poll" ? h("p", { class: "hint" }, "A poll has no right answer.") : h("p", { class: "hint" }, q.kind === "multiple" ? "Tick every right answer." : "Pick the right answer."),
-        choiceInputs),
+        choiceInputs) : null,
+      ordering ? control("div", `${base}.choices`, { role: "group", "aria-label": `Items of question ${i + 1}` },
+        h("h3", {}, "Items, in the right order"),
+        h("p", { class: "hint" }, "List 3 to 6 items in the right order, first at the top. Players see them shuffled; only exactly this order scores."),
+        choiceInputs) : null,
+      q.kind === "type_answer" ? acceptedBlock(q, i) : null,
+      q.kind === "slider" ? sliderBlock(q, i) : null,
       errorFor(`${base}.choices`),
       errorFor(`${base}.correct`),
       h("div", { class: "actions" },
-        q.kind === "true_false" || info ? null : h("button", {
+        PICKING.has(q.kind) && q.kind !== "true_false" || ordering ? h("button", {
           type: "button", class: "secondary", disabled: q.choices.length >= MAX_CHOICES,
           onclick: () => { q.choices.push({ text: "" }); draw(fieldId(`${base}.choices.${q.choices.length - 1}.text`)); },
-        }, `Add an answer to question ${i + 1}`),
+        }, ordering ? `Add an item to question ${i + 1}` : `Add an answer to question ${i + 1}`) : null,
         h("button", { type: "button", class: "secondary", disabled: i === 0, onclick: () => move(-1), "aria-label": `Move question ${i + 1} up` }, "Move up"),
         h("button", { type: "button", class: "secondary", disabled: i === quiz.questions.length - 1, onclick: () => move(1), "aria-label": `Move question ${i + 1} down` }, "Move down"),
         h("button", {
           type: "button", class: "danger", disabled: quiz.questions.length <= 1, "aria-label": `Remove question ${i + 1}`,
           onclick: () => { quiz.questions.splice(i, 1); draw(fieldId(`questions.${Math.max(0, i - 1)}.text`)); },
         }, "Remove question")));
+  }
+
+  function acceptedBlock(q, i) {
+    const base = `questions.${i}`;
+    return control("div", `${base}.accepted`, { role: "group", "aria-label": `Accepted answers of question ${i + 1}` },
+      h("h3", {}, "Accepted answers"),
+      h("p", { class: "hint" }, "Any of these is right. Case, accents and spaces do not matter: “Zürich” also accepts “zurich” and “ZU RICH”. Up to 10, each up to 60 characters."),
+      q.accepted.map((text, j) => {
+        const path = `${base}.accepted.${j}`;
+        return h("div", { class: "choice-row accepted-row" },
+          h("span", { "aria-hidden": "true" }, "✓"),
+          h("div", {},
+            h("label", { for: fieldId(path), class: "visually-hidden" }, `Question ${i + 1}, accepted answer ${j + 1}`),
+            control("input", path, { type: "text", value: text, maxlength: "60", placeholder: `Accepted answer ${j + 1}`, oninput: (event) => { q.accepted[j] = event.target.value; } }),
+            errorFor(path)),
+          h("button", {
+            type: "button", class: "secondary", disabled: q.accepted.length <= 1,
+            "aria-label": `Remove accepted answer ${j + 1} of question ${i + 1}`,
+            onclick: () => { q.accepted.splice(j, 1); draw(fieldId(`${base}.accepted.${Math.max(0, j - 1)}`)); },
+          }, "Remove"));
+      }),
+      h("div", { class: "actions" }, h("button", {
+        type: "button", class: "secondary", disabled: q.accepted.length >= MAX_ACCEPTED,
+        onclick: () => { q.accepted.push(""); draw(fieldId(`${base}.accepted.${q.accepted.length - 1}`)); },
+      }, `Add an accepted answer to question ${i + 1}`)));
+  }
+
+  function sliderBlock(q, i) {
+    const base = `questions.${i}.slider`;
+    const sl = q.slider;
+    const number = (name, label, attrs = {}) => h("div", {},
+      h("label", { for: fieldId(`${base}.${name}`) }, label),
+      control("input", `${base}.${name}`, {
+        type: "number", inputmode: "decimal", step: "any", ...attrs, value: sl[name] === null || sl[name] === undefined ? "" : String(sl[name]),
+        oninput: (event) => { sl[name] = event.target.value === "" ? null : Number(event.target.value); },
+      }),
+      errorFor(`${base}.${name}`));
+    return control("div", base, { role: "group", "aria-label": `Slider of question ${i + 1}` },
+      h("h3", {}, "Slider"),
+      h("p", { class: "hint" }, "Players pick a number from the smallest to the largest, in steps. Within the tolerance of the right number is right; a little further off still earns some points."),
+      h("div", { class: "grid-2" },
+        number("min", "Smallest number"),
+        number("max", "Largest number"),
+        number("step", "Step", { min: "0" }),
+        number("answer", "Right number"),
+        number("tolerance", "Tolerance (still right this far off)", { min: "0" }),
+        h("div", {},
+          h("label", { for: fieldId(`${base}.unit`) }, "Unit (optional)"),
+          control("input", `${base}.unit`, { type: "text", value: sl.unit || "", maxlength: "12", placeholder: "km, %, °C", oninput: (event) => { sl.unit = event.target.value; } }),
+          errorFor(`${base}.unit`))),
+      errorFor(base));
   }
 
   function settingsBlock() {
@@ -255,6 +346,8 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
       const part = parts[k];
       if (part === "questions" && parts[k + 1] !== undefined) { words.push(`Question ${Number(parts[k + 1]) + 1}`); k += 1; }
       else if (part === "choices" && parts[k + 1] !== undefined) { words.push(`answer ${Number(parts[k + 1]) + 1}`); k += 1; }
+      else if (part === "accepted" && parts[k + 1] !== undefined) { words.push(`accepted answer ${Number(parts[k + 1]) + 1}`); k += 1; }
+      else if (part === "answer") words.push("right number");
       else if (part === "time_limit_seconds") words.push("time limit");
       else if (part === "read_seconds") words.push("reading time");
       else if (part === "settings") words.push("Game settings");

@@ -4,6 +4,7 @@
 // fit the screen without scrolling. Rules, scores and time all come from the game service;
 // nothing is decided here (nickname rules included: the server's message is shown as it is).
 
+import { formatNumber, middle, orderingAnswer, showSliderValue, sliderAnswer, typedAnswer, TYPED_MAX } from "./answers.js";
 import { api, ApiError } from "./api.js";
 import { h, replace, announce, pts, ordinal, focusHeading } from "./dom.js";
 import { GameConnection, Countdown } from "./gameclient.js";
@@ -20,7 +21,11 @@ const KIND_HINT = {
   true_false: "True or false?",
   poll: "Poll: there is no right answer and no points.",
   info: "",
+  type_answer: "Type your answer, then send it.",
+  slider: "Slide to your answer (or use − and +), then lock it in.",
+  ordering: "Put them in order, first at the top: drag, or use ▲ ▼. Then lock it in.",
 };
+const PICKING = new Set(["single", "multiple", "true_false", "poll"]);
 const POINTS_LABEL = { double: "Double points", none: "No points", standard: "" };
 const JOIN_ERRORS = new Set([
   "invalid_join_code", "unknown_code", "too_many_attempts", "joining_locked", "banned",
@@ -71,7 +76,10 @@ const game = {
   remaining: null,
   paused: false,
   myAnswer: null,
+  myText: null, // type answer: the text recorded
+  myValue: null, // slider: the number recorded
   selected: new Set(),
+  draft: { text: "", value: null, order: [] }, // what the player is putting together
   reveal: null,
   result: null,
   me: null,
@@ -456,7 +464,7 @@ function onWelcome(msg) {
   if (pending && game.phase === "question" && game.question && pending.index === game.question.index
       && !game.myAnswer && !game.paused) {
     // The answer went out just before the drop and was never receipted: send it again.
-    game.conn.send({ type: "answer", question_index: pending.index, choices: pending.choices });
+    game.conn.send(answerMessage(pending));
   } else if (pending && !(game.question && pending.index === game.question.index && game.myAnswer)) {
     // The connection came back after that question closed: the answer never counted. Say so.
     game.session.pending = null;
@@ -484,6 +492,8 @@ function applySnapshot(s) {
   game.reveal = s.reveal;
   game.result = s.my_result;
   game.myAnswer = s.my_answer;
+  game.myText = s.my_answer_text ?? null;
+  game.myValue = s.my_answer_value ?? null;
   if (game.countdown) game.countdown.stop();
   if (s.phase === "ended") finish();
   render();
@@ -500,9 +510,18 @@ function openQuestion(q, deadline, serverNow, remaining, paused, myAnswer = null
   game.remaining = remaining;
   game.paused = Boolean(paused);
   game.myAnswer = myAnswer;
+  if (times.my_answer_text !== undefined || isNew) game.myText = times.my_answer_text ?? null;
+  if (times.my_answer_value !== undefined || isNew) game.myValue = times.my_answer_value ?? null;
   game.reveal = null;
   game.result = null;
-  if (isNew) game.selected = new Set(myAnswer || []);
+  if (isNew) {
+    game.selected = new Set(myAnswer || []);
+    game.draft = {
+      text: "",
+      value: q.slider ? middle(q.slider) : null,
+      order: q.kind === "ordering" && myAnswer ? [...myAnswer] : q.choices.map((_, i) => i),
+    };
+  }
   if (isNew && game.lostAnswer !== null && game.lostAnswer !== undefined && q.index > game.lostAnswer) game.lostAnswer = null;
   render();
   if (isNew) {
@@ -513,6 +532,8 @@ function openQuestion(q, deadline, serverNow, remaining, paused, myAnswer = null
 
 function onReceipt(msg) {
   game.myAnswer = msg.choices;
+  game.myText = msg.text ?? null;
+  game.myValue = msg.value ?? null;
   if (game.session) {
     game.session.receipt = { index: msg.question_index, elapsed: msg.elapsed };
     game.session.pending = null;
@@ -561,6 +582,7 @@ function onError(msg) {
     if (box) box.textContent = text;
     announce(text, { assertive: true });
     if (msg.code !== "duplicate" && game.phase === "question" && !game.myAnswer) {
+      // Picks start over; a typed text, a slider or an order stays, to be fixed and sent again.
       game.selected = new Set();
       drawAnswerState();
     }
@@ -734,11 +756,12 @@ function drawQuestion() {
       timer),
     h("h1", { class: "q-text compact", id: "q-text" }, q.text),
     h("p", { class: "hint kind-hint", id: "kind-hint" }, `${KIND_HINT[q.kind] || ""}`,
-      h("span", { class: "keys-hint" }, ` Keys 1–${q.choices.length} answer; arrow keys move.`)),
+      PICKING.has(q.kind) ? h("span", { class: "keys-hint" }, ` Keys 1–${q.choices.length} answer; arrow keys move.`) : null,
+      q.kind === "ordering" ? h("span", { class: "keys-hint" }, " Arrow keys move the item in focus.") : null),
     lostAnswerNote(),
-    choiceButtons(q),
-    q.kind === "multiple"
-      ? h("button", { type: "button", class: "big lock-in", id: "lock-in", onclick: lockMultiple }, "Lock in my answer")
+    answerInput(q),
+    q.kind === "multiple" || q.kind === "slider" || q.kind === "ordering"
+      ? h("button", { type: "button", class: "big lock-in", id: "lock-in", onclick: lockIn }, q.kind === "ordering" ? "Lock in my order" : "Lock in my answer")
       : null,
     h("p", { class: "receipt", id: "receipt", "data-testid": "receipt" }),
     h("p", { class: "form-error answer-error", id: "answer-error" }),
@@ -754,7 +777,7 @@ function drawQuestion() {
   });
   drawPauseState();
   drawAnswerState();
-  const first = main.querySelector(".choice:not(:disabled)");
+  const first = main.querySelector(".choice:not(:disabled), #typed-answer:not(:disabled), #slider-input:not(:disabled), .order-item");
   (first || main.querySelector("h1")).focus({ preventScroll: true });
 }
 
@@ -777,12 +800,62 @@ function timeIsUp() {
   return !game.paused && game.countdown && game.countdown.remaining() <= 0;
 }
 
+/** The answer input of question `q`: choice buttons, a text field, a slider or a list. */
+function answerInput(q) {
+  if (q.kind === "type_answer") {
+    return typedAnswer({
+      text: game.draft.text,
+      onInput: (text) => {
+        game.draft.text = text;
+        const lockIn = document.getElementById("lock-in");
+        if (lockIn) lockIn.disabled = !canSend() || !text.trim();
+      },
+      onSubmit: (text) => {
+        if (text.trim().length > TYPED_MAX) return;
+        submit({ text: text.trim() });
+      },
+    });
+  }
+  if (q.kind === "slider") {
+    return sliderAnswer(q.slider, {
+      value: game.draft.value,
+      onChange: (value) => {
+        if (!canSend()) return;
+        game.draft.value = value;
+        showSliderValue(q.slider, value);
+      },
+    });
+  }
+  if (q.kind === "ordering") {
+    return orderingAnswer(q.choices, game.draft.order, {
+      onChange: (order) => { game.draft.order = order; },
+    });
+  }
+  return choiceButtons(q);
+}
+
+function pendingHere() {
+  const pending = game.session && game.session.pending;
+  return pending && game.question && pending.index === game.question.index ? pending : null;
+}
+
+/** Whether the player can still change and send an answer to the open question. */
+function canSend() {
+  return !Array.isArray(game.myAnswer) && !pendingHere() && !game.paused && !timeIsUp();
+}
+
 function drawAnswerState() {
+  const q = game.question;
+  if (!q) return;
+  if (!PICKING.has(q.kind)) {
+    drawInputState(q);
+    return;
+  }
   const list = document.getElementById("choices");
   if (!list) return;
   const answered = Array.isArray(game.myAnswer);
-  const pending = game.session && game.session.pending && game.question && game.session.pending.index === game.question.index;
-  const chosen = answered ? new Set(game.myAnswer) : pending ? new Set(game.session.pending.choices) : game.selected;
+  const pending = pendingHere();
+  const chosen = answered ? new Set(game.myAnswer) : pending ? new Set(pending.choices) : game.selected;
   const locked = answered || pending || game.paused || timeIsUp();
   list.classList.toggle("locked", Boolean(answered || pending));
   for (const button of list.querySelectorAll(".choice")) {
@@ -792,7 +865,45 @@ function drawAnswerState() {
   }
   const lockIn = document.getElementById("lock-in");
   if (lockIn) lockIn.disabled = Boolean(locked) || game.selected.size === 0;
+  drawReceipt(answered, pending);
+}
+
+/** A text field, slider or list shows what was sent (or is being sent) and locks after it. */
+function drawInputState(q) {
+  const answered = Array.isArray(game.myAnswer);
+  const pending = pendingHere();
+  const locked = !canSend();
+  const lockIn = document.getElementById("lock-in");
+  if (q.kind === "type_answer") {
+    const input = document.getElementById("typed-answer");
+    if (!input) return;
+    const shown = answered ? game.myText : pending ? pending.text : null;
+    if (shown !== null && shown !== undefined) input.value = shown;
+    input.disabled = locked;
+    if (lockIn) lockIn.disabled = locked || !input.value.trim();
+  } else if (q.kind === "slider") {
+    const value = answered ? game.myValue : pending ? pending.value : game.draft.value;
+    if (value !== null && value !== undefined) showSliderValue(q.slider, value);
+    for (const id of ["slider-input", "slider-less", "slider-more"]) {
+      const el = document.getElementById(id);
+      if (el) el.disabled = locked;
+    }
+    document.getElementById("slider")?.classList.toggle("locked", Boolean(answered || pending));
+    if (lockIn) lockIn.disabled = locked;
+  } else if (q.kind === "ordering") {
+    const list = document.getElementById("order");
+    if (!list) return;
+    const order = answered ? game.myAnswer : pending ? pending.choices : game.draft.order;
+    if (order && order.length === q.choices.length) list.showOrder(order);
+    list.setLocked(locked);
+    if (lockIn) lockIn.disabled = locked;
+  }
+  drawReceipt(answered, pending);
+}
+
+function drawReceipt(answered, pending) {
   const receipt = document.getElementById("receipt");
+  if (!receipt) return;
   if (answered) {
     const r = game.session && game.session.receipt;
     receipt.textContent = r && r.index === game.question.index
@@ -816,21 +927,39 @@ function pick(i) {
     drawAnswerState();
     return;
   }
-  submit([i]);
+  submit({ choices: [i] });
 }
 
 function lockMultiple() {
-  if (game.selected.size) submit([...game.selected].sort((a, b) => a - b));
+  if (game.selected.size) submit({ choices: [...game.selected].sort((a, b) => a - b) });
 }
 
-function submit(choices) {
+/** The lock button: the picks of a multiple-choice question, the slider's number, the order. */
+function lockIn() {
   const q = game.question;
-  if (!game.session || (game.session.pending && game.session.pending.index === q.index)) return;
-  game.selected = new Set(choices);
-  game.session.pending = { index: q.index, choices };
+  if (!q) return;
+  if (q.kind === "slider") submit({ value: game.draft.value });
+  else if (q.kind === "ordering") submit({ choices: [...game.draft.order] });
+  else lockMultiple();
+}
+
+/** The answer message for a pending answer: `choices`, a `text` or a `value`. */
+function answerMessage(pending) {
+  const message = { type: "answer", question_index: pending.index };
+  if (pending.text !== undefined) message.text = pending.text;
+  else if (pending.value !== undefined) message.value = pending.value;
+  else message.choices = pending.choices;
+  return message;
+}
+
+function submit(answer) {
+  const q = game.question;
+  if (!game.session || pendingHere()) return;
+  if (answer.choices && PICKING.has(q.kind)) game.selected = new Set(answer.choices);
+  game.session.pending = { index: q.index, ...answer };
   saveSession();
   document.getElementById("answer-error").textContent = "";
-  const sent = game.conn.send({ type: "answer", question_index: q.index, choices });
+  const sent = game.conn.send(answerMessage(game.session.pending));
   drawAnswerState();
   if (!sent) {
     game.session.pending.offline = true;
@@ -858,11 +987,12 @@ function drawReveal() {
   else if (!r.answered) { kind = "missed"; headline = "No answer"; }
   else if (poll || r.correct === null) { kind = "poll"; headline = "Thanks for voting"; }
   else if (r.correct) { kind = "correct"; headline = "Correct!"; }
-  else if (r.points > 0) { kind = "correct"; headline = "Partly right"; }
+  else if (r.points > 0) { kind = "correct"; headline = q && q.kind === "slider" ? "Close!" : "Partly right"; }
   else { kind = "wrong"; headline = "Not quite"; }
   document.title = `${headline} · PartyQuiz`;
   const correct = game.reveal ? game.reveal.correct : [];
   const mine = game.myAnswer || [];
+  const picking = !q || PICKING.has(q.kind);
   replace(main,
     lostAnswerNote(),
     q ? h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`)) : null,
@@ -874,13 +1004,41 @@ function drawReveal() {
       h("div", { class: "stat" }, "Rank", h("b", { "data-testid": "result-rank" }, ordinal(r.rank))),
       h("div", { class: "stat" }, "Streak", h("b", {}, String(r.streak))),
       h("div", { class: "stat" }, "Players", h("b", {}, String(game.playerCount)))) : null,
-    q && !poll && correct.length ? h("div", { class: "card" },
+    picking && q && !poll && correct.length ? h("div", { class: "card" },
       h("h2", {}, correct.length > 1 ? "Right answers" : "Right answer"),
       h("ul", { class: "plain" }, correct.map((i) => h("li", {}, choiceLabel(i))))) : null,
-    q && mine.length ? h("div", { class: "card" },
+    picking && q && mine.length ? h("div", { class: "card" },
       h("h2", {}, "Your answer"),
       h("ul", { class: "plain" }, mine.map((i) => h("li", {}, choiceLabel(i))))) : null,
-  );
+    picking || !q ? null : revealOfInput(q, game.reveal, r));
+}
+
+/** What was right and what the player gave, for a type-answer, slider or ordering question. */
+function revealOfInput(q, reveal, result) {
+  const answered = result ? result.answered : Array.isArray(game.myAnswer);
+  const card = (title, testId, ...content) => h("div", { class: "card", "data-testid": testId }, h("h2", {}, title), ...content);
+  if (q.kind === "type_answer") {
+    const accepted = (reveal && reveal.accepted) || [];
+    return [
+      accepted.length ? card(accepted.length > 1 ? "Right answers" : "Right answer", "right-answer",
+        h("ul", { class: "plain" }, accepted.map((text) => h("li", { class: "typed-text" }, text)))) : null,
+      answered && game.myText !== null ? card("Your answer", "your-answer", h("p", { class: "typed-text" }, game.myText)) : null,
+    ];
+  }
+  if (q.kind === "slider") {
+    const right = reveal && reveal.correct_value !== undefined && reveal.correct_value !== null
+      ? `${formatNumber(reveal.correct_value, q.slider)}${reveal.tolerance ? ` (± ${formatNumber(reveal.tolerance, { ...q.slider, unit: "" })} counts as right)` : ""}`
+      : null;
+    return [
+      right ? card("Right answer", "right-answer", h("p", { class: "big-number" }, right)) : null,
+      answered && game.myValue !== null ? card("Your answer", "your-answer", h("p", { class: "big-number" }, formatNumber(game.myValue, q.slider))) : null,
+    ];
+  }
+  const orderOf = (order) => h("ol", { class: "plain numbered" }, order.map((i) => h("li", {}, choiceLabel(i))));
+  return [
+    reveal && reveal.correct.length ? card("Right order", "right-answer", orderOf(reveal.correct)) : null,
+    answered && game.myAnswer && game.myAnswer.length ? card("Your order", "your-answer", orderOf(game.myAnswer)) : null,
+  ];
 }
 
 function announceResult() {

@@ -5,7 +5,11 @@ import { download } from "./api.js";
 import { h, replace, pts, ordinal } from "./dom.js";
 import { distribution } from "./views.js";
 
-const KIND_LABEL = { single: "Single choice", multiple: "Multiple choice", true_false: "True or false", poll: "Poll" };
+const KIND_LABEL = {
+  single: "Single choice", multiple: "Multiple choice", true_false: "True or false", poll: "Poll",
+  type_answer: "Type answer", slider: "Slider", ordering: "Ordering", info: "Info slide",
+};
+const PICKING = new Set(["single", "multiple", "true_false", "poll"]);
 const POLL_EVERY_MS = 2000;
 
 export async function drawResults(main, gameId, { call }) {
@@ -57,7 +61,9 @@ export async function drawResults(main, gameId, { call }) {
             q.kind === "poll" ? null : `${q.answered_correctly} correct`,
             q.average_elapsed === null ? null : `average time ${q.average_elapsed.toFixed(1)} s`,
           ].filter(Boolean).join(" · ")),
-          distribution(choiceTexts(quiz, q), q.choice_counts, q.correct, { poll: q.kind === "poll" })))));
+          PICKING.has(q.kind)
+            ? distribution(choiceTexts(quiz, q), q.choice_counts, q.correct, { poll: q.kind === "poll" })
+            : rightAnswer(quiz, q)))));
     if (waiting) timer = window.setTimeout(() => load().catch(() => {}), POLL_EVERY_MS);
   }
 
@@ -75,6 +81,20 @@ async function currentQuiz(game, call) {
   } catch {
     return null; // deleted since: the statistics still stand without the answer texts
   }
+}
+
+/** The right answer of a type-answer, slider or ordering question, from the quiz as it is now
+ * (only while the question still reads the same: it may have been edited since the game). */
+function rightAnswer(quiz, q) {
+  const now = quiz && quiz.questions[q.index];
+  if (!now || now.text !== q.text || now.kind !== q.kind) return null;
+  if (q.kind === "type_answer") return h("p", {}, `Right answers: ${now.accepted.join(", ")}`);
+  if (q.kind === "slider") {
+    const s = now.slider;
+    return h("p", {}, `Right answer: ${s.answer}${s.unit ? ` ${s.unit}` : ""}${s.tolerance ? ` (± ${s.tolerance})` : ""}`);
+  }
+  if (q.kind === "ordering") return h("p", {}, `Right order: ${now.choices.map((c) => c.text).join(" > ")}`);
+  return null;
 }
 
 function choiceTexts(quiz, q) {

@@ -6,6 +6,7 @@
 // on the host's phone as the remote); moderation (the player list, kick) is in the remote
 // only, so nothing of it is projected. The game service decides; this only asks.
 
+import { formatNumber } from "./answers.js";
 import { h, replace, announce, pts, ordinal } from "./dom.js";
 import { Countdown } from "./gameclient.js";
 import { HostGame } from "./hostgame.js";
@@ -14,6 +15,11 @@ import { Sound } from "./sound.js";
 
 const POINTS_LABEL = { double: "Double points", none: "No points", standard: "" };
 const STREAK_SHOWN_FROM = 2;
+const ON_THE_PHONE = {
+  type_answer: "Type your answer on your phone",
+  slider: "Pick the number on your phone",
+  ordering: "Put these in order on your phone",
+};
 
 export async function drawScreen(main, gameId, { call }) {
   document.body.classList.add("screen");
@@ -229,6 +235,71 @@ export async function drawScreen(main, gameId, { call }) {
     }));
   }
 
+  /** While a type-answer, slider or ordering question is open: what to do, and for an ordering
+   * question its items (shuffled, as the phones show them). */
+  function inputPanel(q) {
+    if (q.kind === "ordering") {
+      return h("ol", { class: `tiles order-tiles n${q.choices.length}`, id: "tiles", "aria-label": "Items to put in order" },
+        q.choices.map((text, i) => h("li", { class: `tile choice-${i}` }, shapeIcon(i), h("span", { class: "text" }, text))));
+    }
+    if (q.kind === "slider") {
+      return h("div", { class: "panel", id: "panel" },
+        h("p", { class: "panel-text" }, ON_THE_PHONE.slider),
+        scale(q.slider));
+    }
+    return h("div", { class: "panel", id: "panel" },
+      h("p", { class: "panel-icon", "aria-hidden": "true" }, "⌨"),
+      h("p", { class: "panel-text" }, ON_THE_PHONE.type_answer));
+  }
+
+  /** A slider's scale from end to end; with a reveal, the right number and its tolerance. */
+  function scale(slider, reveal = null) {
+    const span = slider.max - slider.min;
+    const at = (value) => `${Math.min(100, Math.max(0, ((value - slider.min) / span) * 100))}%`;
+    const track = h("div", { class: "scale-track", "aria-hidden": "true" });
+    if (reveal) {
+      const low = reveal.correct_value - (reveal.tolerance || 0);
+      const high = reveal.correct_value + (reveal.tolerance || 0);
+      track.append(
+        h("span", { class: "scale-band", style: `left:${at(low)};width:calc(${at(high)} - ${at(low)})` }),
+        h("span", { class: "scale-mark", style: `left:${at(reveal.correct_value)}` }));
+    }
+    return h("div", { class: "scale", "data-testid": "scale" },
+      h("span", { class: "scale-end" }, formatNumber(slider.min, slider)),
+      track,
+      h("span", { class: "scale-end" }, formatNumber(slider.max, slider)));
+  }
+
+  /** The answer to a type-answer, slider or ordering question, and how many got it. */
+  function revealPanel(q, r) {
+    const [right, partly, wrong] = r.distribution;
+    const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+    const tally = h("p", { class: "panel-tally", "data-testid": "tally" },
+      q.kind === "slider"
+        ? `${count(right, "right", "right")} · ${count(partly, "close", "close")} · ${count(wrong, "off", "off")}`
+        : q.kind === "ordering"
+          ? `${count(right, "player", "players")} got the order right`
+          : `${count(right, "right answer", "right answers")} · ${count(wrong, "wrong", "wrong")}`);
+    if (q.kind === "ordering") {
+      return h("div", { class: "reveal-panel" },
+        h("ol", { class: `tiles order-tiles n${q.choices.length}`, id: "tiles", "aria-label": "The right order" },
+          r.correct.map((i, place) => h("li", { class: `tile choice-${i} is-correct` },
+            h("span", { class: "place" }, `${place + 1}.`), shapeIcon(i), h("span", { class: "text" }, q.choices[i])))),
+        tally);
+    }
+    if (q.kind === "slider") {
+      return h("div", { class: "panel reveal-panel", id: "panel" },
+        h("p", { class: "panel-answer", "data-testid": "right-answer" }, formatNumber(r.correct_value, q.slider),
+          r.tolerance ? h("span", { class: "panel-tolerance" }, ` ± ${formatNumber(r.tolerance, { ...q.slider, unit: "" })}`) : null),
+        scale(q.slider, r),
+        tally);
+    }
+    return h("div", { class: "panel reveal-panel", id: "panel" },
+      h("ul", { class: "accepted", "data-testid": "right-answer", "aria-label": "Right answers" },
+        (r.accepted || []).map((text) => h("li", {}, text))),
+      tally);
+  }
+
   function drawInfo() {
     const q = m.question;
     document.title = "PartyQuiz";
@@ -258,10 +329,11 @@ export async function drawScreen(main, gameId, { call }) {
           h("div", { class: `countdown${m.paused ? " paused" : ""}`, id: "timer" }, countEl, h("span", { class: "visually-hidden", id: "timer-text" })),
           h("div", { class: "q-main" },
             h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`), points ? h("span", { class: "badge" }, points) : null, m.paused ? h("span", { class: "badge paused-badge" }, "Paused") : null),
-            h("h1", { class: "q-text", id: "q-text" }, q.text)),
+            h("h1", { class: "q-text", id: "q-text" }, q.text),
+            q.kind === "ordering" ? h("p", { class: "q-hint" }, ON_THE_PHONE.ordering) : null),
           h("div", { class: "answer-count", id: "answered", "data-testid": "answered", "aria-live": "polite" },
             h("b", {}, String(m.answered)), " ", h("span", {}, `of ${m.playerCount} answered`))),
-        tiles(q)));
+        q.kind in ON_THE_PHONE ? inputPanel(q) : tiles(q)));
     if (countdown) countdown.stop();
     countdown = new Countdown(countEl, fillEl, (s) => {
       const text = document.getElementById("timer-text");
@@ -284,7 +356,7 @@ export async function drawScreen(main, gameId, { call }) {
             h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`)),
             h("h1", { class: "q-text", id: "q-text" }, q.text)),
           h("div", { class: "answer-count" }, h("b", {}, String(r.answered)), " ", h("span", {}, `of ${r.total} answered`))),
-        h("div", { "data-testid": "distribution" }, tiles(q, { reveal: r }))));
+        h("div", { "data-testid": "distribution" }, q.kind in ON_THE_PHONE ? revealPanel(q, r) : tiles(q, { reveal: r }))));
   }
 
   function streakBadge(e) {
