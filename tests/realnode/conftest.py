@@ -13,7 +13,8 @@ Fixture API (the shape of the e2e tier's):
         (harness.node_location), so it runs beside the e2e tier's kwok plane.
     cluster  (session) -> tests.e2e.kube.Cluster   node.cluster
     images  (session) -> dict[str, str]   image references by name (web, ws, operator, postgres,
-        redis and the test-built web-upgrade, web-never-ready), imported into the node
+        redis and the test-built web-upgrade, web-never-ready), imported into the node; the
+        PostgreSQL and Redis test images under tags naming their versions (15, 7.0)
     namespace  (function) -> str   a fresh namespace labelled
         pod-security.kubernetes.io/enforce=restricted, deleted afterwards
     host_before  (session) -> HostState   the host's routes, firewall and sysctls before any
@@ -43,7 +44,7 @@ from tests.realnode.harness import (
     unique,
 )
 from tests.realnode.host import HostState, host_state
-from tests.realnode.images import BUILT, image_refs
+from tests.realnode.images import BUILT, STORE_VERSIONS, image_refs, store_ref
 
 REALNODE_DIR = Path(__file__).resolve().parent
 _HOST_BEFORE = pytest.StashKey[HostState]()
@@ -140,6 +141,10 @@ def images(node: RealNode, report: dict[str, str]) -> dict[str, str]:
     started = time.monotonic()
     node.load_images(*refs.values())
     report["image import (skipped when present)"] = f"{time.monotonic() - started:.1f} s"
+    for part in STORE_VERSIONS:
+        versioned = store_ref(refs[part], part)
+        node.tag_image(refs[part], versioned)
+        refs[part] = versioned
     return refs
 
 

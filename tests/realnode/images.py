@@ -33,3 +33,15 @@ def image_refs() -> dict[str, str]:
     repo = os.environ.get("PARTYQUIZ_IMAGE_REPO", "localhost")
     tag = image_tag()
     return {part: f"{repo}/partyquiz-{name}:{tag}" for part, name in BUILT.items()}
+
+
+# The PostgreSQL and Redis test images are built from Debian bookworm's postgresql-15 and
+# redis-server 7.0 (hack/images/test/). On the node they also carry those versions as their tags,
+# the way a registry mirror of the official images would: the operator reads the major version
+# from the tag and refuses one that is too old.
+STORE_VERSIONS = {"postgres": "15", "redis": "7.0"}
+
+
+def store_ref(built: str, part: str) -> str:
+    """The name ``part``'s test image (built as ``built``) goes by on the node."""
+    return f"{built.rsplit(':', 1)[0]}:{STORE_VERSIONS[part]}"
