@@ -3,10 +3,11 @@
 One PartyQuiz (examples/minimal.yaml, images pointed at the local builds) lives through the
 module the way it would in production: installed by the operator that `helm install` started,
 played, upgraded with a pre-migration backup, disrupted mid-game, handed a broken release that
-is rolled back, restored from a backup. Each step is a module fixture that runs once and records
-what happened; each test asserts what a user would see. Real containers run every step: the
-migration Job migrates a real PostgreSQL pod, probes hit real endpoints, Services resolve
-through CoreDNS and NetworkPolicies are enforced by kube-router."""
+is rolled back, restored from a backup, deleted with and without its data. Each step is a
+module fixture that runs once and records what happened; each test asserts what a user would
+see. Real containers run every step: the migration Job migrates a real PostgreSQL pod, probes
+hit real endpoints, Services resolve through CoreDNS and NetworkPolicies are enforced by
+kube-router."""
 
 from __future__ import annotations
 
@@ -703,3 +704,77 @@ def test_a_restore_from_the_operators_backup_as_the_runbook_says_brings_back_tha
     # The schema is the dump's: before the upgrade's migration.
     assert psql(cluster, namespace, "SELECT to_regclass('upgrade_probe') IS NULL") == "t"
     assert len([p for p in pods(cluster, namespace, "web") if ready(p)]) == 2
+
+
+# --- 7. deleting the PartyQuiz, with and without its data ----------------------------------------
+
+
+def _instance_objects(cluster: Cluster, namespace: str) -> list[str]:
+    kinds = "pvc,secret,statefulset,deployment,service,job,pod,networkpolicy,configmap"
+    result = cluster.kubectl(
+        "get", kinds, "-n", namespace, "-l", f"app.kubernetes.io/instance={NAME}", "-o", "name"
+    )
+    return sorted(result.stdout.split())
+
+
+def _delete_and_wait(cluster: Cluster, namespace: str) -> None:
+    cluster.kubectl("delete", "partyquiz", NAME, "-n", namespace, "--timeout=300s", timeout=330)
+    wait_for(
+        lambda: not [p for p in _instance_objects(cluster, namespace) if p.startswith("pod/")],
+        timeout=180,
+        message="the instance's pods to go",
+    )
+
+
+@pytest.fixture(scope="module")
+def deleted_and_recreated(deployment: Deployment, restored: dict[str, Any]) -> dict[str, Any]:
+    cluster, namespace = deployment.cluster, deployment.namespace
+    volumes = {
+        c["metadata"]["name"]: c["spec"]["volumeName"]
+        for c in cluster.get_json("pvc", "-n", namespace)["items"]
+    }
+    _delete_and_wait(cluster, namespace)
+    kept = _instance_objects(cluster, namespace)
+    kept_volumes = {
+        c["metadata"]["name"]: c["spec"]["volumeName"]
+        for c in cluster.get_json("pvc", "-n", namespace)["items"]
+    }
+    cluster.apply(example_manifest(deployment.images, deployment.version), namespace)
+    wait_for_phase(cluster, namespace, "Ready", timeout=600)
+    with web_api(cluster, namespace) as api:
+        titles = quiz_titles(api, log_in(api, deployment.host.email))
+    # Now without the data.
+    patch_spec(cluster, namespace, {"retainDataOnDelete": False})
+    claims = [c["spec"]["volumeName"] for c in cluster.get_json("pvc", "-n", namespace)["items"]]
+    _delete_and_wait(cluster, namespace)
+    wait_for(
+        lambda: not _instance_objects(cluster, namespace),
+        timeout=180,
+        message="every object of the instance to go",
+    )
+    wait_for(
+        lambda: all(cluster.kubectl("get", "pv", v, check=False).returncode for v in claims),
+        timeout=180, message="the volumes to be deleted",
+    )  # fmt: skip
+    return {
+        "volumes": volumes,
+        "kept": kept,
+        "kept_volumes": kept_volumes,
+        "titles": titles,
+        "left": _instance_objects(cluster, namespace),
+    }
+
+
+def test_deleting_keeps_the_data_when_asked_and_a_new_partyquiz_of_that_name_finds_it(
+    deleted_and_recreated: dict[str, Any], upgraded: dict[str, Any]
+) -> None:
+    result = deleted_and_recreated
+    titles_before_upgrade, _ = upgraded["titles"]
+
+    assert result["kept_volumes"] == result["volumes"]  # the same claims on the same volumes
+    assert {o for o in result["kept"] if not o.startswith("persistentvolumeclaim/")} == {
+        f"secret/{NAME}-credentials"
+    }
+    assert titles_before_upgrade <= result["titles"]
+    # Without retainDataOnDelete nothing of the instance is left, volumes included.
+    assert result["left"] == []
