@@ -22,16 +22,18 @@ esac
 [ "$(id -u)" -eq 0 ] || die "stopping a real node needs root"
 
 started=$SECONDS
-# Sends SIGKILL to every PID on stdin, once per PID.
-kill_all() { sort -u | while read -r pid; do [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; done; true; }
+# Sends SIGKILL to every PID on stdin, once per PID. One that is gone already (a container's
+# process dies with its parent) is no error.
+kill_all() { sort -u | while read -r pid; do [ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true; done; }
 
-# Processes in this node's cgroup: containers and anything they started.
+# Processes in this node's cgroup: containers and anything they started. A container's cgroup
+# can go while find walks it (its shim removes it as the container dies): what is gone has no
+# processes left to list, so that is no error.
 cgroup_pids() {
     local h
     for h in $(cgroup_hierarchies); do
-        [ -d "$h/$CGROUP_NAME" ] && find "$h/$CGROUP_NAME" -name cgroup.procs -exec cat {} + 2>/dev/null
+        [ ! -d "$h/$CGROUP_NAME" ] || find "$h/$CGROUP_NAME" -name cgroup.procs -exec cat {} + 2>/dev/null || true
     done
-    true
 }
 # Processes that live in the given namespace (a /proc/<pid>/ns/<kind> link target).
 pids_in_namespace() { # kind link-target
