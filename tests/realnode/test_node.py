@@ -126,9 +126,23 @@ def test_two_nodes_share_the_machine_and_stopping_one_gives_the_host_back(
         second.cluster.wait("pod/on-second-node", "condition=Ready", other, timeout=120)
         assert cgroup_dirs(second.cgroup_root.strip("/"))
         netns_link = f"net:[{os.stat(f'/run/netns/{second.netns}').st_ino}]"
+        # What `make cluster-down` runs: it stops everything and keeps only the state dir.
+        second.stop()
+        stopped = {
+            "netns": second.netns in netns_names(),
+            "cgroups": cgroup_dirs(second.cgroup_root.strip("/")),
+            "processes": processes_mentioning(str(state_dir)),
+            "in its network namespace": processes_in_namespace("net", netns_link),
+            "mounts": mount_lines(str(state_dir)) + mount_lines(second.netns),
+            "state kept": state_dir.is_dir(),
+        }
     finally:
         second.stop(purge=True)
 
+    assert stopped == {
+        "netns": False, "cgroups": [], "processes": [], "in its network namespace": [],
+        "mounts": [], "state kept": True,
+    }  # fmt: skip
     assert second.netns not in netns_names()
     assert cgroup_dirs(second.cgroup_root.strip("/")) == []
     assert processes_mentioning(str(state_dir)) == []
