@@ -16,7 +16,8 @@ Fixture API (the shape of the e2e tier's):
         redis and the test-built web-upgrade, web-never-ready), imported into the node; the
         PostgreSQL and Redis test images under tags naming their versions (15, 7.0)
     namespace  (function) -> str   a fresh namespace labelled
-        pod-security.kubernetes.io/enforce=restricted, deleted afterwards
+        pod-security.kubernetes.io/enforce=restricted, deleted afterwards (and, if a session
+        was interrupted before that, when the next session takes the node)
     host_before  (session) -> HostState   the host's routes, firewall and sysctls before any
         node of this session started
 
@@ -47,6 +48,8 @@ from tests.realnode.host import HostState, host_state
 from tests.realnode.images import BUILT, STORE_VERSIONS, image_refs, store_ref
 
 REALNODE_DIR = Path(__file__).resolve().parent
+# On every namespace the tier makes.
+TIER_LABEL = "partyquiz.dev/realnode"
 _HOST_BEFORE = pytest.StashKey[HostState]()
 _REPORT = pytest.StashKey[dict[str, str]]()
 
@@ -92,6 +95,11 @@ def report(request: pytest.FixtureRequest) -> dict[str, str]:
     return request.config.stash.setdefault(_REPORT, {})
 
 
+def with_load(seconds: float) -> str:
+    """A measured duration for the report, with the machine's 1-minute load average then."""
+    return f"{seconds:.1f} s (load {os.getloadavg()[0]:.1f})"
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
@@ -119,14 +127,18 @@ def node(report: dict[str, str]) -> Iterator[RealNode]:
     started = time.monotonic()
     handle = RealNode.start(state_dir, port_base) if started_here else RealNode.attach(env)
     if started_here:
-        report["node bring-up (up.sh)"] = f"{time.monotonic() - started:.1f} s"
+        report["node bring-up (up.sh)"] = with_load(time.monotonic() - started)
+    # Namespaces an interrupted earlier session left: their pods would run on, loading the node.
+    handle.cluster.kubectl(
+        "delete", "namespace", "-l", f"{TIER_LABEL}=true", "--wait=false", check=False
+    )
     try:
         yield handle
     finally:
         if started_here:
             started = time.monotonic()
             handle.stop()
-            report["node teardown (down.sh)"] = f"{time.monotonic() - started:.1f} s"
+            report["node teardown (down.sh)"] = with_load(time.monotonic() - started)
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +152,7 @@ def images(node: RealNode, report: dict[str, str]) -> dict[str, str]:
     refs = image_refs()
     started = time.monotonic()
     node.load_images(*refs.values())
-    report["image import (skipped when present)"] = f"{time.monotonic() - started:.1f} s"
+    report["image import (skipped when present)"] = with_load(time.monotonic() - started)
     for part in STORE_VERSIONS:
         versioned = store_ref(refs[part], part)
         node.tag_image(refs[part], versioned)
@@ -150,7 +162,7 @@ def images(node: RealNode, report: dict[str, str]) -> dict[str, str]:
 
 def make_namespace(cluster: Cluster, prefix: str = "pq-rn") -> str:
     name = unique(prefix)
-    labels = {"partyquiz.dev/realnode": "true"}
+    labels = {TIER_LABEL: "true"}
     for mode in ("enforce", "warn", "audit"):
         labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
         labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import redis
 from tests.e2e.kube import Cluster, wait_for
-from tests.realnode.conftest import delete_namespace, make_namespace
+from tests.realnode.conftest import delete_namespace, make_namespace, with_load
 from tests.realnode.harness import (
     RealNode,
     pod_manifest,
@@ -108,7 +108,7 @@ def deployment(
     cluster.apply(example_manifest(images, deployment.version), namespace)
     wait_for_phase(cluster, namespace, "Ready", timeout=600)
     deployment.apply_to_ready_seconds = round(time.monotonic() - started, 1)
-    report["minimal.yaml apply -> Ready"] = f"{deployment.apply_to_ready_seconds} s"
+    report["minimal.yaml apply -> Ready"] = with_load(deployment.apply_to_ready_seconds)
     try:
         yield deployment
     finally:
@@ -367,7 +367,7 @@ def upgraded(deployment: Deployment, played: dict[str, Any]) -> dict[str, Any]:
         create_quiz(api, host, "Written after the upgrade")
     deployment.version = f"{deployment.version}-{UPGRADE}"
     return {
-        "before": before, "after": pq["status"], "seconds": seconds,
+        "before": before, "after": pq["status"], "seconds": seconds, "took": with_load(seconds),
         "titles": (titles_before, titles_after),
         "detail": detail, "backups": _backups(deployment),
     }  # fmt: skip
@@ -378,7 +378,7 @@ def test_an_upgrade_backs_up_migrates_and_rolls_out_without_losing_game_data(
 ) -> None:
     cluster, namespace = deployment.cluster, deployment.namespace
     revision = upgraded["after"]["revisions"]["current"]
-    report["upgrade (backup, migration, rollout) -> Ready"] = f"{upgraded['seconds']} s"
+    report["upgrade (backup, migration, rollout) -> Ready"] = upgraded["took"]
 
     assert revision != upgraded["before"]["revisions"]["current"]
     (backup,) = [
