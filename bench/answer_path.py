@@ -1,9 +1,10 @@
 """Micro-benchmark of the game service's answer path without the network (never timed in CI).
 
 Runs the real ``GameService`` (its runner, engine and fan-out) with N players in an open
-question and feeds it N answer frames through ``_on_frame``, the way the WebSocket handler does,
-yielding to the event loop every ``--every`` frames. Transports are sinks that count writes, so
-the figure is the Python work per answer from the frame to its receipt leaving -- what the suite
+question and feeds it N answer frames through ``_on_frame``, the way the WebSocket handlers of
+N connections do (each in a task of its own), yielding to the event loop every ``--every``
+frames (16: frames arriving in bursts, as under load). Transports are sinks that count writes,
+so the figure is the Python work per answer from the frame to its receipt leaving -- what the suite
 pays on top of websockets' receive path and two system calls.
 
 Embedded by default; with ``--redis`` two replicas share the game on a Redis of their own (the
@@ -42,14 +43,18 @@ from partyquiz_ws.webclient import WebClient
 
 
 class _Sink:
-    """A transport that keeps nothing and counts writes; ``done`` is set at ``expected``."""
+    """A transport that keeps nothing and counts writes (and error frames); ``done`` is set
+    at ``expected``."""
 
     writes = 0
     expected = 0
+    errors = 0
     done: asyncio.Event | None = None
 
     def write(self, data: bytes) -> None:
         _Sink.writes += 1
+        if b'"type":"error"' in data:
+            _Sink.errors += 1
         if _Sink.done is not None and _Sink.writes >= _Sink.expected:
             _Sink.done.set()
 
@@ -89,7 +94,15 @@ async def run(
 ) -> tuple[float, float]:
     """Return (CPU seconds per answer in this process, in Redis) for ``players`` answers."""
     game_id = GameId("bench")
-    state = game.new_game(game_id, bench_quiz())
+    quiz = bench_quiz()
+    # Answers open at once: no get-ready screen, no reading time.
+    quiz = quiz.model_copy(
+        update={
+            "settings": quiz.settings.model_copy(update={"get_ready_seconds": 0}),
+            "questions": tuple(q.model_copy(update={"read_seconds": 0}) for q in quiz.questions),
+        }
+    )
+    state = game.new_game(game_id, quiz)
     for i in range(players):
         join = game.Join(
             player_id=PlayerId(f"player-{i:05d}"), device_id=DeviceId(f"d{i}"), nickname=f"P{i}"
@@ -136,8 +149,12 @@ async def run(
     started = time.process_time()
     if profiler:
         profiler.enable()
+    handling = set()
     for i, (service, client) in enumerate(answering):
-        await service._on_frame(client, frames[i])
+        # Each connection's handler awaits its own frame; connections do not wait for each other.
+        task = asyncio.ensure_future(service._on_frame(client, frames[i]))
+        handling.add(task)
+        task.add_done_callback(handling.discard)
         if i % every == every - 1:
             await asyncio.sleep(0)
     await asyncio.wait_for(_Sink.done.wait(), 120)
@@ -145,6 +162,8 @@ async def run(
         profiler.disable()
         profiler.dump_stats(profile)
     cpu = time.process_time() - started
+    if _Sink.errors:
+        raise SystemExit(f"{_Sink.errors} answers were refused: this would measure refusals")
     redis_cpu = (_cpu_of(redis_pid) - redis_before) if redis_pid else 0.0
     for service, web in services:
         await service.stop()
