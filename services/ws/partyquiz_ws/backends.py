@@ -76,22 +76,36 @@ class Batch:
     """What one commit publishes on one channel: the game, the owner's clock when it
     published, and the routed items ``fanout.Hub.deliver`` sends (lists of JSON values, each
     frame already encoded). The embedded bus hands the object itself to the listener; Redis
-    carries ``encode()``'s JSON and the listener ``decode``s it, with the same result."""
+    carries ``encode()``'s JSON and the listener ``decode``s it, with the same result.
+
+    ``src`` names the replica that published it (empty from older replicas): that replica
+    delivered it to its own connections already and skips it when Redis brings it back."""
 
     game_id: GameId
     ts: float
     items: list[list[Any]]
+    src: str = ""
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {"g": self.game_id, "ts": self.ts, "items": self.items}, default=_tuple_as_array
-        )
+        # ``src`` leads, so that its publisher recognises a batch by its first bytes.
+        data: dict[str, Any] = {"src": self.src} if self.src else {}
+        data.update(g=self.game_id, ts=self.ts, items=self.items)
+        return orjson.dumps(data, default=_tuple_as_array)
+
+    @staticmethod
+    def published_by(payload: bytes, replica: str) -> bool:
+        """Whether ``payload`` is an encoded batch that ``replica`` published, read from its
+        first bytes without decoding the rest."""
+        return bool(replica) and payload.startswith(b'{"src":' + orjson.dumps(replica) + b",")
 
     @classmethod
     def decode(cls, payload: bytes) -> Batch:
         """Read a published batch; raises ``ValueError`` or ``KeyError`` when it is not one."""
         data = orjson.loads(payload)
-        return cls(GameId(data["g"]), float(data["ts"]), list(data["items"]))
+        src = data.get("src")
+        return cls(
+            GameId(data["g"]), float(data["ts"]), list(data["items"]), "" if src is None else src
+        )
 
 
 def game_channel(game_id: GameId) -> str:

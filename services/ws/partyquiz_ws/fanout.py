@@ -210,9 +210,19 @@ class Hub:
         return sum(len(r.players) for r in self.rooms.values())
 
     def deliver(self, payload: Payload) -> None:
-        """Fan one published batch out to the local connections it concerns."""
+        """Fan one published batch out to the local connections it concerns.
+
+        A batch this replica published came to its connections straight from its runner
+        (``Batch`` objects are handed over as they are); when the bus brings it back encoded,
+        it is skipped."""
         started = time.perf_counter()
-        batch = payload if isinstance(payload, Batch) else Batch.decode(payload_bytes(payload))
+        if isinstance(payload, Batch):
+            batch = payload
+        else:
+            data = payload_bytes(payload)
+            if Batch.published_by(data, self.replica_id):
+                return
+            batch = Batch.decode(data)
         self._metrics.pubsub_lag.observe(max(0.0, time.time() - batch.ts))
         room = self.rooms.get(batch.game_id)
         counts: dict[str, int] = {}

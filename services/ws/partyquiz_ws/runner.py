@@ -21,13 +21,14 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import orjson
 
 from partyquiz_core import game
 from partyquiz_core.ids import GameId
 from partyquiz_core.protocol import Phase
-from partyquiz_ws.backends import Backend, Batch, Publication, Snapshot, id_after
+from partyquiz_ws.backends import Backend, Batch, Publication, Snapshot, id_after, replica_channel
 from partyquiz_ws.engine import (
     Engine,
     Outcome,
@@ -82,6 +83,7 @@ class GameRunner:
         on_results: Callable[[], None],
         clock: Clock = time.time,
         snapshot_every: float = SNAPSHOT_EVERY,
+        deliver_here: Callable[[Batch], None] | None = None,
     ) -> None:
         self.game_id = game_id
         self._backend = backend
@@ -93,6 +95,10 @@ class GameRunner:
         self._on_started = on_started
         self._on_results = on_results
         self._clock = clock
+        # With a bus between processes, what this replica publishes reaches its own
+        # connections from here, straight after the commit, not back through the bus; its
+        # own reply channel is then not published at all (nobody else listens to it).
+        self._deliver_here = deliver_here if not backend.keeps_objects else None
         # An in-process backend keeps the state object itself: saving it costs nothing.
         self._snapshot_every = 0.0 if backend.keeps_objects else snapshot_every
         self.owning = False
@@ -292,16 +298,23 @@ class GameRunner:
         save: bool,
     ) -> None:
         publications: list[Publication] = []
+        here: list[Batch] = []  # delivered to this replica's own connections after the commit
+        own = replica_channel(self._replica)
+        src = self._replica if self._deliver_here is not None else ""
         # Replies first: a joiner's welcome must precede the broadcasts that follow it.
         game_channel_items = None
         for channel, items in out.channel_items():
-            payload = Batch(self.game_id, self._clock(), items)
+            payload = Batch(self.game_id, self._clock(), items, src)
             if channel.startswith("pq:g:"):
                 game_channel_items = Publication(channel, payload)
+            elif src and channel == own:
+                here.append(payload)
             else:
                 publications.append(Publication(channel, payload))
         if game_channel_items is not None:
             publications.append(game_channel_items)
+            if src:
+                here.append(cast(Batch, game_channel_items.payload))
         results = None
         if is_ended(state) and not is_ended(before):
             results = orjson.dumps(results_payload(state, now))
@@ -325,6 +338,9 @@ class GameRunner:
         )
         if not ok:
             raise LeaseLostError("commit refused")
+        if self._deliver_here is not None:
+            for batch in here:
+                self._deliver_here(batch)
         if snapshot is not None:
             self._committed_id = last_id
             self._logged = len(state.log)

@@ -49,7 +49,7 @@ from partyquiz_core.protocol import (
     ResumeMsg,
     parse_client_message,
 )
-from partyquiz_ws.backends import Backend, Snapshot, game_channel, replica_channel
+from partyquiz_ws.backends import Backend, Batch, Snapshot, game_channel, replica_channel
 from partyquiz_ws.collector import CollectorPolicy
 from partyquiz_ws.engine import (
     KIND_COMMAND,
@@ -176,6 +176,12 @@ class GameService:
                 log.exception("bus listener failed; reconnecting")
                 await asyncio.sleep(0.5)
 
+    def _deliver_here(self, batch: Batch) -> None:
+        try:
+            self.hub.deliver(batch)
+        except Exception:
+            log.exception("could not deliver a batch of this replica's own")
+
     async def _heartbeat(self) -> None:
         while True:
             with contextlib.suppress(Exception):
@@ -225,6 +231,7 @@ class GameService:
             on_results=self.courier.wake,
             clock=self.clock,
             snapshot_every=self.settings.snapshot_interval_seconds,
+            deliver_here=self._deliver_here,
         )
         task = asyncio.get_running_loop().create_task(runner.run(), name=f"runner-{game_id}")
         self.runners[game_id] = (runner, task)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from partyquiz_core.ids import GameId, JoinCode
-from partyquiz_ws.backends import Backend, Publication, Snapshot
+from partyquiz_ws.backends import Backend, Batch, Publication, Snapshot
 from partyquiz_ws.memory_backend import memory_backend
 from partyquiz_ws.redis_backend import redis_backend
 
@@ -230,3 +230,15 @@ async def test_an_owner_of_many_games_waits_for_all_of_them_on_few_connections(
         ]
     finally:
         await backend.close()
+
+
+def test_a_batch_names_its_publisher_and_one_from_an_older_replica_reads_the_same() -> None:
+    items = [["question", "{}"]]
+    own = Batch(GAME, 1.5, items, "replica-a").encode()
+    assert Batch.published_by(own, "replica-a")
+    assert not Batch.published_by(own, "replica-b")
+    assert not Batch.published_by(own, "")
+    assert Batch.decode(own) == Batch(GAME, 1.5, items, "replica-a")
+    older = b'{"g":"g1","ts":1.5,"items":[["question","{}"]]}'
+    assert not Batch.published_by(older, "replica-a")
+    assert Batch.decode(older) == Batch(GAME, 1.5, items)

@@ -207,3 +207,45 @@ async def test_resuming_on_one_replica_closes_the_players_connection_on_the_othe
         assert code_seen == 4009
         await host.close()
         await new.close()
+
+
+async def test_players_on_the_owners_replica_and_on_the_other_get_every_frame_once(
+    fresh_redis_url: str,
+) -> None:
+    async with two_replicas(fresh_redis_url) as (first, a, b):
+        game_id, code = await create_game(first)
+        host = await Peer.open(a.url)  # the host's replica owns the game
+        await host.send(type="host", host_token=host_token(game_id, code))
+        await host.expect("host_welcome")
+        near, far, idle = await Peer.open(a.url), await Peer.open(b.url), await Peer.open(b.url)
+        for peer, name in ((near, "Near"), (far, "Far"), (idle, "Idle")):
+            assert (await peer.join(code, name))["type"] == "welcome"
+        await host.send(type="start")
+        for peer in (near, far):
+            await peer.expect("question")
+            await peer.send(type="answer", question_index=0, choices=[0])
+            await peer.expect("answer_receipt")
+        await host.send(type="skip")
+        for peer in (near, far):
+            assert (await peer.expect("personal_result"))["result"]["correct"] is True
+
+        # The owner's batches also come back to it through Redis, in publication order on
+        # one subscription: once a later frame published by the other replica has reached
+        # ``near`` through it, every copy that could come back has come.
+        other_id, other_code = await create_game(first, join_code="BCDEFG")
+        other_host = await Peer.open(b.url)
+        await other_host.send(type="host", host_token=host_token(other_id, other_code))
+        await other_host.expect("host_welcome")
+        barrier = await Peer.open(a.url)
+        assert (await barrier.join(other_code, "Later"))["type"] == "welcome"
+        await other_host.send(type="start")
+        await barrier.expect("question")
+        await near.send(type="ping", t=1)
+        await near.expect("pong")
+
+        for peer in (near, far):
+            kinds = [m["type"] for m in peer.received]
+            for kind in ("question", "answer_receipt", "personal_result"):
+                assert kinds.count(kind) == 1, (kind, kinds)
+        for peer in (host, near, far, idle, other_host, barrier):
+            await peer.close()
