@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 KEY_TTL_SECONDS = 24 * 3600
 # Commands in flight at once: pipelines (each on a pooled connection) and commands per pipeline.
-MAX_PIPELINES = 4
+MAX_PIPELINES = 2
 MAX_PIPELINE_COMMANDS = 512
 # The shared inbox read blocks this long before it starts over (and looks for new games).
 FEED_BLOCK_MS = 1000
@@ -54,6 +54,10 @@ FEED_BLOCK_MS = 1000
 FEED_COUNT = 512
 # A game whose owner has not read its inbox for this long is left out of the shared read.
 FEED_IDLE_SECONDS = 10.0
+# After a shared read that fetched entries, the next waits this long for more to gather,
+# unless an owner waits with nothing fetched: in a burst the owners are busy applying what
+# came, and a read per arriving entry would cost more than the entries.
+FEED_GATHER_SECONDS = 0.002
 PENDING_RESULTS = "pq:results:pending"
 
 
@@ -140,6 +144,16 @@ end
 return 1
 """
 
+
+# Append a game's commands of one moment, each as an entry of its own (the format every
+# version reads), in one command. KEYS: the inbox; ARGV: the commands. Returns their ids.
+_APPEND = """
+local ids = {}
+for i = 1, #ARGV do
+  ids[i] = redis.call('XADD', KEYS[1], '*', 'c', ARGV[i])
+end
+return ids
+"""
 
 # Renew, or take back a lapsed lease nobody else took (commits are fenced by last_id too).
 _RENEW = """
@@ -357,7 +371,8 @@ def _entries(reply: Any) -> dict[str, list[tuple[str, bytes]]]:
 
 
 class RedisInbox:
-    """Appends go through the pipeliner (each returns once Redis stored its entry). Reads
+    """Appends go through the pipeliner, a game's appends of one moment in one command (each
+    returns its entry's id once Redis stored it). Reads
     that must wait are served by ONE blocking ``XREAD`` over the streams of every game this
     replica owns, on a connection of its own, which also watches a wake-up stream of this
     process: a game that joins the shared read, or whose owner starts over from another
@@ -372,11 +387,45 @@ class RedisInbox:
         self._wake_key = f"pq:wake:{uuid.uuid4().hex}"
         self._woken = START_ID  # the newest wake-up the shared read has seen
         self._waking: set[asyncio.Task[None]] = set()
+        self._hungry = asyncio.Event()  # an owner waits with nothing fetched for it
+        self._appends: dict[GameId, list[tuple[bytes, asyncio.Future[str]]]] = {}
+        self._append = pipeliner.script(_APPEND)
 
     async def append(self, game_id: GameId, entry: Payload) -> str:
-        payload = payload_bytes(entry)
-        key = _inbox_key(game_id)
-        return _str(await self._pipeliner.call(lambda pipe: pipe.xadd(key, {b"c": payload})))
+        # The commands of one game issued in one turn of the event loop are appended by one
+        # script (as entries of their own), not one XADD each: in a burst, a few answers
+        # leave together, and each command sent costs more here than in Redis.
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        waiting = self._appends.get(game_id)
+        if waiting is None:
+            waiting = self._appends[game_id] = []
+            if len(self._appends) == 1:
+                asyncio.get_running_loop().call_soon(self._send_appends)
+        waiting.append((payload_bytes(entry), future))
+        return await future
+
+    def _send_appends(self) -> None:
+        appends, self._appends = self._appends, {}
+        for game_id, waiting in appends.items():
+            task = asyncio.get_running_loop().create_task(self._append_all(game_id, waiting))
+            self._waking.add(task)
+            task.add_done_callback(self._waking.discard)
+
+    async def _append_all(
+        self, game_id: GameId, waiting: list[tuple[bytes, asyncio.Future[str]]]
+    ) -> None:
+        try:
+            ids = await self._pipeliner.evalsha(
+                self._append, [_inbox_key(game_id)], [payload for payload, _ in waiting]
+            )
+        except Exception as exc:
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), entry_id in zip(waiting, ids, strict=True):
+            if not future.done():
+                future.set_result(_str(entry_id))
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
@@ -402,6 +451,7 @@ class RedisInbox:
                 self._read_for_everyone(), name="inbox-feed"
             )
         feed.arrived.clear()
+        self._hungry.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await feed.arrived.wait()
@@ -451,6 +501,11 @@ class RedisInbox:
                 entries = fetched.get(feed.key)
                 if entries and feed.epoch == epoch and self._feeds.get(game_id) is feed:
                     feed.accept(entries)
+            if fetched:
+                self._hungry.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(FEED_GATHER_SECONDS):
+                        await self._hungry.wait()
 
     async def close(self) -> None:
         for task in [self._task, *self._waking]:

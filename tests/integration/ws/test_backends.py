@@ -201,6 +201,18 @@ async def test_a_burst_of_appends_waits_for_connections_instead_of_failing(
         await backend.close()
 
 
+async def test_appends_of_several_games_at_once_keep_each_games_order(backend: Backend) -> None:
+    games = [GameId(f"{GAME}-{n}") for n in range(3)]
+    sent = [(game, f"{game}:{i}".encode()) for i in range(50) for game in games]
+    ids = await asyncio.gather(*(backend.inbox.append(game, entry) for game, entry in sent))
+    for game in games:
+        entries = await backend.inbox.read(game, "0-0", 1000, 0)
+        assert [entry for _, entry in entries] == [e for g, e in sent if g == game]
+        assert [entry_id for entry_id, _ in entries] == [
+            entry_id for (g, _), entry_id in zip(sent, ids, strict=True) if g == game
+        ]
+
+
 async def test_an_owner_starting_over_reads_again_from_its_new_position(backend: Backend) -> None:
     ids = [await backend.inbox.append(GAME, f"e{i}".encode()) for i in range(4)]
     assert [e[0] for e in await backend.inbox.read(GAME, ids[1], 10, 0)] == ids[2:]
