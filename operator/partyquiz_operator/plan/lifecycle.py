@@ -686,6 +686,26 @@ def _observed(p: _Pass, name: str) -> dict[str, Any] | None:
     return dict(live) if live is not None else None
 
 
+def _came_right(p: _Pass, revision: str) -> bool:
+    """Whether a first install that failed to roll out now runs as it should by itself.
+
+    With nothing to roll back to, its pods stay and the kubelet keeps restarting them; a
+    container that crashed while starting (a store not answering yet) may then run. Once both
+    Deployments run ``revision`` with every pod available and none stuck, the failure is over.
+    A failed migration never comes right by itself.
+    """
+    previous = p.previous
+    if previous.known_good is not None or previous.revisions.migrated != revision:
+        return False
+    for component, name in ((COMPONENT_WEB, web_name(p.inst)), (COMPONENT_WS, ws_name(p.inst))):
+        state = status.workload_state(p.indexed("Deployment", name))
+        if state.revision != revision or not state.complete:
+            return False
+        if rollout.stuck_pod(_pods(p, component), revision) is not None:
+            return False
+    return True
+
+
 def _stay_rolled_back(p: _Pass, revision: str) -> _Workloads:
     """Keep a failed revision off the pods until the spec changes or a retry is asked."""
     w, previous = _Workloads(), p.previous
@@ -868,6 +888,11 @@ def decide(
         retry is not None and retry != previous.retry and previous.revisions.failed == revision
     )
     retried = False
+    came_right = not retrying and previous.revisions.failed == revision and _came_right(p, revision)
+    if came_right:
+        p.previous = previous = previous.model_copy(
+            update={"revisions": previous.revisions.model_copy(update={"failed": None})}
+        )
     if retrying:
         for job in _failed_jobs(p, revision):
             p.delete(job)
@@ -915,7 +940,7 @@ def decide(
         failure=w.failure,
         rolling_back=w.rolling_back,
         known_good=w.known_good,
-        retrying=retrying,
+        retrying=retrying or came_right,
         retry=retry,
     )
     computed = status.compute_status(

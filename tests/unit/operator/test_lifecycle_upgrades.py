@@ -208,6 +208,40 @@ def test_a_first_install_that_never_becomes_ready_is_degraded_with_nothing_to_ro
     assert w.st.revisions.current is None
 
 
+def test_a_first_install_whose_pods_crashed_while_starting_is_ready_once_they_run() -> None:
+    w = world()
+    for _ in range(3):
+        w.step()
+        w.settle("StatefulSet", "Job")
+    w.stuck_pod("ws", "CrashLoopBackOff")
+    w.step()
+    target = w.st.revisions.target
+    assert w.st.phase == "Degraded"
+    assert w.st.revisions.failed == target
+    # The kubelet restarted the container and it runs now.
+    del w.objects[("Pod", "quiz-ws-stuck")]
+    w.settle("Deployment")
+    w.step()
+    assert w.st.phase == "Ready"
+    assert w.st.revisions.current == target
+    assert w.st.revisions.failed is None
+    assert w.condition("Degraded").status == "False"
+
+
+def test_a_first_install_still_crashing_stays_failed() -> None:
+    w = world()
+    for _ in range(3):
+        w.step()
+        w.settle("StatefulSet", "Job")
+    w.stuck_pod("ws", "CrashLoopBackOff")
+    w.step()
+    w.settle("Deployment")
+    w.step()
+    assert w.st.phase == "Degraded"
+    assert w.st.revisions.failed == w.st.revisions.target
+    assert w.st.revisions.current is None
+
+
 def test_an_upgrade_bakes_before_it_is_known_good_and_a_crash_during_the_bake_rolls_back() -> None:
     w, first = installed(rollout={"progressDeadlineSeconds": 60, "bakeSeconds": 30})
     w.edit(version="1.5.0")
