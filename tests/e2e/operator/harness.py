@@ -7,6 +7,7 @@ and helpers that provide volumes and wait on PartyQuiz status. Fixtures live in 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
@@ -232,3 +233,37 @@ def condition(pq: dict[str, Any], type_: str) -> dict[str, Any]:
 def load_example(name: str) -> list[dict[str, Any]]:
     """Return the documents of ``examples/<name>``."""
     return [d for d in yaml.safe_load_all((EXAMPLES / name).read_text()) if d]
+
+
+# The smallest PartyQuiz the API server accepts; tests change one part of it at a time.
+MINIMAL: dict[str, Any] = {
+    "apiVersion": "partyquiz.dev/v1alpha1",
+    "kind": "PartyQuiz",
+    "metadata": {"name": "quiz"},
+    "spec": {"version": "1.4.0", "database": {"managed": {}}, "redis": {"managed": {}}},
+}
+
+
+def with_spec(**changes: Any) -> dict[str, Any]:
+    """Return a copy of MINIMAL with ``changes`` set in its spec."""
+    manifest = copy.deepcopy(MINIMAL)
+    manifest["spec"].update(changes)
+    return manifest
+
+
+def assert_refused_at_admission(
+    cluster: Cluster, namespace: str, manifest: dict[str, Any], message: str
+) -> None:
+    """Assert that a server-side dry run of ``manifest`` is refused, saying ``message``."""
+    result = cluster.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "--dry-run=server",
+        "-f",
+        "-",
+        input=json.dumps(manifest),
+        check=False,
+    )
+    assert result.returncode != 0, f"accepted: {json.dumps(manifest)}"
+    assert message in result.stderr, result.stderr

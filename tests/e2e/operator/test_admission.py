@@ -3,25 +3,11 @@ class names and image references the cluster cannot use."""
 
 from __future__ import annotations
 
-import copy
-import json
 from typing import Any
 
 import pytest
 from tests.e2e.kube import Cluster
-
-BASE: dict[str, Any] = {
-    "apiVersion": "partyquiz.dev/v1alpha1",
-    "kind": "PartyQuiz",
-    "metadata": {"name": "quiz"},
-    "spec": {"version": "1.4.0", "database": {"managed": {}}, "redis": {"managed": {}}},
-}
-
-
-def with_spec(**changes: Any) -> dict[str, Any]:
-    manifest = copy.deepcopy(BASE)
-    manifest["spec"].update(changes)
-    return manifest
+from tests.e2e.operator.harness import assert_refused_at_admission, with_spec
 
 
 def managed_db(**fields: Any) -> dict[str, Any]:
@@ -81,15 +67,4 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
 def test_what_would_fail_later_is_refused_at_admission(
     cluster: Cluster, operator_rbac: str, namespace: str, manifest: dict[str, Any], message: str
 ) -> None:
-    result = cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "--dry-run=server",
-        "-f",
-        "-",
-        input=json.dumps(manifest),
-        check=False,
-    )
-    assert result.returncode != 0, f"accepted: {json.dumps(manifest)}"
-    assert message in result.stderr, result.stderr
+    assert_refused_at_admission(cluster, namespace, manifest, message)

@@ -8,31 +8,25 @@ from typing import Any
 
 import pytest
 from tests.e2e.kube import Cluster
-from tests.e2e.operator.harness import EXAMPLES, load_example
+from tests.e2e.operator.harness import (
+    EXAMPLES,
+    MINIMAL,
+    assert_refused_at_admission,
+    load_example,
+    with_spec,
+)
 
-BASE: dict[str, Any] = {
-    "apiVersion": "partyquiz.dev/v1alpha1",
-    "kind": "PartyQuiz",
-    "metadata": {"name": "quiz"},
-    "spec": {"version": "1.4.0", "database": {"managed": {}}, "redis": {"managed": {}}},
-}
 EXTERNAL = {"secretRef": {"name": "db", "key": "url"}}
 
 
-def with_spec(**changes: Any) -> dict[str, Any]:
-    manifest = copy.deepcopy(BASE)
-    manifest["spec"].update(changes)
-    return manifest
-
-
 def without(key: str) -> dict[str, Any]:
-    manifest = copy.deepcopy(BASE)
+    manifest = copy.deepcopy(MINIMAL)
     del manifest["spec"][key]
     return manifest
 
 
 def named(name: str) -> dict[str, Any]:
-    manifest = copy.deepcopy(BASE)
+    manifest = copy.deepcopy(MINIMAL)
     manifest["metadata"]["name"] = name
     return manifest
 
@@ -142,18 +136,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
 def test_invalid_manifest_is_refused_with_a_helpful_message(
     cluster: Cluster, operator_rbac: str, namespace: str, manifest: dict[str, Any], message: str
 ) -> None:
-    result = cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "--dry-run=server",
-        "-f",
-        "-",
-        input=json.dumps(manifest),
-        check=False,
-    )
-    assert result.returncode != 0, f"accepted: {json.dumps(manifest)}"
-    assert message in result.stderr, result.stderr
+    assert_refused_at_admission(cluster, namespace, manifest, message)
 
 
 UPDATES: list[tuple[str, dict[str, Any], str]] = [
@@ -186,7 +169,7 @@ UPDATES: list[tuple[str, dict[str, Any], str]] = [
 def test_updates_that_would_lose_data_are_refused(
     cluster: Cluster, operator_rbac: str, namespace: str, spec: dict[str, Any], message: str
 ) -> None:
-    original = copy.deepcopy(BASE)
+    original = copy.deepcopy(MINIMAL)
     original["spec"]["database"] = {"managed": {"storage": "10Gi"}}
     # Create without an operator acting on it: suspended, so nothing is reconciled.
     original["spec"]["suspend"] = True
@@ -209,7 +192,7 @@ def test_updates_that_would_lose_data_are_refused(
 
 
 def test_growing_storage_is_allowed(cluster: Cluster, operator_rbac: str, namespace: str) -> None:
-    original = copy.deepcopy(BASE)
+    original = copy.deepcopy(MINIMAL)
     original["spec"]["suspend"] = True
     cluster.apply(original, namespace)
     cluster.kubectl(
