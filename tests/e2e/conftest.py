@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from .kube import Cluster, wait_for
+from .kube import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPTS = REPO / "hack" / "cluster"
@@ -110,24 +110,7 @@ def cluster() -> Iterator[Cluster]:
 
 def _namespace(cluster: Cluster, *, restricted: bool) -> Iterator[str]:
     name = f"pq-e2e-{secrets.token_hex(4)}"
-    labels: dict[str, str] = {"partyquiz.dev/e2e": "true"}
-    if restricted:
-        for mode in ("enforce", "warn", "audit"):
-            labels[f"pod-security.kubernetes.io/{mode}"] = RESTRICTED
-            labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
-    cluster.apply(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
-        name,
-    )
-    # Pods are refused until the token controller has created the namespace's default account.
-    wait_for(
-        lambda: (
-            cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
-            == 0
-        ),
-        timeout=30,
-        message=f"ServiceAccount default in namespace {name}",
-    )
+    cluster.create_namespace(name, {"partyquiz.dev/e2e": "true"}, restricted=restricted)
     try:
         yield name
     finally:

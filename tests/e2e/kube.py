@@ -201,6 +201,35 @@ class Cluster:
         document = {"apiVersion": "v1", "kind": "List", "items": items}
         self.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(document))
 
+    def create_namespace(self, name: str, labels: Mapping[str, str], *, restricted: bool) -> None:
+        """Create namespace `name` with `labels` and wait until pods can be created in it.
+
+        With `restricted`, the "restricted" Pod Security Standard is enforced (and warned and
+        audited) at its latest version.
+        """
+        all_labels = dict(labels)
+        if restricted:
+            for mode in ("enforce", "warn", "audit"):
+                all_labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+                all_labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
+        self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": all_labels},
+            },
+            name,
+        )
+        # Pods are refused until the token controller has created the namespace's default account.
+        wait_for(
+            lambda: (
+                self.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
+                == 0
+            ),
+            timeout=30,
+            message=f"ServiceAccount default in namespace {name}",
+        )
+
     def wait(
         self, resource: str, condition: str, namespace: str | None, timeout: float = 60
     ) -> None:

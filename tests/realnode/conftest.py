@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.kube import Cluster, wait_for
+from tests.e2e.kube import Cluster
 from tests.realnode.harness import (
     CLUSTER_SCRIPTS,
     IMAGE_SCRIPTS,
@@ -162,23 +162,7 @@ def images(node: RealNode, report: dict[str, str]) -> dict[str, str]:
 
 def make_namespace(cluster: Cluster, prefix: str = "pq-rn") -> str:
     name = unique(prefix)
-    labels = {TIER_LABEL: "true"}
-    for mode in ("enforce", "warn", "audit"):
-        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
-        labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
-    cluster.apply(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
-        name,
-    )
-    # Pods are refused until the token controller has created the namespace's default account.
-    wait_for(
-        lambda: (
-            cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
-            == 0
-        ),
-        timeout=30,
-        message=f"ServiceAccount default in namespace {name}",
-    )
+    cluster.create_namespace(name, {TIER_LABEL: "true"}, restricted=True)
     return name
 
 
