@@ -15,12 +15,18 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from bench.machine import describe
 from bench.operator_bench import OPERATOR_RESYNC_SECONDS, run_operator_bench
+from bench.operator_failfast import (
+    RunFigures,
+    check_failfast_targets,
+    render_failfast,
+    run_failfast_bench,
+)
 from bench.procs import BenchError, raise_fd_limit
 from bench.quiz import bench_quiz, question_message
 from bench.render import render_game_service, render_operator
@@ -82,6 +88,7 @@ PROFILES = {
             rounds=2,
         ),
         operator_counts=(3,),
+        failfast_runs=5,
     ),
     "full": Plan(
         _scenarios(
@@ -97,9 +104,10 @@ PROFILES = {
             rounds=3,
         ),
         operator_counts=(10, 100),
+        failfast_runs=10,
     ),
 }
-SCENARIOS = ("game", "redis", "scaleout", "many", "drain", "operator")
+SCENARIOS = ("game", "redis", "scaleout", "many", "drain", "operator", "failfast")
 # A full run rewrites the published figures only when the machine was this quiet (1-minute
 # load average) as it started; otherwise they stay in the run directory (see --docs).
 PUBLISH_MAX_LOAD = 1.5
@@ -184,6 +192,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
         base,
         scenarios=tuple(scenarios),
         operator_counts=base.operator_counts if "operator" in wanted else (),
+        failfast_runs=max(5, args.runs or base.failfast_runs) if "failfast" in wanted else 0,
         nice=args.nice,
         workers=args.workers,
     )
@@ -264,6 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         log(f"B5 FAILED: {exc}")
         failed_scenarios.append("operator")
+    failfast_results: list[RunFigures] = []
+    failfast_load = os.getloadavg()[0]
+    try:
+        if plan.failfast_runs:
+            failfast_results = run_failfast_bench(plan.failfast_runs, run_dir)
+            (run_dir / "failfast.json").write_text(
+                json.dumps([asdict(r) for r in failfast_results])
+            )
+    except BenchError as exc:
+        log(f"B6 FAILED: {exc}")
+        failed_scenarios.append("failfast")
     machine["load_end"] = f"{os.getloadavg()[0]:.2f}"
     sections: dict[str, str] = {}
     verdicts: list[Verdict] = []
@@ -299,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         verdicts += check_operator_targets(operator_results)
         sections["Operator"] = render_operator(
             started, machine, operator_results, OPERATOR_RESYNC_SECONDS
+        )
+    if failfast_results:
+        verdicts += check_failfast_targets(failfast_results)
+        sections["Operator fail-fast"] = render_failfast(
+            started, machine, failfast_results, (failfast_load, os.getloadavg()[0])
         )
     tables = session_rows(records)
     for scenario, (headers, rows) in tables.items():

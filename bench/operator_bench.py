@@ -58,13 +58,13 @@ def _script(name: str, env: dict[str, str], *args: str, timeout: float) -> str:
 
 
 @contextmanager
-def own_plane(state_dir: Path) -> Iterator[Any]:
+def own_plane(state_dir: Path, scenario: str = "B5") -> Iterator[Any]:
     """Start a control plane in ``state_dir`` on its own ports; stop it afterwards."""
     from tests.e2e.kube import Cluster
 
     env = {"PARTYQUIZ_CLUSTER_DIR": str(state_dir), "PARTYQUIZ_CLUSTER_PORT_BASE": PORT_BASE}
     _script("build.sh", env, timeout=1800)
-    _log("starting a control plane for B5")
+    _log(f"starting a control plane for {scenario}")
     try:
         _script("up.sh", env, timeout=300)
         yield Cluster.from_env_lines(_script("status.sh", env, "--env", timeout=60))
@@ -72,7 +72,7 @@ def own_plane(state_dir: Path) -> Iterator[Any]:
         try:
             _script("down.sh", env, timeout=120)
         except BenchError as exc:
-            _log(f"could not stop the B5 control plane: {exc}")
+            _log(f"could not stop the {scenario} control plane: {exc}")
 
 
 def _rss_kib(pid: int) -> int:

@@ -74,6 +74,7 @@ class Scenario:
 class Plan:
     scenarios: tuple[Scenario, ...]
     operator_counts: tuple[int, ...] = ()  # B5: PartyQuiz objects per measurement
+    failfast_runs: int = 0  # B6: runs, one PartyQuiz at a time (at least 5 when asked for)
     concurrency: int = 64  # connections opening at once (below asyncio's default backlog, 100)
     nice: int = 0  # scheduling priority of servers and load generator on a shared machine
     workers: int = WORKERS
