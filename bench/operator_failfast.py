@@ -502,9 +502,10 @@ def render_failfast(
     return "\n".join(
         [
             f"Measured {when} at revision {machine['revision']} by "
-            f"`python -m bench --scenarios failfast` on the same machine ({machine['cores']} "
-            f"cores, {machine['cpu']}, {machine['ram']} RAM); 1-minute load average "
-            f"{load[0]:.1f} at the start and {load[1]:.1f} at the end (after each run: {loads}).",
+            f"`python -m bench --scenarios failfast --runs {len(runs)}` on the same machine "
+            f"({machine['cores']} cores, {machine['cpu']}, {machine['ram']} RAM); 1-minute "
+            f"load average {load[0]:.1f} at the start and {load[1]:.1f} at the end "
+            f"(after each run: {loads}).",
             "",
             "B6 starts a control plane like B5's and runs the operator as the chart's "
             f"ServiceAccount with a {NO_RESYNC_SECONDS:g} s resync, so nothing below comes from "

@@ -245,7 +245,7 @@ def test_targets_judge_the_slowest_run_not_the_median() -> None:
 def test_the_section_shows_median_range_verdict_and_load() -> None:
     body = render_failfast("2026-12-06 07:00 UTC", MACHINE, _runs(), (2.5, 4.0))
 
-    assert "revision abc1234" in body
+    assert "revision abc1234 by `python -m bench --scenarios failfast --runs 5`" in body
     assert "load average 2.5 at the start and 4.0 at the end" in body
     rows = {
         cells[0]: cells[1:]
