@@ -455,31 +455,39 @@ def run_operator_bench(counts: tuple[int, ...], run_dir: Path) -> list[dict[str,
         raise BenchError(f"B5 could not complete: {type(exc).__name__}: {exc}") from exc
 
 
+def install_chart_access(cluster: Any, kubeconfig: Path) -> Path:
+    """Install the chart's CRD and RBAC (not its Deployment) and return ``kubeconfig``.
+
+    The kubeconfig written there holds a token of the chart's ServiceAccount, so an operator
+    started with it has exactly the access the chart grants.
+    """
+    from tests.e2e.operator.harness import render_chart
+
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BENCH_NAMESPACE}},
+        BENCH_NAMESPACE,
+    )
+    objects = render_chart(cluster, BENCH_NAMESPACE, "rbac.clusterWide=true")
+    for crd in (o for o in objects if o["kind"] == "CustomResourceDefinition"):
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(crd)
+        )
+        cluster.wait(f"crd/{crd['metadata']['name']}", "condition=Established", None, timeout=60)
+    cluster.apply(
+        [o for o in objects if o["kind"] not in ("CustomResourceDefinition", "Deployment")],
+        BENCH_NAMESPACE,
+    )
+    account = next(o["metadata"]["name"] for o in objects if o["kind"] == "ServiceAccount")
+    cluster.service_account_kubeconfig(BENCH_NAMESPACE, account, kubeconfig)
+    return kubeconfig
+
+
 def _run(counts: tuple[int, ...], run_dir: Path) -> list[dict[str, Any]]:
-    from tests.e2e.operator.harness import OperatorProcess, load_example, render_chart
+    from tests.e2e.operator.harness import OperatorProcess, load_example
 
     results: list[dict[str, Any]] = []
     with own_plane(run_dir / "cluster") as cluster:
-        cluster.apply(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BENCH_NAMESPACE}},
-            BENCH_NAMESPACE,
-        )
-        objects = render_chart(cluster, BENCH_NAMESPACE, "rbac.clusterWide=true")
-        for crd in (o for o in objects if o["kind"] == "CustomResourceDefinition"):
-            cluster.kubectl(
-                "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(crd)
-            )
-            cluster.wait(
-                f"crd/{crd['metadata']['name']}", "condition=Established", None, timeout=60
-            )
-        cluster.apply(
-            [o for o in objects if o["kind"] not in ("CustomResourceDefinition", "Deployment")],
-            BENCH_NAMESPACE,
-        )
-        account = next(o["metadata"]["name"] for o in objects if o["kind"] == "ServiceAccount")
-        kubeconfig = cluster.service_account_kubeconfig(
-            BENCH_NAMESPACE, account, run_dir / "operator-kubeconfig"
-        )
+        kubeconfig = install_chart_access(cluster, run_dir / "operator-kubeconfig")
         operator = OperatorProcess(kubeconfig=kubeconfig, log_path=run_dir / "operator.log")
         operator.start()
         try:

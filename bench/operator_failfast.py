@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.operator_bench import (
-    BENCH_NAMESPACE,
     COMPONENT_LABEL,
     INSTANCE_LABEL,
     NamespaceWatch,
+    install_chart_access,
     own_plane,
     provide_volumes,
 )
@@ -377,34 +377,11 @@ def _one_run(cluster: Any, log: EventLog, namespace: str, name: str, manifest: A
 
 def run_failfast_bench(runs: int, run_dir: Path) -> list[RunFigures]:
     """B6: ``runs`` runs, one PartyQuiz at a time; returns each run's figures."""
-    from tests.e2e.operator.harness import (
-        OperatorProcess,
-        load_example,
-        render_chart,
-    )
+    from tests.e2e.operator.harness import OperatorProcess, load_example
 
     try:
         with own_plane(run_dir / "cluster-failfast", "B6") as cluster:
-            cluster.apply(
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BENCH_NAMESPACE}},
-                BENCH_NAMESPACE,
-            )
-            objects = render_chart(cluster, BENCH_NAMESPACE, "rbac.clusterWide=true")
-            for crd in (o for o in objects if o["kind"] == "CustomResourceDefinition"):
-                cluster.kubectl(
-                    "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(crd)
-                )
-                cluster.wait(
-                    f"crd/{crd['metadata']['name']}", "condition=Established", None, timeout=60
-                )
-            cluster.apply(
-                [o for o in objects if o["kind"] not in ("CustomResourceDefinition", "Deployment")],
-                BENCH_NAMESPACE,
-            )
-            account = next(o["metadata"]["name"] for o in objects if o["kind"] == "ServiceAccount")
-            kubeconfig = cluster.service_account_kubeconfig(
-                BENCH_NAMESPACE, account, run_dir / "failfast-kubeconfig"
-            )
+            kubeconfig = install_chart_access(cluster, run_dir / "failfast-kubeconfig")
             namespace = f"pq-failfast-{secrets.token_hex(3)}"
             cluster.apply(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
