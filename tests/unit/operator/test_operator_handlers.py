@@ -71,3 +71,39 @@ def test_a_pod_is_kept_with_only_what_passes_read_and_still_tells_a_stuck_contai
     assert stuck_pod([kept], "r1") is not None
     deployment = {"metadata": {"name": "quiz-web"}, "spec": {"replicas": 2}}
     assert handlers._kept("Deployment", deployment) == {**deployment, "kind": "Deployment"}
+
+
+def test_the_diff_base_is_kopfs_own_essence_of_a_full_partyquiz() -> None:
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings, OperatorSettings())
+    ours = settings.persistence.diffbase_storage
+    kopfs = kopf.AnnotationsDiffBaseStorage(
+        prefix=handlers.KOPF_PREFIX, key="last-handled-configuration"
+    )
+    body = kopf.Body(
+        {
+            "apiVersion": "partyquiz.dev/v1alpha1",
+            "kind": "PartyQuiz",
+            "metadata": {
+                "name": "quiz",
+                "namespace": "games",
+                "uid": "u1",
+                "resourceVersion": "77",
+                "generation": 3,
+                "labels": {"team": "a"},
+                "annotations": {
+                    "partyquiz.dev/retry": "2",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    "kopf.partyquiz.dev/last-handled-configuration": "{}",
+                },
+                "managedFields": [{"manager": "partyquiz-operator", "fieldsV1": {"f:status": {}}}],
+            },
+            "spec": {"version": "1.4.0", "web": {"replicas": 3}},
+            "status": {"phase": "Ready", "conditions": [{"type": "Ready", "status": "True"}]},
+        }
+    )
+    assert ours.build(body=body) == kopfs.build(body=body)
+    assert ours.build(body=body) == {
+        "spec": {"version": "1.4.0", "web": {"replicas": 3}},
+        "metadata": {"labels": {"team": "a"}, "annotations": {"partyquiz.dev/retry": "2"}},
+    }
