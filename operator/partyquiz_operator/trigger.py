@@ -17,10 +17,11 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from partyquiz_operator import api
-from partyquiz_operator.passes import InstanceKey, Passes
+from partyquiz_operator.passes import InstanceKey, Outcome, Passes
 from partyquiz_operator.render.common import FIELD_MANAGER, INSTANCE_LABEL, MANAGED_BY_LABEL
 
 logger = logging.getLogger(__name__)
@@ -38,15 +39,29 @@ STATUS_UNREAD = frozenset(
         "CronJob",
     }
 )
+# Kinds whose status a pass reads only in part: the replica counts and the conditions (a Job's
+# verdict and message, a rollout's reason). Their controllers rewrite the rest of the status
+# (revisions, timestamps, collision counts, active/ready pod tallies) far more often.
+STATUS_READ_IN_PART = frozenset({"StatefulSet", "Deployment", "Job"})
+WORKLOAD_STATUS_READ = (
+    "observedGeneration",
+    "replicas",
+    "readyReplicas",
+    "updatedReplicas",
+    "availableReplicas",
+)
+CONDITION_FIELDS_READ = ("type", "status", "reason", "message")
+FILTERED_KINDS = STATUS_READ_IN_PART | {"Pod", "PersistentVolumeClaim"}
 
 
 def _essence(kind: str, body: Mapping[str, Any]) -> str:
     """Return a digest of what a pass reads of a child whose every change does not matter.
 
-    Of most kinds everything but the status; of a pod only what the rollout verdict and the
+    Of most kinds everything but the status; of a StatefulSet, Deployment or Job that and the
+    replica counts and conditions of its status; of a pod only what the rollout verdict and the
     stall diagnosis read (a container waiting for a reason, scheduling): its readiness reaches
     the passes through its Deployment's or StatefulSet's status; of a claim its size, marks and
-    phase.
+    phase. A change that leaves the digest as it was cannot change a plan, so it runs no pass.
     """
     meta = body.get("metadata", {})
     if kind == "PersistentVolumeClaim":
@@ -69,6 +84,11 @@ def _essence(kind: str, body: Mapping[str, Any]) -> str:
             meta.get(k)
             for k in ("labels", "annotations", "ownerReferences", "deletionTimestamp", "generation")
         ]
+        if kind in STATUS_READ_IN_PART:
+            st = body.get("status") or {}
+            kept["status"] = [st.get(k) for k in WORKLOAD_STATUS_READ] + [
+                [c.get(f) for f in CONDITION_FIELDS_READ] for c in st.get("conditions") or []
+            ]
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -79,10 +99,28 @@ def _controlling_partyquiz(meta: Mapping[str, Any]) -> str | None:
     return None
 
 
-class OwnerTrigger:
-    """Run an instance's pass when something asks; at most one running and one more queued."""
+class PassRunner(Protocol):
+    """What the trigger needs of ``Passes``: hold an instance, run its pass, spot echoes."""
 
-    def __init__(self, passes: Passes) -> None:
+    def exclusive(self, key: InstanceKey) -> AbstractAsyncContextManager[None]:
+        """Hold the instance: no other pass of it runs meanwhile."""
+
+    async def run_held(self, key: InstanceKey, handler: str) -> Outcome:
+        """Run one pass of an instance already held."""
+
+    def watched(self, key: InstanceKey, kind: str, body: Mapping[str, Any], *, gone: bool) -> bool:
+        """Note a child's watch event; return whether it only brings back an own write."""
+
+
+class OwnerTrigger:
+    """Run an instance's pass when something asks; at most one running and one more queued.
+
+    Events that arrive while a pass of their instance runs are coalesced into the one pass that
+    follows it (it reads everything afresh), so a burst of child changes costs two passes, not
+    one per event; changes a pass cannot see (see ``_essence``) cost none.
+    """
+
+    def __init__(self, passes: PassRunner) -> None:
         self._passes = passes
         self._running: dict[InstanceKey, asyncio.Task[None]] = {}
         self._again: dict[InstanceKey, str] = {}
@@ -109,11 +147,7 @@ class OwnerTrigger:
         key = (namespace, instance)
         if self._passes.watched(key, kind, body, gone=gone):
             return  # the echo of the operator's own write: nothing a pass has not seen
-        if (
-            not gone
-            and ours
-            and (kind in STATUS_UNREAD or kind in ("Pod", "PersistentVolumeClaim"))
-        ):
+        if not gone and ours and (kind in STATUS_UNREAD or kind in FILTERED_KINDS):
             essence = _essence(kind, body)
             if self._essences.get(ident) == essence:
                 return
