@@ -49,6 +49,8 @@ TokenFactory = Callable[[int], str]
 
 # Kinds created only for some specs; an owned one the spec no longer asks for is deleted.
 OPTIONAL_KINDS = frozenset({"Ingress", "HorizontalPodAutoscaler", "CronJob"})
+# The Degraded reasons of a failed rollout: rolled back, or left where it is.
+ROLLOUT_FAILURE_REASONS = rollout.FAILURE_REASONS | {"RolledBack"}
 # How long to wait before looking again when no watched object will say that a wait is over.
 SECRET_RETRY_SECONDS = 15.0
 CREDENTIALS_RETRY_SECONDS = 30.0
@@ -707,10 +709,16 @@ def _came_right(p: _Pass, revision: str) -> bool:
 
 
 def _stay_rolled_back(p: _Pass, revision: str) -> _Workloads:
-    """Keep a failed revision off the pods until the spec changes or a retry is asked."""
+    """Keep a failed revision off the pods until the spec changes or a retry is asked.
+
+    The failure stays reported as it was when the Degraded condition still tells it (its reason
+    is a rollback's or a failed rollout's: ``revisions.failed`` names this revision, and that
+    condition was written with it); after anything else (a store that was down) it is named anew.
+    """
     w, previous = _Workloads(), p.previous
     degraded = next((c for c in previous.conditions if c.type == "Degraded"), None)
-    if degraded is not None and degraded.status == "True" and revision in degraded.message:
+    told = ROLLOUT_FAILURE_REASONS
+    if degraded is not None and degraded.status == "True" and degraded.reason in told:
         w.failure = (degraded.reason, degraded.message)
     else:
         w.failure = ("RolledBack", f"revision {revision} failed before; not retried")

@@ -22,6 +22,10 @@ IMAGE_PULL_REASONS = frozenset(
     ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 )
 CRASH_LOOP_REASONS = frozenset(("CrashLoopBackOff",))
+# Every reason a failed rollout is reported with (``RolloutVerdict.reason`` when it failed).
+FAILURE_REASONS = (
+    IMAGE_PULL_REASONS | CRASH_LOOP_REASONS | {"ProgressDeadlineExceeded", "RolloutTimeout"}
+)
 
 
 @dataclass(frozen=True)

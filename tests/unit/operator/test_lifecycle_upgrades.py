@@ -334,3 +334,41 @@ def test_scaling_during_a_migration_reaches_the_pods_that_serve_meanwhile() -> N
     assert w.st.phase == "Migrating"
     assert w.objects[("Deployment", "quiz-ws")]["spec"]["replicas"] == 3
     assert templates(w) == (first, first)
+
+
+def rolled_back() -> tuple[World, str, str]:
+    """An instance whose upgrade crash-looped and was rolled back, settled on the old pods."""
+    w, first = installed(rollout={"progressDeadlineSeconds": 600, "bakeSeconds": 0})
+    w.edit(version="1.5.0")
+    w.step()
+    target = str(w.st.revisions.target)
+    w.settle("Job")
+    w.step()
+    w.start_rollout("quiz-web")
+    w.stuck_pod("web", "CrashLoopBackOff")
+    w.step()
+    w.settle("Deployment")
+    w.step()
+    assert w.condition("Degraded").reason == "RolledBack"
+    return w, first, target
+
+
+def test_a_rollback_stays_reported_as_written_whatever_its_message_says() -> None:
+    w, first, _ = rolled_back()
+    degraded = next(c for c in w.status["conditions"] if c["type"] == "Degraded")
+    degraded["message"] = "rolled back after the new pods crashed"  # worded by another release
+    w.step()
+    assert w.condition("Degraded").reason == "RolledBack"
+    assert w.condition("Degraded").message == "rolled back after the new pods crashed"
+    assert templates(w) == (first, first)
+
+
+def test_a_failed_revision_is_named_anew_after_another_degradation_that_mentions_it() -> None:
+    w, first, target = rolled_back()
+    degraded = next(c for c in w.status["conditions"] if c["type"] == "Degraded")
+    degraded["reason"] = "DependencyUnavailable"
+    degraded["message"] = f"PostgreSQL is not ready (pods of {target} wait for it)"
+    w.step()
+    assert w.condition("Degraded").reason == "RolledBack"
+    assert w.condition("Degraded").message == f"revision {target} failed before; not retried"
+    assert templates(w) == (first, first)
