@@ -202,6 +202,7 @@ class _Pass:
     tallies: list[Tally] = field(default_factory=list)
     lives: dict[Key, dict[str, Any] | None] = field(default_factory=dict)
     conflict: Key | None = None
+    spec_key: str = ""  # the spec as canonical JSON (what rendering depends on)
 
     def lookup(self, kind: str, name: str) -> Mapping[str, Any] | None:
         """Return the object at a name: from the watches, or read by name (else ask for it)."""
@@ -228,8 +229,13 @@ class _Pass:
             if kind in wanted and is_owned_by(body, self.inst.uid)
         ]
 
-    def ensure(self, desired: Manifest, wave: int) -> dict[str, Any] | None:
-        """Plan ``desired`` into ``wave`` unless it is up to date; return it as it will be."""
+    def ensure(
+        self, desired: Manifest, wave: int, *, prehashed: bool = False
+    ) -> dict[str, Any] | None:
+        """Plan ``desired`` into ``wave`` unless it is up to date; return it as it will be.
+
+        ``prehashed``: ``desired`` already carries its hash annotation (``drift.with_hash``).
+        """
         kind, name = desired["kind"], desired["metadata"]["name"]
         live = self.lookup(kind, name)
         if (kind, name) in self.missing:
@@ -239,7 +245,7 @@ class _Pass:
         ):
             self.conflict = self.conflict or (kind, name)
             return dict(live)
-        hashed = drift.with_hash(desired)
+        hashed = desired if prehashed else drift.with_hash(desired)
         if live is not None and drift.is_up_to_date(live, hashed):
             self.lives[(kind, name)] = dict(live)
             return dict(live)
@@ -388,10 +394,10 @@ def _infrastructure(p: _Pass) -> tuple[status.WorkloadState | None, status.Workl
         claims[name] = claim = stores.claim_storage(p.lookup("StatefulSet", name))
         if managed is not None and claim is not None:
             _grow_volume(p, name, managed.storage, claim)
-    waves = render.infrastructure(inst, credentials=credentials, claims=claims)
+    waves = _rendered_infrastructure(p, credentials, claims)
     for wave, children in enumerate(waves):
         for child in children:
-            p.ensure(child, wave)
+            p.ensure(child, wave, prehashed=True)
     wanted = {(c["kind"], c["metadata"]["name"]) for c in waves[-1]}
     for live in p.owned(OPTIONAL_KINDS):
         if (live.get("kind"), live["metadata"]["name"]) not in wanted:
@@ -404,6 +410,39 @@ def _infrastructure(p: _Pass) -> tuple[status.WorkloadState | None, status.Workl
         )
     ]
     return states[0], states[1]
+
+
+# Rendered and hashed infrastructure by everything it is rendered from, newest last. Passes of
+# an instance whose spec, credentials and claims did not change (nearly all of them: a child's
+# status moved) would otherwise render and hash the same fifteen manifests again each time.
+# A memo of a pure function: the same inputs give the same manifests, so decisions do not
+# depend on it; bounded, so deleted instances' entries age out. Nothing mutates a manifest.
+_RENDERED: dict[tuple[str, ...], list[list[Manifest]]] = {}
+RENDERED_KEPT = 4096
+
+
+def _rendered_infrastructure(
+    p: _Pass, credentials: Manifest, claims: Mapping[str, str | None]
+) -> list[list[Manifest]]:
+    """Return ``render.infrastructure`` of the pass's instance, each manifest with its hash."""
+    inst = p.inst
+    key = (
+        inst.namespace,
+        inst.name,
+        inst.uid,
+        str(inst.generation),
+        p.spec_key,
+        json.dumps(credentials, sort_keys=True),
+        json.dumps(sorted(claims.items())),
+    )
+    found = _RENDERED.get(key)
+    if found is None:
+        waves = render.infrastructure(inst, credentials=credentials, claims=claims)
+        found = [[drift.with_hash(child) for child in wave] for wave in waves]
+        _RENDERED[key] = found
+        while len(_RENDERED) > RENDERED_KEPT:
+            del _RENDERED[next(iter(_RENDERED))]
+    return found
 
 
 def _grow_volume(p: _Pass, statefulset: str, wanted: str, claim: str) -> None:
@@ -865,7 +904,9 @@ def decide(
     if spec.suspend:
         new = status.suspended_status(previous, now=now, generation=generation)
         return Plan(status=new, previous=previous, events=tuple(status.transitions(previous, new)))
-    p = _Pass(inst, seen, previous, new_token)
+    p = _Pass(
+        inst, seen, previous, new_token, spec_key=json.dumps(body.get("spec"), sort_keys=True)
+    )
     digests, unusable = _secret_digests(p)
     p.lookup("Secret", stores.credentials_secret_name(inst))
     if p.missing:
