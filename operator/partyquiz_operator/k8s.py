@@ -165,18 +165,36 @@ def _path(kind: Kind, namespace: str | None, name: str | None = None, sub: str =
     return path + (f"/{sub}" if sub else "")
 
 
+CONNECTIONS = 64  # to the API server at once; more requests wait for one of them
+
+
 class Api:
     """Asynchronous, typed-enough access to the objects the operator manages."""
 
-    def __init__(self, credentials: Credentials, metrics: OperatorMetrics, *, timeout: float):
+    def __init__(
+        self,
+        credentials: Credentials,
+        metrics: OperatorMetrics,
+        *,
+        timeout: float,
+        connections: int = CONNECTIONS,
+    ):
         self._credentials = credentials
+        self._connections = connections
         self._metrics = metrics
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # The timeout is the request's own: connecting, then waiting for the server's answer
+        # (each read). Not a total: that would count the wait for a pooled connection, so a
+        # burst of passes would time out requests that never reached the API server.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=timeout, sock_read=timeout
+        )
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         """Open the session (on the running event loop)."""
-        connector = aiohttp.TCPConnector(ssl=_ssl_context(self._credentials), limit=64)
+        connector = aiohttp.TCPConnector(
+            ssl=_ssl_context(self._credentials), limit=self._connections
+        )
         self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
 
     async def close(self) -> None:
