@@ -19,8 +19,9 @@ from starlette.staticfiles import StaticFiles
 
 from partyquiz_web import http_errors
 from partyquiz_web.dependencies import Runtime
+from partyquiz_web.images import MAX_UPLOAD_BYTES
 from partyquiz_web.middleware import BodySizeLimitMiddleware, MetricsMiddleware
-from partyquiz_web.routes import auth, games, health, internal, pages, quizzes
+from partyquiz_web.routes import auth, games, health, images, internal, pages, quizzes
 from partyquiz_web.settings import WebSettings, load_settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -55,6 +56,7 @@ def create_app(
     routers = (
         auth.router,
         quizzes.router,
+        images.router,
         games.router,
         internal.router,
         health.router,
@@ -80,7 +82,11 @@ def create_app(
     )
 
     # Added last = outermost: metrics see every response, including 413s.
-    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit=settings.max_body_bytes,
+        larger={"/api/images": MAX_UPLOAD_BYTES},
+    )
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app
 

@@ -26,6 +26,7 @@ from partyquiz_core.errors import (
     PartyQuizError,
     ValidationError,
 )
+from partyquiz_web.images import ImageTooLargeError
 from partyquiz_web.responses import OrjsonResponse
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class FieldErrorsError(ValidationError):
 
 # Most specific first; the first class in an error's MRO that is listed decides.
 _STATUS_BY_ERROR: dict[type[PartyQuizError], int] = {
+    ImageTooLargeError: 413,
     AuthenticationError: 401,
     RateLimitedError: 429,
     ValidationError: 422,

@@ -7,6 +7,7 @@ buffering, no per-request allocations beyond a closure, and no knowledge of the 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -63,22 +64,25 @@ class BodySizeLimitMiddleware:
     is counted as it streams and the read fails with 413 as soon as it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.larger = dict(larger or {})
+        """Paths that take more than ``limit`` (image uploads), with their own limit."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = max(self.limit, self.larger.get(scope["path"], 0))
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared > self.limit:
-                    await _send_413(send, self.limit)
+                if declared > limit:
+                    await _send_413(send, limit)
                     return
                 break
         received = 0
@@ -88,9 +92,9 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     # Raised inside the route's body read, so the error handlers render it.
-                    raise HTTPException(413, f"request body exceeds {self.limit} bytes")
+                    raise HTTPException(413, f"request body exceeds {limit} bytes")
             return message
 
         await self.app(scope, limited_receive, send)

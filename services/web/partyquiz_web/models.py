@@ -137,3 +137,20 @@ class GameAnswer(Base):
     points: Mapped[int]
     text: Mapped[str | None] = mapped_column(sa.String(60))  # what was typed (type answer)
     value: Mapped[float | None] = mapped_column(sa.Float())  # the number picked (slider)
+
+
+class ImageRecord(Base):
+    """An uploaded image as served: re-encoded bytes named by their SHA-256 (see ``images``).
+
+    Kept in the database, so backups and restores carry them with the quizzes that show them.
+    One row per distinct content: two hosts uploading the same picture share it.
+    """
+
+    __tablename__ = "images"
+
+    digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # SHA-256, hex
+    media_type: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    created_at: Mapped[datetime]

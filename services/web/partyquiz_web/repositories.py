@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from partyquiz_core.errors import NotFoundError
-from partyquiz_web.models import Game, GameAnswer, GamePlayer, Host, QuizRecord
+from partyquiz_web.models import Game, GameAnswer, GamePlayer, Host, ImageRecord, QuizRecord
 from partyquiz_web.schemas import GameResults
 
 # Ids are uuid4 hex; anything else cannot exist, so it is "not found" without a query.
 _ID = re.compile(r"[0-9a-f]{32}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def is_id(value: str) -> bool:
@@ -39,6 +40,31 @@ class HostRepository:
 
     async def by_id(self, host_id: str) -> Host | None:
         return await self._session.get(Host, host_id) if is_id(host_id) else None
+
+
+class ImageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, image: ImageRecord) -> bool:
+        """Stage ``image`` unless its content is stored already; return whether it was new."""
+        if await self._session.get(ImageRecord, image.digest) is not None:
+            return False
+        self._session.add(image)
+        return True
+
+    async def get(self, digest: str) -> ImageRecord:
+        image = await self._session.get(ImageRecord, digest) if _DIGEST.fullmatch(digest) else None
+        if image is None:
+            raise NotFoundError(f"image {digest} not found")
+        return image
+
+    async def missing(self, digests: set[str]) -> set[str]:
+        """Which of ``digests`` name no stored image."""
+        if not digests:
+            return set()
+        query = sa.select(ImageRecord.digest).where(ImageRecord.digest.in_(digests))
+        return digests - set((await self._session.scalars(query)).all())
 
 
 class QuizRepository:

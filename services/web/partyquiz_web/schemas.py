@@ -189,6 +189,14 @@ class ResultPlayer(BaseModel):
     rank: Annotated[int, Field(ge=1)]
 
 
+class ImagePublic(BaseModel):
+    id: str = Field(description="The SHA-256 of the stored image (hex): what a quiz refers to.")
+    url: str = Field(description="Where it is served, cached for a year.")
+    media_type: str
+    width: int
+    height: int
+
+
 class ResultAnswer(BaseModel):
     player_id: PlayerIdText
     question_index: Annotated[int, Field(ge=0)]

@@ -55,6 +55,7 @@ async def test_empty_database_is_upgraded_to_head(empty_database_url: str) -> No
         "games",
         "game_players",
         "game_answers",
+        "images",
     }
 
 
