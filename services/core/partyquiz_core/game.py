@@ -121,6 +121,7 @@ from partyquiz_core.quiz import (
     Question,
     QuestionKind,
     Quiz,
+    image_url,
     read_stored_quiz,
 )
 from partyquiz_core.scoring import (
@@ -510,10 +511,15 @@ Audience: TypeAlias = Everyone | Host | Player
 
 
 class Event(NamedTuple):
-    """A server message and who receives it."""
+    """A server message and who receives it.
+
+    ``host_message``, for an event to everyone: what the host's connections receive instead
+    of ``message`` (a question with its picture, when players' phones do not show it).
+    """
 
     audience: Audience
     message: ServerMessage
+    host_message: ServerMessage | None = None
 
 
 class Transition(NamedTuple):
@@ -606,7 +612,7 @@ def player_snapshot(state: GameState, player_id: PlayerId, now: float) -> Snapsh
     """Return what ``player_id`` needs to draw the current phase."""
     player = _player(state, player_id)
     tally = tally_of(state, player_id)
-    fields = _common_snapshot(state, now)
+    fields = _common_snapshot(state, now, host=False)
     credit = state.credits.get(player_id) if state.credits else None
     if credit and fields.get("deadline") is not None:
         # Its own deadline: the time it lost to a failed replica is given back.
@@ -640,7 +646,7 @@ def player_snapshot(state: GameState, player_id: PlayerId, now: float) -> Snapsh
 
 def host_snapshot(state: GameState, now: float) -> Snapshot:
     """Return what the host's big screen needs to draw the current phase."""
-    fields = _common_snapshot(state, now)
+    fields = _common_snapshot(state, now, host=True)
     players = sorted(state.players.values(), key=lambda p: p.seq)
     fields["players"] = [PlayerSummary(player_id=p.id, nickname=p.nickname) for p in players]
     return Snapshot(**fields)
@@ -1361,8 +1367,9 @@ def _shown_answer(
     return {"my_answer": list(record.choices)}
 
 
-def _question_fields(state: GameState, index: int) -> dict[str, Any]:
-    """What players see of question ``index``: never what is right."""
+def _question_fields(state: GameState, index: int, *, host: bool) -> dict[str, Any]:
+    """What the host's screen (``host``) or players see of question ``index``: never what is
+    right, and its picture on phones only if the quiz shows pictures there."""
     question = state.quiz.questions[index]
     texts = [c.text for c in question.choices]
     if question.kind is QuestionKind.ORDERING:
@@ -1381,6 +1388,8 @@ def _question_fields(state: GameState, index: int) -> dict[str, Any]:
         fields["slider"] = SliderView(
             min=slider.min, max=slider.max, step=slider.step, unit=slider.unit
         )
+    if question.image is not None and (host or state.quiz.settings.images_on_phones):
+        fields["image"] = image_url(question.image)
     return fields
 
 
@@ -1443,14 +1452,17 @@ def _open_question(state: GameState, index: int, now: float) -> Transition:
         credits=_NO_CREDITS,
         texts=_NO_TEXTS,
     )
-    message = QuestionMsg(
-        version=new.version,
-        **_question_fields(new, index),
-        deadline=deadline,
-        server_now=now,
-        opens_at=opens_at,
-        shows_at=shows_at,
-    )
+    timing = {
+        "version": new.version,
+        "deadline": deadline,
+        "server_now": now,
+        "opens_at": opens_at,
+        "shows_at": shows_at,
+    }
+    message = QuestionMsg(**_question_fields(new, index, host=False), **timing)
+    if message.image is None and question.image is not None:  # the picture for screens only
+        host_message = QuestionMsg(**_question_fields(new, index, host=True), **timing)
+        return Transition(new, [Event(_EVERYONE, message, host_message)])
     return Transition(new, [_to(_EVERYONE, message)])
 
 
@@ -1617,7 +1629,7 @@ def _set_connected(state: GameState, player_id: PlayerId, *, connected: bool) ->
     return Transition(new, [])
 
 
-def _common_snapshot(state: GameState, now: float) -> dict[str, Any]:
+def _common_snapshot(state: GameState, now: float, *, host: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "game_id": state.game_id,
         "phase": state.phase,
@@ -1629,11 +1641,14 @@ def _common_snapshot(state: GameState, now: float) -> dict[str, Any]:
         "ended_reason": state.ended_reason,
         "host_connected": state.hosts_connected > 0,
     }
+    cover = state.quiz.cover
+    if cover is not None and (host or state.quiz.settings.images_on_phones):
+        fields["cover"] = image_url(cover)
     phase = state.phase
     if phase in (Phase.QUESTION, Phase.REVEAL, Phase.LEADERBOARD):
         index = state.question_index
         question = state.quiz.questions[index]
-        fields["question"] = QuestionView(**_question_fields(state, index))
+        fields["question"] = QuestionView(**_question_fields(state, index, host=host))
         if phase is Phase.QUESTION:
             fields["answered"] = len(state.answers)
             if state.paused:

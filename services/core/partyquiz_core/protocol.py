@@ -224,6 +224,9 @@ class QuestionView(_Message):
     time_limit: int
     points: PointsMode
     slider: SliderView | None = Field(default=None, exclude_if=_absent)  # slider questions
+    # The question's picture (an address on the web service): always to the host's screens,
+    # to players only when the quiz shows pictures on phones.
+    image: str | None = Field(default=None, exclude_if=_absent)
 
 
 class PlayerSummary(_Message):
@@ -320,6 +323,8 @@ class Snapshot(_Message):
     my_result: PersonalResult | None = None  # in the reveal phase
     players: list[PlayerSummary] | None = None
     host_connected: bool = True  # whether a host screen (or remote) is connected
+    # The quiz's cover picture, for the lobby: to hosts; to players as ``QuestionView.image``.
+    cover: str | None = Field(default=None, exclude_if=_absent)
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,6 +378,7 @@ class QuestionMsg(_ServerMessage):
     opens_at: float
     shows_at: float
     slider: SliderView | None = Field(default=None, exclude_if=_absent)  # slider questions
+    image: str | None = Field(default=None, exclude_if=_absent)  # as in QuestionView
 
 
 class AnswerReceiptMsg(_ServerMessage):

@@ -2,8 +2,10 @@
 
 Owns the shape and the authoring rules of a quiz (question kinds, choices, which choices are
 correct, accepted typed answers, slider scales, items to put in order, time limits,
-read-the-question pauses, point modes) and the quiz's game settings
-(streak bonus, leaderboard size, auto-advance, get-ready countdown). It is also the documented
+read-the-question pauses, point modes, pictures) and the quiz's game settings
+(streak bonus, leaderboard size, auto-advance, get-ready countdown, pictures on phones).
+Pictures are named by the SHA-256 of the stored image (``partyquiz_web.images``); that they
+exist is for the web service to check. It is also the documented
 JSON import/export format. It knows nothing about games in progress or scoring.
 
 What a person sends is read strictly (an unknown field is refused: a typo never disappears);
@@ -13,12 +15,14 @@ version rolled back, or an older replica during a rolling update, reads what a n
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -44,6 +48,28 @@ MAX_SLIDER_NUMBER = 1e12  # slider numbers stay within +-this (exact in binary f
 MIN_SLIDER_STEP = 1e-6
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+_IMAGE_REF = re.compile(r"(?:/images/)?([0-9a-f]{64})")
+
+
+def _image_digest(value: Any) -> Any:
+    """An image's SHA-256, given as such or as its address (``/images/<sha256>``)."""
+    if isinstance(value, str):
+        match = _IMAGE_REF.fullmatch(value.strip().lower())
+        if match is None:
+            raise ValueError("an image is named by its SHA-256 (64 hex digits) or /images/<sha256>")
+        return match.group(1)
+    return value
+
+
+ImageDigest = Annotated[str, BeforeValidator(_image_digest)]
+"""An uploaded image, by the SHA-256 of its stored content (hex)."""
+
+
+def image_url(digest: str) -> str:
+    """Where an image is served: the address never changes what it shows."""
+    return f"/images/{digest}"
+
 
 STORED: dict[str, Any] = {"stored": True}
 """Validation context for stored payloads: unknown fields are dropped instead of refused."""
@@ -204,6 +230,8 @@ class Question(_Authored):
     """Type answer: every answer that counts as right (compared by ``matching.answer_key``)."""
     slider: Slider | None = Field(default=None, exclude_if=lambda slider: slider is None)
     """Slider: the scale, the right number and the tolerance."""
+    image: ImageDigest | None = Field(default=None, exclude_if=lambda image: image is None)
+    """A picture shown with the question (any kind, info slides too)."""
 
     @field_validator("choices")
     @classmethod
@@ -290,6 +318,9 @@ class QuizSettings(_Authored):
     None: the host moves on. The podium always waits for the host."""
     get_ready_seconds: int = Field(default=5, ge=0, le=30)
     """The "get ready" countdown before the first question."""
+    images_on_phones: bool = Field(default=False, exclude_if=lambda shown: not shown)
+    """Show questions' pictures on players' phones too; off, only the big screen shows them
+    (a phone's small screen is for the answers)."""
 
 
 class Quiz(_Authored):
@@ -300,6 +331,16 @@ class Quiz(_Authored):
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
     questions: tuple[Question, ...] = Field(min_length=1, max_length=MAX_QUESTIONS)
     settings: QuizSettings = QuizSettings()
+    cover: ImageDigest | None = Field(default=None, exclude_if=lambda cover: cover is None)
+    """A picture shown in the lobby while players join."""
+
+    def pictures(self) -> list[tuple[str, str]]:
+        """Every picture the quiz shows, as (where, digest): ``cover``, ``questions.2.image``."""
+        found = [] if self.cover is None else [("cover", self.cover)]
+        for number, question in enumerate(self.questions):
+            if question.image is not None:
+                found.append((f"questions.{number}.image", question.image))
+        return found
 
 
 def read_stored_quiz(data: Any) -> Quiz:

@@ -313,7 +313,11 @@ class Engine:
                 )
                 continue
             if isinstance(audience, game.Everyone):
-                out.add(channel, ["all", msg.type, msg.model_dump_json()])
+                item = ["all", msg.type, msg.model_dump_json()]
+                if event.host_message is not None:
+                    # Replicas that predate the host's own frame send players' frame to all.
+                    item.append(event.host_message.model_dump_json())
+                out.add(channel, item)
             elif isinstance(msg, AnswerCountMsg):
                 out.add_count(channel, msg)
             elif isinstance(audience, game.Host):

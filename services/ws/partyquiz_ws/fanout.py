@@ -297,8 +297,12 @@ class Hub:
             return
         if room is None:
             return
-        if kind == "all":  # [all, type, frame]
-            self.send(room.everyone, item[1], item[2])
+        if kind == "all":  # [all, type, frame] or [all, type, players' frame, hosts' frame]
+            if len(item) > 3:
+                self.send(room.hosts, item[1], item[3])
+                self.send(room.everyone - room.hosts, item[1], item[2])
+            else:
+                self.send(room.everyone, item[1], item[2])
         elif kind == "host":  # [host, type, frame]
             self.send(room.hosts, item[1], item[2])
         elif kind == "player":  # [player, type, player_id, frame]

@@ -31,3 +31,11 @@ def test_every_question_field_is_documented() -> None:
     fields = set(Quiz.model_fields) | set(Question.model_fields) | set(Choice.model_fields)
     fields |= set(QuizSettings.model_fields) | set(Slider.model_fields)
     assert all(f"`{name}`" in text for name in fields)
+
+
+def test_documented_picture_example_is_a_valid_quiz_with_pictures() -> None:
+    blocks = re.findall(r"```json\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    quiz = Quiz.model_validate_json(blocks[1])
+    assert quiz.cover is not None
+    assert [q.image for q in quiz.questions] == [quiz.questions[1].image] * 2
+    assert quiz.pictures()[0] == ("cover", quiz.cover)

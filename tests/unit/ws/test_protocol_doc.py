@@ -72,3 +72,9 @@ def test_every_close_code_the_service_sends_is_documented() -> None:
     table = DOC[DOC.index("## 7. Close codes") : DOC.index("## 8.")]
     missing = sorted(code for code in sent if not re.search(rf"^\| {code}\b", table, re.M))
     assert not missing, f"close codes missing from docs/protocol.md section 7: {missing}"
+
+
+def test_every_snapshot_field_is_documented() -> None:
+    section = DOC[DOC.index("### Snapshot") : DOC.index("### PlayerSummary")]
+    missing = [f for f in protocol.Snapshot.model_fields if f"| `{f}` |" not in section]
+    assert not missing, f"Snapshot fields missing from docs/protocol.md: {missing}"

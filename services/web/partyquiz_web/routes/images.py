@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 
+from partyquiz_core.quiz import image_url
 from partyquiz_web.dependencies import CurrentHost, RuntimeDep, SessionDep
 from partyquiz_web.http_errors import error_responses
 from partyquiz_web.images import prepare_image
@@ -22,10 +23,6 @@ from partyquiz_web.schemas import ImagePublic
 router = APIRouter(tags=["images"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def image_url(digest: str) -> str:
-    return f"/images/{digest}"
 
 
 @router.post(

@@ -15,7 +15,7 @@ from partyquiz_web.dependencies import CurrentHost, RuntimeDep, SessionDep
 from partyquiz_web.http_errors import FieldErrorsError, error_responses, from_pydantic
 from partyquiz_web.kahoot import quiz_from_kahoot_xlsx
 from partyquiz_web.models import QuizRecord
-from partyquiz_web.repositories import QuizRepository
+from partyquiz_web.repositories import ImageRepository, QuizRepository
 from partyquiz_web.responses import OrjsonResponse
 from partyquiz_web.samples import sample_quiz, sample_quizzes
 from partyquiz_web.schemas import QuizPublic, QuizSummary, SampleSummary
@@ -92,6 +92,26 @@ def ensure_storable(quiz: Quiz) -> Quiz:
     return quiz
 
 
+def _where(path: str) -> str:
+    if path == "cover":
+        return "the cover"
+    return f"question {int(path.split('.')[1]) + 1}'s picture"
+
+
+async def ensure_images_exist(quiz: Quiz, session: SessionDep) -> Quiz:
+    """Refuse pictures that name no uploaded image, naming each question that shows one."""
+    shown = quiz.pictures()
+    missing = await ImageRepository(session).missing({digest for _, digest in shown})
+    errors = [
+        (path, f"{_where(path)} names no uploaded image ({digest}); upload it first")
+        for path, digest in shown
+        if digest in missing
+    ]
+    if errors:
+        raise FieldErrorsError(f"{errors[0][0]}: {errors[0][1]}", errors)
+    return quiz
+
+
 @router.get("")
 async def list_quizzes(
     host: CurrentHost,
@@ -109,7 +129,8 @@ async def create_quiz(
     quiz: Quiz, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
 ) -> QuizPublic:
     """Create a quiz from the quiz format (see docs/quiz-format.md)."""
-    record = _new_record(ensure_storable(quiz), host.id, runtime)
+    await ensure_images_exist(ensure_storable(quiz), session)
+    record = _new_record(quiz, host.id, runtime)
     QuizRepository(session).add(record)
     await session.commit()
     return _public(record)
@@ -129,7 +150,7 @@ async def import_quiz(
     request: Request, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
 ) -> QuizPublic:
     """Import an exported quiz file (JSON); every problem is listed with its field path."""
-    quiz = parse_quiz_document(await request.body())
+    quiz = await ensure_images_exist(parse_quiz_document(await request.body()), session)
     record = _new_record(quiz, host.id, runtime)
     QuizRepository(session).add(record)
     await session.commit()
@@ -202,7 +223,7 @@ async def replace_quiz(
 ) -> QuizPublic:
     """Replace a quiz's content; games already created keep the version they started with."""
     record = await QuizRepository(session).get_owned(quiz_id, host.id)
-    ensure_storable(quiz)
+    await ensure_images_exist(ensure_storable(quiz), session)
     record.title = quiz.title
     record.question_count = len(quiz.questions)
     record.content = quiz.model_dump(mode="json")
