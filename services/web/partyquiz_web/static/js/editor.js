@@ -1,6 +1,7 @@
 // The quiz editor: every question kind (choices and the right ones, accepted typed answers, a
-// slider's scale, items in their right order), time limit, reading time and points mode, and
-// the quiz's game settings. Leaving with unsaved changes asks first.
+// slider's scale, items in their right order), time limit, reading time and points mode, a
+// picture per question and a cover (uploaded at once, previewed, removable), and the quiz's
+// game settings. Leaving with unsaved changes asks first.
 // Validation is the API's: a 422 lists field paths (questions.2.correct), and each message is
 // drawn next to its field (or the nearest enclosing one) and linked with aria-describedby.
 
@@ -73,7 +74,11 @@ function normaliseKind(q) {
 }
 
 const NEW_QUESTION = { kind: "single", text: "", choices: [{ text: "" }, { text: "" }, { text: "" }, { text: "" }], correct: [0], time_limit_seconds: 20, points: "standard", read_seconds: 5 };
-const DEFAULT_SETTINGS = { streak_bonus: false, leaderboard_size: 5, auto_advance_seconds: null, get_ready_seconds: 5 };
+const DEFAULT_SETTINGS = { streak_bonus: false, leaderboard_size: 5, auto_advance_seconds: null, get_ready_seconds: 5, images_on_phones: false };
+// What the server takes (it decides from the bytes; this only narrows the file picker, which
+// still offers a phone's photo library and camera).
+const PICTURE_TYPES = "image/png,image/jpeg,image/webp,image/gif";
+const imageAddress = (ref) => (ref.startsWith("/images/") ? ref : `/images/${ref}`);
 
 export async function drawEditor(main, quizId, { call, navigate, guardLeaving, template }) {
   let id = quizId;
@@ -101,6 +106,52 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
     const invalid = errors.has(path);
     const describedBy = [`${fieldId(path)}-error`, attrs["aria-describedby"]].filter(Boolean).join(" ");
     return h(tag, { ...attrs, id: fieldId(path), dataset: { path }, "aria-invalid": invalid ? "true" : "false", "aria-describedby": describedBy }, ...children);
+  }
+
+  // A picture field: the file picker uploads at once; the quiz keeps the returned digest.
+  // ``owner[key]`` holds it (a question's ``image``, the quiz's ``cover``).
+  function pictureField(owner, key, path, label) {
+    const input = h("input", {
+      type: "file", accept: PICTURE_TYPES, hidden: true, id: `${fieldId(path)}-file`, "aria-label": `${label}: file`,
+    });
+    const progress = h("p", { class: "form-status", role: "status", id: `${fieldId(path)}-status` });
+    input.addEventListener("change", async () => {
+      const file = input.files && input.files[0];
+      if (!file) return;
+      progress.textContent = "Uploading…";
+      errors.delete(path);
+      try {
+        const image = await call("/api/images", { method: "POST", body: file, contentType: "application/octet-stream" });
+        owner[key] = image.id;
+        draw(fieldId(path));
+        announce(`${label} added.`);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        if (error.status === 401) return;
+        const message = error.status === 413
+          ? "This file is larger than 5 MB. Choose a smaller picture."
+          : error.status === 422 ? `This file cannot be used: ${error.message}.`
+            : error.message;
+        errors.set(path, message);
+        draw(fieldId(path));
+      } finally {
+        input.value = "";
+      }
+    });
+    const ref = owner[key];
+    return h("div", { class: "picture-field" },
+      h("span", { class: "picture-label" }, label),
+      ref ? h("img", { class: "picture-preview", src: imageAddress(ref), alt: `${label} (preview)` }) : null,
+      input,
+      h("div", { class: "actions", style: "margin:0" },
+        control("button", path, { type: "button", class: "secondary", onclick: () => input.click() },
+          ref ? "Replace picture…" : "Add a picture…"),
+        ref ? h("button", {
+          type: "button", class: "secondary", "aria-label": `Remove ${label.toLowerCase()}`,
+          onclick: () => { delete owner[key]; errors.delete(path); draw(fieldId(path)); },
+        }, "Remove picture") : null),
+      progress,
+      errorFor(path));
   }
 
   function questionBlock(q, i) {
@@ -164,6 +215,7 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
       h("label", { for: fieldId(`${base}.text`) }, info ? "Slide text" : "Question text"),
       control("textarea", `${base}.text`, { maxlength: "300", oninput: (event) => { q.text = event.target.value; } }, q.text),
       errorFor(`${base}.text`),
+      pictureField(q, "image", `${base}.image`, `Picture of question ${i + 1}`),
       h("div", { class: "grid-2" },
         h("div", {},
           h("label", { for: fieldId(`${base}.kind`) }, "Kind"),
@@ -284,6 +336,9 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
       h("label", { class: "check" },
         h("input", { type: "checkbox", id: fieldId("settings.streak_bonus"), checked: Boolean(st.streak_bonus), onchange: (event) => { st.streak_bonus = event.target.checked; } }),
         " Streak bonus: extra points for right answers in a row (100 more each time, up to 500)"),
+      h("label", { class: "check" },
+        h("input", { type: "checkbox", id: fieldId("settings.images_on_phones"), checked: Boolean(st.images_on_phones), onchange: (event) => { st.images_on_phones = event.target.checked; } }),
+        " Show pictures on players’ phones too (otherwise only the big screen shows them)"),
       h("div", { class: "grid-2" },
         h("div", {}, number("leaderboard_size", "Players on the leaderboard", { min: "1", max: "50" }, 5)),
         h("div", {}, number("get_ready_seconds", "“Get ready” countdown before the first question (seconds)", { min: "0", max: "30" }, 0))),
@@ -306,6 +361,7 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
       h("label", { for: fieldId("description") }, "Description (optional)"),
       control("textarea", "description", { maxlength: "500", oninput: (event) => { quiz.description = event.target.value; } }, quiz.description || ""),
       errorFor("description"),
+      pictureField(quiz, "cover", "cover", "Cover picture (shown while players join)"),
       errorFor("questions"),
       quiz.questions.map(questionBlock),
       h("div", { class: "actions" },
@@ -350,6 +406,8 @@ export async function drawEditor(main, quizId, { call, navigate, guardLeaving, t
       else if (part === "answer") words.push("right number");
       else if (part === "time_limit_seconds") words.push("time limit");
       else if (part === "read_seconds") words.push("reading time");
+      else if (part === "image") words.push("picture");
+      else if (part === "cover") words.push("Cover picture");
       else if (part === "settings") words.push("Game settings");
       else if (part === "text") words.push(words.length ? "text" : "Text");
       else words.push(part.replace(/_/g, " "));

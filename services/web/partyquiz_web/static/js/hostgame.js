@@ -65,6 +65,7 @@ export class HostGame {
       playerCount: 0,
       locked: false,
       question: null,
+      cover: null,
       questionCount: 0,
       deadline: null,
       opensAt: null,
@@ -124,6 +125,7 @@ export class HostGame {
     m.locked = s.joining_locked;
     m.questionCount = s.question_count;
     m.question = s.question;
+    m.cover = s.cover || null;
     m.deadline = s.deadline;
     m.opensAt = s.opens_at;
     m.showsAt = s.shows_at;

@@ -692,6 +692,7 @@ function drawUpcoming(step) {
     step === "ready"
       ? h("h1", { class: "upcoming-title" }, "Get ready!")
       : h("h1", { class: "q-text", id: "q-text" }, q.text),
+    step === "ready" ? null : picture(q),
     h("p", { class: "upcoming", id: "upcoming" }, step === "ready" ? "The first question comes in " : "Answers open in ", countEl),
     h("div", { class: "timer-track", "aria-hidden": "true" }, fillEl),
     game.paused ? h("p", { class: "notice", id: "paused-note" }, "Paused by the host.") : null,
@@ -725,12 +726,18 @@ function choiceButtons(q) {
   return list;
 }
 
+/** The question's picture: sent to phones only when the quiz shows pictures there. */
+function picture(q) {
+  return q.image ? h("img", { class: "q-picture", id: "q-picture", src: q.image, alt: "", "data-testid": "q-picture" }) : null;
+}
+
 function drawInfoSlide() {
   const q = game.question;
   document.title = "Look at the big screen · PartyQuiz";
   replace(main,
     h("p", { class: "q-meta" }, h("span", {}, "Look at the big screen")),
     h("h1", { class: "q-text", id: "q-text" }, q.text),
+    picture(q),
     h("p", {}, "Nothing to answer here: the next question comes soon."));
 }
 
@@ -755,6 +762,7 @@ function drawQuestion() {
       points ? h("span", { class: "badge" }, points) : null,
       timer),
     h("h1", { class: "q-text compact", id: "q-text" }, q.text),
+    picture(q),
     h("p", { class: "hint kind-hint", id: "kind-hint" }, `${KIND_HINT[q.kind] || ""}`,
       PICKING.has(q.kind) ? h("span", { class: "keys-hint" }, ` Keys 1–${q.choices.length} answer; arrow keys move.`) : null,
       q.kind === "ordering" ? h("span", { class: "keys-hint" }, " Arrow keys move the item in focus.") : null),

@@ -147,6 +147,7 @@ export async function drawScreen(main, gameId, { call }) {
           h("p", { class: "join-code", id: "join-code", "data-testid": "join-code" }, m.joinCode || "…"),
           m.joinCode ? h("img", { class: "qr", id: "qr", src: `/qr/${m.joinCode}.svg`, alt: `QR code that opens ${m.joinUrl || ""}` }) : null),
         h("section", { class: "lobby-players", "aria-labelledby": "players-heading" },
+          m.cover ? h("img", { class: "cover", id: "cover", src: m.cover, alt: "", "data-testid": "cover" }) : null,
           h("h2", { id: "players-heading" }, h("span", { id: "player-count", "data-testid": "player-count" }, String(m.playerCount)), m.playerCount === 1 ? " player" : " players"),
           names.length
             ? h("ul", { class: "chips", id: "players", "aria-label": "Players" }, names.map((n) => h("li", {}, n)))
@@ -203,6 +204,7 @@ export async function drawScreen(main, gameId, { call }) {
       h("div", { class: "reading" },
         h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`), points ? h("span", { class: "badge" }, points) : null),
         h("h1", { class: "q-text big", id: "q-text" }, q.text),
+        picture(q),
         h("p", { class: "read-note" }, "Answers open in ", countEl),
         track));
     startCountdown(countEl, fillEl, m.opensAt, Math.max(1, m.opensAt - (m.showsAt || m.opensAt)), "until answers open");
@@ -300,6 +302,16 @@ export async function drawScreen(main, gameId, { call }) {
       tally);
   }
 
+  /** The question's picture, large: beside the answers (above them on a tall screen). */
+  function picture(q) {
+    return q.image ? h("img", { class: "q-picture", id: "q-picture", src: q.image, alt: "", "data-testid": "q-picture" }) : null;
+  }
+
+  /** The answers, with the picture beside them when there is one. */
+  function body(q, answers) {
+    return q.image ? h("div", { class: "q-body" }, picture(q), answers) : answers;
+  }
+
   function drawInfo() {
     const q = m.question;
     document.title = "PartyQuiz";
@@ -308,6 +320,7 @@ export async function drawScreen(main, gameId, { call }) {
       corner(),
       h("div", { class: "reading info-slide" },
         h("h1", { class: "q-text big", id: "q-text" }, q.text),
+        picture(q),
         h("span", { class: "visually-hidden" }, countEl),
         track));
     startCountdown(countEl, fillEl, m.deadline ?? serverClock(), q.time_limit, "until the next question");
@@ -333,7 +346,7 @@ export async function drawScreen(main, gameId, { call }) {
             q.kind === "ordering" ? h("p", { class: "q-hint" }, ON_THE_PHONE.ordering) : null),
           h("div", { class: "answer-count", id: "answered", "data-testid": "answered", "aria-live": "polite" },
             h("b", {}, String(m.answered)), " ", h("span", {}, `of ${m.playerCount} answered`))),
-        q.kind in ON_THE_PHONE ? inputPanel(q) : tiles(q)));
+        body(q, q.kind in ON_THE_PHONE ? inputPanel(q) : tiles(q))));
     if (countdown) countdown.stop();
     countdown = new Countdown(countEl, fillEl, (s) => {
       const text = document.getElementById("timer-text");
@@ -356,7 +369,7 @@ export async function drawScreen(main, gameId, { call }) {
             h("p", { class: "q-meta" }, h("span", {}, `Question ${q.index + 1} of ${q.total}`)),
             h("h1", { class: "q-text", id: "q-text" }, q.text)),
           h("div", { class: "answer-count" }, h("b", {}, String(r.answered)), " ", h("span", {}, `of ${r.total} answered`))),
-        h("div", { "data-testid": "distribution" }, q.kind in ON_THE_PHONE ? revealPanel(q, r) : tiles(q, { reveal: r }))));
+        body(q, h("div", { class: "distribution", "data-testid": "distribution" }, q.kind in ON_THE_PHONE ? revealPanel(q, r) : tiles(q, { reveal: r })))));
   }
 
   function streakBadge(e) {
