@@ -21,6 +21,7 @@ from partyquiz_web import http_errors
 from partyquiz_web.dependencies import Runtime
 from partyquiz_web.images import MAX_UPLOAD_BYTES
 from partyquiz_web.middleware import BodySizeLimitMiddleware, MetricsMiddleware
+from partyquiz_web.quiz_files import MAX_IMPORT_BYTES
 from partyquiz_web.routes import auth, games, health, images, internal, pages, quizzes
 from partyquiz_web.settings import WebSettings, load_settings
 
@@ -85,7 +86,7 @@ def create_app(
     app.add_middleware(
         BodySizeLimitMiddleware,
         limit=settings.max_body_bytes,
-        larger={"/api/images": MAX_UPLOAD_BYTES},
+        larger={"/api/images": MAX_UPLOAD_BYTES, "/api/quizzes/import": MAX_IMPORT_BYTES},
     )
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app

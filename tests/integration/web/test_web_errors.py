@@ -91,7 +91,7 @@ async def test_oversized_bodies_get_413_before_parsing(web: Web) -> None:
     auth = await web.register_and_login()
     limit = web.runtime.settings.max_body_bytes
     declared = await web.client.post(
-        "/api/quizzes/import", content=b"{" + b" " * limit + b"}", headers=auth
+        "/api/quizzes", content=b"{" + b" " * limit + b"}", headers=auth
     )
     assert declared.status_code == 413
     assert declared.json()["code"] == "payload_too_large"
@@ -101,7 +101,7 @@ async def test_oversized_bodies_get_413_before_parsing(web: Web) -> None:
         for _ in range(limit // 4096 + 2):
             yield b" " * 4096
 
-    streamed = await web.client.post("/api/quizzes/import", content=chunks(), headers=auth)
+    streamed = await web.client.post("/api/quizzes", content=chunks(), headers=auth)
     assert streamed.status_code == 413
     assert _is_error_body(streamed.json())
 

@@ -103,7 +103,5 @@ async def test_uploads_take_up_to_the_image_limit_and_other_requests_keep_theirs
         "/api/images", content=b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES), headers=auth
     )
     assert too_big.status_code == 413
-    quiz = await web.client.post(
-        "/api/quizzes/import", content=b" " * (2 * 1024 * 1024), headers=auth
-    )
+    quiz = await web.client.post("/api/quizzes", content=b" " * (2 * 1024 * 1024), headers=auth)
     assert quiz.status_code == 413

@@ -6,15 +6,14 @@ import re
 import uuid
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import ValidationError as PydanticValidationError
 
 from partyquiz_core.quiz import Quiz, read_stored_quiz
 from partyquiz_web.dependencies import CurrentHost, RuntimeDep, SessionDep
-from partyquiz_web.http_errors import FieldErrorsError, error_responses, from_pydantic
+from partyquiz_web.http_errors import FieldErrorsError, error_responses
 from partyquiz_web.kahoot import quiz_from_kahoot_xlsx
-from partyquiz_web.models import QuizRecord
+from partyquiz_web.models import ImageRecord, QuizRecord
+from partyquiz_web.quiz_files import QuizFileWithImages, export_document, read_quiz_file
 from partyquiz_web.repositories import ImageRepository, QuizRepository
 from partyquiz_web.responses import OrjsonResponse
 from partyquiz_web.samples import sample_quiz, sample_quizzes
@@ -52,25 +51,6 @@ def _new_record(quiz: Quiz, owner_id: str, runtime: RuntimeDep) -> QuizRecord:
         created_at=now,
         updated_at=now,
     )
-
-
-def parse_quiz_document(raw: bytes) -> Quiz:
-    """Parse an uploaded quiz file; errors carry field paths (``questions.2.correct``)."""
-    try:
-        document: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise FieldErrorsError(
-            f"the file is not valid JSON: {exc}", [("(root)", f"not valid JSON: {exc}")]
-        ) from None
-    if not isinstance(document, dict):
-        raise FieldErrorsError(
-            "a quiz file is a JSON object", [("(root)", "must be a JSON object")]
-        )
-    try:
-        quiz = Quiz.model_validate(document)
-    except PydanticValidationError as exc:
-        raise from_pydantic(exc) from None
-    return ensure_storable(quiz)
 
 
 def _nul_paths(value: Any, path: str) -> list[str]:
@@ -149,8 +129,23 @@ async def create_quiz(
 async def import_quiz(
     request: Request, host: CurrentHost, session: SessionDep, runtime: RuntimeDep
 ) -> QuizPublic:
-    """Import an exported quiz file (JSON); every problem is listed with its field path."""
-    quiz = await ensure_images_exist(parse_quiz_document(await request.body()), session)
+    """Import an exported quiz file (JSON, format 1 or 2 with its pictures inside); every
+    problem is listed with its field path, and nothing is stored unless all is well."""
+    file = read_quiz_file(await request.body())
+    quiz = ensure_storable(file.quiz)
+    images = ImageRepository(session)
+    for image in {image.digest: image for image in file.images}.values():
+        await images.add(
+            ImageRecord(
+                digest=image.digest,
+                media_type=image.media_type,
+                width=image.width,
+                height=image.height,
+                content=image.content,
+                created_at=runtime.now(),
+            )
+        )
+    await ensure_images_exist(quiz, session)
     record = _new_record(quiz, host.id, runtime)
     QuizRepository(session).add(record)
     await session.commit()
@@ -257,15 +252,20 @@ async def duplicate_quiz(
 
 @router.get(
     "/{quiz_id}/export",
-    response_model=Quiz,
+    response_model=Quiz | QuizFileWithImages,
     responses={200: {"description": "The quiz file, as a download."}},
 )
 async def export_quiz(quiz_id: str, host: CurrentHost, session: SessionDep) -> OrjsonResponse:
-    """Download the quiz in the import format."""
+    """Download the quiz in the import format, its pictures inside (format 2) if it has any."""
     record = await QuizRepository(session).get_owned(quiz_id, host.id)
     quiz = read_stored_quiz(record.content)
+    images = ImageRepository(session)
+    inline = {}
+    for digest in {digest for _, digest in quiz.pictures()}:
+        image = await images.get(digest)
+        inline[digest] = (image.media_type, image.content)
     slug = re.sub(r"[^a-z0-9]+", "-", quiz.title.lower()).strip("-")[:60] or "quiz"
     return OrjsonResponse(
-        quiz.model_dump(mode="json"),
+        export_document(quiz, inline),
         headers={"Content-Disposition": f'attachment; filename="{slug}.quiz.json"'},
     )
