@@ -24,6 +24,9 @@ INSERT INTO hosts (id, email, display_name, password_hash, created_at)
 VALUES ('h1', 'host@example.com', 'Quiz Host', 'x', now());
 INSERT INTO quizzes (id, owner_id, title, question_count, content, created_at, updated_at)
 VALUES ('q1', 'h1', 'Capitals of Europe', 2, '{"title": "Capitals of Europe"}', now(), now());
+INSERT INTO images (digest, media_type, width, height, content, created_at)
+VALUES (encode(sha256('\\x89504e470d0a1a0a00ff'::bytea), 'hex'), 'image/png', 1, 1,
+        '\\x89504e470d0a1a0a00ff'::bytea, now());
 """
 
 
@@ -104,6 +107,11 @@ def test_a_dump_made_by_the_backup_script_restores_into_a_fresh_database(
     assert _psql(postgres, restored, "SELECT title, content->>'title' FROM quizzes") == (
         "Capitals of Europe|Capitals of Europe"
     )
+    # Quiz pictures live in the database: the dump carries them, byte for byte.
+    assert _psql(
+        postgres, restored, "SELECT digest = encode(sha256(content), 'hex'), media_type FROM images"
+    ) == ("t|image/png")
+    assert _psql(postgres, restored, "SELECT count(*) FROM images") == "1"
     assert _psql(postgres, restored, "SELECT version_num FROM alembic_version") == head
     again = _migrate(postgres, restored)
     assert again.returncode == 0, again.stderr
