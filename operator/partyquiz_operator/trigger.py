@@ -51,6 +51,8 @@ WORKLOAD_STATUS_READ = (
     "availableReplicas",
 )
 CONDITION_FIELDS_READ = ("type", "status", "reason", "message")
+# Waiting reasons of a container on its normal way to running (no pass reads them).
+STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 FILTERED_KINDS = STATUS_READ_IN_PART | {"Pod", "PersistentVolumeClaim"}
 
 
@@ -59,8 +61,9 @@ def _essence(kind: str, body: Mapping[str, Any]) -> str:
 
     Of most kinds everything but the status; of a StatefulSet, Deployment or Job that and the
     replica counts and conditions of its status; of a pod only what the rollout verdict and the
-    stall diagnosis read (a container waiting for a reason, scheduling): its readiness reaches
-    the passes through its Deployment's or StatefulSet's status; of a claim its size, marks and
+    stall diagnosis read (a container waiting for a reason other than starting, a failure to be
+    scheduled): its readiness reaches the passes through its Deployment's or StatefulSet's
+    status, so a pod that starts as it should runs no pass at all; of a claim its size, marks and
     phase. A change that leaves the digest as it was cannot change a plan, so it runs no pass.
     """
     meta = body.get("metadata", {})
@@ -76,8 +79,13 @@ def _essence(kind: str, body: Mapping[str, Any]) -> str:
         st = body.get("status") or {}
         statuses = [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]
         waiting = [((c.get("state") or {}).get("waiting") or {}).get("reason") for c in statuses]
-        scheduled = [c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"]
-        kept = [meta.get("deletionTimestamp"), waiting, [c.get("status") for c in scheduled]]
+        unscheduled = [
+            c.get("message") or c.get("reason")
+            for c in st.get("conditions") or []
+            if c.get("type") == "PodScheduled" and c.get("status") == "False"
+        ]
+        problems = [reason for reason in waiting if reason and reason not in STARTING_REASONS]
+        kept = [meta.get("deletionTimestamp"), problems, unscheduled]
     else:
         kept = {k: v for k, v in body.items() if k not in ("metadata", "status")}
         kept["metadata"] = [
@@ -90,6 +98,9 @@ def _essence(kind: str, body: Mapping[str, Any]) -> str:
                 [c.get(f) for f in CONDITION_FIELDS_READ] for c in st.get("conditions") or []
             ]
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+QUIET_POD = _essence("Pod", {})  # a new pod that shows nothing a pass reads
 
 
 def _controlling_partyquiz(meta: Mapping[str, Any]) -> str | None:
@@ -149,9 +160,10 @@ class OwnerTrigger:
             return  # the echo of the operator's own write: nothing a pass has not seen
         if not gone and ours and (kind in STATUS_UNREAD or kind in FILTERED_KINDS):
             essence = _essence(kind, body)
-            if self._essences.get(ident) == essence:
-                return
+            before = self._essences.get(ident, QUIET_POD if kind == "Pod" else None)
             self._essences[ident] = essence
+            if before == essence:
+                return
         self.poke(key, "child")
 
     def poke(self, key: InstanceKey, handler: str) -> None:

@@ -120,14 +120,35 @@ async def test_a_job_condition_runs_a_pass_and_its_pod_tallies_do_not() -> None:
     assert await passes_after(("Job", job), ("Job", ready), ("Job", done)) == ["child", "child"]
 
 
-async def test_a_pod_change_a_pass_does_not_read_runs_none_and_a_crash_loop_runs_one() -> None:
-    started = pod(phase="Running", podIP="10.0.0.7")
+async def test_a_pod_starting_as_it_should_runs_no_pass_and_a_crash_loop_runs_one() -> None:
+    creating = pod(
+        containerStatuses=[{"name": "web", "state": {"waiting": {"reason": "ContainerCreating"}}}]
+    )
+    scheduled = copy.deepcopy(creating)
+    scheduled["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"}]
+    started = pod(
+        phase="Running",
+        podIP="10.0.0.7",
+        containerStatuses=[{"name": "web", "state": {"running": {}}}],
+    )
     crashing = pod(
         phase="Running",
         podIP="10.0.0.7",
         containerStatuses=[{"name": "web", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}],
     )
-    assert await passes_after(("Pod", pod()), ("Pod", started), ("Pod", crashing)) == [
+    quiet = (("Pod", creating), ("Pod", scheduled), ("Pod", started))
+    assert await passes_after(("Deployment", deployment()), *quiet) == ["child"]
+    assert await passes_after(("Deployment", deployment()), *quiet, ("Pod", crashing)) == [
         "child",
         "child",
     ]
+
+
+async def test_a_pod_that_cannot_be_scheduled_runs_a_pass_and_so_does_its_scheduling() -> None:
+    waiting = pod(
+        conditions=[
+            {"type": "PodScheduled", "status": "False", "message": "0/1 nodes are available"}
+        ]
+    )
+    scheduled = pod(conditions=[{"type": "PodScheduled", "status": "True"}])
+    assert await passes_after(("Pod", waiting), ("Pod", scheduled)) == ["child", "child"]
