@@ -4,10 +4,13 @@
 #   hack/bootstrap.sh demo     uv + only what `make demo` runs (web and game service)
 #   hack/bootstrap.sh bench    uv + the locked Python dependencies + what `make bench` needs from
 #                              Debian (nodejs, npm, redis-server, gcc for the C floor)
-#   hack/bootstrap.sh test     the above + Debian's postgresql, redis-server, chromium, podman,
-#                              what a real node needs from Debian (runc, CNI plugins, iptables,
-#                              ipset, conntrack, socat, nftables) and the local cluster's
-#                              binaries, real node included (built into a cache)
+#   hack/bootstrap.sh test-host  uv + the locked Python dependencies + Debian's postgresql,
+#                              redis-server, chromium, prometheus and what a real node needs from
+#                              Debian (runc, CNI plugins, iptables, ipset, conntrack, socat,
+#                              nftables); no builds (hack/test_all.py runs those beside the tests
+#                              that need none of them)
+#   hack/bootstrap.sh test     test-host + the local cluster's binaries, real node included
+#                              (built into a cache), podman and the images' base
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,11 +71,12 @@ case "$what" in
         command -v gcc >/dev/null 2>&1 || debs+=(gcc libc6-dev)
         [ ${#debs[@]} -eq 0 ] || ensure_debs "${debs[@]}"
         ;;
-    test)
+    test-host | test)
         ensure_debs postgresql redis-server chromium fonts-dejavu-core prometheus
         ensure_debs runc containernetworking-plugins iptables ipset conntrack socat nftables
+        [ "$what" = test ] || exit 0
         if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh --node; fi
         if [ -x hack/images/bootstrap.sh ]; then hack/images/bootstrap.sh; fi
         ;;
-    *) echo "usage: $0 python|demo|bench|test" >&2; exit 2 ;;
+    *) echo "usage: $0 python|demo|bench|test-host|test" >&2; exit 2 ;;
 esac
