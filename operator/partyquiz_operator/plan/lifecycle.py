@@ -412,12 +412,13 @@ def _infrastructure(p: _Pass) -> tuple[status.WorkloadState | None, status.Workl
     return states[0], states[1]
 
 
-# Rendered and hashed infrastructure by everything it is rendered from, newest last. Passes of
-# an instance whose spec, credentials and claims did not change (nearly all of them: a child's
-# status moved) would otherwise render and hash the same fifteen manifests again each time.
-# A memo of a pure function: the same inputs give the same manifests, so decisions do not
-# depend on it; bounded, so deleted instances' entries age out. Nothing mutates a manifest.
-_RENDERED: dict[tuple[str, ...], list[list[Manifest]]] = {}
+# Each instance's rendered and hashed infrastructure with everything it was rendered from.
+# Passes of an instance whose spec, credentials and claims did not change (nearly all of them:
+# a child's status moved) would otherwise render and hash the same fifteen manifests again each
+# time. A memo of a pure function: the same inputs give the same manifests, so decisions do not
+# depend on it. It keeps only the newest rendering of an instance, and at most RENDERED_KEPT
+# instances (the oldest go first); nothing mutates a manifest.
+_RENDERED: dict[tuple[str, str, str], tuple[tuple[str, ...], list[list[Manifest]]]] = {}
 RENDERED_KEPT = 4096
 
 
@@ -426,23 +427,23 @@ def _rendered_infrastructure(
 ) -> list[list[Manifest]]:
     """Return ``render.infrastructure`` of the pass's instance, each manifest with its hash."""
     inst = p.inst
-    key = (
-        inst.namespace,
-        inst.name,
-        inst.uid,
+    ident = (inst.namespace, inst.name, inst.uid)
+    inputs = (
         str(inst.generation),
         p.spec_key,
         json.dumps(credentials, sort_keys=True),
         json.dumps(sorted(claims.items())),
     )
-    found = _RENDERED.get(key)
-    if found is None:
-        waves = render.infrastructure(inst, credentials=credentials, claims=claims)
-        found = [[drift.with_hash(child) for child in wave] for wave in waves]
-        _RENDERED[key] = found
-        while len(_RENDERED) > RENDERED_KEPT:
-            del _RENDERED[next(iter(_RENDERED))]
-    return found
+    kept = _RENDERED.get(ident)
+    if kept is not None and kept[0] == inputs:
+        return kept[1]
+    waves = render.infrastructure(inst, credentials=credentials, claims=claims)
+    hashed = [[drift.with_hash(child) for child in wave] for wave in waves]
+    _RENDERED.pop(ident, None)
+    _RENDERED[ident] = (inputs, hashed)
+    while len(_RENDERED) > RENDERED_KEPT:
+        del _RENDERED[next(iter(_RENDERED))]
+    return hashed
 
 
 def _grow_volume(p: _Pass, statefulset: str, wanted: str, claim: str) -> None:

@@ -11,6 +11,7 @@ import copy
 
 from tests.unit.operator.world import World, installed, world
 
+from partyquiz_operator.plan import lifecycle
 from partyquiz_operator.plan.lifecycle import Plan
 
 
@@ -274,3 +275,13 @@ def test_an_instance_scaled_to_zero_is_not_ready() -> None:
     assert w.st.phase == "Degraded"
     assert w.condition("Ready").status == "False"
     assert w.condition("Ready").reason == "ScaledToZero"
+
+
+def test_the_planner_keeps_one_rendering_per_instance_however_often_its_inputs_change() -> None:
+    w, _ = installed()
+    w.edit(version="1.5.0")
+    for _ in range(3):
+        w.step()
+        w.settle()
+    kept = [ident for ident in lifecycle._RENDERED if ident == ("games", "quiz", w.uid)]
+    assert len(kept) == 1
