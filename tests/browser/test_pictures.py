@@ -16,17 +16,15 @@ from typing import Any
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.flows import FrameLog, api, host_token, join, launch_game
+from tests.browser.flows import api, host_token
 from tests.browser.geometry import (
-    PHONES,
     SCREENS,
     box,
     fits,
     legible,
-    phone_at,
-    screen_at,
     small_text,
 )
+from tests.browser.room import Room
 
 PHONE_SIZES = ("320x568", "390x844", "844x390")
 
@@ -109,35 +107,11 @@ def picture_quiz(page: Page, title: str, *, on_phones: bool) -> dict[str, Any]:
     }
 
 
-class Room:
-    def __init__(
-        self,
-        host: Page,
-        new_context: Callable[..., BrowserContext],
-        quiz: dict[str, Any],
-        screens: tuple[str, ...],
-    ) -> None:
-        api(host, "POST", "/api/quizzes", quiz)
-        code = launch_game(host, quiz["title"])
-        self.host = host
-        self.screens = {size: screen_at(new_context, host, SCREENS[size]) for size in screens}
-        self.phones: dict[str, Page] = {}
-        self.frames: dict[str, FrameLog] = {}
-        for size in PHONE_SIZES:
-            page = phone_at(new_context, PHONES[size])
-            self.frames[size] = FrameLog()
-            self.frames[size].attach(page)
-            join(page, code, f"P{size}")
-            self.phones[size] = page
-        for page in (host, *self.screens.values()):
-            expect(page.get_by_test_id("player-count")).to_have_text(str(len(PHONE_SIZES)))
-
-
 def test_the_big_screen_shows_pictures_large_and_phones_keep_to_the_answers(
     host_page: Page, new_context: Callable[..., BrowserContext], shoot: Callable[..., Any]
 ) -> None:
     quiz = picture_quiz(host_page, "Pictures for screens", on_phones=False)
-    room = Room(host_page, new_context, quiz, tuple(SCREENS))
+    room = Room(host_page, new_context, quiz, phones=PHONE_SIZES)
     for size, page in room.screens.items():
         expect(page.get_by_test_id("cover")).to_be_visible()
         assert loaded(page, "#cover"), size
@@ -207,7 +181,7 @@ def test_phones_show_the_picture_when_the_quiz_says_so_and_every_answer_still_fi
     host_page: Page, new_context: Callable[..., BrowserContext], shoot: Callable[..., Any]
 ) -> None:
     quiz = picture_quiz(host_page, "Pictures for phones", on_phones=True)
-    room = Room(host_page, new_context, quiz, ("1280x720",))
+    room = Room(host_page, new_context, quiz, screens=("1280x720",), phones=PHONE_SIZES)
     room.host.get_by_role("button", name="Start the game").click()
     for size, phone in room.phones.items():
         expect(phone.locator("#q-picture")).to_be_visible()

@@ -11,18 +11,16 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.flows import FrameLog, api, join, launch_game
+from tests.browser.flows import api, join, launch_game
 from tests.browser.geometry import (
-    PHONES,
     SCREENS,
     box,
     fits,
     legible,
-    phone_at,
-    screen_at,
     small_targets,
     small_text,
 )
+from tests.browser.room import Room
 
 PLANETS = ["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn"]
 
@@ -35,28 +33,14 @@ def _one_question(title: str, question: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Room:
-    """One game: the host's big screen, a second display at every TV size, a phone at every
-    phone size (each logging what the game service sent it)."""
+class StartedRoom(Room):
+    """One game started at once, with a second display at every TV size and a phone at every
+    phone size."""
 
     def __init__(
         self, host: Page, new_context: Callable[..., BrowserContext], quiz: dict[str, Any]
     ) -> None:
-        api(host, "POST", "/api/quizzes", quiz)
-        code = launch_game(host, quiz["title"])
-        self.host = host
-        self.screens = {size: screen_at(new_context, host, SCREENS[size]) for size in SCREENS}
-        self.phones: dict[str, Page] = {}
-        self.frames: dict[str, FrameLog] = {}
-        for size in PHONES:
-            page = phone_at(new_context, PHONES[size])
-            self.frames[size] = FrameLog()
-            self.frames[size].attach(page)
-            join(page, code, f"P{size}")
-            self.phones[size] = page
-        expect(host.get_by_test_id("player-count")).to_have_text(str(len(PHONES)))
-        for page in self.screens.values():
-            expect(page.get_by_test_id("player-count")).to_have_text(str(len(PHONES)))
+        super().__init__(host, new_context, quiz)
         host.get_by_role("button", name="Start the game").click()
 
     def check_phones(
@@ -115,7 +99,7 @@ def test_a_type_answer_question_takes_typed_answers_and_reveals_them_after(
         "text": "Which city is the capital of Switzerland?",
         "accepted": ["Bern", "Berne"],
     }
-    room = Room(host_page, new_context, _one_question("Typed", question))
+    room = StartedRoom(host_page, new_context, _one_question("Typed", question))
     room.check_phones("#typed-answer", ["#typed-answer"], shoot, "type-answer")
     room.check_screens("#panel", shoot, "type-answer")
     # Phones see a text field, its keyboard says "send"; the big screen says what to do.
@@ -158,7 +142,7 @@ def test_a_slider_question_counts_a_pick_within_the_tolerance_and_partly_beyond(
         "text": "In which year was the Eiffel Tower finished?",
         "slider": {"min": 1850, "max": 1950, "step": 1, "answer": 1889, "tolerance": 2},
     }
-    room = Room(host_page, new_context, _one_question("Slide", question))
+    room = StartedRoom(host_page, new_context, _one_question("Slide", question))
     needed = ["#slider-value", "#slider-input", "#slider-less", "#slider-more"]
     room.check_phones("#slider-input", needed, shoot, "slider")
     room.check_screens("#panel", shoot, "slider")
@@ -211,7 +195,7 @@ def test_an_ordering_question_shuffles_its_items_and_only_the_exact_order_scores
         "text": "Put the planets in order, closest to the sun first.",
         "choices": [{"text": t} for t in PLANETS],
     }
-    room = Room(host_page, new_context, _one_question("Order", question))
+    room = StartedRoom(host_page, new_context, _one_question("Order", question))
     room.check_phones(".order-item", [".order-item", ".order-item .move"], shoot, "ordering")
     room.check_screens("#tiles", shoot, "ordering")
     small = room.phones["320x568"]
