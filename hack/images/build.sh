@@ -41,7 +41,7 @@ tag=${PARTYQUIZ_IMAGE_TAG:-$version}
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 if [ "$revision" != unknown ] \
     && [ -n "$(git status --porcelain -- pyproject.toml uv.lock README.md services operator \
-        Dockerfile.web Dockerfile.ws Dockerfile.operator .dockerignore)" ]; then
+        Dockerfile.web Dockerfile.ws Dockerfile.operator .dockerignore hack/images/check_pictures.py)" ]; then
     revision="$revision-dirty"
 fi
 source_url=${PARTYQUIZ_IMAGE_SOURCE:-$(git remote get-url origin 2>/dev/null || true)}
