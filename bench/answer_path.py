@@ -9,8 +9,12 @@ pays on top of websockets' receive path and two system calls.
 
 Embedded by default; with ``--redis`` two replicas share the game on a Redis of their own (the
 host's replica owns it, players alternate between them, as in the suite's ``redis`` scenario),
-both in this process, and Redis's CPU is reported apart. ``--profile FILE`` writes cProfile
-statistics of the answers alone.
+both in this process, and Redis's CPU is reported apart with the commands it ran for the
+answers (``INFO commandstats``: calls per answer, microseconds per call). ``--profile FILE``
+writes cProfile statistics of the answers alone and prints where the CPU went by role: the
+receiving side (frame to durable append, both replicas), the owner's loop (apply, encode,
+commit), the shared inbox read, delivering batches (the owner's own and the other replica's
+from pub/sub), and the Redis client's pipelines.
 Run: ``uv run --frozen --all-extras python -m bench.answer_path [--players N] [--redis]``.
 """
 
@@ -21,11 +25,13 @@ import asyncio
 import cProfile
 import gc
 import os
+import pstats
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from websockets.protocol import OPEN
 
 from bench.core_apply import bench_quiz
@@ -73,6 +79,52 @@ class _Connection:
         self.send_in_progress = None
 
 
+def _role_breakdown(profile: Path, answers: int) -> list[tuple[str, float]]:
+    """Microseconds per answer, under the profiler, charged to each role (and the rest).
+
+    Coroutines and tasks are charged for their own runs (each resumption is a call), so a
+    role's entry points are the functions that start its work on the event loop."""
+    stats: Any = pstats.Stats(str(profile)).stats
+
+    def spent(file: str, function: str) -> float:
+        return sum(
+            ct
+            for (path, _, name), (_, _, _, ct, _) in stats.items()
+            if name == function and path.endswith(file)
+        )
+
+    total = sum(tt for (_, _, tt, _, _) in stats.values())
+    own_delivery = spent("server.py", "_deliver_here")
+    rows = [
+        (
+            "receiving: frame to durable append (both replicas)",
+            spent("server.py", "_on_frame")
+            + spent("redis_backend.py", "_send_appends")
+            + spent("redis_backend.py", "_append_all"),
+        ),
+        ("owner: read, apply, encode, commit", spent("runner.py", "run") - own_delivery),
+        ("owner: the shared inbox read", spent("redis_backend.py", "_read_for_everyone")),
+        ("owner: its batches to its own connections", own_delivery),
+        ("pub/sub: receive and deliver (both replicas)", spent("server.py", "_listen")),
+        ("Redis client: pipelines sent and replies read", spent("redis_backend.py", "_send")),
+    ]
+    rest = total - sum(t for _, t in rows)
+    rows.append(("the rest (event loop, tasks, the bench feeding frames)", rest))
+    return [(role, t / answers * 1e6) for role, t in rows]
+
+
+async def _commandstats(url: str) -> dict[str, tuple[int, int]]:
+    """Redis's calls and microseconds per command so far."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        info = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for name, v in info.items()
+    }
+
+
 def _cpu_of(pid: int) -> float:
     """CPU seconds of a process from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -91,8 +143,9 @@ async def _service(backend: Backend, replica: str) -> tuple[GameService, WebClie
 
 async def run(
     players: int, every: int, redis_url: str | None, profile: Path | None, redis_pid: int | None
-) -> tuple[float, float]:
-    """Return (CPU seconds per answer in this process, in Redis) for ``players`` answers."""
+) -> tuple[float, float, dict[str, tuple[int, int]]]:
+    """Return CPU seconds per answer in this process and in Redis for ``players`` answers,
+    and Redis's (calls, microseconds) per command during them."""
     game_id = GameId("bench")
     quiz = bench_quiz()
     # Answers open at once: no get-ready screen, no reading time.
@@ -145,6 +198,7 @@ async def run(
     answering = clients[:-1]  # the question stays open
     _Sink.writes, _Sink.expected, _Sink.done = 0, len(answering), asyncio.Event()
     profiler = cProfile.Profile() if profile else None
+    commands_before = await _commandstats(redis_url) if redis_url else {}
     redis_before = _cpu_of(redis_pid) if redis_pid else 0.0
     started = time.process_time()
     if profiler:
@@ -165,11 +219,18 @@ async def run(
     if _Sink.errors:
         raise SystemExit(f"{_Sink.errors} answers were refused: this would measure refusals")
     redis_cpu = (_cpu_of(redis_pid) - redis_before) if redis_pid else 0.0
+    commands = {}
+    if redis_url:
+        for name, (calls, usec) in (await _commandstats(redis_url)).items():
+            was = commands_before.get(name, (0, 0))
+            if calls > was[0]:
+                commands[name] = (calls - was[0], usec - was[1])
+        commands.pop("info", None)  # the reads of these figures
     for service, web in services:
         await service.stop()
         await web.aclose()
         await service.backend.close()
-    return cpu / len(answering), redis_cpu / len(answering)
+    return cpu / len(answering), redis_cpu / len(answering), commands
 
 
 def main() -> None:
@@ -187,15 +248,27 @@ def main() -> None:
 
             redis = stack.enter_context(run_redis("--appendonly", "yes"))
             url, pid = redis.url(), redis.process.pid
-        per_answer, redis_per_answer = asyncio.run(
+        per_answer, redis_per_answer, commands = asyncio.run(
             run(args.players, args.every, url, args.profile, pid)
         )
     print(f"players                      {args.players}")
     print(f"mode                         {'2 replicas + Redis' if args.redis else 'embedded'}")
     print(f"frames per event-loop turn   {args.every}")
     print(f"CPU per answer               {per_answer * 1e6:,.1f} us (frame to receipt, no network)")
+    answers = args.players - 1
     if args.redis:
         print(f"Redis CPU per answer         {redis_per_answer * 1e6:,.1f} us")
+        calls = sum(c for c, _ in commands.values())
+        print(f"Redis commands per answer    {calls / answers:.3f}")
+        for name, (count, usec) in sorted(commands.items(), key=lambda kv: -kv[1][1]):
+            print(
+                f"  {name:<26} {count / answers:8.3f} per answer {usec / count:8.1f} us per call"
+                f" {usec / answers:7.2f} us per answer"
+            )
+    if args.profile:
+        print("under the profiler, us per answer by role:")
+        for role, spent in _role_breakdown(args.profile, answers):
+            print(f"  {spent:8.1f}  {role}")
 
 
 if __name__ == "__main__":

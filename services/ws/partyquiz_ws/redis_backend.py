@@ -28,7 +28,8 @@ from typing import Any, cast
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError, RedisError
+from redis.asyncio.connection import Connection
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import (
@@ -250,21 +251,31 @@ Queued = Callable[[Pipeline], Any]
 
 
 class Pipeliner:
-    """Runs this process's Redis commands in pipelines.
+    """Runs this process's Redis commands in pipelines on connections of its own.
 
     The commands issued in one turn of the event loop leave together at its end, in one
-    pipeline, while fewer than ``MAX_PIPELINES`` are on their way; the ones issued meanwhile
-    wait and leave together in the next. So a quiet replica pays one round trip per command
-    (or per handful issued together), and a busy one a few hundred round trips for thousands
-    of commands, on at most ``MAX_PIPELINES`` connections instead of one pooled connection per
-    command (which, beyond the pool's size, waited for a free one). Each command still returns
-    its own reply or raises its own error.
+    pipeline, on a connection that no pipeline is using; the ones issued while every
+    connection is busy wait and leave together in the next. So a quiet replica pays one round
+    trip per command (or per handful issued together), and a busy one a few hundred round
+    trips for thousands of commands, on its few connections instead of one pooled connection
+    per command (which, beyond the pool's size, waited for a free one). Each command still
+    returns its own reply or raises its own error.
+
+    The connections are held for the process's life rather than taken from a pool for each
+    pipeline: taking and returning a pooled connection (and redis-py's per-send socket
+    timeout, a task each) cost more than the commands of a small pipeline. A pipeline whose
+    replies are not all in after ``timeout`` seconds fails its commands with ``TimeoutError``
+    and drops its connection, which connects again for the next pipeline.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(
+        self, client: aioredis.Redis, connections: Sequence[Connection], timeout: float
+    ) -> None:
         self._client = client
+        self._connections = list(connections)
+        self._idle = list(connections)
+        self._timeout = timeout
         self._queue: list[tuple[Queued, asyncio.Future[Any]]] = []
-        self._sending = 0
         self._flushing = False  # a flush is scheduled for the end of this loop turn
         self._tasks: set[asyncio.Task[None]] = set()
         self._scripts: dict[str, str] = {}
@@ -280,14 +291,14 @@ class Pipeliner:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((queue, future))
-        if not self._flushing and self._sending < MAX_PIPELINES:
+        if not self._flushing and self._idle:
             self._flushing = True
             loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
         self._flushing = False
-        while self._queue and self._sending < MAX_PIPELINES:
+        while self._queue and self._idle:
             self._send_next()
 
     async def evalsha(self, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -299,25 +310,45 @@ class Pipeliner:
             return await self.call(lambda pipe: pipe.evalsha(sha, len(keys), *keys, *args))
 
     def _send_next(self) -> None:
-        if not self._queue:
+        if not self._queue or not self._idle:
             return
         batch = self._queue[:MAX_PIPELINE_COMMANDS]
         del self._queue[:MAX_PIPELINE_COMMANDS]
-        self._sending += 1
-        task = asyncio.get_running_loop().create_task(self._send(batch))
+        connection = self._idle.pop()
+        task = asyncio.get_running_loop().create_task(self._send(connection, batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[Queued, asyncio.Future[Any]]]) -> None:
+    async def _send(
+        self, connection: Connection, batch: list[tuple[Queued, asyncio.Future[Any]]]
+    ) -> None:
+        # A pipeline object only records the commands (it is never executed): its command
+        # methods are redis-py's, and so are the reply callbacks applied below.
+        recorder = self._client.pipeline(transaction=False)
+        results: list[Any] = []
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for queue, _ in batch:
-                    queue(pipe)
-                results = await pipe.execute(raise_on_error=False)
-        except Exception as exc:  # the connection failed: every command of it failed
-            results = [exc] * len(batch)
+            for queue, _ in batch:
+                queue(recorder)
+            commands = recorder.command_stack
+            if connection.is_connected and await _stale(connection):
+                await connection.disconnect(nowait=True)  # the send below connects again
+            async with asyncio.timeout(self._timeout):
+                await connection.send_packed_command(
+                    connection.pack_commands([args for args, _ in commands])
+                )
+                for args, options in commands:
+                    try:
+                        reply = await self._client.parse_response(connection, args[0], **options)
+                    except ResponseError as exc:  # this command's error; the rest go on
+                        reply = exc
+                    results.append(reply)
+        except Exception as exc:  # the connection failed: the commands not answered failed
+            # Replies still on their way would answer the next pipeline's commands.
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
+            results.extend([exc] * (len(batch) - len(results)))
         finally:
-            self._sending -= 1
+            self._idle.append(connection)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
@@ -325,7 +356,30 @@ class Pipeliner:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-        self._send_next()
+        self._flush()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        for connection in self._connections:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+
+
+def _xread(streams: dict[Any, Any]) -> Queued:
+    """The shared read's command: every stream from its position, blocking for a while."""
+    return lambda pipe: pipe.xread(streams, count=FEED_COUNT, block=FEED_BLOCK_MS)
+
+
+async def _stale(connection: Connection) -> bool:
+    """Whether an idle connection was closed by Redis (or holds a stray reply) since its last
+    pipeline, as the pool checks a connection before lending it."""
+    try:
+        return await connection.can_read()
+    except (RedisError, OSError):
+        return True
 
 
 @dataclass(eq=False)
@@ -379,7 +433,7 @@ class RedisInbox:
     position, adds to it so the read starts over at once. A read that need not wait asks
     Redis directly. Entries are handed out in id order, each once per position."""
 
-    def __init__(self, pipeliner: Pipeliner, reader: aioredis.Redis) -> None:
+    def __init__(self, pipeliner: Pipeliner, reader: Pipeliner) -> None:
         self._pipeliner = pipeliner
         self._reader = reader
         self._feeds: dict[GameId, _Feed] = {}
@@ -484,9 +538,7 @@ class RedisInbox:
             streams: dict[Any, Any] = {f.key: f.tail for _, f in feeds}
             streams[self._wake_key] = self._woken
             try:
-                reply: Any = await self._reader.xread(
-                    streams, count=FEED_COUNT, block=FEED_BLOCK_MS
-                )
+                reply: Any = await self._reader.call(_xread(streams))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -513,6 +565,7 @@ class RedisInbox:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+        await self._reader.close()
 
 
 class RedisLease:
@@ -767,19 +820,30 @@ class RedisLimits:
 def redis_backend(url: str, max_connections: int = 200, pool_timeout: float = 5.0) -> Backend:
     """Build the Redis backend; connections open lazily on first use.
 
-    Commands share a few pipelined connections of a blocking pool (see ``Pipeliner``); when
-    all ``max_connections`` are busy a pipeline waits up to ``pool_timeout`` seconds for one
-    (then its commands fail with ``ConnectionError``). Pub/sub and the shared inbox read have
-    a connection each of their own.
+    Commands travel in pipelines on ``MAX_PIPELINES`` connections of their own (see
+    ``Pipeliner``), the shared inbox read has one and pub/sub one; ``max_connections`` caps
+    them all. A pipeline whose replies are not all in after ``pool_timeout`` seconds fails its
+    commands (an answer is then refused as ``unavailable``).
     """
     options: dict[str, Any] = {"health_check_interval": 10, "socket_keepalive": True}
+    # Pub/sub takes its connection from this pool; the pipelines' connections are made from
+    # its settings (URL, credentials, TLS) without redis-py's per-send socket timeout, since
+    # each pipeline has a timeout of its own.
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=pool_timeout, **options
+        url,
+        max_connections=max(1, max_connections - MAX_PIPELINES - 1),
+        timeout=pool_timeout,
+        **options,
     )
     client = aioredis.Redis(connection_pool=pool)
-    reader_pool = aioredis.ConnectionPool.from_url(url, max_connections=1, **options)
-    reader = aioredis.Redis(connection_pool=reader_pool)
-    pipeliner = Pipeliner(client)
+    dedicated = aioredis.ConnectionPool.from_url(url, socket_timeout=None, **options)
+    connections = [
+        cast(Connection, dedicated.make_connection())  # type: ignore[no-untyped-call]
+        for _ in range(MAX_PIPELINES + 1)
+    ]
+    pipeliner = Pipeliner(client, connections[:MAX_PIPELINES], pool_timeout)
+    # The shared read blocks in Redis for up to FEED_BLOCK_MS before its reply.
+    reader = Pipeliner(client, connections[MAX_PIPELINES:], FEED_BLOCK_MS / 1000 + pool_timeout)
     snapshots = RedisSnapshots(pipeliner)
     bus = RedisBus(pipeliner, client)
     inbox = RedisInbox(pipeliner, reader)
@@ -793,11 +857,11 @@ def redis_backend(url: str, max_connections: int = 200, pool_timeout: float = 5.
     async def close() -> None:
         await inbox.close()
         await bus.close()
+        await pipeliner.close()
         with contextlib.suppress(RedisError, RuntimeError):
             await client.aclose()
             await pool.aclose()
-            await reader.aclose()
-            await reader_pool.aclose()
+            await dedicated.aclose()
 
     return Backend(
         inbox=inbox,

@@ -60,13 +60,12 @@ class WsSettings(BaseSettings):
     redis_url: str | None = None
     """Redis URL; unset runs the embedded single-replica mode (state in this process only)."""
     redis_max_connections: int = Field(default=200, ge=4, le=100_000)
-    """Redis connections this process may open for its commands. Commands travel in pipelines
-    on a few of them (four at most at once), however many players and games it serves;
-    pub/sub and the shared wait for the inbox of every game it owns have one each besides.
-    When all are busy a pipeline waits (see ``redis_pool_timeout_seconds``)."""
+    """Redis connections this process may open. Commands travel in pipelines on two
+    connections of their own, however many players and games it serves; the shared wait for
+    the inbox of every game it owns has one, and pub/sub takes one from the rest."""
     redis_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    """Longest wait for a free Redis connection before the commands waiting for it fail (an
-    answer as ``unavailable``)."""
+    """Longest a pipeline of commands waits for Redis's replies before its commands fail (an
+    answer as ``unavailable``) and its connection is opened again."""
     web_internal_url: str = "http://127.0.0.1:8000"
     """Base URL of the web service's internal API (quiz lookup, started, results)."""
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen on all interfaces

@@ -1,0 +1,62 @@
+"""The Redis backend's own connections: what happens when Redis drops them or stops answering."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from partyquiz_core.ids import GameId
+from partyquiz_ws.redis_backend import redis_backend
+
+GAME = GameId("pipes")
+
+
+@pytest.fixture
+async def admin(fresh_redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(fresh_redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_appends_go_on_after_redis_closed_every_connection(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    backend = redis_backend(fresh_redis_url)
+    try:
+        before = [await backend.inbox.append(GAME, f"before{i}".encode()) for i in range(3)]
+        killed = await admin.client_kill_filter(_type="normal", skipme=True)
+        assert killed >= 1  # the backend's pipeline connection among them
+        stored = list(before)
+        for i in range(3):
+            stored.append(await backend.inbox.append(GAME, f"after{i}".encode()))
+        entries = await backend.inbox.read(GAME, "0-0", 100, 0)
+        assert [entry_id for entry_id, _ in entries] == stored
+        assert [payload for _, payload in entries] == [
+            *(f"before{i}".encode() for i in range(3)),
+            *(f"after{i}".encode() for i in range(3)),
+        ]
+    finally:
+        await backend.close()
+
+
+async def test_a_pipeline_redis_does_not_answer_in_time_fails_and_later_ones_get_their_replies(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    backend = redis_backend(fresh_redis_url, pool_timeout=0.3)
+    try:
+        await backend.inbox.append(GAME, b"first")
+        await admin.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+        try:
+            with pytest.raises(TimeoutError):
+                await backend.inbox.append(GAME, b"stalled")
+        finally:
+            await admin.execute_command("CLIENT", "UNPAUSE")
+        # The stalled append's late reply must not be taken for a later command's.
+        later = [await backend.inbox.append(GAME, f"later{i}".encode()) for i in range(3)]
+        entries = dict(await backend.inbox.read(GAME, "0-0", 100, 0))
+        assert [entries[entry_id] for entry_id in later] == [f"later{i}".encode() for i in range(3)]
+        assert await backend.ping()
+    finally:
+        await backend.close()
