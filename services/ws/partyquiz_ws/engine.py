@@ -361,11 +361,18 @@ class _Encoded:
     tallies, which change on a join, a kick, a presence change or a closed question), kept
     with the very objects it encodes: states are immutable and share untouched parts, so an
     identical object means identical JSON. A snapshot during a question, while answers come
-    in, then encodes only the rest (half a second apart, 10 000 players each time)."""
+    in, then encodes only the rest (half a second apart, 10 000 players each time).
+
+    Closing a question gives every player a new tally but leaves the players themselves as
+    they were, so each player's JSON is kept too and only the tallies are written again: at
+    the deadline of a 10 000-player question that is a third of encoding every player."""
 
     def __init__(self) -> None:
         self.quiz: tuple[object, bytes] | None = None
         self.players: tuple[object, object, bytes] | None = None
+        # Per player: the object last encoded and its saved JSON up to the tally,
+        # ``"<id>":{...`` without the closing brace.
+        self.heads: dict[PlayerId, tuple[object, bytes]] = {}
 
     def parts(self, state: game.GameState) -> tuple[bytes, bytes]:
         quiz = self.quiz
@@ -374,10 +381,24 @@ class _Encoded:
             self.quiz = quiz = (state.quiz, encoded)
         players = self.players
         if players is None or players[0] is not state.players or players[1] is not state.scores:
-            dumped = state.model_dump_json(include={"players"}).encode()
-            encoded = dumped[len(b'{"players":') : -1]
+            encoded = self._players(state)
             self.players = players = (state.players, state.scores, encoded)
         return quiz[1], players[2]
+
+    def _players(self, state: game.GameState) -> bytes:
+        """``players`` as ``GameState`` saves it: each player with its score and streak."""
+        heads, tally = self.heads, state.scores.get
+        parts = []
+        for player_id, player in state.players.items():
+            known = heads.get(player_id)
+            if known is None or known[0] is not player:
+                saved = player.__pydantic_serializer__.to_json(player)
+                known = heads[player_id] = (player, orjson.dumps(player_id) + b":" + saved[:-1])
+            score, streak = tally(player_id, game.NO_TALLY)
+            parts.append(b'%b,"score":%d,"streak":%d}' % (known[1], score, streak))
+        if len(heads) > len(parts):  # players were removed: forget them
+            self.heads = {p: heads[p] for p in state.players if p in heads}
+        return b"{" + b",".join(parts) + b"}"
 
 
 _ENCODED: dict[GameId, _Encoded] = {}

@@ -273,3 +273,23 @@ def test_every_snapshot_of_a_changing_game_round_trips_whatever_it_reuses() -> N
         base, new_log = encode_snapshot(saved, 0)
         logs = tuple(entry for _, entry in new_log)
         assert decode_snapshot(Snapshot(base, "1-0", logs)) == saved
+
+
+def test_a_snapshot_saves_players_as_the_whole_state_saves_them_whatever_it_reuses() -> None:
+    # Replicas of other versions read the snapshot as a whole saved state.
+    engine = _engine()
+    state = game.new_game(GAME, QUIZ)
+    for i, pid in enumerate(("a", "b", 'c "quoted"')):
+        state = _join(engine, state, pid, i)
+    state = _command(engine, state, game.Start(), Outcome())
+    states = [state]
+    state = _command(engine, state, _answer_a(), Outcome())
+    state = _command(engine, state, game.Skip(), Outcome())  # closed: new tallies
+    states.append(state)
+    state = _command(engine, state, game.Kick(player_id=PlayerId("b")), Outcome())
+    states.append(state)  # one player fewer
+    for saved in states:
+        base, _ = encode_snapshot(saved, 0)
+        whole = orjson.loads(saved.model_dump_json(exclude={"log"}))
+        assert orjson.loads(base)["players"] == whole["players"]
+    assert states[1].scores[PlayerId("a")].score > 0  # the tallies were written, not reused
