@@ -47,7 +47,9 @@ class Snapshot:
     as ``live`` instead, so nothing is encoded or decoded per batch. ``published_id`` (None:
     ``last_id``) is the last inbox entry whose outcome the owner has published: entries after
     ``last_id`` up to it are still in the inbox, and a new owner replays them without
-    publishing again.
+    publishing again. ``commit_id`` names the commit that last wrote the game (as its owner
+    named it), so that an owner whose commit failed on its way back can tell, once it has
+    read the game again, whether that commit was made.
     """
 
     state: bytes
@@ -55,6 +57,7 @@ class Snapshot:
     log: tuple[bytes, ...] = ()
     live: object | None = None
     published_id: str | None = None
+    commit_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +191,14 @@ class SnapshotStore(Protocol):
         expected_last_id: str | None = None,
         new_log: Sequence[tuple[int, bytes]] = (),
         published_id: str | None = None,
+        commit_id: str = "",
     ) -> bool:
         """Atomically, only while ``holder`` owns the lease and the stored snapshot is still
         the one at ``expected_last_id`` (when given): renew the lease, save the snapshot (its
         ``state``, plus ``new_log`` entries at their positions) and trim the inbox up to
-        ``snapshot.last_id`` -- or, with no snapshot, record ``published_id`` --, queue
-        ``results`` in the outbox and publish.
+        ``snapshot.last_id`` -- or, with no snapshot, record ``published_id`` --, record
+        ``commit_id`` (when given) as the game's last commit, queue ``results`` in the outbox
+        and publish.
 
         Return False (and change nothing) when the lease or the snapshot is not ours any more.
         """

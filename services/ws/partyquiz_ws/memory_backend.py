@@ -263,6 +263,7 @@ class MemorySnapshots:
         expected_last_id: str | None = None,
         new_log: Sequence[tuple[int, bytes]] = (),
         published_id: str | None = None,
+        commit_id: str = "",
     ) -> bool:
         current = self._snapshots.get(game_id)
         if expected_last_id is not None and (
@@ -285,6 +286,8 @@ class MemorySnapshots:
                 self._snapshots[game_id] = Snapshot(snapshot.state, snapshot.last_id, tuple(log))
             if snapshot.last_id != START_ID:
                 self._inbox.trim(game_id, snapshot.last_id)
+        if commit_id and game_id in self._snapshots:
+            self._snapshots[game_id] = replace(self._snapshots[game_id], commit_id=commit_id)
         if results is not None:
             self._outbox.results[game_id] = results
         for publication in publications:

@@ -194,15 +194,16 @@ return 1
 # KEYS: lease, snapshot, inbox, results, pending-results set
 # ARGV: holder, ttl_ms, save ('1' = save the snapshot, else only record the published id),
 #       state, last_id, published id, has_results, results, game_id, key_ttl,
-#       expected last_id ('' = any), n log entries, then n (field, entry) pairs, then
-#       channel/payload pairs to publish
+#       expected last_id ('' = any), n log entries, commit id ('' = none), then n (field,
+#       entry) pairs, then channel/payload pairs to publish
 _COMMIT = """
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 0 end
 if ARGV[11] ~= '' and redis.call('HGET', KEYS[2], 'last_id') ~= ARGV[11] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[13] ~= '' then redis.call('HSET', KEYS[2], 'commit', ARGV[13]) end
 local n = tonumber(ARGV[12])
-local i = 13
+local i = 14
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[2], 'state', ARGV[4], 'last_id', ARGV[5])
   redis.call('HDEL', KEYS[2], 'published_id')
@@ -605,12 +606,13 @@ class RedisSnapshots:
         if "state" not in named:
             return None
         log = tuple(_bytes(named[k]) for k in sorted(k for k in named if k.startswith("log:")))
-        published = named.get("published_id")
+        published, commit_id = named.get("published_id"), named.get("commit")
         return Snapshot(
             state=_bytes(named["state"]),
             last_id=_str(named.get("last_id") or b"0-0"),
             log=log,
             published_id=None if published is None else _str(published),
+            commit_id=None if commit_id is None else _str(commit_id),
         )
 
     async def exists(self, game_id: GameId) -> bool:
@@ -646,6 +648,7 @@ class RedisSnapshots:
         expected_last_id: str | None = None,
         new_log: Sequence[tuple[int, bytes]] = (),
         published_id: str | None = None,
+        commit_id: str = "",
     ) -> bool:
         if snapshot is None:
             new_log = ()
@@ -662,6 +665,7 @@ class RedisSnapshots:
             KEY_TTL_SECONDS,
             expected_last_id or "",
             len(new_log),
+            commit_id,
         ]
         for index, entry in new_log:
             args.append(f"log:{index:04d}")

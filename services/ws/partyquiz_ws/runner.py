@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -107,6 +108,11 @@ class GameRunner:
         self._logged = 0  # closed-question logs already stored
         self._sources: set[str] = set()  # replicas whose players sent this game commands
         self._hold: tuple[int, float] = (-1, 0.0)  # (question, until): see _hold_for_failover
+        # Commits are named so that a commit that failed on its way back can be recognised
+        # once the game is read again; the batches it would have delivered here wait for that.
+        self._name = f"{replica_id}:{uuid.uuid4().hex[:12]}"
+        self._commits = 0
+        self._unsure: tuple[str, str, list[Batch]] | None = None  # (commit, last id, batches)
 
     def stop(self) -> None:
         """Finish the batch in hand, give the lease up and return (within a lease third)."""
@@ -193,6 +199,7 @@ class GameRunner:
         last_id = self._committed_id = snapshot.last_id
         # Entries up to here were applied and published by an earlier owner: replay them quietly.
         published_id = snapshot.published_id or last_id
+        self._deliver_unsure(snapshot, published_id)
         caught_up = False  # past published_id: entries from here on are published
         self._logged = len(snapshot.log)
         if state.version > 0 or last_id != "0-0":
@@ -287,6 +294,20 @@ class GameRunner:
             if stopping:
                 return
 
+    def _deliver_unsure(self, snapshot: Snapshot, published_id: str) -> None:
+        """Deliver the batches for this replica's own connections of a commit that failed on
+        its way back (its reply lost) if Redis made it after all: it published the rest, and
+        replaying its entries publishes nothing again. If it was not made, the replay that
+        follows publishes and delivers them."""
+        unsure, self._unsure = self._unsure, None
+        if unsure is None or self._deliver_here is None:
+            return
+        commit_id, last_id, here = unsure
+        if snapshot.commit_id == commit_id and published_id == last_id:
+            log.info("a commit whose reply was lost had been made; delivering its batches")
+            for batch in here:
+                self._deliver_here(batch)
+
     async def _commit(
         self,
         before: game.GameState,
@@ -325,17 +346,26 @@ class GameRunner:
         elif save:
             base, new_log = encode_snapshot(state, self._logged)
             snapshot = Snapshot(state=base, last_id=last_id)
-        ok = await self._backend.snapshots.commit(
-            self.game_id,
-            self._replica,
-            self._ttl,
-            snapshot,
-            publications,
-            results,
-            expected_last_id=self._committed_id,
-            new_log=new_log,
-            published_id=last_id,
-        )
+        self._commits += 1
+        commit_id = f"{self._name}:{self._commits}"
+        try:
+            ok = await self._backend.snapshots.commit(
+                self.game_id,
+                self._replica,
+                self._ttl,
+                snapshot,
+                publications,
+                results,
+                expected_last_id=self._committed_id,
+                new_log=new_log,
+                published_id=last_id,
+                commit_id=commit_id,
+            )
+        except Exception:
+            # Made or not: the owner starts over from what Redis holds and finds out there.
+            if here:
+                self._unsure = (commit_id, last_id, here)
+            raise
         if not ok:
             raise LeaseLostError("commit refused")
         if self._deliver_here is not None:
