@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -277,6 +278,7 @@ class Pipeliner:
         self._idle = list(connections)
         self._timeout = timeout
         self._queue: list[tuple[Queued, asyncio.Future[Any]]] = []
+        self._gatherers: list[Callable[[], None]] = []
         self._flushing = False  # a flush is scheduled for the end of this loop turn
         self._tasks: set[asyncio.Task[None]] = set()
         self._scripts: dict[str, str] = {}
@@ -289,16 +291,34 @@ class Pipeliner:
 
     async def call(self, queue: Queued) -> Any:
         """Queue one command (``queue`` adds exactly one to a pipeline); return its reply."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        return await self.submit(queue)
+
+    def submit(self, queue: Queued) -> asyncio.Future[Any]:
+        """Queue one command; return the future of its reply."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((queue, future))
+        self._schedule()
+        return future
+
+    def before_next(self, gather: Callable[[], None]) -> None:
+        """Call ``gather`` once, right before the next pipeline leaves (at the end of this
+        loop turn if a connection is free, or when one is): the commands it submits then
+        leave in it, so a caller that merges its commands into one gathers for as long as
+        every connection is busy."""
+        self._gatherers.append(gather)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self._flushing and self._idle:
             self._flushing = True
-            loop.call_soon(self._flush)
-        return await future
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flushing = False
+        if self._gatherers and self._idle:
+            gatherers, self._gatherers = self._gatherers, []
+            for gather in gatherers:
+                gather()
         while self._queue and self._idle:
             self._send_next()
 
@@ -369,6 +389,10 @@ class Pipeliner:
                 await connection.disconnect()
 
 
+def _evalsha(sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Queued:
+    return lambda pipe: pipe.evalsha(sha, len(keys), *keys, *args)
+
+
 def _xread(streams: dict[Any, Any]) -> Queued:
     """The shared read's command: every stream from its position, blocking for a while."""
     return lambda pipe: pipe.xread(streams, count=FEED_COUNT, block=FEED_BLOCK_MS)
@@ -426,8 +450,8 @@ def _entries(reply: Any) -> dict[str, list[tuple[str, bytes]]]:
 
 
 class RedisInbox:
-    """Appends go through the pipeliner, a game's appends of one moment in one command (each
-    returns its entry's id once Redis stored it). Reads
+    """Appends go through the pipeliner, a game's appends made until the next pipeline leaves
+    in one command (each returns its entry's id once Redis stored it). Reads
     that must wait are served by ONE blocking ``XREAD`` over the streams of every game this
     replica owns, on a connection of its own, which also watches a wake-up stream of this
     process: a game that joins the shared read, or whose owner starts over from another
@@ -447,24 +471,48 @@ class RedisInbox:
         self._append = pipeliner.script(_APPEND)
 
     async def append(self, game_id: GameId, entry: Payload) -> str:
-        # The commands of one game issued in one turn of the event loop are appended by one
-        # script (as entries of their own), not one XADD each: in a burst, a few answers
-        # leave together, and each command sent costs more here than in Redis.
+        # The commands of one game issued until the next pipeline leaves (the end of this
+        # loop turn, or later while every connection is busy) are appended by one script, as
+        # entries of their own, not one XADD each: in a burst, many answers leave together,
+        # and each command sent costs more here and in Redis than each entry it adds.
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         waiting = self._appends.get(game_id)
         if waiting is None:
             waiting = self._appends[game_id] = []
             if len(self._appends) == 1:
-                asyncio.get_running_loop().call_soon(self._send_appends)
+                self._pipeliner.before_next(self._send_appends)
         waiting.append((payload_bytes(entry), future))
         return await future
 
     def _send_appends(self) -> None:
         appends, self._appends = self._appends, {}
+        sha = self._append
         for game_id, waiting in appends.items():
+            keys, args = [_inbox_key(game_id)], [payload for payload, _ in waiting]
+            sent = self._pipeliner.submit(_evalsha(sha, keys, args))
+            sent.add_done_callback(functools.partial(self._appended, game_id, waiting))
+
+    def _appended(
+        self,
+        game_id: GameId,
+        waiting: list[tuple[bytes, asyncio.Future[str]]],
+        sent: asyncio.Future[Any],
+    ) -> None:
+        if not sent.cancelled() and isinstance(sent.exception(), NoScriptError):
+            # Redis lost its scripts (it restarted): load the script and append again.
             task = asyncio.get_running_loop().create_task(self._append_all(game_id, waiting))
             self._waking.add(task)
             task.add_done_callback(self._waking.discard)
+            return
+        if sent.cancelled() or sent.exception() is not None:
+            failure = sent.exception() if not sent.cancelled() else ConnectionError("closed")
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(cast(BaseException, failure))
+            return
+        for (_, future), entry_id in zip(waiting, sent.result(), strict=True):
+            if not future.done():
+                future.set_result(_str(entry_id))
 
     async def _append_all(
         self, game_id: GameId, waiting: list[tuple[bytes, asyncio.Future[str]]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -58,5 +59,46 @@ async def test_a_pipeline_redis_does_not_answer_in_time_fails_and_later_ones_get
         entries = dict(await backend.inbox.read(GAME, "0-0", 100, 0))
         assert [entries[entry_id] for entry_id in later] == [f"later{i}".encode() for i in range(3)]
         assert await backend.ping()
+    finally:
+        await backend.close()
+
+
+async def test_appends_made_while_every_connection_is_busy_leave_as_one_command(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    backend = redis_backend(fresh_redis_url)
+    try:
+        await backend.inbox.append(GAME, b"warm")  # the script is loaded
+        before = (await admin.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
+        await admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+        try:
+            appends = []
+            for i in range(40):  # each in a loop turn of its own, the first ones stalled
+                appends.append(asyncio.ensure_future(backend.inbox.append(GAME, b"%d" % i)))
+                await asyncio.sleep(0)
+        finally:
+            await admin.execute_command("CLIENT", "UNPAUSE")
+        ids = await asyncio.gather(*appends)
+        calls = (await admin.info("commandstats"))["cmdstat_evalsha"]["calls"] - before
+        assert calls <= 3  # two stalled pipelines, then everything gathered meanwhile
+        entries = await backend.inbox.read(GAME, ids[0], 100, 0)
+        assert [entry_id for entry_id, _ in entries] == ids[1:]
+        assert [payload for _, payload in entries] == [b"%d" % i for i in range(1, 40)]
+    finally:
+        await backend.close()
+
+
+async def test_appends_go_on_after_redis_forgot_its_scripts(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    backend = redis_backend(fresh_redis_url)
+    try:
+        first = await backend.inbox.append(GAME, b"first")
+        await admin.script_flush()  # as a restarted Redis has none
+        second = await backend.inbox.append(GAME, b"second")
+        assert await backend.inbox.read(GAME, "0-0", 10, 0) == [
+            (first, b"first"),
+            (second, b"second"),
+        ]
     finally:
         await backend.close()
