@@ -286,6 +286,47 @@ CRON_PATTERN = (
 )
 
 
+def _volume_rules(path: str) -> dict[str, Any]:
+    """Return the rules of a store's data volume at ``path``: it grows, never shrinks or moves."""
+    return _rules(
+        {
+            "rule": "quantity(self.storage).compareTo(quantity(oldSelf.storage)) >= 0",
+            "message": f"{path}.storage cannot shrink: a smaller volume would lose data; keep "
+            "the old size or grow it",
+        },
+        {
+            "rule": "has(self.storageClassName) == has(oldSelf.storageClassName) && "
+            "(!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",
+            "message": f"{path}.storageClassName is immutable: changing it would start on an "
+            "empty volume",
+        },
+    )
+
+
+def _storage_class(volume: str) -> Any:
+    """Return the field of a volume's (immutable) StorageClass."""
+    return Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description=f"StorageClass of {volume}; the cluster default when unset. Immutable.",
+    )
+
+
+def _one_of_rules(store: str, instead: str) -> dict[str, Any]:
+    """Return the rules of a store that is either managed or external, and stays so."""
+    return _rules(
+        {
+            "rule": "has(self.managed) != has(self.external)",
+            "message": f"set exactly one of {store}.managed or {store}.external",
+        },
+        {
+            "rule": "has(self.managed) == has(oldSelf.managed)",
+            "message": f"{store} cannot switch between managed and external; {instead}",
+        },
+    )
+
+
 class DatabaseBackup(_Model):
     """Backups of the managed database: custom-format pg_dump files on their own volume.
 
@@ -327,22 +368,7 @@ class DatabaseBackup(_Model):
 class ManagedDatabase(_Model):
     """A PostgreSQL StatefulSet run by the operator, with its data on a PersistentVolumeClaim."""
 
-    model_config = ConfigDict(
-        json_schema_extra=_rules(
-            {
-                "rule": "quantity(self.storage).compareTo(quantity(oldSelf.storage)) >= 0",
-                "message": "database.managed.storage cannot shrink: a smaller volume would lose "
-                "data; keep the old size or grow it",
-            },
-            {
-                "rule": "has(self.storageClassName) == has(oldSelf.storageClassName) && "
-                "(!has(self.storageClassName) || "
-                "self.storageClassName == oldSelf.storageClassName)",
-                "message": "database.managed.storageClassName is immutable: changing it would "
-                "start on an empty volume",
-            },
-        )
-    )
+    model_config = ConfigDict(json_schema_extra=_volume_rules("database.managed"))
 
     storage: str = Field(
         default="10Gi",
@@ -350,12 +376,7 @@ class ManagedDatabase(_Model):
         description="Size of the data volume. May grow, never shrink.",
         json_schema_extra=_rules(*STORAGE_RULES),
     )
-    storage_class_name: str | None = Field(
-        default=None,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description="StorageClass of the data volume; the cluster default when unset. Immutable.",
-    )
+    storage_class_name: str | None = _storage_class("the data volume")
     image: str = Field(
         default=DEFAULT_POSTGRES_IMAGE,
         max_length=512,
@@ -385,16 +406,8 @@ class Database(_Model):
     """Where the relational data lives: exactly one of managed or external."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
-            {
-                "rule": "has(self.managed) != has(self.external)",
-                "message": "set exactly one of database.managed or database.external",
-            },
-            {
-                "rule": "has(self.managed) == has(oldSelf.managed)",
-                "message": "database cannot switch between managed and external; "
-                "move the data first, then create a new PartyQuiz",
-            },
+        json_schema_extra=_one_of_rules(
+            "database", "move the data first, then create a new PartyQuiz"
         )
     )
 
@@ -415,22 +428,7 @@ class Database(_Model):
 class ManagedRedis(_Model):
     """A Redis StatefulSet run by the operator, with an append-only file on a volume."""
 
-    model_config = ConfigDict(
-        json_schema_extra=_rules(
-            {
-                "rule": "quantity(self.storage).compareTo(quantity(oldSelf.storage)) >= 0",
-                "message": "redis.managed.storage cannot shrink: a smaller volume would lose "
-                "data; keep the old size or grow it",
-            },
-            {
-                "rule": "has(self.storageClassName) == has(oldSelf.storageClassName) && "
-                "(!has(self.storageClassName) || "
-                "self.storageClassName == oldSelf.storageClassName)",
-                "message": "redis.managed.storageClassName is immutable: changing it would "
-                "start on an empty volume",
-            },
-        )
-    )
+    model_config = ConfigDict(json_schema_extra=_volume_rules("redis.managed"))
 
     storage: str = Field(
         default="1Gi",
@@ -438,12 +436,7 @@ class ManagedRedis(_Model):
         description="Size of the append-only-file volume. May grow, never shrink.",
         json_schema_extra=_rules(*STORAGE_RULES),
     )
-    storage_class_name: str | None = Field(
-        default=None,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description="StorageClass of the volume; the cluster default when unset. Immutable.",
-    )
+    storage_class_name: str | None = _storage_class("the volume")
     image: str = Field(
         default=DEFAULT_REDIS_IMAGE,
         max_length=512,
@@ -468,17 +461,7 @@ class Redis(_Model):
     """Where live game state and fan-out live: exactly one of managed or external."""
 
     model_config = ConfigDict(
-        json_schema_extra=_rules(
-            {
-                "rule": "has(self.managed) != has(self.external)",
-                "message": "set exactly one of redis.managed or redis.external",
-            },
-            {
-                "rule": "has(self.managed) == has(oldSelf.managed)",
-                "message": "redis cannot switch between managed and external; "
-                "create a new PartyQuiz instead",
-            },
-        )
+        json_schema_extra=_one_of_rules("redis", "create a new PartyQuiz instead")
     )
 
     managed: ManagedRedis | None = Field(

@@ -387,10 +387,11 @@ def _infrastructure(p: _Pass) -> tuple[status.WorkloadState | None, status.Workl
     existing = p.lookup("Secret", stores.credentials_secret_name(inst))
     credentials = stores.build_credentials_secret(inst, decode(existing), p.new_token)
     claims: dict[str, str | None] = {}
-    for managed, name in (
+    managed_stores = (
         (inst.spec.database.managed, postgres_name(inst)),
         (inst.spec.redis.managed, redis_name(inst)),
-    ):
+    )
+    for managed, name in managed_stores:
         claims[name] = claim = stores.claim_storage(p.lookup("StatefulSet", name))
         if managed is not None and claim is not None:
             _grow_volume(p, name, managed.storage, claim)
@@ -404,10 +405,7 @@ def _infrastructure(p: _Pass) -> tuple[status.WorkloadState | None, status.Workl
             p.delete(live)
     states = [
         status.workload_state(p.lives.get(("StatefulSet", name))) if managed is not None else None
-        for managed, name in (
-            (inst.spec.database.managed, postgres_name(inst)),
-            (inst.spec.redis.managed, redis_name(inst)),
-        )
+        for managed, name in managed_stores
     ]
     return states[0], states[1]
 
@@ -939,14 +937,11 @@ def decide(
     )
     retried = False
     came_right = not retrying and previous.revisions.failed == revision and _came_right(p, revision)
-    if came_right:
-        p.previous = previous = previous.model_copy(
-            update={"revisions": previous.revisions.model_copy(update={"failed": None})}
-        )
     if retrying:
         for job in _failed_jobs(p, revision):
             p.delete(job)
             retried = True
+    if came_right or retrying:
         p.previous = previous = previous.model_copy(
             update={"revisions": previous.revisions.model_copy(update={"failed": None})}
         )
