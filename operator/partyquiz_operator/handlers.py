@@ -2,10 +2,33 @@
 
 Owns the registration (on a registry passed in, so tests get a fresh one) and the one place
 where a pass's ``Outcome`` becomes ``kopf.TemporaryError`` (with the pass's delay) or
-``kopf.PermanentError``, so kopf owns the retries of the passes it starts. Children are watched
-with a server-side label selector (only the operator's objects arrive) and kept in
+``kopf.PermanentError``, so kopf owns the retries of the passes it starts. Children are kept in
 ``@kopf.index``es keyed by (namespace, instance), which is where passes read them. Every handler
 is async: all of it runs on kopf's event loop. No decisions are made here.
+
+What a child event costs. Every watch event of every child goes through kopf's processing of an
+object; an instance on its way to Ready brings dozens of them (pods, and its workloads' status)
+against a handful of passes, so on a busy operator that processing, more than the passes, is
+what the event loop spends its time on. A child event therefore does as little as kopf allows:
+
+- Pods and claims are watched with a server-side label selector (only the operator's arrive).
+  Of the kinds it creates by name every object arrives, so a pass knows a free name without
+  asking and never takes over someone else's object.
+- The index function is the one handler a change runs: it keeps what passes read and hands the
+  change to the owner trigger, which runs no pass when nothing a pass reads moved (see
+  ``trigger._essence``). kopf calls it for every event but a deletion, before any other
+  handler, and starts the first pass only once every index is filled; until then child events
+  are no news (each instance's first pass reads the indexes as they are).
+- A deletion reaches the trigger through ``@kopf.on.event`` with a ``when`` filter: kopf calls
+  no index function for it. The filter costs one call per event where an unfiltered handler
+  cost a full handler invocation.
+- kopf builds a diff base for every event of every watched kind, though only the PartyQuiz has
+  handlers that compare one; ``SpecDiffBase`` builds none for a child, where kopf copied the
+  child's whole spec twice (its essence, then its progress storage's deep copy of it).
+
+Not done: watching fewer kinds (a pass would read by name what the indexes now hold, a request
+per child and pass), and kopf's field filters on the index (an index must see every change to
+stay true; the trigger filters on what it keeps).
 """
 
 from __future__ import annotations
@@ -43,13 +66,9 @@ FORMER_KOPF_ANNOTATIONS = (
     "partyquiz.dev/cleanup",
 )
 
-# The children a pass reads, as (group, version, plural, kind, every object). The operator's
-# own objects are indexed by instance, which is where passes read them, and each change runs
-# its instance's pass. Of the kinds it creates by name, every object is watched and the names
-# of others' objects are kept too, so a pass knows a free name without asking and never takes
-# over someone else's object; of pods and claims (which it never creates by a name another
-# object could hold first, or creates once) only its own are watched (server-side label
-# selector). Secrets are not watched: that would need the right to read every Secret.
+# The children a pass reads, as (group, version, plural, kind, every object). Of pods and claims
+# (never created by a name another object could hold first, or created once) only the
+# operator's are watched. Secrets are not watched: that would need the right to read them all.
 WATCHED_CHILDREN: tuple[tuple[str, str, str, str, bool], ...] = (
     ("", "v1", "serviceaccounts", "ServiceAccount", True),
     ("", "v1", "services", "Service", True),
@@ -65,21 +84,8 @@ WATCHED_CHILDREN: tuple[tuple[str, str, str, str, bool], ...] = (
     ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True),
 )
 EVERY_OBJECT_KINDS = frozenset(kind for *_, kind, every in WATCHED_CHILDREN if every)
+CHILD_KINDS = frozenset(kind for *_, kind, _ in WATCHED_CHILDREN)
 RESYNC_BEAT_FACTOR = 3  # liveness fails after this many silent resync intervals (plus 30 s)
-
-
-class _QuietBookkeeping(logging.Filter):
-    """Drop kopf's "Handler ... succeeded." line of the handlers that run on every watch event.
-
-    They run hundreds of times a second on a busy cluster; their failures are still logged.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO:
-            return True
-        message = record.getMessage()
-        bookkeeping = message.startswith(("Handler 'child-", "Handler 'instance-gone'"))
-        return not (bookkeeping and message.endswith(" succeeded."))
 
 
 class SpecDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -90,13 +96,16 @@ class SpecDiffBase(kopf.AnnotationsDiffBaseStorage):
     body first and then drops the status and the rest of the metadata; every status patch of a
     pass is such an event, so on a busy operator that copying was a large share of the event
     loop. This builds the same essence (and so kopf reacts to the same changes) from those
-    parts alone, copying the spec through JSON (it came as JSON).
+    parts alone, copying the spec through JSON (it came as JSON). Of a child it builds none:
+    no handler of a child compares one.
     """
 
     def build(
         self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
     ) -> kopf.BodyEssence:
-        """Return kopf's essence of ``body``: its spec, labels and annotations."""
+        """Return kopf's essence of ``body``: its spec, labels and annotations (a child: none)."""
+        if body.get("kind") in CHILD_KINDS:
+            return cast(kopf.BodyEssence, {})
         if extra_fields or self.ignored_fields:
             return super().build(body=body, extra_fields=extra_fields)
         skipped = ("apiVersion", "kind", "metadata", "status")
@@ -118,9 +127,6 @@ class SpecDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
     """Apply the operator's choices to kopf's settings (and quiet kopf's per-event log)."""
-    objects = logging.getLogger("kopf.objects")
-    if not any(isinstance(f, _QuietBookkeeping) for f in objects.filters):
-        objects.addFilter(_QuietBookkeeping())
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = SpecDiffBase(
@@ -194,6 +200,11 @@ class Taken:
         return (TAKEN, self._namespace, name) in self._indexes[kind]
 
 
+def _deletion(type: str | None, **_: Any) -> bool:
+    """Tell a deletion's watch event (kopf's ``when`` filter of the deletion handlers)."""
+    return type == "DELETED"
+
+
 def _raise(outcome: Outcome) -> None:
     if outcome.permanent:
         raise kopf.PermanentError(outcome.message)
@@ -217,8 +228,8 @@ def register(
     operator: OperatorSettings,
     metrics: OperatorMetrics,
     credentials: k8s.Credentials,
-) -> None:
-    """Register every handler of the operator on ``registry``."""
+) -> Shell:
+    """Register every handler of the operator on ``registry``; return what they share."""
     pq = (api.GROUP, api.VERSION, api.PLURAL)
     shell = Shell()
     indexes: dict[str, Any] = {}
@@ -244,31 +255,26 @@ def register(
     def instance(namespace: str, name: str) -> Mapping[str, Any] | None:
         return next(iter(indexes["PartyQuiz"].get((namespace, name), [])), None)
 
-    for group, version, plural, kind, every in WATCHED_CHILDREN:
+    def watch_child(group: str, version: str, plural: str, kind: str, every: bool) -> None:
+        @kopf.index(group, version, plural, registry=registry, id=f"children-{plural}")
+        async def child(body: kopf.Body, labels: Mapping[str, str], **_: Any) -> Any:
+            namespace, name = _key(body)
+            keys: dict[Any, Any] = {(TAKEN, namespace, name): True} if every else {}
+            if labels.get(MANAGED_BY_LABEL) == FIELD_MANAGER and labels.get(INSTANCE_LABEL):
+                keys[(namespace, labels[INSTANCE_LABEL])] = _kept(kind, body)
+            if shell.trigger is not None:
+                shell.trigger.child_changed(kind, None, body)
+            return keys
 
-        def index_child(kind: str = kind, every: bool = every) -> Any:
-            async def child(
-                body: kopf.Body, namespace: str, name: str, labels: Mapping[str, str], **_: Any
-            ) -> Any:
-                keys: dict[Any, Any] = {(TAKEN, namespace, name): True} if every else {}
-                if labels.get(MANAGED_BY_LABEL) == FIELD_MANAGER and labels.get(INSTANCE_LABEL):
-                    keys[(namespace, labels[INSTANCE_LABEL])] = _kept(kind, body)
-                return keys
-
-            return child
-
-        kopf.index(group, version, plural, registry=registry, id=f"children-{plural}")(
-            index_child()
+        @kopf.on.event(
+            group, version, plural, registry=registry, id=f"child-{plural}", when=_deletion
         )
+        async def gone(body: kopf.Body, **_: Any) -> None:
+            if shell.trigger is not None:
+                shell.trigger.child_changed(kind, "DELETED", body)
 
-        def on_child(kind: str = kind) -> Any:
-            async def changed(type: str | None, body: kopf.Body, **_: Any) -> None:
-                if shell.trigger is not None:
-                    shell.trigger.child_changed(kind, type, body)
-
-            return changed
-
-        kopf.on.event(group, version, plural, registry=registry, id=f"child-{plural}")(on_child())
+    for watched in WATCHED_CHILDREN:
+        watch_child(*watched)
 
     @kopf.on.startup(registry=registry)
     async def start(**kwargs: Any) -> None:
@@ -319,9 +325,9 @@ def register(
                 patch.metadata.annotations[former] = None
         _raise(await shell.passes.run(_key(body), "changed"))
 
-    @kopf.on.event(*pq, registry=registry, id="instance-gone")
-    async def instance_gone(type: str, body: kopf.Body, **_: Any) -> None:
-        if type == "DELETED" and shell.passes is not None and shell.trigger is not None:
+    @kopf.on.event(*pq, registry=registry, id="instance-gone", when=_deletion)
+    async def instance_gone(body: kopf.Body, **_: Any) -> None:
+        if shell.passes is not None and shell.trigger is not None:
             shell.trigger.forget(_key(body))
             shell.passes.forget(_key(body))
 
@@ -347,6 +353,8 @@ def register(
         if any(task.done() for task in shell.tasks):
             raise RuntimeError("the resync loop ended")
         return "ok"
+
+    return shell
 
 
 async def serve_metrics(metrics: OperatorMetrics, port: int) -> web.AppRunner:

@@ -113,6 +113,8 @@ class Passes:
         self._locks: dict[InstanceKey, asyncio.Lock] = {}
         # When each instance's last pass ended (monotonic), for the resync.
         self.last_pass: dict[InstanceKey, float] = {}
+        # Whether any pass began: kopf starts the first once every index is filled.
+        self._begun = False
         # This process's own writes, read back until the watches deliver them: the PartyQuiz
         # as its last status patch returned it, and per instance each child as an apply
         # returned it (None: deleted). A watch event of exactly that version carries nothing new.
@@ -131,11 +133,16 @@ class Passes:
             yield
 
     def watched(self, key: InstanceKey, kind: str, body: Mapping[str, Any], *, gone: bool) -> bool:
-        """Note a child's watch event; return whether it only brings back this process's write.
+        """Note a child's watch event; return whether it brings a pass nothing new.
 
+        Nothing is new before the first pass began (kopf starts it once every index is filled,
+        and each instance's first pass reads them as they are), nor in an event that only
+        brings back this process's write.
         Once the watch has delivered an own write (or something newer, or the deletion), the
         index is at least as new and the own copy is dropped.
         """
+        if not self._begun:
+            return True
         own = self._own.get(key, {})
         child = (kind, str(body.get("metadata", {}).get("name", "")))
         if child not in own:
@@ -169,6 +176,7 @@ class Passes:
         as last read).
         """
         started = time.perf_counter()
+        self._begun = True
         try:
             outcome = await self._pass(*key, fresh=handler != "child")
         finally:

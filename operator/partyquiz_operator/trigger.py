@@ -180,9 +180,7 @@ class OwnerTrigger:
             later.cancel()
 
     def _retry(self, key: InstanceKey, delay: float) -> None:
-        previous = self._later.pop(key, None)
-        if previous is not None:
-            previous.cancel()
+        self.forget(key)
         loop = asyncio.get_running_loop()
         self._later[key] = loop.call_later(delay, self._retry_now, key)
 

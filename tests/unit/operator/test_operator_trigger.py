@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from partyquiz_operator.passes import InstanceKey, Outcome
+import kopf
+from kopf._core.engines.indexing import OperatorIndexers
+from kopf._core.reactor.inventory import ResourceMemories
+from kopf._core.reactor.processing import process_resource_event
+
+from partyquiz_operator import handlers, k8s
+from partyquiz_operator.metrics import OperatorMetrics
+from partyquiz_operator.passes import InstanceKey, Outcome, Passes
+from partyquiz_operator.settings import OperatorSettings
 from partyquiz_operator.trigger import OwnerTrigger
 
 KEY = ("games", "quiz")
@@ -152,3 +160,102 @@ async def test_a_pod_that_cannot_be_scheduled_runs_a_pass_and_so_does_its_schedu
     )
     scheduled = pod(conditions=[{"type": "PodScheduled", "status": "True"}])
     assert await passes_after(("Pod", waiting), ("Pod", scheduled)) == ["child", "child"]
+
+
+class Watches:
+    """The operator's kopf handlers fed watch events by kopf's own processing of an object.
+
+    This is what kopf's watcher does with each event (indexes, causes, handlers, in kopf's
+    order); kopf has no public way to feed one without an API server, so its reactor is called
+    directly. Passes are recorded by ``PassLog`` instead of run.
+    """
+
+    def __init__(self) -> None:
+        self.log = PassLog()
+        self.registry = kopf.OperatorRegistry()
+        self.settings = kopf.OperatorSettings()
+        operator = OperatorSettings()
+        handlers.configure(self.settings, operator)
+        nowhere = k8s.Credentials("https://127.0.0.1:9", None, None, None, True, lambda: None)
+        shell = handlers.register(self.registry, operator, OperatorMetrics(), nowhere)
+        self.trigger = shell.trigger = OwnerTrigger(self.log)
+        self.indexers = OperatorIndexers()
+        self.indexers.ensure(self.registry._indexing.get_all_handlers())
+        self.memories = ResourceMemories()
+        self.version = 0
+
+    async def event(self, type_: str | None, kind: str, body: dict[str, Any]) -> None:
+        """Deliver one watch event of a child, as the watch would, and let its passes end."""
+        group, version, plural = next(
+            (g, v, p) for g, v, p, k, _ in handlers.WATCHED_CHILDREN if k == kind
+        )
+        self.version += 1
+        meta = {**body["metadata"], "uid": f"uid-{body['metadata']['name']}"}
+        meta["resourceVersion"] = str(self.version)
+        api_version = f"{group}/{version}" if group else version
+        await process_resource_event(
+            lifecycle=kopf.lifecycles.all_at_once,
+            indexers=self.indexers,
+            registry=self.registry,
+            settings=self.settings,
+            memories=self.memories,
+            memobase=kopf.Memo(),
+            resource=kopf.Resource(group, version, plural, kind=kind, namespaced=True),
+            raw_event={
+                "type": type_,
+                "object": {**body, "apiVersion": api_version, "kind": kind, "metadata": meta},
+            },
+            event_queue=asyncio.Queue(),
+            no_throttling=True,
+        )
+        await self.trigger.stop()
+
+    def indexed(self, plural: str) -> list[str]:
+        """Return the names of the instance's children in one of kopf's indexes."""
+        index = self.indexers.indices[f"children-{plural}"]
+        return [body["metadata"]["name"] for body in index.get(KEY, [])]
+
+
+async def test_through_kopf_a_status_change_no_pass_reads_runs_none_one_it_reads_runs_one() -> None:
+    watches = Watches()
+    await watches.event("ADDED", "Deployment", deployment(readyReplicas=1))
+    assert watches.indexed("deployments") == ["quiz-web"]
+    await watches.event("MODIFIED", "Deployment", deployment(readyReplicas=1, collisionCount=1))
+    await watches.event("MODIFIED", "Pod", pod(phase="Running", podIP="10.0.0.7"))
+    assert watches.log.handlers == ["child"]
+    await watches.event("MODIFIED", "Deployment", deployment(readyReplicas=2))
+    assert watches.log.handlers == ["child", "child"]
+
+
+async def test_through_kopf_a_deleted_child_leaves_the_index_and_runs_a_pass() -> None:
+    watches = Watches()
+    await watches.event("ADDED", "Deployment", deployment(readyReplicas=1))
+    await watches.event("DELETED", "Deployment", deployment(readyReplicas=1))
+    assert watches.indexed("deployments") == []
+    assert watches.log.handlers == ["child", "child"]
+
+
+def test_kopf_keeps_no_diff_base_of_a_child_but_of_a_partyquiz() -> None:
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings, OperatorSettings())
+    storage = settings.persistence.diffbase_storage
+    child = kopf.Body({**deployment(), "apiVersion": "apps/v1", "kind": "Deployment"})
+    assert storage.build(body=child) == {}
+    quiz = kopf.Body({"kind": "PartyQuiz", "metadata": {"name": "quiz"}, "spec": {"x": 1}})
+    assert storage.build(body=quiz) == {"spec": {"x": 1}}
+
+
+async def test_child_events_before_the_first_pass_are_no_news_to_passes() -> None:
+    nowhere = k8s.Credentials("https://127.0.0.1:9", None, None, None, True, lambda: None)
+    metrics = OperatorMetrics()
+    passes = Passes(
+        k8s.Api(nowhere, metrics, timeout=1.0),
+        metrics,
+        instances=lambda namespace, name: None,
+        children=lambda namespace, name: {},
+        taken=lambda namespace: frozenset(),
+    )
+    body = deployment(readyReplicas=1)
+    assert passes.watched(KEY, "Deployment", body, gone=False)
+    await passes.run(("games", "other-quiz"), "changed")
+    assert not passes.watched(KEY, "Deployment", body, gone=False)
