@@ -126,7 +126,7 @@ class SpecDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 
 def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
-    """Apply the operator's choices to kopf's settings (and quiet kopf's per-event log)."""
+    """Apply the operator's choices to kopf's settings."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = SpecDiffBase(

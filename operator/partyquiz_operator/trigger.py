@@ -12,8 +12,6 @@ appeared). Both run on kopf's event loop; neither decides anything about an inst
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -53,18 +51,20 @@ WORKLOAD_STATUS_READ = (
 CONDITION_FIELDS_READ = ("type", "status", "reason", "message")
 # Waiting reasons of a container on its normal way to running (no pass reads them).
 STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
-FILTERED_KINDS = STATUS_READ_IN_PART | {"Pod", "PersistentVolumeClaim"}
+FILTERED_KINDS = STATUS_UNREAD | STATUS_READ_IN_PART | {"Pod", "PersistentVolumeClaim"}
 
 
-def _essence(kind: str, body: Mapping[str, Any]) -> str:
-    """Return a digest of what a pass reads of a child whose every change does not matter.
+def _essence(kind: str, body: Mapping[str, Any]) -> Any:
+    """Return what a pass reads of a child whose every change does not matter.
 
     Of most kinds everything but the status; of a StatefulSet, Deployment or Job that and the
     replica counts and conditions of its status; of a pod only what the rollout verdict and the
     stall diagnosis read (a container waiting for a reason other than starting, a failure to be
     scheduled): its readiness reaches the passes through its Deployment's or StatefulSet's
     status, so a pod that starts as it should runs no pass at all; of a claim its size, marks and
-    phase. A change that leaves the digest as it was cannot change a plan, so it runs no pass.
+    phase. A change that leaves it equal cannot change a plan, so it runs no pass. It holds the
+    body's own parts (no copy: the index holds the same), so comparing is cheap where hashing a
+    serialised spec was not.
     """
     meta = body.get("metadata", {})
     if kind == "PersistentVolumeClaim":
@@ -97,7 +97,7 @@ def _essence(kind: str, body: Mapping[str, Any]) -> str:
             kept["status"] = [st.get(k) for k in WORKLOAD_STATUS_READ] + [
                 [c.get(f) for f in CONDITION_FIELDS_READ] for c in st.get("conditions") or []
             ]
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+    return kept
 
 
 QUIET_POD = _essence("Pod", {})  # a new pod that shows nothing a pass reads
@@ -151,20 +151,17 @@ class OwnerTrigger:
         instance = labels.get(INSTANCE_LABEL) if ours else _controlling_partyquiz(meta)
         ident = (kind, str(namespace), str(meta.get("name", "")))
         gone = event == "DELETED"
-        if gone:
-            self._essences.pop(ident, None)
+        before = self._essences.pop(ident, QUIET_POD if kind == "Pod" else None)
+        essence = _essence(kind, body) if ours and not gone and kind in FILTERED_KINDS else None
+        if essence is not None:
+            self._essences[ident] = essence  # also of an echo: the pass that wrote it saw it
         if not namespace or not instance:
             return
         key = (namespace, instance)
         if self._passes.watched(key, kind, body, gone=gone):
-            return  # the echo of the operator's own write: nothing a pass has not seen
-        if not gone and ours and (kind in STATUS_UNREAD or kind in FILTERED_KINDS):
-            essence = _essence(kind, body)
-            before = self._essences.get(ident, QUIET_POD if kind == "Pod" else None)
-            self._essences[ident] = essence
-            if before == essence:
-                return
-        self.poke(key, "child")
+            return  # nothing a pass has not seen (or will not read when it starts)
+        if essence is None or essence != before:
+            self.poke(key, "child")
 
     def poke(self, key: InstanceKey, handler: str) -> None:
         """Have the instance's pass run now, or once more after the one running."""

@@ -31,6 +31,7 @@ class PassLog:
 
     def __init__(self) -> None:
         self.handlers: list[str] = []
+        self.echoes: set[str] = set()  # resourceVersions the operator wrote itself
         self.running = asyncio.Event()
         self.let_end = asyncio.Event()
         self.let_end.set()
@@ -46,7 +47,7 @@ class PassLog:
         return Outcome("Ready")
 
     def watched(self, key: InstanceKey, kind: str, body: Mapping[str, Any], *, gone: bool) -> bool:
-        return False
+        return body["metadata"].get("resourceVersion") in self.echoes
 
 
 def deployment(**status: Any) -> dict[str, Any]:
@@ -113,6 +114,29 @@ async def test_a_workload_status_change_a_pass_reads_runs_a_pass() -> None:
     assert await passes_after(
         ("Deployment", before), ("Deployment", after), ("Deployment", progressing)
     ) == ["child", "child", "child"]
+
+
+async def test_after_an_own_writes_echo_only_a_change_from_what_was_written_runs_a_pass() -> None:
+    log = PassLog()
+    trigger = OwnerTrigger(log)
+    trigger.child_changed("Deployment", "ADDED", deployment(readyReplicas=1))
+    await trigger.stop()
+    written = deployment(readyReplicas=1)
+    written["spec"]["replicas"] = 3
+    written["metadata"]["resourceVersion"] = "7"
+    log.echoes.add("7")
+    trigger.child_changed("Deployment", "MODIFIED", written)
+    rolling = copy.deepcopy(written)
+    rolling["metadata"]["resourceVersion"] = "8"
+    rolling["status"]["unavailableReplicas"] = 1
+    trigger.child_changed("Deployment", "MODIFIED", rolling)
+    await trigger.stop()
+    assert log.handlers == ["child"]
+    scaled = copy.deepcopy(rolling)
+    scaled["spec"]["replicas"] = 5
+    trigger.child_changed("Deployment", "MODIFIED", scaled)
+    await trigger.stop()
+    assert log.handlers == ["child", "child"]
 
 
 async def test_a_job_condition_runs_a_pass_and_its_pod_tallies_do_not() -> None:
