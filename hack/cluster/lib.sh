@@ -181,17 +181,51 @@ print_env() {
     return 0
 }
 
-# Reports every component whose PID file names a process that is gone, with its log's tail,
-# and forgets the stale PID file unless called with "keep".
-report_crashed() {
-    local c keep=${1:-}
-    for c in "${COMPONENTS[@]}"; do
-        [ -f "$(pid_file "$c")" ] || continue
-        component_pid "$c" >/dev/null && continue
+# True when a component was started (its PID file exists) and its process is gone. Unlike
+# component_pid it trusts the PID alone: a process just forked has not reached its binary yet
+# (its command line is still the starting shell's), and a startup poll on a loaded machine must
+# not take that moment for a crash.
+component_exited() {
+    local f pid
+    f=$(pid_file "$1")
+    [ -f "$f" ] || return 1
+    pid=$(cat "$f")
+    ! [[ $pid =~ ^[0-9]+$ ]] || ! alive "$pid"
+}
+
+# Reports every listed component whose process has exited, with its log's tail, and forgets
+# its stale PID file unless the first argument is "keep".
+report_exited() { # keep|forget component...
+    local c keep=$1
+    shift
+    for c in "$@"; do
+        component_exited "$c" || continue
         printf '%s (pid %s) is not running; last lines of %s:\n' \
             "$c" "$(cat "$(pid_file "$c")")" "$(log_file "$c")" >&2
         tail -n 25 "$(log_file "$c")" 2>/dev/null | sed 's/^/    /' >&2
         [ "$keep" = keep ] || rm -f "$(pid_file "$c")"
+    done
+}
+report_crashed() { report_exited "${1:-forget}" "${COMPONENTS[@]}"; }
+
+# Polls `check` until it succeeds; fails early, with the log tails, when one of the components
+# in the array AWAITED (the plane's or the node's; set by the caller) exits, and after `timeout`.
+await() { # description timeout check...
+    local what=$1 timeout=$2 deadline c
+    shift 2
+    deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        for c in "${AWAITED[@]}"; do
+            if component_exited "$c"; then
+                report_exited keep "${AWAITED[@]}"
+                die "$c exited while waiting for $what"
+            fi
+        done
+        if [ $SECONDS -ge "$deadline" ]; then
+            report_exited keep "${AWAITED[@]}"
+            die "timed out after ${timeout}s waiting for $what; logs in $STATE_DIR/logs"
+        fi
+        sleep 0.2
     done
 }
 

@@ -116,22 +116,7 @@ pick other ports with PARTYQUIZ_CLUSTER_PORT_BASE (now $PORT_BASE)"
     log "$name started (pid $!, log $(log_file "$name"))"
 }
 
-# Polls `check` until it succeeds, failing early with the log tail if a component dies.
-await() { # description timeout check...
-    local what=$1 timeout=$2 deadline c
-    shift 2
-    deadline=$((SECONDS + timeout))
-    until "$@" >/dev/null 2>&1; do
-        for c in "${COMPONENTS[@]}"; do
-            if [ -f "$(pid_file "$c")" ] && ! component_pid "$c" >/dev/null; then
-                report_crashed
-                die "$c exited while waiting for $what"
-            fi
-        done
-        [ $SECONDS -lt $deadline ] || { report_crashed; die "timed out after ${timeout}s waiting for $what; logs in $STATE_DIR/logs"; }
-        sleep 0.3
-    done
-}
+AWAITED=("${COMPONENTS[@]}")
 
 etcd_healthy() { "$BIN_DIR/etcdctl" --endpoints="http://127.0.0.1:$ETCD_CLIENT_PORT" --command-timeout=2s endpoint health; }
 

@@ -73,30 +73,7 @@ mkdir -p "$STATE_DIR"/{pids,logs,pki} "$NODE_DIR"/{containerd,cni/net.d,cni/ipam
 chmod 700 "$STATE_DIR" "$STATE_DIR/pki"
 echo "$NETNS" >"$NODE_DIR/netns"
 
-# Polls `check` until it succeeds; fails with the logs of any node process that died.
-await() { # description timeout check...
-    local what=$1 timeout=$2 deadline c
-    shift 2
-    deadline=$((SECONDS + timeout))
-    until "$@" >/dev/null 2>&1; do
-        for c in "${NODE_COMPONENTS[@]}"; do
-            if [ -f "$(pid_file "$c")" ] && ! component_pid "$c" >/dev/null; then
-                report_node_crashed
-                die "$c exited while waiting for $what"
-            fi
-        done
-        [ $SECONDS -lt $deadline ] || { report_node_crashed; die "timed out after ${timeout}s waiting for $what; logs in $STATE_DIR/logs"; }
-        sleep 0.2
-    done
-}
-report_node_crashed() {
-    local c
-    for c in "${NODE_COMPONENTS[@]}"; do
-        [ -f "$(pid_file "$c")" ] && ! component_pid "$c" >/dev/null || continue
-        printf '%s is not running; last lines of %s:\n' "$c" "$(log_file "$c")" >&2
-        tail -n 25 "$(log_file "$c")" 2>/dev/null | sed 's/^/    /' >&2
-    done
-}
+AWAITED=("${NODE_COMPONENTS[@]}")
 # Starts a node process detached, logging to logs/<name>.log. `where` is how to enter the node:
 # host, netns (network namespace only) or node (network and private mount namespace).
 start_node_process() { # name where command...
@@ -126,9 +103,7 @@ ip -n "$NETNS" route add default dev eth0
 in_netns sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward && echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables'
 
 # --- 2. private mount namespace, held open by a sleeping process --------------------------------
-setsid nsenter --net="/run/netns/$NETNS" -- unshare --mount --propagation private -- sleep infinity \
-    </dev/null >/dev/null 2>&1 8>&- 9>&- &
-echo $! >"$(pid_file node-holder)"
+start_node_process node-holder netns unshare --mount --propagation private -- sleep infinity
 holder_ready() {
     local pid
     pid=$(component_pid node-holder) && [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]
