@@ -111,6 +111,9 @@ class RealNode:
         env = script_env(state_dir, port_base)
         up = run_script(CLUSTER_SCRIPTS / "up.sh", env=env, timeout=timeout)
         if up.returncode != 0:
+            # The host gets back what the failed start made (network namespace, mounts,
+            # cgroups); the logs stay for the report.
+            run_script(CLUSTER_SCRIPTS / "down.sh", env=env, timeout=180)
             raise ScriptFailed("hack/cluster/up.sh (real node)", up)
         return cls.attach(env)
 
