@@ -26,6 +26,9 @@ class QuestionSpec:
     read_seconds: int = 0
 
 
+SNAPSHOT_TYPES = ("welcome", "host_welcome", "state")
+
+
 @dataclass
 class FrameLog:
     """Game-service messages a page received, parsed; what the service itself reported."""
@@ -44,6 +47,18 @@ class FrameLog:
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("type") == kind]
+
+    def questions(self) -> list[dict[str, Any]]:
+        """Every question the page was shown: in ``question`` messages and in the snapshots of
+        ``welcome``/``state`` (a page that reconnected after a question came up gets it only
+        there)."""
+        views = []
+        for m in self.messages:
+            if m.get("type") == "question":
+                views.append(m)
+            elif m.get("type") in SNAPSHOT_TYPES and (m.get("state") or {}).get("question"):
+                views.append(m["state"]["question"])
+        return views
 
 
 def host_token(page: Page) -> str:

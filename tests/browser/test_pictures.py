@@ -205,7 +205,7 @@ def test_phones_show_the_picture_when_the_quiz_says_so_and_every_answer_still_fi
     for size, log in room.frames.items():
         if size != "320x568":
             expect(room.phones[size].get_by_role("heading", name="No answer")).to_be_visible()
-        question = next(m for m in log.messages if m["type"] == "question" and m["index"] == 1)
+        question = next(q for q in log.questions() if q["index"] == 1)
         assert re.fullmatch(r"/images/[0-9a-f]{64}", question["image"]), size
         reveal = next(i for i, m in enumerate(log.messages) if m["type"] == "reveal")
         assert not any("correct" in m for m in log.messages[:reveal]), size
