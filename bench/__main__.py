@@ -212,12 +212,23 @@ def _plan_text(plan: Plan) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = build_plan(args)
+    # The most connections one process holds: a server process never more than a session's
+    # size (the scale-out's doubled players are spread over its two replicas), a load-generator
+    # worker its share of the players.
     biggest = max(
-        (s.players(k, n) for s in plan.scenarios for k in s.kinds for n in s.sizes), default=0
+        (
+            max(n, -(-s.players(k, n) // plan.workers))
+            for s in plan.scenarios
+            for k in s.kinds
+            for n in s.sizes
+        ),
+        default=0,
     )
     limit = raise_fd_limit(3 * biggest + 2048)
     if limit < biggest + 1024:
-        raise SystemExit(f"open-file limit {limit} is too low for {biggest} connections")
+        raise SystemExit(
+            f"open-file limit {limit} is too low for {biggest} connections in one process"
+        )
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_at_start = os.getloadavg()[0]
     run_dir = args.results_dir / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
