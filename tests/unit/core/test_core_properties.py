@@ -236,6 +236,24 @@ def _keys(value: object) -> set[str]:
     return set()
 
 
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def _tells_1889(value: object) -> bool:
+    """1889 as a value a client reads (a number equal to it, or in a text), not digits that
+    happen to sit inside another number such as a clock reading."""
+    return any(
+        (isinstance(x, int | float) and not isinstance(x, bool) and x == 1889)
+        or (isinstance(x, str) and "1889" in x)
+        for x in _leaves(value)
+    )
+
+
 def assert_tells_nothing_right(state: GameState, sent: dict[str, object]) -> None:
     """What a player may see while a question is open: no solution field, no accepted text
     (other than one it typed itself), no right number, no items in the right order."""
@@ -249,7 +267,7 @@ def assert_tells_nothing_right(state: GameState, sent: dict[str, object]) -> Non
         assert not sent.get("my_answer"), sent
         assert sent.get("type") != "answer_receipt" or sent["choices"] == [], sent
     if question is not None and question.kind is QuestionKind.SLIDER:
-        assert "1889" not in text or sent.get("value") or sent.get("my_answer_value"), sent
+        assert not _tells_1889(sent) or sent.get("value") or sent.get("my_answer_value"), sent
     if question is not None and question.kind is QuestionKind.ORDERING:
         items = [c.text for c in question.choices]
         order = shown_order(state.game_id, state.question_index, len(items))
