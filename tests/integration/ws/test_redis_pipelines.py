@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from partyquiz_core.ids import GameId
+from partyquiz_ws.backends import Backend
 from partyquiz_ws.redis_backend import redis_backend
 
 GAME = GameId("pipes")
@@ -21,25 +22,28 @@ async def admin(fresh_redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.fixture
+async def backend(fresh_redis_url: str) -> AsyncIterator[Backend]:
+    started = redis_backend(fresh_redis_url)
+    yield started
+    await started.close()
+
+
 async def test_appends_go_on_after_redis_closed_every_connection(
-    fresh_redis_url: str, admin: aioredis.Redis
+    backend: Backend, admin: aioredis.Redis
 ) -> None:
-    backend = redis_backend(fresh_redis_url)
-    try:
-        before = [await backend.inbox.append(GAME, f"before{i}".encode()) for i in range(3)]
-        killed = await admin.client_kill_filter(_type="normal", skipme=True)
-        assert killed >= 1  # the backend's pipeline connection among them
-        stored = list(before)
-        for i in range(3):
-            stored.append(await backend.inbox.append(GAME, f"after{i}".encode()))
-        entries = await backend.inbox.read(GAME, "0-0", 100, 0)
-        assert [entry_id for entry_id, _ in entries] == stored
-        assert [payload for _, payload in entries] == [
-            *(f"before{i}".encode() for i in range(3)),
-            *(f"after{i}".encode() for i in range(3)),
-        ]
-    finally:
-        await backend.close()
+    before = [await backend.inbox.append(GAME, f"before{i}".encode()) for i in range(3)]
+    killed = await admin.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1  # the backend's pipeline connection among them
+    stored = list(before)
+    for i in range(3):
+        stored.append(await backend.inbox.append(GAME, f"after{i}".encode()))
+    entries = await backend.inbox.read(GAME, "0-0", 100, 0)
+    assert [entry_id for entry_id, _ in entries] == stored
+    assert [payload for _, payload in entries] == [
+        *(f"before{i}".encode() for i in range(3)),
+        *(f"after{i}".encode() for i in range(3)),
+    ]
 
 
 async def test_a_pipeline_redis_does_not_answer_in_time_fails_and_later_ones_get_their_replies(
@@ -64,41 +68,33 @@ async def test_a_pipeline_redis_does_not_answer_in_time_fails_and_later_ones_get
 
 
 async def test_appends_made_while_every_connection_is_busy_leave_as_one_command(
-    fresh_redis_url: str, admin: aioredis.Redis
+    backend: Backend, admin: aioredis.Redis
 ) -> None:
-    backend = redis_backend(fresh_redis_url)
+    await backend.inbox.append(GAME, b"warm")  # the script is loaded
+    before = (await admin.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
+    await admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
     try:
-        await backend.inbox.append(GAME, b"warm")  # the script is loaded
-        before = (await admin.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
-        await admin.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
-        try:
-            appends = []
-            for i in range(40):  # each in a loop turn of its own, the first ones stalled
-                appends.append(asyncio.ensure_future(backend.inbox.append(GAME, b"%d" % i)))
-                await asyncio.sleep(0)
-        finally:
-            await admin.execute_command("CLIENT", "UNPAUSE")
-        ids = await asyncio.gather(*appends)
-        calls = (await admin.info("commandstats"))["cmdstat_evalsha"]["calls"] - before
-        assert calls <= 3  # two stalled pipelines, then everything gathered meanwhile
-        entries = await backend.inbox.read(GAME, ids[0], 100, 0)
-        assert [entry_id for entry_id, _ in entries] == ids[1:]
-        assert [payload for _, payload in entries] == [b"%d" % i for i in range(1, 40)]
+        appends = []
+        for i in range(40):  # each in a loop turn of its own, the first ones stalled
+            appends.append(asyncio.ensure_future(backend.inbox.append(GAME, b"%d" % i)))
+            await asyncio.sleep(0)
     finally:
-        await backend.close()
+        await admin.execute_command("CLIENT", "UNPAUSE")
+    ids = await asyncio.gather(*appends)
+    calls = (await admin.info("commandstats"))["cmdstat_evalsha"]["calls"] - before
+    assert calls <= 3  # two stalled pipelines, then everything gathered meanwhile
+    entries = await backend.inbox.read(GAME, ids[0], 100, 0)
+    assert [entry_id for entry_id, _ in entries] == ids[1:]
+    assert [payload for _, payload in entries] == [b"%d" % i for i in range(1, 40)]
 
 
 async def test_appends_go_on_after_redis_forgot_its_scripts(
-    fresh_redis_url: str, admin: aioredis.Redis
+    backend: Backend, admin: aioredis.Redis
 ) -> None:
-    backend = redis_backend(fresh_redis_url)
-    try:
-        first = await backend.inbox.append(GAME, b"first")
-        await admin.script_flush()  # as a restarted Redis has none
-        second = await backend.inbox.append(GAME, b"second")
-        assert await backend.inbox.read(GAME, "0-0", 10, 0) == [
-            (first, b"first"),
-            (second, b"second"),
-        ]
-    finally:
-        await backend.close()
+    first = await backend.inbox.append(GAME, b"first")
+    await admin.script_flush()  # as a restarted Redis has none
+    second = await backend.inbox.append(GAME, b"second")
+    assert await backend.inbox.read(GAME, "0-0", 10, 0) == [
+        (first, b"first"),
+        (second, b"second"),
+    ]
