@@ -7,7 +7,7 @@ Game rules stay in ``partyquiz_core.game``; this module only calls ``apply`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -102,7 +102,44 @@ def error_frame(exc: PartyQuizError, version: int = 0) -> str:
     return ErrorMsg(version=version, code=exc.code, message=exc.message).model_dump_json()
 
 
-def personal_frame(version: int, question_index: Any, row: list[Any]) -> bytes:
+_JSON_LITERALS = {True: b"true", False: b"false", None: b"null"}
+
+
+def personal_frames(version: int, question_index: Any) -> Callable[[Sequence[Any]], bytes]:
+    """Return the encoder of one reveal's ``personal_result`` messages, one per row.
+
+    What every player's message shares (its type, version and question) is encoded once;
+    each row adds its six values by formatting, without a dict or a JSON encoder per player
+    (a reveal of a 10,000-player game encodes 10,000 of them on the path from the deadline to
+    the last player's result). The bytes are ``personal_frame``'s.
+    """
+    head = (
+        orjson.dumps(
+            {"type": "personal_result", "version": version, "question_index": question_index}
+        )[:-1]
+        + b',"result":{"answered":'
+    )
+    literal = _JSON_LITERALS
+
+    def encode(row: Sequence[Any]) -> bytes:
+        answered, correct, points, score, rank, streak = row
+        try:
+            return b'%b%b,"correct":%b,"points":%d,"score":%d,"rank":%d,"streak":%d}}' % (
+                head,
+                literal[answered],
+                literal[correct],
+                points,
+                score,
+                rank,
+                streak,
+            )
+        except (KeyError, TypeError):  # not the types a reveal row holds: encode it as given
+            return personal_frame(version, question_index, row)
+
+    return encode
+
+
+def personal_frame(version: int, question_index: Any, row: Sequence[Any]) -> bytes:
     """Encode one player's ``personal_result`` from its compact reveal row."""
     answered, correct, points, score, rank, streak = row
     return orjson.dumps(

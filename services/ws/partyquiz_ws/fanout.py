@@ -17,7 +17,7 @@ import asyncio
 import logging
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +104,8 @@ class Room:
     clients: set[Client] = field(default_factory=set)
 
 
-PersonalFrame = Callable[[int, Any, list[Any]], bytes]
+# A reveal's version and question index -> the encoder of each player's personal result.
+PersonalFrames = Callable[[int, Any], Callable[[Sequence[Any]], bytes]]
 # Told of every kick this replica delivers: the game, the player, and its nickname (None from
 # older replicas).
 KickedHook = Callable[[GameId, PlayerId, str | None], None]
@@ -120,7 +121,7 @@ class Hub:
     def __init__(
         self,
         metrics: WsMetrics,
-        personal_frame: PersonalFrame,
+        personal_frames: PersonalFrames,
         on_kicked: KickedHook = _no_hook,
         replica_id: str = "",
     ) -> None:
@@ -129,7 +130,7 @@ class Hub:
         self._on_kicked = on_kicked
         self.clients: dict[int, Client] = {}
         self._metrics = metrics
-        self._personal_frame = personal_frame
+        self._personal_frames = personal_frames
         self._closing: set[asyncio.Task[None]] = set()
         # Messages sent per type during one ``deliver``, counted once at its end: a batch of a
         # burst holds hundreds of receipts, and each count takes the metric's lock.
@@ -332,15 +333,16 @@ class Hub:
         if reveal is not None:
             # Screens first: the host's next command can be on its way while players receive.
             self.send(room.hosts, reveal[1], reveal[2])
-        personal_frame = self._personal_frame
+        encode = self._personal_frames(version, question_index)
         public = () if reveal is None else (reveal[2].encode(),)
         prefix = b"".join(text_frame(p) for p in public)  # framed once for every player
         served: set[ServerConnection] = set()
+        find = rows.get
         for player_id, client in room.players.items():
-            row = rows.get(player_id)
+            row = find(player_id)
             if row is None:
                 continue
-            personal = personal_frame(version, question_index, row)
+            personal = encode(row)
             if _write(client.conn, prefix + text_frame(personal), (*public, personal)):
                 served.add(client.conn)
         if served:

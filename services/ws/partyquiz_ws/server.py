@@ -58,7 +58,7 @@ from partyquiz_ws.engine import (
     KIND_RESUME,
     Engine,
     Envelope,
-    personal_frame,
+    personal_frames,
 )
 from partyquiz_ws.fanout import Client, Hub
 from partyquiz_ws.metrics import WsMetrics
@@ -121,7 +121,7 @@ class GameService:
         self.metrics = metrics
         self.web = web
         self.clock = clock
-        self.hub = Hub(metrics, personal_frame, self._kicked, settings.replica_id)
+        self.hub = Hub(metrics, personal_frames, self._kicked, settings.replica_id)
         self.secret = settings.jwt_secret.get_secret_value()
         # Bans keep a keyed hash of an address, so Redis never holds players' addresses.
         self._address_salt = hmac.new(

@@ -249,3 +249,40 @@ async def test_players_on_the_owners_replica_and_on_the_other_get_every_frame_on
                 assert kinds.count(kind) == 1, (kind, kinds)
         for peer in (host, near, far, idle, other_host, barrier):
             await peer.close()
+
+
+async def test_every_player_on_either_replica_gets_its_own_result_and_the_leaderboards_rank(
+    fresh_redis_url: str,
+) -> None:
+    async with two_replicas(fresh_redis_url) as (first, a, b):
+        game_id, code = await create_game(first)
+        host = await Peer.open(a.url)  # the host's replica owns the game
+        await host.send(type="host", host_token=host_token(game_id, code))
+        await host.expect("host_welcome")
+        # As many players as the leaderboard shows (5 by default), alternating replicas.
+        players = [await Peer.open((a, b)[i % 2].url) for i in range(5)]
+        for i, peer in enumerate(players):
+            assert (await peer.join(code, f"Player {i}"))["type"] == "welcome"
+        await host.send(type="start")
+        # Players 0, 1 and 3 pick Paris (right), 2 picks Lyon (wrong), 4 does not answer.
+        picks = {0: 0, 1: 0, 2: 1, 3: 0}
+        for i, peer in enumerate(players):
+            await peer.expect("question")
+            if i in picks:
+                await peer.send(type="answer", question_index=0, choices=[picks[i]])
+                await peer.expect("answer_receipt")
+        await host.send(type="skip")
+        results = [(await peer.expect("personal_result"))["result"] for peer in players]
+        await host.send(type="next")
+        board = await host.expect("leaderboard")
+        by_name = {entry["nickname"]: entry for entry in board["entries"]}
+        assert len(by_name) == len(players)
+        for i, result in enumerate(results):
+            entry = by_name[f"Player {i}"]
+            assert result["answered"] is (i in picks), (i, result)
+            assert result["correct"] is (picks.get(i) == 0), (i, result)
+            assert (result["score"], result["rank"]) == (entry["score"], entry["rank"]), (i, result)
+            assert result["points"] == result["score"]  # the game's first question
+            assert (result["points"] > 0) is (picks.get(i) == 0), (i, result)
+        for peer in (host, *players):
+            await peer.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+import pytest
 from tests.unit.ws.harness import QUIZ
 
 from partyquiz_core import game
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
-from partyquiz_core.protocol import ServerMessageAdapter
+from partyquiz_core.protocol import ResultRow, ServerMessageAdapter
 from partyquiz_ws.backends import Snapshot, game_channel, replica_channel
 from partyquiz_ws.engine import (
     KIND_COMMAND,
@@ -20,6 +23,7 @@ from partyquiz_ws.engine import (
     decode_snapshot,
     encode_snapshot,
     personal_frame,
+    personal_frames,
     results_payload,
 )
 
@@ -154,6 +158,25 @@ def test_the_reveal_travels_once_with_compact_rows_split_per_player() -> None:
     assert message.type == "personal_result"
     assert message.result.correct is True
     assert message.result.rank == 1
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ResultRow(True, True, 900, 1900, 1, 2),
+        ResultRow(False, False, 0, 0, 10_000, 0),
+        ResultRow(True, None, 0, 120, 3, 0),  # a poll: no verdict
+        [True, False, 0, -5, 7, 0],  # as a batch decoded from Redis holds it
+    ],
+)
+def test_each_players_result_is_the_message_the_protocol_defines(row: Any) -> None:
+    for version, question in ((7, 0), (123_456, 19)):
+        frame = personal_frames(version, question)(row)
+        assert frame == personal_frame(version, question, row)
+        message = ServerMessageAdapter.validate_json(frame)
+        assert message.type == "personal_result"
+        assert (message.version, message.question_index) == (version, question)
+        assert tuple(message.result.model_dump().values()) == tuple(row)
 
 
 def test_a_kick_tells_the_player_and_asks_replicas_to_close_it_and_ban_its_nickname() -> None:

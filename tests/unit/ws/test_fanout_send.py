@@ -17,7 +17,7 @@ from websockets.frames import Frame, Opcode
 from partyquiz_core.ids import GameId, PlayerId
 from partyquiz_core.protocol import ResultRow
 from partyquiz_ws.backends import Batch
-from partyquiz_ws.engine import personal_frame
+from partyquiz_ws.engine import personal_frames
 from partyquiz_ws.fanout import Client, Hub, send_text, text_frame
 from partyquiz_ws.metrics import WsMetrics
 
@@ -81,7 +81,7 @@ async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() ->
     ]
     async with _connected(2) as (conns, (player, host)):
         metrics = WsMetrics()
-        hub = Hub(metrics, personal_frame)
+        hub = Hub(metrics, personal_frames)
         for conn_id, (conn, role) in enumerate(zip(conns, ("player", "host"), strict=True), 1):
             client = Client(conn=conn, conn_id=conn_id, ip="127.0.0.1", role=role)
             client.player_id = PlayerId("p1") if role == "player" else None
