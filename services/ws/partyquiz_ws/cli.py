@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -68,8 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     # One line per connection or internal request drowns everything else at party scale.
     for noisy in ("websockets.server", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(_main(settings))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_main(settings))
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (always, with the ``ws`` extra), else asyncio's.
+
+    Its transports read and write in C: the game service's work is mostly per-connection
+    frames (every answer read, one write per player for every broadcast), and asyncio's
+    Python transports add their bookkeeping to each of them.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":
