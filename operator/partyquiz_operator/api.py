@@ -7,7 +7,7 @@ It holds no logic beyond parsing and must not import kopf or the Kubernetes clie
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
@@ -61,6 +61,24 @@ def _rules(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
+def _extra(description: str, *, most: int, rules: dict[str, Any]) -> Any:
+    """Return the field of extra labels or annotations (none by default)."""
+    return Field(
+        default_factory=dict, max_length=most, description=description, json_schema_extra=rules
+    )
+
+
+def _dns_name(description: str, *, required: bool = False) -> Any:
+    """Return the field of a DNS subdomain name (a Kubernetes object's or a host's)."""
+    bounds: dict[str, Any] = {"min_length": 1} if required else {"default": None}
+    return Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description=description, **bounds)
+
+
+def _image(default: str | None, description: str) -> Any:
+    """Return the field of a container image reference (tag or digest)."""
+    return Field(default=default, max_length=512, pattern=IMAGE_PATTERN, description=description)
+
+
 class _Model(BaseModel):
     """Base for API types: camelCase on the wire, unknown fields refused."""
 
@@ -75,11 +93,8 @@ class _Model(BaseModel):
 class SecretKeyRef(_Model):
     """A key in a Secret in the PartyQuiz's namespace."""
 
-    name: str = Field(
-        min_length=1,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description="Name of the Secret, in the same namespace as the PartyQuiz.",
+    name: str = _dns_name(
+        "Name of the Secret, in the same namespace as the PartyQuiz.", required=True
     )
     key: str = Field(
         min_length=1,
@@ -163,18 +178,14 @@ def _resources(cpu: str, memory: str, memory_limit: str) -> Resources:
 class Images(_Model):
     """Container images; each defaults to the official image tagged with ``spec.version``."""
 
-    web: str | None = Field(
-        default=None,
-        max_length=512,
-        pattern=IMAGE_PATTERN,
-        description="Web image reference (tag or digest). "
+    web: str | None = _image(
+        None,
+        "Web image reference (tag or digest). "
         "Default: ghcr.io/partyquiz/partyquiz-web:<spec.version>.",
     )
-    ws: str | None = Field(
-        default=None,
-        max_length=512,
-        pattern=IMAGE_PATTERN,
-        description="Game (ws) image reference (tag or digest). "
+    ws: str | None = _image(
+        None,
+        "Game (ws) image reference (tag or digest). "
         "Default: ghcr.io/partyquiz/partyquiz-ws:<spec.version>.",
     )
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
@@ -305,11 +316,16 @@ def _volume_rules(path: str) -> dict[str, Any]:
 
 def _storage_class(volume: str) -> Any:
     """Return the field of a volume's (immutable) StorageClass."""
+    return _dns_name(f"StorageClass of {volume}; the cluster default when unset. Immutable.")
+
+
+def _storage(default: str, description: str) -> Any:
+    """Return the field of a volume's size: a quantity that may grow, never shrink."""
     return Field(
-        default=None,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description=f"StorageClass of {volume}; the cluster default when unset. Immutable.",
+        default=default,
+        max_length=32,
+        description=description,
+        json_schema_extra=_rules(*STORAGE_RULES),
     )
 
 
@@ -357,11 +373,8 @@ class DatabaseBackup(_Model):
         description="Dumps of each kind (scheduled, before-migration) kept on the volume; "
         "each backup Job deletes the oldest beyond this count after a successful dump.",
     )
-    storage: str = Field(
-        default="10Gi",
-        max_length=32,
-        description="Size of the backup volume (<name>-backups). May grow, never shrink.",
-        json_schema_extra=_rules(*STORAGE_RULES),
+    storage: str = _storage(
+        "10Gi", "Size of the backup volume (<name>-backups). May grow, never shrink."
     )
 
 
@@ -370,18 +383,10 @@ class ManagedDatabase(_Model):
 
     model_config = ConfigDict(json_schema_extra=_volume_rules("database.managed"))
 
-    storage: str = Field(
-        default="10Gi",
-        max_length=32,
-        description="Size of the data volume. May grow, never shrink.",
-        json_schema_extra=_rules(*STORAGE_RULES),
-    )
+    storage: str = _storage("10Gi", "Size of the data volume. May grow, never shrink.")
     storage_class_name: str | None = _storage_class("the data volume")
-    image: str = Field(
-        default=DEFAULT_POSTGRES_IMAGE,
-        max_length=512,
-        pattern=IMAGE_PATTERN,
-        description="PostgreSQL image (official image layout, PostgreSQL 15 or newer).",
+    image: str = _image(
+        DEFAULT_POSTGRES_IMAGE, "PostgreSQL image (official image layout, PostgreSQL 15 or newer)."
     )
     resources: Resources = Field(
         default_factory=lambda: _resources("250m", "256Mi", "1Gi"),
@@ -430,18 +435,10 @@ class ManagedRedis(_Model):
 
     model_config = ConfigDict(json_schema_extra=_volume_rules("redis.managed"))
 
-    storage: str = Field(
-        default="1Gi",
-        max_length=32,
-        description="Size of the append-only-file volume. May grow, never shrink.",
-        json_schema_extra=_rules(*STORAGE_RULES),
-    )
+    storage: str = _storage("1Gi", "Size of the append-only-file volume. May grow, never shrink.")
     storage_class_name: str | None = _storage_class("the volume")
-    image: str = Field(
-        default=DEFAULT_REDIS_IMAGE,
-        max_length=512,
-        pattern=IMAGE_PATTERN,
-        description="Redis image (official image layout, Redis 7 or newer).",
+    image: str = _image(
+        DEFAULT_REDIS_IMAGE, "Redis image (official image layout, Redis 7 or newer)."
     )
     resources: Resources = Field(
         default_factory=lambda: _resources("100m", "128Mi", "512Mi"),
@@ -490,29 +487,15 @@ ProxyAddress = Annotated[
 class Ingress(_Model):
     """Public HTTP(S) entry: the web service at ``/`` and the game service at ``/ws``."""
 
-    host: str = Field(
-        min_length=1,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description="Public host name, for example quiz.example.com.",
+    host: str = _dns_name("Public host name, for example quiz.example.com.", required=True)
+    class_name: str | None = _dns_name("IngressClass to use; the cluster default when unset.")
+    tls_secret_name: str | None = _dns_name(
+        "Secret with the TLS certificate for the host; plain HTTP when unset."
     )
-    class_name: str | None = Field(
-        default=None,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description="IngressClass to use; the cluster default when unset.",
-    )
-    tls_secret_name: str | None = Field(
-        default=None,
-        max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description="Secret with the TLS certificate for the host; plain HTTP when unset.",
-    )
-    annotations: dict[str, str] = Field(
-        default_factory=dict,
-        max_length=64,
-        description="Extra annotations on the Ingress (for example for the ingress controller).",
-        json_schema_extra=_rules(ANNOTATION_KEY_RULE),
+    annotations: dict[str, str] = _extra(
+        "Extra annotations on the Ingress (for example for the ingress controller).",
+        most=64,
+        rules=_rules(ANNOTATION_KEY_RULE),
     )
     trusted_proxies: list[ProxyAddress] = Field(
         default_factory=lambda: list(PRIVATE_NETWORKS),
@@ -597,12 +580,11 @@ class Migrations(_Model):
         le=86400,
         description="Wall-clock limit of the migration Job in seconds.",
     )
-    pod_labels: dict[str, LabelValue] = Field(
-        default_factory=dict,
-        max_length=32,
-        description="Extra labels on the migration Job's pods (spec.podLabels reaches only "
+    pod_labels: dict[str, LabelValue] = _extra(
+        "Extra labels on the migration Job's pods (spec.podLabels reaches only "
         "the web and ws pods).",
-        json_schema_extra=POD_LABEL_RULES,
+        most=32,
+        rules=POD_LABEL_RULES,
     )
 
 
@@ -624,11 +606,10 @@ class ServiceMonitorSettings(_Model):
         pattern=r"^[0-9]+(ms|s|m|h)$",
         description="Scrape interval, for example 30s.",
     )
-    labels: dict[str, LabelValue] = Field(
-        default_factory=dict,
-        max_length=16,
-        description="Extra labels on the ServiceMonitor, to match a serviceMonitorSelector.",
-        json_schema_extra=MONITORING_LABEL_RULES,
+    labels: dict[str, LabelValue] = _extra(
+        "Extra labels on the ServiceMonitor, to match a serviceMonitorSelector.",
+        most=16,
+        rules=MONITORING_LABEL_RULES,
     )
 
 
@@ -639,11 +620,10 @@ class PrometheusRuleSettings(_Model):
         default=False,
         description="Create the PrometheusRule (needs the monitoring.coreos.com CRDs).",
     )
-    labels: dict[str, LabelValue] = Field(
-        default_factory=dict,
-        max_length=16,
-        description="Extra labels on the PrometheusRule, to match a ruleSelector.",
-        json_schema_extra=MONITORING_LABEL_RULES,
+    labels: dict[str, LabelValue] = _extra(
+        "Extra labels on the PrometheusRule, to match a ruleSelector.",
+        most=16,
+        rules=MONITORING_LABEL_RULES,
     )
 
 
@@ -694,17 +674,11 @@ class PartyQuizSpec(_Model):
     monitoring: Monitoring = Field(
         default_factory=Monitoring, description="ServiceMonitor and PrometheusRule."
     )
-    pod_labels: dict[str, LabelValue] = Field(
-        default_factory=dict,
-        max_length=32,
-        description="Extra labels on the web and ws pods (not on selectors).",
-        json_schema_extra=POD_LABEL_RULES,
+    pod_labels: dict[str, LabelValue] = _extra(
+        "Extra labels on the web and ws pods (not on selectors).", most=32, rules=POD_LABEL_RULES
     )
-    pod_annotations: dict[str, str] = Field(
-        default_factory=dict,
-        max_length=32,
-        description="Extra annotations on the web and ws pods.",
-        json_schema_extra=_rules(ANNOTATION_KEY_RULE),
+    pod_annotations: dict[str, str] = _extra(
+        "Extra annotations on the web and ws pods.", most=32, rules=_rules(ANNOTATION_KEY_RULE)
     )
     suspend: bool = Field(
         default=False,
@@ -727,16 +701,7 @@ Phase = Literal[
     "RollingBack",
     "Suspended",
 ]
-PHASES: tuple[Phase, ...] = (
-    "Pending",
-    "Provisioning",
-    "Migrating",
-    "RollingOut",
-    "Ready",
-    "Degraded",
-    "RollingBack",
-    "Suspended",
-)
+PHASES: tuple[Phase, ...] = get_args(Phase)
 ConditionType = Literal[
     "Ready",
     "Progressing",
@@ -746,15 +711,7 @@ ConditionType = Literal[
     "MigrationComplete",
     "MonitoringReady",
 ]
-CONDITION_TYPES: tuple[ConditionType, ...] = (
-    "Ready",
-    "Progressing",
-    "Degraded",
-    "DatabaseReady",
-    "CacheReady",
-    "MigrationComplete",
-    "MonitoringReady",
-)
+CONDITION_TYPES: tuple[ConditionType, ...] = get_args(ConditionType)
 
 
 class Condition(_Model):

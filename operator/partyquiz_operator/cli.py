@@ -85,13 +85,8 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
         overrides["namespaces"] = ",".join(args.namespace)
     if args.all_namespaces:
         overrides["namespaces"] = ""
-    for flag, field in (
-        ("kubeconfig", "kubeconfig"),
-        ("metrics_port", "metrics_port"),
-        ("health_port", "health_port"),
-        ("resync_seconds", "resync_seconds"),
-    ):
-        value = getattr(args, flag, None)
+    for field in ("kubeconfig", "metrics_port", "health_port", "resync_seconds"):
+        value = getattr(args, field, None)
         if value is not None:
             overrides[field] = value
     return OperatorSettings(**overrides)

@@ -312,12 +312,6 @@ class Api:
         resources = (found or {}).get("resources", [])
         return {str(r["kind"]) for r in resources if "/" not in str(r.get("name", ""))}
 
-    async def patch_status(
-        self, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        """Merge-patch the PartyQuiz's status subresource; return the object (None: gone)."""
-        return await self.merge_patch(api.KIND, namespace, name, {"status": status}, sub="status")
-
     async def create_event(
         self, involved: Mapping[str, Any], *, type_: str, reason: str, message: str, now: datetime
     ) -> None:

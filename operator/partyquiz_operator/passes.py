@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Container, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from partyquiz_operator import api, k8s
@@ -41,6 +42,7 @@ UNAVAILABLE_RETRY_SECONDS = 5.0
 NAMESPACE_GOING_RETRY_SECONDS = 30.0
 FAILED_RETRY_SECONDS = 60.0
 MAX_READ_ROUNDS = 4
+UTC_NOW = partial(datetime.now, UTC)  # the production clock
 
 
 def _version(body: Mapping[str, Any]) -> str | None:
@@ -58,16 +60,6 @@ def _newer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         return int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
         return False
-
-
-def utc_now() -> datetime:
-    """Return the current UTC time (the production clock)."""
-    return datetime.now(UTC)
-
-
-def new_token(entropy_bytes: int) -> str:
-    """Return a URL-safe random token (the production randomness)."""
-    return secrets.token_urlsafe(entropy_bytes)
 
 
 @dataclass(frozen=True)
@@ -99,8 +91,8 @@ class Passes:
         taken: Names,
         *,
         watched: frozenset[str] = frozenset(),
-        clock: Callable[[], datetime] = utc_now,
-        token_factory: Callable[[int], str] = new_token,
+        clock: Callable[[], datetime] = UTC_NOW,
+        token_factory: Callable[[int], str] = secrets.token_urlsafe,
     ) -> None:
         self._api = api
         self._metrics = metrics
@@ -295,9 +287,8 @@ class Passes:
         self._metrics.record_instance(namespace, name, new.phase, new.observed_generation)
         if not plan.status_changed:
             return
-        patched = await self._api.patch_status(
-            namespace, name, new.model_dump(by_alias=True, mode="json")
-        )
+        written = {"status": new.model_dump(by_alias=True, mode="json")}
+        patched = await self._api.merge_patch(api.KIND, namespace, name, written, sub="status")
         if patched is not None:
             self._written[(namespace, name)] = patched
         # Events are best effort (the status already says it): posted without holding the pass.

@@ -9,18 +9,15 @@ PVCs. I/O through ``k8s.Api`` only; it makes no other decision.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from partyquiz_operator import api
 from partyquiz_operator.k8s import Api
+from partyquiz_operator.plan.lifecycle import parse_time
 
 logger = logging.getLogger(__name__)
 
 FINALIZER = "partyquiz.dev/cleanup"
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 async def release_stale_finalizers(
@@ -32,11 +29,11 @@ async def release_stale_finalizers(
     released = []
     for body in bodies:
         meta = body["metadata"]
-        deleted_at = meta.get("deletionTimestamp")
+        deleted_at = parse_time(meta.get("deletionTimestamp"))
         finalizers = list(meta.get("finalizers") or [])
         if deleted_at is None or FINALIZER not in finalizers:
             continue
-        waited = (now - _parse_time(deleted_at)).total_seconds()
+        waited = (now - deleted_at).total_seconds()
         if waited < older_than_seconds:
             continue
         remaining = [f for f in finalizers if f != FINALIZER]

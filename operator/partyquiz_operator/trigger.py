@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from partyquiz_operator import api
 from partyquiz_operator.passes import InstanceKey, Outcome, Passes
+from partyquiz_operator.plan import rollout
 from partyquiz_operator.render.common import FIELD_MANAGER, INSTANCE_LABEL, MANAGED_BY_LABEL
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ WORKLOAD_STATUS_READ = (
     "availableReplicas",
 )
 CONDITION_FIELDS_READ = ("type", "status", "reason", "message")
-# Waiting reasons of a container on its normal way to running (no pass reads them).
-STARTING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 FILTERED_KINDS = STATUS_UNREAD | STATUS_READ_IN_PART | {"Pod", "PersistentVolumeClaim"}
 
 
@@ -84,7 +83,9 @@ def _essence(kind: str, body: Mapping[str, Any]) -> Any:
             for c in st.get("conditions") or []
             if c.get("type") == "PodScheduled" and c.get("status") == "False"
         ]
-        problems = [reason for reason in waiting if reason and reason not in STARTING_REASONS]
+        problems = [
+            reason for reason in waiting if reason and reason not in rollout.STARTING_REASONS
+        ]
         kept = [meta.get("deletionTimestamp"), problems, unscheduled]
     else:
         kept = {k: v for k, v in body.items() if k not in ("metadata", "status")}

@@ -42,6 +42,9 @@ def _rows() -> list[tuple[str, list[Panel]]]:
     web_rate = f"rate(http_requests_total{_WEB_SEL}{_RATE})"
     web_5xx = f'rate(http_requests_total{{status=~"5..",{_WEB_SEL[1:]}{_RATE})'
 
+    def rate_by(labels: str, metric: str, selector: str) -> str:
+        return f"sum by ({labels}) (rate({metric}{selector}{_RATE}))"
+
     def quantile(q: str, metric: str, selector: str, by: str = "le") -> str:
         return f"histogram_quantile({q}, sum by ({by}) (rate({metric}_bucket{selector}{_RATE})))"
 
@@ -95,8 +98,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                     "Reconcile passes by result",
                     (
                         (
-                            "sum by (result) "
-                            f"(rate(partyquiz_operator_reconcile_total{_OP_SEL}{_RATE}))",
+                            rate_by("result", "partyquiz_operator_reconcile_total", _OP_SEL),
                             "{{result}}",
                         ),
                     ),
@@ -121,8 +123,9 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                     "Kubernetes API requests",
                     (
                         (
-                            "sum by (verb, code) "
-                            f"(rate(partyquiz_operator_kube_api_requests_total{_OP_SEL}{_RATE}))",
+                            rate_by(
+                                "verb, code", "partyquiz_operator_kube_api_requests_total", _OP_SEL
+                            ),
                             "{{verb}} {{code}}",
                         ),
                     ),
@@ -188,8 +191,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                     "Join-code lookups by result",
                     (
                         (
-                            "sum by (result) "
-                            f"(rate(partyquiz_web_join_attempts_total{_WEB_SEL}{_RATE}))",
+                            rate_by("result", "partyquiz_web_join_attempts_total", _WEB_SEL),
                             "{{result}}",
                         ),
                     ),
@@ -217,13 +219,11 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                     "Connections opened and closed",
                     (
                         (
-                            "sum by (result) "
-                            f"(rate(partyquiz_ws_connections_opened_total{_WS_SEL}{_RATE}))",
+                            rate_by("result", "partyquiz_ws_connections_opened_total", _WS_SEL),
                             "opened {{result}}",
                         ),
                         (
-                            "sum by (code) "
-                            f"(rate(partyquiz_ws_connections_closed_total{_WS_SEL}{_RATE}))",
+                            rate_by("code", "partyquiz_ws_connections_closed_total", _WS_SEL),
                             "closed {{code}}",
                         ),
                     ),
@@ -233,13 +233,11 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                     "Messages by type",
                     (
                         (
-                            "sum by (type) "
-                            f"(rate(partyquiz_ws_messages_received_total{_WS_SEL}{_RATE}))",
+                            rate_by("type", "partyquiz_ws_messages_received_total", _WS_SEL),
                             "in {{type}}",
                         ),
                         (
-                            "sum by (type) "
-                            f"(rate(partyquiz_ws_messages_sent_total{_WS_SEL}{_RATE}))",
+                            rate_by("type", "partyquiz_ws_messages_sent_total", _WS_SEL),
                             "out {{type}}",
                         ),
                     ),
@@ -247,20 +245,14 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                 ),
                 Panel(
                     "Answers by result",
-                    (
-                        (
-                            f"sum by (result) (rate(partyquiz_ws_answers_total{_WS_SEL}{_RATE}))",
-                            "{{result}}",
-                        ),
-                    ),
+                    ((rate_by("result", "partyquiz_ws_answers_total", _WS_SEL), "{{result}}"),),
                     unit="ops",
                 ),
                 Panel(
                     "Rejected messages by reason",
                     (
                         (
-                            "sum by (reason) "
-                            f"(rate(partyquiz_ws_messages_rejected_total{_WS_SEL}{_RATE}))",
+                            rate_by("reason", "partyquiz_ws_messages_rejected_total", _WS_SEL),
                             "{{reason}}",
                         ),
                     ),

@@ -123,11 +123,6 @@ def decode(secret: Mapping[str, Any] | None) -> dict[str, str]:
     }
 
 
-def is_owned_by(live: Mapping[str, Any] | None, uid: str) -> bool:
-    """Return whether ``live`` names the object with ``uid`` as its controller."""
-    return live is not None and drift.is_owned_by(live, uid)
-
-
 def is_kept_for(live: Mapping[str, Any], inst: Instance) -> bool:
     """Return whether ``live`` is the instance's own but controlled by nothing: kept data.
 
@@ -226,7 +221,7 @@ class _Pass:
         return [
             body
             for (kind, _), body in sorted(self.seen.indexed.items())
-            if kind in wanted and is_owned_by(body, self.inst.uid)
+            if kind in wanted and drift.is_owned_by(body, self.inst.uid)
         ]
 
     def ensure(
@@ -241,7 +236,7 @@ class _Pass:
         if (kind, name) in self.missing:
             return None
         if live is not None and not (
-            is_owned_by(live, self.inst.uid) or is_kept_for(live, self.inst)
+            drift.is_owned_by(live, self.inst.uid) or is_kept_for(live, self.inst)
         ):
             self.conflict = self.conflict or (kind, name)
             return dict(live)
@@ -483,11 +478,7 @@ def _stall(p: _Pass, statefulset: str) -> tuple[str, str] | None:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             why = cond.get("message") or cond.get("reason") or "no reason given"
             return "Unschedulable", f"pod {pod_name} cannot be scheduled: {why}"
-    for container, reason, detail in rollout.waiting_reasons(pod):
-        if reason not in ("ContainerCreating", "PodInitializing"):
-            suffix = f": {detail}" if detail else ""
-            return reason, f"pod {pod_name} container {container} is in {reason}{suffix}"
-    return None
+    return rollout.waiting_problem(pod, lambda reason: reason not in rollout.STARTING_REASONS)
 
 
 def _store_conditions(
@@ -524,7 +515,7 @@ def _failed_jobs(p: _Pass, revision: str) -> list[Mapping[str, Any]]:
     return [
         job
         for job in found
-        if job is not None and is_owned_by(job, p.inst.uid) and job_state(job)[0] == "Failed"
+        if job is not None and drift.is_owned_by(job, p.inst.uid) and job_state(job)[0] == "Failed"
     ]
 
 
@@ -641,7 +632,7 @@ def _hold(p: _Pass) -> _Workloads:
     """Keep what runs while the target revision cannot roll out yet (or failed to migrate)."""
     good = p.previous.known_good
     if good is None:  # nothing ran yet
-        return _Workloads(web=_observed(p, web_name(p.inst)), ws=_observed(p, ws_name(p.inst)))
+        return _observed(p, _Workloads())
     w = _Workloads()
     w.web, w.ws = _deployments(p, _as_known_good(p.inst, good), good.revision)
     return w
@@ -704,9 +695,7 @@ def _fail_rollout(
     if not p.inst.spec.rollout.auto_rollback or good is None or good.revision == revision:
         why = "autoRollback is off" if good is not None else "no known-good revision yet"
         w.failure = (first.reason, f"revision {revision} failed ({detail}); {why}")
-        w.web = _observed(p, web_name(p.inst))
-        w.ws = _observed(p, ws_name(p.inst))
-        return w
+        return _observed(p, w)
     w.failure = (
         "RolledBack",
         f"revision {revision} failed ({first.reason}: {detail}); rolled back to revision "
@@ -721,9 +710,11 @@ def _fail_rollout(
     return w
 
 
-def _observed(p: _Pass, name: str) -> dict[str, Any] | None:
-    live = p.indexed("Deployment", name)
-    return dict(live) if live is not None else None
+def _observed(p: _Pass, w: _Workloads) -> _Workloads:
+    """Return ``w`` with web and ws as they run (nothing applied to them)."""
+    web, ws = p.indexed("Deployment", web_name(p.inst)), p.indexed("Deployment", ws_name(p.inst))
+    w.web, w.ws = (None if live is None else dict(live) for live in (web, ws))
+    return w
 
 
 def _came_right(p: _Pass, revision: str) -> bool:
@@ -764,8 +755,7 @@ def _stay_rolled_back(p: _Pass, revision: str) -> _Workloads:
     if p.inst.spec.rollout.auto_rollback and good is not None and good.revision != revision:
         _roll_back(p, good, w)
         return w
-    w.web, w.ws = _observed(p, web_name(p.inst)), _observed(p, ws_name(p.inst))
-    return w
+    return _observed(p, w)
 
 
 def _prune(p: _Pass, keep: set[str | None], revision: str) -> None:
@@ -796,7 +786,7 @@ def _monitoring(p: _Pass, computed: api.PartyQuizStatus, now: datetime) -> api.P
     wanted_kinds = {m["kind"] for m in wanted}
     for kind in (set(monitoring.MONITORING_KINDS) & served) - wanted_kinds:
         live = p.lookup(kind, inst.name)
-        if live is not None and is_owned_by(live, inst.uid):
+        if live is not None and drift.is_owned_by(live, inst.uid):
             p.deletes.append((kind, inst.name))
     kept = [c for c in computed.conditions if c.type != "MonitoringReady"]
     if not wanted:
@@ -805,12 +795,9 @@ def _monitoring(p: _Pass, computed: api.PartyQuizStatus, now: datetime) -> api.P
         if manifest["kind"] in served:
             p.ensure(manifest, 2)
     state, reason, message = monitoring.monitoring_condition(wanted_kinds, set(served))
-    conditions = status.set_condition(
+    conditions = status.set_conditions(
         list(computed.conditions),
-        "MonitoringReady",
-        state,
-        reason,
-        message,
+        ("MonitoringReady", state, reason, message),
         now=now,
         generation=inst.generation,
     )
@@ -1006,7 +993,7 @@ def clean_up(body: Mapping[str, Any], indexed: Mapping[Key, Mapping[str, Any]]) 
     workloads_ = [
         key
         for key, child in sorted(indexed.items())
-        if key[0] in ("Deployment", "Job", "StatefulSet") and is_owned_by(child, meta["uid"])
+        if key[0] in ("Deployment", "Job", "StatefulSet") and drift.is_owned_by(child, meta["uid"])
     ]
     data = [key for key in sorted(indexed) if key[0] == "PersistentVolumeClaim"]
     return workloads_ + ([] if retain else data)

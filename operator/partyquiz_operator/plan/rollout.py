@@ -8,7 +8,7 @@ objects and ``now`` come in as arguments; it must not read the cluster or the cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -22,6 +22,9 @@ IMAGE_PULL_REASONS = frozenset(
     ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 )
 CRASH_LOOP_REASONS = frozenset(("CrashLoopBackOff",))
+STUCK_REASONS = IMAGE_PULL_REASONS | CRASH_LOOP_REASONS
+# Waiting reasons of a container on its normal way to running.
+STARTING_REASONS = frozenset(("ContainerCreating", "PodInitializing"))
 # Every reason a failed rollout is reported with (``RolloutVerdict.reason`` when it failed).
 FAILURE_REASONS = (
     IMAGE_PULL_REASONS | CRASH_LOOP_REASONS | {"ProgressDeadlineExceeded", "RolloutTimeout"}
@@ -70,50 +73,29 @@ def _pod_revision(pod: Mapping[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
-def waiting_reasons(pod: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
-    """Yield (container, reason, message) of every waiting container of ``pod``."""
+def waiting_problem(pod: Mapping[str, Any], stuck: Callable[[str], bool]) -> tuple[str, str] | None:
+    """Return (reason, message) of the first container of ``pod`` waiting for a ``stuck`` reason."""
+    name = pod.get("metadata", {}).get("name", "?")
     st = pod.get("status") or {}
     for key in ("initContainerStatuses", "containerStatuses"):
         for container in st.get(key) or []:
             waiting = (container.get("state") or {}).get("waiting") or {}
-            reason = waiting.get("reason")
-            if reason:
-                yield str(container.get("name", "?")), str(reason), str(waiting.get("message", ""))
+            reason, detail = str(waiting.get("reason") or ""), waiting.get("message")
+            if reason and stuck(reason):
+                suffix = f": {detail}" if detail else ""
+                where = f"pod {name} container {container.get('name', '?')}"
+                return reason, f"{where} is in {reason}{suffix}"
+    return None
 
 
 def stuck_pod(pods: Sequence[Mapping[str, Any]], revision: str) -> tuple[str, str] | None:
     """Return (reason, message) when a pod of ``revision`` cannot start without a new spec."""
     for pod in pods:
-        if _pod_revision(pod) != revision or pod.get("metadata", {}).get("deletionTimestamp"):
-            continue
-        name = pod.get("metadata", {}).get("name", "?")
-        for container, reason, detail in waiting_reasons(pod):
-            if reason in IMAGE_PULL_REASONS or reason in CRASH_LOOP_REASONS:
-                suffix = f": {detail}" if detail else ""
-                return reason, f"pod {name} container {container} is in {reason}{suffix}"
+        if _pod_revision(pod) == revision and not pod.get("metadata", {}).get("deletionTimestamp"):
+            problem = waiting_problem(pod, STUCK_REASONS.__contains__)
+            if problem is not None:
+                return problem
     return None
-
-
-def pods_matter(deployment: Mapping[str, Any] | None) -> bool:
-    """Return whether ``deployment``'s pods must be read to judge its rollout.
-
-    Not while it does not exist or its controller has not seen its spec (no pod of that spec
-    can exist yet), nor when every pod it counts is updated and available (a pod that cannot
-    start is never available).
-    """
-    if deployment is None:
-        return False
-    meta = deployment.get("metadata", {})
-    st = deployment.get("status") or {}
-    if _int(st.get("observedGeneration")) < _int(meta.get("generation")):
-        return False
-    desired = _int(deployment.get("spec", {}).get("replicas", 1))
-    total = _int(st.get("replicas"))
-    everyone_available = (
-        total == _int(st.get("updatedReplicas")) == _int(st.get("availableReplicas"))
-        and total >= desired
-    )
-    return not everyone_available
 
 
 def _progress(deployment: Mapping[str, Any]) -> tuple[bool, str, str] | None:

@@ -113,33 +113,35 @@ def format_time(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def set_condition(
-    conditions: list[api.Condition],
-    type_: api.ConditionType,
-    status: Literal["True", "False", "Unknown"],
-    reason: str,
-    message: str,
-    *,
-    now: datetime,
-    generation: int | None,
+# A condition to set: its type, status, reason and message.
+Said = tuple[api.ConditionType, Literal["True", "False", "Unknown"], str, str]
+
+
+def set_conditions(
+    conditions: list[api.Condition], *said: Said, now: datetime, generation: int | None
 ) -> list[api.Condition]:
-    """Return ``conditions`` with one condition set; its transition time moves only on change."""
-    previous = next((c for c in conditions if c.type == type_), None)
-    since = (
-        previous.last_transition_time
-        if previous is not None and previous.status == status
-        else format_time(now)
-    )
-    updated = api.Condition(
-        type=type_,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=since,
-        observed_generation=generation,
-    )
-    rest = [c for c in conditions if c.type != type_]
-    return sorted([*rest, updated], key=lambda c: api.CONDITION_TYPES.index(c.type))
+    """Return ``conditions`` with each of ``said`` set; a transition time moves only on change."""
+    kept = {c.type: c for c in reversed(conditions)}
+    for type_, status, reason, message in said:
+        previous = kept.get(type_)
+        since = (
+            previous.last_transition_time
+            if previous is not None and previous.status == status
+            else format_time(now)
+        )
+        kept[type_] = api.Condition(
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition_time=since,
+            observed_generation=generation,
+        )
+    return sorted(kept.values(), key=lambda c: api.CONDITION_TYPES.index(c.type))
+
+
+def _true(value: bool) -> Literal["True", "False"]:
+    return "True" if value else "False"
 
 
 def _component(state: WorkloadState) -> api.ComponentStatus:
@@ -164,24 +166,13 @@ def store_condition(
     return False, "Starting", f"waiting for {what} pod {name}-0 to become ready"
 
 
-def _stores(
-    conditions: list[api.Condition],
-    stores: tuple[tuple[bool, str, str], tuple[bool, str, str]],
-    *,
-    now: datetime,
-    generation: int,
-) -> list[api.Condition]:
-    for type_, (ok, reason, message) in zip(("DatabaseReady", "CacheReady"), stores, strict=True):
-        conditions = set_condition(
-            conditions,
-            type_,  # type: ignore[arg-type]
-            "True" if ok else "False",
-            reason,
-            message,
-            now=now,
-            generation=generation,
-        )
-    return conditions
+def _stores(stores: tuple[tuple[bool, str, str], tuple[bool, str, str]]) -> tuple[Said, Said]:
+    """Return the DatabaseReady and CacheReady conditions of the data stores' states."""
+    (db_ok, db_reason, db_message), (cache_ok, cache_reason, cache_message) = stores
+    return (
+        ("DatabaseReady", _true(db_ok), db_reason, db_message),
+        ("CacheReady", _true(cache_ok), cache_reason, cache_message),
+    )
 
 
 def _workload_problem(label: str, state: WorkloadState) -> tuple[bool, str] | None:
@@ -214,12 +205,11 @@ def compute_status(
     cache_ok, _, cache_message = cache = store_condition(
         obs.redis, "Redis", redis_name, obs.redis_stall
     )
-    conditions = _stores(conditions, (database, cache), now=now, generation=gen)
 
     target = obs.target_revision
     migrated = revisions.migrated
     failed = None if obs.retrying else revisions.failed
-    mig: tuple[Literal["True", "False"], str, str]
+    mig: tuple[Literal["True", "False", "Unknown"], str, str]
     if obs.migration == "Complete":
         migrated = target
         mig = ("True", "Migrated", f"revision {target} migrated")
@@ -232,9 +222,6 @@ def compute_status(
         mig = ("False", "BackingUp", f"backing up the database before migrating to {target}")
     else:
         mig = ("False", "WaitingForDatabase", "the migration starts once PostgreSQL is ready")
-    conditions = set_condition(
-        conditions, "MigrationComplete", mig[0], mig[1], mig[2], now=now, generation=gen
-    )
 
     problems = [
         p
@@ -277,30 +264,19 @@ def compute_status(
 
     progressing = phase in ("Provisioning", "Migrating", "RollingOut", "RollingBack")
     degraded = phase in ("Degraded", "RollingBack")
-    conditions = set_condition(
+    ready = phase == "Ready"
+    calm = ("Idle", "no change in progress") if ready else (reason, message)
+    conditions = set_conditions(
         conditions,
-        "Ready",
-        "True" if phase == "Ready" else "False",
-        reason,
-        message,
-        now=now,
-        generation=gen,
-    )
-    conditions = set_condition(
-        conditions,
-        "Progressing",
-        "True" if progressing else "False",
-        reason if progressing else "Idle" if phase == "Ready" else reason,
-        message if progressing else "no change in progress" if phase == "Ready" else message,
-        now=now,
-        generation=gen,
-    )
-    conditions = set_condition(
-        conditions,
-        "Degraded",
-        "True" if degraded else "False",
-        reason if degraded else "AsExpected",
-        message if degraded else "",
+        *_stores((database, cache)),
+        ("MigrationComplete", *mig),
+        ("Ready", _true(ready), reason, message),
+        ("Progressing", "True", reason, message)
+        if progressing
+        else ("Progressing", "False", *calm),
+        ("Degraded", "True", reason, message)
+        if degraded
+        else ("Degraded", "False", "AsExpected", ""),
         now=now,
         generation=gen,
     )
@@ -329,17 +305,12 @@ def suspended_status(
 ) -> api.PartyQuizStatus:
     """Return the status of a suspended instance: counts kept, nothing progressing."""
     message = "spec.suspend is true: the operator changes nothing until it is unset"
-    conditions = set_condition(
+    conditions = set_conditions(
         list(previous.conditions),
-        "Progressing",
-        "False",
-        "Suspended",
-        message,
+        ("Progressing", "False", "Suspended", message),
+        ("Ready", "False", "Suspended", message),
         now=now,
         generation=generation,
-    )
-    conditions = set_condition(
-        conditions, "Ready", "False", "Suspended", message, now=now, generation=generation
     )
     return previous.model_copy(
         update={"observed_generation": generation, "phase": "Suspended", "conditions": conditions}
@@ -363,19 +334,15 @@ def blocked_status(
     """
     waiting = reason == "SecretMissing" and previous.revisions.current is None
     phase: api.Phase = "Pending" if waiting else "Degraded"
-    conditions = list(previous.conditions)
-    for type_, value in (("Ready", "False"), ("Progressing", "False"), ("Degraded", "True")):
-        conditions = set_condition(
-            conditions,
-            type_,  # type: ignore[arg-type]
-            value,  # type: ignore[arg-type]
-            reason,
-            message,
-            now=now,
-            generation=generation,
-        )
-    if stores is not None:
-        conditions = _stores(conditions, stores, now=now, generation=generation)
+    conditions = set_conditions(
+        list(previous.conditions),
+        ("Ready", "False", reason, message),
+        ("Progressing", "False", reason, message),
+        ("Degraded", "True", reason, message),
+        *(_stores(stores) if stores is not None else ()),
+        now=now,
+        generation=generation,
+    )
     return previous.model_copy(
         update={"observed_generation": generation, "phase": phase, "conditions": conditions}
     )
@@ -384,9 +351,10 @@ def blocked_status(
 def transitions(before: api.PartyQuizStatus, after: api.PartyQuizStatus) -> list[Transition]:
     """Return the Events a status change deserves: phase changes and condition flips."""
     events: list[Transition] = []
+    old, new = {c.type: c for c in before.conditions}, {c.type: c for c in after.conditions}
+    ready, degraded = new.get("Ready"), new.get("Degraded")
     if before.phase != after.phase:
         warning = after.phase in ("Degraded", "RollingBack")
-        ready = next((c for c in after.conditions if c.type == "Ready"), None)
         detail = f": {ready.message}" if ready is not None and ready.message else ""
         events.append(
             Transition(
@@ -396,7 +364,6 @@ def transitions(before: api.PartyQuizStatus, after: api.PartyQuizStatus) -> list
             )
         )
     if after.revisions.failed is not None and after.revisions.failed != before.revisions.failed:
-        degraded = next((c for c in after.conditions if c.type == "Degraded"), None)
         events.append(
             Transition(
                 "Warning",
@@ -405,8 +372,6 @@ def transitions(before: api.PartyQuizStatus, after: api.PartyQuizStatus) -> list
                 + (f": {degraded.reason}: {degraded.message}" if degraded else ""),
             )
         )
-    old = {c.type: c for c in before.conditions}
-    degraded = next((c for c in after.conditions if c.type == "Degraded"), None)
     was = old.get("Degraded")
     if (
         before.phase == after.phase

@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from partyquiz_operator import api
 from partyquiz_operator.render.common import (
     COMPONENT_CACHE,
     COMPONENT_DATABASE,
@@ -158,23 +159,6 @@ def build_credentials_secret(
     }
 
 
-def _claim_template(
-    inst: Instance, component: str, storage: str, storage_class: str | None
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": storage}},
-    }
-    if storage_class is not None:
-        spec["storageClassName"] = storage_class
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": DATA_VOLUME, "labels": common_labels(inst, component)},
-        "spec": spec,
-    }
-
-
 def _statefulset(
     inst: Instance,
     name: str,
@@ -183,9 +167,23 @@ def _statefulset(
     *,
     uid: int,
     volumes: list[dict[str, Any]],
-    claim: dict[str, Any],
+    managed: api.ManagedDatabase | api.ManagedRedis,
+    claim: str | None,
 ) -> Manifest:
+    """Return a store's StatefulSet; its data claim keeps the size ``claim`` has (if any)."""
     retention = "Retain" if inst.spec.retain_data_on_delete else "Delete"
+    claim_spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": claim or managed.storage}},
+    }
+    if managed.storage_class_name is not None:
+        claim_spec["storageClassName"] = managed.storage_class_name
+    template = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": DATA_VOLUME, "labels": common_labels(inst, component)},
+        "spec": claim_spec,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -205,7 +203,7 @@ def _statefulset(
                 "metadata": {"labels": common_labels(inst, component)},
                 "spec": pod_spec(inst, [container], uid=uid, volumes=volumes, grace_seconds=60),
             },
-            "volumeClaimTemplates": [claim],
+            "volumeClaimTemplates": [template],
         },
     }
 
@@ -252,9 +250,6 @@ def build_postgres_statefulset(inst: Instance, *, claim: str | None = None) -> M
             dict(TMP_MOUNT),
         ],
     }
-    template = _claim_template(
-        inst, COMPONENT_DATABASE, claim or managed.storage, managed.storage_class_name
-    )
     return _statefulset(
         inst,
         postgres_name(inst),
@@ -262,7 +257,8 @@ def build_postgres_statefulset(inst: Instance, *, claim: str | None = None) -> M
         container,
         uid=POSTGRES_UID,
         volumes=[empty_dir("run", "16Mi"), empty_dir("tmp", "256Mi")],
-        claim=template,
+        managed=managed,
+        claim=claim,
     )
 
 
@@ -292,9 +288,6 @@ def build_redis_statefulset(inst: Instance, *, claim: str | None = None) -> Mani
         "securityContext": container_security_context(REDIS_UID),
         "volumeMounts": [{"name": DATA_VOLUME, "mountPath": "/data"}, dict(TMP_MOUNT)],
     }
-    template = _claim_template(
-        inst, COMPONENT_CACHE, claim or managed.storage, managed.storage_class_name
-    )
     return _statefulset(
         inst,
         redis_name(inst),
@@ -302,5 +295,6 @@ def build_redis_statefulset(inst: Instance, *, claim: str | None = None) -> Mani
         container,
         uid=REDIS_UID,
         volumes=[empty_dir("tmp")],
-        claim=template,
+        managed=managed,
+        claim=claim,
     )

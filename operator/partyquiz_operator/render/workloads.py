@@ -106,9 +106,27 @@ def ws_env(inst: Instance) -> list[dict[str, Any]]:
 
 
 def _template(
-    inst: Instance, component: str, container: dict[str, Any], *, grace_seconds: int
+    inst: Instance,
+    component: str,
+    container: dict[str, Any],
+    *,
+    port: int,
+    needs: api.Resources,
+    grace_seconds: int,
 ) -> dict[str, Any]:
+    """Return a web or game pod template around ``container`` (its own fields, in front)."""
     spec = inst.spec
+    port_name = "http" if component == COMPONENT_WEB else component
+    container = {
+        "name": component,
+        "imagePullPolicy": spec.images.pull_policy,
+        **container,
+        "ports": [{"name": port_name, "containerPort": port, "protocol": "TCP"}],
+        **http_probes(port_name),
+        "resources": resources(needs),
+        "securityContext": container_security_context(APP_UID),
+        "volumeMounts": [dict(TMP_MOUNT)],
+    }
     labels = {**spec.pod_labels, **common_labels(inst, component)}
     labels["app.kubernetes.io/version"] = spec.version
     meta: dict[str, Any] = {"labels": labels}
@@ -127,20 +145,15 @@ def web_pod_template(inst: Instance) -> dict[str, Any]:
     """Return the web pod template without its revision annotation."""
     spec = inst.spec
     container = {
-        "name": "web",
         "image": web_image(spec),
-        "imagePullPolicy": spec.images.pull_policy,
         # Arguments, not a command: the image's entrypoint keeps tini as PID 1, which
         # forwards SIGTERM from the first instant and reaps children.
         "args": ["serve"],
-        "ports": [{"name": "http", "containerPort": WEB_PORT, "protocol": "TCP"}],
         "env": web_env(inst),
-        **http_probes("http"),
-        "resources": resources(spec.web.resources),
-        "securityContext": container_security_context(APP_UID),
-        "volumeMounts": [dict(TMP_MOUNT)],
     }
-    return _template(inst, COMPONENT_WEB, container, grace_seconds=30)
+    return _template(
+        inst, COMPONENT_WEB, container, port=WEB_PORT, needs=spec.web.resources, grace_seconds=30
+    )
 
 
 def ws_termination_grace_seconds(spec: api.PartyQuizSpec) -> int:
@@ -153,20 +166,15 @@ def ws_pod_template(inst: Instance) -> dict[str, Any]:
     """Return the game pod template without its revision annotation."""
     spec = inst.spec
     container = {
-        "name": "ws",
         "image": ws_image(spec),
-        "imagePullPolicy": spec.images.pull_policy,
         # No command or args: the image's entrypoint is tini + partyquiz-ws.
-        "ports": [{"name": "ws", "containerPort": WS_PORT, "protocol": "TCP"}],
         "env": ws_env(inst),
-        **http_probes("ws"),
-        "resources": resources(spec.ws.resources),
-        "securityContext": container_security_context(APP_UID),
-        "volumeMounts": [dict(TMP_MOUNT)],
         "lifecycle": {"preStop": {"sleep": {"seconds": WS_PRE_STOP_SECONDS}}},
     }
     grace = ws_termination_grace_seconds(spec)
-    return _template(inst, COMPONENT_WS, container, grace_seconds=grace)
+    return _template(
+        inst, COMPONENT_WS, container, port=WS_PORT, needs=spec.ws.resources, grace_seconds=grace
+    )
 
 
 def compute_revision(inst: Instance, secret_digests: Mapping[str, str]) -> str:

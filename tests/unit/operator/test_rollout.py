@@ -231,12 +231,3 @@ def test_deployment_without_replicas_defaults_to_one() -> None:
 
 def test_scaled_to_zero_deployment_is_complete() -> None:
     assert assess(deployment(replicas=0, updated=0, total=0, available=0)).done
-
-
-def test_pods_are_read_only_while_some_pod_of_the_deployment_is_not_available() -> None:
-    assert not rollout.pods_matter(None)
-    assert not rollout.pods_matter(deployment(observed=2))  # spec not seen: no new pod yet
-    assert not rollout.pods_matter(deployment())  # every pod updated and available
-    assert rollout.pods_matter(deployment(available=1))  # one may be crash-looping
-    assert rollout.pods_matter(deployment(updated=1, total=3, available=2))  # a surge pod
-    assert rollout.pods_matter(deployment(total=0, updated=0, available=0))  # none started
