@@ -106,6 +106,7 @@ def describe(node: str, peers_dir: Path) -> dict[str, str]:
         "revision": _revision(),
         "python": platform.python_version(),
         "websockets": _py_version("websockets"),
+        "uvloop": _py_version("uvloop"),
         "orjson": _py_version("orjson"),
         "node": _node_version(node),
         "socket.io": _npm_version(node_modules, "socket.io"),

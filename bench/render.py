@@ -163,7 +163,8 @@ def render_game_service(
         "figures move between runs; ratios are taken between servers of the same interleaved "
         "round).",
         f"PartyQuiz revision {machine.get('revision', 'unknown')}. Versions: Python "
-        f"{machine['python']}, websockets {machine['websockets']}, orjson {machine['orjson']}, "
+        f"{machine['python']}, websockets {machine['websockets']} on uvloop "
+        f"{machine.get('uvloop', '?')}, orjson {machine['orjson']}, "
         f"redis-py {machine.get('redis', '?')} with hiredis {machine.get('hiredis', '?')}, "
         f"Redis {machine.get('redis-server', '?')}; Node {machine['node']}, ws {machine['ws']}, "
         f"socket.io {machine['socket.io']} (engine.io {machine['engine.io']}) with "
