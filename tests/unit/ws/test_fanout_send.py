@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import pytest
+import uvloop
 from tests.servers import free_port
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -54,7 +55,21 @@ async def _connected(
                 await client.close()
 
 
-async def test_every_open_connection_gets_the_message_and_closed_ones_are_skipped() -> None:
+LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+def _on(loop: str, test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``test`` on asyncio's event loop or on uvloop's (which ``partyquiz-ws`` runs on)."""
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        runner.run(test())
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_every_open_connection_gets_the_message_and_closed_ones_are_skipped(loop: str) -> None:
+    _on(loop, _every_open_connection_gets_the_message_and_closed_ones_are_skipped)
+
+
+async def _every_open_connection_gets_the_message_and_closed_ones_are_skipped() -> None:
     async with _connected(3) as (conns, clients):
         await clients[2].close()
         await asyncio.wait_for(conns[-1].wait_closed(), 5)
@@ -67,6 +82,24 @@ async def test_every_open_connection_gets_the_message_and_closed_ones_are_skippe
             assert await asyncio.wait_for(client.recv(), 5) == big
         assert await asyncio.wait_for(clients[0].recv(), 5) == "[1]"
         assert await asyncio.wait_for(clients[0].recv(), 5) == "[2]"
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_a_connection_whose_socket_went_away_mid_fan_out_is_skipped_without_raising(
+    loop: str,
+) -> None:
+    _on(loop, _a_connection_whose_socket_went_away_mid_fan_out_is_skipped_without_raising)
+
+
+async def _a_connection_whose_socket_went_away_mid_fan_out_is_skipped_without_raising() -> None:
+    async with _connected(3) as (conns, clients):
+        # The socket is gone but the connection has not heard yet: it still says it is open.
+        conns[1].transport.abort()
+        assert send_text(conns, b'{"type":"hello"}') >= 2
+        for client in (clients[0], clients[2]):
+            assert await asyncio.wait_for(client.recv(), 5) == '{"type":"hello"}'
+        await asyncio.wait_for(conns[1].wait_closed(), 5)
+        assert send_text(conns, b'{"type":"again"}') == 2
 
 
 async def test_a_batch_object_and_its_encoded_bytes_deliver_the_same_frames() -> None:
