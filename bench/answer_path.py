@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from websockets.protocol import OPEN
 
 from bench.core_apply import bench_quiz
+from bench.sink import SinkConnection
 from partyquiz_core import game
 from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
 from partyquiz_ws.backends import Backend, Snapshot, game_channel
@@ -63,20 +63,6 @@ class _Sink:
             _Sink.errors += 1
         if _Sink.done is not None and _Sink.writes >= _Sink.expected:
             _Sink.done.set()
-
-
-class _Protocol:
-    state = OPEN
-    extensions: list[Any] = []
-
-
-class _Connection:
-    """What ``fanout`` reads of a websockets connection."""
-
-    def __init__(self) -> None:
-        self.protocol = _Protocol()
-        self.transport = _Sink()
-        self.send_in_progress = None
 
 
 def _role_breakdown(profile: Path, answers: int) -> list[tuple[str, float]]:
@@ -178,7 +164,7 @@ async def run(
     clients = []
     for i in range(players):
         service = services[i % len(services)][0]
-        conn: Any = _Connection()
+        conn: Any = SinkConnection(_Sink())
         client = Client(conn=conn, conn_id=i + 1, ip="127.0.0.1", role="player")
         client.player_id = PlayerId(f"player-{i:05d}")
         client.tokens = 10.0

@@ -17,9 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from websockets.protocol import OPEN
-
 from bench.core_apply import bench_quiz
+from bench.sink import SinkConnection
 from partyquiz_core import game
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_ws import engine
@@ -35,20 +34,6 @@ class _Sink:
 
     def write(self, data: bytes) -> None:
         del data
-
-
-class _Protocol:
-    state = OPEN
-    extensions: list[Any] = []
-
-
-class _Connection:
-    """What ``fanout`` reads of a websockets connection."""
-
-    def __init__(self) -> None:
-        self.protocol = _Protocol()
-        self.transport = _Sink()
-        self.send_in_progress = None
 
 
 def _answered(players: int) -> tuple[game.GameState, list[PlayerId]]:
@@ -71,7 +56,7 @@ def _hub(state: game.GameState, ids: list[PlayerId]) -> Hub:
     hub = Hub(WsMetrics(), encoder, replica_id="other")
     room = hub.room(state.game_id)
     for conn_id, pid in enumerate(ids):
-        client = Client(conn=_Connection(), conn_id=conn_id, ip="127.0.0.1")  # type: ignore[arg-type]
+        client = Client(conn=SinkConnection(_Sink()), conn_id=conn_id, ip="127.0.0.1")  # type: ignore[arg-type]
         hub.bind_player(room, client, pid)
     return hub
 

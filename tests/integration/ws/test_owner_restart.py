@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tests.integration.ws.test_redis_replicas import two_replicas
-from tests.unit.ws.harness import Peer, create_game, host_token
+from tests.unit.ws.harness import Peer, create_game
 
 from partyquiz_ws.backends import Backend
 
@@ -44,9 +44,7 @@ async def test_an_owner_restarting_mid_batch_counts_every_answer_once_and_receip
         game_id, code = await create_game(first)
         # The host's replica owns the game; the host reads none of its answer counts, so it
         # queues them all rather than stop reading (and miss the close) after sixteen.
-        host = await Peer.open(a.url, max_queue=None)
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(a.url, game_id, code, max_queue=None)
         players = [await Peer.open((a if i % 2 else b).url) for i in range(PLAYERS)]
         for i, peer in enumerate(players):
             assert (await peer.join(code, f"P{i}"))["type"] == "welcome"

@@ -81,9 +81,7 @@ async def test_fifty_bots_split_over_two_replicas_finish_with_the_same_standings
 async def test_a_player_on_one_replica_resumes_on_the_other(fresh_redis_url: str) -> None:
     async with two_replicas(fresh_redis_url) as (first, a, b):
         game_id, code = await create_game(first)
-        host = await Peer.open(a.url)
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(a.url, game_id, code)
         player = await Peer.open(b.url)
         welcome = await player.join(code, "Roamer")
         await host.send(type="start")
@@ -106,9 +104,7 @@ async def test_a_new_owner_replays_answers_after_the_snapshot_without_a_second_r
 ) -> None:
     async with two_replicas(fresh_redis_url, snapshot_interval_seconds=10) as (first, a, b):
         game_id, code = await create_game(first)
-        host = await Peer.open(a.url)  # the host's replica owns the game
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(a.url, game_id, code)  # the host's replica owns the game
         player, idle = await Peer.open(b.url), await Peer.open(b.url)
         await player.join(code, "Keeper")
         await idle.join(code, "Idle")  # does not answer: the question stays open
@@ -195,9 +191,7 @@ async def test_resuming_on_one_replica_closes_the_players_connection_on_the_othe
 ) -> None:
     async with two_replicas(fresh_redis_url) as (first, a, b):
         game_id, code = await create_game(first)
-        host = await Peer.open(a.url)
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(a.url, game_id, code)
         old = await Peer.open(a.url)
         welcome = await old.join(code, "Roamer")
         new = await Peer.open(b.url)
@@ -214,9 +208,7 @@ async def test_players_on_the_owners_replica_and_on_the_other_get_every_frame_on
 ) -> None:
     async with two_replicas(fresh_redis_url) as (first, a, b):
         game_id, code = await create_game(first)
-        host = await Peer.open(a.url)  # the host's replica owns the game
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(a.url, game_id, code)  # the host's replica owns the game
         near, far, idle = await Peer.open(a.url), await Peer.open(b.url), await Peer.open(b.url)
         for peer, name in ((near, "Near"), (far, "Far"), (idle, "Idle")):
             assert (await peer.join(code, name))["type"] == "welcome"
@@ -256,9 +248,7 @@ async def test_every_player_on_either_replica_gets_its_own_result_and_the_leader
 ) -> None:
     async with two_replicas(fresh_redis_url) as (first, a, b):
         game_id, code = await create_game(first)
-        host = await Peer.open(a.url)  # the host's replica owns the game
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(a.url, game_id, code)  # the host's replica owns the game
         # As many players as the leaderboard shows (5 by default), alternating replicas.
         players = [await Peer.open((a, b)[i % 2].url) for i in range(5)]
         for i, peer in enumerate(players):

@@ -173,6 +173,14 @@ class Peer:
     async def open(cls, url: str, **kwargs: Any) -> Peer:
         return cls(await connect(url, compression=None, **kwargs))
 
+    @classmethod
+    async def hosting(cls, url: str, game_id: str, code: str, **kwargs: Any) -> Peer:
+        """Open a connection that hosts the game (in Redis mode its replica then owns it)."""
+        host = await cls.open(url, **kwargs)
+        await host.send(type="host", host_token=host_token(game_id, code))
+        await host.expect("host_welcome")
+        return host
+
     async def send(self, **message: Any) -> None:
         await self.ws.send(orjson.dumps(message).decode())
 

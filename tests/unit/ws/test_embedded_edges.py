@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from tests.unit.ws.harness import Clock, Peer, create_game, host_token, running_service
+from tests.unit.ws.harness import Clock, Peer, create_game, running_service
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -68,9 +68,7 @@ async def test_a_frame_over_the_transport_cap_closes_only_that_connection() -> N
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await Peer.open(svc.url)
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(svc.url, game_id, code)
         attacker = await Peer.open(svc.url)
         await attacker.send_raw("x" * 20_000)
         with pytest.raises(ConnectionClosed) as closed:

@@ -102,9 +102,7 @@ async def test_typed_slider_and_ordering_answers_travel_and_nothing_right_comes_
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend, quiz)
-        host = await Peer.open(svc.url)
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(svc.url, game_id, code)
         ann, bob = await Peer.open(svc.url), await Peer.open(svc.url)
         await ann.join(code, "Ann")
         await bob.join(code, "Bob")

@@ -18,19 +18,12 @@ from websockets.exceptions import ConnectionClosed
 from partyquiz_ws.memory_backend import memory_backend
 
 
-async def _hosted(url: str, game_id: str, code: str) -> Peer:
-    host = await Peer.open(url)
-    await host.send(type="host", host_token=host_token(game_id, code))
-    await host.expect("host_welcome")
-    return host
-
-
 async def test_late_duplicate_and_invalid_answers_are_refused_with_a_reason() -> None:
     backend, clock = memory_backend(), Clock()
     # A long tick grace keeps the question open past its deadline, so "late" is observable.
     async with running_service(backend, clock=clock, tick_grace_seconds=5.0) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         alice, bob, carol = [await Peer.open(svc.url) for _ in range(3)]
         for peer, name in ((alice, "Alice"), (bob, "Bob"), (carol, "Carol")):
             assert (await peer.join(code, name))["type"] == "welcome"
@@ -59,7 +52,7 @@ async def test_nicknames_are_trimmed_unique_and_free_of_control_characters() -> 
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         peers = [await Peer.open(svc.url) for _ in range(5)]
         first = await peers[0].join(code.lower(), "  Bob  ")
         assert first["nickname"] == "Bob"
@@ -83,7 +76,7 @@ async def test_emoji_names_join_and_look_alikes_and_listed_words_are_refused(
         backend, nickname_blocklist="rude*", nickname_blocklist_file=str(words)
     ) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         peers = [await Peer.open(svc.url) for _ in range(6)]
         coder = await peers[0].join(code, "\U0001f469\u200d\U0001f4bb")
         assert coder["nickname"] == "\U0001f469\u200d\U0001f4bb"
@@ -100,7 +93,7 @@ async def test_only_the_host_controls_the_game_and_only_players_answer() -> None
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         player = await Peer.open(svc.url)
         await player.join(code, "Eve")
         for command in ("start", "next", "skip", "end", "lock"):
@@ -125,7 +118,7 @@ async def test_resumed_player_keeps_identity_score_and_streak_and_can_still_answ
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         player, other = await Peer.open(svc.url), await Peer.open(svc.url)
         welcome = await player.join(code, "Ada")
         await other.join(code, "Bea")
@@ -165,7 +158,7 @@ async def test_kicked_device_is_closed_and_cannot_come_back() -> None:
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         device = uuid.uuid4().hex
         victim = await Peer.open(svc.url)
         welcome = await victim.join(code, "Mallory", device_id=device)
@@ -194,7 +187,7 @@ async def test_a_kick_bans_the_device_nickname_and_address_not_just_the_device_i
     backend = memory_backend()
     async with running_service(backend, kick_bans_address=bans_address) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
 
         async def join_from(address: str, nickname: str, device: str) -> dict[str, object]:
             peer = await Peer.open(svc.url, additional_headers={"X-Forwarded-For": address})
@@ -222,7 +215,7 @@ async def test_pause_resume_and_locking_are_host_controls_everyone_sees() -> Non
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         player = await Peer.open(svc.url)
         await player.join(code, "Pat")
         await host.send(type="lock")
@@ -259,7 +252,7 @@ async def test_a_phone_that_types_the_code_and_its_name_again_comes_back_as_itse
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         first, other = await Peer.open(svc.url), await Peer.open(svc.url)
         joined = await first.join(code, "Alice", device_id="phone-1")
         await other.join(code, "Bob")
@@ -290,7 +283,7 @@ async def test_a_double_pressed_next_moves_on_once_and_says_why_the_second_did_n
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         player = await Peer.open(svc.url)
         await player.join(code, "Alice")
         await host.send(type="start")
@@ -327,7 +320,7 @@ async def test_a_host_token_is_checked_against_the_game_on_every_connection() ->
         # Signed for the other game, with this game's code: the code is not that game's.
         await mismatched.send(type="host", host_token=host_token(other_id, code))
         assert (await mismatched.expect("error"))["code"] == "forbidden"
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         player = await Peer.open(svc.url)
         await player.join(code, "Ada")
         await host.send(type="end")
@@ -343,7 +336,7 @@ async def test_ending_during_a_question_shows_its_reveal_and_each_result_before_
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         player, idle = await Peer.open(svc.url), await Peer.open(svc.url)
         await player.join(code, "Ada")
         await idle.join(code, "Idle")  # does not answer: the question stays open
@@ -366,7 +359,7 @@ async def test_a_resumed_identity_takes_over_and_the_older_connection_is_closed(
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         first = await Peer.open(svc.url)
         welcome = await first.join(code, "Ada")
         second = await Peer.open(svc.url)
@@ -386,7 +379,7 @@ async def test_a_resume_token_stops_working_ten_minutes_after_its_game_ended() -
     backend, clock = memory_backend(), Clock()
     async with running_service(backend, clock=clock) as svc:
         game_id, code = await create_game(backend)
-        host = await _hosted(svc.url, game_id, code)
+        host = await Peer.hosting(svc.url, game_id, code)
         player = await Peer.open(svc.url)
         welcome = await player.join(code, "Ada")
         await host.send(type="end")
