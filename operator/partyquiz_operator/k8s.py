@@ -3,7 +3,8 @@
 Owns loading credentials (a kubeconfig or the in-cluster account, through the Kubernetes
 client's config loader, the only use of that client), one aiohttp session on the operator's
 event loop, server-side apply under the ``partyquiz-operator`` field manager, and the mapping of
-every failed request to this tree, once (nothing else looks at status codes or message text):
+every failed request to this tree, once (nothing else looks at status codes or message text;
+a create that finds its name held returns None):
 
     ApiError                   a request failed; carries verb, resource, HTTP status, reason
     ├── Unavailable            no answer, a timeout, 429 or 5xx: the same request may work later
@@ -214,6 +215,7 @@ class Api:
         body: Any = None,
         content_type: str = "application/json",
         missing_ok: bool = False,
+        exists_ok: bool = False,
     ) -> dict[str, Any] | None:
         if self._session is None:
             raise RuntimeError("the API session is not open")
@@ -241,6 +243,8 @@ class Api:
             payload: dict[str, Any] = json.loads(raw) if raw else {}
         except ValueError:
             payload = {"message": raw[:300].decode(errors="replace")}
+        if status == 409 and exists_ok and payload.get("reason") == "AlreadyExists":
+            return None
         if status >= 400:
             error = _classify(status, payload)
             raise error(
@@ -280,6 +284,23 @@ class Api:
             content_type="application/apply-patch+yaml",
         )
         return applied or {}
+
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create ``manifest`` under the operator's field manager; None when its name is taken.
+
+        An object that already holds the name is left as it is.
+        """
+        k = KINDS[manifest["kind"]]
+        meta = manifest["metadata"]
+        return await self._request(
+            "create",
+            "POST",
+            k,
+            _path(k, meta["namespace"]),
+            query={"fieldManager": FIELD_MANAGER},
+            body=manifest,
+            exists_ok=True,
+        )
 
     async def merge_patch(
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any], *, sub: str = ""

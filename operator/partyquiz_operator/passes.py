@@ -2,9 +2,10 @@
 
 Owns the I/O around ``plan.lifecycle.decide``: the fresh PartyQuiz, the children from kopf's
 indexes, the reads the planner asks for (all at once), then the plan in its order (a rollback's
-status first; deletions, patches, each wave of applies at once; the status; the Events), the
-metrics, and the one place where API failures become a pass's ``Outcome``. Passes of one
-instance never overlap. It decides nothing itself.
+status first; deletions, patches, each wave of applies at once; the status; the Events; a
+create that finds its name held ends the plan after its wave, and the pass decides again on
+what it reads there), the metrics, and the one place where API failures become a pass's
+``Outcome``. Passes of one instance never overlap. It decides nothing itself.
 
 Everything runs on kopf's event loop (asyncio): passes wait on the API server almost all the
 time, so many instances move at once without threads, and a pass's independent requests go out
@@ -197,7 +198,12 @@ class Passes:
                 namespace, name, int(body["metadata"].get("generation", 1))
             )
             plan = await self._decide(body, fresh=fresh)
-            await self._carry_out(body, plan)
+            held = await self._carry_out(body, plan)
+            if held:
+                # A child it meant to create exists already: read it and decide again on it.
+                await self._read_held(namespace, name, held)
+                plan = await self._decide(body, fresh=False)
+                await self._carry_out(body, plan)
         except k8s.NamespaceTerminating as exc:
             return Outcome("Deleting", NAMESPACE_GOING_RETRY_SECONDS, message=str(exc))
         except k8s.Rejected as exc:
@@ -253,7 +259,18 @@ class Passes:
         fetched = {**seen.fetched, **dict(zip(keys, found, strict=True))}
         return replace(seen, fetched=fetched, served=served)
 
-    async def _carry_out(self, body: Mapping[str, Any], plan: lifecycle.Plan) -> None:
+    async def _read_held(self, namespace: str, name: str, held: list[lifecycle.Key]) -> None:
+        """Read the children whose names a create found held, for the next decision."""
+        found = await asyncio.gather(*(self._api.get(kind, namespace, n) for kind, n in held))
+        self._secrets.setdefault((namespace, name), {}).update(zip(held, found, strict=True))
+
+    async def _carry_out(
+        self, body: Mapping[str, Any], plan: lifecycle.Plan
+    ) -> list[lifecycle.Key]:
+        """Carry the plan out; return the children it was to create whose names were held.
+
+        When there are any, the plan stops after their wave (nothing later, no status).
+        """
         namespace = body["metadata"]["namespace"]
         if plan.record_first:
             await self._report(body, plan)
@@ -268,9 +285,15 @@ class Passes:
                 logger.info(
                     "applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"]
                 )
-            applied = await asyncio.gather(*(self._api.apply(manifest) for manifest in wave))
+            applied = await asyncio.gather(*(self._write(manifest, plan) for manifest in wave))
+            held = []
             for manifest, live in zip(wave, applied, strict=True):
-                self._wrote(body, manifest, live)
+                if live is None:
+                    held.append((manifest["kind"], manifest["metadata"]["name"]))
+                else:
+                    self._wrote(body, manifest, live)
+            if held:
+                return held
         if not plan.record_first:
             await self._report(body, plan)
         for tally in plan.tallies:
@@ -278,6 +301,15 @@ class Passes:
                 self._metrics.migrations_total.labels(tally[1]).inc()
             else:
                 self._metrics.rollouts_total.labels(tally[1], tally[2]).inc()
+        return []
+
+    async def _write(
+        self, manifest: Mapping[str, Any], plan: lifecycle.Plan
+    ) -> dict[str, Any] | None:
+        """Apply a child, or create it when the plan says so (None: its name is held)."""
+        if (manifest["kind"], manifest["metadata"]["name"]) in plan.creates:
+            return await self._api.create(manifest)
+        return await self._api.apply(manifest)
 
     async def _report(self, body: Mapping[str, Any], plan: lifecycle.Plan) -> None:
         """Write the status when it changed, then its Events (best effort: the status says it)."""

@@ -95,6 +95,9 @@ class Plan:
     waves: tuple[tuple[Manifest, ...], ...] = ()
     deletes: tuple[Key, ...] = ()
     patches: tuple[tuple[Key, Manifest], ...] = ()
+    # Children of the waves created only where no object holds the name: when one does, the
+    # pass stops after that wave, reads it, and decides again on what it found.
+    creates: frozenset[Key] = frozenset()
     events: tuple[Transition, ...] = ()
     tallies: tuple[Tally, ...] = ()
     record_first: bool = False  # write the status before anything else (a rollback decision)
@@ -194,6 +197,7 @@ class _Pass:
     waves: list[list[Manifest]] = field(default_factory=list)
     deletes: list[Key] = field(default_factory=list)
     patches: list[tuple[Key, Manifest]] = field(default_factory=list)
+    creates: set[Key] = field(default_factory=set)
     tallies: list[Tally] = field(default_factory=list)
     lives: dict[Key, dict[str, Any] | None] = field(default_factory=dict)
     conflict: Key | None = None
@@ -845,6 +849,7 @@ def _finish(
         waves=tuple(tuple(wave) for wave in p.waves if wave),
         deletes=tuple(p.deletes),
         patches=tuple(p.patches),
+        creates=frozenset(p.creates),
         events=tuple(status.transitions(p.previous, new)),
         tallies=tuple(p.tallies),
         record_first=record_first,
@@ -894,7 +899,15 @@ def decide(
         inst, seen, previous, new_token, spec_key=json.dumps(body.get("spec"), sort_keys=True)
     )
     digests, unusable = _secret_digests(p)
-    p.lookup("Secret", stores.credentials_secret_name(inst))
+    credentials = ("Secret", stores.credentials_secret_name(inst))
+    p.lookup(*credentials)
+    if p.missing == {credentials} and not seen.indexed:
+        # Nothing of the instance exists yet (no kept volumes either): its credentials are
+        # created, not read first, which saves the first pass a round trip; a Secret that
+        # holds the name already is read then and decided on as it would have been here.
+        p.missing.clear()
+        p.seen = replace(seen, fetched={**seen.fetched, credentials: None})
+        p.creates.add(credentials)
     if p.missing:
         # The Secrets decide everything else; ask for them together with the children the
         # spec names that the watches do not hold, so a new instance needs one round trip.

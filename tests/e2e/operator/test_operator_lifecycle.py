@@ -235,6 +235,30 @@ def test_missing_external_secret_is_reported_and_recovered_once_created(
     wait_for_phase(cluster, namespace, "quiz", "Ready", timeout=120)
 
 
+def test_a_secret_of_the_credentials_name_made_by_someone_else_is_reported_never_taken(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.kubectl(
+        "create", "secret", "generic", "quiz-credentials", "-n", namespace,
+        "--from-literal=password=mine",
+    )  # fmt: skip
+    apply_quiz(cluster, namespace, quiz())
+
+    def reported() -> bool:
+        conditions = (get_pq(cluster, namespace, "quiz").get("status") or {}).get("conditions")
+        return any(
+            c["type"] == "Degraded" and c["reason"] == "NameConflict" for c in conditions or []
+        )
+
+    wait_for(reported, timeout=60, message="Degraded with reason NameConflict")
+    degraded = condition(get_pq(cluster, namespace, "quiz"), "Degraded")
+    assert "Secret quiz-credentials" in degraded["message"]
+    secret = cluster.get_json("secret", "quiz-credentials", "-n", namespace)
+    assert secret["data"] == {"password": base64.b64encode(b"mine").decode()}
+    assert "labels" not in secret["metadata"]
+    assert not names(cluster, namespace, "statefulsets")
+
+
 @pytest.mark.parametrize("namespace", ["restricted"], indirect=True)
 def test_full_example_becomes_ready(
     cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: ProvideVolumes

@@ -108,6 +108,49 @@ def test_a_name_held_by_someone_elses_object_is_never_taken_over() -> None:
     assert w.objects[("Service", "quiz-web")]["spec"] == {"ports": [{"port": 80}]}
 
 
+def test_a_new_instance_creates_its_credentials_without_reading_them_first() -> None:
+    w = world()
+    decided = lifecycle.decide(w.body, w.seen(), now=w.now, new_token=w.tokens)
+    assert isinstance(decided, Plan), "the first pass applies at once, no read round before"
+    credentials = ("Secret", "quiz-credentials")
+    assert decided.creates == {credentials}
+    assert credentials in {(m["kind"], m["metadata"]["name"]) for m in decided.waves[0]}
+
+
+def test_an_instance_with_kept_volumes_reads_its_credentials_before_anything() -> None:
+    w, _ = installed()
+    delete_partyquiz(w)
+    decided = lifecycle.decide(w.body, w.seen(), now=w.now, new_token=w.tokens)
+    assert isinstance(decided, lifecycle.Reads)
+    assert ("Secret", "quiz-credentials") in decided.names
+
+
+def test_a_secret_of_the_credentials_name_made_by_someone_else_is_never_taken_over() -> None:
+    w = world()
+    foreign = {
+        "kind": "Secret",
+        "metadata": {"name": "quiz-credentials", "labels": {}},
+        "data": {"password": "bWluZQ=="},
+    }
+    w.objects[("Secret", "quiz-credentials")] = copy.deepcopy(foreign)
+    plan = w.step()
+    assert w.condition("Degraded").reason == "NameConflict"
+    assert "Secret quiz-credentials" in w.condition("Degraded").message
+    assert plan.retry_after is not None
+    assert w.objects[("Secret", "quiz-credentials")] == foreign
+    assert not w.names("StatefulSet")
+
+
+def test_kept_credentials_without_volumes_are_taken_over_unchanged() -> None:
+    w, _ = installed()
+    secret = copy.deepcopy(w.objects[("Secret", "quiz-credentials")])
+    delete_partyquiz(w)
+    for claim in w.names("PersistentVolumeClaim"):
+        del w.objects[("PersistentVolumeClaim", claim)]
+    w.install()
+    assert w.objects[("Secret", "quiz-credentials")]["data"] == secret["data"]
+
+
 def test_dropping_the_ingress_and_autoscaling_removes_them_and_restores_replicas() -> None:
     w, _ = installed(ingress={"host": "quiz.example.com"}, web={"autoscaling": {}})
     assert w.names("Ingress") == {"quiz"}

@@ -164,8 +164,13 @@ class World:
         for key, patch in plan.patches:
             merge(self.objects[key], patch)
         for wave in plan.waves:
+            taken = plan.creates & self.objects.keys()
+            held = [m for m in wave if self._key(m) in taken]
             for manifest in wave:
-                self._apply(manifest)
+                if manifest not in held:
+                    self._apply(manifest)
+            if held:  # the API server refused the creates: the pass decides again on them
+                return self.step(crash_after=crash_after)
         if crash_after == "applies":
             return plan
         if not plan.record_first:
@@ -176,8 +181,12 @@ class World:
         if plan.status_changed:
             self.status = plan.status.model_dump(by_alias=True, mode="json")
 
+    @staticmethod
+    def _key(manifest: dict[str, Any]) -> Key:
+        return (manifest["kind"], manifest["metadata"]["name"])
+
     def _apply(self, manifest: dict[str, Any]) -> None:
-        key = (manifest["kind"], manifest["metadata"]["name"])
+        key = self._key(manifest)
         live = self.objects.get(key)
         self.version += 1
         obj = lifecycle.after_apply(live, copy.deepcopy(manifest))
