@@ -42,8 +42,10 @@ def _rows() -> list[tuple[str, list[Panel]]]:
     web_rate = f"rate(http_requests_total{_WEB_SEL}{_RATE})"
     web_5xx = f'rate(http_requests_total{{status=~"5..",{_WEB_SEL[1:]}{_RATE})'
 
-    def rate_by(labels: str, metric: str, selector: str) -> str:
-        return f"sum by ({labels}) (rate({metric}{selector}{_RATE}))"
+    def rated(labels: str, metric: str, selector: str, legend: str = "") -> tuple[str, str]:
+        """A rate summed by ``labels``, its legend naming their values after ``legend``."""
+        names = " ".join(f"{{{{{label.strip()}}}}}" for label in labels.split(","))
+        return f"sum by ({labels}) (rate({metric}{selector}{_RATE}))", legend + names
 
     def quantile(q: str, metric: str, selector: str, by: str = "le") -> str:
         return f"histogram_quantile({q}, sum by ({by}) (rate({metric}_bucket{selector}{_RATE})))"
@@ -96,12 +98,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
             [
                 Panel(
                     "Reconcile passes by result",
-                    (
-                        (
-                            rate_by("result", "partyquiz_operator_reconcile_total", _OP_SEL),
-                            "{{result}}",
-                        ),
-                    ),
+                    (rated("result", "partyquiz_operator_reconcile_total", _OP_SEL),),
                     unit="ops",
                 ),
                 Panel(
@@ -121,14 +118,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                 ),
                 Panel(
                     "Kubernetes API requests",
-                    (
-                        (
-                            rate_by(
-                                "verb, code", "partyquiz_operator_kube_api_requests_total", _OP_SEL
-                            ),
-                            "{{verb}} {{code}}",
-                        ),
-                    ),
+                    (rated("verb, code", "partyquiz_operator_kube_api_requests_total", _OP_SEL),),
                     unit="reqps",
                 ),
                 Panel(
@@ -189,12 +179,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                 ),
                 Panel(
                     "Join-code lookups by result",
-                    (
-                        (
-                            rate_by("result", "partyquiz_web_join_attempts_total", _WEB_SEL),
-                            "{{result}}",
-                        ),
-                    ),
+                    (rated("result", "partyquiz_web_join_attempts_total", _WEB_SEL),),
                     unit="ops",
                 ),
                 Panel(
@@ -218,44 +203,29 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                 Panel(
                     "Connections opened and closed",
                     (
-                        (
-                            rate_by("result", "partyquiz_ws_connections_opened_total", _WS_SEL),
-                            "opened {{result}}",
+                        rated(
+                            "result", "partyquiz_ws_connections_opened_total", _WS_SEL, "opened "
                         ),
-                        (
-                            rate_by("code", "partyquiz_ws_connections_closed_total", _WS_SEL),
-                            "closed {{code}}",
-                        ),
+                        rated("code", "partyquiz_ws_connections_closed_total", _WS_SEL, "closed "),
                     ),
                     unit="ops",
                 ),
                 Panel(
                     "Messages by type",
                     (
-                        (
-                            rate_by("type", "partyquiz_ws_messages_received_total", _WS_SEL),
-                            "in {{type}}",
-                        ),
-                        (
-                            rate_by("type", "partyquiz_ws_messages_sent_total", _WS_SEL),
-                            "out {{type}}",
-                        ),
+                        rated("type", "partyquiz_ws_messages_received_total", _WS_SEL, "in "),
+                        rated("type", "partyquiz_ws_messages_sent_total", _WS_SEL, "out "),
                     ),
                     unit="ops",
                 ),
                 Panel(
                     "Answers by result",
-                    ((rate_by("result", "partyquiz_ws_answers_total", _WS_SEL), "{{result}}"),),
+                    (rated("result", "partyquiz_ws_answers_total", _WS_SEL),),
                     unit="ops",
                 ),
                 Panel(
                     "Rejected messages by reason",
-                    (
-                        (
-                            rate_by("reason", "partyquiz_ws_messages_rejected_total", _WS_SEL),
-                            "{{reason}}",
-                        ),
-                    ),
+                    (rated("reason", "partyquiz_ws_messages_rejected_total", _WS_SEL),),
                     unit="ops",
                 ),
                 Panel(
