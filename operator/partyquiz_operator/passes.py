@@ -251,18 +251,22 @@ class Passes:
     async def _read(
         self, namespace: str, reads: lifecycle.Reads, seen: lifecycle.Seen
     ) -> lifecycle.Seen:
-        keys = sorted(reads.names)
-        found = await asyncio.gather(*(self._api.get(kind, namespace, n) for kind, n in keys))
+        fetched = {**seen.fetched, **await self._get_all(namespace, sorted(reads.names))}
         served = seen.served
         if reads.discovery:
             served = frozenset(await self._api.served_kinds(MONITORING_API_VERSION))
-        fetched = {**seen.fetched, **dict(zip(keys, found, strict=True))}
         return replace(seen, fetched=fetched, served=served)
 
     async def _read_held(self, namespace: str, name: str, held: list[lifecycle.Key]) -> None:
         """Read the children whose names a create found held, for the next decision."""
-        found = await asyncio.gather(*(self._api.get(kind, namespace, n) for kind, n in held))
-        self._secrets.setdefault((namespace, name), {}).update(zip(held, found, strict=True))
+        self._secrets.setdefault((namespace, name), {}).update(await self._get_all(namespace, held))
+
+    async def _get_all(
+        self, namespace: str, keys: list[lifecycle.Key]
+    ) -> dict[lifecycle.Key, Mapping[str, Any] | None]:
+        """Read ``keys`` of ``namespace`` at once (None: absent)."""
+        found = await asyncio.gather(*(self._api.get(kind, namespace, n) for kind, n in keys))
+        return dict(zip(keys, found, strict=True))
 
     async def _carry_out(
         self, body: Mapping[str, Any], plan: lifecycle.Plan
