@@ -10,6 +10,7 @@ Nothing here knows game rules or WebSockets.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeAlias
@@ -136,6 +137,11 @@ class Inbox(Protocol):
 
     async def append(self, game_id: GameId, entry: Payload) -> str:
         """Append one command envelope; return its id once it is durable."""
+        ...
+
+    def submit(self, game_id: GameId, entry: Payload) -> asyncio.Future[str]:
+        """Start appending one command envelope, in the order of the calls; the future holds
+        its id once it is durable (already, where storing it takes no wait)."""
         ...
 
     async def read(

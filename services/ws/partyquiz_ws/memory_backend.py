@@ -40,6 +40,14 @@ class MemoryInbox:
         self._changed: dict[GameId, asyncio.Event] = defaultdict(asyncio.Event)
 
     async def append(self, game_id: GameId, entry: Payload) -> str:
+        return self._store(game_id, entry)
+
+    def submit(self, game_id: GameId, entry: Payload) -> asyncio.Future[str]:
+        stored: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        stored.set_result(self._store(game_id, entry))
+        return stored
+
+    def _store(self, game_id: GameId, entry: Payload) -> str:
         self._seq += 1
         entry_id = f"{self._seq}-0"
         self._entries[game_id].append((self._seq, entry_id, entry))

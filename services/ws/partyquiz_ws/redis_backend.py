@@ -471,6 +471,9 @@ class RedisInbox:
         self._append = pipeliner.script(_APPEND)
 
     async def append(self, game_id: GameId, entry: Payload) -> str:
+        return await self.submit(game_id, entry)
+
+    def submit(self, game_id: GameId, entry: Payload) -> asyncio.Future[str]:
         # The commands of one game issued until the next pipeline leaves (the end of this
         # loop turn, or later while every connection is busy) are appended by one script, as
         # entries of their own, not one XADD each: in a burst, many answers leave together,
@@ -482,7 +485,7 @@ class RedisInbox:
             if len(self._appends) == 1:
                 self._pipeliner.before_next(self._send_appends)
         waiting.append((payload_bytes(entry), future))
-        return await future
+        return future
 
     def _send_appends(self) -> None:
         appends, self._appends = self._appends, {}

@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -23,8 +24,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event
 
 from partyquiz_core import game
 from partyquiz_core.codes import normalize_join_code
@@ -103,6 +105,36 @@ def address_of(ip: str) -> str:
             return str(parsed.ipv4_mapped)
         return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
     return ip
+
+
+class GameConnection(ServerConnection):
+    """A connection whose complete text frames are first offered to ``take_text``, where the
+    frame is parsed, while nothing else of the connection is waiting to be handled.
+
+    A player's answers are handled there, without a wake-up of the connection's handler per
+    frame; whatever ``take_text`` declines (and every fragment, binary frame, control frame,
+    or frame with invalid UTF-8) goes to the handler in order, as websockets delivers it.
+    """
+
+    take_text: Callable[[str], bool] | None = None
+
+    def process_event(self, event: Event) -> None:
+        take = self.take_text
+        if (
+            take is not None
+            and isinstance(event, Frame)
+            and event.opcode is Opcode.TEXT
+            and event.fin
+            and not self.recv_messages.frames.queue
+        ):
+            try:
+                text = str(event.data, "utf-8")
+            except UnicodeDecodeError:
+                pass  # the handler's read fails the connection as websockets does
+            else:
+                if take(text):
+                    return
+        super().process_event(event)
 
 
 def _text_response(status: HTTPStatus, text: str, content_type: str) -> Response:
@@ -350,12 +382,20 @@ class GameService:
         hello = asyncio.get_running_loop().call_later(
             self.settings.hello_timeout_seconds, self._hello_expired, client
         )
+        if isinstance(conn, GameConnection):
+            conn.take_text = partial(self._take_answer, client)
         try:
             async for frame in conn:
-                await self._on_frame(client, frame)
+                client.busy += 1
+                try:
+                    await self._on_frame(client, frame)
+                finally:
+                    client.busy -= 1
         except ConnectionClosed:
             pass
         finally:
+            if isinstance(conn, GameConnection):
+                conn.take_text = None
             hello.cancel()
             self.metrics.connections.dec()
             self.metrics.connections_closed.labels(str(conn.close_code or 1006)).inc()
@@ -483,16 +523,68 @@ class GameService:
             log.exception("a client message could not be handled")
             self._error(client, PartyQuizError("the server could not handle this", code="internal"))
 
-    async def _append(
+    def _take_answer(self, client: Client, frame: str) -> bool:
+        """Handle a joined player's answer where its frame was parsed, when nothing else of
+        its connection is being handled; False leaves the frame to the connection's handler.
+
+        Appending starts here in the frames' order; the connection's next frames go to the
+        handler until the answer is durable, so that one connection holds at most one answer
+        in flight here, and its reads pause behind the handler as they would without this."""
+        if client.busy or client.role != "player" or client.pending or client.game_id is None:
+            return False
+        try:
+            message = parse_client_message(frame)
+        except ValidationError:
+            return False  # the handler answers it with its error
+        if message.type != "answer":
+            return False
+        client.frame_at = time.perf_counter()
+        if not self._allow(client):
+            self._refuse_flood(client)
+            return True
+        self.metrics.received("answer")
+        try:
+            command = game.command_from_message(message, client.player_id)
+            stored = self.backend.inbox.submit(
+                client.game_id, self._envelope(client, KIND_COMMAND, command)
+            )
+        except PartyQuizError as exc:
+            self._error(client, exc)
+            return True
+        except Exception as exc:
+            log.warning("inbox append failed: %s", type(exc).__name__)
+            self._error(client, _unavailable())
+            return True
+        if stored.done():
+            self._answer_stored(client, stored)
+        else:
+            client.busy += 1
+            stored.add_done_callback(partial(self._answer_stored, client, busy=True))
+        return True
+
+    def _answer_stored(
+        self, client: Client, stored: asyncio.Future[str], busy: bool = False
+    ) -> None:
+        if busy:
+            client.busy -= 1
+        if stored.cancelled() or stored.exception() is not None:
+            exc = None if stored.cancelled() else stored.exception()
+            log.warning("inbox append failed: %s", type(exc).__name__)
+            self._error(client, _unavailable())
+            return
+        # The window in which a crash of this replica loses the answer.
+        self.metrics.answer_durable.observe(time.perf_counter() - client.frame_at)
+
+    def _envelope(
         self,
         client: Client,
         kind: str,
         command: game.Command | None,
         code: str | None = None,
         since: float | None = None,
-    ) -> None:
+    ) -> Envelope:
         assert client.game_id is not None
-        entry = Envelope(
+        return Envelope(
             kind,
             command,
             self.clock(),
@@ -502,13 +594,22 @@ class GameService:
             code=code,
             since=since,
         )
+
+    async def _append(
+        self,
+        client: Client,
+        kind: str,
+        command: game.Command | None,
+        code: str | None = None,
+        since: float | None = None,
+    ) -> None:
+        assert client.game_id is not None
+        entry = self._envelope(client, kind, command, code, since)
         try:
             await self.backend.inbox.append(client.game_id, entry)
         except Exception as exc:
             log.warning("inbox append failed: %s", type(exc).__name__)
-            raise PartyQuizError(
-                "the game is unavailable right now; try again", code="unavailable"
-            ) from exc
+            raise _unavailable() from exc
 
     async def _dispatch(self, client: Client, message: ClientMessage) -> None:
         if message.type == "ping":
@@ -751,6 +852,10 @@ class GameService:
             await self._gone.wait()
 
 
+def _unavailable() -> PartyQuizError:
+    return PartyQuizError("the game is unavailable right now; try again", code="unavailable")
+
+
 async def run_service(
     service: GameService, stop: asyncio.Event, listening: asyncio.Event | None = None
 ) -> None:
@@ -770,6 +875,7 @@ async def run_service(
         ping_interval=20,
         ping_timeout=20,
         server_header="partyquiz-ws",
+        create_connection=GameConnection,
     ) as server:
         log.info(
             "partyquiz-ws listening on %s:%d (%s)",

@@ -276,3 +276,51 @@ async def test_every_player_on_either_replica_gets_its_own_result_and_the_leader
             assert (result["points"] > 0) is (picks.get(i) == 0), (i, result)
         for peer in (host, *players):
             await peer.close()
+
+
+async def test_an_answer_redis_holds_back_is_refused_as_unavailable_and_counted_once(
+    fresh_redis_url: str,
+) -> None:
+    admin = aioredis.Redis.from_url(fresh_redis_url)
+    first, second = redis_backend(fresh_redis_url), redis_backend(fresh_redis_url, pool_timeout=0.3)
+    try:
+        async with (
+            running_service(first, replica_id="replica-a") as a,
+            running_service(second, replica_id="replica-b") as b,
+        ):
+            game_id, code = await create_game(first)
+            host = await Peer.hosting(a.url, game_id, code)
+            far, idle = await Peer.open(b.url), await Peer.open(b.url)
+            for peer, name in ((far, "Far"), (idle, "Idle")):  # the question stays open
+                assert (await peer.join(code, name))["type"] == "welcome"
+            await host.send(type="start")
+            await far.expect("question")
+            await admin.execute_command("CLIENT", "PAUSE", "2000", "WRITE")
+            try:
+                await far.send(type="answer", question_index=0, choices=[0])
+                refused = await far.expect("error")
+                assert refused["code"] == "unavailable"
+            finally:
+                await admin.execute_command("CLIENT", "UNPAUSE")
+            # Whether Redis still stored the held-back append once it wrote again or not, the
+            # answer sent again is stored once or refused as a duplicate: it counts once.
+            await far.send(type="answer", question_index=0, choices=[0])
+            await far.expect("answer_receipt")
+            count = await host.expect("answer_count")
+            assert count["answered"] == 1
+            await far.send(type="ping", t=2)
+            await far.expect("pong")
+            kinds = [m["type"] for m in far.received]
+            assert kinds.count("answer_receipt") == 1
+            later = [
+                m["code"]
+                for m in far.received[kinds.index("answer_receipt") :]
+                if m["type"] == "error"
+            ]
+            assert later in ([], ["duplicate"])
+            for peer in (host, far, idle):
+                await peer.close()
+    finally:
+        await admin.aclose()
+        await first.close()
+        await second.close()
