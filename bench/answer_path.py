@@ -1,8 +1,9 @@
 """Micro-benchmark of the game service's answer path without the network (never timed in CI).
 
 Runs the real ``GameService`` (its runner, engine and fan-out) with N players in an open
-question and feeds it N answer frames through ``_on_frame``, the way the WebSocket handlers of
-N connections do (each in a task of its own), yielding to the event loop every ``--every``
+question and feeds it N answer frames the way N connections do: through ``_take_answer`` where
+the frame is parsed (at revisions that have it), else through ``_on_frame`` in a task per frame,
+as each connection's handler did; yielding to the event loop every ``--every``
 frames (16: frames arriving in bursts, as under load). Transports are sinks that count writes,
 so the figure is the Python work per answer from the frame to its receipt leaving -- what the suite
 pays on top of websockets' receive path and two system calls.
@@ -85,6 +86,7 @@ def _role_breakdown(profile: Path, answers: int) -> list[tuple[str, float]]:
         (
             "receiving: frame to durable append (both replicas)",
             spent("server.py", "_on_frame")
+            + spent("server.py", "_take_answer")
             + spent("redis_backend.py", "_send_appends")
             + spent("redis_backend.py", "_append_all"),
         ),
@@ -191,10 +193,14 @@ async def run(
         profiler.enable()
     handling = set()
     for i, (service, client) in enumerate(answering):
-        # Each connection's handler awaits its own frame; connections do not wait for each other.
-        task = asyncio.ensure_future(service._on_frame(client, frames[i]))
-        handling.add(task)
-        task.add_done_callback(handling.discard)
+        # Where the revision has it, a player's answer is taken where its frame is parsed (the
+        # connection's handler is idle); before it, each connection's handler awaits its own
+        # frame in a task of its own. Either way connections do not wait for each other.
+        take = getattr(service, "_take_answer", None)
+        if take is None or not take(client, frames[i]):
+            task = asyncio.ensure_future(service._on_frame(client, frames[i]))
+            handling.add(task)
+            task.add_done_callback(handling.discard)
         if i % every == every - 1:
             await asyncio.sleep(0)
     await asyncio.wait_for(_Sink.done.wait(), 120)
