@@ -92,7 +92,7 @@ class Client:
     refilled: float = field(default_factory=time.monotonic)
     excess: float = 0.0  # frames over the rate limit, draining at the sustained rate
     hello_frames: int = 0  # frames sent before it had a role
-    frame_at: float = 0.0  # perf_counter() when its latest frame reached the handler
+    frame_at: float = 0.0  # perf_counter() when its latest frame was parsed
     busy: int = 0  # its frames being handled, or answers taken at the parser not yet durable
 
 

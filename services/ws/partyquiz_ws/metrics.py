@@ -81,7 +81,7 @@ class WsMetrics:
         )
         self.answer_durable = Histogram(
             "partyquiz_ws_answer_durable_seconds",
-            "From an answer frame reaching the handler to its inbox entry being stored: the "
+            "From an answer frame being parsed to its inbox entry being stored: the "
             "window in which a crash of this replica loses the answer.",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
