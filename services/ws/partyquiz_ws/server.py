@@ -521,7 +521,7 @@ class GameService:
             self._error(client, exc)
         except Exception:
             log.exception("a client message could not be handled")
-            self._error(client, PartyQuizError("the server could not handle this", code="internal"))
+            self._error(client, _internal())
 
     def _take_answer(self, client: Client, frame: str) -> bool:
         """Handle a joined player's answer where its frame was parsed, when nothing else of
@@ -545,12 +545,17 @@ class GameService:
         self.metrics.received("answer")
         try:
             command = game.command_from_message(message, client.player_id)
-            stored = self.backend.inbox.submit(
-                client.game_id, self._envelope(client, KIND_COMMAND, command)
-            )
         except PartyQuizError as exc:
             self._error(client, exc)
             return True
+        except Exception:
+            log.exception("a client message could not be handled")
+            self._error(client, _internal())
+            return True
+        try:
+            stored = self.backend.inbox.submit(
+                client.game_id, self._envelope(client, KIND_COMMAND, command)
+            )
         except Exception as exc:
             log.warning("inbox append failed: %s", type(exc).__name__)
             self._error(client, _unavailable())
@@ -854,6 +859,10 @@ class GameService:
 
 def _unavailable() -> PartyQuizError:
     return PartyQuizError("the game is unavailable right now; try again", code="unavailable")
+
+
+def _internal() -> PartyQuizError:
+    return PartyQuizError("the server could not handle this", code="internal")
 
 
 async def run_service(

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from tests.unit.ws.harness import Peer, create_game, host_token, running_service
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from partyquiz_core import game
+from partyquiz_core.protocol import ClientMessage
 from partyquiz_ws.memory_backend import memory_backend
 from partyquiz_ws.server import GameConnection
 
@@ -100,4 +103,37 @@ async def test_answers_pings_and_duplicates_sent_at_once_get_their_replies_exact
         # Every answer frame was stored once, the refused duplicates too (the game refuses them).
         assert "partyquiz_ws_answer_durable_seconds_count 4.0" in metrics
         for peer in (host, ann, bob):
+            await peer.close()
+
+
+async def test_an_answer_the_core_fails_on_unexpectedly_is_reported_as_internal(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = memory_backend()
+    async with running_service(backend) as svc:
+        game_id, code = await create_game(backend)
+        host = await Peer.open(svc.url)
+        await host.send(type="host", host_token=host_token(game_id, code))
+        await host.expect("host_welcome")
+        ann = await Peer.open(svc.url)
+        assert (await ann.join(code, "Ann"))["type"] == "welcome"
+        await host.send(type="start")
+        await ann.expect("question")
+
+        command_from_message = game.command_from_message
+
+        def failing(message: ClientMessage, player_id: game.PlayerId | None) -> game.Command:
+            if message.type == "answer":
+                raise RuntimeError("a bug in the core")
+            return command_from_message(message, player_id)
+
+        monkeypatch.setattr(game, "command_from_message", failing)
+        await ann.send_raw('{"type":"answer","question_index":0,"choices":[0]}')
+        error = await ann.expect("error")
+        # A bug is the server's, not the game store's: the player is not told to try again.
+        assert error["code"] == "internal"
+        assert "a client message could not be handled" in caplog.text
+        await ann.send(type="ping", t=1.5)
+        assert (await ann.expect("pong"))["t"] == 1.5
+        for peer in (host, ann):
             await peer.close()
