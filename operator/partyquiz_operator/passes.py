@@ -9,7 +9,9 @@ what it reads there), the metrics, and the one place where API failures become a
 
 Everything runs on kopf's event loop (asyncio): passes wait on the API server almost all the
 time, so many instances move at once without threads, and a pass's independent requests go out
-together.
+together. ``Precedence`` orders them across passes: the waves after a plan's last pod-starting
+wave and the Events wait while any pass's pod-starting wave is answered, so instances created
+together start their pods before the API server takes their other writes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Container, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -43,6 +45,10 @@ UNAVAILABLE_RETRY_SECONDS = 5.0
 NAMESPACE_GOING_RETRY_SECONDS = 30.0
 FAILED_RETRY_SECONDS = 60.0
 MAX_READ_ROUNDS = 4
+# Writes that start no pod wait at most this long for the pod-starting waves, and go out at most
+# this many at once (of k8s.CONNECTIONS): a pod-starting wave never queues behind them.
+BEHIND_WAIT_SECONDS = 10.0
+BEHIND_AT_ONCE = 32
 UTC_NOW = partial(datetime.now, UTC)  # the production clock
 
 
@@ -61,6 +67,39 @@ def _newer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         return int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
         return False
+
+
+class Precedence:
+    """Pod-starting waves before writes that start no pod, across every pass of the loop.
+
+    A ``behind`` request goes out once no ``urgent`` wave is in flight, or after ``wait``
+    seconds (urgent waves delay it, never starve it), at most ``at_once`` of them together.
+    """
+
+    def __init__(self, wait: float = BEHIND_WAIT_SECONDS, at_once: int = BEHIND_AT_ONCE) -> None:
+        self._wait, self._urgent, self._slots = wait, 0, asyncio.Semaphore(at_once)
+        self._clear = asyncio.Event()
+        self._clear.set()
+
+    @asynccontextmanager
+    async def urgent(self) -> AsyncIterator[None]:
+        """Hold a pod-starting wave while its requests are answered."""
+        self._urgent += 1
+        self._clear.clear()
+        try:
+            yield
+        finally:
+            self._urgent -= 1
+            if not self._urgent:
+                self._clear.set()
+
+    @asynccontextmanager
+    async def behind(self) -> AsyncIterator[None]:
+        """Hold a request that starts no pod until no urgent wave is in flight."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._clear.wait(), self._wait)
+        async with self._slots:
+            yield
 
 
 @dataclass(frozen=True)
@@ -103,6 +142,7 @@ class Passes:
         self._watched = watched
         self._clock = clock
         self._new_token = token_factory
+        self._precedence = Precedence()
         self._locks: dict[InstanceKey, asyncio.Lock] = {}
         # When each instance's last pass ended (monotonic), for the resync.
         self.last_pass: dict[InstanceKey, float] = {}
@@ -284,12 +324,14 @@ class Passes:
             own[deleted] = None
         for (kind, child), patch in plan.patches:
             await self._api.merge_patch(kind, namespace, child, patch)
-        for wave in plan.waves:
+        for index, wave in enumerate(plan.waves):
             for manifest in wave:
                 logger.info(
                     "applying %s %s/%s", manifest["kind"], namespace, manifest["metadata"]["name"]
                 )
-            applied = await asyncio.gather(*(self._write(manifest, plan) for manifest in wave))
+            urgent = index < plan.later
+            async with self._precedence.urgent() if urgent else nullcontext():
+                applied = await asyncio.gather(*(self._write(m, plan, not urgent) for m in wave))
             held = []
             for manifest, live in zip(wave, applied, strict=True):
                 if live is None:
@@ -308,9 +350,12 @@ class Passes:
         return []
 
     async def _write(
-        self, manifest: Mapping[str, Any], plan: lifecycle.Plan
+        self, manifest: Mapping[str, Any], plan: lifecycle.Plan, behind: bool
     ) -> dict[str, Any] | None:
         """Apply a child, or create it when the plan says so (None: its name is held)."""
+        if behind:
+            async with self._precedence.behind():
+                return await self._write(manifest, plan, False)
         if (manifest["kind"], manifest["metadata"]["name"]) in plan.creates:
             return await self._api.create(manifest)
         return await self._api.apply(manifest)
@@ -337,9 +382,10 @@ class Passes:
     ) -> None:
         for event in events:
             try:
-                await self._api.create_event(
-                    body, type_=event.type, reason=event.reason, message=event.message, now=now
-                )
+                async with self._precedence.behind():
+                    await self._api.create_event(
+                        body, type_=event.type, reason=event.reason, message=event.message, now=now
+                    )
             except k8s.ApiError as exc:
                 logger.warning("cannot record event %s: %s", event.reason, exc)
 

@@ -49,6 +49,8 @@ TokenFactory = Callable[[int], str]
 
 # Kinds created only for some specs; an owned one the spec no longer asks for is deleted.
 OPTIONAL_KINDS = frozenset({"Ingress", "HorizontalPodAutoscaler", "CronJob"})
+# Kinds whose apply starts pods: a plan's waves up to its last one holding any are urgent.
+POD_KINDS = frozenset({"StatefulSet", "Deployment", "Job"})
 # The Degraded reasons of a failed rollout: rolled back, or left where it is.
 ROLLOUT_FAILURE_REASONS = rollout.FAILURE_REASONS | {"RolledBack"}
 # How long to wait before looking again when no watched object will say that a wait is over.
@@ -98,6 +100,9 @@ class Plan:
     # Children of the waves created only where no object holds the name: when one does, the
     # pass stops after that wave, reads it, and decides again on what it found.
     creates: frozenset[Key] = frozenset()
+    # Waves from this index on start no pod (Services, budgets, policies after the workloads):
+    # they may wait until other passes' pod-starting waves are answered.
+    later: int = 0
     events: tuple[Transition, ...] = ()
     tallies: tuple[Tally, ...] = ()
     record_first: bool = False  # write the status before anything else (a rollback decision)
@@ -843,10 +848,13 @@ def _finish(
         )
     if new.revisions.current is not None and new.revisions.current != p.previous.revisions.current:
         p.tallies += [("rollouts", component, "succeeded") for component in ("web", "ws")]
+    waves = tuple(tuple(wave) for wave in p.waves if wave)
+    starting = [i for i, wave in enumerate(waves) if any(m["kind"] in POD_KINDS for m in wave)]
     return Plan(
         status=new,
         previous=p.previous,
-        waves=tuple(tuple(wave) for wave in p.waves if wave),
+        waves=waves,
+        later=starting[-1] + 1 if starting else 0,
         deletes=tuple(p.deletes),
         patches=tuple(p.patches),
         creates=frozenset(p.creates),

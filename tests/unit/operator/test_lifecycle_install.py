@@ -34,6 +34,28 @@ def test_first_install_fences_and_starts_the_data_stores_before_anything_else() 
     assert w.condition("DatabaseReady").status == "False"
 
 
+def urgent_kinds(plan: Plan) -> list[set[str]]:
+    """Return the kinds of the waves a pass sends before other passes' writes that start no pod."""
+    return [{m["kind"] for m in wave} for wave in plan.waves[: plan.later]]
+
+
+def test_only_the_waves_up_to_the_last_that_starts_pods_go_before_other_instances_writes() -> None:
+    w = world()
+    first = w.step()
+    assert urgent_kinds(first) == [{"ServiceAccount", "Secret", "NetworkPolicy"}, {"StatefulSet"}]
+    assert {m["kind"] for m in first.waves[2]} >= {"Service", "PodDisruptionBudget"}
+    w.settle("StatefulSet")
+    assert urgent_kinds(w.step()) == [{"Job"}]
+    w.settle("Job")
+    assert urgent_kinds(w.step()) == [{"Deployment"}]
+    w.settle("Deployment")
+    w.step()
+    del w.objects[("Service", "quiz-web")]
+    repair = w.step()
+    assert w.applied(repair) == [("Service", "quiz-web")]
+    assert repair.later == 0, "a pass that starts no pod waits behind those that do"
+
+
 def test_first_install_migrates_once_postgresql_is_ready_then_rolls_out_and_is_ready() -> None:
     w = world()
     w.step()
