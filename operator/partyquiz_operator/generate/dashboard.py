@@ -50,7 +50,20 @@ def _rows() -> list[tuple[str, list[Panel]]]:
     def quantile(q: str, metric: str, selector: str, by: str = "le") -> str:
         return f"histogram_quantile({q}, sum by ({by}) (rate({metric}_bucket{selector}{_RATE})))"
 
+    def by(label: str, expr: str, how: str = "sum") -> tuple[str, str]:
+        """``expr`` aggregated by ``label``, its legend naming the label's value."""
+        return f"{how} by ({label}) ({expr})", f"{{{{{label}}}}}"
+
+    passes = "partyquiz_operator_reconcile_duration_seconds"
+    passes_p95 = quantile("0.95", passes, _OP_SEL, "le, handler")
     resources = f'{{{COMPONENT_LABEL}=~"web|ws",{_W}}}'
+
+    def processes(metric: str, rated: bool = False) -> tuple[tuple[str, str], ...]:
+        """``metric`` of each web and ws process, and of the operator's."""
+        of = [f"{metric}{sel}" for sel in (resources, _OP_SEL)]
+        of = [f"rate({expr}{_RATE})" for expr in of] if rated else of
+        return (of[0], "{{component}} {{instance}}"), (of[1], "operator")
+
     return [
         (
             "Overview",
@@ -81,16 +94,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                     unit="reqps",
                     kind="stat",
                 ),
-                Panel(
-                    "Scrape targets up",
-                    (
-                        (
-                            f'sum by ({COMPONENT_LABEL}) (up{{{COMPONENT_LABEL}=~"web|ws",{_W}}})',
-                            "{{component}}",
-                        ),
-                    ),
-                    kind="stat",
-                ),
+                Panel("Scrape targets up", (by(COMPONENT_LABEL, f"up{resources}"),), kind="stat"),
             ],
         ),
         (
@@ -101,21 +105,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                     (rated("result", "partyquiz_operator_reconcile_total", _OP_SEL),),
                     unit="ops",
                 ),
-                Panel(
-                    "Reconcile duration (p95)",
-                    (
-                        (
-                            quantile(
-                                "0.95",
-                                "partyquiz_operator_reconcile_duration_seconds",
-                                _OP_SEL,
-                                "le, handler",
-                            ),
-                            "{{handler}}",
-                        ),
-                    ),
-                    unit="s",
-                ),
+                Panel("Reconcile duration (p95)", ((passes_p95, "{{handler}}"),), unit="s"),
                 Panel(
                     "Kubernetes API requests",
                     (rated("verb, code", "partyquiz_operator_kube_api_requests_total", _OP_SEL),),
@@ -123,12 +113,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                 ),
                 Panel(
                     "Installations by phase",
-                    (
-                        (
-                            f"sum by (phase) (partyquiz_operator_managed_instances{_OP_SEL})",
-                            "{{phase}}",
-                        ),
-                    ),
+                    (by("phase", f"partyquiz_operator_managed_instances{_OP_SEL}"),),
                 ),
                 Panel(
                     "Installation ready",
@@ -159,11 +144,7 @@ def _rows() -> list[tuple[str, list[Panel]]]:
         (
             "Web (rate, errors, duration)",
             [
-                Panel(
-                    "Requests by route",
-                    ((f"sum by (handler) ({web_rate})", "{{handler}}"),),
-                    unit="reqps",
-                ),
+                Panel("Requests by route", (by("handler", web_rate),), unit="reqps"),
                 Panel(
                     "5xx ratio",
                     ((f"(sum({web_5xx}) or vector(0)) / sum({web_rate})", "5xx"),),
@@ -184,22 +165,14 @@ def _rows() -> list[tuple[str, list[Panel]]]:
                 ),
                 Panel(
                     "Dependencies up",
-                    (
-                        (
-                            f"min by (dependency) (partyquiz_web_dependency_up{_WEB_SEL})",
-                            "{{dependency}}",
-                        ),
-                    ),
+                    (by("dependency", f"partyquiz_web_dependency_up{_WEB_SEL}", "min"),),
                 ),
             ],
         ),
         (
             "Game service",
             [
-                Panel(
-                    "Connections",
-                    ((f"sum(partyquiz_ws_connections{_WS_SEL})", "open"),),
-                ),
+                Panel("Connections", ((f"sum(partyquiz_ws_connections{_WS_SEL})", "open"),)),
                 Panel(
                     "Connections opened and closed",
                     (
@@ -260,35 +233,9 @@ def _rows() -> list[tuple[str, list[Panel]]]:
         (
             "Resources",
             [
-                Panel(
-                    "CPU",
-                    (
-                        (
-                            f"rate(process_cpu_seconds_total{resources}{_RATE})",
-                            "{{component}} {{instance}}",
-                        ),
-                        (f"rate(process_cpu_seconds_total{_OP_SEL}{_RATE})", "operator"),
-                    ),
-                    unit="percentunit",
-                ),
-                Panel(
-                    "Resident memory",
-                    (
-                        (
-                            f"process_resident_memory_bytes{resources}",
-                            "{{component}} {{instance}}",
-                        ),
-                        (f"process_resident_memory_bytes{_OP_SEL}", "operator"),
-                    ),
-                    unit="bytes",
-                ),
-                Panel(
-                    "Open file descriptors",
-                    (
-                        (f"process_open_fds{resources}", "{{component}} {{instance}}"),
-                        (f"process_open_fds{_OP_SEL}", "operator"),
-                    ),
-                ),
+                Panel("CPU", processes("process_cpu_seconds_total", True), unit="percentunit"),
+                Panel("Resident memory", processes("process_resident_memory_bytes"), unit="bytes"),
+                Panel("Open file descriptors", processes("process_open_fds")),
             ],
         ),
     ]

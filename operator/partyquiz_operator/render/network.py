@@ -175,13 +175,8 @@ def backup_network_policy_name(inst: Instance) -> str:
 
 def build_backup_network_policy(inst: Instance) -> Manifest:
     """Return the NetworkPolicy admitting backup pods to PostgreSQL (policies add up)."""
-    return network_policy(
-        inst,
-        backup_network_policy_name(inst),
-        COMPONENT_DATABASE,
-        [COMPONENT_BACKUP],
-        POSTGRES_PORT,
-    )
+    name = backup_network_policy_name(inst)
+    return network_policy(inst, name, COMPONENT_DATABASE, [COMPONENT_BACKUP], POSTGRES_PORT)
 
 
 def build_ingress(inst: Instance) -> Manifest:
