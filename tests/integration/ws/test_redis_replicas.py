@@ -225,9 +225,7 @@ async def test_players_on_the_owners_replica_and_on_the_other_get_every_frame_on
         # one subscription: once a later frame published by the other replica has reached
         # ``near`` through it, every copy that could come back has come.
         other_id, other_code = await create_game(first, join_code="BCDEFG")
-        other_host = await Peer.open(b.url)
-        await other_host.send(type="host", host_token=host_token(other_id, other_code))
-        await other_host.expect("host_welcome")
+        other_host = await Peer.hosting(b.url, other_id, other_code)
         barrier = await Peer.open(a.url)
         assert (await barrier.join(other_code, "Later"))["type"] == "welcome"
         await other_host.send(type="start")

@@ -7,7 +7,7 @@ import asyncio
 
 import httpx
 import pytest
-from tests.unit.ws.harness import Peer, create_game, host_token, running_service
+from tests.unit.ws.harness import Peer, create_game, running_service
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
@@ -67,9 +67,7 @@ async def test_answers_pings_and_duplicates_sent_at_once_get_their_replies_exact
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await Peer.open(svc.url)
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(svc.url, game_id, code)
         ann, bob = await Peer.open(svc.url), await Peer.open(svc.url)
         for peer, name in ((ann, "Ann"), (bob, "Bob")):
             assert (await peer.join(code, name))["type"] == "welcome"
@@ -112,9 +110,7 @@ async def test_an_answer_the_core_fails_on_unexpectedly_is_reported_as_internal(
     backend = memory_backend()
     async with running_service(backend) as svc:
         game_id, code = await create_game(backend)
-        host = await Peer.open(svc.url)
-        await host.send(type="host", host_token=host_token(game_id, code))
-        await host.expect("host_welcome")
+        host = await Peer.hosting(svc.url, game_id, code)
         ann = await Peer.open(svc.url)
         assert (await ann.join(code, "Ann"))["type"] == "welcome"
         await host.send(type="start")
