@@ -51,6 +51,12 @@ MAX_COMMIT_DELAY = 0.2
 # spent more CPU committing than applying. A command after a quiet spell commits at once.
 GATHER_SECONDS = 0.002
 BUSY_SECONDS = 0.05
+# A read that comes back full means more entries wait in the inbox already: the owner reads
+# on without gathering (they have piled up) and, with Redis, once its gathering time is up,
+# commits when a read comes back short or at least this many applied entries wait. In a
+# burst of 10 000 answers in a second the owner fell behind, and answers waited in the inbox
+# for over half a second while it slept its gathering time and committed every second batch.
+BACKLOG_COMMIT = 4 * BATCH_SIZE
 # Default of the ``snapshot_interval_seconds`` setting.
 SNAPSHOT_EVERY = 0.5
 # A replica silent this long has failed (see server.HEARTBEAT_SECONDS); when one that served
@@ -102,6 +108,9 @@ class GameRunner:
         self._deliver_here = deliver_here if not backend.keeps_objects else None
         # An in-process backend keeps the state object itself: saving it costs nothing.
         self._snapshot_every = 0.0 if backend.keeps_objects else snapshot_every
+        # Where a commit is a round trip, a publish and a pass on every replica, an owner
+        # behind its inbox holds its commit for more entries; in-process commits cost little.
+        self._backlog_commit = 0 if backend.keeps_objects else BACKLOG_COMMIT
         self.owning = False
         self._stopping = asyncio.Event()
         self._committed_id = "0-0"  # the snapshot this owner's next commit must replace
@@ -215,6 +224,8 @@ class GameRunner:
         save_due = time.monotonic()
         commit_cost = 0.0
         last_commit = 0.0  # monotonic time of this owner's last commit
+        backlog = False  # the last read came back full: more entries are waiting
+        uncommitted = 0  # entries applied since the last commit
         while True:
             deadline = game.next_deadline(state)
             now = self._clock()
@@ -225,7 +236,7 @@ class GameRunner:
                 wait = min(wait, commit_due - time.monotonic())
             elif unsaved:
                 wait = min(wait, save_due - time.monotonic())
-            if dirty and wait > 0:
+            if dirty and wait > 0 and not backlog:
                 # Gathering a batch: let entries pile up and read them in one go rather than
                 # waking for each one.
                 await asyncio.sleep(wait)
@@ -239,9 +250,11 @@ class GameRunner:
                 caught_up = caught_up or id_after(entry_id, published_id)
                 state = self._engine.apply_entry(state, raw, now, out if caught_up else quiet)
                 last_id = entry_id
+            backlog = len(entries) >= BATCH_SIZE
             if entries:
                 unsaved = True
                 quiet = Outcome()
+                uncommitted += len(entries)
             # The batch's last entry was new (not replayed): it has frames to publish.
             if entries and caught_up and not dirty:
                 # Under load, gather more entries per commit so committing stays a bounded
@@ -272,7 +285,10 @@ class GameRunner:
             monotonic = time.monotonic()
             save = unsaved and (stopping or force_save or monotonic >= save_due)
             # With nothing to publish, commit only when the snapshot is due.
-            commit_now = (stopping or monotonic >= commit_due) if dirty else save
+            # With a backlog, commit what was applied once it is read or large enough.
+            held = backlog and uncommitted < self._backlog_commit
+            due_now = monotonic >= commit_due and not held
+            commit_now = (stopping or due_now) if dirty else save
             if commit_now:
                 save = unsaved and (save or _must_save(committed, state))
                 started = time.perf_counter()
@@ -281,7 +297,7 @@ class GameRunner:
                     save_due = time.monotonic() + self._snapshot_every
                 else:
                     commit_cost = time.perf_counter() - started
-                committed, out, dirty = state, Outcome(), False
+                committed, out, dirty, uncommitted = state, Outcome(), False, 0
                 last_commit = time.monotonic()
                 published_id = last_id
                 if save:
