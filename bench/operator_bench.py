@@ -370,8 +370,40 @@ def provide_volumes(cluster: Any, namespace: str, claims: list[str]) -> list[str
     return [v["metadata"]["name"] for v in volumes]  # type: ignore[index]
 
 
-def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``count`` PartyQuiz objects in a fresh namespace and measure B5's figures."""
+def retire(cluster: Any, namespace: str, volumes: list[str], *, timeout: float) -> None:
+    """Delete a measured namespace and its volumes and return once both are gone.
+
+    The next count must start on a plane that is done with this one: while a namespace is
+    being torn down, the namespace controller and the garbage collector delete its objects and
+    the operator re-applies the children removed before their PartyQuiz (each refused, the
+    namespace is terminating), all on the cores and the API server the next count measures.
+    """
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    if volumes:
+        cluster.kubectl("delete", "pv", *volumes, "--wait=false", "--ignore-not-found", check=False)
+    done = cluster.kubectl(
+        "wait",
+        "--for=delete",
+        f"namespace/{namespace}",
+        *(f"persistentvolume/{v}" for v in volumes),
+        f"--timeout={timeout:.0f}s",
+        timeout=timeout + 30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(
+            f"namespace {namespace} or its volumes still exist after {timeout:.0f} s: "
+            f"{done.stderr[-1000:]}"
+        )
+
+
+def measure(
+    cluster: Any, operator: Any, count: int, manifest: dict[str, Any]
+) -> tuple[dict[str, Any], str, list[str]]:
+    """Apply ``count`` PartyQuiz objects in a fresh namespace and measure B5's figures.
+
+    Returns the figures, the namespace and the volumes, which the caller retires.
+    """
     ensure_nodes(cluster, -(-count // OBJECTS_PER_NODE))
     namespace = f"pq-bench-{count}-{secrets.token_hex(3)}"
     cluster.apply(
@@ -393,7 +425,8 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
     timeout = 120.0 + count * 6
     watch = NamespaceWatch(cluster.api_client(), namespace, seconds=timeout + 30)
     watch.start()
-    _log(f"B5: applying {count} PartyQuiz objects")
+    load_start = os.getloadavg()[0]
+    _log(f"B5: applying {count} PartyQuiz objects (1-minute load {load_start:.2f})")
     started = time.monotonic()
     try:
         cluster.apply(objects, namespace)
@@ -405,7 +438,12 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
     finally:
         watch.stop()
     ready = watch.ready_times(names, started)
-    result: dict[str, Any] = {"count": count, "apply_call_s": applied, "ready": len(ready)}
+    result: dict[str, Any] = {
+        "count": count,
+        "apply_call_s": applied,
+        "ready": len(ready),
+        "load_start": load_start,
+    }
     if ready:
         times = list(ready.values())
         result.update(
@@ -440,10 +478,8 @@ def measure(cluster: Any, operator: Any, count: int, manifest: dict[str, Any]) -
     passes = _wait_passes(operator, 2 * count, timeout=60 + count * 2)
     result.update(resync_passes=passes, resync_writes=operator.writes() - writes_before)
     result["kib_per_object"] = (_rss_kib(operator.process.pid) - rss_before) / count
-    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-    if volumes:
-        cluster.kubectl("delete", "pv", *volumes, "--wait=false", "--ignore-not-found", check=False)
-    return result
+    result["load_end"] = os.getloadavg()[0]
+    return result, namespace, volumes
 
 
 def run_operator_bench(counts: tuple[int, ...], run_dir: Path) -> list[dict[str, Any]]:
@@ -492,9 +528,13 @@ def _run(counts: tuple[int, ...], run_dir: Path) -> list[dict[str, Any]]:
         operator.start()
         try:
             manifest = load_example("minimal.yaml")[0]
-            for count in counts:
-                results.append(measure(cluster, operator, count, manifest))
-                _log(f"B5 {count}: {results[-1]}")
+            for i, count in enumerate(counts):
+                result, namespace, volumes = measure(cluster, operator, count, manifest)
+                results.append(result)
+                _log(f"B5 {count}: {result}")
+                if i + 1 < len(counts):  # the plane goes down after the last count
+                    _log(f"B5: waiting until namespace {namespace} is gone")
+                    retire(cluster, namespace, volumes, timeout=300.0 + count * 3)
         finally:
             operator.stop()
     return results

@@ -515,15 +515,23 @@ def render_operator(
         for r in results
         if r.get("pod_start_p50_s") is not None
     )
+    loads = "; ".join(
+        f"{int(r['count'])} objects {r['load_start']:.1f} / {r['load_end']:.1f}"
+        for r in results
+        if r.get("load_start") is not None and r.get("load_end") is not None
+    )
     return "\n".join(
         [
             f"Measured {when} by `make bench` on the same machine ({machine['cores']} cores, "
-            f"{machine['cpu']}, {machine['ram']} RAM).",
+            f"{machine['cpu']}, {machine['ram']} RAM); 1-minute load average at each count's "
+            f"apply / after its steady-state count: {loads or 'n/a'}.",
             "",
             "B5 starts a control plane of its own (etcd, kube-apiserver, controller-manager, "
             "scheduler, kwok as the node; hack/cluster on separate ports), installs the chart's "
             "CRD and RBAC, and runs `partyquiz-operator` from this checkout as the chart's "
-            f"ServiceAccount with a {resync_seconds:g} s resync. It applies N copies of "
+            f"ServiceAccount with a {resync_seconds:g} s resync. Each count runs in a "
+            "namespace of its own, once the previous count's namespace and volumes are gone. "
+            "It applies N copies of "
             "examples/minimal.yaml in one `kubectl apply` (PersistentVolumes are pre-bound, "
             "the plane has no provisioner) and watches the PartyQuiz objects, StatefulSets, "
             "Jobs, Deployments and Pods of the namespace through API watches opened before the "

@@ -142,10 +142,13 @@ def test_operator_section_shows_both_latencies_the_steps_and_writes() -> None:
                 "kib_per_object": 120.5,
                 "steps_p50_s": {label: 1.0 for label, *_ in STEPS},
                 "pod_start_p50_s": 1.25,
+                "load_start": 0.42,
+                "load_end": 3.5,
             }
         ],
         5.0,
     )
+    assert "at each count's apply / after its steady-state count: 10 objects 0.4 / 3.5." in body
     rows = [line.split("|")[1:-1] for line in body.splitlines() if line.startswith("|")]
     figures = next(r for r in rows if r[0].strip() == "10")
     assert [cell.strip() for cell in figures[3:8]] == ["7.5", "9.0", "1.5", "2.5", "6.0"]
