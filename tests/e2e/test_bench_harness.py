@@ -6,6 +6,8 @@ import threading
 
 from bench.operator_bench import retire
 
+from tests.e2e.operator.harness import provide_volumes
+
 from .kube import Cluster, wait_for
 
 HOLD = "partyquiz.dev/e2e-hold"
@@ -19,22 +21,7 @@ def _exists(cluster: Cluster, *resource: str) -> bool:
 def test_b5_retires_a_namespace_only_once_it_and_its_volumes_are_gone(
     cluster: Cluster, namespace: str
 ) -> None:
-    volume = f"{namespace}-data"
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": volume, "labels": {"partyquiz.dev/e2e": "true"}},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": f"/tmp/{volume}"},
-                "claimRef": {"namespace": namespace, "name": "data"},
-            },
-        },
-        namespace,
-    )
+    (volume,) = provide_volumes(cluster, namespace, ["data"])
     # Something in the namespace that its deletion has to wait for, as it waits for the
     # PartyQuiz objects' clean-up and their children in a measurement.
     cluster.apply(
