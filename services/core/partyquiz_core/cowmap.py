@@ -91,6 +91,26 @@ class CowMap(Mapping[K, V], Generic[K, V]):
         buckets[i] = bucket
         return self._from(tuple(buckets), self._len + (0 if key in old else 1))
 
+    def update(self, pairs: Iterable[tuple[K, V]]) -> CowMap[K, V]:
+        """Return a map with every ``(key, value)`` of ``pairs`` bound (later pairs win); this
+        map is unchanged. Each bucket the pairs touch is copied once, however many of them
+        land in it: many keys set at once cost less than a ``set`` each."""
+        buckets = list(self._buckets)
+        copied: dict[int, dict[K, V]] = {}
+        length = self._len
+        for key, value in pairs:
+            i = hash(key) & _MASK
+            bucket = copied.get(i)
+            if bucket is None:
+                bucket = copied[i] = dict(buckets[i])
+                buckets[i] = bucket
+            if key not in bucket:
+                length += 1
+            bucket[key] = value
+        if not copied:
+            return self
+        return self._from(tuple(buckets), length)
+
     def remove(self, key: K) -> CowMap[K, V]:
         """Return a map without ``key`` (KeyError if absent); this map is unchanged."""
         i = hash(key) & _MASK

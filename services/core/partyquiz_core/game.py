@@ -11,6 +11,9 @@ only closing a question touches every player. An illegal command raises a ``Part
 and, being validated before anything is built, leaves nothing behind. Commands that change
 nothing (a ``Tick`` before the deadline, a presence change that is already so) return the same
 state and no events; every other one bumps ``version`` by exactly one.
+``apply_answers(state, answers)`` applies a run of answers as one ``apply`` each would (the
+same receipts, refusals and final state, one version per accepted answer) but builds a single
+new state for the run: the game service's owner applies the answers it reads together so.
 
 Phases: lobby -Start-> question -(Skip | Tick at deadline | everyone answered)-> reveal -Next
 (or Tick after ``reveal_seconds``)-> leaderboard -Next (or Tick after ``leaderboard_seconds``)->
@@ -47,7 +50,7 @@ from __future__ import annotations
 import hashlib
 import random
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NamedTuple, TypeAlias, TypeVar
 
@@ -71,6 +74,7 @@ from partyquiz_core.errors import (
     GameStateError,
     IllegalTransitionError,
     NotFoundError,
+    PartyQuizError,
     ValidationError,
 )
 from partyquiz_core.ids import DeviceId, GameId, PlayerId
@@ -134,6 +138,7 @@ from partyquiz_core.scoring import (
 
 __all__ = [
     "Answer",
+    "AnswerBatch",
     "AnswerRecord",
     "Command",
     "CommandAdapter",
@@ -164,6 +169,7 @@ __all__ = [
     "Transition",
     "UnlockJoining",
     "apply",
+    "apply_answers",
     "command_from_message",
     "host_snapshot",
     "joined_player",
@@ -795,6 +801,102 @@ _AFTER_A_QUESTION = (Phase.REVEAL, Phase.LEADERBOARD)
 
 
 def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
+    player_id, record, typed = _checked_answer(state, cmd, now, None)
+    question = state.quiz.questions[state.question_index]
+    if typed is None:
+        new = _evolve(state, keep_standings=True, answers=state.answers.set(player_id, record))
+    else:
+        new = _evolve(
+            state,
+            keep_standings=True,
+            answers=state.answers.set(player_id, record),
+            texts=state.texts.set(player_id, typed),
+        )
+    receipt = _receipt(question, cmd, record, typed, new.version, new.question_index)
+    events = [_to(Player(player_id=player_id), receipt), _answer_count(new)]
+    if new.settings.close_when_all_answered and len(new.answers) >= len(new.players):
+        closed, reveal = _close_question(new, now, bump=False)
+        return Transition(closed, [*events, reveal])
+    return Transition(new, events)
+
+
+class AnswerBatch(NamedTuple):
+    """What ``apply_answers`` made of answers applied in one call.
+
+    ``replies`` holds one item per answer taken, in order: its receipt (whose ``version`` is
+    the state's version after that answer, as one ``apply`` each would give it) or the error
+    that refused it (the state's version is then that of the last receipt before it, or of
+    the state given). ``events`` are what the batch adds for everyone else: the host's
+    latest ``answer_count`` (one for the batch: counts only grow) and, when an answer left
+    everyone answered, the reveal. ``taken`` answers were applied: fewer than given when the
+    question closed, since the rest belong after the reveal (``apply`` refuses them there).
+    """
+
+    state: GameState
+    replies: list[AnswerReceiptMsg | PartyQuizError]
+    events: list[Event]
+    taken: int
+
+
+def apply_answers(state: GameState, answers: Sequence[tuple[Answer, float]]) -> AnswerBatch:
+    """Apply answers, each at its own server time, as ``apply`` would one after the other,
+    and build ONE new state for all of them instead of one per answer.
+
+    An owner reads its inbox hundreds of entries at a time in a burst; every accepted answer
+    still bumps the version by one, is checked (against the answers before it too: a second
+    answer of a player in the batch is a duplicate) and scored as ``apply`` does it, and the
+    receipts and the final state are the ones ``apply`` would give. Never mutates ``state``.
+    """
+    base = state
+    pending: dict[PlayerId, AnswerRecord] = {}
+    typed_texts: dict[PlayerId, str] = {}
+    replies: list[AnswerReceiptMsg | PartyQuizError] = []
+    version = state.version
+    index = state.question_index
+    question = state.quiz.questions[index] if index >= 0 else None
+    close = state.settings.close_when_all_answered
+    players, answered = len(state.players), len(state.answers)
+    taken = 0
+    for cmd, now in answers:
+        taken += 1
+        try:
+            player_id, record, typed = _checked_answer(state, cmd, now, pending)
+        except PartyQuizError as exc:
+            replies.append(exc)
+            continue
+        assert question is not None
+        version += 1
+        pending[player_id] = record
+        if typed is not None:
+            typed_texts[player_id] = typed
+        replies.append(_receipt(question, cmd, record, typed, version, index))
+        if close and answered + len(pending) >= players:
+            new = _with_answers(state, pending, typed_texts, version)
+            closed, reveal = _close_question(new, now, bump=False)
+            return AnswerBatch(closed, replies, [_answer_count(new), reveal], taken)
+    if not pending:
+        return AnswerBatch(base, replies, [], taken)
+    new = _with_answers(state, pending, typed_texts, version)
+    return AnswerBatch(new, replies, [_answer_count(new)], taken)
+
+
+def _with_answers(
+    state: GameState,
+    pending: dict[PlayerId, AnswerRecord],
+    typed: dict[PlayerId, str],
+    version: int,
+) -> GameState:
+    changes: dict[str, Any] = {"answers": state.answers.update(pending.items())}
+    if typed:
+        changes["texts"] = state.texts.update(typed.items())
+    return _evolve(state, keep_standings=True, bump=False, version=version, **changes)
+
+
+def _checked_answer(
+    state: GameState, cmd: Answer, now: float, pending: dict[PlayerId, AnswerRecord] | None
+) -> tuple[PlayerId, AnswerRecord, str | None]:
+    """Check an answer against ``state`` (and the answers ``pending`` with it) and score it:
+    the player, the answer's record and the typed text (type answer only)."""
     player = _player(state, cmd.player_id)
     if state.phase is not Phase.QUESTION:
         if cmd.question_index == state.question_index and state.phase in _AFTER_A_QUESTION:
@@ -816,7 +918,7 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
     limit = question.time_limit_seconds
     if state.deadline - now > limit:
         raise AnswerRejectedError("answers open once the question has been read", code="not_open")
-    if cmd.player_id in state.answers:
+    if cmd.player_id in state.answers or (pending is not None and cmd.player_id in pending):
         raise AnswerRejectedError("you already answered this question", code="duplicate")
     if question.kind is QuestionKind.INFO:
         raise AnswerRejectedError("an info slide takes no answers", code="invalid_choice")
@@ -828,38 +930,37 @@ def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
     elapsed = round(min(max(limit - (state.deadline - now) - credit, 0.0), float(limit)), 3)
     streak = tally_of(state, player.id).streak
     scored = score_answer(question, recorded, elapsed, streak, state.settings.scoring)
-    record = AnswerRecord(recorded, elapsed, scored.points)
-    if typed is None:
-        new = _evolve(state, keep_standings=True, answers=state.answers.set(player.id, record))
-        receipt = _unchecked(
+    return player.id, AnswerRecord(recorded, elapsed, scored.points), typed
+
+
+def _receipt(
+    question: Question,
+    cmd: Answer,
+    record: AnswerRecord,
+    typed: str | None,
+    version: int,
+    question_index: int,
+) -> AnswerReceiptMsg:
+    """The receipt of an accepted answer, stamped with the version it brought the game to."""
+    if typed is not None:
+        return _unchecked(
             AnswerReceiptMsg,
-            version=new.version,
-            question_index=new.question_index,
-            choices=list(recorded) if question.kind in CHOICE_KINDS else cmd.choices,
-            elapsed=elapsed,
-        )
-        if question.kind is QuestionKind.SLIDER:
-            receipt = _shown_slider_receipt(question, receipt, recorded)
-    else:
-        new = _evolve(
-            state,
-            keep_standings=True,
-            answers=state.answers.set(player.id, record),
-            texts=state.texts.set(player.id, typed),
-        )
-        receipt = _unchecked(
-            AnswerReceiptMsg,
-            version=new.version,
-            question_index=new.question_index,
+            version=version,
+            question_index=question_index,
             choices=[],
-            elapsed=elapsed,
+            elapsed=record.elapsed,
             text=typed,
         )
-    events = [_to(Player(player_id=player.id), receipt), _answer_count(new)]
-    if new.settings.close_when_all_answered and len(new.answers) >= len(new.players):
-        closed, reveal = _close_question(new, now, bump=False)
-        return Transition(closed, [*events, reveal])
-    return Transition(new, events)
+    receipt = _unchecked(
+        AnswerReceiptMsg,
+        version=version,
+        question_index=question_index,
+        choices=list(record.choices) if question.kind in CHOICE_KINDS else cmd.choices,
+        elapsed=record.elapsed,
+    )
+    if question.kind is QuestionKind.SLIDER:
+        receipt = _shown_slider_receipt(question, receipt, record.choices)
+    return receipt
 
 
 def _start(state: GameState, cmd: Start, now: float) -> Transition:

@@ -88,3 +88,22 @@ def test_with_values_wants_one_value_per_key() -> None:
     m = CowMap({"a": 1, "b": 2})
     with pytest.raises(ValueError, match="1 values for 2 keys"):
         m.with_values([1])
+
+
+@given(
+    st.dictionaries(st.integers(0, 600), st.integers(), max_size=300),
+    st.lists(st.tuples(st.integers(0, 600), st.integers()), max_size=300),
+)
+def test_many_keys_set_at_once_equal_one_set_each_and_leave_the_original_alone(
+    items: dict[int, int], pairs: list[tuple[int, int]]
+) -> None:
+    original: CowMap[int, int] = CowMap(items)
+    one_each = original
+    for key, value in pairs:
+        one_each = one_each.set(key, value)
+    together = original.update(pairs)
+    assert dict(together.items()) == dict(one_each.items()) == {**items, **dict(pairs)}
+    assert len(together) == len(one_each)
+    assert together == one_each
+    assert dict(original.items()) == items
+    assert len(original) == len(items)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -43,6 +44,7 @@ from partyquiz_core.game import (
     UnlockJoining,
     _nickname_entries,
     apply,
+    apply_answers,
     host_snapshot,
     new_game,
     next_deadline,
@@ -431,3 +433,114 @@ def test_json_round_trip_is_lossless_even_mid_game(
     assert resumed == straight
     assert final_results(resumed) == final_results(straight)
     assert next_deadline(resumed) == next_deadline(straight)
+
+
+# Answers applied together (``apply_answers``, as an owner applies a batch read from its inbox)
+# against one ``apply`` each: from any state a random game reaches, a random run of answers --
+# sensible and nonsense, duplicates, unknown players, other questions, early and late ones.
+answer_runs = st.lists(
+    st.tuples(
+        st.one_of(sensible_answers, sensible_answers, raw_answers),
+        st.floats(min_value=-35, max_value=3, allow_nan=False),
+    ),
+    max_size=14,
+)
+
+
+def _resolved(state: GameState, run: list[tuple[Answer | SensibleAnswer, float]]) -> list[Any]:
+    """The run's answers against ``state``, each at its offset from the open question's
+    deadline (or from when the current phase began)."""
+    anchor = state.deadline or state.phase_at or 1_000.0
+    resolved = []
+    for answer, offset in run:
+        command = answer.resolve(state) if isinstance(answer, SensibleAnswer) else answer
+        if command.question_index == CURRENT:
+            command = command.model_copy(update={"question_index": state.question_index})
+        resolved.append((command, anchor + offset))
+    return resolved
+
+
+def _one_apply_each(state: GameState, answers: list[Any]) -> tuple[GameState, list[Any], list[str]]:
+    """Replies (a receipt's JSON, or an error's code, message and the version it is sent
+    with) and everything else sent, the host's counts reduced to the latest before each
+    reveal and at the end, as a batch of frames carries them."""
+    replies: list[Any] = []
+    others: list[Any] = []
+    for command, now in answers:
+        try:
+            transition = apply(state, command, now)
+        except PartyQuizError as exc:
+            replies.append((exc.code, exc.message, state.version))
+            continue
+        receipt, *rest = transition.events
+        assert receipt.message.type == "answer_receipt"
+        replies.append(receipt.message.model_dump_json())
+        others.extend(event.message for event in rest)
+        state = transition.state
+    kept = [
+        message
+        for message, following in itertools.zip_longest(others, others[1:])
+        if not (message.type == "answer_count" and following and following.type == "answer_count")
+    ]
+    return state, replies, [message.model_dump_json() for message in kept]
+
+
+def _applied_together(
+    state: GameState, answers: list[Any]
+) -> tuple[GameState, list[Any], list[str]]:
+    replies: list[Any] = []
+    others: list[str] = []
+    while answers:
+        before = state.model_dump_json()
+        batch = apply_answers(state, answers)
+        assert state.model_dump_json() == before  # never mutates its input
+        assert 1 <= batch.taken <= len(answers)
+        assert len(batch.replies) == batch.taken
+        version = state.version
+        for reply in batch.replies:
+            if isinstance(reply, PartyQuizError):
+                replies.append((reply.code, reply.message, version))
+            else:
+                version = reply.version
+                replies.append(reply.model_dump_json())
+        assert batch.state.version == version
+        others.extend(event.message.model_dump_json() for event in batch.events)
+        state, answers = batch.state, answers[batch.taken :]
+    return state, replies, others
+
+
+@settings(max_examples=300)
+@given(game_settings, steps, st.integers(0, 65), answer_runs)
+def test_answers_applied_together_give_what_one_apply_each_gives(
+    setting: GameSettings,
+    script: Script,
+    cut: int,
+    run: list[tuple[Answer | SensibleAnswer, float]],
+) -> None:
+    states = play(setting, Script(script.quiz, script.steps[:cut])).states
+    # Mostly a state with a question open: that is where answers count.
+    open_states = [s for s in states if s.phase is Phase.QUESTION]
+    state = open_states[-1] if open_states and cut % 4 else states[-1]
+    answers = _resolved(state, run)
+
+    expected_state, expected_replies, expected_others = _one_apply_each(state, answers)
+    state_after, replies, others = _applied_together(state, answers)
+
+    assert replies == expected_replies
+    assert others == expected_others
+    assert state_after == expected_state
+    assert state_after.version == expected_state.version
+    assert state_after.model_dump_json() == expected_state.model_dump_json()
+    assert_caches_are_fresh(state_after)
+    # The game goes on from either state alike: the next question closes with the same scores.
+    closing = [Skip(), Tick(), Next()]
+    for command in closing:
+        try:
+            expected_state = apply(expected_state, command, 2_000.0).state
+        except PartyQuizError:
+            with pytest.raises(PartyQuizError):
+                apply(state_after, command, 2_000.0)
+            continue
+        state_after = apply(state_after, command, 2_000.0).state
+        assert state_after.model_dump_json() == expected_state.model_dump_json()
+        assert ranked_players(state_after) == ranked_players(expected_state)
