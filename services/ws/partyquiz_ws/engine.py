@@ -98,6 +98,29 @@ def decode_envelope(raw: bytes) -> tuple[Envelope, Any]:
     return envelope, env.get("c")
 
 
+def _answer_of(entry: Payload) -> tuple[Envelope, game.Answer] | None:
+    """The envelope and answer of an inbox entry that holds a valid answer command, else
+    None (other commands, and anything invalid, take ``apply_entry``'s path)."""
+    if isinstance(entry, Envelope):
+        command = entry.command
+        if entry.kind == KIND_COMMAND and type(command) is game.Answer:
+            return entry, command
+        return None
+    try:
+        env, raw_command = decode_envelope(payload_bytes(entry))
+    except (ValueError, KeyError, TypeError):
+        return None
+    if env.kind != KIND_COMMAND or not isinstance(raw_command, dict):
+        return None
+    if raw_command.get("type") != "answer":
+        return None
+    try:
+        command = game.CommandAdapter.validate_python(raw_command)
+    except Exception:
+        return None
+    return (env, command) if type(command) is game.Answer else None
+
+
 def error_frame(exc: PartyQuizError, version: int = 0) -> str:
     return ErrorMsg(version=version, code=exc.code, message=exc.message).model_dump_json()
 
@@ -267,6 +290,62 @@ class Engine:
         kicked = state.players.get(command.player_id) if isinstance(command, game.Kick) else None
         self._route(transition, command, reply, conn, joiner, at, out, kicked and kicked.nickname)
         return transition.state
+
+    def apply_entries(
+        self, state: game.GameState, entries: Sequence[Payload], now: float, out: Outcome
+    ) -> game.GameState:
+        """Apply inbox entries in order, as ``apply_entry`` one after the other would: the
+        same state, frames and counts. Consecutive answers are applied by ONE core call
+        (``game.apply_answers``), which builds one new state for all of them and one count
+        for the host; anything else between them is applied on its own, in its place."""
+        answers: list[tuple[Envelope, game.Answer]] = []
+        for entry in entries:
+            answer = _answer_of(entry)
+            if answer is not None:
+                answers.append(answer)
+                continue
+            if answers:
+                state = self._apply_answers(state, answers, now, out)
+                answers = []
+            state = self.apply_entry(state, entry, now, out)
+        if answers:
+            state = self._apply_answers(state, answers, now, out)
+        return state
+
+    def _apply_answers(
+        self,
+        state: game.GameState,
+        answers: list[tuple[Envelope, game.Answer]],
+        now: float,
+        out: Outcome,
+    ) -> game.GameState:
+        while answers:
+            batch = game.apply_answers(state, [(cmd, min(env.at, now)) for env, cmd in answers])
+            version = state.version
+            last: Envelope | None = None
+            for (env, _), reply in zip(answers, batch.replies, strict=False):
+                last = env
+                out.sources.add(env.src)
+                channel = replica_channel(env.src)
+                if isinstance(reply, PartyQuizError):
+                    out.rejected += 1
+                    out.add(channel, ["conn", "error", env.conn, error_frame(reply, version)])
+                    out.answers.append(answer_result(reply))
+                else:
+                    version = reply.version
+                    out.applied += 1
+                    out.answers.append("accepted")
+                    out.add(channel, ["conn", reply.type, env.conn, reply.model_dump_json()])
+            if last is not None:
+                self._src = last.src
+            if batch.events:
+                closed_at = min(answers[batch.taken - 1][0].at, now)
+                self._route(
+                    game.Transition(batch.state, batch.events), None, "", 0, None, closed_at, out
+                )
+            state = batch.state
+            answers = answers[batch.taken :]
+        return state
 
     def tick(self, state: game.GameState, now: float, out: Outcome) -> game.GameState:
         """Apply the owner's timer; the state machine decides whether anything closes."""

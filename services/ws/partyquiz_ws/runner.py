@@ -29,7 +29,15 @@ import orjson
 from partyquiz_core import game
 from partyquiz_core.ids import GameId
 from partyquiz_core.protocol import Phase
-from partyquiz_ws.backends import Backend, Batch, Publication, Snapshot, id_after, replica_channel
+from partyquiz_ws.backends import (
+    Backend,
+    Batch,
+    Payload,
+    Publication,
+    Snapshot,
+    id_after,
+    replica_channel,
+)
 from partyquiz_ws.engine import (
     Engine,
     Outcome,
@@ -245,11 +253,18 @@ class GameRunner:
                 self.game_id, last_id, BATCH_SIZE, max(0.0, wait)
             )
             now = self._clock()
-            for entry_id, raw in entries:
-                # Entries come in id order: once one is past what was published, all are.
-                caught_up = caught_up or id_after(entry_id, published_id)
-                state = self._engine.apply_entry(state, raw, now, out if caught_up else quiet)
-                last_id = entry_id
+            # Entries come in id order: once one is past what was published, all are. Those
+            # up to it were published by an earlier owner and are replayed quietly.
+            first_new = 0 if caught_up else _first_after(entries, published_id)
+            if first_new > 0:
+                replayed = [raw for _, raw in entries[:first_new]]
+                state = self._engine.apply_entries(state, replayed, now, quiet)
+            if first_new < len(entries):
+                caught_up = True
+                fresh = [raw for _, raw in entries[first_new:]]
+                state = self._engine.apply_entries(state, fresh, now, out)
+            if entries:
+                last_id = entries[-1][0]
             backlog = len(entries) >= BATCH_SIZE
             if entries:
                 unsaved = True
@@ -398,6 +413,14 @@ class GameRunner:
             await self._on_started(self.game_id)
         if results is not None:
             self._on_results()
+
+
+def _first_after(entries: list[tuple[str, Payload]], published_id: str) -> int:
+    """The position of the first entry past ``published_id`` (``len(entries)`` if none)."""
+    for position, (entry_id, _) in enumerate(entries):
+        if id_after(entry_id, published_id):
+            return position
+    return len(entries)
 
 
 def _must_save(before: game.GameState, state: game.GameState) -> bool:

@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.unit.ws.harness import QUIZ
 
 from partyquiz_core import game
@@ -96,6 +98,87 @@ def test_an_envelope_object_applies_exactly_like_its_encoded_form() -> None:
         results.append((current, outs))
     assert results[0] == results[1]
     assert results[0][0].phase is game.Phase.LEADERBOARD
+
+
+# Inbox entries as an owner reads them: answers of joined and unknown players, to the open
+# question and others, duplicates, late ones; host commands and joins between them; entries
+# that do not validate or decode. Each as the embedded inbox holds it or as Redis stores it.
+_ANSWERS = st.builds(
+    lambda pid, index, choices, src, conn, delay: Envelope(
+        KIND_COMMAND,
+        game.Answer(player_id=PlayerId(pid), question_index=index, choices=choices),
+        NOW + delay,
+        src,
+        conn,
+    ),
+    st.sampled_from("abcdz"),
+    st.sampled_from([0, 0, 0, 1]),
+    st.lists(st.integers(-1, 3), min_size=0, max_size=2),
+    st.sampled_from(["r1", "r2"]),
+    st.integers(0, 9),
+    st.sampled_from([1.0, 2.0, 25.0]),
+)
+_OTHERS = st.sampled_from(
+    [
+        Envelope(KIND_COMMAND, game.Skip(), NOW + 2, "r1", 9),
+        Envelope(KIND_COMMAND, game.Next(), NOW + 2, "r1", 9),
+        Envelope(KIND_COMMAND, game.Disconnect(player_id=PlayerId("b")), NOW + 2, "r2", 2),
+        Envelope(
+            KIND_JOIN,
+            game.Join(player_id=PlayerId("e"), device_id=DeviceId("d-e"), nickname="e"),
+            NOW + 2,
+            "r2",
+            5,
+        ),
+        b"{not json",
+        orjson.dumps({"k": "cmd", "c": {"type": "answer"}, "at": NOW, "src": "r1", "conn": 5}),
+        orjson.dumps(
+            {
+                "k": "cmd",
+                "c": {"type": "answer", "player_id": "c", "question_index": "0", "choices": [1]},
+                "at": NOW + 1,
+                "src": "r2",
+                "conn": 3,
+            }
+        ),
+    ]
+)
+_ENTRIES = st.lists(
+    st.tuples(st.one_of(_ANSWERS, _ANSWERS, _ANSWERS, _OTHERS), st.booleans()), max_size=24
+)
+
+
+def _seen(out: Outcome) -> tuple[Any, ...]:
+    channels = {channel: items for channel, items in out.channel_items()}
+    return channels, out.applied, out.rejected, out.answers, out.sources
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ENTRIES, st.integers(1, 24))
+def test_entries_applied_as_a_batch_give_what_one_entry_at_a_time_gives(
+    drawn: list[tuple[Envelope | bytes, bool]], split: int
+) -> None:
+    engine = _engine()
+    state = game.new_game(GAME, QUIZ)
+    for conn, pid in enumerate("abc"):
+        state = _join(engine, state, pid, conn)
+    state = _command(engine, state, game.Start(), Outcome())
+    entries = [
+        entry.encode() if encoded and isinstance(entry, Envelope) else entry
+        for entry, encoded in drawn
+    ]
+
+    one_by_one, expected = state, Outcome()
+    for entry in entries:
+        one_by_one = engine.apply_entry(one_by_one, entry, NOW + 3, expected)
+    # As an owner reads them: a batch, then the next from where it stopped.
+    batched, out = state, Outcome()
+    for start in range(0, len(entries), split):
+        batched = engine.apply_entries(batched, entries[start : start + split], NOW + 3, out)
+
+    assert _seen(out) == _seen(expected)
+    assert batched == one_by_one
+    assert batched.model_dump_json() == one_by_one.model_dump_json()
 
 
 def test_an_encoded_envelope_keeps_the_format_older_replicas_wrote() -> None:
