@@ -102,3 +102,41 @@ async def test_appends_go_on_after_redis_forgot_its_scripts(
         (first, b"first"),
         (second, b"second"),
     ]
+
+
+async def test_appends_made_while_commands_keep_coming_gather_and_leave_as_one_command(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    backend = redis_backend(fresh_redis_url, append_gather=0.5, append_busy=3600.0)
+    try:
+        # Nothing was appended before: the first append leaves at once (and loads the script).
+        warm = await backend.inbox.append(GAME, b"warm")
+        before = (await admin.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        appends = []
+        for i in range(40):  # each in a loop turn of its own, every connection idle
+            appends.append(asyncio.ensure_future(backend.inbox.append(GAME, b"%d" % i)))
+            await asyncio.sleep(0)
+        ids = await asyncio.gather(*appends)
+        calls = (await admin.info("commandstats"))["cmdstat_evalsha"]["calls"] - before
+        assert calls == 1
+        # Each stored once, in the order of the calls, under the id it was given.
+        entries = await backend.inbox.read(GAME, warm, 100, 0)
+        assert entries == [(entry_id, b"%d" % i) for i, entry_id in enumerate(ids)]
+    finally:
+        await backend.close()
+
+
+async def test_appends_still_gathering_when_the_backend_closes_are_refused_not_left_waiting(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    backend = redis_backend(fresh_redis_url, append_gather=3600.0, append_busy=3600.0)
+    try:
+        await backend.inbox.append(GAME, b"first")
+        gathering = asyncio.ensure_future(backend.inbox.append(GAME, b"second"))
+        await asyncio.sleep(0)
+    finally:
+        await backend.close()
+    with pytest.raises(ConnectionError):
+        await gathering
+    entries = await admin.xrange(f"pq:{{{GAME}}}:inbox")
+    assert [fields[b"c"] for _, fields in entries] == [b"first"]
