@@ -11,6 +11,8 @@ import socket
 import threading
 from collections.abc import Iterator
 
+CONNECT_TIMEOUT_SECONDS = 5.0
+
 
 class Relay:
     def __init__(self, upstream_port: int) -> None:
@@ -56,10 +58,15 @@ class Relay:
                 _close(client)
                 continue
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), 5)
+                upstream = socket.create_connection(
+                    ("127.0.0.1", self.upstream_port), CONNECT_TIMEOUT_SECONDS
+                )
             except OSError:
                 _close(client)
                 continue
+            # The bound is for connecting only: a quiet connection is not a lost one (a timeout
+            # left on it dropped every connection the game service was silent on for 5 s).
+            upstream.settimeout(None)
             with self._lock:
                 self._open.update((client, upstream))
             for source, target in ((client, upstream), (upstream, client)):
