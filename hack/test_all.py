@@ -165,6 +165,8 @@ class Runner:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PARTYQUIZ_IMAGES_PREBUILT"] = "1"
+        # Failed browser tests save screenshots and page records here, beside the group logs.
+        env["PARTYQUIZ_TEST_LOGS"] = str(self.logs)
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

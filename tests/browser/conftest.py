@@ -26,6 +26,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.browser.evidence import RECORDER, Recorder, failures_root, folder_name
 from tests.browser.flows import TOKEN_KEY
 from tests.browser.stack import Stack, chromium_path, run_stack
 
@@ -108,10 +109,28 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """When a browser test fails, save what its pages showed and heard before they close."""
+    report = yield
+    watched = item.stash.get(RECORDER, None)
+    if report.when == "call" and report.failed and watched is not None:
+        recorder, stack = watched
+        folder = failures_root(REPO) / folder_name(item.nodeid)
+        recorder.save(folder, stack.logs)
+        report.sections.append(("browser evidence", f"what the pages showed and heard: {folder}"))
+    return report
+
+
 @pytest.fixture
-def new_context(browser: Browser, stack: Stack) -> Iterator[Callable[..., BrowserContext]]:
-    """Open browser contexts (one per person); all are closed after the test."""
+def new_context(
+    browser: Browser, stack: Stack, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., BrowserContext]]:
+    """Open browser contexts (one per person); all are closed after the test. Their pages are
+    recorded, to be saved if the test fails (tests/browser/evidence.py)."""
     contexts: list[BrowserContext] = []
+    recorder = Recorder()
+    request.node.stash[RECORDER] = (recorder, stack)
 
     def open_context(*, phone: bool = False, **options: Any) -> BrowserContext:
         context = browser.new_context(
@@ -124,6 +143,7 @@ def new_context(browser: Browser, stack: Stack) -> Iterator[Callable[..., Browse
             **options,
         )
         context.set_default_timeout(WAIT_MS)
+        recorder.watch(context, "phone" if phone else "screen")
         contexts.append(context)
         return context
 
