@@ -7,12 +7,13 @@ muted, and a double-click that never skips a phase. The sizes and the geometry r
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, WebSocketRoute, expect
 
 from tests.browser.flows import TOKEN_KEY, api, host_token, join, launch_game, open_remote
 from tests.browser.geometry import (
@@ -587,6 +588,85 @@ def test_an_answer_sent_offline_after_the_deadline_says_it_did_not_count(
     # Both the phone and the big screen were cut off: once both are back, nobody is warned.
     expect(host.locator("#conn")).to_be_hidden(timeout=30_000)
     expect(phone.get_by_test_id("host-status")).to_be_hidden()
+
+
+class FlakyLine:
+    """The phone's own line to the game service, routed through the browser: it can go dead
+    while the rest of the room stays connected, and it can hold the phone's answers back."""
+
+    def __init__(self, page: Page) -> None:
+        self.dead = False
+        self.holding = False
+        self._held: list[str | bytes] = []
+        self._line: WebSocketRoute | None = None
+        page.route_web_socket(re.compile(r"/ws$"), self._connect)
+
+    def _connect(self, line: WebSocketRoute) -> None:
+        self._line = line
+        if self.dead:
+            return  # the page waits for a welcome that never comes: it is reconnecting
+        server = line.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            if self.holding and _frame_type(message) == "answer":
+                self._held.append(message)
+            else:
+                server.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            line.send(message)
+            if self._held and _frame_type(message) == "reveal":
+                for held in self._held:  # late by a hair: it reaches the game after the reveal
+                    server.send(held)
+                self._held.clear()
+
+        line.on_message(to_server)
+        server.on_message(to_page)
+
+    def go_dead(self) -> None:
+        self.dead = True
+        assert self._line is not None
+        self._line.close(code=1012)  # "restarting": the page tries again at once, into nothing
+
+    def come_back(self) -> None:
+        self.dead = False
+        assert self._line is not None
+        self._line.close(code=1012)
+
+
+def _frame_type(message: str | bytes) -> Any:
+    return json.loads(message).get("type")
+
+
+def test_an_offline_answer_that_arrives_after_the_host_skipped_says_so_on_the_reveal(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    quiz = _quiz("Just missed")
+    quiz["questions"] = [quiz["questions"][1]]
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Just missed")
+    phone = new_context(phone=True).new_page()
+    line = FlakyLine(phone)
+    join(phone, code, "Subway")
+    host.get_by_role("button", name="Start the game").click()
+    expect(phone.locator("#choices .choice")).to_have_count(4)
+
+    line.go_dead()
+    expect(phone.locator("#conn")).to_contain_text("Reconnecting")
+    phone.locator("#choices .choice").nth(1).click()
+    expect(phone.get_by_test_id("receipt")).to_contain_text("Offline")
+    # Back in signal, the phone sends its answer again; it is still on its way when the host
+    # skips to the answer, so the game refuses it after the reveal has gone out.
+    line.holding = True
+    line.come_back()
+    expect(phone.locator("#conn")).to_be_hidden()
+    host.get_by_role("button", name="Skip to the answer").click()
+
+    expect(phone.get_by_role("heading", name="No answer")).to_be_visible()
+    expect(phone.locator("#lost-answer")).to_have_text(
+        "Your answer to question 1 did not reach the game before time was up, so it did not count."
+    )
 
 
 def test_a_new_host_starts_from_the_sample_library(fresh_host_page: Page) -> None:

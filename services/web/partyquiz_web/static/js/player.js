@@ -581,6 +581,9 @@ function onError(msg) {
       : ANSWER_ERRORS[msg.code];
     if (box) box.textContent = text;
     announce(text, { assertive: true });
+    // The question may have closed before the refusal came (the reveal is drawn): redraw it
+    // with the note, so the screen says what happened and not only the announcement.
+    if (lostOffline && game.phase !== "question") render(true);
     if (msg.code !== "duplicate" && game.phase === "question" && !game.myAnswer) {
       // Picks start over; a typed text, a slider or an order stays, to be fixed and sent again.
       game.selected = new Set();
