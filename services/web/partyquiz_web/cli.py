@@ -138,6 +138,9 @@ def run_serve(settings: WebSettings) -> int:
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on Ctrl-C and then raises it again: nothing is left to do.
+        pass
     finally:
         listener.close()
     return 0 if server.started else 1

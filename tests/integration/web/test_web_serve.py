@@ -99,6 +99,30 @@ def test_two_workers_serve_replace_a_worker_that_dies_and_stop_together_on_sigte
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers - {victim}), output[-3000:]
 
 
+def test_ctrl_c_stops_the_server_quietly(tmp_path: Path) -> None:
+    port = free_port()
+    env = _web_env(jwt_secret=SECRET, port=str(port))
+    migrate = subprocess.run(
+        _cli("migrate"), env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    server = subprocess.Popen(
+        _cli("serve"), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait(lambda: _answers(f"http://127.0.0.1:{port}"), "the server answering")
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=START_SECONDS)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate(timeout=30)
+    assert server.returncode == 0, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert "Finished server process" in output
+
+
 def test_migrate_waits_for_a_database_that_is_still_starting(tmp_path: Path) -> None:
     port = free_port()
     env = _web_env(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres")
