@@ -618,7 +618,10 @@ function updateMe(standing) {
 
 function render(samePhase = false) {
   if (game.me) updateMe({});
-  const step = game.phase === "question" ? questionStep() : "";
+  // One reading of the clock decides the step and when the next one starts: read twice, a
+  // draw that took longer than the step had left would leave no timer and the step stuck.
+  const now = serverClock();
+  const step = game.phase === "question" ? questionStep(now) : "";
   const key = `${game.phase}:${game.question ? game.question.index : ""}:${step}`;
   const fresh = key !== game.drawnKey;
   game.drawnKey = key;
@@ -632,7 +635,7 @@ function render(samePhase = false) {
         if (fresh || !document.getElementById("choices")) drawQuestion();
         else drawPauseState();
       } else drawUpcoming(step);
-      scheduleStep();
+      scheduleStep(step, now);
       break;
     case "reveal": drawReveal(); break;
     case "leaderboard": drawLeaderboard(); break;
@@ -664,21 +667,24 @@ function drawLobby() {
 }
 
 /** Where in a question the game is: "ready", "read" or "answer" (on the server's clock). */
-function questionStep() {
+function serverClock() {
+  return game.conn ? game.conn.serverNow() : Date.now() / 1000;
+}
+
+function questionStep(now) {
   const q = game.question;
   if (!q) return "answer";
   if (game.paused) return (game.remaining ?? 0) > q.time_limit ? "read" : "answer";
   if (game.opensAt === null || game.opensAt === undefined) return "answer";
-  const now = game.conn ? game.conn.serverNow() : Date.now() / 1000;
   if (game.showsAt && now < game.showsAt) return "ready";
   return now < game.opensAt ? "read" : "answer";
 }
 
-function scheduleStep() {
+/** Draw again when the step drawn at `now` ends. */
+function scheduleStep(step, now) {
   if (game.phase !== "question" || game.paused) return;
-  const now = game.conn ? game.conn.serverNow() : Date.now() / 1000;
-  const next = [game.showsAt, game.opensAt].find((t) => t && t > now);
-  if (next) game.stepTimer = window.setTimeout(() => render(true), (next - now) * 1000 + 30);
+  const ends = { ready: game.showsAt, read: game.opensAt }[step];
+  if (ends) game.stepTimer = window.setTimeout(() => render(true), Math.max(0, ends - now) * 1000 + 30);
 }
 
 /** Before answers open: "get ready" (first question), then the question to read. */
@@ -703,7 +709,7 @@ function drawUpcoming(step) {
   if (game.countdown) game.countdown.stop();
   game.countdown = new Countdown(countEl, fillEl);
   if (game.paused) game.countdown.freeze((game.remaining ?? 0) - q.time_limit, total);
-  else game.countdown.run(until, game.conn ? game.conn.serverNow() : Date.now() / 1000, total);
+  else game.countdown.run(until, serverClock(), total);
 }
 
 function lostAnswerNote() {
