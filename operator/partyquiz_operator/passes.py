@@ -110,6 +110,9 @@ class Outcome:
     retry_after: float | None = None  # look again after this many seconds
     permanent: bool = False  # only a change of the spec or the cluster helps
     message: str = ""
+    # False when no change of a child can change the outcome (its namespace is being deleted,
+    # children going with it): then only the retry looks again, not every child's event.
+    children_matter: bool = True
 
     @property
     def result(self) -> str:
@@ -157,6 +160,9 @@ class Passes:
         # last read or wrote them; every other pass reads them afresh.
         self._secrets: dict[InstanceKey, dict[lifecycle.Key, Mapping[str, Any] | None]] = {}
         self._posting: set[asyncio.Task[None]] = set()
+        # Namespaces found being deleted, with when (monotonic) to try writing in them again:
+        # until then a pass writes nothing there, as everything it created would be refused.
+        self._going: dict[str, float] = {}
 
     @asynccontextmanager
     async def exclusive(self, key: InstanceKey) -> AsyncIterator[None]:
@@ -234,6 +240,9 @@ class Passes:
             body = self._instance(namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return Outcome(phase="Deleted")
+            going = self._going_for(namespace)
+            if going is not None:
+                return going
             self._metrics.record_generation_seen(
                 namespace, name, int(body["metadata"].get("generation", 1))
             )
@@ -245,7 +254,10 @@ class Passes:
                 plan = await self._decide(body, fresh=False)
                 await self._carry_out(body, plan)
         except k8s.NamespaceTerminating as exc:
-            return Outcome("Deleting", NAMESPACE_GOING_RETRY_SECONDS, message=str(exc))
+            self._going[namespace] = time.monotonic() + NAMESPACE_GOING_RETRY_SECONDS
+            return Outcome(
+                "Deleting", NAMESPACE_GOING_RETRY_SECONDS, message=str(exc), children_matter=False
+            )
         except k8s.Rejected as exc:
             if body is None:
                 return Outcome("Unknown", permanent=True, message=str(exc))
@@ -258,6 +270,18 @@ class Passes:
         return Outcome(
             plan.status.phase, plan.retry_after, permanent=plan.permanent, message=plan.message
         )
+
+    def _going_for(self, namespace: str) -> Outcome | None:
+        """The outcome of a pass in a namespace found being deleted, until it is time to look."""
+        until = self._going.get(namespace)
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._going[namespace]  # gone by now, or made anew: write there again
+            return None
+        message = f"namespace {namespace} is being deleted"
+        return Outcome("Deleting", left, message=message, children_matter=False)
 
     def _indexed(self, key: InstanceKey) -> dict[lifecycle.Key, Mapping[str, Any]]:
         """Return the instance's children from the watches, with its own newer writes over them."""
@@ -386,6 +410,11 @@ class Passes:
                     await self._api.create_event(
                         body, type_=event.type, reason=event.reason, message=event.message, now=now
                     )
+            except k8s.NamespaceTerminating:
+                # The rest would be refused alike, and so would the next pass's writes there.
+                namespace = body["metadata"]["namespace"]
+                self._going[namespace] = time.monotonic() + NAMESPACE_GOING_RETRY_SECONDS
+                return
             except k8s.ApiError as exc:
                 logger.warning("cannot record event %s: %s", event.reason, exc)
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tests.e2e.kube import Cluster, wait_for
 from tests.e2e.operator.harness import (
+    WRITE_VERBS,
     OperatorProcess,
     condition,
     get_pq,
@@ -399,6 +400,30 @@ def test_deleting_removes_workloads_and_keeps_pvcs_only_when_retained(
             timeout=90,
             message="PVCs to be deleted",
         )
+
+
+def test_deleting_its_namespace_puts_back_none_of_the_children_going_with_it(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, volumes: ProvideVolumes
+) -> None:
+    volumes(namespace, "quiz")
+    apply_quiz(cluster, namespace, quiz())
+    wait_for_phase(cluster, namespace, "quiz", "Ready")
+    count = len(children(cluster, namespace))
+
+    cluster.kubectl("delete", "namespace", namespace, "--wait=true", timeout=180)
+    # Every child the namespace controller removed was a watch event; after the first write
+    # refused (the namespace is terminating) no pass tried to create anything there again.
+    # Writes already on their way when that refusal came back are refused too: at most two
+    # (a pass's status events are posted beside the next pass).
+    refused = {
+        f"{dict(labels)['verb']} {dict(labels)['resource']}": value
+        for (name, labels), value in operator.metrics().items()
+        if name == "partyquiz_operator_kube_api_requests_total"
+        and dict(labels).get("verb") in WRITE_VERBS
+        and dict(labels).get("code") == "403"
+    }
+    assert count >= 10
+    assert sum(refused.values()) <= 2, f"refused while {count} children went: {refused}"
 
 
 def test_killing_the_operator_mid_reconcile_and_restarting_converges(
