@@ -590,7 +590,7 @@ def test_an_answer_sent_offline_after_the_deadline_says_it_did_not_count(
     expect(phone.get_by_test_id("host-status")).to_be_hidden()
 
 
-def test_a_slow_phone_shows_the_answers_of_every_question_as_it_opens(
+def test_a_slow_phone_and_a_slow_tv_show_the_answers_of_every_question_as_it_opens(
     host_page: Page, new_context: Callable[..., BrowserContext]
 ) -> None:
     host = host_page
@@ -598,15 +598,17 @@ def test_a_slow_phone_shows_the_answers_of_every_question_as_it_opens(
         {**_quiz("")["questions"][1], "text": f"Question {n}: which one is the capital of France?"}
         for n in range(1, 7)
     ]
-    api(host, "POST", "/api/quizzes", {**_quiz("Slow phone"), "questions": questions})
-    code = launch_game(host, "Slow phone")
+    api(host, "POST", "/api/quizzes", {**_quiz("Slow devices"), "questions": questions})
+    code = launch_game(host, "Slow devices")
     phone = new_context(phone=True).new_page()
-    # A low-end phone: its page runs six times slower (Chromium's own throttling), so the time
-    # between deciding what to draw and the drawing being done is long.
-    phone.context.new_cdp_session(phone).send("Emulation.setCPUThrottlingRate", {"rate": 6})
+    # A low-end phone and a TV's browser: their pages run six times slower (Chromium's own
+    # throttling), so the time between deciding what to draw and the drawing being done is long.
+    for page in (host, phone):
+        page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 6})
     join(phone, code, "Budget")
     host.get_by_role("button", name="Start the game").click()
     for n in range(1, 7):
+        expect(host.get_by_test_id("answered")).to_be_visible()
         expect(phone.locator("#choices .choice")).to_have_count(4)
         phone.locator("#choices .choice").nth(1).click()
         expect(phone.get_by_role("heading", name="Correct")).to_be_visible()

@@ -170,6 +170,17 @@ export class GameConnection {
 }
 
 /**
+ * How long until the question step drawn at `now` ("ready" until `showsAt`, "read" until
+ * `opensAt`) ends, in ms; null for answering, which ends with the question. Take the step and
+ * this from one reading of the clock: read twice, a draw that outlasted what was left of the
+ * step would leave no timer and the step stuck.
+ */
+export function stepEndsIn(step, { showsAt, opensAt }, now) {
+  const ends = { ready: showsAt, read: opensAt }[step];
+  return ends ? Math.max(0, ends - now) * 1000 + 30 : null;
+}
+
+/**
  * A countdown drawn from the server's deadline: `deadline - server_now` of the same message is
  * the time left when it arrived, so a wrong client clock does not move the end.
  */

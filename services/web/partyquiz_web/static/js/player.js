@@ -7,7 +7,7 @@
 import { formatNumber, middle, orderingAnswer, showSliderValue, sliderAnswer, typedAnswer, TYPED_MAX } from "./answers.js";
 import { api, ApiError } from "./api.js";
 import { h, replace, announce, pts, ordinal, focusHeading } from "./dom.js";
-import { GameConnection, Countdown } from "./gameclient.js";
+import { GameConnection, Countdown, stepEndsIn } from "./gameclient.js";
 import { socketUrl } from "./hostgame.js";
 import { suggestNickname, graphemeCount } from "./nicknames.js";
 import { shapeIcon, tintedShape } from "./shapes.js";
@@ -618,9 +618,7 @@ function updateMe(standing) {
 
 function render(samePhase = false) {
   if (game.me) updateMe({});
-  // One reading of the clock decides the step and when the next one starts: read twice, a
-  // draw that took longer than the step had left would leave no timer and the step stuck.
-  const now = serverClock();
+  const now = serverClock(); // one reading for the step and its end (see stepEndsIn)
   const step = game.phase === "question" ? questionStep(now) : "";
   const key = `${game.phase}:${game.question ? game.question.index : ""}:${step}`;
   const fresh = key !== game.drawnKey;
@@ -683,8 +681,8 @@ function questionStep(now) {
 /** Draw again when the step drawn at `now` ends. */
 function scheduleStep(step, now) {
   if (game.phase !== "question" || game.paused) return;
-  const ends = { ready: game.showsAt, read: game.opensAt }[step];
-  if (ends) game.stepTimer = window.setTimeout(() => render(true), Math.max(0, ends - now) * 1000 + 30);
+  const wait = stepEndsIn(step, game, now);
+  if (wait !== null) game.stepTimer = window.setTimeout(() => render(true), wait);
 }
 
 /** Before answers open: "get ready" (first question), then the question to read. */

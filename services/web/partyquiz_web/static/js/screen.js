@@ -8,7 +8,7 @@
 
 import { formatNumber } from "./answers.js";
 import { h, replace, announce, pts, ordinal } from "./dom.js";
-import { Countdown } from "./gameclient.js";
+import { Countdown, stepEndsIn } from "./gameclient.js";
 import { HostGame } from "./hostgame.js";
 import { shapeIcon } from "./shapes.js";
 import { Sound } from "./sound.js";
@@ -166,20 +166,18 @@ export async function drawScreen(main, gameId, { call }) {
   }
 
   /** Where in a question we are: "ready", "read" or "answer" (from the server's times). */
-  function questionStep() {
+  function questionStep(now) {
     if (m.paused || m.opensAt === null || m.opensAt === undefined) return "answer";
-    const now = serverClock();
     if (m.showsAt && now < m.showsAt) return "ready";
     if (now < m.opensAt) return "read";
     return "answer";
   }
 
-  function scheduleStep() {
+  function scheduleStep(step, now) {
     window.clearTimeout(phaseTimer);
     if (m.phase !== "question" || m.paused) return;
-    const now = serverClock();
-    const next = [m.showsAt, m.opensAt].find((t) => t && t > now);
-    if (next) phaseTimer = window.setTimeout(() => render(null), (next - now) * 1000 + 30);
+    const wait = stepEndsIn(step, m, now);
+    if (wait !== null) phaseTimer = window.setTimeout(() => render(null), wait);
   }
 
   function drawReady() {
@@ -418,7 +416,8 @@ export async function drawScreen(main, gameId, { call }) {
 
   function render(msg) {
     if (m.phase === null) return;
-    const step = m.phase === "question" ? questionStep() : "";
+    const now = serverClock(); // one reading for the step and its end (see stepEndsIn)
+    const step = m.phase === "question" ? questionStep(now) : "";
     const key = `${m.phase}:${m.question ? m.question.index : ""}:${step}:${m.paused}`;
     const fresh = key !== drawn;
     drawn = key;
@@ -439,7 +438,7 @@ export async function drawScreen(main, gameId, { call }) {
     }
     const corner = stage.querySelector("[data-testid=corner-players]");
     if (corner) corner.textContent = `${m.playerCount} ${m.playerCount === 1 ? "player" : "players"}`;
-    scheduleStep();
+    scheduleStep(step, now);
     const focused = document.activeElement && document.activeElement.id;
     drawDock();
     const again = focused && document.getElementById(focused);
