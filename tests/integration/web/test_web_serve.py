@@ -52,10 +52,11 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = START_SECON
         time.sleep(0.1)
 
 
-@pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+@contextlib.contextmanager
+def _serving(tmp_path: Path, **values: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Migrate a fresh SQLite database and run `serve` on a free port; kill it if still up."""
     port = free_port()
-    env = _web_env(jwt_secret=SECRET, workers="2", port=str(port))
+    env = _web_env(jwt_secret=SECRET, port=str(port), **values)
     migrate = subprocess.run(
         _cli("migrate"), env=env, cwd=tmp_path, capture_output=True, text=True, check=False
     )
@@ -64,13 +65,18 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         _cli("serve"), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        yield server, url
+        yield server, f"http://127.0.0.1:{port}"
     finally:
         if server.poll() is None:
             server.kill()
-        server.communicate(timeout=30)
+            server.communicate(timeout=30)
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    with _serving(tmp_path, workers="2") as serving:
+        yield serving
 
 
 def _answers(url: str) -> bool:
@@ -100,24 +106,10 @@ def test_two_workers_serve_replace_a_worker_that_dies_and_stop_together_on_sigte
 
 
 def test_ctrl_c_stops_the_server_quietly(tmp_path: Path) -> None:
-    port = free_port()
-    env = _web_env(jwt_secret=SECRET, port=str(port))
-    migrate = subprocess.run(
-        _cli("migrate"), env=env, cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    server = subprocess.Popen(
-        _cli("serve"), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    try:
-        _wait(lambda: _answers(f"http://127.0.0.1:{port}"), "the server answering")
+    with _serving(tmp_path) as (server, url):
+        _wait(lambda: _answers(url), "the server answering")
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=START_SECONDS)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate(timeout=30)
     assert server.returncode == 0, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     assert "Finished server process" in output
