@@ -42,7 +42,7 @@ Names = Callable[[str], Container[lifecycle.Key]]
 
 # How long to wait before another pass when the API server failed a request.
 UNAVAILABLE_RETRY_SECONDS = 5.0
-NAMESPACE_GOING_RETRY_SECONDS = 30.0
+GOING_RETRY_SECONDS = 30.0  # a namespace being deleted: no pass writes there meanwhile
 FAILED_RETRY_SECONDS = 60.0
 MAX_READ_ROUNDS = 4
 # Writes that start no pod wait at most this long for the pod-starting waves, and go out at most
@@ -110,9 +110,6 @@ class Outcome:
     retry_after: float | None = None  # look again after this many seconds
     permanent: bool = False  # only a change of the spec or the cluster helps
     message: str = ""
-    # False when no change of a child can change the outcome (its namespace is being deleted,
-    # children going with it): then only the retry looks again, not every child's event.
-    children_matter: bool = True
 
     @property
     def result(self) -> str:
@@ -160,9 +157,7 @@ class Passes:
         # last read or wrote them; every other pass reads them afresh.
         self._secrets: dict[InstanceKey, dict[lifecycle.Key, Mapping[str, Any] | None]] = {}
         self._posting: set[asyncio.Task[None]] = set()
-        # Namespaces found being deleted, with when (monotonic) to try writing in them again:
-        # until then a pass writes nothing there, as everything it created would be refused.
-        self._going: dict[str, float] = {}
+        self._going: dict[str, float] = {}  # namespaces being deleted: when to write there again
 
     @asynccontextmanager
     async def exclusive(self, key: InstanceKey) -> AsyncIterator[None]:
@@ -176,11 +171,11 @@ class Passes:
 
         Nothing is new before the first pass began (kopf starts it once every index is filled,
         and each instance's first pass reads them as they are), nor in an event that only
-        brings back this process's write.
+        brings back this process's write, nor while the namespace is being deleted (children go).
         Once the watch has delivered an own write (or something newer, or the deletion), the
         index is at least as new and the own copy is dropped.
         """
-        if not self._begun:
+        if not self._begun or self._going.get(key[0], 0.0) > time.monotonic():
             return True
         own = self._own.get(key, {})
         child = (kind, str(body.get("metadata", {}).get("name", "")))
@@ -240,9 +235,8 @@ class Passes:
             body = self._instance(namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return Outcome(phase="Deleted")
-            going = self._going_for(namespace)
-            if going is not None:
-                return going
+            if (left := self._going.get(namespace, 0.0) - time.monotonic()) > 0:
+                return Outcome("Deleting", left, message=f"namespace {namespace} is being deleted")
             self._metrics.record_generation_seen(
                 namespace, name, int(body["metadata"].get("generation", 1))
             )
@@ -254,10 +248,8 @@ class Passes:
                 plan = await self._decide(body, fresh=False)
                 await self._carry_out(body, plan)
         except k8s.NamespaceTerminating as exc:
-            self._going[namespace] = time.monotonic() + NAMESPACE_GOING_RETRY_SECONDS
-            return Outcome(
-                "Deleting", NAMESPACE_GOING_RETRY_SECONDS, message=str(exc), children_matter=False
-            )
+            self._going[namespace] = time.monotonic() + GOING_RETRY_SECONDS
+            return Outcome("Deleting", GOING_RETRY_SECONDS, message=str(exc))
         except k8s.Rejected as exc:
             if body is None:
                 return Outcome("Unknown", permanent=True, message=str(exc))
@@ -270,18 +262,6 @@ class Passes:
         return Outcome(
             plan.status.phase, plan.retry_after, permanent=plan.permanent, message=plan.message
         )
-
-    def _going_for(self, namespace: str) -> Outcome | None:
-        """The outcome of a pass in a namespace found being deleted, until it is time to look."""
-        until = self._going.get(namespace)
-        if until is None:
-            return None
-        left = until - time.monotonic()
-        if left <= 0:
-            del self._going[namespace]  # gone by now, or made anew: write there again
-            return None
-        message = f"namespace {namespace} is being deleted"
-        return Outcome("Deleting", left, message=message, children_matter=False)
 
     def _indexed(self, key: InstanceKey) -> dict[lifecycle.Key, Mapping[str, Any]]:
         """Return the instance's children from the watches, with its own newer writes over them."""
@@ -410,10 +390,8 @@ class Passes:
                     await self._api.create_event(
                         body, type_=event.type, reason=event.reason, message=event.message, now=now
                     )
-            except k8s.NamespaceTerminating:
-                # The rest would be refused alike, and so would the next pass's writes there.
-                namespace = body["metadata"]["namespace"]
-                self._going[namespace] = time.monotonic() + NAMESPACE_GOING_RETRY_SECONDS
+            except k8s.NamespaceTerminating:  # so are the rest, and the next passes' writes there
+                self._going[body["metadata"]["namespace"]] = time.monotonic() + GOING_RETRY_SECONDS
                 return
             except k8s.ApiError as exc:
                 logger.warning("cannot record event %s: %s", event.reason, exc)

@@ -137,8 +137,6 @@ class OwnerTrigger:
         self._running: dict[InstanceKey, asyncio.Task[None]] = {}
         self._again: dict[InstanceKey, str] = {}
         self._later: dict[InstanceKey, asyncio.TimerHandle] = {}
-        # Instances whose last pass said no child's change can help: their retry only.
-        self._deaf: set[InstanceKey] = set()
         self._essences: dict[tuple[str, str, str], str] = {}
 
     def child_changed(self, kind: str, event: str | None, body: Mapping[str, Any]) -> None:
@@ -161,10 +159,6 @@ class OwnerTrigger:
         if not namespace or not instance:
             return
         key = (namespace, instance)
-        if key in self._deaf:
-            # Its namespace is being deleted: the namespace controller removes its children
-            # one by one, and a pass for each would only try to put them back and be refused.
-            return
         if self._passes.watched(key, kind, body, gone=gone):
             return  # nothing a pass has not seen (or will not read when it starts)
         if essence is None or essence != before:
@@ -179,16 +173,12 @@ class OwnerTrigger:
 
     def forget(self, key: InstanceKey) -> None:
         """Drop a deleted instance: no retry is pending for it any more."""
-        self._deaf.discard(key)
-        self._cancel_retry(key)
-
-    def _cancel_retry(self, key: InstanceKey) -> None:
         later = self._later.pop(key, None)
         if later is not None:
             later.cancel()
 
     def _retry(self, key: InstanceKey, delay: float) -> None:
-        self._cancel_retry(key)
+        self.forget(key)
         loop = asyncio.get_running_loop()
         self._later[key] = loop.call_later(delay, self._retry_now, key)
 
@@ -207,11 +197,6 @@ class OwnerTrigger:
                     except Exception:
                         logger.exception("%s pass of %s/%s failed", handler, *key)
                         outcome = None
-                if outcome is not None and not outcome.children_matter:
-                    self._deaf.add(key)
-                    self._again.pop(key, None)  # children gone meanwhile: no news either
-                else:
-                    self._deaf.discard(key)
                 if outcome is None:
                     self._retry(key, 10.0)
                 elif outcome.retry_after is not None:

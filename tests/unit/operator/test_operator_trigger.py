@@ -35,7 +35,6 @@ class PassLog:
         self.running = asyncio.Event()
         self.let_end = asyncio.Event()
         self.let_end.set()
-        self.outcomes: list[Outcome] = []  # what the next passes end with; then Ready
 
     @asynccontextmanager
     async def exclusive(self, key: InstanceKey) -> AsyncIterator[None]:
@@ -45,7 +44,7 @@ class PassLog:
         self.handlers.append(handler)
         self.running.set()
         await self.let_end.wait()
-        return self.outcomes.pop(0) if self.outcomes else Outcome("Ready")
+        return Outcome("Ready")
 
     def watched(self, key: InstanceKey, kind: str, body: Mapping[str, Any], *, gone: bool) -> bool:
         return body["metadata"].get("resourceVersion") in self.echoes
@@ -93,27 +92,6 @@ async def test_events_during_a_pass_run_exactly_one_more_pass() -> None:
     log.let_end.set()
     await trigger.stop()
     assert log.handlers == ["child", "child"]
-
-
-async def test_while_its_namespace_is_deleted_only_the_retry_runs_a_pass() -> None:
-    log = PassLog()
-    going = Outcome(
-        "Deleting", 0.05, message="namespace games is terminating", children_matter=False
-    )
-    log.outcomes = [going, Outcome("Ready")]
-    trigger = OwnerTrigger(log)
-    trigger.child_changed("Deployment", "ADDED", deployment(readyReplicas=0))
-    await trigger.stop()
-    # The namespace controller removes the children one by one: no pass for any of them.
-    trigger.child_changed("Deployment", "DELETED", deployment(readyReplicas=0))
-    trigger.child_changed("Pod", "DELETED", pod(phase="Running"))
-    assert log.handlers == ["child"]
-    trigger.poke(KEY, "retry")  # what the pass's retry does when due (stop() cancelled it)
-    await trigger.stop()
-    # A pass that ends as usual makes child events count again.
-    trigger.child_changed("Deployment", "MODIFIED", deployment(readyReplicas=1))
-    await trigger.stop()
-    assert log.handlers == ["child", "retry", "child"]
 
 
 async def test_a_workload_status_change_no_pass_reads_runs_no_pass() -> None:
