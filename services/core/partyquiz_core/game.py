@@ -803,15 +803,8 @@ _AFTER_A_QUESTION = (Phase.REVEAL, Phase.LEADERBOARD)
 def _answer(state: GameState, cmd: Answer, now: float) -> Transition:
     player_id, record, typed = _checked_answer(state, cmd, now, None)
     question = state.quiz.questions[state.question_index]
-    if typed is None:
-        new = _evolve(state, keep_standings=True, answers=state.answers.set(player_id, record))
-    else:
-        new = _evolve(
-            state,
-            keep_standings=True,
-            answers=state.answers.set(player_id, record),
-            texts=state.texts.set(player_id, typed),
-        )
+    texts = {} if typed is None else {player_id: typed}
+    new = _with_answers(state, {player_id: record}, texts, state.version + 1)
     receipt = _receipt(question, cmd, record, typed, new.version, new.question_index)
     events = [_to(Player(player_id=player_id), receipt), _answer_count(new)]
     if new.settings.close_when_all_answered and len(new.answers) >= len(new.players):
