@@ -457,6 +457,13 @@ def _entries(reply: Any) -> dict[str, list[tuple[str, bytes]]]:
     return out
 
 
+def _refuse(waiting: list[tuple[bytes, asyncio.Future[str]]], failure: BaseException) -> None:
+    """Fail the appends still waiting for their entry ids."""
+    for _, future in waiting:
+        if not future.done():
+            future.set_exception(failure)
+
+
 class RedisInbox:
     """Appends go through the pipeliner, a game's appends made until the next pipeline leaves
     in one command (each returns its entry's id once Redis stored it). Reads
@@ -537,9 +544,7 @@ class RedisInbox:
             return
         if sent.cancelled() or sent.exception() is not None:
             failure = sent.exception() if not sent.cancelled() else ConnectionError("closed")
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(cast(BaseException, failure))
+            _refuse(waiting, cast(BaseException, failure))
             return
         for (_, future), entry_id in zip(waiting, sent.result(), strict=True):
             if not future.done():
@@ -553,9 +558,7 @@ class RedisInbox:
                 self._append, [_inbox_key(game_id)], [payload for payload, _ in waiting]
             )
         except Exception as exc:
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
+            _refuse(waiting, exc)
             return
         for (_, future), entry_id in zip(waiting, ids, strict=True):
             if not future.done():
@@ -645,9 +648,7 @@ class RedisInbox:
             self._gathering = None
             appends, self._appends = self._appends, {}
             for waiting in appends.values():
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(ConnectionError("the Redis backend closed"))
+                _refuse(waiting, ConnectionError("the Redis backend closed"))
         for task in [self._task, *self._waking]:
             if task is not None:
                 task.cancel()
