@@ -5,10 +5,12 @@ share the machine without meeting, and stopping a node gives the host back exact
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 from tests.e2e.kube import Cluster, CommandFailed, wait_for
 from tests.realnode.harness import (
+    REPO,
     SECOND_NODE_PORT_OFFSET,
     RealNode,
     node_location,
@@ -93,16 +95,12 @@ def test_a_restricted_namespace_refuses_a_privileged_pod(
 
 
 def _pause_pod(node: RealNode, name: str) -> dict[str, object]:
-    image = next(
-        line.split()[0]
-        for line in node.cluster.kubectl(
-            "get",
-            "node",
-            "-o",
-            "jsonpath={range .items[*].status.images[*]}{.names[0]}{'\\n'}{end}",
-        ).stdout.splitlines()
-        if "/partyquiz-node/pause:" in line
-    )
+    # The node's own pause image, named where the node's scripts name it (not read from the
+    # node's status: the kubelet lists only its 50 largest images there, and only once synced).
+    image = subprocess.run(
+        ["bash", "-c", 'source hack/cluster/node/lib.sh >/dev/null && echo "$PAUSE_IMAGE"'],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
     return pod_manifest(name, image, ["/pause"], uid=65535, restart="Always")
 
 
