@@ -91,6 +91,31 @@ def small_text(page: Page, root: str, minimum: float) -> list[str]:
     return found
 
 
+def broken_words(page: Page, selector: str) -> list[str]:
+    """Words under ``selector`` drawn across two lines (split mid-word to fit their box)."""
+    found: list[str] = page.evaluate(
+        """(selector) => {
+            const out = [];
+            for (const el of document.querySelectorAll(selector)) {
+                const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    for (const m of node.textContent.matchAll(/\\S+/g)) {
+                        const range = document.createRange();
+                        range.setStart(node, m.index);
+                        range.setEnd(node, m.index + m[0].length);
+                        const lines = new Set([...range.getClientRects()]
+                            .filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+                        if (lines.size > 1) out.push(`${m[0]} on ${lines.size} lines`);
+                    }
+                }
+            }
+            return out;
+        }""",
+        selector,
+    )
+    return found
+
+
 def small_targets(page: Page, selector: str) -> list[str]:
     """Enabled, visible targets under ``selector`` smaller than ``MIN_TOUCH`` on a side."""
     found: list[str] = page.evaluate(

@@ -20,6 +20,7 @@ from tests.browser.geometry import (
     PHONES,
     SCREENS,
     box,
+    broken_words,
     fits,
     legible,
     phone_at,
@@ -143,6 +144,7 @@ def test_the_big_screen_fills_the_room_and_its_text_is_legible_at_5_m(
     assert tiles["y"] + tiles["height"] >= 0.8 * height
     assert question["y"] < tiles["y"]
     assert small_text(screen, "#stage", legible(screen)) == []
+    assert broken_words(screen, "#tiles .text") == []
     countdown = screen.locator("#timer .timer-count")
     assert float(countdown.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")) >= (
         0.06 * height
@@ -155,11 +157,70 @@ def test_the_big_screen_fills_the_room_and_its_text_is_legible_at_5_m(
     screen.get_by_role("button", name="Skip to the answer").click()
     expect(screen.locator("#tiles .tile.is-correct")).to_have_count(4)
     assert small_text(screen, "#stage", legible(screen)) == []
+    # The counts and ticks take room from the answers: a word never splits across lines for it.
+    assert broken_words(screen, "#tiles .text") == []
     shoot(screen, f"screen-reveal-{size}")
     screen.get_by_role("button", name="Show the leaderboard").click()
     expect(screen.get_by_test_id("board").locator("li")).to_have_count(2)
     assert small_text(screen, "#stage", legible(screen)) == []
     shoot(screen, f"screen-leaderboard-{size}")
+
+
+def test_answers_too_long_for_their_tiles_shrink_together_and_stay_inside_them(
+    host_page: Page,
+    new_context: Callable[..., BrowserContext],
+    shoot: Callable[[Page, str], Any],
+) -> None:
+    host = host_page
+    words = ["Kilimanjaro", "Ouagadougou", "Tegucigalpa", "Antananarivo", "Nouakchott"]
+    longest = "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch"
+    sentence = "The city of a hundred spires and a thousand bridges"
+    quiz = {
+        "title": "Long words",
+        "settings": {"get_ready_seconds": 0},
+        "questions": [
+            {
+                "kind": "single",
+                "text": "Which of these is a capital city?",
+                "choices": [{"text": t} for t in [*words[:4], sentence, longest]],
+                "correct": [1],
+                "time_limit_seconds": 120,
+                "read_seconds": 0,
+            }
+        ],
+    }
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Long words")
+    screen = screen_at(new_context, host, SCREENS["1280x720"])
+    join(new_context(phone=True).new_page(), code, "Ada")
+    expect(screen.locator("#players li")).to_have_count(1)
+    screen.get_by_role("button", name="Start the game").click()
+    expect(screen.locator("#tiles .tile")).to_have_count(6)
+    sizes = screen.locator("#tiles .tile .text").evaluate_all(
+        "(els) => els.map((el) => parseFloat(getComputedStyle(el).fontSize))"
+    )
+    # One size for all answers, smaller than the tiles' own to make room for the longest word
+    # that can fit, and not dragged down to the minimum by the one that cannot.
+    assert len(set(sizes)) == 1, sizes
+    assert legible(screen) < sizes[0] < 0.055 * 720
+    spill = screen.locator("#tiles .tile").evaluate_all(
+        "(els) => els.filter((el) => el.scrollWidth > el.clientWidth + 1"
+        " || el.scrollHeight > el.clientHeight + 1).map((el) => el.textContent)"
+    )
+    assert spill == []
+    # Only the word longer than a tile even at the legible minimum is broken.
+    assert broken_words(screen, "#tiles .text") == [
+        f"{longest} on {screen.evaluate(LINES, longest)} lines"
+    ]
+    shoot(screen, "screen-long-answers-1280x720")
+
+
+LINES = """(word) => {
+    const el = [...document.querySelectorAll("#tiles .text")].find((e) => e.textContent === word);
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}"""
 
 
 def _play_to_podium(host: Page, phones: list[Page], answers: list[list[int]]) -> None:

@@ -235,6 +235,34 @@ export async function drawScreen(main, gameId, { call }) {
     }));
   }
 
+  /** Shrinks the answers' type, all tiles together, until every word fits its tile and every
+   * answer its tile's height: a word is never split across lines because a count and a tick sit
+   * beside it. Never below the stage's legible minimum: a word too long even there is broken
+   * (that answer alone), and the others are fitted as if it were not there. */
+  function fitTiles() {
+    const list = document.getElementById("tiles");
+    const texts = list ? [...list.querySelectorAll(".tile .text")] : [];
+    if (!texts.length) return;
+    const floor = parseFloat(getComputedStyle(stage).fontSize);
+    const room = (el) => Math.min(el.clientWidth / el.scrollWidth, el.parentElement.clientHeight / el.parentElement.scrollHeight);
+    const shrink = () => {
+      list.style.removeProperty("--tile-text");
+      let size = parseFloat(getComputedStyle(texts[0]).fontSize);
+      for (let tries = 0; tries < 8 && size > floor; tries++) {
+        const worst = Math.min(...texts.map(room));
+        if (worst >= 1) return;
+        size = Math.max(floor, Math.floor(size * Math.min(worst, 0.95)));
+        list.style.setProperty("--tile-text", `${size}px`);
+      }
+    };
+    for (const el of texts) el.classList.remove("squeezed");
+    shrink();
+    const tooLong = texts.filter((el) => el.scrollWidth > el.clientWidth);
+    if (!tooLong.length) return;
+    for (const el of tooLong) el.classList.add("squeezed");
+    shrink();
+  }
+
   /** While a type-answer, slider or ordering question is open: what to do, and for an ordering
    * question its items (shuffled, as the phones show them). */
   function inputPanel(q) {
@@ -432,6 +460,7 @@ export async function drawScreen(main, gameId, { call }) {
     if (m.phase !== "question" && countdown) countdown.stop();
     if (fresh || m.phase === "lobby" || m.phase === "leaderboard") {
       draw();
+      fitTiles();
     } else if (m.phase === "question") {
       const count = document.getElementById("answered");
       if (count) replace(count, h("b", {}, String(m.answered)), " ", h("span", {}, `of ${m.playerCount} answered`));
@@ -462,10 +491,12 @@ export async function drawScreen(main, gameId, { call }) {
   }
 
   const onFullscreen = () => drawDock();
+  const onResize = () => fitTiles();
   replace(main, stage, dock, showControls);
   replace(stage, h("h1", { class: "connecting" }, "Connecting to the game…"));
   document.addEventListener("keydown", onKey);
   document.addEventListener("fullscreenchange", onFullscreen);
+  window.addEventListener("resize", onResize);
   drawDock();
   if (!(await game.start())) {
     sound.close();
@@ -478,6 +509,7 @@ export async function drawScreen(main, gameId, { call }) {
     window.clearTimeout(phaseTimer);
     document.removeEventListener("keydown", onKey);
     document.removeEventListener("fullscreenchange", onFullscreen);
+    window.removeEventListener("resize", onResize);
     document.body.classList.remove("controls-hidden");
     connBar.hidden = true;
   };
