@@ -1,0 +1,147 @@
+"""One replica owning many games on a real Redis: their per-game commands share commands.
+
+Commits (with or without a snapshot), lease renewals and appends of different games made
+together leave as one command, and each game is still fenced on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from partyquiz_core.ids import GameId, JoinCode
+from partyquiz_ws.backends import Backend, Publication, Snapshot
+from partyquiz_ws.redis_backend import redis_backend
+
+GAMES = [GameId(f"many{i:02d}") for i in range(20)]
+TTL = 30.0
+
+
+@pytest.fixture
+async def admin(fresh_redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(fresh_redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def backend(fresh_redis_url: str) -> AsyncIterator[Backend]:
+    started = redis_backend(fresh_redis_url)
+    yield started
+    await started.close()
+
+
+async def _calls(admin: aioredis.Redis) -> dict[str, int]:
+    stats = await admin.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def _spent(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {c: n - before.get(c, 0) for c, n in after.items() if n > before.get(c, 0)}
+
+
+async def _owned(backend: Backend, games: list[GameId], holder: str = "a") -> None:
+    for i, game_id in enumerate(games):
+        created = await backend.snapshots.create(
+            game_id, JoinCode(f"MANY{i:02d}"), Snapshot(state=b"s0")
+        )
+        assert created
+        assert await backend.lease.acquire(game_id, holder, TTL)
+
+
+async def _commit_all(backend: Backend, games: list[GameId], save: bool) -> list[bool]:
+    return list(
+        await asyncio.gather(
+            *(
+                backend.snapshots.commit(
+                    game_id,
+                    "a",
+                    TTL,
+                    Snapshot(state=b"s1-" + game_id.encode(), last_id="0-0") if save else None,
+                    [Publication(f"pq:g:{game_id}", b"frame")],
+                    expected_last_id="0-0",
+                    published_id="5-0",
+                    commit_id=f"a:{game_id}:1",
+                )
+                for game_id in games
+            )
+        )
+    )
+
+
+async def test_commits_of_many_games_made_together_are_one_command(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    await _owned(backend, GAMES)
+    await _commit_all(backend, GAMES[:1], save=False)  # the script is loaded
+    before = await _calls(admin)
+    assert await _commit_all(backend, GAMES, save=False) == [True] * len(GAMES)
+    assert await _commit_all(backend, GAMES, save=True) == [True] * len(GAMES)
+    spent = _spent(before, await _calls(admin))
+    assert spent["evalsha"] == 2
+    # Each commit writes its game's fields with one HSET, whatever it records.
+    assert spent["hset"] == 2 * len(GAMES)
+    assert "hdel" not in spent
+    assert spent["publish"] == 2 * len(GAMES)
+    for game_id in GAMES:
+        snapshot = await backend.snapshots.load(game_id)
+        assert snapshot is not None
+        assert snapshot.state == b"s1-" + game_id.encode()
+        assert snapshot.commit_id == f"a:{game_id}:1"
+        assert snapshot.published_id is None  # a saved snapshot includes what it published
+
+
+async def test_a_lost_lease_refuses_only_its_own_games_commit_among_many(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    await _owned(backend, GAMES)
+    lost = GAMES[3]
+    await admin.set(f"pq:{{{lost}}}:lease", "b")  # another replica took this one over
+    before = await _calls(admin)
+    done = await _commit_all(backend, GAMES, save=True)
+    assert _spent(before, await _calls(admin))["evalsha"] == 1
+    assert done == [game_id != lost for game_id in GAMES]
+    kept = await backend.snapshots.load(lost)
+    assert kept is not None
+    assert kept.state == b"s0"  # the fenced commit wrote nothing
+    assert kept.commit_id is None
+    assert await admin.get(f"pq:{{{lost}}}:lease") == b"b"
+    renewed = await asyncio.gather(*(backend.lease.renew(g, "a", TTL) for g in GAMES))
+    assert renewed == [game_id != lost for game_id in GAMES]
+
+
+async def test_renewals_of_many_games_made_together_are_one_command(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    await _owned(backend, GAMES)
+    await backend.lease.renew(GAMES[0], "a", TTL)  # the script is loaded
+    before = await _calls(admin)
+    renewed = await asyncio.gather(*(backend.lease.renew(g, "a", TTL) for g in GAMES))
+    assert renewed == [True] * len(GAMES)
+    assert _spent(before, await _calls(admin))["evalsha"] == 1
+
+
+async def test_appends_of_many_games_made_together_are_one_command(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    await backend.inbox.append(GAMES[0], b"warm")  # the script is loaded
+    before = await _calls(admin)
+    ids = await asyncio.gather(*(backend.inbox.append(g, g.encode()) for g in GAMES))
+    assert _spent(before, await _calls(admin))["evalsha"] == 1
+    for game_id, entry_id in zip(GAMES, ids, strict=True):
+        entries = await backend.inbox.read(game_id, "0-0", 10, 0)
+        assert entries[-1] == (entry_id, game_id.encode())
+
+
+async def test_commands_for_many_games_go_on_after_redis_forgot_its_scripts(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    await _owned(backend, GAMES)
+    assert await _commit_all(backend, GAMES, save=False) == [True] * len(GAMES)
+    await admin.script_flush()
+    assert await _commit_all(backend, GAMES, save=True) == [True] * len(GAMES)
+    renewed = await asyncio.gather(*(backend.lease.renew(g, "a", TTL) for g in GAMES))
+    assert renewed == [True] * len(GAMES)
