@@ -4,6 +4,8 @@ Owns the exactly-once cycle: read a batch after the last applied id, apply it to
 machine, then ONE fenced commit per batch that renews the lease, publishes the batch's frames
 and records how far it published -- and, at most every ``snapshot_every`` seconds or at once
 on a timer, a phase change, the end of the game or a stop, saves the state as a snapshot.
+Idle owners renew their leases on a grid all games share, so a replica's renewals leave
+together.
 Invariant: the inbox is trimmed only up to the last SNAPSHOTTED entry, so every entry whose
 outcome (a receipt, say) has been published is either in the snapshot or still in the inbox; a
 new owner loads the snapshot and replays the entries after it (``apply`` is pure and entries
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import Counter
@@ -235,9 +238,13 @@ class GameRunner:
         backlog = False  # the last read came back full: more entries are waiting
         uncommitted = 0  # entries applied since the last commit
         while True:
+            if not dirty and time.monotonic() >= _renewal_due(renewed, renew_every):
+                if not await self._backend.lease.renew(self.game_id, self._replica, self._ttl):
+                    raise LeaseLostError("renew refused")
+                renewed = time.monotonic()
             deadline = game.next_deadline(state)
             now = self._clock()
-            wait = renewed + renew_every - time.monotonic()
+            wait = _renewal_due(renewed, renew_every) - time.monotonic()
             if deadline is not None:
                 wait = min(wait, max(deadline + self._grace, self._held(state)) - now)
             if dirty:
@@ -317,10 +324,6 @@ class GameRunner:
                 published_id = last_id
                 if save:
                     unsaved = force_save = False
-                renewed = time.monotonic()
-            elif not dirty and time.monotonic() - renewed >= renew_every:
-                if not await self._backend.lease.renew(self.game_id, self._replica, self._ttl):
-                    raise LeaseLostError("renew refused")
                 renewed = time.monotonic()
             if stopping:
                 return
@@ -413,6 +416,15 @@ class GameRunner:
             await self._on_started(self.game_id)
         if results is not None:
             self._on_results()
+
+
+def _renewal_due(renewed: float, every: float) -> float:
+    """When a lease renewed at ``renewed`` (monotonic) is renewed next: on a grid of half
+    ``every`` that every game of this process shares, more than half ``every`` and at most
+    ``every`` later. The games a replica owns with nothing to commit renew at the same
+    moments, so their renewals leave together as one command, not one per game."""
+    step = every / 2
+    return (math.floor(renewed / step) + 2) * step
 
 
 def _first_after(entries: list[tuple[str, Payload]], published_id: str) -> int:

@@ -7,14 +7,20 @@ together leave as one command, and each game is still fenced on its own.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from tests.unit.ws.harness import QUIZ
 
+from partyquiz_core import game
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import Backend, Publication, Snapshot
+from partyquiz_ws.engine import Engine, encode_snapshot
+from partyquiz_ws.metrics import WsMetrics
 from partyquiz_ws.redis_backend import redis_backend
+from partyquiz_ws.runner import GameRunner
 
 GAMES = [GameId(f"many{i:02d}") for i in range(20)]
 TTL = 30.0
@@ -145,3 +151,49 @@ async def test_commands_for_many_games_go_on_after_redis_forgot_its_scripts(
     assert await _commit_all(backend, GAMES, save=True) == [True] * len(GAMES)
     renewed = await asyncio.gather(*(backend.lease.renew(g, "a", TTL) for g in GAMES))
     assert renewed == [True] * len(GAMES)
+
+
+async def test_idle_games_of_one_replica_renew_their_leases_together(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    # Owners started at different moments, with nothing to commit: each renews every lease
+    # third, and they renew at the same moments, so the renewals are few commands.
+    ttl = 0.6
+    base, _ = encode_snapshot(game.new_game(GAMES[0], QUIZ), 0)
+    engine = Engine(lambda *_: "token")
+    metrics = WsMetrics()
+    runners: list[GameRunner] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def nothing(_: GameId) -> None:
+        return None
+
+    try:
+        for i, game_id in enumerate(GAMES):
+            await backend.snapshots.create(game_id, JoinCode(f"IDLE{i:02d}"), Snapshot(state=base))
+            runner = GameRunner(
+                game_id, backend, engine, "a", ttl, 0.05, metrics, nothing, lambda: None
+            )
+            runners.append(runner)
+            tasks.append(asyncio.create_task(runner.run()))
+            await asyncio.sleep(ttl / 3 / len(GAMES))  # spread over a lease third
+        for _ in range(1000):  # each owner loads its game
+            if all(r.owning for r in runners):
+                break
+            await asyncio.sleep(0.01)
+        assert all(r.owning for r in runners)
+        before = await _calls(admin)
+        started = time.monotonic()
+        await asyncio.sleep(5 * ttl / 3)
+        spent = _spent(before, await _calls(admin))
+        thirds = (time.monotonic() - started) / (ttl / 3)
+        # Every game renewed at least once per lease third ...
+        assert spent["pexpire"] >= len(GAMES) * (int(thirds) - 1)
+        # ... in two commands per lease third (games renewed on either half of the shared
+        # grid), not one per game.
+        assert spent["evalsha"] <= 3 * (thirds + 1)
+        assert all(r.owning for r in runners)
+    finally:
+        for runner in runners:
+            runner.stop()
+        await asyncio.gather(*tasks)
