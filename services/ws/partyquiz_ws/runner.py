@@ -2,8 +2,9 @@
 
 Owns the exactly-once cycle: read a batch after the last applied id, apply it to the pure state
 machine, then ONE fenced commit per batch that renews the lease, publishes the batch's frames
-and records how far it published -- and, at most every ``snapshot_every`` seconds or at once
-on a timer, a phase change, the end of the game or a stop, saves the state as a snapshot.
+and records how far it published -- and, ``snapshot_every`` seconds after the last save at
+the latest (a game that is not busy: with a commit it makes anyway from half that on) or at
+once on a timer, a phase change, the end of the game or a stop, saves the state as a snapshot.
 Idle owners renew their leases on a grid all games share, so a replica's renewals leave
 together.
 Invariant: the inbox is trimmed only up to the last SNAPSHOTTED entry, so every entry whose
@@ -312,7 +313,16 @@ class GameRunner:
             due_now = monotonic >= commit_due and not held
             commit_now = (stopping or due_now) if dirty else save
             if commit_now:
-                save = unsaved and (save or _must_save(committed, state))
+                # A game that is not busy saves with a commit it makes anyway once its
+                # snapshot is due within half an interval, rather than in a commit of its own
+                # when it falls due: a replica owning many games each answered a couple of
+                # times a second made a second commit per answer, to save. A busy game
+                # (many commits a second) still saves once per interval.
+                early = (
+                    monotonic - last_commit >= BUSY_SECONDS
+                    and monotonic >= save_due - self._snapshot_every / 2
+                )
+                save = unsaved and (save or early or _must_save(committed, state))
                 started = time.perf_counter()
                 await self._commit(committed, state, last_id, out, now, save=save)
                 if save and self._snapshot_every > 0:

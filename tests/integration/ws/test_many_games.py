@@ -15,9 +15,9 @@ import redis.asyncio as aioredis
 from tests.unit.ws.harness import QUIZ
 
 from partyquiz_core import game
-from partyquiz_core.ids import GameId, JoinCode
+from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
 from partyquiz_ws.backends import Backend, Publication, Snapshot
-from partyquiz_ws.engine import Engine, encode_snapshot
+from partyquiz_ws.engine import KIND_COMMAND, Engine, Envelope, encode_snapshot
 from partyquiz_ws.metrics import WsMetrics
 from partyquiz_ws.redis_backend import redis_backend
 from partyquiz_ws.runner import GameRunner
@@ -197,3 +197,60 @@ async def test_idle_games_of_one_replica_renew_their_leases_together(
         for runner in runners:
             runner.stop()
         await asyncio.gather(*tasks)
+
+
+async def test_a_quiet_game_saves_with_a_commit_it_makes_anyway_once_the_save_is_near(
+    backend: Backend,
+) -> None:
+    # A game answered now and then saves its snapshot with the commit of an answer once the
+    # save is due within half an interval, not in a commit of its own when it falls due.
+    game_id, every = GAMES[0], 2.0
+    base, _ = encode_snapshot(game.new_game(game_id, QUIZ), 0)
+    await backend.snapshots.create(game_id, JoinCode("QUIET1"), Snapshot(state=base))
+
+    async def nothing(_: GameId) -> None:
+        return None
+
+    runner = GameRunner(
+        game_id,
+        backend,
+        Engine(lambda *_: "token"),
+        "a",
+        3.0,
+        0.05,
+        WsMetrics(),
+        nothing,
+        lambda: None,
+        snapshot_every=every,
+    )
+    task = asyncio.create_task(runner.run())
+
+    async def join(i: int) -> str:
+        command = game.Join(
+            player_id=PlayerId(f"p{i}"), device_id=DeviceId(f"d{i}"), nickname=f"P{i}"
+        )
+        entry_id = await backend.inbox.append(
+            game_id, Envelope(KIND_COMMAND, command, time.time(), "elsewhere", i)
+        )
+        for _ in range(1000):  # until its commit is in
+            snapshot = await backend.snapshots.load(game_id)
+            assert snapshot is not None
+            if entry_id in (snapshot.published_id, snapshot.last_id):
+                return entry_id
+            await asyncio.sleep(0.01)
+        raise AssertionError("the join was not committed")
+
+    try:
+        first = await join(1)
+        saved = await backend.snapshots.load(game_id)
+        assert saved is not None
+        assert saved.last_id == first  # the first change saves at once
+        await asyncio.sleep(0.6 * every)  # the next save is due within half an interval
+        second = await join(2)
+        saved = await backend.snapshots.load(game_id)
+        assert saved is not None
+        assert saved.last_id == second
+        assert saved.published_id is None
+    finally:
+        runner.stop()
+        await task
