@@ -49,6 +49,8 @@ from partyquiz_ws.backends import (
 log = logging.getLogger(__name__)
 
 KEY_TTL_SECONDS = 24 * 3600
+# A save pushes the expiry of its game's keys back only when it has come this much closer.
+TTL_SLACK_SECONDS = 3600
 # Commands in flight at once: pipelines (each on a pooled connection) and commands per pipeline.
 MAX_PIPELINES = 2
 MAX_PIPELINE_COMMANDS = 512
@@ -207,7 +209,9 @@ return 1
 #       state, last_id, published id, has_results, results, game_id, key_ttl,
 #       expected last_id ('' = any), n log entries, commit id ('' = none), then n (field,
 #       entry) pairs, then channel/payload pairs to publish
-_COMMIT = """
+_COMMIT = (
+    f"local TTL_SLACK = {TTL_SLACK_SECONDS}\n"
+    + """
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 0 end
 if ARGV[11] ~= '' and redis.call('HGET', KEYS[2], 'last_id') ~= ARGV[11] then return 0 end
@@ -231,10 +235,16 @@ if ARGV[3] == '1' then
     i = i + 2
   end
   redis.call('HSET', KEYS[2], unpack(fields))
-  redis.call('EXPIRE', KEYS[2], ARGV[10])
-  if ARGV[5] ~= '0-0' then
+  if ARGV[5] == '0-0' then
+    redis.call('EXPIRE', KEYS[2], ARGV[10])
+  else
     redis.call('XTRIM', KEYS[3], 'MINID', ARGV[5])
-    redis.call('EXPIRE', KEYS[3], ARGV[10])
+    -- The game's keys live ARGV[10] s past its last save, give or take TTL_SLACK s: their
+    -- expiry is pushed back when the inbox's has come within that of it, not at every save.
+    if redis.call('TTL', KEYS[3]) < tonumber(ARGV[10]) - TTL_SLACK then
+      redis.call('EXPIRE', KEYS[2], ARGV[10])
+      redis.call('EXPIRE', KEYS[3], ARGV[10])
+    end
   end
 else
   if ARGV[6] ~= '' then field('published_id', ARGV[6]) end
@@ -251,6 +261,7 @@ while i < #ARGV do
 end
 return 1
 """
+)
 
 
 def _bytes(value: object) -> bytes:

@@ -19,7 +19,7 @@ from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
 from partyquiz_ws.backends import Backend, Publication, Snapshot
 from partyquiz_ws.engine import KIND_COMMAND, Engine, Envelope, encode_snapshot
 from partyquiz_ws.metrics import WsMetrics
-from partyquiz_ws.redis_backend import redis_backend
+from partyquiz_ws.redis_backend import KEY_TTL_SECONDS, TTL_SLACK_SECONDS, redis_backend
 from partyquiz_ws.runner import GameRunner
 
 GAMES = [GameId(f"many{i:02d}") for i in range(20)]
@@ -254,3 +254,31 @@ async def test_a_quiet_game_saves_with_a_commit_it_makes_anyway_once_the_save_is
     finally:
         runner.stop()
         await task
+
+
+async def test_saves_push_the_expiry_of_their_games_keys_back_only_when_it_came_closer(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    game_id = GAMES[0]
+    await _owned(backend, [game_id])
+    snap, inbox = f"pq:{{{game_id}}}:snap", f"pq:{{{game_id}}}:inbox"
+    ids = [await backend.inbox.append(game_id, b"c%d" % i) for i in range(3)]
+
+    async def save(last_id: str, expected: str) -> None:
+        snapshot = Snapshot(state=last_id.encode(), last_id=last_id)
+        assert await backend.snapshots.commit(
+            game_id, "a", TTL, snapshot, [], expected_last_id=expected
+        )
+
+    before = await _calls(admin)
+    await save(ids[0], "0-0")  # the inbox had no expiry yet
+    assert 0 < await admin.ttl(inbox) <= KEY_TTL_SECONDS
+    await save(ids[1], ids[0])
+    assert _spent(before, await _calls(admin))["expire"] == 2  # the first save's only
+    # Once the expiry has come within the slack, the next save pushes it back.
+    await admin.expire(snap, KEY_TTL_SECONDS - TTL_SLACK_SECONDS - 5)
+    await admin.expire(inbox, KEY_TTL_SECONDS - TTL_SLACK_SECONDS - 5)
+    await save(ids[2], ids[1])
+    assert await admin.ttl(snap) > KEY_TTL_SECONDS - TTL_SLACK_SECONDS
+    assert await admin.ttl(inbox) > KEY_TTL_SECONDS - TTL_SLACK_SECONDS
+    assert [e[0] for e in await backend.inbox.read(game_id, "0-0", 10, 0)] == ids[2:]
