@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 from tests.unit.ws.harness import QUIZ
 
@@ -19,25 +17,11 @@ from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
 from partyquiz_ws.backends import Backend, Publication, Snapshot
 from partyquiz_ws.engine import KIND_COMMAND, Engine, Envelope, encode_snapshot
 from partyquiz_ws.metrics import WsMetrics
-from partyquiz_ws.redis_backend import KEY_TTL_SECONDS, TTL_SLACK_SECONDS, redis_backend
+from partyquiz_ws.redis_backend import KEY_TTL_SECONDS, TTL_SLACK_SECONDS
 from partyquiz_ws.runner import GameRunner
 
 GAMES = [GameId(f"many{i:02d}") for i in range(20)]
 TTL = 30.0
-
-
-@pytest.fixture
-async def admin(fresh_redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(fresh_redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def backend(fresh_redis_url: str) -> AsyncIterator[Backend]:
-    started = redis_backend(fresh_redis_url)
-    yield started
-    await started.close()
 
 
 async def _calls(admin: aioredis.Redis) -> dict[str, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,20 +12,6 @@ from partyquiz_ws.backends import Backend
 from partyquiz_ws.redis_backend import redis_backend
 
 GAME = GameId("pipes")
-
-
-@pytest.fixture
-async def admin(fresh_redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(fresh_redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def backend(fresh_redis_url: str) -> AsyncIterator[Backend]:
-    started = redis_backend(fresh_redis_url)
-    yield started
-    await started.close()
 
 
 async def test_appends_go_on_after_redis_closed_every_connection(
