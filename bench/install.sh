@@ -46,12 +46,15 @@ fi
 ln -sfn "pysocketio-$py_hash" "$dest/pysocketio"
 
 centrifugo="$dest/centrifugo-$CENTRIFUGO_VERSION/bin/centrifugo"
-if [ ! -x "$centrifugo" ]; then
+# Built with its release's version stamped in (as its own releases do), so the report names it;
+# a binary that does not report the pinned version (built without the stamp) is built again.
+if [ ! -x "$centrifugo" ] || ! "$centrifugo" version 2>/dev/null | grep -qF "v${CENTRIFUGO_VERSION#v} "; then
     go=$(command -v go || echo /usr/local/go/bin/go)
     if [ -x "$go" ]; then
         echo "==> building Centrifugo $CENTRIFUGO_VERSION from Go modules (a few minutes cold)" >&2
         if ! GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="$dest/centrifugo-$CENTRIFUGO_VERSION/bin" \
-                "$go" install -trimpath -ldflags "-s -w" \
+                "$go" install -trimpath \
+                -ldflags "-s -w -X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}" \
                 "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION" >&2; then
             echo "==> Centrifugo could not be built; its figures will be missing" >&2
         fi
