@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -507,14 +507,14 @@ class ForMany:
         return keys, counts + args
 
     def _answered(self, runs: list[_Run], sent: asyncio.Future[Any]) -> None:
-        if not sent.cancelled() and isinstance(sent.exception(), NoScriptError):
+        failure = _failure(sent)
+        if isinstance(failure, NoScriptError):
             # Redis lost its scripts (it restarted): load the script and run them again.
             task = asyncio.get_running_loop().create_task(self._again(runs))
             self._pipeliner.keep(task)
             return
-        if sent.cancelled() or sent.exception() is not None:
-            failure = sent.exception() if not sent.cancelled() else ConnectionError("closed")
-            _fail(runs, cast(BaseException, failure))
+        if failure is not None:
+            _fail((future for _, _, future in runs), failure)
             return
         _settle(runs, sent.result())
 
@@ -523,7 +523,7 @@ class ForMany:
         try:
             replies = await self._pipeliner.evalsha(self._sha, keys, args)
         except Exception as exc:
-            _fail(runs, exc)
+            _fail((future for _, _, future in runs), exc)
             return
         _settle(runs, replies)
 
@@ -534,8 +534,14 @@ def _settle(runs: list[_Run], replies: Sequence[Any]) -> None:
             future.set_result(reply)
 
 
-def _fail(runs: list[_Run], failure: BaseException) -> None:
-    for _, _, future in runs:
+def _failure(sent: asyncio.Future[Any]) -> BaseException | None:
+    """Why a pipeline's command failed (cancelled: its connection closed); None if it did not."""
+    return ConnectionError("closed") if sent.cancelled() else sent.exception()
+
+
+def _fail(futures: Iterable[asyncio.Future[Any]], failure: BaseException) -> None:
+    """Fail those of ``futures`` still waiting (appends, a script's runs) with ``failure``."""
+    for future in futures:
         if not future.done():
             future.set_exception(failure)
 
@@ -594,13 +600,6 @@ def _entries(reply: Any) -> dict[str, list[tuple[str, bytes]]]:
             if payload is not None:
                 found.append((_str(entry_id), _bytes(payload)))
     return out
-
-
-def _refuse(waiting: list[tuple[bytes, asyncio.Future[str]]], failure: BaseException) -> None:
-    """Fail the appends still waiting for their entry ids."""
-    for _, future in waiting:
-        if not future.done():
-            future.set_exception(failure)
 
 
 class RedisInbox:
@@ -673,9 +672,9 @@ class RedisInbox:
     def _appended(
         waiting: list[tuple[bytes, asyncio.Future[str]]], sent: asyncio.Future[Any]
     ) -> None:
-        if sent.cancelled() or sent.exception() is not None:
-            failure = sent.exception() if not sent.cancelled() else ConnectionError("closed")
-            _refuse(waiting, cast(BaseException, failure))
+        failure = _failure(sent)
+        if failure is not None:
+            _fail((future for _, future in waiting), failure)
             return
         for (_, future), entry_id in zip(waiting, sent.result(), strict=True):
             if not future.done():
@@ -764,8 +763,9 @@ class RedisInbox:
             self._gathering.cancel()
             self._gathering = None
             appends, self._appends = self._appends, {}
+            closed = ConnectionError("the Redis backend closed")
             for waiting in appends.values():
-                _refuse(waiting, ConnectionError("the Redis backend closed"))
+                _fail((future for _, future in waiting), closed)
         for task in [self._task, *self._waking]:
             if task is not None:
                 task.cancel()
