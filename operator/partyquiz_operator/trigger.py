@@ -173,12 +173,15 @@ class OwnerTrigger:
 
     def forget(self, key: InstanceKey) -> None:
         """Drop a deleted instance: no retry is pending for it any more."""
+        self._cancel_retry(key)
+
+    def _cancel_retry(self, key: InstanceKey) -> None:
         later = self._later.pop(key, None)
         if later is not None:
             later.cancel()
 
     def _retry(self, key: InstanceKey, delay: float) -> None:
-        self.forget(key)
+        self._cancel_retry(key)
         loop = asyncio.get_running_loop()
         self._later[key] = loop.call_later(delay, self._retry_now, key)
 
