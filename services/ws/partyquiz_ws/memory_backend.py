@@ -22,8 +22,8 @@ import orjson
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import (
     START_ID,
+    Admission,
     Backend,
-    JoinTally,
     Payload,
     Publication,
     Snapshot,
@@ -162,7 +162,8 @@ class MemoryLimits:
 
     MAX_KEYS = 100_000
 
-    def __init__(self) -> None:
+    def __init__(self, codes: dict[JoinCode, GameId]) -> None:
+        self._codes = codes  # the snapshot store's code directory
         self._counts: dict[tuple[str, int], int] = {}
         self._bans: dict[GameId, set[str]] = defaultdict(set)
         self._player_keys: dict[tuple[GameId, str], tuple[str, ...]] = {}
@@ -179,28 +180,35 @@ class MemoryLimits:
             self._counts[(key, start)] = count
         return count
 
-    async def wrong_codes(self, address: str, window: float, now: float) -> int:
-        return self._hit("wrong:" + address, window, now, add=0)
-
-    async def count_wrong_code(self, address: str, window: float, now: float) -> None:
-        self._hit("wrong:" + address, window, now)
-
-    async def count_join(
+    async def admit_join(
         self,
-        game_id: GameId,
-        player_id: str,
+        join_code: JoinCode | None,
         address: str,
-        ban_keys: Sequence[str],
-        window: float,
+        player_id: str,
+        ban_keys: Sequence[str] | None,
+        wrong_code_limit: int,
+        wrong_code_window: float,
+        join_window: float,
         now: float,
-    ) -> JoinTally:
+    ) -> Admission:
+        wrong = self._hit("wrong:" + address, wrong_code_window, now, add=0)
+        if wrong >= wrong_code_limit:
+            return Admission(wrong, None)
+        game_id = None if join_code is None else self._codes.get(join_code)
+        if game_id is None:
+            self._hit("wrong:" + address, wrong_code_window, now)
+            return Admission(wrong, None)
+        if ban_keys is None:
+            return Admission(wrong, game_id)
         if len(self._player_keys) >= self.MAX_KEYS:
             self._player_keys.clear()  # bounded; a kick after that bans only what it sees
         self._player_keys[(game_id, player_id)] = tuple(ban_keys)
         bans = self._bans.get(game_id, ())
-        return JoinTally(
-            self._hit("join-address:" + address, window, now),
-            self._hit("join-game:" + game_id, window, now),
+        return Admission(
+            wrong,
+            game_id,
+            self._hit("join-address:" + address, join_window, now),
+            self._hit("join-game:" + game_id, join_window, now),
             any(key in bans for key in ban_keys),
         )
 
@@ -235,7 +243,7 @@ class MemorySnapshots:
     ) -> None:
         self._inbox, self._lease, self._bus, self._outbox = inbox, lease, bus, outbox
         self._snapshots: dict[GameId, Snapshot] = {}
-        self._codes: dict[JoinCode, GameId] = {}
+        self.codes: dict[JoinCode, GameId] = {}
 
     async def load(self, game_id: GameId) -> Snapshot | None:
         return self._snapshots.get(game_id)
@@ -254,11 +262,11 @@ class MemorySnapshots:
         if game_id in self._snapshots:
             return False
         self._snapshots[game_id] = snapshot
-        self._codes[join_code] = game_id
+        self.codes[join_code] = game_id
         return True
 
     async def find_game(self, join_code: JoinCode) -> GameId | None:
-        return self._codes.get(join_code)
+        return self.codes.get(join_code)
 
     async def commit(
         self,
@@ -306,6 +314,7 @@ class MemorySnapshots:
 def memory_backend() -> Backend:
     """Build the embedded backend (one replica, state in this process)."""
     inbox, lease, bus, outbox = MemoryInbox(), MemoryLease(), MemoryBus(), MemoryOutbox()
+    snapshots = MemorySnapshots(inbox, lease, bus, outbox)
 
     async def ping() -> bool:
         return True
@@ -316,10 +325,10 @@ def memory_backend() -> Backend:
     return Backend(
         inbox=inbox,
         lease=lease,
-        snapshots=MemorySnapshots(inbox, lease, bus, outbox),
+        snapshots=snapshots,
         bus=bus,
         outbox=outbox,
-        limits=MemoryLimits(),
+        limits=MemoryLimits(snapshots.codes),
         replicated=False,
         ping=ping,
         close=close,

@@ -37,8 +37,8 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import (
     START_ID,
+    Admission,
     Backend,
-    JoinTally,
     Payload,
     Publication,
     Snapshot,
@@ -120,6 +120,45 @@ if #keys > 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
 return #keys
+"""
+
+
+# One join attempt, as the separate commands of earlier versions did it, on the same keys:
+# the address's wrong codes (nothing more at the limit), the code's game (none: a wrong code
+# counted), then the address's and the game's joins counted, the bans checked and the
+# attempt's keys kept as its player's. The game's keys are known only from the code, so the
+# script names them itself (as ``_window_key``, ``_bans_key`` and ``_player_keys_key`` do),
+# which one Redis allows (the open-connection script does so too); tests pin the names.
+# KEYS: wrong codes, the address's joins[, the code]; ARGV: wrong-code limit, wrong-code
+# expiry ms, join expiry ms, join window number, key ttl, player id, '1' to count the join,
+# then the ban keys. Returns {wrong codes[, game[, address joins, game joins, banned]]}.
+_ADMIT_JOIN = """
+local wrong = tonumber(redis.call('GET', KEYS[1]) or 0)
+if wrong >= tonumber(ARGV[1]) then return {wrong} end
+local game = KEYS[3] and redis.call('GET', KEYS[3])
+if not game then
+  redis.call('INCR', KEYS[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {wrong}
+end
+if ARGV[7] ~= '1' then return {wrong, game} end
+local address_joins = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local by_game = 'pq:limit:join-game:' .. game .. ':' .. ARGV[4]
+local game_joins = redis.call('INCR', by_game)
+redis.call('PEXPIRE', by_game, ARGV[3])
+local keys = {}
+for i = 8, #ARGV do keys[#keys + 1] = ARGV[i] end
+local banned = 0
+if #keys > 0 then
+  for _, hit in ipairs(redis.call('SMISMEMBER', 'pq:{' .. game .. '}:bans', unpack(keys))) do
+    if hit == 1 then banned = 1 end
+  end
+end
+local kept = 'pq:{' .. game .. '}:player-keys'
+redis.call('HSET', kept, ARGV[6], table.concat(keys, ' '))
+redis.call('EXPIRE', kept, ARGV[5])
+return {wrong, game, address_joins, game_joins, banned}
 """
 
 
@@ -963,43 +1002,44 @@ class RedisLimits:
         self._open = pipeliner.script(_OPEN_CONNECTION)
         self._ban = pipeliner.script(_BAN)
         self._close = pipeliner.script(_CLOSE_CONNECTION)
+        # Join attempts made until the next pipeline leaves are one command (``ForMany``).
+        self._admit = ForMany(pipeliner, _ADMIT_JOIN)
 
-    async def wrong_codes(self, address: str, window: float, now: float) -> int:
-        key = _window_key("wrong", address, window, now)
-        value = await self._redis.call(lambda pipe: pipe.get(key))
-        return 0 if value is None else int(value)
-
-    async def count_wrong_code(self, address: str, window: float, now: float) -> None:
-        key = _window_key("wrong", address, window, now)
-        await asyncio.gather(
-            self._redis.call(lambda pipe: pipe.incr(key)),
-            self._redis.call(lambda pipe: pipe.pexpire(key, _ms(window + 1))),
-        )
-
-    async def count_join(
+    async def admit_join(
         self,
-        game_id: GameId,
-        player_id: str,
+        join_code: JoinCode | None,
         address: str,
-        ban_keys: Sequence[str],
-        window: float,
+        player_id: str,
+        ban_keys: Sequence[str] | None,
+        wrong_code_limit: int,
+        wrong_code_window: float,
+        join_window: float,
         now: float,
-    ) -> JoinTally:
-        by_address = _window_key("join-address", address, window, now)
-        by_game = _window_key("join-game", game_id, window, now)
-        bans, kept = _bans_key(game_id), _player_keys_key(game_id)
-        keys, joined = list(ban_keys), " ".join(ban_keys)
-        call = self._redis.call
-        address_joins, _, game_joins, _, banned, _, _ = await asyncio.gather(
-            call(lambda pipe: pipe.incr(by_address)),
-            call(lambda pipe: pipe.pexpire(by_address, _ms(window + 1))),
-            call(lambda pipe: pipe.incr(by_game)),
-            call(lambda pipe: pipe.pexpire(by_game, _ms(window + 1))),
-            call(lambda pipe: pipe.smismember(bans, keys)),
-            call(lambda pipe: pipe.hset(kept, player_id, joined)),
-            call(lambda pipe: pipe.expire(kept, KEY_TTL_SECONDS)),
-        )
-        return JoinTally(int(address_joins), int(game_joins), any(banned))
+    ) -> Admission:
+        keys = [
+            _window_key("wrong", address, wrong_code_window, now),
+            _window_key("join-address", address, join_window, now),
+        ]
+        if join_code is not None:
+            keys.append(_code_key(join_code))
+        args: list[Any] = [
+            wrong_code_limit,
+            _ms(wrong_code_window + 1),
+            _ms(join_window + 1),
+            int(now // join_window),
+            KEY_TTL_SECONDS,
+            player_id,
+            "0" if ban_keys is None else "1",
+            *(ban_keys or ()),
+        ]
+        reply = await self._admit.run(keys, args)
+        wrong = int(reply[0])
+        if len(reply) < 2:
+            return Admission(wrong, None)
+        game_id = GameId(_str(reply[1]))
+        if len(reply) < 5:
+            return Admission(wrong, game_id)
+        return Admission(wrong, game_id, int(reply[2]), int(reply[3]), bool(reply[4]))
 
     async def ban(self, game_id: GameId, player_id: str, keys: Sequence[str]) -> None:
         await self._redis.evalsha(

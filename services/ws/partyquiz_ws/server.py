@@ -38,7 +38,7 @@ from partyquiz_core.errors import (
     PartyQuizError,
     ValidationError,
 )
-from partyquiz_core.ids import DeviceId, GameId, PlayerId
+from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
 from partyquiz_core.nicknames import NicknameFilter, nickname_keys, normalize_nickname
 from partyquiz_core.protocol import (
     HOST_MESSAGE_TYPES,
@@ -51,7 +51,14 @@ from partyquiz_core.protocol import (
     ResumeMsg,
     parse_client_message,
 )
-from partyquiz_ws.backends import Backend, Batch, Snapshot, game_channel, replica_channel
+from partyquiz_ws.backends import (
+    Admission,
+    Backend,
+    Batch,
+    Snapshot,
+    game_channel,
+    replica_channel,
+)
 from partyquiz_ws.collector import CollectorPolicy
 from partyquiz_ws.engine import (
     KIND_COMMAND,
@@ -657,27 +664,6 @@ class GameService:
             await self.backend.bus.subscribe(game_channel(game_id))
         self._ensure_runner(game_id)
 
-    async def _check_wrong_codes(self, client: Client) -> None:
-        settings = self.settings
-        try:
-            wrong = await self.backend.limits.wrong_codes(
-                client.address, settings.wrong_code_window_seconds, self.clock()
-            )
-        except Exception as exc:
-            log.warning("wrong-code limit not checked: %s", type(exc).__name__)
-            return
-        if wrong >= settings.wrong_code_limit:
-            self.metrics.limited("wrong_codes")
-            raise ForbiddenError(
-                "too many wrong join codes; wait a minute", code="too_many_attempts"
-            )
-
-    async def _count_wrong_code(self, client: Client) -> None:
-        with contextlib.suppress(Exception):
-            await self.backend.limits.count_wrong_code(
-                client.address, self.settings.wrong_code_window_seconds, self.clock()
-            )
-
     def _ban_keys(self, client: Client, nickname: str) -> list[str]:
         """What a kick bans and a join is checked against: the device id, both folded forms
         of the nickname and (unless turned off) a keyed hash of the address, never the
@@ -692,31 +678,48 @@ class GameService:
         return keys
 
     async def _admit_join(
-        self, client: Client, game_id: GameId, player_id: PlayerId, nickname: str
-    ) -> None:
+        self,
+        client: Client,
+        code: JoinCode | None,
+        player_id: PlayerId,
+        nickname: str | None,
+    ) -> Admission:
+        """Look the code up and count the attempt against the limits, in one step; a
+        ``nickname`` of None (refused) does not count as a join."""
         settings = self.settings
         try:
-            tally = await self.backend.limits.count_join(
-                game_id,
-                player_id,
+            admission = await self.backend.limits.admit_join(
+                code,
                 client.address,
-                self._ban_keys(client, nickname),
+                player_id,
+                None if nickname is None else self._ban_keys(client, nickname),
+                settings.wrong_code_limit,
+                settings.wrong_code_window_seconds,
                 settings.join_rate_window_seconds,
                 self.clock(),
             )
         except Exception as exc:
-            log.warning("join limits not checked: %s", type(exc).__name__)
-            return
-        if tally.banned:
+            log.warning("join not looked up: %s", type(exc).__name__)
+            raise _unavailable() from exc
+        if admission.wrong_codes >= settings.wrong_code_limit:
+            self.metrics.limited("wrong_codes")
+            raise ForbiddenError(
+                "too many wrong join codes; wait a minute", code="too_many_attempts"
+            )
+        return admission
+
+    def _check_join_limits(self, admission: Admission) -> None:
+        settings = self.settings
+        if admission.banned:
             self.metrics.limited("banned")
             raise ForbiddenError("you were removed from this game", code="banned")
-        if tally.address_joins > settings.join_rate_per_address:
+        if admission.address_joins > settings.join_rate_per_address:
             self.metrics.limited("joins_per_address")
             raise ForbiddenError(
                 "too many joins from this address; try again in a few seconds",
                 code="too_many_joins",
             )
-        if tally.game_joins > settings.join_rate_per_game:
+        if admission.game_joins > settings.join_rate_per_game:
             self.metrics.limited("joins_per_game")
             raise ForbiddenError(
                 "too many players are joining this game; try again in a few seconds",
@@ -740,26 +743,39 @@ class GameService:
             log.warning("a kick's ban was not recorded: %s", type(exc).__name__)
 
     async def _join(self, client: Client, message: JoinMsg) -> None:
-        await self._check_wrong_codes(client)
+        # What needs no Redis is decided first; the refusals keep their order: too many
+        # wrong codes, a code that is not one, no game with it, the nickname, the limits.
+        bad_code: ValidationError | None = None
+        code: JoinCode | None = None
         try:
             code = normalize_join_code(message.code)
-            game_id = await self.backend.snapshots.find_game(code)
-        except ValidationError:
-            await self._count_wrong_code(client)
-            raise
+        except ValidationError as exc:
+            bad_code = exc
+        refused: ValidationError | None = None
+        nickname: str | None = None
+        try:
+            nickname = normalize_nickname(message.nickname)
+            if self.nickname_filter.refuses(nickname):
+                raise ValidationError(
+                    "this nickname is not allowed here; choose another one",
+                    code="nickname_refused",
+                )
+        except ValidationError as exc:
+            refused, nickname = exc, None
+        client.device_id = DeviceId(message.device_id)
+        player_id = PlayerId(uuid.uuid4().hex)
+        admission = await self._admit_join(client, code, player_id, nickname)
+        if bad_code is not None:
+            raise bad_code
+        game_id = admission.game_id
         if game_id is None:
-            await self._count_wrong_code(client)
             raise NotFoundError(
                 "no open game with this code (is the host screen open?)", code="unknown_code"
             )
-        nickname = normalize_nickname(message.nickname)
-        if self.nickname_filter.refuses(nickname):
-            raise ValidationError(
-                "this nickname is not allowed here; choose another one", code="nickname_refused"
-            )
-        client.device_id = DeviceId(message.device_id)
-        player_id = PlayerId(uuid.uuid4().hex)
-        await self._admit_join(client, game_id, player_id, nickname)
+        if nickname is None:
+            assert refused is not None
+            raise refused
+        self._check_join_limits(admission)
         client.player_id = player_id
         client.pending = True
         await self._enter(client, game_id)
