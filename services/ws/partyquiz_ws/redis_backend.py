@@ -999,10 +999,13 @@ class RedisOutbox:
 class RedisLimits:
     def __init__(self, pipeliner: Pipeliner) -> None:
         self._redis = pipeliner
-        self._open = pipeliner.script(_OPEN_CONNECTION)
         self._ban = pipeliner.script(_BAN)
-        self._close = pipeliner.script(_CLOSE_CONNECTION)
-        # Join attempts made until the next pipeline leaves are one command (``ForMany``).
+        # The connections opened and closed, and the joins attempted, until the next pipeline
+        # leaves are one command each (``ForMany``): a ramp opens a connection and makes a
+        # join attempt per player, and each command costs a replica more than its script
+        # costs Redis.
+        self._open = ForMany(pipeliner, _OPEN_CONNECTION)
+        self._close = ForMany(pipeliner, _CLOSE_CONNECTION)
         self._admit = ForMany(pipeliner, _ADMIT_JOIN)
 
     async def admit_join(
@@ -1049,15 +1052,14 @@ class RedisLimits:
         )
 
     async def open_connection(self, address: str, replica: str, limit: int) -> bool:
-        opened = await self._redis.evalsha(
-            self._open,
+        opened = await self._open.run(
             [_connections_key(address)],
             [replica, limit, KEY_TTL_SECONDS, _replica_key("")],
         )
         return bool(opened)
 
     async def close_connection(self, address: str, replica: str) -> None:
-        await self._redis.evalsha(self._close, [_connections_key(address)], [replica])
+        await self._close.run([_connections_key(address)], [replica])
 
     async def heartbeat(self, replica: str, ttl: float, now: float) -> None:
         key = _replica_key(replica)

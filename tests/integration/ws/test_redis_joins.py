@@ -201,6 +201,24 @@ async def test_a_kick_on_one_replica_bans_the_players_keys_from_joins_on_the_oth
         await second.close()
 
 
+async def test_connections_opened_together_are_one_command_and_keep_their_limit(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    limits = backend.limits
+    await limits.heartbeat("replica-a", 60.0, time.time())
+    assert await limits.open_connection("192.0.2.9", "replica-a", 5)  # Redis learns the script
+    before = await _calls(admin)
+    opened = await asyncio.gather(
+        *(limits.open_connection("198.51.100.1", "replica-a", 3) for _ in range(5))
+    )
+    assert _delta(before, await _calls(admin))["evalsha"] == 1
+    assert sorted(opened) == [False, False, True, True, True]
+    before = await _calls(admin)
+    await asyncio.gather(*(limits.close_connection("198.51.100.1", "replica-a") for _ in range(3)))
+    assert _delta(before, await _calls(admin))["evalsha"] == 1
+    assert await admin.hgetall("pq:conns:198.51.100.1") == {}
+
+
 async def test_a_join_redis_does_not_answer_is_refused_as_unavailable(
     fresh_redis_url: str, admin: aioredis.Redis
 ) -> None:
