@@ -74,7 +74,7 @@ from partyquiz_ws.metrics import WsMetrics
 from partyquiz_ws.results import ResultsCourier
 from partyquiz_ws.runner import GameRunner
 from partyquiz_ws.settings import WsSettings
-from partyquiz_ws.tokens import issue_resume_token, verify_host_token, verify_resume_token
+from partyquiz_ws.tokens import ResumeSigner, verify_host_token, verify_resume_token
 from partyquiz_ws.webclient import WebClient
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,7 @@ class GameService:
         self.clock = clock
         self.hub = Hub(metrics, personal_frames, self._kicked, settings.replica_id)
         self.secret = settings.jwt_secret.get_secret_value()
+        self._resume_signer = ResumeSigner(self.secret)
         # Bans keep a keyed hash of an address, so Redis never holds players' addresses.
         self._address_salt = hmac.new(
             self.secret.encode(), b"partyquiz-ws:address", "sha256"
@@ -315,7 +316,7 @@ class GameService:
     def _sign_resume(
         self, player_id: PlayerId, game_id: GameId, device_id: DeviceId, now: float, replica: str
     ) -> str:
-        return issue_resume_token(self.secret, player_id, game_id, device_id, now, replica)
+        return self._resume_signer.sign(player_id, game_id, device_id, now, replica)
 
     # ---------------------------------------------------------------------- HTTP
 

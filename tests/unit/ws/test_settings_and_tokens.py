@@ -18,6 +18,7 @@ from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_ws.server import address_of
 from partyquiz_ws.settings import WsSettings, describe_settings_error
 from partyquiz_ws.tokens import (
+    ResumeSigner,
     issue_resume_token,
     issue_service_token,
     verify_host_token,
@@ -104,6 +105,33 @@ def test_resume_token_round_trips_and_expires() -> None:
     with pytest.raises(ForbiddenError) as expired:
         verify_resume_token(SECRET, old)
     assert expired.value.code == "token_expired"
+
+
+@pytest.mark.parametrize(
+    ("device", "replica"),
+    [("d1", ""), ("téléphone-📱", "replica-b"), ('a "quoted" \\ device\n', "r")],
+)
+def test_resume_tokens_are_what_pyjwt_signs_byte_for_byte(device: str, replica: str) -> None:
+    # Replicas of earlier versions sign with PyJWT: every replica must read the other's.
+    now = time.time()
+    signer = ResumeSigner(SECRET)
+    token = signer.sign(PlayerId("p1"), GameId("g1"), DeviceId(device), now, replica)
+    claims: dict[str, object] = {
+        "iss": "partyquiz",
+        "aud": "partyquiz-ws:player",
+        "sub": "p1",
+        "game_id": "g1",
+        "device_id": device,
+        "iat": int(now),
+        "exp": int(now) + 12 * 3600,
+    }
+    if replica:
+        claims["rep"] = replica
+    assert token == jwt.encode(claims, SECRET, algorithm="HS256")
+    read = verify_resume_token(SECRET, token)
+    assert (read.player_id, read.device_id, read.replica) == ("p1", device, replica or None)
+    # The prepared key is not used up by a token: the next one is signed the same way.
+    assert signer.sign(PlayerId("p1"), GameId("g1"), DeviceId(device), now, replica) == token
 
 
 def test_service_token_has_the_agreed_claims() -> None:
