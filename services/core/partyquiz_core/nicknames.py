@@ -57,6 +57,10 @@ def _refuse(message: str) -> ValidationError:
     return ValidationError(message, code="invalid_nickname")
 
 
+# A join's nickname is normalised where the join arrives and again where its game applies it,
+# often the same process: the second time is looked up (refusals are not kept). A few
+# thousand joins in flight fit; a frame bounds each nickname to 256 characters.
+@functools.lru_cache(maxsize=1 << 12)
 def normalize_nickname(raw: str) -> str:
     """Return ``raw`` as stored and shown, or raise ``ValidationError`` (``invalid_nickname``).
 
