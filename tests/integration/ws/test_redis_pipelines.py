@@ -6,10 +6,12 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
 
 from partyquiz_core.ids import GameId
 from partyquiz_ws.backends import Backend
-from partyquiz_ws.redis_backend import redis_backend
+from partyquiz_ws.redis_backend import _packed, redis_backend
 
 GAME = GameId("pipes")
 
@@ -125,3 +127,20 @@ async def test_appends_still_gathering_when_the_backend_closes_are_refused_not_l
         await gathering
     entries = await admin.xrange(f"pq:{{{GAME}}}:inbox")
     assert [fields[b"c"] for _, fields in entries] == [b"first"]
+
+
+def test_commands_are_packed_as_redis_py_packs_them() -> None:
+    connection = Connection()
+    commands = [
+        (("EVALSHA", "a" * 40, 2, "pq:{g}:lease", "pq:{g}:snap", "holder", 5000, 1.25), {}),
+        (("SCRIPT LOAD", "return redis.call('GET', KEYS[1])"), {}),
+        (("PUBLISH", "pq:g:é", b"\x00\xff" * 5000, memoryview(b"view")), {}),
+        (("SET", "k", 0.1, "PX", 10**12), {}),
+    ]
+    expected = b"".join(connection.pack_commands([args for args, _ in commands]))
+    assert b"".join(_packed(connection, commands)) == expected
+
+
+def test_an_argument_neither_packer_takes_is_refused_as_before() -> None:
+    with pytest.raises(DataError):
+        _packed(Connection(), [(("SET", "k", True), {})])
