@@ -26,6 +26,7 @@ from partyquiz_core.protocol import (
     ErrorMsg,
     HostWelcomeMsg,
     KickedMsg,
+    LobbyMsg,
     Phase,
     RevealMsg,
     WelcomeMsg,
@@ -201,6 +202,9 @@ class Outcome:
     applied: int = 0
     rejected: int = 0
     _count: tuple[list[Any], AnswerCountMsg] | None = None  # the batch's latest answer_count
+    # The host's pending lobby update of joins: its item, the players it announces, and the
+    # latest of the messages it stands for.
+    _joined: tuple[list[Any], list[Any], LobbyMsg] | None = None
 
     def add(self, channel: str, item: list[Any]) -> None:
         self.items.setdefault(channel, []).append(item)
@@ -218,8 +222,40 @@ class Outcome:
         self._count = (item, msg)
         self.add(channel, item)
 
+    def add_joined(self, channel: str, msg: LobbyMsg) -> None:
+        """Add a lobby update for the host that announces joins (no one left), merged into
+        the batch's one before it when nothing else was added to the channel since.
+
+        A ramp of 10 000 players joining brought the host 10 000 updates, each encoded by
+        the owner and written to the host's screen on its own; the host's screen adds every
+        player of ``joined`` and takes the count and the lock from the latest, so one update
+        saying the same replaces a run of them.
+        """
+        items = self.items.get(channel)
+        pending = self._joined
+        if (
+            pending is not None
+            and items
+            and items[-1] is pending[0]
+            and pending[2].joining_locked == msg.joining_locked
+        ):
+            pending[1].extend(msg.joined)
+            self._joined = (pending[0], pending[1], msg)
+            return
+        self._encode_joined()
+        item = ["host", msg.type, None]
+        self._joined = (item, list(msg.joined), msg)
+        self.add(channel, item)
+
+    def _encode_joined(self) -> None:
+        if self._joined is not None:
+            item, joined, msg = self._joined
+            item[2] = msg.model_copy(update={"joined": joined}).model_dump_json()
+            self._joined = None
+
     def channel_items(self) -> Iterator[tuple[str, list[list[Any]]]]:
         """Each channel and its items to publish, in order."""
+        self._encode_joined()
         if self._count is not None:
             item, msg = self._count
             item[2] = msg.model_dump_json()
@@ -436,6 +472,8 @@ class Engine:
                 out.add(channel, item)
             elif isinstance(msg, AnswerCountMsg):
                 out.add_count(channel, msg)
+            elif isinstance(msg, LobbyMsg) and isinstance(audience, game.Host) and not msg.left:
+                out.add_joined(channel, msg)
             elif isinstance(audience, game.Host):
                 out.add(channel, ["host", msg.type, msg.model_dump_json()])
             elif joiner is not None and audience.player_id == joiner:

@@ -70,6 +70,49 @@ def test_a_join_welcomes_the_joiner_on_its_replica_with_a_resume_token() -> None
     assert [item[0] for item in out.items[ROOM]] == ["host"]  # the lobby update
 
 
+def _joins(engine: Engine, state: game.GameState, names: str, out: Outcome) -> game.GameState:
+    for conn, pid in enumerate(names):
+        cmd = game.Join(player_id=PlayerId(pid), device_id=DeviceId(f"d-{pid}"), nickname=pid)
+        state = engine.apply_entry(state, Envelope(KIND_JOIN, cmd, NOW, "r1", conn), NOW, out)
+    return state
+
+
+def _host_frames(out: Outcome) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(item[2])
+        for channel, items in out.channel_items()
+        for item in items
+        if channel == ROOM and item[0] == "host"
+    ]
+
+
+def test_the_joins_of_a_batch_reach_the_host_as_one_lobby_update() -> None:
+    engine, out = _engine(), Outcome()
+    state = _joins(engine, game.new_game(GAME, QUIZ), "abc", out)
+    (lobby,) = _host_frames(out)
+    assert [p["player_id"] for p in lobby["joined"]] == ["a", "b", "c"]
+    assert (lobby["player_count"], lobby["version"]) == (3, state.version)
+    assert lobby["left"] == []
+    # Every joiner still gets its own welcome.
+    assert [item[3] for item in out.items[REPLY]] == ["a", "b", "c"]
+
+
+def test_a_lobby_update_of_joins_is_not_merged_across_another_update() -> None:
+    engine, out = _engine(), Outcome()
+    state = _joins(engine, game.new_game(GAME, QUIZ), "ab", out)
+    state = _command(engine, state, game.Kick(player_id=PlayerId("a")), out)
+    state = _command(engine, state, game.LockJoining(), out)
+    state = _command(engine, state, game.UnlockJoining(), out)
+    _joins(engine, state, "cd", out)
+    frames = _host_frames(out)
+    assert [(f["type"], [p["player_id"] for p in f["joined"]], f["left"]) for f in frames] == [
+        ("lobby", ["a", "b"], []),
+        ("lobby", [], ["a"]),
+        ("lobby", ["c", "d"], []),
+    ]
+    assert frames[-1]["player_count"] == 3
+
+
 def test_a_refused_command_answers_only_its_sender_and_keeps_the_state() -> None:
     engine, out = _engine(), Outcome()
     state = game.new_game(GAME, QUIZ)
