@@ -241,6 +241,7 @@ process.on('message', (m) => {
       if (drain && drain.id === m.id) settleDrain(false);
       break;
     case 'burst': startBurst(m); break;
+    case 'gc': global.gc(); reply({ op: 'collected', id: m.id }); break;
     case 'drain': startDrainWatch(m); reply({ op: 'watching', id: m.id }); break;
     case 'errors': reply({ op: 'errors', id: m.id, errors, samples: errorSamples }); break;
     case 'close':
