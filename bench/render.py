@@ -180,8 +180,11 @@ def render_game_service(
         "as the operator runs it, append-only file on). The load generator is pinned to core "
         "0: a conductor that plays the hosts and samples the servers, and two worker "
         "processes that play the players (every other player each), all timing on one "
-        "monotonic clock. Loopback only; compression off everywhere; WebSocket transport "
-        "only.",
+        "monotonic clock. The workers send from a timer and, while they read a clump of "
+        "incoming frames, from their receive path; their young generation is fixed (64 MiB a "
+        "semi-space) and their garbage collected before each send window, so a collection "
+        "seldom stops one mid-window; the conductor runs niced +10 below the workers. "
+        "Loopback only; compression off everywhere; WebSocket transport only.",
         "- Every server plays the same quiz with the same JSON messages; the peers keep the "
         "game and the scoring in memory (game.cjs, and its Python copy for python-socketio). "
         "PartyQuiz runs the real `partyquiz-ws`, with its games issued by a real "

@@ -68,8 +68,12 @@ function startBurst(m) {
     const p = players.get(i);
     if (p && !m.skip.includes(i)) mine.push([p, m.base + (k * m.window) / m.order.length]);
   });
-  burst = { id: m.id, pending: new Set(), sent: 0, late: 0, maxLate: 0, receipts: [], errors: 0, replied: false, sending: true };
+  burst = {
+    id: m.id, pending: new Set(), sent: 0, late: 0, maxLate: 0, receipts: [], errors: 0, replied: false, sending: true,
+    dueAt: Infinity, pump: null, // the next send's time; sends what is due (sendDue)
+  };
   let next = 0;
+  let timer = null;
   const pump = () => {
     const t = now();
     while (next < mine.length && mine[next][1] <= t) {
@@ -86,13 +90,26 @@ function startBurst(m) {
     if (next < mine.length) {
       // Sleep until the next send is due (timers have 1 ms steps), never spin: the workers
       // share a core, and one spinning would take the time the other needs to send on time.
-      setTimeout(pump, Math.max(1, Math.floor(mine[next][1] - now())));
+      // One timer at a time: when the receive path sent what was due, the pending timer fires
+      // early, finds nothing due and sleeps again.
+      burst.dueAt = mine[next][1];
+      if (!timer) timer = setTimeout(onTimer, Math.max(1, Math.floor(burst.dueAt - now())));
     } else {
+      clearTimeout(timer);
       burst.sending = false;
       if (!burst.pending.size) settleBurst(true);
     }
   };
+  const onTimer = () => { timer = null; pump(); };
+  burst.pump = pump;
   pump();
+}
+
+// Called for every frame received: the frames of a clump (receipts, a fan-out to thousands of
+// sockets) are all handled in one poll phase, and the send timer waits until it ends, so what
+// falls due meanwhile is sent from here.
+function sendDue() {
+  if (burst && burst.sending && now() >= burst.dueAt) burst.pump();
 }
 
 function answered(p, ok) {
@@ -140,6 +157,7 @@ function settleDrain(complete) {
 
 // ---- players ----------------------------------------------------------------------------------
 function onMessage(p, type, data, parse) {
+  sendDue();
   if (armed && type === armed.type && p.arrival < 0 && armed.left.has(p.i)) {
     p.arrival = now();
     if (type === 'question' && frameBytes.n < 20) { frameBytes.n += 1; frameBytes.sum += data.length; }

@@ -1,0 +1,102 @@
+"""The load generator (conductor and workers) against the Node ws peer, in a small session.
+
+Counts only: every player's answer is sent once in each send window and every receipt comes
+back. A send made twice (once by the timer, once from the receive path) would reach the peer
+as a duplicate answer and come back as an error; one never made would leave a receipt missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from bench.quiz import bench_quiz, correct_choices
+from bench.targets import PEERS_DIR, free_port
+
+PLAYERS = 40
+CACHE = Path(os.environ.get("PARTYQUIZ_CACHE") or Path.home() / ".cache" / "partyquiz")
+NODE_MODULES = CACHE / "bench" / "node_modules"
+NODE = shutil.which("node")
+
+pytestmark = pytest.mark.skipif(
+    NODE is None or not (NODE_MODULES / "ws").exists(),
+    reason="node or the bench's Node packages (make bench) are missing",
+)
+
+
+def _config(tmp_path: Path, url: str, server_pid: int, quiz: dict[str, object]) -> Path:
+    config = {
+        "kind": "ws",
+        "protocol": "json",
+        "host_urls": [url],
+        "player_urls": [url],
+        "origin": "http://127.0.0.1",
+        "players": PLAYERS,
+        "concurrency": 8,
+        "games": [{"join_code": "000000", "host_token": "t"}],
+        "server_pids": [server_pid],
+        "redis_port": None,
+        "rounds": 1,
+        "warmup": 0,
+        "fanout_only": False,
+        "answer_path": True,
+        "burst": True,
+        "burst_window_s": 0.2,
+        "burst_result_timeout_s": 20,
+        "drain": None,
+        "correct": correct_choices(quiz),
+        "ramp_timeout_s": 20,
+        "settle_ms": 100,
+        "total_timeout_s": 60,
+        "run_id": "unit",
+        "workers": 2,
+        "loadgen_cores": 1,
+        "profile": None,
+        "result_path": str(tmp_path / "result.json"),
+    }
+    path = tmp_path / "loadgen.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_every_answer_is_sent_once_and_receipted_in_both_send_windows(tmp_path: Path) -> None:
+    assert NODE is not None
+    quiz = bench_quiz(6)
+    quiz_path = tmp_path / "quiz.json"
+    quiz_path.write_text(json.dumps(quiz))
+    port = free_port()
+    env = {"NODE_PATH": str(NODE_MODULES), "PATH": "/usr/bin:/bin"}
+    with subprocess.Popen(
+        [NODE, str(PEERS_DIR / "ws_server.cjs"), "--port", str(port), "--quiz", str(quiz_path)],
+        stdout=subprocess.PIPE,
+        env=env,
+    ) as server:
+        try:
+            assert server.stdout is not None
+            assert server.stdout.readline() == b"ready\n"
+            config = _config(tmp_path, f"ws://127.0.0.1:{port}/ws", server.pid, quiz)
+            done = subprocess.run(
+                [NODE, str(PEERS_DIR / "loadgen.cjs"), str(config)],
+                env=env,
+                capture_output=True,
+                timeout=90,
+                check=False,
+            )
+        finally:
+            server.terminate()
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert "aborted" not in result
+    assert result["connected"] == PLAYERS
+    assert result["errors"] == {}
+    answer_path, burst = result["answer_path"], result["burst"]
+    assert (answer_path["sent"], answer_path["receipts"]) == (PLAYERS - 1, PLAYERS - 1)
+    assert (burst["sent"], burst["receipts"]) == (PLAYERS, PLAYERS)
+    assert answer_path["answer_errors"] == burst["answer_errors"] == 0
+    assert burst["complete"]
+    assert burst["all_results"]
+    assert (burst["lost"], burst["double_counted"], burst["missing_results"]) == (0, 0, 0)
