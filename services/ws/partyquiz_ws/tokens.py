@@ -115,42 +115,21 @@ class ResumeSigner:
         """Sign the token a player presents to resume its identity in this game; ``replica``
         is the one that holds its connection (a resume elsewhere checks whether that one
         failed)."""
-        claims = json.dumps(
-            _resume_claims(player_id, game_id, device_id, now, replica), separators=(",", ":")
-        )
-        signed = _HS256_HEADER + b"." + _b64(claims.encode())
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "aud": PLAYER_AUDIENCE,
+            "sub": player_id,
+            "game_id": game_id,
+            "device_id": device_id,
+            "iat": int(now),
+            "exp": int(now) + RESUME_TOKEN_SECONDS,
+        }
+        if replica:
+            claims["rep"] = replica
+        signed = _HS256_HEADER + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
         mac = self._mac.copy()
         mac.update(signed)
         return (signed + b"." + _b64(mac.digest())).decode()
-
-
-def _resume_claims(
-    player_id: PlayerId, game_id: GameId, device_id: DeviceId, now: float, replica: str
-) -> dict[str, object]:
-    payload: dict[str, object] = {
-        "iss": ISSUER,
-        "aud": PLAYER_AUDIENCE,
-        "sub": player_id,
-        "game_id": game_id,
-        "device_id": device_id,
-        "iat": int(now),
-        "exp": int(now) + RESUME_TOKEN_SECONDS,
-    }
-    if replica:
-        payload["rep"] = replica
-    return payload
-
-
-def issue_resume_token(
-    secret: str,
-    player_id: PlayerId,
-    game_id: GameId,
-    device_id: DeviceId,
-    now: float,
-    replica: str = "",
-) -> str:
-    """Sign one resume token (``ResumeSigner.sign``; a signer kept for many is cheaper)."""
-    return ResumeSigner(secret).sign(player_id, game_id, device_id, now, replica)
 
 
 def verify_resume_token(secret: str, token: str) -> PlayerClaims:

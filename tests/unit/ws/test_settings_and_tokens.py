@@ -19,7 +19,6 @@ from partyquiz_ws.server import address_of
 from partyquiz_ws.settings import WsSettings, describe_settings_error
 from partyquiz_ws.tokens import (
     ResumeSigner,
-    issue_resume_token,
     issue_service_token,
     verify_host_token,
     verify_resume_token,
@@ -88,7 +87,7 @@ def test_origins_and_redis_url_are_parsed() -> None:
 def test_host_token_from_web_is_accepted_and_others_are_not() -> None:
     claims = verify_host_token(SECRET, host_token("game-1", "ABCDEF"))
     assert (claims.game_id, claims.join_code, claims.host_id) == ("game-1", "ABCDEF", "host-1")
-    resume = issue_resume_token(SECRET, PlayerId("p"), GameId("g"), DeviceId("d"), time.time())
+    resume = ResumeSigner(SECRET).sign(PlayerId("p"), GameId("g"), DeviceId("d"), time.time())
     with pytest.raises(ForbiddenError) as wrong_audience:
         verify_host_token(SECRET, resume)
     assert wrong_audience.value.code == "token_invalid"
@@ -98,10 +97,10 @@ def test_host_token_from_web_is_accepted_and_others_are_not() -> None:
 
 def test_resume_token_round_trips_and_expires() -> None:
     now = time.time()
-    token = issue_resume_token(SECRET, PlayerId("p1"), GameId("g1"), DeviceId("d1"), now)
+    token = ResumeSigner(SECRET).sign(PlayerId("p1"), GameId("g1"), DeviceId("d1"), now)
     claims = verify_resume_token(SECRET, token)
     assert (claims.player_id, claims.game_id, claims.device_id) == ("p1", "g1", "d1")
-    old = issue_resume_token(SECRET, PlayerId("p1"), GameId("g1"), DeviceId("d1"), now - 90000)
+    old = ResumeSigner(SECRET).sign(PlayerId("p1"), GameId("g1"), DeviceId("d1"), now - 90000)
     with pytest.raises(ForbiddenError) as expired:
         verify_resume_token(SECRET, old)
     assert expired.value.code == "token_expired"
