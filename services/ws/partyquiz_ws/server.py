@@ -752,8 +752,8 @@ class GameService:
             code = normalize_join_code(message.code)
         except ValidationError as exc:
             bad_code = exc
-        refused: ValidationError | None = None
-        nickname: str | None = None
+        refused: ValidationError | None = None  # the nickname's refusal, if any
+        nickname = ""
         try:
             nickname = normalize_nickname(message.nickname)
             if self.nickname_filter.refuses(nickname):
@@ -762,10 +762,12 @@ class GameService:
                     code="nickname_refused",
                 )
         except ValidationError as exc:
-            refused, nickname = exc, None
+            refused = exc
         client.device_id = DeviceId(message.device_id)
         player_id = PlayerId(uuid.uuid4().hex)
-        admission = await self._admit_join(client, code, player_id, nickname)
+        admission = await self._admit_join(
+            client, code, player_id, None if refused is not None else nickname
+        )
         if bad_code is not None:
             raise bad_code
         game_id = admission.game_id
@@ -773,8 +775,7 @@ class GameService:
             raise NotFoundError(
                 "no open game with this code (is the host screen open?)", code="unknown_code"
             )
-        if nickname is None:
-            assert refused is not None
+        if refused is not None:
             raise refused
         self._check_join_limits(admission)
         client.player_id = player_id
