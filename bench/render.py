@@ -358,7 +358,10 @@ def render_game_service(
         ),
         _table(results, "redis", REDIS_KINDS, _burst_columns()),
         '"Deadline" is the last answer\'s scheduled send: the question closes when the last '
-        "answer arrives; the leaderboard time includes the host's `next` round trip. Lost = "
+        "answer arrives; deadline → leaderboard is the time from the deadline to the last "
+        "player's result plus the time from the host's `next` to the last player's "
+        "leaderboard, each timed where the players got them (the load generator's own pause "
+        "between the two is left out). Lost = "
         "an accepted answer missing from the player's personal result; double-counted = a "
         "score that is not the previous score plus this question's points (both: the worst "
         "run).",

@@ -225,6 +225,8 @@ async function fanOut(command, type) {
   await armed.replies.armed;
   await sleep(50);
   const a = await mark();
+  // Latencies run from the command itself: mark() reads /proc and asks Redis first.
+  const tCommand = now();
   hostCommand(command);
   const replies = await bounded(armed.id, armed.replies.arrived, waitMs());
   const t1 = now();
@@ -237,12 +239,15 @@ async function fanOut(command, type) {
   for (const r of replies) {
     complete = complete && r.complete;
     if (r.question_bytes) questionBytes = r.question_bytes;
-    for (const [i, at] of r.times) if (at >= 0) lat[i] = at - a.t;
+    for (const [i, at] of r.times) if (at >= 0) lat[i] = at - tCommand;
     for (const k of Object.keys(checks)) checks[k] += r[k] || 0;
   }
   const received = Array.from(lat).filter((x) => x >= 0);
   return {
     command, type, complete, received: received.length, wall_ms: t1 - a.t,
+    // When the last player got it, on the workers' clock: what the conductor learns later
+    // over IPC (and, niced, while the workers read) is not the server's time.
+    last_ms: received.length ? round2(received.reduce((x, y) => Math.max(x, y))) : null,
     ...charged(a, c),
     server_util: (b.cpu - a.cpu) / 1e6 / (t1 - a.t),
     loadgen_util: charged(a, b).loadgen_util,
@@ -386,11 +391,17 @@ async function answers(question, skip, close) {
     for (const [, at] of r.times) if (at >= 0) resultLat.push(round2(at - tDeadline));
   }
   const lb = await fanOut('next', 'leaderboard');
+  const lastResult = resultLat.length ? resultLat.reduce((x, y) => Math.max(x, y)) : null;
   return {
     ...out, all_results: gotAll, missing_results: missing, lost, double_counted: doubled,
-    deadline_to_last_result_ms: resultLat.length ? Math.max(...resultLat) : null,
+    deadline_to_last_result_ms: lastResult,
     result_latencies_ms: resultLat,
-    deadline_to_last_leaderboard_ms: lb.complete ? (tResult - tDeadline) + lb.wall_ms : null,
+    // The server's part: deadline -> the last player's result, then the host's `next` -> the
+    // last player's leaderboard, both timed where the players got them. The harness's own
+    // delay between them (the workers reporting, the conductor arming the next fan-out) is
+    // left out; so is the conductor learning of arrivals late, kept here to compare.
+    deadline_to_last_leaderboard_ms: lb.complete && lastResult !== null ? round2(lastResult + lb.last_ms) : null,
+    conductor_deadline_to_leaderboard_ms: lb.complete ? round2((tResult - tDeadline) + lb.wall_ms) : null,
     leaderboard: strip(lb),
     ...charged(a, c),
     loadgen_util: charged(a, c).loadgen_util,

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.quiz import bench_quiz, correct_choices
@@ -63,8 +64,11 @@ def _config(tmp_path: Path, url: str, server_pid: int, quiz: dict[str, object]) 
     return path
 
 
-def test_every_answer_is_sent_once_and_receipted_in_both_send_windows(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One small session of the load generator against the Node ws peer: its JSON result."""
     assert NODE is not None
+    tmp_path = tmp_path_factory.mktemp("loadgen")
     quiz = bench_quiz(6)
     quiz_path = tmp_path / "quiz.json"
     quiz_path.write_text(json.dumps(quiz))
@@ -89,7 +93,14 @@ def test_every_answer_is_sent_once_and_receipted_in_both_send_windows(tmp_path: 
         finally:
             server.terminate()
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    result = json.loads((tmp_path / "result.json").read_text())
+    result: dict[str, Any] = json.loads((tmp_path / "result.json").read_text())
+    return result
+
+
+def test_every_answer_is_sent_once_and_receipted_in_both_send_windows(
+    session: dict[str, Any],
+) -> None:
+    result = session
     assert "aborted" not in result
     assert result["connected"] == PLAYERS
     assert result["errors"] == {}
@@ -100,3 +111,26 @@ def test_every_answer_is_sent_once_and_receipted_in_both_send_windows(tmp_path: 
     assert burst["complete"]
     assert burst["all_results"]
     assert (burst["lost"], burst["double_counted"], burst["missing_results"]) == (0, 0, 0)
+
+
+def test_fan_outs_are_timed_where_the_players_got_them(session: dict[str, Any]) -> None:
+    """A fan-out's last player is the latest arrival the workers saw, from the host's command;
+    the conductor hears of it later (over IPC), so its wall time is never shorter."""
+    fanouts = session["fanouts"] + [session["burst"]["leaderboard"]]
+    for fanout in fanouts:
+        assert fanout["complete"]
+        assert 0 < fanout["last_ms"] <= fanout["wall_ms"]
+    question = session["fanouts"][0]
+    assert question["last_ms"] == max(question["latencies_ms"])
+
+
+def test_deadline_to_leaderboard_adds_the_two_times_the_players_saw(
+    session: dict[str, Any],
+) -> None:
+    """Deadline -> last result, then the host's `next` -> last leaderboard: the load
+    generator's own pause between the two (workers reporting, the next fan-out armed) is not
+    charged to the server, and the conductor's own reading of it is kept beside it."""
+    burst = session["burst"]
+    expected = burst["deadline_to_last_result_ms"] + burst["leaderboard"]["last_ms"]
+    assert burst["deadline_to_last_leaderboard_ms"] == pytest.approx(expected, abs=0.02)
+    assert burst["conductor_deadline_to_leaderboard_ms"] >= burst["deadline_to_last_leaderboard_ms"]
