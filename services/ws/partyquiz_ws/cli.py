@@ -32,6 +32,7 @@ def build_backend(settings: WsSettings) -> Backend:
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         pool_timeout=settings.redis_pool_timeout_seconds,
+        replica_id=settings.replica_id,
     )
 
 

@@ -8,10 +8,11 @@ And how this process talks to Redis, so that neither many players nor many games
 every command goes through one ``Pipeliner`` (commands issued while a few pipelines are on their
 way leave together in the next one: a burst of 10 000 answers or 5 000 players resuming at once
 takes a few hundred round trips on a few connections), and the owner of many games waits for
-their commands with ONE blocking ``XREAD`` over all their streams (``InboxFeed``) instead of
-holding a connection per game. The per-game scripts (commit, lease renewal, append) asked for
-by many games before the next pipeline leaves run as ONE command (``ForMany``), each game's run
-checking and writing only that game's keys, as the one-game script does.
+their commands with ONE blocking ``XREAD`` of the stream on which appends name the games they
+added to (``RedisInbox``) instead of holding a connection per game. The per-game scripts
+(commit, lease renewal, append) asked for by many games before the next pipeline leaves run as
+ONE command (``ForMany``), each game's run checking and writing only that game's keys, as the
+one-game script does.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import math
 import time
 import uuid
 from collections import deque
@@ -55,8 +57,18 @@ TTL_SLACK_SECONDS = 3600
 # Commands in flight at once: pipelines (each on a pooled connection) and commands per pipeline.
 MAX_PIPELINES = 2
 MAX_PIPELINE_COMMANDS = 512
-# The shared inbox read blocks this long before it starts over (and looks for new games).
+# The shared read's wait for word of new entries blocks this long at most before it starts
+# over (and looks for new games).
 FEED_BLOCK_MS = 1000
+# At least this often the shared read also reads every owned game's inbox, word of new entries
+# or not: entries appended by a replica of a version that sends none (during a rolling
+# upgrade), or whose word was lost (see ``_notify_key``), wait at most this long.
+FEED_SCAN_SECONDS = 0.1
+# Word of new entries kept for a replica before the oldest is dropped, and how long its stream
+# of them lives past the replica's last refresh of it (every NOTIFY_REFRESH_SECONDS).
+NOTIFY_MAXLEN = 4096
+NOTIFY_TTL_MS = 30_000
+NOTIFY_REFRESH_SECONDS = 5.0
 # Entries one wake-up of the shared read fetches per game (the rest come with the next).
 FEED_COUNT = 512
 # A game whose owner has not read its inbox for this long is left out of the shared read.
@@ -90,6 +102,14 @@ def _lease_key(game_id: str) -> str:
 
 def _results_key(game_id: str) -> str:
     return f"pq:results:{game_id}"
+
+
+def _notify_key(replica: str) -> str:
+    """The stream through which appends tell the owner ``replica`` which of its games have new
+    entries. Only the owner creates it (appends never do), with an expiry it keeps renewing, so
+    an owner that is gone leaves nothing behind; without it, word is lost and the owner's
+    periodic read of every inbox (FEED_SCAN_SECONDS) finds the entries."""
+    return f"pq:notify:{replica}"
 
 
 def _code_key(join_code: str) -> str:
@@ -200,11 +220,19 @@ return 1
 
 
 # Append a game's commands of one moment, each as an entry of its own (the format every
-# version reads), in one command. KEYS: the inbox; ARGV: the commands. Returns their ids.
-_APPEND = """
-local ids = {}
-for i = 1, #ARGV do
-  ids[i] = redis.call('XADD', KEYS[1], '*', 'c', ARGV[i])
+# version reads), in one command, and tell the game's owner (the lease's holder) that its
+# inbox has new entries, on the owner's notify stream if the owner keeps one (NOMKSTREAM: an
+# owner of an older version, which has none, reads its inboxes as before).
+# KEYS: the inbox, the lease; ARGV: the game id, then the commands. Returns their ids.
+_APPEND = f"""
+local ids = {{}}
+for i = 2, #ARGV do
+  ids[i - 1] = redis.call('XADD', KEYS[1], '*', 'c', ARGV[i])
+end
+local owner = redis.call('GET', KEYS[2])
+if owner then
+  redis.call('XADD', '{_notify_key("")}' .. owner, 'NOMKSTREAM', 'MAXLEN', '~', {NOTIFY_MAXLEN},
+    '*', 'g', ARGV[1])
 end
 return ids
 """
@@ -605,9 +633,9 @@ def _fail(futures: Iterable[asyncio.Future[Any]], failure: BaseException) -> Non
             future.set_exception(failure)
 
 
-def _xread(streams: dict[Any, Any]) -> Queued:
-    """The shared read's command: every stream from its position, blocking for a while."""
-    return lambda pipe: pipe.xread(streams, count=FEED_COUNT, block=FEED_BLOCK_MS)
+def _xread(streams: dict[Any, Any], block: int | None = None) -> Queued:
+    """An ``XREAD`` of ``streams`` from their positions, blocking ``block`` ms (None: not)."""
+    return lambda pipe: pipe.xread(streams, count=FEED_COUNT, block=block)
 
 
 async def _stale(connection: Connection) -> bool:
@@ -663,12 +691,19 @@ def _entries(reply: Any) -> dict[str, list[tuple[str, bytes]]]:
 
 class RedisInbox:
     """Appends go through the pipeliner, a game's appends made until the next pipeline leaves
-    in one command (each returns its entry's id once Redis stored it). Reads
-    that must wait are served by ONE blocking ``XREAD`` over the streams of every game this
-    replica owns, on a connection of its own, which also watches a wake-up stream of this
-    process: a game that joins the shared read, or whose owner starts over from another
-    position, adds to it so the read starts over at once. A read that need not wait asks
-    Redis directly. Entries are handed out in id order, each once per position."""
+    in one command (each returns its entry's id once Redis stored it), which also names the
+    game on its owner's notify stream (``_notify_key``). Reads that must wait are served by
+    ONE shared read for every game this replica owns: it waits, on a connection of its own,
+    for names on this replica's notify stream, then reads the inboxes of the games named (and
+    of every game it serves at least every FEED_SCAN_SECONDS) with one non-blocking
+    ``XREAD``. A game that joins the shared read, or whose owner starts over from another
+    position, is read next, and wakes the wait. A read that need not wait asks Redis
+    directly. Entries are handed out in id order, each once per position.
+
+    Earlier, the shared read blocked on every owned game's inbox at once: each time it
+    returned (once per few answers), its next ``XREAD`` named every stream again, and a
+    replica owning 500 games packed, sent and had Redis parse and block on 500 keys per
+    answer or two. Now what one answer costs it does not grow with the games it owns."""
 
     def __init__(
         self,
@@ -676,8 +711,11 @@ class RedisInbox:
         reader: Pipeliner,
         gather: float = APPEND_GATHER_SECONDS,
         busy: float = APPEND_BUSY_SECONDS,
+        replica: str | None = None,
+        scan: float = FEED_SCAN_SECONDS,
     ) -> None:
         self._pipeliner = pipeliner
+        self._scan = scan
         self._reader = reader
         self._gather = gather
         self._busy = busy
@@ -685,8 +723,10 @@ class RedisInbox:
         self._gathering: asyncio.TimerHandle | None = None
         self._feeds: dict[GameId, _Feed] = {}
         self._task: asyncio.Task[None] | None = None
-        self._wake_key = f"pq:wake:{uuid.uuid4().hex}"
-        self._woken = START_ID  # the newest wake-up the shared read has seen
+        # The lease holder's name of this process: appends to its games name them here.
+        self._notify = _notify_key(replica or f"inbox-{uuid.uuid4().hex}")
+        self._woken = START_ID  # the newest name on the notify stream the shared read has seen
+        self._due: set[GameId] = set()  # games whose inbox the shared read reads next
         self._waking: set[asyncio.Task[None]] = set()
         self._hungry = asyncio.Event()  # an owner waits with nothing fetched for it
         self._appends: dict[GameId, list[tuple[bytes, asyncio.Future[str]]]] = {}
@@ -723,7 +763,8 @@ class RedisInbox:
         appends, self._appends = self._appends, {}
         # Every game's appends of this moment leave as one command (``ForMany``).
         for game_id, waiting in appends.items():
-            keys, args = [_inbox_key(game_id)], [payload for payload, _ in waiting]
+            keys = [_inbox_key(game_id), _lease_key(game_id)]
+            args = [game_id, *(payload for payload, _ in waiting)]
             sent = self._append.run(keys, args)
             sent.add_done_callback(functools.partial(self._appended, waiting))
 
@@ -747,7 +788,7 @@ class RedisInbox:
             # New here, or its owner starts over (a snapshot of its own or someone else's).
             epoch = 0 if feed is None else feed.epoch + 1
             feed = self._feeds[game_id] = _Feed(_inbox_key(game_id), after, after, epoch=epoch)
-            self._wake_shared_read()
+            self._wake_shared_read(game_id)
         feed.used = time.monotonic()
         found = feed.take(count)
         if found:
@@ -769,12 +810,15 @@ class RedisInbox:
                 await feed.arrived.wait()
         return list(feed.take(count))
 
-    def _wake_shared_read(self) -> None:
+    def _wake_shared_read(self, game_id: GameId) -> None:
         if self._task is None or self._task.done():
-            return  # it starts with every game's current position
-        key = self._wake_key
+            return  # it starts by reading every game from its current position
+        self._due.add(game_id)
+        key = self._notify
         task = asyncio.get_running_loop().create_task(
-            self._pipeliner.call(lambda pipe: pipe.xadd(key, {b"w": b"1"}, maxlen=1))
+            self._pipeliner.call(
+                lambda pipe: pipe.xadd(key, {b"w": b"1"}, maxlen=NOTIFY_MAXLEN, nomkstream=True)
+            )
         )
         self._waking.add(task)
         task.add_done_callback(self._woke)
@@ -785,37 +829,81 @@ class RedisInbox:
             log.warning("could not wake the shared inbox read (%s)", task.exception())
 
     async def _read_for_everyone(self) -> None:
+        refreshed = scanned = -math.inf
         while True:
             now = time.monotonic()
-            for game_id in [g for g, f in self._feeds.items() if now - f.used > FEED_IDLE_SECONDS]:
-                del self._feeds[game_id]
+            scan = now - scanned >= self._scan
+            if scan:  # not at every turn: a turn reads a few games, this looks at them all
+                for game_id in [
+                    g for g, f in self._feeds.items() if now - f.used > FEED_IDLE_SECONDS
+                ]:
+                    del self._feeds[game_id]
             if not self._feeds:
                 return  # started again by the next read that waits
-            feeds = list(self._feeds.items())
-            epochs = [f.epoch for _, f in feeds]
-            streams: dict[Any, Any] = {f.key: f.tail for _, f in feeds}
-            streams[self._wake_key] = self._woken
             try:
-                reply: Any = await self._reader.call(_xread(streams))
+                if now - refreshed >= NOTIFY_REFRESH_SECONDS:
+                    await self._keep_notify_stream()
+                    refreshed = now
+                if scan:
+                    # Every game, named or not (see FEED_SCAN_SECONDS); and the first time,
+                    # whatever was appended before the notify stream was there.
+                    self._due.clear()
+                    due = list(self._feeds)
+                    scanned = now
+                else:
+                    due = [g for g in self._due if g in self._feeds]
+                    self._due.clear()
+                if not due:
+                    until_scan = int((scanned + self._scan - now) * 1000)
+                    await self._wait_for_names(max(1, min(FEED_BLOCK_MS, until_scan)))
+                    continue
+                fetched = await self._fetch(due)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("reading the inbox of this replica's games failed (%s)", exc)
                 await asyncio.sleep(0.5)
                 continue
-            for stream, entries in reply or ():
-                if _str(stream) == self._wake_key and entries:
-                    self._woken = _str(entries[-1][0])
-            fetched = _entries(reply)
-            for (game_id, feed), epoch in zip(feeds, epochs, strict=True):
-                entries = fetched.get(feed.key)
-                if entries and feed.epoch == epoch and self._feeds.get(game_id) is feed:
-                    feed.accept(entries)
             if fetched:
                 self._hungry.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(FEED_GATHER_SECONDS):
                         await self._hungry.wait()
+
+    async def _keep_notify_stream(self) -> None:
+        """Create this process's notify stream if it is not there, and push its expiry back:
+        appends never create it, so an owner that is gone leaves none behind."""
+        key = self._notify
+        await asyncio.gather(
+            self._pipeliner.call(lambda pipe: pipe.xadd(key, {b"w": b"1"}, maxlen=NOTIFY_MAXLEN)),
+            self._pipeliner.call(lambda pipe: pipe.pexpire(key, NOTIFY_TTL_MS)),
+        )
+
+    async def _wait_for_names(self, block: int) -> None:
+        """Wait up to ``block`` ms for names on the notify stream; the games named are due."""
+        reply: Any = await self._reader.call(_xread({self._notify: self._woken}, block))
+        for _, entries in reply or ():
+            for entry_id, fields in entries:
+                self._woken = _str(entry_id)
+                named = fields.get(b"g") if fields else None
+                if named is not None:
+                    self._due.add(GameId(_str(named)))
+
+    async def _fetch(self, due: Sequence[GameId]) -> bool:
+        """Read the inboxes of ``due`` from where the shared read got to; whether any had
+        entries. A game whose read came back full is due again."""
+        feeds = [(game_id, self._feeds[game_id]) for game_id in due]
+        epochs = [f.epoch for _, f in feeds]
+        streams: dict[Any, Any] = {f.key: f.tail for _, f in feeds}
+        reply: Any = await self._pipeliner.call(_xread(streams))
+        fetched = _entries(reply)
+        for (game_id, feed), epoch in zip(feeds, epochs, strict=True):
+            entries = fetched.get(feed.key)
+            if entries and feed.epoch == epoch and self._feeds.get(game_id) is feed:
+                feed.accept(entries)
+                if len(entries) >= FEED_COUNT:
+                    self._due.add(game_id)
+        return bool(fetched)
 
     async def close(self) -> None:
         if self._gathering is not None:  # appends still gathering never leave: refuse them
@@ -1099,6 +1187,8 @@ def redis_backend(
     pool_timeout: float = 5.0,
     append_gather: float = APPEND_GATHER_SECONDS,
     append_busy: float = APPEND_BUSY_SECONDS,
+    replica_id: str | None = None,
+    feed_scan: float = FEED_SCAN_SECONDS,
 ) -> Backend:
     """Build the Redis backend; connections open lazily on first use.
 
@@ -1107,6 +1197,10 @@ def redis_backend(
     them all. A pipeline whose replies are not all in after ``pool_timeout`` seconds fails its
     commands (an answer is then refused as ``unavailable``). Appends made within
     ``append_busy`` seconds of the last ones that left gather for ``append_gather`` seconds.
+    ``replica_id`` is the name this process holds leases by: appends to the games it owns
+    name them on its notify stream, so its shared read learns of them at once (without it,
+    or under another name, it learns of them within ``feed_scan`` seconds, when its shared
+    read reads every inbox it serves).
     """
     options: dict[str, Any] = {"health_check_interval": 10, "socket_keepalive": True}
     # Pub/sub takes its connection from this pool; the pipelines' connections are made from
@@ -1125,11 +1219,11 @@ def redis_backend(
         for _ in range(MAX_PIPELINES + 1)
     ]
     pipeliner = Pipeliner(client, connections[:MAX_PIPELINES], pool_timeout)
-    # The shared read blocks in Redis for up to FEED_BLOCK_MS before its reply.
+    # The shared read's wait for names blocks in Redis for up to FEED_BLOCK_MS before its reply.
     reader = Pipeliner(client, connections[MAX_PIPELINES:], FEED_BLOCK_MS / 1000 + pool_timeout)
     snapshots = RedisSnapshots(pipeliner)
     bus = RedisBus(pipeliner, client)
-    inbox = RedisInbox(pipeliner, reader, append_gather, append_busy)
+    inbox = RedisInbox(pipeliner, reader, append_gather, append_busy, replica_id, feed_scan)
 
     async def ping() -> bool:
         try:

@@ -62,7 +62,7 @@ class WsSettings(BaseSettings):
     redis_max_connections: int = Field(default=200, ge=4, le=100_000)
     """Redis connections this process may open. Commands travel in pipelines on two
     connections of their own, however many players and games it serves; the shared wait for
-    the inbox of every game it owns has one, and pub/sub takes one from the rest."""
+    word of new commands to the games it owns has one, and pub/sub takes one from the rest."""
     redis_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     """Longest a pipeline of commands waits for Redis's replies before its commands fail (an
     answer as ``unavailable``) and its connection is opened again."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 from tests.unit.ws.harness import QUIZ
@@ -17,7 +18,7 @@ from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
 from partyquiz_ws.backends import Backend, Publication, Snapshot
 from partyquiz_ws.engine import KIND_COMMAND, Engine, Envelope, encode_snapshot
 from partyquiz_ws.metrics import WsMetrics
-from partyquiz_ws.redis_backend import KEY_TTL_SECONDS, TTL_SLACK_SECONDS
+from partyquiz_ws.redis_backend import KEY_TTL_SECONDS, TTL_SLACK_SECONDS, redis_backend
 from partyquiz_ws.runner import GameRunner
 
 GAMES = [GameId(f"many{i:02d}") for i in range(20)]
@@ -266,3 +267,84 @@ async def test_saves_push_the_expiry_of_their_games_keys_back_only_when_it_came_
     assert await admin.ttl(snap) > KEY_TTL_SECONDS - TTL_SLACK_SECONDS
     assert await admin.ttl(inbox) > KEY_TTL_SECONDS - TTL_SLACK_SECONDS
     assert [e[0] for e in await backend.inbox.read(game_id, "0-0", 10, 0)] == ids[2:]
+
+
+WAITING = [GameId(f"wait{i:03d}") for i in range(200)]
+
+
+async def _waiting_reads(backend: Backend, after: dict[GameId, str]) -> dict[GameId, Any]:
+    return {
+        game_id: asyncio.ensure_future(backend.inbox.read(game_id, after[game_id], 512, 30.0))
+        for game_id in WAITING
+    }
+
+
+async def test_an_answer_to_one_of_many_waiting_games_costs_no_read_naming_them_all(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    # The owner "a" of 200 games waits for each one's commands; no periodic read of every
+    # inbox in this test (feed_scan), only word from the appends.
+    backend = redis_backend(fresh_redis_url, replica_id="a", feed_scan=3600.0)
+    try:
+        for game_id in WAITING:
+            assert await backend.lease.acquire(game_id, "a", TTL)
+        # Every game's owner waits; each gets a first command, so all are in the shared read.
+        reads = await _waiting_reads(backend, dict.fromkeys(WAITING, "0-0"))
+        firsts = await asyncio.gather(*(backend.inbox.append(g, b"first") for g in WAITING))
+        after = {}
+        for (game_id, read), first in zip(reads.items(), firsts, strict=True):
+            assert await read == [(first, b"first")]
+            after[game_id] = first
+        reads = await _waiting_reads(backend, after)
+        before = (await admin.info("stats"))["total_net_input_bytes"]
+        for game_id in WAITING[:20]:  # one answer at a time, each read by its waiting owner
+            entry_id = await backend.inbox.append(game_id, b"answer")
+            assert await reads[game_id] == [(entry_id, b"answer")]
+        received = (await admin.info("stats"))["total_net_input_bytes"] - before
+        # Appending and reading an answer takes a few hundred bytes; a read naming the 200
+        # streams (as the shared read did after every answer) alone takes over 7,000.
+        assert received / 20 < 2000
+        for read in reads.values():
+            read.cancel()
+    finally:
+        await backend.close()
+
+
+async def test_commands_appended_without_word_still_reach_their_waiting_owner(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    # A replica of an earlier version appends with a plain XADD and names no game.
+    backend = redis_backend(fresh_redis_url, replica_id="a")
+    try:
+        game_id = WAITING[0]
+        assert await backend.lease.acquire(game_id, "a", TTL)
+        read = asyncio.ensure_future(backend.inbox.read(game_id, "0-0", 512, 30.0))
+        entry_id = await admin.xadd(f"pq:{{{game_id}}}:inbox", {b"c": b"old"})
+        assert await read == [(entry_id.decode(), b"old")]
+    finally:
+        await backend.close()
+
+
+async def test_appends_name_their_game_only_where_its_owner_keeps_a_notify_stream(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    backend = redis_backend(fresh_redis_url, replica_id="a")
+    try:
+        kept, gone = WAITING[0], WAITING[1]
+        assert await backend.lease.acquire(kept, "a", TTL)
+        assert await backend.lease.acquire(gone, "gone", TTL)
+        # The owner's shared read makes its stream before it first reads.
+        first = await backend.inbox.append(kept, b"first")
+        assert await backend.inbox.read(kept, "0-0", 512, 30.0) == [(first, b"first")]
+        read = asyncio.ensure_future(backend.inbox.read(kept, first, 512, 30.0))
+        entry_id = await backend.inbox.append(kept, b"kept")
+        assert await read == [(entry_id, b"kept")]
+        await backend.inbox.append(gone, b"nobody reads")
+        # The owner's stream expires unless the owner keeps it; nobody keeps "gone"'s.
+        assert 0 < await admin.pttl("pq:notify:a") <= 30_000
+        named = [f.get(b"g") for _, f in await admin.xrange("pq:notify:a")]
+        assert kept.encode() in named
+        assert gone.encode() not in named
+        assert not await admin.exists("pq:notify:gone")
+    finally:
+        await backend.close()
