@@ -122,6 +122,16 @@ class GameRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def mark_many_running(self, game_ids: Sequence[str], now: datetime) -> None:
+        """Move those of ``game_ids`` that are created games to running, in one statement;
+        unknown ids and games in any other state are left alone."""
+        await self._session.execute(
+            sa.update(Game)
+            .where(Game.id.in_(game_ids), Game.status == "created")
+            .values(status="running", started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
     async def claim_for_results(self, game_id: str, ended_at: datetime) -> bool:
         """Mark the game ended unless it already is; True when this caller did it.
 

@@ -182,6 +182,12 @@ class InternalGame(BaseModel):
     host_id: str
 
 
+class StartedGames(BaseModel):
+    game_ids: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=1000)
+    ]
+
+
 class ResultPlayer(BaseModel):
     player_id: PlayerIdText
     nickname: NicknameText

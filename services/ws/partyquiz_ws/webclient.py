@@ -1,4 +1,4 @@
-"""Client of the web service's internal API (quiz lookup, game started, final results).
+"""Client of the web service's internal API (quiz lookup, games started, final results).
 
 Owns the HTTP calls and the mapping of their failures onto the domain error tree: 404 becomes
 NotFoundError, anything transient (connection refused, 5xx, timeouts) WebUnavailableError so the
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from partyquiz_core.errors import ForbiddenError, NotFoundError, PartyQuizError
 from partyquiz_core.ids import GameId, JoinCode
@@ -23,12 +25,20 @@ TIMEOUT_SECONDS = 10.0
 # connections, and sorting out that many waiting requests took the replica most of a core
 # for seconds (httpcore's pool is quadratic in them); the rest wait here, cheaply.
 MAX_CONCURRENT_REQUESTS = 8
+# Games one "started" request names at most (the web service takes up to 1,000).
+MAX_STARTED_PER_REQUEST = 500
 
 
 class WebUnavailableError(PartyQuizError):
     """The web service did not answer usefully; try again later."""
 
     code = "web_unavailable"
+
+
+class MethodNotAllowedError(PartyQuizError):
+    """The web service has no such call (an older version)."""
+
+    code = "web_refused"
 
 
 class InternalGame:
@@ -69,6 +79,8 @@ class WebClient:
             raise WebUnavailableError(f"web service unreachable: {type(exc).__name__}") from exc
         if response.status_code == 404:
             raise NotFoundError("the web service does not know this game", code="unknown_game")
+        if response.status_code == 405:
+            raise MethodNotAllowedError(f"the web service has no {method} {path}")
         if response.status_code in (401, 403):
             raise ForbiddenError(
                 "the web service refused the service token (JWT secrets differ?)",
@@ -91,6 +103,25 @@ class WebClient:
 
     async def mark_started(self, game_id: GameId) -> None:
         await self._request("POST", f"/internal/games/{game_id}/started")
+
+    async def mark_many_started(self, game_ids: Sequence[GameId]) -> None:
+        """Tell the web service that ``game_ids`` started, in one request per
+        ``MAX_STARTED_PER_REQUEST`` games; a web service without that call (an older version,
+        during a rolling update) is told one game at a time, as it was before."""
+        for first in range(0, len(game_ids), MAX_STARTED_PER_REQUEST):
+            chunk = list(game_ids[first : first + MAX_STARTED_PER_REQUEST])
+            body = orjson.dumps({"game_ids": chunk})
+            try:
+                await self._request("POST", "/internal/games/started", body)
+                continue
+            except (NotFoundError, MethodNotAllowedError):
+                pass  # an older web service: one game at a time
+            told = await asyncio.gather(
+                *(self.mark_started(game_id) for game_id in chunk), return_exceptions=True
+            )
+            for failure in told:  # an unknown game is ignored, as the one call does
+                if isinstance(failure, Exception) and not isinstance(failure, NotFoundError):
+                    raise failure
 
     async def post_results(self, game_id: GameId, body: bytes) -> None:
         await self._request("POST", f"/internal/games/{game_id}/results", body)

@@ -84,6 +84,37 @@ async def test_started_marks_running_once(web: Web) -> None:
     assert first["started_at"] == second["started_at"]
 
 
+async def test_many_games_are_marked_running_by_one_call(web: Web) -> None:
+    auth = await web.register_and_login()
+    quiz = (await web.client.post("/api/quizzes", json=sample_quiz(), headers=auth)).json()
+    ids = [
+        (await web.client.post("/api/games", json={"quiz_id": quiz["id"]}, headers=auth)).json()[
+            "game_id"
+        ]
+        for _ in range(3)
+    ]
+    service = web.service_headers()
+
+    async def details() -> list[dict[str, Any]]:
+        return [
+            (await web.client.get(f"/api/games/{game_id}", headers=auth)).json() for game_id in ids
+        ]
+
+    path = "/internal/games/started"
+    assert (await web.client.post(path, json={"game_ids": ids})).status_code == 401
+    first = await web.client.post(path, json={"game_ids": [*ids[:2], "nope"]}, headers=service)
+    assert first.status_code == 204  # an unknown game is ignored
+    before = await details()
+    assert [d["status"] for d in before] == ["running", "running", "created"]
+    web.clock.now += 30
+    assert (await web.client.post(path, json={"game_ids": ids}, headers=service)).status_code == 204
+    after = await details()
+    assert [d["status"] for d in after] == ["running"] * 3
+    # A repeat changes nothing; the third game starts now.
+    assert [d["started_at"] for d in after[:2]] == [d["started_at"] for d in before[:2]]
+    assert after[2]["started_at"] != after[0]["started_at"]
+
+
 async def test_results_are_stored_once_and_a_repeat_changes_nothing(web: Web) -> None:
     auth, game = await _new_game(web)
     service = web.service_headers()

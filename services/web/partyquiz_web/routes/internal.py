@@ -1,7 +1,7 @@
 """The internal API the game service calls (service token required; not in the public schema).
 
-Implements the web ⇄ game-service contract: look a game up by join code, mark it started,
-store its final results once (idempotent).
+Implements the web ⇄ game-service contract: look a game up by join code, mark it (or many
+games at once) started, store its final results once (idempotent).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from partyquiz_core.quiz import read_stored_quiz
 from partyquiz_web.dependencies import RuntimeDep, SessionDep, require_service_token
 from partyquiz_web.http_errors import FieldErrorsError
 from partyquiz_web.repositories import GameRepository
-from partyquiz_web.schemas import GameResults, InternalGame
+from partyquiz_web.schemas import GameResults, InternalGame, StartedGames
 
 router = APIRouter(
     prefix="/internal/games",
@@ -39,6 +39,17 @@ async def get_game_by_code(join_code: str, session: SessionDep) -> InternalGame:
         quiz=read_stored_quiz(game.quiz_snapshot),
         host_id=game.host_id,
     )
+
+
+@router.post("/started", status_code=status.HTTP_204_NO_CONTENT)
+async def mark_many_started(
+    started: StartedGames, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Mark many games running in one call (a replica whose games started together sends
+    them so, not one request each); ids of unknown games are ignored."""
+    await GameRepository(session).mark_many_running(started.game_ids, runtime.now())
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{game_id}/started", status_code=status.HTTP_204_NO_CONTENT)
