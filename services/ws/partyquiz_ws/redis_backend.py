@@ -696,9 +696,10 @@ class RedisInbox:
     ONE shared read for every game this replica owns: it waits, on a connection of its own,
     for names on this replica's notify stream, then reads the inboxes of the games named (and
     of every game it serves at least every FEED_SCAN_SECONDS) with one non-blocking
-    ``XREAD``. A game that joins the shared read, or whose owner starts over from another
-    position, is read next, and wakes the wait. A read that need not wait asks Redis
-    directly. Entries are handed out in id order, each once per position.
+    ``XREAD`` on the same connection (not behind the commits' pipelines). A game that joins
+    the shared read, or whose owner starts over from another position, is read next, and
+    wakes the wait. A read that need not wait asks Redis directly. Entries are handed out in
+    id order, each once per position.
 
     Earlier, the shared read blocked on every owned game's inbox at once: each time it
     returned (once per few answers), its next ``XREAD`` named every stream again, and a
@@ -895,7 +896,9 @@ class RedisInbox:
         feeds = [(game_id, self._feeds[game_id]) for game_id in due]
         epochs = [f.epoch for _, f in feeds]
         streams: dict[Any, Any] = {f.key: f.tail for _, f in feeds}
-        reply: Any = await self._pipeliner.call(_xread(streams))
+        # On the shared read's own connection (idle while it is not waiting), not behind the
+        # commits' pipelines: when 500 games close their question at once, those are long.
+        reply: Any = await self._reader.call(_xread(streams))
         fetched = _entries(reply)
         for (game_id, feed), epoch in zip(feeds, epochs, strict=True):
             entries = fetched.get(feed.key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from tests.unit.ws.harness import QUIZ
@@ -18,7 +18,12 @@ from partyquiz_core.ids import DeviceId, GameId, JoinCode, PlayerId
 from partyquiz_ws.backends import Backend, Publication, Snapshot
 from partyquiz_ws.engine import KIND_COMMAND, Engine, Envelope, encode_snapshot
 from partyquiz_ws.metrics import WsMetrics
-from partyquiz_ws.redis_backend import KEY_TTL_SECONDS, TTL_SLACK_SECONDS, redis_backend
+from partyquiz_ws.redis_backend import (
+    KEY_TTL_SECONDS,
+    TTL_SLACK_SECONDS,
+    RedisInbox,
+    redis_backend,
+)
 from partyquiz_ws.runner import GameRunner
 
 GAMES = [GameId(f"many{i:02d}") for i in range(20)]
@@ -348,3 +353,31 @@ async def test_appends_name_their_game_only_where_its_owner_keeps_a_notify_strea
         assert not await admin.exists("pq:notify:gone")
     finally:
         await backend.close()
+
+
+async def test_the_shared_read_fetches_on_its_own_connection_not_behind_other_commands(
+    fresh_redis_url: str,
+) -> None:
+    owner = redis_backend(fresh_redis_url, replica_id="a", feed_scan=3600.0)
+    other = redis_backend(fresh_redis_url, replica_id="b")  # a replica its players are on
+    try:
+        game_id = WAITING[0]
+        assert await owner.lease.acquire(game_id, "a", TTL)
+        first = await owner.inbox.append(game_id, b"first")
+        assert await owner.inbox.read(game_id, "0-0", 512, 30.0) == [(first, b"first")]
+        read = asyncio.ensure_future(owner.inbox.read(game_id, first, 512, 30.0))
+        # Both connections of the owner's pipelines busy with a command Redis holds (as with
+        # the long commits of many games at once): one pipeline each, in turns of their own.
+        pipeliner = cast(RedisInbox, owner.inbox)._pipeliner
+        busy = []
+        for _ in range(2):
+            busy.append(
+                asyncio.ensure_future(pipeliner.call(lambda pipe: pipe.blpop(["none"], 20)))
+            )
+            await asyncio.sleep(0)
+        entry_id = await other.inbox.append(game_id, b"answer")
+        assert await read == [(entry_id, b"answer")]
+        assert not any(command.done() for command in busy)
+    finally:
+        await owner.close()
+        await other.close()
