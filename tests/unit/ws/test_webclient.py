@@ -75,32 +75,30 @@ async def _serving(web: _Web) -> tuple[asyncio.Server, str]:
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
-async def test_many_games_started_together_are_told_in_one_request() -> None:
-    web = _Web()
+async def _mark_many_started(web: _Web, games: list[GameId]) -> None:
+    """Tell ``web`` (served on a port of its own for the call) that ``games`` started."""
     server, url = await _serving(web)
     client = WebClient(url, "s" * 40)
-    games = [GameId(f"g{i}") for i in range(300)]
     try:
         await client.mark_many_started(games)
     finally:
         await client.aclose()
         server.close()
         await server.wait_closed()
+
+
+async def test_many_games_started_together_are_told_in_one_request() -> None:
+    web = _Web()
+    games = [GameId(f"g{i}") for i in range(300)]
+    await _mark_many_started(web, games)
     assert web.requests == [b"/internal/games/started"]
     assert json.loads(web.bodies[0]) == {"game_ids": games}
 
 
 async def test_a_web_service_without_the_call_for_many_is_told_one_game_at_a_time() -> None:
     web = _Web(missing=(b"/internal/games/started",))
-    server, url = await _serving(web)
-    client = WebClient(url, "s" * 40)
     games = [GameId(f"g{i}") for i in range(20)]
-    try:
-        await client.mark_many_started(games)
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
+    await _mark_many_started(web, games)
     assert web.started == set(games)
 
 
