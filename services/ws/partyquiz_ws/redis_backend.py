@@ -12,7 +12,7 @@ their commands with ONE blocking ``XREAD`` of the stream on which appends name t
 added to (``RedisInbox``) instead of holding a connection per game. The per-game scripts
 (commit, lease renewal, append) asked for by many games before the next pipeline leaves run as
 ONE command (``ForMany``), each game's run checking and writing only that game's keys, as the
-one-game script does.
+one-game script does, and failing alone.
 """
 
 from __future__ import annotations
@@ -526,6 +526,12 @@ def _for_many(source: str) -> str:
     nil reply as nil). Each run sees only its own keys and arguments, as the one-game script
     does, so its checks (lease, snapshot) and what it writes are exactly the one-game
     script's, on the same keys: a replica running the one-game script beside it is safe.
+
+    A run that raises an error (a command refused: say WRONGTYPE, because one game's key was
+    damaged or written by something else) returns that error as its reply, and the runs after
+    it go on: Redis would otherwise end the whole script there, so the games before it would
+    have written but heard of a failure, and those after it never run. What the failed run
+    wrote before its error stays written, as it does when the one-game script fails.
     """
     return f"""
 local function run(KEYS, ARGV)
@@ -540,15 +546,23 @@ for i = 1, n do
   for j = 1, nk do keys[j] = KEYS[k + j] end
   for j = 1, na do args[j] = ARGV[a + j] end
   k, a = k + nk, a + na
-  local reply = run(keys, args)
-  if reply == nil then reply = false end
+  local ok, reply = pcall(run, keys, args)
+  if not ok then
+    -- A command's error is raised as its message, or as an error reply (a table with err).
+    if type(reply) == 'table' and reply.err then reply = reply.err end
+    reply = redis.error_reply(tostring(reply))
+  elseif reply == nil then
+    reply = false
+  end
   out[i] = reply
 end
 return out
 """
 
 
-_Run = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+# A run's keys, arguments, the future of its reply, and the game it is for (named in the log
+# if the run fails; None where the keys are not one game's).
+_Run = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]", str | None]
 
 
 class ForMany:
@@ -559,20 +573,25 @@ class ForMany:
     save per interval, a lease renewal per lease third, an append per moment) were one
     ``EVALSHA`` each: with 500 games, thousands a second, each packed, sent, run, answered
     and parsed on its own. Together they cost one command per pipeline. Redis runs the one
-    script atomically, so the runs are no less isolated than before.
+    script atomically, so the runs are no less isolated than before; and a run whose script
+    fails (a game's damaged key) fails its own future only, with Redis's error, while the
+    others get their replies.
     """
 
-    def __init__(self, pipeliner: Pipeliner, source: str) -> None:
+    def __init__(self, pipeliner: Pipeliner, source: str, name: str) -> None:
         self._pipeliner = pipeliner
         self._sha = pipeliner.script(_for_many(source))
+        self._name = name  # what a run does, for the log: "commit", "append", ...
         self._runs: list[_Run] = []
 
-    def run(self, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future[Any]:
+    def run(
+        self, keys: Sequence[Any], args: Sequence[Any], game: str | None = None
+    ) -> asyncio.Future[Any]:
         """Run the script for one game with the runs asked for before the next pipeline."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if not self._runs:
             self._pipeliner.before_next(self._send)
-        self._runs.append((keys, args, future))
+        self._runs.append((keys, args, future, game))
         return future
 
     def _send(self) -> None:
@@ -586,7 +605,7 @@ class ForMany:
         keys: list[Any] = []
         counts: list[Any] = [len(runs)]
         args: list[Any] = []
-        for run_keys, run_args, _ in runs:
+        for run_keys, run_args, _, _ in runs:
             counts.append(len(run_keys))
             counts.append(len(run_args))
             keys.extend(run_keys)
@@ -601,23 +620,39 @@ class ForMany:
             self._pipeliner.keep(task)
             return
         if failure is not None:
-            _fail((future for _, _, future in runs), failure)
+            _fail((future for _, _, future, _ in runs), failure)
             return
-        _settle(runs, sent.result())
+        _settle(self._name, runs, sent.result())
 
     async def _again(self, runs: list[_Run]) -> None:
         keys, args = self._command(runs)
         try:
             replies = await self._pipeliner.evalsha(self._sha, keys, args)
         except Exception as exc:
-            _fail((future for _, _, future in runs), exc)
+            _fail((future for _, _, future, _ in runs), exc)
             return
-        _settle(runs, replies)
+        _settle(self._name, runs, replies)
 
 
-def _settle(runs: list[_Run], replies: Sequence[Any]) -> None:
-    for (_, _, future), reply in zip(runs, replies, strict=True):
-        if not future.done():
+def _settle(name: str, runs: list[_Run], replies: Sequence[Any]) -> None:
+    """Hand each run its reply; a run whose reply is an error (``ResponseError``, as the
+    parser gives an error inside an array reply) fails with it, and is logged."""
+    for (_, _, future, game), reply in zip(runs, replies, strict=True):
+        if isinstance(reply, ResponseError):
+            if game is None:
+                log.warning("a %s failed in Redis (%s); the other runs went on", name, reply)
+            else:
+                log.warning(
+                    "the %s of game %s failed in Redis (%s); the other games' runs went on",
+                    name,
+                    game,
+                    reply,
+                )
+        if future.done():
+            continue
+        if isinstance(reply, ResponseError):
+            future.set_exception(reply)
+        else:
             future.set_result(reply)
 
 
@@ -731,7 +766,7 @@ class RedisInbox:
         self._waking: set[asyncio.Task[None]] = set()
         self._hungry = asyncio.Event()  # an owner waits with nothing fetched for it
         self._appends: dict[GameId, list[tuple[bytes, asyncio.Future[str]]]] = {}
-        self._append = ForMany(pipeliner, _APPEND)
+        self._append = ForMany(pipeliner, _APPEND, "append")
 
     async def append(self, game_id: GameId, entry: Payload) -> str:
         return await self.submit(game_id, entry)
@@ -766,7 +801,7 @@ class RedisInbox:
         for game_id, waiting in appends.items():
             keys = [_inbox_key(game_id), _lease_key(game_id)]
             args = [game_id, *(payload for payload, _ in waiting)]
-            sent = self._append.run(keys, args)
+            sent = self._append.run(keys, args, game_id)
             sent.add_done_callback(functools.partial(self._appended, waiting))
 
     @staticmethod
@@ -928,7 +963,7 @@ class RedisLease:
     def __init__(self, pipeliner: Pipeliner) -> None:
         self._redis = pipeliner
         # Renewals of the games this replica owns that fall due together are one command.
-        self._renew = ForMany(pipeliner, _RENEW)
+        self._renew = ForMany(pipeliner, _RENEW, "lease renewal")
         self._release = pipeliner.script(_RELEASE)
 
     async def acquire(self, game_id: GameId, holder: str, ttl: float) -> bool:
@@ -938,7 +973,7 @@ class RedisLease:
         return await self.renew(game_id, holder, ttl)
 
     async def renew(self, game_id: GameId, holder: str, ttl: float) -> bool:
-        return bool(await self._renew.run([_lease_key(game_id)], [holder, _ms(ttl)]))
+        return bool(await self._renew.run([_lease_key(game_id)], [holder, _ms(ttl)], game_id))
 
     async def release(self, game_id: GameId, holder: str) -> None:
         await self._redis.evalsha(self._release, [_lease_key(game_id)], [holder])
@@ -950,7 +985,7 @@ class RedisSnapshots:
         self._create = pipeliner.script(_CREATE)
         # The commits (and snapshot saves) of every game this replica owns made until the
         # next pipeline leaves are one command; each is fenced by its own game's keys.
-        self._commit = ForMany(pipeliner, _COMMIT)
+        self._commit = ForMany(pipeliner, _COMMIT, "commit")
 
     async def ping(self) -> bool:
         return bool(await self._redis.call(lambda pipe: pipe.ping()))
@@ -1040,7 +1075,7 @@ class RedisSnapshots:
             _results_key(game_id),
             PENDING_RESULTS,
         ]
-        return bool(await self._commit.run(keys, args))
+        return bool(await self._commit.run(keys, args, game_id))
 
 
 class RedisBus:
@@ -1115,9 +1150,9 @@ class RedisLimits:
         # leaves are one command each (``ForMany``): a ramp opens a connection and makes a
         # join attempt per player, and each command costs a replica more than its script
         # costs Redis.
-        self._open = ForMany(pipeliner, _OPEN_CONNECTION)
-        self._close = ForMany(pipeliner, _CLOSE_CONNECTION)
-        self._admit = ForMany(pipeliner, _ADMIT_JOIN)
+        self._open = ForMany(pipeliner, _OPEN_CONNECTION, "connection count")
+        self._close = ForMany(pipeliner, _CLOSE_CONNECTION, "connection count")
+        self._admit = ForMany(pipeliner, _ADMIT_JOIN, "join admission")
 
     async def admit_join(
         self,

@@ -7,10 +7,13 @@ together leave as one command, and each game is still fenced on its own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, cast
 
+import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 from tests.unit.ws.harness import QUIZ
 
 from partyquiz_core import game
@@ -381,3 +384,106 @@ async def test_the_shared_read_fetches_on_its_own_connection_not_behind_other_co
     finally:
         await owner.close()
         await other.close()
+
+
+async def _commit_each(backend: Backend, games: list[GameId], save: bool) -> list[Any]:
+    """Each game's commit made together, as its reply or its error."""
+    done = await asyncio.gather(
+        *(
+            backend.snapshots.commit(
+                game_id,
+                "a",
+                TTL,
+                Snapshot(state=b"s2-" + game_id.encode(), last_id="0-0") if save else None,
+                [Publication(f"pq:g:{game_id}", b"frame")],
+                expected_last_id="0-0",
+                published_id="6-0",
+                commit_id=f"a:{game_id}:2",
+            )
+            for game_id in games
+        ),
+        return_exceptions=True,
+    )
+    return list(done)
+
+
+async def test_a_game_whose_key_is_damaged_fails_alone_among_many_commits(
+    backend: Backend, admin: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One game's snapshot is not a hash any more (a damaged key): its run of the commands
+    # made for many games together fails with Redis's error, and only its run; the games
+    # before and after it in the same command are committed and told so.
+    await _owned(backend, GAMES)
+    await _commit_all(backend, GAMES[:1], save=False)  # the script is loaded
+    damaged = GAMES[7]
+    await admin.set(f"pq:{{{damaged}}}:snap", b"not a hash")
+    for attempt in range(3):
+        if attempt == 2:
+            await admin.script_flush()  # the command is run again once the script is loaded
+        caplog.clear()
+        before = await _calls(admin)
+        done = await _commit_each(backend, GAMES, save=attempt != 1)
+        if attempt < 2:
+            assert _spent(before, await _calls(admin))["evalsha"] == 1
+        for game_id, reply in zip(GAMES, done, strict=True):
+            if game_id == damaged:
+                assert isinstance(reply, ResponseError)
+                assert str(reply).startswith("WRONGTYPE")
+            else:
+                assert reply is True, (game_id, reply)
+        failed = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert [r.getMessage().count(damaged) for r in failed] == [1]
+    assert await admin.get(f"pq:{{{damaged}}}:snap") == b"not a hash"
+    for game_id in GAMES:
+        if game_id != damaged:
+            snapshot = await backend.snapshots.load(game_id)
+            assert snapshot is not None
+            assert snapshot.state == b"s2-" + game_id.encode()
+            assert snapshot.commit_id == f"a:{game_id}:2"
+    # The damaged game's lease still renews (its key is fine) and the others' do too.
+    renewed = await asyncio.gather(*(backend.lease.renew(g, "a", TTL) for g in GAMES))
+    assert renewed == [True] * len(GAMES)
+
+
+async def test_a_game_whose_lease_key_is_damaged_fails_alone_among_many_renewals(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    await _owned(backend, GAMES)
+    await backend.lease.renew(GAMES[0], "a", TTL)  # the script is loaded
+    damaged = GAMES[0]
+    await admin.delete(f"pq:{{{damaged}}}:lease")
+    await admin.hset(f"pq:{{{damaged}}}:lease", "holder", "a")
+    renewed = await asyncio.gather(
+        *(backend.lease.renew(g, "a", TTL) for g in GAMES), return_exceptions=True
+    )
+    assert isinstance(renewed[0], ResponseError)
+    assert renewed[1:] == [True] * (len(GAMES) - 1)
+
+
+async def test_a_game_whose_inbox_is_damaged_has_its_appends_refused_alone(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    # Its answers are refused (a player is told ``unavailable``); the other games' appends
+    # of the same command are stored and their ids returned, now and in later commands.
+    await backend.inbox.append(GAMES[0], b"warm")  # the script is loaded
+    damaged = GAMES[11]
+    await admin.set(f"pq:{{{damaged}}}:inbox", b"not a stream")
+    for attempt in range(3):
+        if attempt == 2:
+            await admin.script_flush()
+        before = await _calls(admin)
+        ids = await asyncio.gather(
+            *(backend.inbox.append(g, f"{g}-{attempt}".encode()) for g in GAMES),
+            return_exceptions=True,
+        )
+        if attempt < 2:
+            assert _spent(before, await _calls(admin))["evalsha"] == 1
+        for game_id, entry_id in zip(GAMES, ids, strict=True):
+            if game_id == damaged:
+                assert isinstance(entry_id, ResponseError)
+                continue
+            assert isinstance(entry_id, str), (game_id, entry_id)
+            entries = await backend.inbox.read(game_id, "0-0", 10, 0)
+            assert entries[-1] == (entry_id, f"{game_id}-{attempt}".encode())
+            assert len(entries) == attempt + 1 + (game_id == GAMES[0])  # each stored once
+    assert await admin.get(f"pq:{{{damaged}}}:inbox") == b"not a stream"
