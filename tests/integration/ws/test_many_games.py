@@ -51,24 +51,27 @@ async def _owned(backend: Backend, games: list[GameId], holder: str = "a") -> No
         assert await backend.lease.acquire(game_id, holder, TTL)
 
 
-async def _commit_all(backend: Backend, games: list[GameId], save: bool) -> list[bool]:
-    return list(
-        await asyncio.gather(
-            *(
-                backend.snapshots.commit(
-                    game_id,
-                    "a",
-                    TTL,
-                    Snapshot(state=b"s1-" + game_id.encode(), last_id="0-0") if save else None,
-                    [Publication(f"pq:g:{game_id}", b"frame")],
-                    expected_last_id="0-0",
-                    published_id="5-0",
-                    commit_id=f"a:{game_id}:1",
-                )
-                for game_id in games
+async def _commit_all(
+    backend: Backend, games: list[GameId], save: bool, round_: int = 1
+) -> list[Any]:
+    """Each game's commit of round ``round_`` made together, as its reply or its error."""
+    done = await asyncio.gather(
+        *(
+            backend.snapshots.commit(
+                game_id,
+                "a",
+                TTL,
+                Snapshot(state=f"s{round_}-{game_id}".encode(), last_id="0-0") if save else None,
+                [Publication(f"pq:g:{game_id}", b"frame")],
+                expected_last_id="0-0",
+                published_id=f"{4 + round_}-0",
+                commit_id=f"a:{game_id}:{round_}",
             )
-        )
+            for game_id in games
+        ),
+        return_exceptions=True,
     )
+    return list(done)
 
 
 async def test_commits_of_many_games_made_together_are_one_command(
@@ -386,27 +389,6 @@ async def test_the_shared_read_fetches_on_its_own_connection_not_behind_other_co
         await other.close()
 
 
-async def _commit_each(backend: Backend, games: list[GameId], save: bool) -> list[Any]:
-    """Each game's commit made together, as its reply or its error."""
-    done = await asyncio.gather(
-        *(
-            backend.snapshots.commit(
-                game_id,
-                "a",
-                TTL,
-                Snapshot(state=b"s2-" + game_id.encode(), last_id="0-0") if save else None,
-                [Publication(f"pq:g:{game_id}", b"frame")],
-                expected_last_id="0-0",
-                published_id="6-0",
-                commit_id=f"a:{game_id}:2",
-            )
-            for game_id in games
-        ),
-        return_exceptions=True,
-    )
-    return list(done)
-
-
 async def test_a_game_whose_key_is_damaged_fails_alone_among_many_commits(
     backend: Backend, admin: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -422,7 +404,7 @@ async def test_a_game_whose_key_is_damaged_fails_alone_among_many_commits(
             await admin.script_flush()  # the command is run again once the script is loaded
         caplog.clear()
         before = await _calls(admin)
-        done = await _commit_each(backend, GAMES, save=attempt != 1)
+        done = await _commit_all(backend, GAMES, save=attempt != 1, round_=2)
         if attempt < 2:
             assert _spent(before, await _calls(admin))["evalsha"] == 1
         for game_id, reply in zip(GAMES, done, strict=True):
