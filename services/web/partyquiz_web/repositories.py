@@ -113,16 +113,7 @@ class GameRepository:
             raise NotFoundError(f"game {game_id} not found")
         return game
 
-    async def mark_running(self, game_id: str, now: datetime) -> None:
-        """Move a created game to running; a no-op in any other state."""
-        await self._session.execute(
-            sa.update(Game)
-            .where(Game.id == game_id, Game.status == "created")
-            .values(status="running", started_at=now)
-            .execution_options(synchronize_session=False)
-        )
-
-    async def mark_many_running(self, game_ids: Sequence[str], now: datetime) -> None:
+    async def mark_running(self, game_ids: Sequence[str], now: datetime) -> None:
         """Move those of ``game_ids`` that are created games to running, in one statement;
         unknown ids and games in any other state are left alone."""
         await self._session.execute(

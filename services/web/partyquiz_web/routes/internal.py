@@ -47,7 +47,7 @@ async def mark_many_started(
 ) -> Response:
     """Mark many games running in one call (a replica whose games started together sends
     them so, not one request each); ids of unknown games are ignored."""
-    await GameRepository(session).mark_many_running(started.game_ids, runtime.now())
+    await GameRepository(session).mark_running(started.game_ids, runtime.now())
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -56,7 +56,7 @@ async def mark_many_started(
 async def mark_started(game_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
     games = GameRepository(session)
     await games.by_id(game_id)  # 404 for an unknown game
-    await games.mark_running(game_id, runtime.now())
+    await games.mark_running([game_id], runtime.now())
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
