@@ -648,11 +648,9 @@ def _settle(name: str, runs: list[_Run], replies: Sequence[Any]) -> None:
                     game,
                     reply,
                 )
-        if future.done():
-            continue
-        if isinstance(reply, ResponseError):
-            future.set_exception(reply)
-        else:
+            if not future.done():
+                future.set_exception(reply)
+        elif not future.done():
             future.set_result(reply)
 
 
