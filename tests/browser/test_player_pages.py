@@ -176,6 +176,65 @@ def test_a_phone_with_a_wrong_clock_counts_down_from_the_servers_deadline(
     expect(phone.get_by_role("heading", name="Correct!")).to_be_visible()
 
 
+# A clock that can be set back once the page has estimated the server's clock from it; and a
+# record of every heading and countdown line the page ever drew.
+LAGGING_CLOCK = """{
+    const realNow = Date.now;
+    window.lagMs = 0;
+    Date.now = () => realNow() - window.lagMs;
+    window.drawn = new Set();
+    document.addEventListener("DOMContentLoaded", () => {
+        new MutationObserver(() => {
+            for (const el of document.querySelectorAll("h1, #upcoming, .read-note")) {
+                window.drawn.add(el.textContent);
+            }
+        }).observe(document.body, { childList: true, subtree: true, characterData: true });
+    });
+}"""
+
+
+def _await_pong(page: Page, frames: FrameLog) -> None:
+    """Wait until the page's first ping came back: its estimate of the server's clock is set."""
+    for _ in range(250):
+        if frames.of_type("pong"):
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError("no pong came back")
+
+
+def test_pages_whose_clock_estimate_lags_show_a_question_sent_open_at_once(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    api(host, "POST", "/api/quizzes", QUIZ)
+    host.context.add_init_script(LAGGING_CLOCK)
+    screen_frames = FrameLog()
+    screen_frames.attach(host)
+    code = launch_game(host, "Keys")
+    context = new_context(phone=True)
+    context.add_init_script(LAGGING_CLOCK)
+    phone = context.new_page()
+    phone_frames = FrameLog()
+    phone_frames.attach(phone)
+    join(phone, code, "Behind")
+    _await_pong(host, screen_frames)
+    _await_pong(phone, phone_frames)
+    # Both pages now take the server's clock to be 3 s earlier than it is, as a page whose
+    # estimate lags does for a few ms. The question has no get-ready and no reading time: the
+    # server sent it open, so no page counts down to it.
+    for page in (host, phone):
+        page.evaluate("window.lagMs = 3000")
+    host.get_by_role("button", name="Start the game").click()
+    expect(choice(phone, "Three")).to_be_visible()
+    expect(host.locator(".q-text")).to_have_text("Pick the third")
+    for page in (host, phone):
+        drawn = page.evaluate("[...window.drawn]")
+        assert "Get ready!" not in drawn
+        assert not [text for text in drawn if "open in" in text], drawn
+    choice(phone, "Three").click()
+    expect(phone.get_by_role("heading", name="Correct!")).to_be_visible()
+
+
 def test_locking_joining_refuses_new_players(
     host_page: Page, new_context: Callable[..., BrowserContext]
 ) -> None:

@@ -170,6 +170,17 @@ export class GameConnection {
 }
 
 /**
+ * Whether `now` is still before `at`, the end of a question's step ("get ready" until
+ * `showsAt`, reading until `opensAt`) as a message of the server sent it, with its clock
+ * (`serverNow`) at sending. A step that had ended when the message left has nothing left: a page
+ * whose estimate of the server's clock lags a little would otherwise flash it ("Get ready!",
+ * "Answers open in 0") for as long as it lags.
+ */
+export function before(at, serverNow, now) {
+  return Boolean(at) && at > (serverNow ?? 0) && now < at;
+}
+
+/**
  * How long until the question step drawn at `now` ("ready" until `showsAt`, "read" until
  * `opensAt`) ends, in ms; null for answering, which ends with the question. Take the step and
  * this from one reading of the clock: read twice, a draw that outlasted what was left of the

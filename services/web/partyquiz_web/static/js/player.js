@@ -7,7 +7,7 @@
 import { formatNumber, middle, orderingAnswer, showSliderValue, sliderAnswer, typedAnswer, TYPED_MAX } from "./answers.js";
 import { api, ApiError } from "./api.js";
 import { h, replace, announce, pts, ordinal, focusHeading } from "./dom.js";
-import { GameConnection, Countdown, stepEndsIn } from "./gameclient.js";
+import { GameConnection, Countdown, before, stepEndsIn } from "./gameclient.js";
 import { socketUrl } from "./hostgame.js";
 import { suggestNickname, graphemeCount } from "./nicknames.js";
 import { shapeIcon, tintedShape } from "./shapes.js";
@@ -674,8 +674,8 @@ function questionStep(now) {
   if (!q) return "answer";
   if (game.paused) return (game.remaining ?? 0) > q.time_limit ? "read" : "answer";
   if (game.opensAt === null || game.opensAt === undefined) return "answer";
-  if (game.showsAt && now < game.showsAt) return "ready";
-  return now < game.opensAt ? "read" : "answer";
+  if (before(game.showsAt, game.serverNow, now)) return "ready";
+  return before(game.opensAt, game.serverNow, now) ? "read" : "answer";
 }
 
 /** Draw again when the step drawn at `now` ends. */

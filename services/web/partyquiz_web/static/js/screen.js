@@ -8,7 +8,7 @@
 
 import { formatNumber } from "./answers.js";
 import { h, replace, announce, pts, ordinal } from "./dom.js";
-import { Countdown, stepEndsIn } from "./gameclient.js";
+import { Countdown, before, stepEndsIn } from "./gameclient.js";
 import { HostGame } from "./hostgame.js";
 import { shapeIcon } from "./shapes.js";
 import { Sound } from "./sound.js";
@@ -168,9 +168,8 @@ export async function drawScreen(main, gameId, { call }) {
   /** Where in a question we are: "ready", "read" or "answer" (from the server's times). */
   function questionStep(now) {
     if (m.paused || m.opensAt === null || m.opensAt === undefined) return "answer";
-    if (m.showsAt && now < m.showsAt) return "ready";
-    if (now < m.opensAt) return "read";
-    return "answer";
+    if (before(m.showsAt, m.serverNow, now)) return "ready";
+    return before(m.opensAt, m.serverNow, now) ? "read" : "answer";
   }
 
   function scheduleStep(step, now) {
