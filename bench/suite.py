@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from bench.procs import BenchError
@@ -45,6 +46,9 @@ from bench.targets import (
 
 # Load-generator processes playing the players (the conductor plays the hosts).
 WORKERS = 2
+# The load generator's scheduler slice (bench/sched.py), microseconds: the shortest Linux
+# grants, so a worker whose send timer fires takes the core from whatever else runs there.
+LOADGEN_SLICE_US = 100
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,13 @@ def loadgen_config(
     }
 
 
+def loadgen_command(node: str, config_path: Path) -> list[str]:
+    """The load generator's command line: conductor and workers with a short scheduler slice."""
+    sched = Path(__file__).resolve().parent / "sched.py"
+    argv = [node, str(PEERS_DIR / "loadgen.cjs"), str(config_path)]
+    return [sys.executable, str(sched), str(LOADGEN_SLICE_US), "--", *argv]
+
+
 def run_loadgen(env: Env, config: dict[str, Any], tag: str) -> dict[str, Any]:
     """Run the load generator (conductor and workers) on its core; return its JSON result."""
     path = env.log_dir / f"loadgen-{tag}.json"
@@ -149,9 +160,7 @@ def run_loadgen(env: Env, config: dict[str, Any], tag: str) -> dict[str, Any]:
                 "taskset",
                 "-c",
                 str(env.loadgen_cpu),
-                env.node,
-                str(PEERS_DIR / "loadgen.cjs"),
-                str(path),
+                *loadgen_command(env.node, path),
             ],
             stdout=err,
             stderr=err,

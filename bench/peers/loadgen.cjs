@@ -263,7 +263,7 @@ async function main() {
   // The workers keep the schedule; this process only reads the hosts' frames meanwhile (one
   // answer_count per answer), so it yields the shared core to them: niced after the fork.
   os.setPriority(Math.min(19, os.getPriority() + 10));
-  await ask({ op: 'config', cfg }, 'ready');
+  const ready = await ask({ op: 'config', cfg }, 'ready');
   for (let g = 0; g < cfg.games.length; g += 1) hosts.push(await connectHost(g, cfg.host_urls[g % cfg.host_urls.length]));
   await sleep(200);
   const rss0 = serverRssKiB();
@@ -286,6 +286,7 @@ async function main() {
   await sleep(cfg.settle_ms);
   const result = {
     kind: cfg.kind, players: N, connected: live.length, failed, workers: W, games: cfg.games.length,
+    worker_slices_ns: ready.map((r) => r.slice_ns),
     server_pids: cfg.server_pids, redis_pid: cfg.redis_pid || null,
     ramp: {
       wall_ms: rampMs, rss_before_kib: rss0, rss_after_kib: serverRssKiB(),

@@ -4,6 +4,7 @@
 // against its own command times. It never plays the host and never samples the server.
 'use strict';
 
+const fs = require('fs');
 const { connect, now, selfCpuMs, round2 } = require('./protocols.cjs');
 
 let cfg = null;
@@ -16,6 +17,15 @@ function noteError(code, detail) {
 }
 
 function reply(msg) { process.send({ ...msg, cpu_ms: selfCpuMs() }); }
+
+// The scheduler slice this process runs with (ns), as the kernel shows it (null where it does
+// not): the load generator asks for a short one (bench/sched.py), which the workers inherit.
+function schedSliceNs() {
+  try {
+    const m = /^se\.slice\s*:\s*(\d+)/m.exec(fs.readFileSync('/proc/self/sched', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch { return null; }
+}
 
 // ---- arrivals of one message type (a fan-out) -------------------------------------------------
 let armed = null; // {id, type, left, replied}
@@ -250,7 +260,7 @@ async function ramp(m) {
 
 process.on('message', (m) => {
   switch (m.op) {
-    case 'config': cfg = m.cfg; reply({ op: 'ready', id: m.id }); break;
+    case 'config': cfg = m.cfg; reply({ op: 'ready', id: m.id, slice_ns: schedSliceNs() }); break;
     case 'ramp': ramp(m); break;
     case 'arm': arm(m.id, m.type); reply({ op: 'armed', id: m.id }); break;
     case 'collect':

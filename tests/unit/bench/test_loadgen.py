@@ -11,11 +11,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench.quiz import bench_quiz, correct_choices
+from bench.suite import LOADGEN_SLICE_US, loadgen_command
 from bench.targets import PEERS_DIR, free_port
 
 PLAYERS = 40
@@ -84,7 +86,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             assert server.stdout.readline() == b"ready\n"
             config = _config(tmp_path, f"ws://127.0.0.1:{port}/ws", server.pid, quiz)
             done = subprocess.run(
-                [NODE, str(PEERS_DIR / "loadgen.cjs"), str(config)],
+                loadgen_command(NODE, config),
                 env=env,
                 capture_output=True,
                 timeout=90,
@@ -134,3 +136,29 @@ def test_deadline_to_leaderboard_adds_the_two_times_the_players_saw(
     expected = burst["deadline_to_last_result_ms"] + burst["leaderboard"]["last_ms"]
     assert burst["deadline_to_last_leaderboard_ms"] == pytest.approx(expected, abs=0.02)
     assert burst["conductor_deadline_to_leaderboard_ms"] >= burst["deadline_to_last_leaderboard_ms"]
+
+
+def _kernel_slice_ns(argv: list[str]) -> int | None:
+    """The scheduler slice ``argv`` (reading /proc/self/sched) runs with, where it is shown."""
+    shown = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    for line in shown.splitlines():
+        if line.startswith("se.slice"):
+            return int(line.split(":")[1])
+    return None
+
+
+def test_a_command_run_with_a_short_slice_keeps_it_across_exec() -> None:
+    sched = Path(__file__).resolve().parents[3] / "bench" / "sched.py"
+    if _kernel_slice_ns(["cat", "/proc/self/sched"]) is None:
+        pytest.skip("the kernel does not show scheduler slices")
+    argv = [sys.executable, str(sched), "250", "--", "cat", "/proc/self/sched"]
+    assert _kernel_slice_ns(argv) == 250_000
+
+
+def test_the_workers_run_with_the_load_generators_short_slice(session: dict[str, Any]) -> None:
+    """A worker whose send timer fires takes the core from a task with the default slice."""
+    slices = session["worker_slices_ns"]
+    if slices[0] is None:
+        pytest.skip("the kernel does not show scheduler slices")
+    assert slices == [LOADGEN_SLICE_US * 1000] * 2
+
