@@ -287,6 +287,7 @@ async function main() {
   const result = {
     kind: cfg.kind, players: N, connected: live.length, failed, workers: W, games: cfg.games.length,
     worker_slices_ns: ready.map((r) => r.slice_ns),
+    worker_thread_nices: ready.map((r) => r.nices),
     server_pids: cfg.server_pids, redis_pid: cfg.redis_pid || null,
     ramp: {
       wall_ms: rampMs, rss_before_kib: rss0, rss_after_kib: serverRssKiB(),

@@ -5,6 +5,7 @@
 'use strict';
 
 const fs = require('fs');
+const os = require('os');
 const { connect, now, selfCpuMs, round2 } = require('./protocols.cjs');
 
 let cfg = null;
@@ -26,6 +27,21 @@ function schedSliceNs() {
     return m ? Number(m[1]) : null;
   } catch { return null; }
 }
+
+// V8's helper threads (concurrent marking, sweeping, compiling) share the core with this
+// thread at its priority, and one that woke took the core from it until the next scheduler
+// tick (4 ms apart), sends falling due meanwhile. Niced to the bottom they run when the core
+// is free and yield it as soon as this thread wakes. Threads started later (libuv's pool)
+// are caught before each send window.
+function helperThreads() {
+  try { return fs.readdirSync('/proc/self/task').map(Number).filter((tid) => tid !== process.pid); } catch { return []; }
+}
+function niceHelperThreads() {
+  for (const tid of helperThreads()) {
+    try { os.setPriority(tid, 19); } catch { /* thread gone */ }
+  }
+}
+const threadNices = () => ({ main: os.getPriority(), helpers: helperThreads().map((tid) => os.getPriority(tid)) });
 
 // ---- arrivals of one message type (a fan-out) -------------------------------------------------
 let armed = null; // {id, type, left, replied}
@@ -260,7 +276,7 @@ async function ramp(m) {
 
 process.on('message', (m) => {
   switch (m.op) {
-    case 'config': cfg = m.cfg; reply({ op: 'ready', id: m.id, slice_ns: schedSliceNs() }); break;
+    case 'config': cfg = m.cfg; niceHelperThreads(); reply({ op: 'ready', id: m.id, slice_ns: schedSliceNs(), nices: threadNices() }); break;
     case 'ramp': ramp(m); break;
     case 'arm': arm(m.id, m.type); reply({ op: 'armed', id: m.id }); break;
     case 'collect':
@@ -269,7 +285,7 @@ process.on('message', (m) => {
       if (drain && drain.id === m.id) settleDrain(false);
       break;
     case 'burst': startBurst(m); break;
-    case 'gc': global.gc(); reply({ op: 'collected', id: m.id }); break;
+    case 'gc': global.gc(); niceHelperThreads(); reply({ op: 'collected', id: m.id }); break;
     case 'drain': startDrainWatch(m); reply({ op: 'watching', id: m.id }); break;
     case 'errors': reply({ op: 'errors', id: m.id, errors, samples: errorSamples }); break;
     case 'close':

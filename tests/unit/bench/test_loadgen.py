@@ -162,3 +162,12 @@ def test_the_workers_run_with_the_load_generators_short_slice(session: dict[str,
         pytest.skip("the kernel does not show scheduler slices")
     assert slices == [LOADGEN_SLICE_US * 1000] * 2
 
+
+def test_the_workers_helper_threads_yield_the_core_to_the_main_thread(
+    session: dict[str, Any],
+) -> None:
+    """V8's helper threads run niced to the bottom, the thread that sends at its own priority."""
+    for nices in session["worker_thread_nices"]:
+        assert nices["main"] == os.getpriority(os.PRIO_PROCESS, 0)
+        assert nices["helpers"]
+        assert set(nices["helpers"]) == {19}
