@@ -183,7 +183,10 @@ def render_game_service(
         "monotonic clock. The workers send from a timer and, while they read a clump of "
         "incoming frames, from their receive path; their young generation is fixed (64 MiB a "
         "semi-space) and their garbage collected before each send window, so a collection "
-        "seldom stops one mid-window; the conductor runs niced +10 below the workers. "
+        "seldom stops one mid-window; the conductor runs niced +10 below the workers, the "
+        "workers' V8 helper threads niced +19, and all of them with Linux's shortest "
+        "scheduler slice (0.1 ms), so a worker whose send falls due takes the core at once "
+        "rather than at the next scheduler tick. "
         "Loopback only; compression off everywhere; WebSocket transport only.",
         "- Every server plays the same quiz with the same JSON messages; the peers keep the "
         "game and the scoring in memory (game.cjs, and its Python copy for python-socketio). "
