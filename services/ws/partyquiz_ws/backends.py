@@ -10,7 +10,6 @@ Nothing here knows game rules or WebSockets.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeAlias
@@ -132,6 +131,10 @@ def id_after(a: str, b: str) -> bool:
     return (int(a_ms), int(a_seq or 0)) > (int(b_ms), int(b_seq or 0))
 
 
+# Told whether a submitted entry was stored: None once it is durable, else why it was not.
+Stored: TypeAlias = Callable[[BaseException | None], None]
+
+
 class Inbox(Protocol):
     """Per-game durable command log; any replica appends, only the owner reads."""
 
@@ -139,9 +142,11 @@ class Inbox(Protocol):
         """Append one command envelope; return its id once it is durable."""
         ...
 
-    def submit(self, game_id: GameId, entry: Payload) -> asyncio.Future[str]:
-        """Start appending one command envelope, in the order of the calls; the future holds
-        its id once it is durable (already, where storing it takes no wait)."""
+    def submit(self, game_id: GameId, entry: Payload, stored: Stored) -> None:
+        """Start appending one command envelope, in the order of the calls; ``stored`` is
+        called with None once it is durable (at once, where storing it takes no wait), or
+        with the error that kept it from being stored. No future per entry: a burst appends
+        thousands a second, and each future cost a scheduled callback of its own."""
         ...
 
     async def read(

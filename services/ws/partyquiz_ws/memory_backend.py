@@ -27,6 +27,7 @@ from partyquiz_ws.backends import (
     Payload,
     Publication,
     Snapshot,
+    Stored,
     stream_id_seq,
 )
 
@@ -42,10 +43,9 @@ class MemoryInbox:
     async def append(self, game_id: GameId, entry: Payload) -> str:
         return self._store(game_id, entry)
 
-    def submit(self, game_id: GameId, entry: Payload) -> asyncio.Future[str]:
-        stored: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        stored.set_result(self._store(game_id, entry))
-        return stored
+    def submit(self, game_id: GameId, entry: Payload, stored: Stored) -> None:
+        self._store(game_id, entry)
+        stored(None)
 
     def _store(self, game_id: GameId, entry: Payload) -> str:
         self._seq += 1

@@ -28,7 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import hiredis
 import orjson
@@ -45,6 +45,7 @@ from partyquiz_ws.backends import (
     Payload,
     Publication,
     Snapshot,
+    Stored,
     id_after,
     payload_bytes,
 )
@@ -666,6 +667,23 @@ def _fail(futures: Iterable[asyncio.Future[Any]], failure: BaseException) -> Non
             future.set_exception(failure)
 
 
+# Who waits for an append: ``append``'s future (of the entry's id), or ``submit``'s callback.
+_Waiter: TypeAlias = "asyncio.Future[str] | Stored"
+
+
+def _tell(waiter: _Waiter, failure: BaseException | None) -> None:
+    """Tell ``waiter`` that its entry was stored (``failure`` None) or why it was not; a
+    callback that raises is logged and does not keep the others from being told."""
+    if isinstance(waiter, asyncio.Future):
+        if failure is not None and not waiter.done():
+            waiter.set_exception(failure)
+        return
+    try:
+        waiter(failure)
+    except Exception:
+        log.exception("a submitted entry's callback failed")
+
+
 def _xread(streams: dict[Any, Any], block: int | None = None) -> Queued:
     """An ``XREAD`` of ``streams`` from their positions, blocking ``block`` ms (None: not)."""
     return lambda pipe: pipe.xread(streams, count=FEED_COUNT, block=block)
@@ -763,30 +781,33 @@ class RedisInbox:
         self._due: set[GameId] = set()  # games whose inbox the shared read reads next
         self._waking: set[asyncio.Task[None]] = set()
         self._hungry = asyncio.Event()  # an owner waits with nothing fetched for it
-        self._appends: dict[GameId, list[tuple[bytes, asyncio.Future[str]]]] = {}
+        self._appends: dict[GameId, list[tuple[bytes, _Waiter]]] = {}
         self._append = ForMany(pipeliner, _APPEND, "append")
 
     async def append(self, game_id: GameId, entry: Payload) -> str:
-        return await self.submit(game_id, entry)
+        stored: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._add(game_id, payload_bytes(entry), stored)
+        return await stored
 
-    def submit(self, game_id: GameId, entry: Payload) -> asyncio.Future[str]:
+    def submit(self, game_id: GameId, entry: Payload, stored: Stored) -> None:
+        self._add(game_id, payload_bytes(entry), stored)
+
+    def _add(self, game_id: GameId, payload: bytes, waiter: _Waiter) -> None:
         # The commands of one game issued until the next pipeline leaves (the end of this
         # loop turn, or later while every connection is busy) are appended by one script, as
         # entries of their own, not one XADD each: in a burst, many answers leave together,
         # and each command sent costs more here and in Redis than each entry it adds.
         # While appends keep coming, they first gather for a few milliseconds.
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[str] = loop.create_future()
         waiting = self._appends.get(game_id)
         if waiting is None:
             waiting = self._appends[game_id] = []
             if len(self._appends) == 1:
                 if self._gather > 0 and time.monotonic() - self._sent_at < self._busy:
+                    loop = asyncio.get_running_loop()
                     self._gathering = loop.call_later(self._gather, self._gathered)
                 else:
                     self._pipeliner.before_next(self._send_appends)
-        waiting.append((payload_bytes(entry), future))
-        return future
+        waiting.append((payload, waiter))
 
     def _gathered(self) -> None:
         self._gathering = None
@@ -803,16 +824,20 @@ class RedisInbox:
             sent.add_done_callback(functools.partial(self._appended, waiting))
 
     @staticmethod
-    def _appended(
-        waiting: list[tuple[bytes, asyncio.Future[str]]], sent: asyncio.Future[Any]
-    ) -> None:
+    def _appended(waiting: list[tuple[bytes, _Waiter]], sent: asyncio.Future[Any]) -> None:
+        # Submitters are told here, in this one callback for the whole append, not through
+        # a future (and a callback scheduled) per entry.
         failure = _failure(sent)
         if failure is not None:
-            _fail((future for _, future in waiting), failure)
+            for _, waiter in waiting:
+                _tell(waiter, failure)
             return
-        for (_, future), entry_id in zip(waiting, sent.result(), strict=True):
-            if not future.done():
-                future.set_result(_str(entry_id))
+        for (_, waiter), entry_id in zip(waiting, sent.result(), strict=True):
+            if isinstance(waiter, asyncio.Future):
+                if not waiter.done():
+                    waiter.set_result(_str(entry_id))
+            else:
+                _tell(waiter, None)
 
     async def read(
         self, game_id: GameId, after: str, count: int, wait: float
@@ -948,7 +973,8 @@ class RedisInbox:
             appends, self._appends = self._appends, {}
             closed = ConnectionError("the Redis backend closed")
             for waiting in appends.values():
-                _fail((future for _, future in waiting), closed)
+                for _, waiter in waiting:
+                    _tell(waiter, closed)
         for task in [self._task, *self._waking]:
             if task is not None:
                 task.cancel()

@@ -572,29 +572,24 @@ class GameService:
             log.exception("a client message could not be handled")
             self._error(client, _internal())
             return True
+        # Busy until the answer is durable (told at once where storing takes no wait).
+        client.busy += 1
         try:
-            stored = self.backend.inbox.submit(
-                client.game_id, self._envelope(client, KIND_COMMAND, command)
+            self.backend.inbox.submit(
+                client.game_id,
+                self._envelope(client, KIND_COMMAND, command),
+                partial(self._answer_stored, client),
             )
         except Exception as exc:
+            client.busy -= 1
             log.warning("inbox append failed: %s", type(exc).__name__)
             self._error(client, _unavailable())
-            return True
-        if stored.done():
-            self._answer_stored(client, stored)
-        else:
-            client.busy += 1
-            stored.add_done_callback(partial(self._answer_stored, client, busy=True))
         return True
 
-    def _answer_stored(
-        self, client: Client, stored: asyncio.Future[str], busy: bool = False
-    ) -> None:
-        if busy:
-            client.busy -= 1
-        if stored.cancelled() or stored.exception() is not None:
-            exc = None if stored.cancelled() else stored.exception()
-            log.warning("inbox append failed: %s", type(exc).__name__)
+    def _answer_stored(self, client: Client, failure: BaseException | None) -> None:
+        client.busy -= 1
+        if failure is not None:
+            log.warning("inbox append failed: %s", type(failure).__name__)
             self._error(client, _unavailable())
             return
         # The window in which a crash of this replica loses the answer.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 
@@ -42,6 +43,29 @@ async def test_inbox_returns_entries_in_order_after_an_id(backend: Backend) -> N
     later = await backend.inbox.read(GAME, ids[2], 10, 0)
     assert [e[0] for e in later] == ids[3:]
     assert await backend.inbox.read(GAME, ids[4], 10, 0.05) == []
+
+
+async def test_submitted_entries_are_stored_in_order_and_each_submitter_told_once(
+    backend: Backend,
+) -> None:
+    told: list[tuple[int, BaseException | None]] = []
+    everyone = asyncio.Event()
+
+    def stored(index: int, failure: BaseException | None) -> None:
+        told.append((index, failure))
+        if len(told) == 4:
+            everyone.set()
+
+    for index in range(3):
+        backend.inbox.submit(GAME, f"e{index}".encode(), functools.partial(stored, index))
+    appended = await backend.inbox.append(GAME, b"e3")
+    backend.inbox.submit(GAME, b"e4", functools.partial(stored, 4))
+    await asyncio.wait_for(everyone.wait(), 5)
+    await asyncio.sleep(0.05)  # nobody is told twice
+    assert told == [(0, None), (1, None), (2, None), (4, None)]
+    entries = await backend.inbox.read(GAME, "0-0", 10, 0)
+    assert [e[1] for e in entries] == [f"e{i}".encode() for i in range(5)]
+    assert entries[3][0] == appended
 
 
 async def test_a_blocked_read_wakes_on_append(backend: Backend) -> None:

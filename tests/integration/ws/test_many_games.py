@@ -7,6 +7,7 @@ together leave as one command, and each game is still fenced on its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any, cast
@@ -440,6 +441,38 @@ async def test_a_game_whose_lease_key_is_damaged_fails_alone_among_many_renewals
     )
     assert isinstance(renewed[0], ResponseError)
     assert renewed[1:] == [True] * (len(GAMES) - 1)
+
+
+async def test_submitters_of_a_refused_append_are_each_told_why(
+    backend: Backend, admin: aioredis.Redis
+) -> None:
+    # The entries submitted for a damaged inbox are refused together; each submitter hears
+    # Redis's error once, and the other game's submitters of the same command hear success.
+    await backend.inbox.append(GAMES[0], b"warm")  # the script is loaded
+    damaged = GAMES[1]
+    await admin.set(f"pq:{{{damaged}}}:inbox", b"not a stream")
+    told: dict[tuple[str, int], list[BaseException | None]] = {}
+    everyone = asyncio.Event()
+
+    def stored(key: tuple[str, int], failure: BaseException | None) -> None:
+        told.setdefault(key, []).append(failure)
+        if len(told) == 6:
+            everyone.set()
+
+    for game_id in (GAMES[0], damaged):
+        for index in range(3):
+            key = (game_id, index)
+            backend.inbox.submit(game_id, b"e%d" % index, functools.partial(stored, key))
+    await asyncio.wait_for(everyone.wait(), 5)
+    await asyncio.sleep(0.05)  # nobody is told twice
+    for (game_id, _), failures in told.items():
+        assert len(failures) == 1
+        if game_id == damaged:
+            assert isinstance(failures[0], ResponseError)
+        else:
+            assert failures[0] is None
+    entries = await backend.inbox.read(GAMES[0], "0-0", 10, 0)
+    assert [e[1] for e in entries] == [b"warm", b"e0", b"e1", b"e2"]
 
 
 async def test_a_game_whose_inbox_is_damaged_has_its_appends_refused_alone(
