@@ -15,6 +15,7 @@ from partyquiz_core.ids import DeviceId, GameId, PlayerId
 from partyquiz_core.protocol import ResultRow, ServerMessageAdapter
 from partyquiz_ws.backends import Snapshot, game_channel, replica_channel
 from partyquiz_ws.engine import (
+    _ANSWER_FIELDS,
     KIND_COMMAND,
     KIND_HOST,
     KIND_JOIN,
@@ -442,3 +443,39 @@ def test_a_snapshot_saves_players_as_the_whole_state_saves_them_whatever_it_reus
         whole = orjson.loads(saved.model_dump_json(exclude={"log"}))
         assert orjson.loads(base)["players"] == whole["players"]
     assert states[1].scores[PlayerId("a")].score > 0  # the tallies were written, not reused
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    choices=st.lists(st.integers(0, 1000), max_size=8),
+    text=st.none() | st.text(max_size=40),
+    value=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+    question_index=st.integers(0, 10_000),
+)
+def test_an_answers_envelope_is_the_json_the_models_serializer_gives(
+    choices: list[int], text: str | None, value: float | None, question_index: int
+) -> None:
+    # Answers are encoded from their fields (every answer is encoded once on its way to the
+    # inbox); the bytes are those of the model's own dump, which every version reads.
+    answer = game.Answer(
+        player_id=PlayerId("p1"),
+        question_index=question_index,
+        choices=choices,
+        text=text,
+        value=value,
+    )
+    env = Envelope(KIND_COMMAND, answer, NOW, "r1", 9, device="dev")
+    expected = {
+        "k": KIND_COMMAND,
+        "c": answer.model_dump(mode="json"),
+        "at": NOW,
+        "src": "r1",
+        "conn": 9,
+        "device": "dev",
+    }
+    assert env.encode() == orjson.dumps(expected)
+
+
+def test_every_field_of_an_answer_is_one_its_envelope_encodes() -> None:
+    # A field added to answers would be left out of their envelopes: this fails first.
+    assert tuple(game.Answer.model_fields) == _ANSWER_FIELDS
