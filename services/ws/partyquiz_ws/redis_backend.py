@@ -711,19 +711,28 @@ class _Feed:
     epoch: int = 0  # bumped when the owner starts over from another position
 
     def take(self, count: int) -> list[tuple[str, bytes]]:
-        out: list[tuple[str, bytes]] = []
-        while self.buffer and len(out) < count:
-            entry = self.buffer.popleft()
-            if id_after(entry[0], self.consumed):
-                out.append(entry)
-                self.consumed = entry[0]
+        # Every buffered entry comes after the last one taken (``accept`` keeps only entries
+        # past the newest it kept, and ``consumed`` never passes it), in id order.
+        buffer = self.buffer
+        if len(buffer) <= count:
+            out = list(buffer)
+            buffer.clear()
+        else:
+            out = [buffer.popleft() for _ in range(count)]
+        if out:
+            self.consumed = out[-1][0]
         return out
 
     def accept(self, entries: Sequence[tuple[str, bytes]]) -> None:
-        for entry in entries:
-            if id_after(entry[0], self.tail):
-                self.buffer.append(entry)
-                self.tail = entry[0]
+        # Entries come in id order: those past ``tail`` are the ones after the last one not.
+        start = 0
+        if entries and not id_after(entries[0][0], self.tail):
+            start = len(entries)
+            while start > 0 and id_after(entries[start - 1][0], self.tail):
+                start -= 1
+        if start < len(entries):
+            self.buffer.extend(entries[start:] if start else entries)
+            self.tail = entries[-1][0]
         if self.buffer:
             self.arrived.set()
 
