@@ -350,6 +350,9 @@ def _ms(seconds: float) -> int:
 
 
 Queued = Callable[[Pipeline], Any]
+# A command queued with this option set gets Redis's reply as the parser gives it, without
+# redis-py's reply callback (see ``_xread``).
+RAW_REPLY = "partyquiz_raw_reply"
 
 
 class Pipeliner:
@@ -464,7 +467,12 @@ class Pipeliner:
                 await connection.send_packed_command(_packed(connection, commands))
                 for args, options in commands:
                     try:
-                        reply = await self._client.parse_response(connection, args[0], **options)
+                        if options.get(RAW_REPLY):
+                            reply = await connection.read_response()
+                        else:
+                            reply = await self._client.parse_response(
+                                connection, args[0], **options
+                            )
                     except ResponseError as exc:  # this command's error; the rest go on
                         reply = exc
                     results.append(reply)
@@ -684,11 +692,6 @@ def _tell(waiter: _Waiter, failure: BaseException | None) -> None:
         log.exception("a submitted entry's callback failed")
 
 
-def _xread(streams: dict[Any, Any], block: int | None = None) -> Queued:
-    """An ``XREAD`` of ``streams`` from their positions, blocking ``block`` ms (None: not)."""
-    return lambda pipe: pipe.xread(streams, count=FEED_COUNT, block=block)
-
-
 async def _stale(connection: Connection) -> bool:
     """Whether an idle connection was closed by Redis (or holds a stray reply) since its last
     pipeline, as the pool checks a connection before lending it."""
@@ -737,15 +740,48 @@ class _Feed:
             self.arrived.set()
 
 
+def _xread(streams: dict[str, str], count: int = FEED_COUNT, block: int | None = None) -> Queued:
+    """An ``XREAD`` of ``streams`` from their positions, blocking ``block`` ms (None: not),
+    whose reply is read as the parser gives it (``_streams``): redis-py's reply callback made
+    a dict of every entry's fields and tuples of the rest, thousands a second in a burst,
+    only for them to be taken apart again."""
+    args: list[Any] = ["XREAD", "COUNT", count]
+    if block is not None:
+        args += ["BLOCK", block]
+    args += ["STREAMS", *streams, *streams.values()]
+    return lambda pipe: pipe.execute_command(*args, **{RAW_REPLY: True})
+
+
+def _streams(reply: Any) -> Iterable[tuple[Any, Any]]:
+    """An ``XREAD`` reply's streams, each with its entries ([id, [field, value, ...]]): a
+    list of [stream, entries] pairs, or a map of them over RESP3; nil when nothing came."""
+    if isinstance(reply, dict):
+        return reply.items()
+    return reply or ()
+
+
+def _field(fields: Any, name: bytes) -> bytes | None:
+    """The value of field ``name`` among an entry's fields (a flat list), if it has one."""
+    if not fields:
+        return None
+    if fields[0] == name:  # the only field, as every version writes them
+        return _bytes(fields[1])
+    for index in range(2, len(fields) - 1, 2):
+        if fields[index] == name:
+            return _bytes(fields[index + 1])
+    return None
+
+
 def _entries(reply: Any) -> dict[str, list[tuple[str, bytes]]]:
-    """An ``XREAD`` reply as entries per stream key (those without a command are skipped)."""
+    """An ``XREAD`` reply of inboxes as entries per stream key, each entry's id and command
+    (its ``c`` field; entries without one are skipped)."""
     out: dict[str, list[tuple[str, bytes]]] = {}
-    for stream, entries in reply or ():
+    for stream, entries in _streams(reply):
         found = out.setdefault(_str(stream), [])
         for entry_id, fields in entries:
-            payload = fields.get(b"c") if fields else None
+            payload = _field(fields, b"c")
             if payload is not None:
-                found.append((_str(entry_id), _bytes(payload)))
+                found.append((_str(entry_id), payload))
     return out
 
 
@@ -863,7 +899,7 @@ class RedisInbox:
             return list(found)
         if wait <= 0:
             key = feed.key
-            reply = await self._pipeliner.call(lambda pipe: pipe.xread({key: after}, count=count))
+            reply = await self._pipeliner.call(_xread({key: after}, count))
             if feed.consumed == after:  # unless it started over meanwhile
                 feed.accept(_entries(reply).get(key, []))
             return list(feed.take(count))
@@ -949,11 +985,11 @@ class RedisInbox:
 
     async def _wait_for_names(self, block: int) -> None:
         """Wait up to ``block`` ms for names on the notify stream; the games named are due."""
-        reply: Any = await self._reader.call(_xread({self._notify: self._woken}, block))
-        for _, entries in reply or ():
+        reply: Any = await self._reader.call(_xread({self._notify: self._woken}, FEED_COUNT, block))
+        for _, entries in _streams(reply):
             for entry_id, fields in entries:
                 self._woken = _str(entry_id)
-                named = fields.get(b"g") if fields else None
+                named = _field(fields, b"g")
                 if named is not None:
                     self._due.add(GameId(_str(named)))
 
@@ -962,7 +998,7 @@ class RedisInbox:
         entries. A game whose read came back full is due again."""
         feeds = [(game_id, self._feeds[game_id]) for game_id in due]
         epochs = [f.epoch for _, f in feeds]
-        streams: dict[Any, Any] = {f.key: f.tail for _, f in feeds}
+        streams = {f.key: f.tail for _, f in feeds}
         # On the shared read's own connection (idle while it is not waiting), not behind the
         # commits' pipelines: when 500 games close their question at once, those are long.
         reply: Any = await self._reader.call(_xread(streams))

@@ -475,6 +475,21 @@ async def test_submitters_of_a_refused_append_are_each_told_why(
     assert [e[1] for e in entries] == [b"warm", b"e0", b"e1", b"e2"]
 
 
+async def test_the_inbox_reads_entries_over_resp3_too(fresh_redis_url: str) -> None:
+    # Redis's RESP3 replies of XREAD are a map of streams, not a list of pairs.
+    backend = redis_backend(fresh_redis_url + "?protocol=3")
+    try:
+        ids = [await backend.inbox.append(GAMES[0], b"e%d" % i) for i in range(3)]
+        entries = await backend.inbox.read(GAMES[0], "0-0", 10, 0)
+        assert entries == [(ids[i], b"e%d" % i) for i in range(3)]
+        waiting = asyncio.ensure_future(backend.inbox.read(GAMES[0], ids[2], 10, 5.0))
+        await asyncio.sleep(0.05)  # the shared read waits
+        later = await backend.inbox.append(GAMES[0], b"later")
+        assert await asyncio.wait_for(waiting, 5) == [(later, b"later")]
+    finally:
+        await backend.close()
+
+
 async def test_a_game_whose_inbox_is_damaged_has_its_appends_refused_alone(
     backend: Backend, admin: aioredis.Redis
 ) -> None:

@@ -3,7 +3,7 @@ once each, in id order, whatever a read fetched again."""
 
 from __future__ import annotations
 
-from partyquiz_ws.redis_backend import _Feed
+from partyquiz_ws.redis_backend import _entries, _Feed
 
 
 def _ids(entries: list[tuple[str, bytes]]) -> list[str]:
@@ -30,3 +30,16 @@ def test_ids_compare_as_numbers_not_text() -> None:
     feed = _Feed("inbox", consumed="9-0", tail="9-9")
     feed.accept([("9-10", b"a"), ("10-0", b"b")])
     assert _ids(feed.take(5)) == ["9-10", "10-0"]
+
+
+def test_an_xread_reply_is_read_as_the_parser_gives_it_over_resp2_and_resp3() -> None:
+    entries = [
+        [b"1-0", [b"c", b"one"]],
+        [b"2-0", [b"x", b"y", b"c", b"two"]],  # the command among other fields
+        [b"3-0", [b"x", b"y"]],  # no command: skipped
+        [b"4-0", None],
+    ]
+    expected = {"pq:{g}:inbox": [("1-0", b"one"), ("2-0", b"two")]}
+    assert _entries([[b"pq:{g}:inbox", entries]]) == expected  # RESP2: [stream, entries] pairs
+    assert _entries({b"pq:{g}:inbox": entries}) == expected  # RESP3: a map of streams
+    assert _entries(None) == {}  # nothing came
