@@ -26,7 +26,12 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import Event
+from websockets.protocol import OPEN, Event
+
+try:  # what websockets unmasks frames with: its C extension, where it was built
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover
+    from websockets.utils import apply_mask
 
 from partyquiz_core import game
 from partyquiz_core.codes import normalize_join_code
@@ -89,6 +94,8 @@ TRANSPORT_MAX_BYTES = 16 * 1024
 # beyond it and the clients retry after 1, 3, 7, 15 and 31 s (the last of 5,000 players
 # resumed 30 s after a drain). The kernel caps it at net.core.somaxconn (4096 by default).
 LISTEN_BACKLOG = 4096
+# The first byte of a final, uncompressed text frame (FIN, no RSV bits, opcode 1).
+_FIN_TEXT = 0x81
 CLOSE_NO_CREDENTIALS = 4001
 CLOSE_FLOODING = 4008
 CLOSE_TOO_MANY_CONNECTIONS = 4029
@@ -120,10 +127,53 @@ class GameConnection(ServerConnection):
 
     A player's answers are handled there, without a wake-up of the connection's handler per
     frame; whatever ``take_text`` declines (and every fragment, binary frame, control frame,
-    or frame with invalid UTF-8) goes to the handler in order, as websockets delivers it.
+    or frame with invalid UTF-8) goes to the handler in order, as websockets delivers it. A
+    read that holds exactly one such frame (an answer, nearly always) is offered before
+    websockets parses it, and parsed by websockets only if declined.
     """
 
     take_text: Callable[[str], bool] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        # A read that is exactly one small, complete, masked text frame, at a frame boundary
+        # of an open connection with no fragmented message and no frame queued for the
+        # handler, is offered to ``take_text`` here, without websockets' parser: its Python
+        # path per frame (the reader, the parser's generators, the frame and event objects)
+        # cost more than taking an answer does. What ``take_text`` declines, and every other
+        # read, goes to websockets untouched: nothing of it was consumed here.
+        take = self.take_text
+        if take is not None and len(data) > 6 and data[0] == _FIN_TEXT and data[1] & 0x80:
+            length, start = data[1] & 0x7F, 6
+            if length == 126:
+                length, start = int.from_bytes(data[2:4], "big"), 8
+            elif length == 127:
+                length = -1  # a 64-bit length: websockets' own path
+            if len(data) == start + length and self._between_frames(length):
+                try:
+                    text = str(apply_mask(data[start:], data[start - 4 : start]), "utf-8")
+                except UnicodeDecodeError:
+                    pass  # websockets fails the connection (1007), as ever
+                else:
+                    if take(text):
+                        return
+        super().data_received(data)
+
+    def _between_frames(self, length: int) -> bool:
+        """Whether a text frame of ``length`` bytes read now would reach the handler as one
+        message, as websockets would deliver it: the connection is open, nothing of another
+        frame is buffered, no fragmented message is in progress, no extension transforms
+        frames, the frame is within the size limit and no earlier frame waits for the
+        handler."""
+        protocol = self.protocol
+        return (
+            protocol.state is OPEN
+            and not protocol.reader.buffer
+            and protocol.current_size is None
+            and not protocol.extensions
+            and (protocol.max_message_size is None or length <= protocol.max_message_size)
+            and (protocol.max_fragment_size is None or length <= protocol.max_fragment_size)
+            and not self.recv_messages.frames.queue
+        )
 
     def process_event(self, event: Event) -> None:
         take = self.take_text
