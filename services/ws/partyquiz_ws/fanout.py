@@ -108,8 +108,12 @@ class Room:
 # A reveal's version and question index -> the encoder of each player's personal result.
 PersonalFrames = Callable[[int, Any], Callable[[Sequence[Any]], bytes]]
 # Told of every kick this replica delivers: the game, the player, and its nickname (None from
-# older replicas).
-KickedHook = Callable[[GameId, PlayerId, str | None], None]
+# older replicas); returns what records the kick's bans, if anything does, which the kicked
+# player's connection is closed after.
+KickedHook = Callable[[GameId, PlayerId, str | None], asyncio.Future[None] | None]
+# How long a kicked player's close waits for its bans to be recorded: the close is what prompts
+# a rejoin, which must find them; a Redis that does not answer does not keep the player on.
+KICK_BANS_WAIT_S = 2.0
 
 
 def _no_hook(game_id: GameId, player_id: PlayerId, nickname: str | None) -> None:
@@ -183,10 +187,24 @@ class Hub:
         client.player_id = None
         self._close_soon(client.conn, CLOSE_REPLACED, "this player connected again elsewhere")
 
-    def _close_soon(self, conn: ServerConnection, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(conn.close(code, reason))
+    def _close_soon(
+        self,
+        conn: ServerConnection,
+        code: int,
+        reason: str,
+        after: asyncio.Future[None] | None = None,
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._close(conn, code, reason, after))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close(
+        conn: ServerConnection, code: int, reason: str, after: asyncio.Future[None] | None
+    ) -> None:
+        if after is not None:
+            await asyncio.wait((after,), timeout=KICK_BANS_WAIT_S)
+        await conn.close(code, reason)
 
     def leave(self, client: Client) -> Room | None:
         """Take a connection out of its room; return the room when it is now empty."""
@@ -315,9 +333,10 @@ class Hub:
             self._split_results(room, item)
         elif kind == "kicked":  # [kicked, player_id, nickname]
             client = room.players.get(item[1])
-            self._on_kicked(room.game_id, PlayerId(item[1]), item[2] if len(item) > 2 else None)
-            if client is not None:
-                self._close_soon(client.conn, CLOSE_KICKED, "kicked by the host")
+            nickname = item[2] if len(item) > 2 else None
+            recorded = self._on_kicked(room.game_id, PlayerId(item[1]), nickname)
+            if client is not None:  # closed once the bans are in: the close prompts rejoins
+                self._close_soon(client.conn, CLOSE_KICKED, "kicked by the host", recorded)
         elif kind == "resumed":  # [resumed, player_id, replica, conn_id]: on that one only
             client = room.players.get(item[1])
             if client is not None and (item[2] != self.replica_id or client.conn_id != item[3]):

@@ -784,15 +784,17 @@ class GameService:
                 code="too_many_joins",
             )
 
-    def _kicked(self, game_id: GameId, player_id: PlayerId, nickname: str | None) -> None:
+    def _kicked(
+        self, game_id: GameId, player_id: PlayerId, nickname: str | None
+    ) -> asyncio.Task[None]:
         """Record a kick's bans: what the player joined with (device, nickname, address) and
         its nickname as it was at the kick. Every replica the kick reaches does it; it is the
-        same set each time."""
+        same set each time. The hub closes the kicked player's connection once this is done."""
         keys: list[str] = []
         if nickname is not None:
             folded = nickname_keys(nickname)
             keys = ["nickname:" + folded.look_alike, "nickname-case:" + folded.case_first]
-        self._spawn(self._ban(game_id, player_id, keys), "ban")
+        return self._spawn(self._ban(game_id, player_id, keys), "ban")
 
     async def _ban(self, game_id: GameId, player_id: PlayerId, keys: list[str]) -> None:
         try:

@@ -13,6 +13,7 @@ from tests.unit.ws.harness import Clock, Peer, create_game, running_service
 
 from partyquiz_core.ids import GameId, JoinCode
 from partyquiz_ws.backends import Admission, Backend, Snapshot
+from partyquiz_ws.fanout import KICK_BANS_WAIT_S
 from partyquiz_ws.redis_backend import redis_backend
 
 GAME = GameId("game-joins")
@@ -169,10 +170,22 @@ async def test_a_players_join_sends_no_lookup_or_counter_command_of_its_own(
     assert not any(c.startswith(("GET ", "INCR ", "SMISMEMBER ")) for c in sent)
 
 
+def _later(call: Any, seconds: float) -> Any:
+    """``call``, started ``seconds`` late."""
+
+    async def later(*args: Any) -> Any:
+        await asyncio.sleep(seconds)
+        return await call(*args)
+
+    return later
+
+
 async def test_a_kick_on_one_replica_bans_the_players_keys_from_joins_on_the_other(
     fresh_redis_url: str,
 ) -> None:
     first, second = redis_backend(fresh_redis_url), redis_backend(fresh_redis_url)
+    for backend in (first, second):  # bans that take a while to reach Redis, as under load
+        backend.limits.ban = _later(backend.limits.ban, 0.3)  # type: ignore[method-assign]
     try:
         async with (
             running_service(first, replica_id="replica-a") as a,
@@ -188,7 +201,7 @@ async def test_a_kick_on_one_replica_bans_the_players_keys_from_joins_on_the_oth
             victim = await Peer.open(b.url, additional_headers={"X-Forwarded-For": "198.51.100.7"})
             welcome = await victim.join(code, "Mallory", device_id="device-1")
             await host.send(type="kick", player_id=welcome["player_id"])
-            # b records the ban as the kick reaches it, before it closes the connection.
+            # b closes the connection once it has recorded the ban, however long that takes.
             _, closed_with = await victim.until_closed()
             assert closed_with == 4003
             assert (await join_on_b("198.51.100.7", "Someone", "device-2"))["code"] == "banned"
@@ -199,6 +212,27 @@ async def test_a_kick_on_one_replica_bans_the_players_keys_from_joins_on_the_oth
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_kicked_player_is_closed_even_when_its_ban_never_gets_an_answer(
+    fresh_redis_url: str,
+) -> None:
+    backend = redis_backend(fresh_redis_url)
+    backend.limits.ban = _later(backend.limits.ban, 3600)  # type: ignore[method-assign]
+    try:
+        async with running_service(backend) as service:
+            game_id, code = await create_game(backend)
+            host = await Peer.hosting(service.url, game_id, code)
+            victim = await Peer.open(service.url)
+            welcome = await victim.join(code, "Mallory", device_id="device-1")
+            started = time.monotonic()
+            await host.send(type="kick", player_id=welcome["player_id"])
+            _, closed_with = await victim.until_closed()
+            assert closed_with == 4003
+            assert time.monotonic() - started < KICK_BANS_WAIT_S + 2
+            await host.close()
+    finally:
+        await backend.close()
 
 
 async def test_connections_opened_together_are_one_command_and_keep_their_limit(
