@@ -7,12 +7,16 @@
 # dependency of the product. A peer that cannot be installed is reported and left out; the
 # suite says so beside its figures.
 #   bench/install.sh <cache-dir>
+#   bench/install.sh --node-packages <cache-dir>   the npm packages alone (the load generator's
+#                                                  tests need them; `make test` installs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=${1:?usage: bench/install.sh <cache-dir>}
+node_only=0
+if [ "${1:-}" = --node-packages ]; then node_only=1; shift; fi
+dest=${1:?usage: bench/install.sh [--node-packages] <cache-dir>}
 CENTRIFUGO_VERSION=v6.9.1
 
-hack/bootstrap.sh bench
+[ $node_only -eq 1 ] || hack/bootstrap.sh bench
 mkdir -p "$dest"
 # One install at a time: several checkouts share this cache.
 exec 9>"$dest/.install.lock"
@@ -24,6 +28,7 @@ if ! cmp -s bench/peers/package-lock.json "$dest/package-lock.json" \
     cp bench/peers/package.json bench/peers/package-lock.json "$dest/"
     (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+[ $node_only -eq 0 ] || exit 0
 
 floor_hash=$(sha256sum bench/peers/c_floor.c | cut -c1-12)
 if [ ! -x "$dest/c_floor-$floor_hash/c_floor" ]; then

@@ -7,8 +7,9 @@
 #   hack/bootstrap.sh test-host  uv + the locked Python dependencies + Debian's postgresql,
 #                              redis-server, chromium, prometheus and what a real node needs from
 #                              Debian (runc, CNI plugins, iptables, ipset, conntrack, socat,
-#                              nftables); no builds (hack/test_all.py runs those beside the tests
-#                              that need none of them)
+#                              nftables), node and npm with the bench's npm packages; no builds
+#                              (hack/test_all.py runs those beside the tests that need none of
+#                              them)
 #   hack/bootstrap.sh test     test-host + the local cluster's binaries, real node included
 #                              (built into a cache), podman and the images' base
 set -euo pipefail
@@ -74,6 +75,12 @@ case "$what" in
     test-host | test)
         ensure_debs postgresql redis-server chromium fonts-dejavu-core prometheus
         ensure_debs runc containernetworking-plugins iptables ipset conntrack socat nftables
+        # The load generator's tests (tests/unit/bench) run it with the bench's pinned npm packages.
+        debs=()
+        command -v node >/dev/null 2>&1 || debs+=(nodejs)
+        command -v npm >/dev/null 2>&1 || debs+=(npm)
+        [ ${#debs[@]} -eq 0 ] || ensure_debs "${debs[@]}"
+        bench/install.sh --node-packages "${PARTYQUIZ_CACHE:-$HOME/.cache/partyquiz}/bench"
         [ "$what" = test ] || exit 0
         if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh --node; fi
         if [ -x hack/images/bootstrap.sh ]; then hack/images/bootstrap.sh; fi

@@ -27,7 +27,7 @@ NODE = shutil.which("node")
 
 pytestmark = pytest.mark.skipif(
     NODE is None or not (NODE_MODULES / "ws").exists(),
-    reason="node or the bench's Node packages (make bench) are missing",
+    reason="node or the bench's Node packages (make test-deps or make bench) are missing",
 )
 
 
