@@ -712,6 +712,7 @@ class _Feed:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     used: float = field(default_factory=time.monotonic)
     epoch: int = 0  # bumped when the owner starts over from another position
+    failure: BaseException | None = None  # why the shared read cannot read it (not a stream)
 
     def take(self, count: int) -> list[tuple[str, bytes]]:
         # Every buffered entry comes after the last one taken (``accept`` keeps only entries
@@ -750,6 +751,10 @@ def _xread(streams: dict[str, str], count: int = FEED_COUNT, block: int | None =
         args += ["BLOCK", block]
     args += ["STREAMS", *streams, *streams.values()]
     return lambda pipe: pipe.execute_command(*args, **{RAW_REPLY: True})
+
+
+def _key_type(key: str, pipe: Pipeline) -> Any:
+    return pipe.type(key)
 
 
 def _streams(reply: Any) -> Iterable[tuple[Any, Any]]:
@@ -897,6 +902,7 @@ class RedisInbox:
         found = feed.take(count)
         if found:
             return list(found)
+        self._refuse_if_failed(game_id, feed)
         if wait <= 0:
             key = feed.key
             reply = await self._pipeliner.call(_xread({key: after}, count))
@@ -912,7 +918,18 @@ class RedisInbox:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await feed.arrived.wait()
-        return list(feed.take(count))
+        found = feed.take(count)
+        if not found:
+            self._refuse_if_failed(game_id, feed)
+        return list(found)
+
+    def _refuse_if_failed(self, game_id: GameId, feed: _Feed) -> None:
+        """Raise why the shared read could not read ``feed``'s inbox, once: the feed is
+        dropped, so the owner's next read (after its retry delay) is tried again."""
+        if feed.failure is not None:
+            if self._feeds.get(game_id) is feed:
+                del self._feeds[game_id]
+            raise feed.failure
 
     def _wake_shared_read(self, game_id: GameId) -> None:
         if self._task is None or self._task.done():
@@ -952,10 +969,11 @@ class RedisInbox:
                     # Every game, named or not (see FEED_SCAN_SECONDS); and the first time,
                     # whatever was appended before the notify stream was there.
                     self._due.clear()
-                    due = list(self._feeds)
+                    due = [g for g, f in self._feeds.items() if f.failure is None]
                     scanned = now
                 else:
-                    due = [g for g in self._due if g in self._feeds]
+                    feeds = self._feeds
+                    due = [g for g in self._due if g in feeds and feeds[g].failure is None]
                     self._due.clear()
                 if not due:
                     until_scan = int((scanned + self._scan - now) * 1000)
@@ -1001,7 +1019,16 @@ class RedisInbox:
         streams = {f.key: f.tail for _, f in feeds}
         # On the shared read's own connection (idle while it is not waiting), not behind the
         # commits' pipelines: when 500 games close their question at once, those are long.
-        reply: Any = await self._reader.call(_xread(streams))
+        try:
+            reply: Any = await self._reader.call(_xread(streams))
+        except ResponseError as refused:
+            # Redis refuses the whole read when one of its keys is not a stream (a damaged
+            # inbox); the games whose inboxes are fine are read again without it at once.
+            damaged = await self._damaged(feeds, refused)
+            if not damaged:
+                raise
+            rest = [game_id for game_id, _ in feeds if game_id not in damaged]
+            return bool(rest) and await self._fetch(rest)
         fetched = _entries(reply)
         for (game_id, feed), epoch in zip(feeds, epochs, strict=True):
             entries = fetched.get(feed.key)
@@ -1010,6 +1037,23 @@ class RedisInbox:
                 if len(entries) >= FEED_COUNT:
                     self._due.add(game_id)
         return bool(fetched)
+
+    async def _damaged(
+        self, feeds: Sequence[tuple[GameId, _Feed]], refused: ResponseError
+    ) -> set[GameId]:
+        """The games among ``feeds`` whose inbox key holds something other than a stream, each
+        feed marked failed with Redis's refusal and its owner woken to hear of it."""
+        types = await asyncio.gather(
+            *(self._reader.call(functools.partial(_key_type, f.key)) for _, f in feeds)
+        )
+        damaged = set()
+        for (game_id, feed), kind in zip(feeds, types, strict=True):
+            if _str(kind) not in ("stream", "none"):
+                log.warning("the inbox of game %s is not a stream (%s): not read", game_id, refused)
+                feed.failure = refused
+                feed.arrived.set()
+                damaged.add(game_id)
+        return damaged
 
     async def close(self) -> None:
         if self._gathering is not None:  # appends still gathering never leave: refuse them

@@ -517,3 +517,38 @@ async def test_a_game_whose_inbox_is_damaged_has_its_appends_refused_alone(
             assert entries[-1] == (entry_id, f"{game_id}-{attempt}".encode())
             assert len(entries) == attempt + 1 + (game_id == GAMES[0])  # each stored once
     assert await admin.get(f"pq:{{{damaged}}}:inbox") == b"not a stream"
+
+
+async def test_a_damaged_inbox_does_not_hold_up_the_reads_of_the_other_owned_games(
+    fresh_redis_url: str, admin: aioredis.Redis
+) -> None:
+    # One of the 200 inboxes "a" owns and waits on is not a stream: Redis refuses any read
+    # naming it, the periodic read of every inbox included. Its owner hears why; the other
+    # owners get their commands as before.
+    backend = redis_backend(fresh_redis_url, replica_id="a", feed_scan=0.05)
+    damaged = WAITING[17]
+    try:
+        for game_id in WAITING:
+            assert await backend.lease.acquire(game_id, "a", TTL)
+        await admin.set(f"pq:{{{damaged}}}:inbox", b"not a stream")
+        reads = await _waiting_reads(backend, dict.fromkeys(WAITING, "0-0"))
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            await asyncio.wait_for(reads.pop(damaged), 5)
+        for _ in range(3):  # read again and again, as the shared read goes on
+            for game_id in WAITING[:10]:
+                entry_id = await backend.inbox.append(game_id, b"answer")
+                assert await asyncio.wait_for(reads[game_id], 5) == [(entry_id, b"answer")]
+                reads[game_id] = asyncio.ensure_future(
+                    backend.inbox.read(game_id, entry_id, 512, 30.0)
+                )
+        # Its owner's next read is tried again, and refused again while the key stays so.
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            await asyncio.wait_for(backend.inbox.read(damaged, "0-0", 512, 30.0), 5)
+        await admin.delete(f"pq:{{{damaged}}}:inbox")
+        retried = asyncio.ensure_future(backend.inbox.read(damaged, "0-0", 512, 30.0))
+        entry_id = await backend.inbox.append(damaged, b"repaired")
+        assert await asyncio.wait_for(retried, 5) == [(entry_id, b"repaired")]
+        for read in reads.values():
+            read.cancel()
+    finally:
+        await backend.close()
