@@ -292,6 +292,38 @@ def test_get_ready_then_read_then_answer_and_a_podium_in_suspense(
     expect(phones[0].get_by_test_id("final-standing")).to_contain_text("You finished 1st")
 
 
+def test_a_phone_reloaded_during_get_ready_gets_ready_with_the_others(
+    host_page: Page, new_context: Callable[..., BrowserContext]
+) -> None:
+    host = host_page
+    quiz = {
+        "title": "Reload",
+        "settings": {"get_ready_seconds": 8},
+        "questions": [
+            {
+                "text": "Only question: pick Yes",
+                "choices": [{"text": "Yes"}, {"text": "No"}],
+                "correct": [0],
+                "time_limit_seconds": 60,
+            }
+        ],
+    }
+    api(host, "POST", "/api/quizzes", quiz)
+    code = launch_game(host, "Reload")
+    phone = new_context(phone=True).new_page()
+    join(phone, code, "Ann")
+    host.get_by_role("button", name="Start the game").click()
+    expect(phone.get_by_role("heading", name="Get ready!")).to_be_visible()
+    phone.reload()
+    # Back in the game with "get ready" still counting, the question not yet on it.
+    expect(phone.get_by_role("heading", name="Get ready!")).to_be_visible()
+    expect(phone.locator("#q-text")).to_have_count(0)
+    expect(phone.locator("#choices")).to_have_count(0)
+    expect(host.get_by_role("heading", name="Get ready!")).to_be_visible()
+    expect(phone.locator("#choices .choice")).to_have_count(2, timeout=15_000)
+    expect(phone.locator("#q-text")).to_have_text("Only question: pick Yes")
+
+
 def test_streaks_are_shown_on_the_big_screen(
     host_page: Page, new_context: Callable[..., BrowserContext]
 ) -> None:

@@ -1752,7 +1752,13 @@ def _common_snapshot(state: GameState, now: float, *, host: bool) -> dict[str, A
                 opens_at = state.deadline - question.time_limit_seconds
                 fields["deadline"] = state.deadline
                 fields["opens_at"] = opens_at
-                fields["shows_at"] = min(opens_at - question.read_seconds, now)
+                # Shown when the question came up, or once the first question's "get ready"
+                # is over, even for a page that asks during it; never later than its reading
+                # time before answers open (a pause moves that on, not the showing).
+                reading = 0 if question.kind is QuestionKind.INFO else question.read_seconds
+                get_ready = state.settings.get_ready_seconds if index == 0 else 0.0
+                shown = max(now, state.opened_at + get_ready) if state.opened_at else now
+                fields["shows_at"] = min(opens_at - reading, shown)
                 fields["remaining"] = max(state.deadline - now, 0.0)
         elif phase is Phase.REVEAL:
             entry = state.log[-1]

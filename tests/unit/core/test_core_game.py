@@ -766,6 +766,9 @@ def test_answers_open_after_the_read_pause_and_the_time_limit_starts_then() -> N
     assert first.type == "question"
     # Get ready (5 s), read (4 s), then 20 s to answer.
     assert (first.shows_at, first.opens_at, first.deadline) == (1005, 1009, 1029)
+    # A page that asks during the get-ready (reloaded, say) gets ready with the others.
+    snap = player_snapshot(game.state, A, 1002)
+    assert (snap.shows_at, snap.opens_at, snap.deadline) == (1005, 1009, 1029)
     refused(game.later(8.9), answer(A, 0), AnswerRejectedError, "not_open")
     snap = player_snapshot(game.state, A, game.now)
     assert (snap.shows_at, snap.opens_at, snap.deadline) == (1005, 1009, 1029)
@@ -788,6 +791,9 @@ def test_a_pause_during_the_read_pause_keeps_the_time_to_answer_whole() -> None:
     game.do(Pause(), at=1002)
     assert game.state.remaining == 23
     game.do(Resume(), at=1100)
+    # Shown since before the pause: not hidden again, answers open after the reading left.
+    snap = player_snapshot(game.state, A, 1100)
+    assert (snap.shows_at, snap.opens_at, snap.deadline) == (1098, 1103, 1123)
     refused(game.later(2), answer(A, 0), AnswerRejectedError, "not_open")
     game.do(answer(A, 0), at=1103.25)
     assert game.state.answers[A].elapsed == 0.25
