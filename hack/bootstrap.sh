@@ -51,6 +51,16 @@ ensure_debs() {
         "${missing[@]}" >/dev/null
 }
 
+# Debian's packages for the commands not found, each spec "command package...": by command,
+# since node, npm and the like may come from elsewhere than Debian (NodeSource, nvm).
+ensure_commands() {
+    local debs=() spec parts
+    for spec in "$@"; do
+        read -r -a parts <<<"$spec"
+        command -v "${parts[0]}" >/dev/null 2>&1 || debs+=("${parts[@]:1}")
+    done
+    [ ${#debs[@]} -eq 0 ] || ensure_debs "${debs[@]}"
+}
 
 ensure_uv
 if [ "$what" = demo ]; then
@@ -63,23 +73,14 @@ ensure_python_deps
 case "$what" in
     python) ;;
     bench)
-        # By command: node and npm may come from elsewhere than Debian (NodeSource, nvm).
-        debs=()
-        command -v node >/dev/null 2>&1 || debs+=(nodejs)
-        command -v npm >/dev/null 2>&1 || debs+=(npm)
-        command -v redis-server >/dev/null 2>&1 || debs+=(redis-server)
-        command -v taskset >/dev/null 2>&1 || debs+=(util-linux)
-        command -v gcc >/dev/null 2>&1 || debs+=(gcc libc6-dev)
-        [ ${#debs[@]} -eq 0 ] || ensure_debs "${debs[@]}"
+        ensure_commands "node nodejs" "npm npm" "redis-server redis-server" \
+            "taskset util-linux" "gcc gcc libc6-dev"
         ;;
     test-host | test)
         ensure_debs postgresql redis-server chromium fonts-dejavu-core prometheus
         ensure_debs runc containernetworking-plugins iptables ipset conntrack socat nftables
         # The load generator's tests (tests/unit/bench) run it with the bench's pinned npm packages.
-        debs=()
-        command -v node >/dev/null 2>&1 || debs+=(nodejs)
-        command -v npm >/dev/null 2>&1 || debs+=(npm)
-        [ ${#debs[@]} -eq 0 ] || ensure_debs "${debs[@]}"
+        ensure_commands "node nodejs" "npm npm"
         bench/install.sh --node-packages "${PARTYQUIZ_CACHE:-$HOME/.cache/partyquiz}/bench"
         [ "$what" = test ] || exit 0
         if [ -x hack/cluster/build.sh ]; then hack/cluster/build.sh --node; fi
