@@ -1757,7 +1757,8 @@ def _common_snapshot(state: GameState, now: float, *, host: bool) -> dict[str, A
                 # time before answers open (a pause moves that on, not the showing).
                 reading = 0 if question.kind is QuestionKind.INFO else question.read_seconds
                 get_ready = state.settings.get_ready_seconds if index == 0 else 0.0
-                shown = max(now, state.opened_at + get_ready) if state.opened_at else now
+                opened = state.opened_at
+                shown = now if opened is None else max(now, opened + get_ready)
                 fields["shows_at"] = min(opens_at - reading, shown)
                 fields["remaining"] = max(state.deadline - now, 0.0)
         elif phase is Phase.REVEAL:

@@ -201,7 +201,7 @@ async def test_a_kick_on_one_replica_bans_the_players_keys_from_joins_on_the_oth
             victim = await Peer.open(b.url, additional_headers={"X-Forwarded-For": "198.51.100.7"})
             welcome = await victim.join(code, "Mallory", device_id="device-1")
             await host.send(type="kick", player_id=welcome["player_id"])
-            # b closes the connection once it has recorded the ban, however long that takes.
+            # b closes the connection once the ban is recorded (it waits up to KICK_BANS_WAIT_S).
             _, closed_with = await victim.until_closed()
             assert closed_with == 4003
             assert (await join_on_b("198.51.100.7", "Someone", "device-2"))["code"] == "banned"
